@@ -1,0 +1,330 @@
+/**
+ * The OpenAPI v3 schema of CostPolicy (agentmeter.dev/v1alpha1, cluster-scoped), defined once.
+ * The CRD manifest is generated from it (hack/generate-crds.ts) and the hand-written types in
+ * types.ts are proven equal to `FromSchema` of it (types.test.ts).
+ *
+ * Bounds: every string, list and map is bounded so the apiserver can prove the CEL rules cheap
+ * and an object stays far below etcd's 1.5 MiB limit except in the collection state, whose
+ * bounds are sized for the largest clusters agentmeter supports (see `accumulators`).
+ */
+import {
+  CONDITION,
+  CURRENCY,
+  DNS_LABEL_PATTERN,
+  LABEL_SELECTOR,
+  LEDGER_POSITION,
+  MONEY,
+  TIMESTAMP,
+} from '../schema/common.ts';
+import type { SchemaNode } from '../schema/from-schema.ts';
+import { TIME_ZONES } from './time-zones.ts';
+
+export const MAX_BUDGETS = 16;
+export const MAX_THRESHOLDS = 10;
+export const MAX_TOP_SCOPES = 20;
+export const MAX_AGENT_NODES = 5000;
+export const MAX_ACCUMULATORS = 20000;
+
+/** A model name as reported by the GPU driver or a GenAI span: printable ASCII, trimmed. */
+const MODEL_NAME = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 128,
+  pattern: '^[!-~]([ -~]*[!-~])?$',
+} as const satisfies SchemaNode;
+
+/**
+ * A scope key: `*` for the Policy scope, the namespace for the Namespace scope and
+ * `namespace/session-id` for the Session scope.
+ */
+const SCOPE_KEY = { type: 'string', minLength: 1, maxLength: 320 } as const satisfies SchemaNode;
+
+const BUDGET_NAME = {
+  type: 'string',
+  description: 'Name of the budget, unique within the policy (a DNS label).',
+  minLength: 1,
+  maxLength: 63,
+  pattern: DNS_LABEL_PATTERN,
+} as const satisfies SchemaNode;
+
+const rates = {
+  type: 'object',
+  description:
+    'Prices of resources and tokens, as decimal strings in spec.currency. A rate that is left out costs nothing.',
+  properties: {
+    cpuCoreHour: { ...MONEY, description: 'Price of one CPU core used for one hour.' },
+    memoryGiBHour: { ...MONEY, description: 'Price of one GiB of memory held for one hour.' },
+    gpuHour: {
+      type: 'object',
+      description: 'Price of one GPU for one hour.',
+      required: ['default'],
+      properties: {
+        default: { ...MONEY, description: 'Hourly price of a GPU whose model is not listed in models.' },
+        basis: {
+          type: 'string',
+          description:
+            'Allocation charges every hour a GPU is allocated to a pod; Utilization charges the hour scaled by the busy fraction the driver reports.',
+          enum: ['Allocation', 'Utilization'],
+          default: 'Allocation',
+        },
+        models: {
+          type: 'array',
+          description: 'Hourly prices per GPU model, as the driver names it (e.g. "NVIDIA H100 80GB HBM3").',
+          maxItems: 32,
+          'x-kubernetes-list-type': 'map',
+          'x-kubernetes-list-map-keys': ['model'],
+          items: {
+            type: 'object',
+            required: ['model', 'rate'],
+            properties: { model: MODEL_NAME, rate: MONEY },
+          },
+        },
+      },
+    },
+    ioGiB: { ...MONEY, description: 'Price of one GiB of block I/O read or written.' },
+    networkGiB: { ...MONEY, description: 'Price of one GiB of network traffic sent or received.' },
+    tokens: {
+      type: 'array',
+      description:
+        'Prices per million tokens by model, matched against gen_ai.request.model. The model "*" prices every model not listed.',
+      maxItems: 128,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['model'],
+      items: {
+        type: 'object',
+        required: ['model', 'inputPerMillion', 'outputPerMillion'],
+        properties: {
+          model: MODEL_NAME,
+          inputPerMillion: { ...MONEY, description: 'Price of one million input (prompt) tokens.' },
+          outputPerMillion: { ...MONEY, description: 'Price of one million output (completion) tokens.' },
+        },
+      },
+    },
+  },
+  'x-kubernetes-validations': [
+    {
+      rule: 'has(self.cpuCoreHour) || has(self.memoryGiBHour) || has(self.gpuHour) || has(self.ioGiB) || has(self.networkGiB) || (has(self.tokens) && size(self.tokens) > 0)',
+      message:
+        'rates must set at least one of cpuCoreHour, memoryGiBHour, gpuHour, ioGiB, networkGiB or tokens',
+    },
+  ],
+} as const satisfies SchemaNode;
+
+const budget = {
+  type: 'object',
+  required: ['name', 'amount', 'period'],
+  properties: {
+    name: BUDGET_NAME,
+    amount: {
+      ...MONEY,
+      description:
+        'Spend allowed per period, in spec.currency. With the Namespace or Session scope every namespace or session gets this amount.',
+      'x-kubernetes-validations': [{ rule: "!self.matches('^[0.]*$')", message: 'budget amount must be greater than zero' }],
+    },
+    period: {
+      type: 'string',
+      description:
+        'Length of a budget period. Daily starts at midnight, Weekly on Monday at midnight and Monthly on the first day at midnight, all in timeZone.',
+      enum: ['Daily', 'Weekly', 'Monthly'],
+    },
+    timeZone: {
+      type: 'string',
+      description: 'IANA time zone the period boundaries are computed in, e.g. Europe/Berlin.',
+      enum: TIME_ZONES,
+      default: 'UTC',
+    },
+    scope: {
+      type: 'string',
+      description:
+        'What the amount applies to: Policy (everything the policy selects, together), Namespace (each namespace on its own) or Session (each agent session on its own).',
+      enum: ['Policy', 'Namespace', 'Session'],
+      default: 'Policy',
+    },
+    thresholds: {
+      type: 'array',
+      description:
+        'Percentages of the amount (1-1000) at which a BudgetWarning (below 100) or BudgetExceeded (100 and above) event is raised, once per period and scope key.',
+      maxItems: 10,
+      'x-kubernetes-list-type': 'set',
+      items: { type: 'integer', minimum: 1, maximum: 1000 },
+    },
+    action: {
+      type: 'string',
+      description:
+        'What happens when spend reaches 100% of the amount: Notify only raises conditions and events; Suspend also stops the pods of the exhausted scope until the period ends.',
+      enum: ['Notify', 'Suspend'],
+      default: 'Notify',
+    },
+  },
+} as const satisfies SchemaNode;
+
+export const costPolicySpecSchema = {
+  type: 'object',
+  description: 'Rates and budgets for the pods selected by the policy.',
+  required: ['currency', 'rates'],
+  properties: {
+    selector: {
+      type: 'object',
+      description:
+        'Which pods the policy prices: pods matching podSelector in namespaces matching namespaceSelector. An omitted or empty selector matches everything.',
+      properties: {
+        namespaceSelector: { ...LABEL_SELECTOR, description: 'Selects namespaces by their labels.' },
+        podSelector: { ...LABEL_SELECTOR, description: 'Selects pods by their labels.' },
+      },
+    },
+    priority: {
+      type: 'integer',
+      format: 'int32',
+      description:
+        'When several policies select a pod, the highest priority wins; ties go to the policy whose name sorts first.',
+      minimum: 0,
+      maximum: 1000,
+      default: 0,
+    },
+    currency: CURRENCY,
+    rates,
+    budgets: {
+      type: 'array',
+      description: `Spending limits tracked per period (at most ${MAX_BUDGETS}).`,
+      maxItems: MAX_BUDGETS,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+      items: budget,
+    },
+  },
+  'x-kubernetes-validations': [
+    {
+      rule: 'self.currency == oldSelf.currency',
+      message:
+        'currency is immutable: spend already recorded would be misread in another currency; create a new CostPolicy instead',
+    },
+  ],
+} as const satisfies SchemaNode;
+
+const budgetStatus = {
+  type: 'object',
+  required: ['name', 'periodStart', 'periodEnd', 'spent'],
+  properties: {
+    name: BUDGET_NAME,
+    periodStart: { ...TIMESTAMP, description: 'Start of the current period (inclusive).' },
+    periodEnd: { ...TIMESTAMP, description: 'End of the current period (exclusive).' },
+    spent: {
+      ...MONEY,
+      description: 'Spend in the current period: the total over all scope keys for Namespace and Session scopes.',
+    },
+    remaining: {
+      ...MONEY,
+      description: 'Amount left before the limit for the scope key nearest to it; 0 once exceeded.',
+    },
+    forecast: {
+      ...MONEY,
+      description: 'Projected spend at period end for the scope key nearest to its limit.',
+    },
+    utilizationPercent: {
+      type: 'integer',
+      format: 'int64',
+      description: 'Spend of the scope key nearest to its limit, in whole percent of the amount (rounded down).',
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+    },
+    thresholdsReached: {
+      type: 'array',
+      description: 'Thresholds already reached (and notified) in the current period.',
+      maxItems: 10,
+      'x-kubernetes-list-type': 'set',
+      items: { type: 'integer', minimum: 1, maximum: 1000 },
+    },
+    topScopes: {
+      type: 'array',
+      description: `The scope keys with the highest spend in the current period (at most ${MAX_TOP_SCOPES}).`,
+      maxItems: MAX_TOP_SCOPES,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['key'],
+      items: {
+        type: 'object',
+        required: ['key', 'spent'],
+        properties: { key: SCOPE_KEY, spent: MONEY },
+      },
+    },
+  },
+} as const satisfies SchemaNode;
+
+export const costPolicyStatusSchema = {
+  type: 'object',
+  description: 'Written by the operator only, through the status subresource.',
+  properties: {
+    observedGeneration: {
+      type: 'integer',
+      format: 'int64',
+      description: 'The metadata.generation this status was computed from.',
+      minimum: 0,
+    },
+    conditions: {
+      type: 'array',
+      description: 'Ready, BudgetWarning, BudgetExceeded and other conditions of the policy.',
+      maxItems: 16,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['type'],
+      items: CONDITION,
+    },
+    topBudgetUtilization: {
+      type: 'string',
+      description: 'Highest utilizationPercent over all budgets, e.g. "82%", for kubectl get.',
+      maxLength: 17,
+      pattern: '^(0|[1-9][0-9]{0,15})%$',
+    },
+    budgets: {
+      type: 'array',
+      description: 'Spend per budget in its current period.',
+      maxItems: MAX_BUDGETS,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+      items: budgetStatus,
+    },
+    lastCollectionTime: { ...TIMESTAMP, description: 'When the operator last collected ledger entries.' },
+    collection: {
+      type: 'object',
+      description: 'Collection cursors, written in the same update as accumulators so every entry counts once.',
+      properties: {
+        cursors: {
+          type: 'array',
+          description: `Last ledger entry counted, per node agent (at most ${MAX_AGENT_NODES}).`,
+          maxItems: MAX_AGENT_NODES,
+          'x-kubernetes-list-type': 'map',
+          'x-kubernetes-list-map-keys': ['node'],
+          items: LEDGER_POSITION,
+        },
+      },
+    },
+    accumulators: {
+      type: 'array',
+      description:
+        'Running spend per budget and scope key in the current period, in integer nano-units of the currency. Bounded by etcd\'s object size as much as by maxItems: keep keys short and drop a budget\'s entries when its period rolls over.',
+      maxItems: MAX_ACCUMULATORS,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['budget', 'key'],
+      items: {
+        type: 'object',
+        required: ['budget', 'key', 'nano'],
+        properties: {
+          budget: BUDGET_NAME,
+          key: SCOPE_KEY,
+          nano: { type: 'string', maxLength: 37, pattern: '^(0|[1-9][0-9]{0,35})$' },
+        },
+      },
+    },
+  },
+} as const satisfies SchemaNode;
+
+export const costPolicySchema = {
+  type: 'object',
+  description: 'CostPolicy sets the rates and budgets agentmeter meters agent sessions with.',
+  required: ['spec'],
+  properties: {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    metadata: { type: 'object' },
+    spec: costPolicySpecSchema,
+    status: costPolicyStatusSchema,
+  },
+} as const satisfies SchemaNode;

@@ -1,0 +1,87 @@
+import { CounterParseError } from '../units/errors.ts';
+import { U64_MAX, parseCounter } from '../units/counter.ts';
+import { LedgerFormatError, describeValue } from './errors.ts';
+
+/** Strict field readers shared by parseEntry and the wire converters; each names the JSON path. */
+
+export type JsonObject = Record<string, unknown>;
+
+export function object(value: unknown, path: string): JsonObject {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new LedgerFormatError(path, 'wrong-type', `expected object, got ${describeValue(value)}`);
+  }
+  return value as JsonObject;
+}
+
+export function array(value: unknown, path: string): unknown[] {
+  if (!Array.isArray(value)) {
+    throw new LedgerFormatError(path, 'wrong-type', `expected array, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+/** Refuses keys outside `required ∪ optional`: an unknown key means a format this reader does not know. */
+export function keys(
+  obj: JsonObject,
+  path: string,
+  required: readonly string[],
+  optional: readonly string[] = [],
+): void {
+  for (const key of required) {
+    if (obj[key] === undefined) throw new LedgerFormatError(`${path}.${key}`, 'missing-field', 'required');
+  }
+  for (const key of Object.keys(obj)) {
+    if (!required.includes(key) && !optional.includes(key)) {
+      throw new LedgerFormatError(`${path}.${key}`, 'unknown-field', 'not part of ledger format v1');
+    }
+  }
+}
+
+export function string(value: unknown, path: string, maxLength = 1024): string {
+  if (typeof value !== 'string') {
+    throw new LedgerFormatError(path, 'wrong-type', `expected string, got ${describeValue(value)}`);
+  }
+  if (value.length === 0 || value.length > maxLength) {
+    throw new LedgerFormatError(path, 'invalid-value', `length must be 1..${maxLength}`);
+  }
+  return value;
+}
+
+export function matching(value: unknown, path: string, pattern: RegExp, what: string): string {
+  const text = string(value, path);
+  if (!pattern.test(text)) {
+    throw new LedgerFormatError(path, 'invalid-value', `${describeValue(text)} is not ${what}`);
+  }
+  return text;
+}
+
+export function boolean(value: unknown, path: string): boolean {
+  if (typeof value !== 'boolean') {
+    throw new LedgerFormatError(path, 'wrong-type', `expected boolean, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+/**
+ * An unsigned decimal integer string (no sign, fraction, exponent or leading zero) up to
+ * 2^64-1. JSON numbers are refused outright: they lose precision above 2^53.
+ */
+export function decimal(value: unknown, path: string): bigint {
+  if (typeof value !== 'string') {
+    throw new LedgerFormatError(
+      path,
+      typeof value === 'number' ? 'invalid-integer' : 'wrong-type',
+      `expected a decimal integer string, got ${describeValue(value)}`,
+    );
+  }
+  try {
+    return parseCounter(value, { max: U64_MAX });
+  } catch (error) {
+    if (error instanceof CounterParseError) {
+      throw new LedgerFormatError(path, 'invalid-integer', error.message);
+    }
+    throw error;
+  }
+}
+
+export const HASH_PATTERN = /^[0-9a-f]{64}$/;

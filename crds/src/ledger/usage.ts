@@ -1,0 +1,99 @@
+import { ArithmeticRangeError } from '../money/errors.ts';
+import { decimal, keys, object } from './fields.ts';
+
+/** Usage of one pod, one share or one node over a tick, in integer units (invariant 4). */
+export interface Usage {
+  readonly cpuNs: bigint;
+  readonly memoryByteSeconds: bigint;
+  /** RSS-only memory integral, when the cgroup exposes it. */
+  readonly memoryRssByteSeconds?: bigint;
+  readonly ioReadBytes: bigint;
+  readonly ioWriteBytes: bigint;
+  readonly netRxBytes: bigint;
+  readonly netTxBytes: bigint;
+  /** GPU time allocated to the pod (allocation basis), microseconds; absent on GPU-less nodes. */
+  readonly gpuAllocatedUs?: bigint;
+  /** GPU time the pod's processes were active (utilisation basis), microseconds. */
+  readonly gpuActiveUs?: bigint;
+}
+
+/** The same record on the wire and on disk: every value a decimal string. */
+export type WireUsage = { readonly [K in keyof Usage]: string };
+
+export type UsageKey = keyof Usage;
+
+export const REQUIRED_USAGE_KEYS = [
+  'cpuNs',
+  'memoryByteSeconds',
+  'ioReadBytes',
+  'ioWriteBytes',
+  'netRxBytes',
+  'netTxBytes',
+] as const satisfies readonly UsageKey[];
+
+export const OPTIONAL_USAGE_KEYS = [
+  'memoryRssByteSeconds',
+  'gpuAllocatedUs',
+  'gpuActiveUs',
+] as const satisfies readonly UsageKey[];
+
+export const USAGE_KEYS: readonly UsageKey[] = [...REQUIRED_USAGE_KEYS, ...OPTIONAL_USAGE_KEYS];
+
+type MutableUsage = { -readonly [K in UsageKey]?: bigint };
+
+export function zeroUsage(): Usage {
+  return {
+    cpuNs: 0n,
+    memoryByteSeconds: 0n,
+    ioReadBytes: 0n,
+    ioWriteBytes: 0n,
+    netRxBytes: 0n,
+    netTxBytes: 0n,
+  };
+}
+
+/** Sum of two records; an optional key is present in the result when present in either. */
+export function addUsage(a: Usage, b: Usage): Usage {
+  const out: MutableUsage = {};
+  for (const key of USAGE_KEYS) {
+    const x = a[key];
+    const y = b[key];
+    if (x === undefined && y === undefined) continue;
+    out[key] = (x ?? 0n) + (y ?? 0n);
+  }
+  return out as Usage;
+}
+
+export function sumUsage(records: Iterable<Usage>): Usage {
+  let total = zeroUsage();
+  for (const record of records) total = addUsage(total, record);
+  return total;
+}
+
+/** Equality treating an absent optional key as zero, so GPU-less and GPU records compare. */
+export function usageEquals(a: Usage, b: Usage): boolean {
+  return USAGE_KEYS.every((key) => (a[key] ?? 0n) === (b[key] ?? 0n));
+}
+
+/** Reads a wire record strictly (decimal strings, known keys only); throws LedgerFormatError. */
+export function usageFromWire(wire: unknown, path = '$'): Usage {
+  const obj = object(wire, path);
+  keys(obj, path, REQUIRED_USAGE_KEYS, OPTIONAL_USAGE_KEYS);
+  const out: MutableUsage = {};
+  for (const key of USAGE_KEYS) {
+    if (obj[key] !== undefined) out[key] = decimal(obj[key], `${path}.${key}`);
+  }
+  return out as Usage;
+}
+
+export function usageToWire(usage: Usage): WireUsage {
+  const out: { [K in UsageKey]?: string } = {};
+  for (const key of USAGE_KEYS) {
+    const value = usage[key];
+    if (value === undefined) continue;
+    // A negative usage means a counter reset was turned into a negative delta (invariant 3).
+    if (value < 0n) throw new ArithmeticRangeError(key, value, 'non-negative');
+    out[key] = value.toString();
+  }
+  return out as WireUsage;
+}

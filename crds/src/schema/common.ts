@@ -1,0 +1,146 @@
+/**
+ * Schema pieces shared by the CostPolicy and CostReport CRDs. Regular expressions use `[.]`
+ * rather than `\.` so the same text is valid as an OpenAPI `pattern` and inside a CEL string
+ * literal without another layer of escaping.
+ */
+import { CURRENCY_CODES } from '../money/currencies.ts';
+import type { SchemaNode } from './from-schema.ts';
+
+export const API_GROUP = 'agentmeter.dev';
+export const API_VERSION = 'v1alpha1';
+
+/**
+ * A non-negative decimal amount of a currency with at most nine fractional digits (nano-units,
+ * the precision used inside agentmeter), no sign, no exponent and no superfluous leading zero.
+ * 18 integer digits keep every amount's nano-unit value below 10^27, far inside BigInt comfort.
+ */
+export const MONEY_PATTERN = '^(0|[1-9][0-9]{0,17})([.][0-9]{1,9})?$';
+export const MONEY_MAX_LENGTH = 28;
+
+export const MONEY = {
+  type: 'string',
+  maxLength: MONEY_MAX_LENGTH,
+  pattern: MONEY_PATTERN,
+} as const satisfies SchemaNode;
+
+export const CURRENCY = {
+  type: 'string',
+  description: 'ISO 4217 alphabetic code of the currency every amount is expressed in, e.g. USD or EUR.',
+  enum: CURRENCY_CODES,
+} as const satisfies SchemaNode;
+
+/** A non-negative integer that JavaScript clients can read from JSON without losing precision. */
+export const SAFE_COUNT = {
+  type: 'integer',
+  format: 'int64',
+  minimum: 0,
+  maximum: Number.MAX_SAFE_INTEGER,
+} as const satisfies SchemaNode;
+
+export const TIMESTAMP = { type: 'string', format: 'date-time' } as const satisfies SchemaNode;
+
+/** A DNS-1123 label, as used for namespace names and budget names. */
+export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+/** A DNS-1123 subdomain, as used for node names. */
+export const DNS_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+
+/** A label key: an optional DNS-subdomain prefix and `/`, then a name of up to 63 characters. */
+export const LABEL_KEY_PATTERN =
+  '^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$';
+export const LABEL_KEY_MAX_LENGTH = 317;
+export const LABEL_VALUE_PATTERN = '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$';
+
+const LABEL_VALUE = { type: 'string', maxLength: 63, pattern: LABEL_VALUE_PATTERN } as const satisfies SchemaNode;
+
+/** metav1.LabelSelector, bounded so CEL rules over it stay cheap. */
+export const LABEL_SELECTOR = {
+  type: 'object',
+  properties: {
+    matchLabels: {
+      type: 'object',
+      description: 'Labels that must all be present with exactly these values (at most 32).',
+      maxProperties: 32,
+      additionalProperties: LABEL_VALUE,
+      'x-kubernetes-validations': [
+        {
+          rule: `self.all(k, size(k) <= ${LABEL_KEY_MAX_LENGTH} && k.matches('${LABEL_KEY_PATTERN}'))`,
+          message:
+            'matchLabels keys must be label keys: an optional DNS subdomain prefix and "/", then 1-63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit',
+        },
+      ],
+    },
+    matchExpressions: {
+      type: 'array',
+      description: 'Label requirements that must all hold (at most 16).',
+      maxItems: 16,
+      'x-kubernetes-list-type': 'atomic',
+      items: {
+        type: 'object',
+        required: ['key', 'operator'],
+        properties: {
+          key: { type: 'string', maxLength: LABEL_KEY_MAX_LENGTH, pattern: LABEL_KEY_PATTERN },
+          operator: { type: 'string', enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] },
+          values: {
+            type: 'array',
+            maxItems: 64,
+            'x-kubernetes-list-type': 'atomic',
+            items: LABEL_VALUE,
+          },
+        },
+        'x-kubernetes-validations': [
+          {
+            rule: "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)",
+            message: 'values must be non-empty when operator is In or NotIn, and empty when it is Exists or DoesNotExist',
+          },
+        ],
+      },
+    },
+  },
+} as const satisfies SchemaNode;
+
+/** metav1.Condition, as kubebuilder renders it. */
+export const CONDITION = {
+  type: 'object',
+  required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'],
+  properties: {
+    type: {
+      type: 'string',
+      description: 'Condition type in CamelCase, e.g. Ready, BudgetWarning, BudgetExceeded.',
+      maxLength: 316,
+      pattern:
+        '^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
+    },
+    status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
+    observedGeneration: { type: 'integer', format: 'int64', minimum: 0 },
+    lastTransitionTime: { ...TIMESTAMP, description: 'When status last changed.' },
+    reason: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 1024,
+      pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$',
+    },
+    message: { type: 'string', maxLength: 32768 },
+  },
+} as const satisfies SchemaNode;
+
+/** Where the operator stands in one node agent's hash-chained ledger. */
+export const LEDGER_POSITION = {
+  type: 'object',
+  required: ['node', 'seq', 'hash'],
+  properties: {
+    node: {
+      type: 'string',
+      description: 'Name of the node whose agent wrote the ledger.',
+      minLength: 1,
+      maxLength: 253,
+      pattern: DNS_SUBDOMAIN_PATTERN,
+    },
+    seq: { ...SAFE_COUNT, description: 'Sequence number of the last ledger entry covered.' },
+    hash: {
+      type: 'string',
+      description: 'Hex SHA-256 of that entry, so a rewritten or truncated ledger is detected.',
+      maxLength: 64,
+      pattern: '^[0-9a-f]{64}$',
+    },
+  },
+} as const satisfies SchemaNode;

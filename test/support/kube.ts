@@ -1,0 +1,90 @@
+// Access to the shared test control plane from integration suites.
+import { execFile } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ApiextensionsV1Api, KubeConfig } from '@kubernetes/client-node';
+import { inject } from 'vitest';
+import type { ControlPlaneInfo } from '../../hack/control-plane.ts';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+export function controlPlane(): ControlPlaneInfo {
+  return inject('controlPlane');
+}
+
+export function kubeconfigPath(): string {
+  return controlPlane().kubeconfig;
+}
+
+export function adminKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(controlPlane().kubeconfig);
+  return kc;
+}
+
+/** A KubeConfig that authenticates with a bearer token (e.g. a ServiceAccount's). */
+export function tokenKubeConfig(token: string, name = 'token-user'): KubeConfig {
+  const plane = controlPlane();
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'test', server: plane.server, caFile: plane.caFile }],
+    users: [{ name, token }],
+    contexts: [{ name, cluster: 'test', user: name }],
+    currentContext: name,
+  });
+  return kc;
+}
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function kubectl(
+  args: string[],
+  opts: { input?: string; kubeconfig?: string } = {},
+): Promise<CommandResult> {
+  const plane = controlPlane();
+  return new Promise((done) => {
+    const child = execFile(
+      plane.binaries.kubectl,
+      ['--kubeconfig', opts.kubeconfig ?? plane.kubeconfig, ...args],
+      { maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        done({ code, stdout, stderr });
+      },
+    );
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+
+/** Applies every CRD manifest in crds/manifests and waits until the apiserver serves them. */
+export async function applyCrds(): Promise<void> {
+  const dir = join(repoRoot, 'crds', 'manifests');
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort();
+  for (const file of files) {
+    const res = await kubectl([
+      'apply',
+      '--server-side',
+      '--force-conflicts',
+      '-f',
+      join(dir, file),
+    ]);
+    if (res.code !== 0) throw new Error(`kubectl apply ${file} failed: ${res.stderr}`);
+  }
+  const api = adminKubeConfig().makeApiClient(ApiextensionsV1Api);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const crds = await api.listCustomResourceDefinition();
+    const ours = crds.items.filter((c) => c.spec.group === 'agentmeter.dev');
+    const established = ours.filter((c) =>
+      c.status?.conditions?.some((cond) => cond.type === 'Established' && cond.status === 'True'),
+    );
+    if (ours.length >= files.length && established.length === ours.length) return;
+    if (Date.now() > deadline) throw new Error('agentmeter CRDs were not established within 30 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
