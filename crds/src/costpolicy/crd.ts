@@ -20,7 +20,12 @@ export const costPolicyCrd: CrdDefinition = {
   statusSubresource: true,
   source: 'crds/src/costpolicy/schema.ts',
   printerColumns: [
-    { name: 'Currency', type: 'string', jsonPath: '.spec.currency', description: 'Currency of rates and budgets.' },
+    {
+      name: 'Currency',
+      type: 'string',
+      jsonPath: '.spec.currency',
+      description: 'Currency of rates and budgets.',
+    },
     {
       name: 'Budget Usage',
       type: 'string',
@@ -40,6 +45,11 @@ export const costPolicyCrd: CrdDefinition = {
       description: 'Precedence among policies selecting the same pods.',
       priority: 1,
     },
-    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
+    {
+      name: 'Age',
+      type: 'date',
+      jsonPath: '.metadata.creationTimestamp',
+      description: 'Time since creation.',
+    },
   ],
 };

@@ -14,6 +14,8 @@ import {
   LABEL_SELECTOR,
   LEDGER_POSITION,
   MONEY,
+  MONEY_INPUT,
+  MONEY_RULE,
   TIMESTAMP,
 } from '../schema/common.ts';
 import type { SchemaNode } from '../schema/from-schema.ts';
@@ -30,7 +32,12 @@ const MODEL_NAME = {
   type: 'string',
   minLength: 1,
   maxLength: 128,
-  pattern: '^[!-~]([ -~]*[!-~])?$',
+  'x-kubernetes-validations': [
+    {
+      rule: "self.matches('^[!-~]([ -~]*[!-~])?$')",
+      message: 'model must be printable ASCII without leading or trailing spaces',
+    },
+  ],
 } as const satisfies SchemaNode;
 
 /**
@@ -47,19 +54,54 @@ const BUDGET_NAME = {
   pattern: DNS_LABEL_PATTERN,
 } as const satisfies SchemaNode;
 
+const BUDGET_NAME_INPUT = {
+  type: 'string',
+  description: BUDGET_NAME.description,
+  minLength: 1,
+  maxLength: 63,
+  'x-kubernetes-validations': [
+    {
+      rule: `self.matches('${DNS_LABEL_PATTERN}')`,
+      message:
+        'budget name must be lowercase letters, digits and "-", starting and ending with a letter or digit (a DNS label)',
+    },
+  ],
+} as const satisfies SchemaNode;
+
+/**
+ * Checked by CEL membership rather than `enum`, whose error would list all ~600 names. The
+ * operator computes period boundaries with Intl, which knows every one of them.
+ */
+const TIME_ZONE = {
+  type: 'string',
+  description: 'IANA time zone the period boundaries are computed in, e.g. Europe/Berlin.',
+  maxLength: 64,
+  default: 'UTC',
+  'x-kubernetes-validations': [
+    {
+      rule: `self in [${TIME_ZONES.map((zone) => `'${zone}'`).join(', ')}]`,
+      message:
+        'timeZone must be an IANA time zone name such as UTC, Europe/Berlin or America/New_York',
+    },
+  ],
+} as const satisfies SchemaNode;
+
 const rates = {
   type: 'object',
   description:
     'Prices of resources and tokens, as decimal strings in spec.currency. A rate that is left out costs nothing.',
   properties: {
-    cpuCoreHour: { ...MONEY, description: 'Price of one CPU core used for one hour.' },
-    memoryGiBHour: { ...MONEY, description: 'Price of one GiB of memory held for one hour.' },
+    cpuCoreHour: { ...MONEY_INPUT, description: 'Price of one CPU core used for one hour.' },
+    memoryGiBHour: { ...MONEY_INPUT, description: 'Price of one GiB of memory held for one hour.' },
     gpuHour: {
       type: 'object',
       description: 'Price of one GPU for one hour.',
       required: ['default'],
       properties: {
-        default: { ...MONEY, description: 'Hourly price of a GPU whose model is not listed in models.' },
+        default: {
+          ...MONEY_INPUT,
+          description: 'Hourly price of a GPU whose model is not listed in models.',
+        },
         basis: {
           type: 'string',
           description:
@@ -69,20 +111,24 @@ const rates = {
         },
         models: {
           type: 'array',
-          description: 'Hourly prices per GPU model, as the driver names it (e.g. "NVIDIA H100 80GB HBM3").',
+          description:
+            'Hourly prices per GPU model, as the driver names it (e.g. "NVIDIA H100 80GB HBM3").',
           maxItems: 32,
           'x-kubernetes-list-type': 'map',
           'x-kubernetes-list-map-keys': ['model'],
           items: {
             type: 'object',
             required: ['model', 'rate'],
-            properties: { model: MODEL_NAME, rate: MONEY },
+            properties: { model: MODEL_NAME, rate: MONEY_INPUT },
           },
         },
       },
     },
-    ioGiB: { ...MONEY, description: 'Price of one GiB of block I/O read or written.' },
-    networkGiB: { ...MONEY, description: 'Price of one GiB of network traffic sent or received.' },
+    ioGiB: { ...MONEY_INPUT, description: 'Price of one GiB of block I/O read or written.' },
+    networkGiB: {
+      ...MONEY_INPUT,
+      description: 'Price of one GiB of network traffic sent or received.',
+    },
     tokens: {
       type: 'array',
       description:
@@ -95,8 +141,14 @@ const rates = {
         required: ['model', 'inputPerMillion', 'outputPerMillion'],
         properties: {
           model: MODEL_NAME,
-          inputPerMillion: { ...MONEY, description: 'Price of one million input (prompt) tokens.' },
-          outputPerMillion: { ...MONEY, description: 'Price of one million output (completion) tokens.' },
+          inputPerMillion: {
+            ...MONEY_INPUT,
+            description: 'Price of one million input (prompt) tokens.',
+          },
+          outputPerMillion: {
+            ...MONEY_INPUT,
+            description: 'Price of one million output (completion) tokens.',
+          },
         },
       },
     },
@@ -114,12 +166,15 @@ const budget = {
   type: 'object',
   required: ['name', 'amount', 'period'],
   properties: {
-    name: BUDGET_NAME,
+    name: BUDGET_NAME_INPUT,
     amount: {
-      ...MONEY,
+      ...MONEY_INPUT,
       description:
         'Spend allowed per period, in spec.currency. With the Namespace or Session scope every namespace or session gets this amount.',
-      'x-kubernetes-validations': [{ rule: "!self.matches('^[0.]*$')", message: 'budget amount must be greater than zero' }],
+      'x-kubernetes-validations': [
+        MONEY_RULE,
+        { rule: "!self.matches('^[0.]*$')", message: 'budget amount must be greater than zero' },
+      ],
     },
     period: {
       type: 'string',
@@ -127,12 +182,7 @@ const budget = {
         'Length of a budget period. Daily starts at midnight, Weekly on Monday at midnight and Monthly on the first day at midnight, all in timeZone.',
       enum: ['Daily', 'Weekly', 'Monthly'],
     },
-    timeZone: {
-      type: 'string',
-      description: 'IANA time zone the period boundaries are computed in, e.g. Europe/Berlin.',
-      enum: TIME_ZONES,
-      default: 'UTC',
-    },
+    timeZone: TIME_ZONE,
     scope: {
       type: 'string',
       description:
@@ -168,7 +218,10 @@ export const costPolicySpecSchema = {
       description:
         'Which pods the policy prices: pods matching podSelector in namespaces matching namespaceSelector. An omitted or empty selector matches everything.',
       properties: {
-        namespaceSelector: { ...LABEL_SELECTOR, description: 'Selects namespaces by their labels.' },
+        namespaceSelector: {
+          ...LABEL_SELECTOR,
+          description: 'Selects namespaces by their labels.',
+        },
         podSelector: { ...LABEL_SELECTOR, description: 'Selects pods by their labels.' },
       },
     },
@@ -210,7 +263,8 @@ const budgetStatus = {
     periodEnd: { ...TIMESTAMP, description: 'End of the current period (exclusive).' },
     spent: {
       ...MONEY,
-      description: 'Spend in the current period: the total over all scope keys for Namespace and Session scopes.',
+      description:
+        'Spend in the current period: the total over all scope keys for Namespace and Session scopes.',
     },
     remaining: {
       ...MONEY,
@@ -223,7 +277,8 @@ const budgetStatus = {
     utilizationPercent: {
       type: 'integer',
       format: 'int64',
-      description: 'Spend of the scope key nearest to its limit, in whole percent of the amount (rounded down).',
+      description:
+        'Spend of the scope key nearest to its limit, in whole percent of the amount (rounded down).',
       minimum: 0,
       maximum: Number.MAX_SAFE_INTEGER,
     },
@@ -281,10 +336,14 @@ export const costPolicyStatusSchema = {
       'x-kubernetes-list-map-keys': ['name'],
       items: budgetStatus,
     },
-    lastCollectionTime: { ...TIMESTAMP, description: 'When the operator last collected ledger entries.' },
+    lastCollectionTime: {
+      ...TIMESTAMP,
+      description: 'When the operator last collected ledger entries.',
+    },
     collection: {
       type: 'object',
-      description: 'Collection cursors, written in the same update as accumulators so every entry counts once.',
+      description:
+        'Collection cursors, written in the same update as accumulators so every entry counts once.',
       properties: {
         cursors: {
           type: 'array',
@@ -299,7 +358,7 @@ export const costPolicyStatusSchema = {
     accumulators: {
       type: 'array',
       description:
-        'Running spend per budget and scope key in the current period, in integer nano-units of the currency. Bounded by etcd\'s object size as much as by maxItems: keep keys short and drop a budget\'s entries when its period rolls over.',
+        "Running spend per budget and scope key in the current period, in integer nano-units of the currency. Bounded by etcd's object size as much as by maxItems: keep keys short and drop a budget's entries when its period rolls over.",
       maxItems: MAX_ACCUMULATORS,
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['budget', 'key'],

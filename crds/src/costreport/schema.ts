@@ -4,7 +4,14 @@
  * clusters with thousands of namespaces stay under etcd's object size limit. A report is a
  * record, not desired state: CEL transition rules make its spec immutable once created.
  */
-import { CURRENCY, DNS_LABEL_PATTERN, LEDGER_POSITION, MONEY, SAFE_COUNT, TIMESTAMP } from '../schema/common.ts';
+import {
+  CURRENCY,
+  DNS_LABEL_PATTERN,
+  LEDGER_POSITION,
+  MONEY,
+  SAFE_COUNT,
+  TIMESTAMP,
+} from '../schema/common.ts';
 import type { SchemaNode } from '../schema/from-schema.ts';
 
 export const MAX_REPORT_NAMESPACES = 1000;
@@ -75,12 +82,15 @@ export const costReportSpecSchema = {
         start: { ...TIMESTAMP, description: 'Start of the period (inclusive).' },
         end: { ...TIMESTAMP, description: 'End of the period (exclusive).' },
       },
-      'x-kubernetes-validations': [{ rule: 'self.end > self.start', message: 'period.end must be after period.start' }],
+      'x-kubernetes-validations': [
+        { rule: 'self.end > self.start', message: 'period.end must be after period.start' },
+      ],
     },
     currency: CURRENCY,
     shard: {
       type: 'object',
-      description: 'This report is shard index of count; together the shards cover every namespace once.',
+      description:
+        'This report is shard index of count; together the shards cover every namespace once.',
       required: ['index', 'count'],
       properties: {
         index: { type: 'integer', format: 'int32', minimum: 0, maximum: MAX_REPORT_SHARDS - 1 },
@@ -106,7 +116,8 @@ export const costReportSpecSchema = {
     },
     chainHeads: {
       type: 'array',
-      description: 'For every node agent, the last ledger entry the period covers, so totals can be audited.',
+      description:
+        'For every node agent, the last ledger entry the period covers, so totals can be audited.',
       maxItems: MAX_CHAIN_HEADS,
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['node'],
@@ -114,7 +125,10 @@ export const costReportSpecSchema = {
     },
   },
   'x-kubernetes-validations': [
-    { rule: 'self == oldSelf', message: 'a CostReport is immutable: its period is closed and its totals are final' },
+    {
+      rule: 'self == oldSelf',
+      message: 'a CostReport is immutable: its period is closed and its totals are final',
+    },
   ],
 } as const satisfies SchemaNode;
 

@@ -18,6 +18,7 @@ export class LedgerFormatError extends Error {
   /** JSON path of the offending value, e.g. `$.usage.cpuNs`. */
   readonly path: string;
   readonly reason: LedgerFormatReason;
+  readonly detail: string;
   /** The entry's seq when it could be read, so logs point at the right line. */
   readonly seq: string | undefined;
 
@@ -25,6 +26,7 @@ export class LedgerFormatError extends Error {
     super(`ledger entry${seq === undefined ? '' : ` seq ${seq}`} ${path}: ${reason}: ${detail}`);
     this.path = path;
     this.reason = reason;
+    this.detail = detail;
     this.seq = seq;
   }
 }

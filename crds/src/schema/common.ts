@@ -1,31 +1,49 @@
 /**
- * Schema pieces shared by the CostPolicy and CostReport CRDs. Regular expressions use `[.]`
- * rather than `\.` so the same text is valid as an OpenAPI `pattern` and inside a CEL string
- * literal without another layer of escaping.
+ * Schema pieces shared by the CostPolicy and CostReport CRDs.
+ *
+ * Fields people write (the CostPolicy spec) check their format with a CEL rule and a message
+ * that explains the format, rather than with `pattern`, whose error only shows the regular
+ * expression; and the apiserver skips every CEL rule of an object that already failed an
+ * OpenAPI keyword. Fields agentmeter writes (status, reports) use plain patterns.
+ *
+ * Our own regular expressions use `[.]` rather than `\.` so the same text is valid as an
+ * OpenAPI `pattern` and inside a CEL string literal without another layer of escaping.
  */
 import { CURRENCY_CODES } from '../money/currencies.ts';
-import type { SchemaNode } from './from-schema.ts';
+import { DECIMAL_PATTERN_SOURCE, MAX_DECIMAL_LENGTH } from '../money/decimal-syntax.ts';
+import type { CelRule, SchemaNode } from './from-schema.ts';
 
 export const API_GROUP = 'agentmeter.dev';
 export const API_VERSION = 'v1alpha1';
 
-/**
- * A non-negative decimal amount of a currency with at most nine fractional digits (nano-units,
- * the precision used inside agentmeter), no sign, no exponent and no superfluous leading zero.
- * 18 integer digits keep every amount's nano-unit value below 10^27, far inside BigInt comfort.
- */
-export const MONEY_PATTERN = '^(0|[1-9][0-9]{0,17})([.][0-9]{1,9})?$';
-export const MONEY_MAX_LENGTH = 28;
+/** The money syntax parseMoney accepts, so the apiserver refuses exactly what it would. */
+export const MONEY_PATTERN = DECIMAL_PATTERN_SOURCE;
 
+/** An amount written by agentmeter. */
 export const MONEY = {
   type: 'string',
-  maxLength: MONEY_MAX_LENGTH,
+  maxLength: MAX_DECIMAL_LENGTH,
   pattern: MONEY_PATTERN,
+} as const satisfies SchemaNode;
+
+export const MONEY_RULE = {
+  // A raw CEL string, because the pattern escapes its dot with a backslash.
+  rule: `self.matches(r'${MONEY_PATTERN}')`,
+  message:
+    'must be a non-negative decimal amount such as "12.50": digits without leading zeros, an optional "." and at most 9 decimals; no sign, exponent or separators',
+} as const satisfies CelRule;
+
+/** An amount written by people. */
+export const MONEY_INPUT = {
+  type: 'string',
+  maxLength: MAX_DECIMAL_LENGTH,
+  'x-kubernetes-validations': [MONEY_RULE],
 } as const satisfies SchemaNode;
 
 export const CURRENCY = {
   type: 'string',
-  description: 'ISO 4217 alphabetic code of the currency every amount is expressed in, e.g. USD or EUR.',
+  description:
+    'ISO 4217 alphabetic code of the currency every amount is expressed in, e.g. USD or EUR.',
   enum: CURRENCY_CODES,
 } as const satisfies SchemaNode;
 
@@ -42,7 +60,8 @@ export const TIMESTAMP = { type: 'string', format: 'date-time' } as const satisf
 /** A DNS-1123 label, as used for namespace names and budget names. */
 export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 /** A DNS-1123 subdomain, as used for node names. */
-export const DNS_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+export const DNS_SUBDOMAIN_PATTERN =
+  '^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 
 /** A label key: an optional DNS-subdomain prefix and `/`, then a name of up to 63 characters. */
 export const LABEL_KEY_PATTERN =
@@ -50,7 +69,20 @@ export const LABEL_KEY_PATTERN =
 export const LABEL_KEY_MAX_LENGTH = 317;
 export const LABEL_VALUE_PATTERN = '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$';
 
-const LABEL_VALUE = { type: 'string', maxLength: 63, pattern: LABEL_VALUE_PATTERN } as const satisfies SchemaNode;
+const LABEL_KEY_MESSAGE =
+  'must be a label key: an optional DNS subdomain prefix and "/", then 1-63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit';
+
+const LABEL_VALUE = {
+  type: 'string',
+  maxLength: 63,
+  'x-kubernetes-validations': [
+    {
+      rule: `self.matches('${LABEL_VALUE_PATTERN}')`,
+      message:
+        'must be a label value: empty, or up to 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit',
+    },
+  ],
+} as const satisfies SchemaNode;
 
 /** metav1.LabelSelector, bounded so CEL rules over it stay cheap. */
 export const LABEL_SELECTOR = {
@@ -64,8 +96,7 @@ export const LABEL_SELECTOR = {
       'x-kubernetes-validations': [
         {
           rule: `self.all(k, size(k) <= ${LABEL_KEY_MAX_LENGTH} && k.matches('${LABEL_KEY_PATTERN}'))`,
-          message:
-            'matchLabels keys must be label keys: an optional DNS subdomain prefix and "/", then 1-63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit',
+          message: `every key ${LABEL_KEY_MESSAGE}`,
         },
       ],
     },
@@ -78,7 +109,13 @@ export const LABEL_SELECTOR = {
         type: 'object',
         required: ['key', 'operator'],
         properties: {
-          key: { type: 'string', maxLength: LABEL_KEY_MAX_LENGTH, pattern: LABEL_KEY_PATTERN },
+          key: {
+            type: 'string',
+            maxLength: LABEL_KEY_MAX_LENGTH,
+            'x-kubernetes-validations': [
+              { rule: `self.matches('${LABEL_KEY_PATTERN}')`, message: LABEL_KEY_MESSAGE },
+            ],
+          },
           operator: { type: 'string', enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] },
           values: {
             type: 'array',
@@ -90,7 +127,8 @@ export const LABEL_SELECTOR = {
         'x-kubernetes-validations': [
           {
             rule: "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)",
-            message: 'values must be non-empty when operator is In or NotIn, and empty when it is Exists or DoesNotExist',
+            message:
+              'values must be non-empty when operator is In or NotIn, and empty when it is Exists or DoesNotExist',
           },
         ],
       },

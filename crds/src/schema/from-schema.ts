@@ -33,7 +33,8 @@ export interface SchemaNode {
 /** A CEL validation rule. Every rule carries a message a user can act on. */
 export type CelRule = {
   readonly rule: string;
-  readonly reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
+  readonly reason?:
+    'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
   readonly fieldPath?: string;
   readonly optionalOldSelf?: boolean;
 } & ({ readonly message: string } | { readonly messageExpression: string });

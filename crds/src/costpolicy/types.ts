@@ -1,0 +1,125 @@
+/**
+ * CostPolicy API types, written by hand for reading; types.test.ts proves them equal to the
+ * types derived from schema.ts.
+ */
+import type {
+  Condition,
+  LabelSelector,
+  LedgerPosition,
+  Money,
+  ObjectMeta,
+  Timestamp,
+} from '../schema/common-types.ts';
+
+export type BudgetPeriod = 'Daily' | 'Weekly' | 'Monthly';
+export type BudgetScope = 'Policy' | 'Namespace' | 'Session';
+export type BudgetAction = 'Notify' | 'Suspend';
+export type GpuBasis = 'Allocation' | 'Utilization';
+
+export interface CostPolicySelector {
+  namespaceSelector?: LabelSelector;
+  podSelector?: LabelSelector;
+}
+
+export interface GpuModelRate {
+  model: string;
+  rate: Money;
+}
+
+export interface GpuRates {
+  default: Money;
+  /** Defaults to Allocation. */
+  basis?: GpuBasis;
+  models?: GpuModelRate[];
+}
+
+export interface TokenRate {
+  /** A model name, or "*" for every model not listed. */
+  model: string;
+  inputPerMillion: Money;
+  outputPerMillion: Money;
+}
+
+/** Omitted rates cost nothing; at least one must be set. */
+export interface Rates {
+  cpuCoreHour?: Money;
+  memoryGiBHour?: Money;
+  gpuHour?: GpuRates;
+  ioGiB?: Money;
+  networkGiB?: Money;
+  tokens?: TokenRate[];
+}
+
+export interface Budget {
+  name: string;
+  /** Greater than zero; per namespace or session for those scopes. */
+  amount: Money;
+  period: BudgetPeriod;
+  /** An IANA name listed in TIME_ZONES; defaults to UTC. */
+  timeZone?: string;
+  /** Defaults to Policy. */
+  scope?: BudgetScope;
+  /** Percentages of amount, 1 to 1000. */
+  thresholds?: number[];
+  /** Defaults to Notify. */
+  action?: BudgetAction;
+}
+
+export interface CostPolicySpec {
+  selector?: CostPolicySelector;
+  /** 0 to 1000, default 0; the highest wins, ties go to the name that sorts first. */
+  priority?: number;
+  /** ISO 4217 code; immutable. */
+  currency: string;
+  rates: Rates;
+  budgets?: Budget[];
+}
+
+export interface ScopeSpend {
+  /** "*" (Policy scope), a namespace, or "namespace/session-id". */
+  key: string;
+  spent: Money;
+}
+
+export interface BudgetStatus {
+  name: string;
+  periodStart: Timestamp;
+  periodEnd: Timestamp;
+  spent: Money;
+  remaining?: Money;
+  forecast?: Money;
+  utilizationPercent?: number;
+  thresholdsReached?: number[];
+  topScopes?: ScopeSpend[];
+}
+
+export interface CollectionState {
+  cursors?: LedgerPosition[];
+}
+
+/** Spend of one scope key of one budget in its current period. */
+export interface Accumulator {
+  budget: string;
+  key: string;
+  /** Integer nano-units of the currency, as a decimal string. */
+  nano: string;
+}
+
+export interface CostPolicyStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  /** e.g. "82%". */
+  topBudgetUtilization?: string;
+  budgets?: BudgetStatus[];
+  lastCollectionTime?: Timestamp;
+  collection?: CollectionState;
+  accumulators?: Accumulator[];
+}
+
+export interface CostPolicy {
+  apiVersion: 'agentmeter.dev/v1alpha1';
+  kind: 'CostPolicy';
+  metadata: ObjectMeta;
+  spec: CostPolicySpec;
+  status?: CostPolicyStatus;
+}

@@ -1,0 +1,153 @@
+import { createHash } from 'node:crypto';
+import { canonicalize } from './canonical.ts';
+import { LedgerFormatError } from './errors.ts';
+import { HASH_PATTERN } from './fields.ts';
+import { parseEntry } from './parse.ts';
+import { LEDGER_FORMAT_VERSION } from './types.ts';
+import type { ChainHead, LedgerDraft, LedgerEntry } from './types.ts';
+
+/**
+ * sha256 hex of the canonical JSON of `entry` without its `hash` field. Accepts a sealed entry
+ * too (its `hash` is ignored), so verifiers recompute from what they received.
+ */
+export function hashEntry(entry: object): string {
+  const { hash: _ignored, ...rest } = entry as { hash?: unknown };
+  return createHash('sha256').update(canonicalize(rest), 'utf8').digest('hex');
+}
+
+export interface BatchPosition {
+  readonly first: bigint;
+  readonly size: bigint;
+}
+
+/**
+ * Turns a draft into entry `seq` chained after `prev`. `batch` defaults to a batch of one. The
+ * result is run through parseEntry so a malformed draft fails here, at the writer, instead of
+ * being written and refused later by the operator.
+ */
+export function sealEntry(
+  draft: LedgerDraft,
+  prev: string,
+  seq: bigint,
+  batch: BatchPosition = { first: seq, size: 1n },
+): LedgerEntry {
+  if (!HASH_PATTERN.test(prev)) {
+    throw new LedgerFormatError('$.prev', 'invalid-value', 'expected 64 lower-case hex digits');
+  }
+  const unsealed = {
+    ...draft,
+    v: LEDGER_FORMAT_VERSION,
+    seq: seq.toString(),
+    prev,
+    batch: { first: batch.first.toString(), size: batch.size.toString() },
+  };
+  return parseEntry({ ...unsealed, hash: hashEntry(unsealed) });
+}
+
+/** The entry as stored: one line of canonical JSON, without the newline. */
+export function encodeEntry(entry: LedgerEntry): string {
+  return canonicalize(entry);
+}
+
+/**
+ * Parses one stored line strictly: valid JSON, a valid v1 entry, and byte-for-byte canonical,
+ * so no two different lines can carry the same entry. The hash is checked by verifyChain.
+ */
+export function decodeEntry(line: string): LedgerEntry {
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch (error) {
+    throw new LedgerFormatError('$', 'not-json', (error as Error).message);
+  }
+  const entry = parseEntry(json);
+  if (canonicalize(entry) !== line) {
+    throw new LedgerFormatError('$', 'not-canonical', 'line is not canonical JSON', entry.seq);
+  }
+  return entry;
+}
+
+export type ChainFailureReason =
+  | 'seq-mismatch'
+  | 'prev-mismatch'
+  | 'hash-mismatch'
+  | 'batch-mismatch'
+  | 'node-mismatch';
+
+export type ChainVerification =
+  | {
+      readonly ok: true;
+      /** Last entry, or the anchor (or null without one) when `entries` is empty. */
+      readonly head: ChainHead | null;
+      /** False when the last entry is not the last of its batch. */
+      readonly complete: boolean;
+    }
+  | {
+      readonly ok: false;
+      /** Index into `entries` of the first entry that does not verify. */
+      readonly index: number;
+      readonly seq: string;
+      readonly reason: ChainFailureReason;
+      readonly detail: string;
+    };
+
+function batchEnd(entry: LedgerEntry): bigint {
+  return BigInt(entry.batch.first) + BigInt(entry.batch.size) - 1n;
+}
+
+/**
+ * Verifies that `entries` (already parsed) form one unbroken chain: contiguous seqs, each
+ * `prev` equal to the predecessor's hash, each hash recomputed, one node, and batches that
+ * are never interleaved or cut short before a new batch starts. `anchor` is the entry just
+ * before entries[0] (seq 0 / GENESIS_PREV for a ledger read from its start); without it the
+ * first entry's seq and prev are taken on trust. The first entry may be in the middle of a
+ * batch (a read may start anywhere); `complete` reports whether the last one ends its batch.
+ */
+export function verifyChain(entries: readonly LedgerEntry[], anchor?: ChainHead): ChainVerification {
+  const first = entries[0];
+  if (first === undefined) return { ok: true, head: anchor ?? null, complete: true };
+  let expectedSeq = anchor === undefined ? BigInt(first.seq) : anchor.seq + 1n;
+  let expectedPrev = anchor === undefined ? first.prev : anchor.hash;
+  let previous: LedgerEntry | undefined;
+  for (let index = 0; index < entries.length; index++) {
+    const entry = entries[index] as LedgerEntry;
+    const fail = (reason: ChainFailureReason, detail: string): ChainVerification => ({
+      ok: false,
+      index,
+      seq: entry.seq,
+      reason,
+      detail,
+    });
+    const seq = BigInt(entry.seq);
+    if (seq !== expectedSeq) return fail('seq-mismatch', `expected seq ${expectedSeq.toString()}`);
+    if (entry.prev !== expectedPrev) return fail('prev-mismatch', `expected prev ${expectedPrev}`);
+    const computed = hashEntry(entry);
+    if (computed !== entry.hash) return fail('hash-mismatch', `content hashes to ${computed}`);
+    if (entry.node !== first.node) return fail('node-mismatch', `expected node ${first.node}`);
+    const batchFirst = BigInt(entry.batch.first);
+    if (seq < batchFirst || seq > batchEnd(entry)) {
+      return fail('batch-mismatch', 'seq outside its own batch');
+    }
+    if (previous !== undefined) {
+      const previousClosed = BigInt(previous.seq) === batchEnd(previous);
+      if (previousClosed && batchFirst !== seq) {
+        return fail('batch-mismatch', 'a batch must start at its first seq');
+      }
+      if (
+        !previousClosed &&
+        (entry.batch.first !== previous.batch.first || entry.batch.size !== previous.batch.size)
+      ) {
+        return fail('batch-mismatch', `batch ${previous.batch.first} is cut short`);
+      }
+    }
+    previous = entry;
+    expectedSeq = seq + 1n;
+    expectedPrev = entry.hash;
+  }
+  const last = previous as LedgerEntry;
+  return {
+    ok: true,
+    head: { seq: BigInt(last.seq), hash: last.hash },
+    complete: BigInt(last.seq) === batchEnd(last),
+  };
+}

@@ -1,0 +1,97 @@
+import type { LedgerBody, LedgerDraft, PodUsageBody } from './types.ts';
+
+/** Test data builders shared by the ledger tests (not exported from the package). */
+
+export const IDENTITY = { node: 'node-a', agentId: 'agent-1', bootId: 'boot-1' } as const;
+
+export function podUsage(i: number, overrides: Partial<PodUsageBody> = {}): PodUsageBody {
+  const usage = {
+    cpuNs: (18_446_744_073_709_551_000n + BigInt(i)).toString(),
+    memoryByteSeconds: '1073741824',
+    ioReadBytes: '0',
+    ioWriteBytes: '4096',
+    netRxBytes: '12',
+    netTxBytes: '34',
+  };
+  return {
+    kind: 'pod-usage',
+    time: { start: '1700000000000000000', end: '1700000001000000000' },
+    tick: `t${i}`,
+    pod: { uid: `uid-${i}`, namespace: 'agents', name: `pod-${i}`, qos: 'Burstable' },
+    usage,
+    shares: [{ session: null, usage }],
+    cost: null,
+    priced: false,
+    flags: [],
+    ...overrides,
+  };
+}
+
+export function sampleBodies(): LedgerBody[] {
+  const time = { start: '1700000000000000000', end: '1700000001000000000' };
+  const zero = {
+    cpuNs: '0',
+    memoryByteSeconds: '0',
+    ioReadBytes: '0',
+    ioWriteBytes: '0',
+    netRxBytes: '0',
+    netTxBytes: '0',
+  };
+  return [
+    podUsage(1, {
+      pod: {
+        uid: 'u1',
+        namespace: 'agents',
+        name: 'p1',
+        qos: 'Guaranteed',
+        workload: { kind: 'Job', name: 'run-1' },
+      },
+      usage: { ...zero, cpuNs: '10', gpuAllocatedUs: '7' },
+      shares: [
+        { session: { namespace: 'agents', id: 's-1' }, usage: { ...zero, cpuNs: '6', gpuAllocatedUs: '4' } },
+        { session: null, usage: { ...zero, cpuNs: '4', gpuAllocatedUs: '3' } },
+      ],
+      cost: {
+        currency: 'EUR',
+        policy: { name: 'default', generation: '3' },
+        totalNano: '1500',
+        bySession: [
+          { session: { namespace: 'agents', id: 's-1' }, totalNano: '900' },
+          { session: null, totalNano: '600' },
+        ],
+      },
+      priced: true,
+      flags: ['first-sample'],
+    }),
+    {
+      kind: 'node-usage',
+      time,
+      tick: 't1',
+      nodeTotal: { ...zero, cpuNs: '15', gpuAllocatedUs: '7' },
+      pods: { ...zero, cpuNs: '10', gpuAllocatedUs: '7' },
+      nonPod: { ...zero, cpuNs: '5' },
+      podEntries: '1',
+    },
+    {
+      kind: 'tokens',
+      time,
+      tick: 't1',
+      session: { namespace: 'agents', id: 's-1' },
+      pod: { uid: 'u1', namespace: 'agents', name: 'p1' },
+      models: [{ model: 'gpt-x', inputTokens: '1200', outputTokens: '80' }],
+      cost: null,
+      priced: false,
+    },
+    {
+      kind: 'checkpoint',
+      time,
+      tick: 't1',
+      cgroups: [{ key: 'u1/4242', podUid: 'u1', counters: { usage_usec: '18446744073709551615' } }],
+    },
+    { kind: 'marker', time: { start: time.end, end: time.end }, event: 'agent-start', detail: { version: '0.1.0' } },
+  ];
+}
+
+export function draft(body: LedgerBody): LedgerDraft {
+  return { ...IDENTITY, ...body };
+}

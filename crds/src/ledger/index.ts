@@ -1,0 +1,57 @@
+export { canonicalize } from './canonical.ts';
+export { decodeEntry, encodeEntry, hashEntry, sealEntry, verifyChain } from './chain.ts';
+export type { BatchPosition, ChainFailureReason, ChainVerification } from './chain.ts';
+export { LedgerFormatError } from './errors.ts';
+export type { LedgerFormatReason } from './errors.ts';
+export { conservationViolation, parseEntry } from './parse.ts';
+export {
+  GENESIS_PREV,
+  LEDGER_FORMAT_VERSION,
+  MARKER_EVENTS,
+  POD_QOS_CLASSES,
+} from './types.ts';
+export type {
+  BatchRef,
+  ChainHead,
+  CheckpointBody,
+  CheckpointCgroup,
+  CheckpointEntry,
+  EntryEnvelope,
+  EntryIdentity,
+  LedgerBody,
+  LedgerDraft,
+  LedgerEntry,
+  LedgerKind,
+  MarkerBody,
+  MarkerEntry,
+  MarkerEvent,
+  ModelTokens,
+  NodeUsageBody,
+  NodeUsageEntry,
+  PodCost,
+  PodQos,
+  PodRef,
+  PodUsageBody,
+  PodUsageEntry,
+  PolicyRef,
+  SessionCost,
+  SessionRef,
+  TimeRange,
+  TokenCost,
+  TokensBody,
+  TokensEntry,
+  UsageShare,
+  WorkloadRef,
+} from './types.ts';
+export {
+  OPTIONAL_USAGE_KEYS,
+  REQUIRED_USAGE_KEYS,
+  USAGE_KEYS,
+  addUsage,
+  sumUsage,
+  usageEquals,
+  usageFromWire,
+  usageToWire,
+  zeroUsage,
+} from './usage.ts';
+export type { Usage, UsageKey, WireUsage } from './usage.ts';

@@ -1,0 +1,308 @@
+import { isCurrencyCode } from '../money/currencies.ts';
+import { LedgerFormatError, describeValue } from './errors.ts';
+import {
+  HASH_PATTERN,
+  array,
+  boolean,
+  decimal,
+  keys,
+  matching,
+  object,
+  string,
+} from './fields.ts';
+import type { JsonObject } from './fields.ts';
+import { MARKER_EVENTS, POD_QOS_CLASSES } from './types.ts';
+import type {
+  CheckpointCgroup,
+  LedgerBody,
+  LedgerEntry,
+  MarkerEvent,
+  ModelTokens,
+  PodQos,
+  PolicyRef,
+  SessionRef,
+  UsageShare,
+} from './types.ts';
+import { addUsage, sumUsage, usageEquals, usageFromWire } from './usage.ts';
+import type { WireUsage } from './usage.ts';
+
+const ENVELOPE_REQUIRED = ['v', 'seq', 'prev', 'batch', 'hash', 'node', 'agentId', 'time', 'kind'];
+const ENVELOPE_OPTIONAL = ['bootId'];
+
+const BODY_FIELDS: Readonly<Record<LedgerBody['kind'], readonly string[]>> = {
+  'pod-usage': ['tick', 'pod', 'usage', 'shares', 'cost', 'priced', 'flags'],
+  'node-usage': ['tick', 'nodeTotal', 'pods', 'nonPod', 'podEntries'],
+  tokens: ['tick', 'session', 'pod', 'models', 'cost', 'priced'],
+  checkpoint: ['tick', 'cgroups'],
+  marker: ['event', 'detail'],
+};
+
+const FLAG_PATTERN = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+const NAME_KEY_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * Validates untrusted JSON as a v1 ledger entry and returns it typed. Strict: unknown fields,
+ * JSON numbers for integers, negative, fractional or leading-zero integers, and inconsistent
+ * `priced`/`cost` are all refused with a LedgerFormatError naming the path. Conservation and
+ * the hash are separate checks (checkConservation, verifyChain).
+ */
+export function parseEntry(json: unknown): LedgerEntry {
+  const obj = object(json, '$');
+  const seq = typeof obj.seq === 'string' ? obj.seq : undefined;
+  try {
+    return parseObject(obj);
+  } catch (error) {
+    if (error instanceof LedgerFormatError && error.seq === undefined && seq !== undefined) {
+      throw new LedgerFormatError(error.path, error.reason, error.detail, seq);
+    }
+    throw error;
+  }
+}
+
+function parseObject(obj: JsonObject): LedgerEntry {
+  if (obj.v !== 1) {
+    throw new LedgerFormatError('$.v', 'unsupported-version', `expected 1, got ${describeValue(obj.v)}`);
+  }
+  const kind = obj.kind;
+  if (typeof kind !== 'string' || !Object.hasOwn(BODY_FIELDS, kind)) {
+    throw new LedgerFormatError('$.kind', 'unknown-kind', describeValue(kind));
+  }
+  const bodyFields = BODY_FIELDS[kind as LedgerBody['kind']];
+  keys(obj, '$', [...ENVELOPE_REQUIRED, ...bodyFields], ENVELOPE_OPTIONAL);
+
+  const seq = decimal(obj.seq, '$.seq');
+  if (seq < 1n) throw new LedgerFormatError('$.seq', 'invalid-value', 'seq starts at 1');
+  matching(obj.prev, '$.prev', HASH_PATTERN, 'a sha256 hex digest');
+  matching(obj.hash, '$.hash', HASH_PATTERN, 'a sha256 hex digest');
+  string(obj.node, '$.node', 253);
+  string(obj.agentId, '$.agentId', 128);
+  if (obj.bootId !== undefined) string(obj.bootId, '$.bootId', 128);
+
+  const batch = object(obj.batch, '$.batch');
+  keys(batch, '$.batch', ['first', 'size']);
+  const first = decimal(batch.first, '$.batch.first');
+  const size = decimal(batch.size, '$.batch.size');
+  if (size < 1n) throw new LedgerFormatError('$.batch.size', 'invalid-value', 'a batch has entries');
+  if (seq < first || seq >= first + size) {
+    throw new LedgerFormatError('$.batch', 'invalid-value', 'seq lies outside its batch');
+  }
+
+  const time = object(obj.time, '$.time');
+  keys(time, '$.time', ['start', 'end']);
+  if (decimal(time.start, '$.time.start') > decimal(time.end, '$.time.end')) {
+    throw new LedgerFormatError('$.time', 'invalid-value', 'start is after end');
+  }
+
+  switch (kind) {
+    case 'pod-usage':
+      parsePodUsage(obj);
+      break;
+    case 'node-usage':
+      parseNodeUsage(obj);
+      break;
+    case 'tokens':
+      parseTokens(obj);
+      break;
+    case 'checkpoint':
+      parseCheckpoint(obj);
+      break;
+    case 'marker':
+      parseMarker(obj);
+      break;
+  }
+  return obj as unknown as LedgerEntry;
+}
+
+function wireUsage(value: unknown, path: string): WireUsage {
+  usageFromWire(value, path);
+  return value as WireUsage;
+}
+
+function session(value: unknown, path: string): SessionRef {
+  const obj = object(value, path);
+  keys(obj, path, ['namespace', 'id']);
+  string(obj.namespace, `${path}.namespace`, 253);
+  string(obj.id, `${path}.id`, 256);
+  return obj as unknown as SessionRef;
+}
+
+function sessionOrNull(value: unknown, path: string): SessionRef | null {
+  return value === null ? null : session(value, path);
+}
+
+function sessionKey(ref: SessionRef | null): string {
+  return ref === null ? '' : `${ref.namespace}/${ref.id}`;
+}
+
+function policy(value: unknown, path: string): PolicyRef {
+  const obj = object(value, path);
+  keys(obj, path, ['name', 'generation']);
+  string(obj.name, `${path}.name`, 253);
+  decimal(obj.generation, `${path}.generation`);
+  return obj as unknown as PolicyRef;
+}
+
+function currency(value: unknown, path: string): void {
+  const code = string(value, path, 3);
+  if (!isCurrencyCode(code)) {
+    throw new LedgerFormatError(path, 'invalid-value', `${describeValue(code)} is not a supported ISO 4217 code`);
+  }
+}
+
+/** `priced` mirrors `cost`, so a reader never has to guess whether null means free. */
+function pricedMatchesCost(obj: JsonObject): void {
+  if (boolean(obj.priced, '$.priced') !== (obj.cost !== null)) {
+    throw new LedgerFormatError('$.priced', 'invalid-value', 'priced must equal cost !== null');
+  }
+}
+
+function uniqueSessions(refs: readonly (SessionRef | null)[], path: string): void {
+  const seen = new Set<string>();
+  refs.forEach((ref, i) => {
+    const key = sessionKey(ref);
+    if (seen.has(key)) throw new LedgerFormatError(`${path}[${i}]`, 'invalid-value', 'duplicate session');
+    seen.add(key);
+  });
+}
+
+function parsePodUsage(obj: JsonObject): void {
+  string(obj.tick, '$.tick', 64);
+  const pod = object(obj.pod, '$.pod');
+  keys(pod, '$.pod', ['uid', 'namespace', 'name', 'qos'], ['workload']);
+  string(pod.uid, '$.pod.uid', 128);
+  string(pod.namespace, '$.pod.namespace', 253);
+  string(pod.name, '$.pod.name', 253);
+  if (!POD_QOS_CLASSES.includes(pod.qos as PodQos)) {
+    throw new LedgerFormatError('$.pod.qos', 'invalid-value', `${describeValue(pod.qos)} is not a QoS class`);
+  }
+  if (pod.workload !== undefined) {
+    const workload = object(pod.workload, '$.pod.workload');
+    keys(workload, '$.pod.workload', ['kind', 'name']);
+    string(workload.kind, '$.pod.workload.kind', 253);
+    string(workload.name, '$.pod.workload.name', 253);
+  }
+  wireUsage(obj.usage, '$.usage');
+  const shares = array(obj.shares, '$.shares').map((value, i): UsageShare => {
+    const path = `$.shares[${i}]`;
+    const share = object(value, path);
+    keys(share, path, ['session', 'usage']);
+    return {
+      session: sessionOrNull(share.session, `${path}.session`),
+      usage: wireUsage(share.usage, `${path}.usage`),
+    };
+  });
+  if (shares.length === 0) {
+    throw new LedgerFormatError('$.shares', 'invalid-value', 'at least the unattributed share');
+  }
+  uniqueSessions(
+    shares.map((s) => s.session),
+    '$.shares',
+  );
+  if (obj.cost !== null) {
+    const path = '$.cost';
+    const cost = object(obj.cost, path);
+    keys(cost, path, ['currency', 'policy', 'totalNano', 'bySession']);
+    currency(cost.currency, `${path}.currency`);
+    policy(cost.policy, `${path}.policy`);
+    decimal(cost.totalNano, `${path}.totalNano`);
+    const bySession = array(cost.bySession, `${path}.bySession`).map((value, i) => {
+      const itemPath = `${path}.bySession[${i}]`;
+      const item = object(value, itemPath);
+      keys(item, itemPath, ['session', 'totalNano']);
+      decimal(item.totalNano, `${itemPath}.totalNano`);
+      return sessionOrNull(item.session, `${itemPath}.session`);
+    });
+    uniqueSessions(bySession, `${path}.bySession`);
+  }
+  pricedMatchesCost(obj);
+  const flags = array(obj.flags, '$.flags');
+  flags.forEach((flag, i) => matching(flag, `$.flags[${i}]`, FLAG_PATTERN, 'a kebab-case flag'));
+  if (new Set(flags).size !== flags.length) {
+    throw new LedgerFormatError('$.flags', 'invalid-value', 'duplicate flag');
+  }
+}
+
+function parseNodeUsage(obj: JsonObject): void {
+  string(obj.tick, '$.tick', 64);
+  wireUsage(obj.nodeTotal, '$.nodeTotal');
+  wireUsage(obj.pods, '$.pods');
+  wireUsage(obj.nonPod, '$.nonPod');
+  decimal(obj.podEntries, '$.podEntries');
+}
+
+function parseTokens(obj: JsonObject): void {
+  string(obj.tick, '$.tick', 64);
+  session(obj.session, '$.session');
+  const pod = object(obj.pod, '$.pod');
+  keys(pod, '$.pod', ['uid', 'namespace', 'name']);
+  string(pod.uid, '$.pod.uid', 128);
+  string(pod.namespace, '$.pod.namespace', 253);
+  string(pod.name, '$.pod.name', 253);
+  const models = array(obj.models, '$.models').map((value, i): ModelTokens => {
+    const path = `$.models[${i}]`;
+    const item = object(value, path);
+    keys(item, path, ['model', 'inputTokens', 'outputTokens']);
+    string(item.model, `${path}.model`, 256);
+    decimal(item.inputTokens, `${path}.inputTokens`);
+    decimal(item.outputTokens, `${path}.outputTokens`);
+    return item as unknown as ModelTokens;
+  });
+  if (new Set(models.map((m) => m.model)).size !== models.length) {
+    throw new LedgerFormatError('$.models', 'invalid-value', 'duplicate model');
+  }
+  if (obj.cost !== null) {
+    const cost = object(obj.cost, '$.cost');
+    keys(cost, '$.cost', ['currency', 'policy', 'totalNano']);
+    currency(cost.currency, '$.cost.currency');
+    policy(cost.policy, '$.cost.policy');
+    decimal(cost.totalNano, '$.cost.totalNano');
+  }
+  pricedMatchesCost(obj);
+}
+
+function parseCheckpoint(obj: JsonObject): void {
+  string(obj.tick, '$.tick', 64);
+  const seen = new Set<string>();
+  array(obj.cgroups, '$.cgroups').forEach((value, i) => {
+    const path = `$.cgroups[${i}]`;
+    const cgroup = object(value, path);
+    keys(cgroup, path, ['key', 'podUid', 'counters']);
+    const key = string(cgroup.key, `${path}.key`, 4096);
+    if (seen.has(key)) throw new LedgerFormatError(`${path}.key`, 'invalid-value', 'duplicate cgroup key');
+    seen.add(key);
+    if (cgroup.podUid !== null) string(cgroup.podUid, `${path}.podUid`, 128);
+    const counters = object(cgroup.counters, `${path}.counters`);
+    for (const [name, counter] of Object.entries(counters)) {
+      matching(name, `${path}.counters`, NAME_KEY_PATTERN, 'a counter name');
+      decimal(counter, `${path}.counters.${name}`);
+    }
+    return cgroup as unknown as CheckpointCgroup;
+  });
+}
+
+function parseMarker(obj: JsonObject): void {
+  if (!MARKER_EVENTS.includes(obj.event as MarkerEvent)) {
+    throw new LedgerFormatError('$.event', 'invalid-value', `${describeValue(obj.event)} is not a marker event`);
+  }
+  const detail = object(obj.detail, '$.detail');
+  for (const [name, value] of Object.entries(detail)) {
+    matching(name, '$.detail', NAME_KEY_PATTERN, 'a detail name');
+    string(value, `$.detail.${name}`, 4096);
+  }
+}
+
+/**
+ * Invariant 1 as checkable from one entry: a pod entry's shares sum to its usage, and a node
+ * entry's pods plus nonPod equal its total. Returns why it fails, or null.
+ */
+export function conservationViolation(entry: LedgerEntry): string | null {
+  if (entry.kind === 'pod-usage') {
+    const shares = sumUsage(entry.shares.map((share) => usageFromWire(share.usage)));
+    return usageEquals(shares, usageFromWire(entry.usage)) ? null : 'shares do not sum to usage';
+  }
+  if (entry.kind === 'node-usage') {
+    const sum = addUsage(usageFromWire(entry.pods), usageFromWire(entry.nonPod));
+    return usageEquals(sum, usageFromWire(entry.nodeTotal)) ? null : 'pods + nonPod != nodeTotal';
+  }
+  return null;
+}

@@ -1,0 +1,216 @@
+import type { WireUsage } from './usage.ts';
+
+/**
+ * Ledger entry format v1. One entry is one line of canonical JSON (see canonical.ts). Every
+ * integer is a decimal string — counters and nano-money exceed 2^53 — except the version `v`.
+ * Times are unix nanoseconds as decimal strings: exact, sortable and free of time-zone parsing.
+ */
+export const LEDGER_FORMAT_VERSION = 1;
+
+/** `prev` of the first entry of a chain. */
+export const GENESIS_PREV = '0'.repeat(64);
+
+/** [start, end] of what an entry measures, unix ns; start ≤ end. Markers use start = end. */
+export interface TimeRange {
+  readonly start: string;
+  readonly end: string;
+}
+
+/**
+ * The append batch an entry was written in: seq of its first entry and its entry count. A tick
+ * is one batch written with one write + fsync; readers recognise a partial batch (a torn write)
+ * because entry `first + size - 1` is missing.
+ */
+export interface BatchRef {
+  readonly first: string;
+  readonly size: string;
+}
+
+/** Who wrote the entry: the node, this agent process instance, and the node's kernel boot id. */
+export interface EntryIdentity {
+  readonly node: string;
+  readonly agentId: string;
+  readonly bootId?: string;
+}
+
+export interface EntryEnvelope extends EntryIdentity {
+  readonly v: typeof LEDGER_FORMAT_VERSION;
+  /** 1, 2, 3, … without gaps for the life of the ledger. */
+  readonly seq: string;
+  /** `hash` of the entry with seq - 1, or GENESIS_PREV for seq 1. */
+  readonly prev: string;
+  readonly batch: BatchRef;
+  /** sha256 hex of the canonical JSON of the entry without `hash`. */
+  readonly hash: string;
+}
+
+/** Sessions are keyed by (namespace, id) so one tenant cannot charge another. */
+export interface SessionRef {
+  readonly namespace: string;
+  readonly id: string;
+}
+
+export type PodQos = 'Guaranteed' | 'Burstable' | 'BestEffort';
+export const POD_QOS_CLASSES: readonly PodQos[] = ['Guaranteed', 'Burstable', 'BestEffort'];
+
+export interface WorkloadRef {
+  readonly kind: string;
+  readonly name: string;
+}
+
+export interface PodRef {
+  readonly uid: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly qos: PodQos;
+  readonly workload?: WorkloadRef;
+}
+
+/** A session's part of a pod's tick usage; `session: null` is the unattributed remainder. */
+export interface UsageShare {
+  readonly session: SessionRef | null;
+  readonly usage: WireUsage;
+}
+
+/** The CostPolicy (name and generation) in force when the usage was measured (invariant 5). */
+export interface PolicyRef {
+  readonly name: string;
+  readonly generation: string;
+}
+
+export interface SessionCost {
+  readonly session: SessionRef | null;
+  readonly totalNano: string;
+}
+
+export interface PodCost {
+  /** ISO 4217 code. */
+  readonly currency: string;
+  readonly policy: PolicyRef;
+  /** Integer nano-units of `currency`. */
+  readonly totalNano: string;
+  /** Same sessions as `shares`; sums to totalNano. */
+  readonly bySession: readonly SessionCost[];
+}
+
+interface BodyBase {
+  readonly time: TimeRange;
+}
+
+/** One pod's usage over one tick. */
+export interface PodUsageBody extends BodyBase {
+  readonly kind: 'pod-usage';
+  /** Tick id: the same string on every entry of one tick. */
+  readonly tick: string;
+  readonly pod: PodRef;
+  readonly usage: WireUsage;
+  /** Sums to `usage` exactly (invariant 1). Before sessions exist: one share, session null. */
+  readonly shares: readonly UsageShare[];
+  /** null when the pod is not priced (no policy selects it, or pricing is not yet enabled). */
+  readonly cost: PodCost | null;
+  /** Equals `cost !== null`; explicit so an unpriced entry is never mistaken for a free one. */
+  readonly priced: boolean;
+  /** Measurement notes such as `first-sample` or `counter-reset`; lower-case kebab words. */
+  readonly flags: readonly string[];
+}
+
+/** The node over one tick, so node conservation is checkable from the ledger alone. */
+export interface NodeUsageBody extends BodyBase {
+  readonly kind: 'node-usage';
+  readonly tick: string;
+  readonly nodeTotal: WireUsage;
+  /** Sum of this tick's pod-usage entries. */
+  readonly pods: WireUsage;
+  /** nodeTotal - pods. */
+  readonly nonPod: WireUsage;
+  /** Number of pod-usage entries in this tick. */
+  readonly podEntries: string;
+}
+
+export interface ModelTokens {
+  readonly model: string;
+  readonly inputTokens: string;
+  readonly outputTokens: string;
+}
+
+export interface TokenCost {
+  readonly currency: string;
+  readonly policy: PolicyRef;
+  readonly totalNano: string;
+}
+
+/** Tokens one session used in one tick, per model (reserved for session accounting). */
+export interface TokensBody extends BodyBase {
+  readonly kind: 'tokens';
+  readonly tick: string;
+  readonly session: SessionRef;
+  /** The pod the spans came from. */
+  readonly pod: { readonly uid: string; readonly namespace: string; readonly name: string };
+  readonly models: readonly ModelTokens[];
+  readonly cost: TokenCost | null;
+  readonly priced: boolean;
+}
+
+/** Cumulative counters of one cgroup (or of the node itself, podUid null) as last read. */
+export interface CheckpointCgroup {
+  /** Cgroup identity: pod uid plus cgroup inode, so a recreated cgroup is a new key. */
+  readonly key: string;
+  readonly podUid: string | null;
+  /** Counter name → cumulative value as last read, decimal strings. */
+  readonly counters: Readonly<Record<string, string>>;
+}
+
+/**
+ * The counter baseline after a tick. Written as the last entry of the tick's batch, so the
+ * baseline and the usage it produced are durable together or not at all (invariant 3).
+ */
+export interface CheckpointBody extends BodyBase {
+  readonly kind: 'checkpoint';
+  readonly tick: string;
+  readonly cgroups: readonly CheckpointCgroup[];
+}
+
+export type MarkerEvent =
+  | 'agent-start'
+  | 'torn-tail-repaired'
+  | 'counter-reset'
+  | 'gap'
+  | 'unacked-dropped';
+export const MARKER_EVENTS: readonly MarkerEvent[] = [
+  'agent-start',
+  'torn-tail-repaired',
+  'counter-reset',
+  'gap',
+  'unacked-dropped',
+];
+
+/** An auditable event of the ledger or the agent itself; carries no usage. */
+export interface MarkerBody extends BodyBase {
+  readonly kind: 'marker';
+  readonly event: MarkerEvent;
+  readonly detail: Readonly<Record<string, string>>;
+}
+
+export type LedgerBody = PodUsageBody | NodeUsageBody | TokensBody | CheckpointBody | MarkerBody;
+export type LedgerKind = LedgerBody['kind'];
+
+/** What a writer hands to sealEntry: everything but v, seq, prev, batch and hash. */
+export type LedgerDraft = EntryIdentity & LedgerBody;
+
+export type PodUsageEntry = EntryEnvelope & PodUsageBody;
+export type NodeUsageEntry = EntryEnvelope & NodeUsageBody;
+export type TokensEntry = EntryEnvelope & TokensBody;
+export type CheckpointEntry = EntryEnvelope & CheckpointBody;
+export type MarkerEntry = EntryEnvelope & MarkerBody;
+export type LedgerEntry =
+  | PodUsageEntry
+  | NodeUsageEntry
+  | TokensEntry
+  | CheckpointEntry
+  | MarkerEntry;
+
+/** The last entry of a verified chain (or seq 0 / GENESIS_PREV for an empty one). */
+export interface ChainHead {
+  readonly seq: bigint;
+  readonly hash: string;
+}
