@@ -13,7 +13,7 @@ export default tseslint.config(
         'error',
         { name: 'parseFloat', message: 'Use BigInt decimal arithmetic (crds/src/money).' },
       ],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', ignoreRestSiblings: true }],
       'no-console': 'error',
     },
   },

@@ -17,7 +17,7 @@ let plane: ControlPlane | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
   plane = await startControlPlane();
-  const { stopServers: _stop, startServers: _start, stop: _stopAll, ...info } = plane;
+  const { stopServers, startServers, stop, ...info } = plane;
   project.provide('controlPlane', info);
 }
 

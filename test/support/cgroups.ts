@@ -118,7 +118,16 @@ export class TestPodCgroup {
       }
       await new Promise((r) => setTimeout(r, 20));
     }
-    for (const dir of [...this.#created].reverse()) await removeDir(dir);
+    const own = new Set(this.controllers.flatMap((c) => [
+      join(CGROUP_ROOT, c, this.containerPath),
+      join(CGROUP_ROOT, c, this.podPath),
+    ]));
+    for (const dir of [...this.#created].reverse()) {
+      // Shared parents (kubepods, QoS dirs) may still hold other tests' pods: removePrefix()
+      // takes them once every pod is gone.
+      if (own.has(dir)) await removeDir(dir);
+      else await rmdir(dir).catch(() => undefined);
+    }
   }
 }
 

@@ -26,6 +26,8 @@ export const MAX_THRESHOLDS = 10;
 export const MAX_TOP_SCOPES = 20;
 export const MAX_AGENT_NODES = 5000;
 export const MAX_ACCUMULATORS = 20000;
+/** Bound of status.accumulatorState; the operator keeps it far lower (size test). */
+export const MAX_ACCUMULATOR_STATE_BYTES = 1024 * 1024;
 
 /** A model name as reported by the GPU driver or a GenAI span: printable ASCII, trimmed. */
 const MODEL_NAME = {
@@ -354,6 +356,12 @@ export const costPolicyStatusSchema = {
           items: LEDGER_POSITION,
         },
       },
+    },
+    accumulatorState: {
+      type: 'string',
+      description:
+        'Running spend per budget, scope key and period plus the per-namespace report totals of the open periods, as "v1." + base64(gzip(JSON)). Written by the operator in the same update as collection.cursors; compact so 10,000 namespaces stay far below the etcd object size limit. Read budgets[] instead.',
+      maxLength: MAX_ACCUMULATOR_STATE_BYTES,
     },
     accumulators: {
       type: 'array',

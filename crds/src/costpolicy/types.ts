@@ -113,6 +113,8 @@ export interface CostPolicyStatus {
   budgets?: BudgetStatus[];
   lastCollectionTime?: Timestamp;
   collection?: CollectionState;
+  /** Operator-private, versioned and compressed; written together with collection.cursors. */
+  accumulatorState?: string;
   accumulators?: Accumulator[];
 }
 

@@ -1,6 +1,13 @@
 import { ApiException } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { KubeApiError, isConflict, isGone, isNotFound, parseStatus, toKubeApiError } from './errors.ts';
+import {
+  KubeApiError,
+  isConflict,
+  isGone,
+  isNotFound,
+  parseStatus,
+  toKubeApiError,
+} from './errors.ts';
 
 const notFoundBody = JSON.stringify({
   kind: 'Status',
@@ -14,7 +21,10 @@ const notFoundBody = JSON.stringify({
 
 describe('toKubeApiError', () => {
   it('parses the JSON string body of an ApiException', () => {
-    const e = toKubeApiError(new ApiException(404, 'Unknown API Status Code!', notFoundBody, {}), 'get policy');
+    const e = toKubeApiError(
+      new ApiException(404, 'Unknown API Status Code!', notFoundBody, {}),
+      'get policy',
+    );
     expect(e).toBeInstanceOf(KubeApiError);
     expect(e?.code).toBe(404);
     expect(e?.reason).toBe('NotFound');
@@ -23,9 +33,9 @@ describe('toKubeApiError', () => {
   });
 
   it('accepts an object body and a non-JSON body', () => {
-    expect(toKubeApiError(new ApiException(409, 'x', { reason: 'Conflict', message: 'm' }, {}))?.reason).toBe(
-      'Conflict',
-    );
+    expect(
+      toKubeApiError(new ApiException(409, 'x', { reason: 'Conflict', message: 'm' }, {}))?.reason,
+    ).toBe('Conflict');
     const proxy = toKubeApiError(new ApiException(502, 'x', '<html>bad gateway</html>', {}));
     expect(proxy?.reason).toBeUndefined();
     expect(proxy?.message).toContain('<html>bad gateway</html>');

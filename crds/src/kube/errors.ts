@@ -32,12 +32,12 @@ export class KubeApiError extends Error {
 /** Parses a Status body given as a JSON string, an object, or anything else (ignored). */
 export function parseStatus(body: unknown): KubeStatus {
   let value = body;
-  if (typeof value === 'string') {
+  if (typeof body === 'string') {
     try {
-      value = JSON.parse(value);
+      value = JSON.parse(body);
     } catch {
       // A proxy or load balancer answered with HTML or text: keep a bounded excerpt.
-      const text = value.trim();
+      const text = body.trim();
       return text ? { message: text.length > 200 ? `${text.slice(0, 200)}…` : text } : {};
     }
   }

@@ -35,11 +35,15 @@ class FakeApi {
   }
 
   listRequests(): URL[] {
-    return this.requests.filter((r) => r.url.searchParams.get('watch') !== 'true').map((r) => r.url);
+    return this.requests
+      .filter((r) => r.url.searchParams.get('watch') !== 'true')
+      .map((r) => r.url);
   }
 
   watchRequests(): URL[] {
-    return this.requests.filter((r) => r.url.searchParams.get('watch') === 'true').map((r) => r.url);
+    return this.requests
+      .filter((r) => r.url.searchParams.get('watch') === 'true')
+      .map((r) => r.url);
   }
 
   async stop(): Promise<void> {
@@ -50,25 +54,37 @@ class FakeApi {
 }
 
 function pod(name: string, rv: string, uid = `uid-${name}`): V1Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'ns', uid, resourceVersion: rv } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'ns', uid, resourceVersion: rv },
+  };
 }
 
 function list(rv: string, items: V1Pod[], cont?: string): Handler {
   return (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ kind: 'PodList', metadata: { resourceVersion: rv, continue: cont }, items }));
+    res.end(
+      JSON.stringify({ kind: 'PodList', metadata: { resourceVersion: rv, continue: cont }, items }),
+    );
   };
 }
 
 function status(code: number, reason: string): Handler {
   return (_req, res) => {
     res.writeHead(code, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ kind: 'Status', status: 'Failure', code, reason, message: `${reason}!` }));
+    res.end(
+      JSON.stringify({ kind: 'Status', status: 'Failure', code, reason, message: `${reason}!` }),
+    );
   };
 }
 
 /** A watch stream that stays open; `events` are written at once, `api.open` keeps the rest. */
-function stream(api: FakeApi, events: { type: string; object: unknown }[] = [], end = false): Handler {
+function stream(
+  api: FakeApi,
+  events: { type: string; object: unknown }[] = [],
+  end = false,
+): Handler {
   return (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     for (const e of events) res.write(`${JSON.stringify(e)}\n`);
@@ -120,7 +136,9 @@ async function setup(opts: Partial<InformerOptions> = {}) {
   const events: string[] = [];
   informer.on('add', (p) => events.push(`add ${p.metadata?.name}@${p.metadata?.resourceVersion}`));
   informer.on('update', (p, old) =>
-    events.push(`update ${p.metadata?.name}@${old.metadata?.resourceVersion}->${p.metadata?.resourceVersion}`),
+    events.push(
+      `update ${p.metadata?.name}@${old.metadata?.resourceVersion}->${p.metadata?.resourceVersion}`,
+    ),
   );
   informer.on('delete', (p) => events.push(`delete ${p.metadata?.name}`));
   informer.on('restart', (reason) => events.push(`restart ${reason}`));
@@ -143,7 +161,12 @@ describe('Informer', () => {
     await informer.whenSynced();
     expect(informer.synced).toBe(true);
     expect(syncedEvents).toBe(1);
-    expect(informer.list().map((p) => p.metadata?.name).sort()).toEqual(['a', 'b']);
+    expect(
+      informer
+        .list()
+        .map((p) => p.metadata?.name)
+        .sort(),
+    ).toEqual(['a', 'b']);
     expect(informer.get('ns/a')?.metadata?.uid).toBe('uid-a');
 
     await until(() => api.open.length === 1, 'watch');
@@ -171,14 +194,26 @@ describe('Informer', () => {
 
   it('relists after a 410 ERROR event and reports vanished objects as deleted', async () => {
     const { api, informer, events } = await setup();
-    api.lists.push(list('10', [pod('a', '5'), pod('b', '6')]), list('30', [pod('a', '25'), pod('d', '26')]));
-    api.watches.push(stream(api, [{ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired' } }]));
+    api.lists.push(
+      list('10', [pod('a', '5'), pod('b', '6')]),
+      list('30', [pod('a', '25'), pod('d', '26')]),
+    );
+    api.watches.push(
+      stream(api, [{ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired' } }]),
+    );
     api.watches.push(stream(api));
     informer.start();
     await until(() => api.watchRequests().length === 2, 'second watch');
     expect(api.listRequests()).toHaveLength(2);
     expect(api.watchRequests()[1]?.searchParams.get('resourceVersion')).toBe('30');
-    expect(events).toEqual(['add a@5', 'add b@6', 'restart gone', 'delete b', 'update a@5->25', 'add d@26']);
+    expect(events).toEqual([
+      'add a@5',
+      'add b@6',
+      'restart gone',
+      'delete b',
+      'update a@5->25',
+      'add d@26',
+    ]);
   });
 
   it('relists when the watch request itself answers 410 Gone', async () => {
@@ -194,8 +229,14 @@ describe('Informer', () => {
   it('retries a failing LIST with exponential backoff and stays unsynced until it succeeds', async () => {
     const { api, informer, events } = await setup();
     const errors: { code: unknown; retryInMs: number }[] = [];
-    informer.on('error', (err, retryInMs) => errors.push({ code: (err as { code?: unknown }).code, retryInMs }));
-    api.lists.push(status(500, 'InternalError'), status(403, 'Forbidden'), status(503, 'ServiceUnavailable'));
+    informer.on('error', (err, retryInMs) =>
+      errors.push({ code: (err as { code?: unknown }).code, retryInMs }),
+    );
+    api.lists.push(
+      status(500, 'InternalError'),
+      status(403, 'Forbidden'),
+      status(503, 'ServiceUnavailable'),
+    );
     api.lists.push(status(500, 'InternalError'), list('10', [pod('a', '1')]));
     api.watches.push(stream(api));
     informer.start();
@@ -208,9 +249,13 @@ describe('Informer', () => {
       { code: 503, retryInMs: 80 },
       { code: 500, retryInMs: 80 },
     ]);
-    const times = api.requests.filter((r) => r.url.searchParams.get('watch') !== 'true').map((r) => r.at);
+    const times = api.requests
+      .filter((r) => r.url.searchParams.get('watch') !== 'true')
+      .map((r) => r.at);
     for (let i = 1; i < times.length; i++) {
-      expect((times[i] ?? 0) - (times[i - 1] ?? 0)).toBeGreaterThanOrEqual(errors[i - 1]!.retryInMs - 2);
+      expect((times[i] ?? 0) - (times[i - 1] ?? 0)).toBeGreaterThanOrEqual(
+        (errors[i - 1]?.retryInMs ?? 0) - 2,
+      );
     }
     expect(events.filter((e) => e === 'restart error')).toHaveLength(4);
   });
@@ -237,7 +282,10 @@ describe('Informer', () => {
     api.watches.push(
       stream(api, [
         { type: 'ADDED', object: pod('a', '11') },
-        { type: 'ERROR', object: { kind: 'Status', code: 500, reason: 'InternalError', message: 'etcd' } },
+        {
+          type: 'ERROR',
+          object: { kind: 'Status', code: 500, reason: 'InternalError', message: 'etcd' },
+        },
       ]),
       stream(api),
     );

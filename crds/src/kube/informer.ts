@@ -3,7 +3,12 @@
 // failed initial LIST only through callbacks, and keys its cache by namespace then name; this
 // loop owns restarts, backoff and the synced flag so callers only react to events.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, Watch } from '@kubernetes/client-node';
+import {
+  HttpMethod,
+  IsomorphicFetchHttpLibrary,
+  RequestContext,
+  Watch,
+} from '@kubernetes/client-node';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { KubeApiError, isGone, parseStatus } from './errors.ts';
 
@@ -208,7 +213,9 @@ export class Informer<T extends KubernetesObject> {
         // A clean end (server-side timeout, or client-node's 30 s inactivity abort): resume from
         // the last resourceVersion, unless the server keeps dropping the watch straight away.
         if (outcome.events === 0 && outcome.durationMs < this.#minWatchMs) {
-          throw new Error(`watch ${this.path} closed after ${outcome.durationMs} ms without events`);
+          throw new Error(
+            `watch ${this.path} closed after ${outcome.durationMs} ms without events`,
+          );
         }
       } catch (err) {
         if (this.#stop.signal.aborted) return;
@@ -216,7 +223,10 @@ export class Informer<T extends KubernetesObject> {
           // Relist at once; only a 410 straight after a fresh LIST is worth slowing down for.
           this.#resourceVersion = '';
           goneStreak++;
-          this.#log.debug({ path: this.path, err: describe(err) }, 'resourceVersion expired; relisting');
+          this.#log.debug(
+            { path: this.path, err: describe(err) },
+            'resourceVersion expired; relisting',
+          );
           if (goneStreak > 1 && !(await this.#pause(this.#delay(goneStreak - 1)))) return;
           this.#emit('restart', 'gone');
           continue;
@@ -252,7 +262,7 @@ export class Informer<T extends KubernetesObject> {
   async #relist(): Promise<void> {
     const items: T[] = [];
     let cont: string | undefined;
-    let rv = '';
+    let rv: string;
     do {
       const page = await this.#listPage(cont);
       if (page.items) items.push(...page.items);
@@ -272,7 +282,8 @@ export class Informer<T extends KubernetesObject> {
     for (const [key, obj] of next) {
       const old = previous.get(key);
       if (!old) this.#emit('add', obj);
-      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.#emit('update', obj, old);
+      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
+        this.#emit('update', obj, old);
     }
     if (!this.#synced) {
       this.#synced = true;
@@ -316,7 +327,12 @@ export class Informer<T extends KubernetesObject> {
         settled = true;
         this.#endWatch = undefined;
         controller?.abort();
-        resolve({ err: eventError ?? err ?? undefined, gone, events, durationMs: Date.now() - started });
+        resolve({
+          err: eventError ?? err ?? undefined,
+          gone,
+          events,
+          durationMs: Date.now() - started,
+        });
       };
       this.#endWatch = () => finish(undefined);
       const params: Record<string, string | boolean> = {
@@ -358,7 +374,8 @@ export class Informer<T extends KubernetesObject> {
     const old = this.#cache.get(key);
     this.#cache.set(key, obj);
     if (!old) this.#emit('add', obj);
-    else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.#emit('update', obj, old);
+    else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
+      this.#emit('update', obj, old);
   }
 
   #remove(obj: T): void {
@@ -379,7 +396,10 @@ export class Informer<T extends KubernetesObject> {
   }
 
   #handlerFailed(event: InformerEvent, err: unknown): void {
-    this.#log.error({ path: this.path, event, err: describe(err) }, 'informer event handler failed');
+    this.#log.error(
+      { path: this.path, event, err: describe(err) },
+      'informer event handler failed',
+    );
   }
 }
 

@@ -26,20 +26,29 @@ describe('loadKubeConfig', () => {
   const b = kubeconfigFile(dir, 'b', 'https://b.example:6443');
 
   it('prefers the explicit path over KUBECONFIG and in-cluster', () => {
-    const kc = loadKubeConfig({ kubeconfig: b, env: { KUBECONFIG: a, KUBERNETES_SERVICE_HOST: '10.0.0.1' } });
+    const kc = loadKubeConfig({
+      kubeconfig: b,
+      env: { KUBECONFIG: a, KUBERNETES_SERVICE_HOST: '10.0.0.1' },
+    });
     expect(kc.getCurrentCluster()?.server).toBe('https://b.example:6443');
   });
 
   it('uses the first KUBECONFIG file for the context and merges the rest', () => {
     const kc = loadKubeConfig({ env: { KUBECONFIG: [a, b].join(delimiter) } });
     expect(kc.getCurrentCluster()?.server).toBe('https://a.example:6443');
-    expect(kc.getClusters().map((c) => c.name).sort()).toEqual(['a', 'b']);
+    expect(
+      kc
+        .getClusters()
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['a', 'b']);
   });
 
   it('loads the in-cluster service account when KUBERNETES_SERVICE_HOST is set', () => {
     const root = mkdtempSync(join(tmpdir(), 'sa-'));
     mkdirSync(join(root, SERVICE_ACCOUNT_DIR), { recursive: true });
-    for (const f of ['token', 'ca.crt', 'namespace']) writeFileSync(join(root, SERVICE_ACCOUNT_DIR, f), 'x');
+    for (const f of ['token', 'ca.crt', 'namespace'])
+      writeFileSync(join(root, SERVICE_ACCOUNT_DIR, f), 'x');
     // client-node's loadFromCluster reads the service host and port from process.env itself.
     vi.stubEnv('KUBECONFIG', '');
     vi.stubEnv('KUBERNETES_SERVICE_HOST', '10.0.0.1');
@@ -54,7 +63,10 @@ describe('loadKubeConfig', () => {
 
   it.each([
     [{ env: {} }, /no Kubernetes configuration/],
-    [{ kubeconfig: join(dir, 'missing'), env: {} }, /--kubeconfig: cannot load kubeconfig .*missing/],
+    [
+      { kubeconfig: join(dir, 'missing'), env: {} },
+      /--kubeconfig: cannot load kubeconfig .*missing/,
+    ],
     [{ env: { KUBECONFIG: join(dir, 'missing') } }, /KUBECONFIG: cannot load kubeconfig/],
     [{ env: { KUBECONFIG: delimiter } }, /KUBECONFIG is set but names no file/],
     [

@@ -56,7 +56,9 @@ export function loadKubeConfig(options: LoadKubeConfigOptions = {}): KubeConfig 
   }
   const cluster = kc.getCurrentCluster();
   if (!cluster) {
-    throw new KubeConfigError(`kubeconfig has no cluster for its current context "${kc.getCurrentContext()}"`);
+    throw new KubeConfigError(
+      `kubeconfig has no cluster for its current context "${kc.getCurrentContext()}"`,
+    );
   }
   return kc;
 }
@@ -67,9 +69,12 @@ function loadFiles(kc: KubeConfig, files: string[], source: string): void {
     try {
       one.loadFromFile(file);
     } catch (err) {
-      throw new KubeConfigError(`${source}: cannot load kubeconfig ${file}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw new KubeConfigError(
+        `${source}: cannot load kubeconfig ${file}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     }
     // kubectl semantics: the first file that sets current-context wins.
     if (i > 0) kc.mergeConfig(one, true);

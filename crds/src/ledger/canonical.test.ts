@@ -20,7 +20,9 @@ function shuffleKeys(value: unknown, seed: number): unknown {
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value);
     // Deterministic permutation: rotate by seed, then reverse on odd seeds.
-    const rotated = entries.map((_, i) => entries[(i + seed) % entries.length] as [string, unknown]);
+    const rotated = entries.map(
+      (_, i) => entries[(i + seed) % entries.length] as [string, unknown],
+    );
     if (seed % 2 === 1) rotated.reverse();
     return Object.fromEntries(rotated.map(([k, v]) => [k, shuffleKeys(v, seed + 1)]));
   }

@@ -8,10 +8,11 @@ import { LedgerFormatError, describeValue } from './errors.ts';
  * being rendered differently on another runtime.
  */
 export function canonicalize(value: unknown): string {
-  return write(value, '$');
+  // The path is tracked as a stack and only rendered for an error: this runs twice per entry.
+  return write(value, []);
 }
 
-function write(value: unknown, path: string): string {
+function write(value: unknown, path: (string | number)[]): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
@@ -21,23 +22,44 @@ function write(value: unknown, path: string): string {
       return value ? 'true' : 'false';
     case 'number':
       if (!Number.isSafeInteger(value)) {
-        throw new LedgerFormatError(path, 'invalid-value', `number ${String(value)} is not a safe integer`);
+        throw new LedgerFormatError(
+          render(path),
+          'invalid-value',
+          `number ${String(value)} is not a safe integer`,
+        );
       }
       return String(value);
     case 'object': {
+      let out: string;
       if (Array.isArray(value)) {
-        return `[${value.map((item, i) => write(item, `${path}[${i}]`)).join(',')}]`;
+        out = '[';
+        for (let i = 0; i < value.length; i++) {
+          path.push(i);
+          out += (i === 0 ? '' : ',') + write(value[i], path);
+          path.pop();
+        }
+        return `${out}]`;
       }
       const record = value as Record<string, unknown>;
-      const parts: string[] = [];
+      out = '{';
       for (const key of Object.keys(record).sort()) {
         const item = record[key];
         if (item === undefined) continue;
-        parts.push(`${JSON.stringify(key)}:${write(item, `${path}.${key}`)}`);
+        path.push(key);
+        out += `${out.length === 1 ? '' : ','}${JSON.stringify(key)}:${write(item, path)}`;
+        path.pop();
       }
-      return `{${parts.join(',')}}`;
+      return `${out}}`;
     }
     default:
-      throw new LedgerFormatError(path, 'wrong-type', `${describeValue(value)} cannot be serialised`);
+      throw new LedgerFormatError(
+        render(path),
+        'wrong-type',
+        `${describeValue(value)} cannot be serialised`,
+      );
   }
+}
+
+function render(path: readonly (string | number)[]): string {
+  return `$${path.map((key) => (typeof key === 'number' ? `[${key}]` : `.${key}`)).join('')}`;
 }

@@ -14,7 +14,10 @@ function buildChain(batchSizes: readonly number[]): LedgerEntry[] {
   for (const size of batchSizes) {
     const first = seq;
     for (let i = 0; i < size; i++) {
-      const entry = sealEntry(draft(podUsage(Number(seq))), prev, seq, { first, size: BigInt(size) });
+      const entry = sealEntry(draft(podUsage(Number(seq))), prev, seq, {
+        first,
+        size: BigInt(size),
+      });
       entries.push(entry);
       prev = entry.hash;
       seq += 1n;
@@ -64,7 +67,10 @@ describe('sealEntry and verifyChain', () => {
 
   it('refuses a batch cut short by the start of another', () => {
     const a = buildChain([3]);
-    const spliced = sealEntry(draft(podUsage(9)), (a[1] as LedgerEntry).hash, 3n, { first: 3n, size: 1n });
+    const spliced = sealEntry(draft(podUsage(9)), (a[1] as LedgerEntry).hash, 3n, {
+      first: 3n,
+      size: 1n,
+    });
     expect(verifyChain([a[0] as LedgerEntry, a[1] as LedgerEntry, spliced])).toMatchObject({
       ok: false,
       index: 2,
@@ -119,7 +125,9 @@ describe('sealEntry and verifyChain', () => {
       index: 0,
       reason: 'prev-mismatch',
     });
-    expect(verifyChain(entries.slice(2), { seq: 2n, hash: (entries[1] as LedgerEntry).hash })).toMatchObject({
+    expect(
+      verifyChain(entries.slice(2), { seq: 2n, hash: (entries[1] as LedgerEntry).hash }),
+    ).toMatchObject({
       ok: true,
     });
   });

@@ -11,8 +11,9 @@ import type { ChainHead, LedgerDraft, LedgerEntry } from './types.ts';
  * too (its `hash` is ignored), so verifiers recompute from what they received.
  */
 export function hashEntry(entry: object): string {
-  const { hash: _ignored, ...rest } = entry as { hash?: unknown };
-  return createHash('sha256').update(canonicalize(rest), 'utf8').digest('hex');
+  // canonicalize omits undefined members, so this hashes the entry as if `hash` were absent.
+  const unsealed = { ...entry, hash: undefined };
+  return createHash('sha256').update(canonicalize(unsealed), 'utf8').digest('hex');
 }
 
 export interface BatchPosition {
@@ -68,11 +69,7 @@ export function decodeEntry(line: string): LedgerEntry {
 }
 
 export type ChainFailureReason =
-  | 'seq-mismatch'
-  | 'prev-mismatch'
-  | 'hash-mismatch'
-  | 'batch-mismatch'
-  | 'node-mismatch';
+  'seq-mismatch' | 'prev-mismatch' | 'hash-mismatch' | 'batch-mismatch' | 'node-mismatch';
 
 export type ChainVerification =
   | {
@@ -103,7 +100,10 @@ function batchEnd(entry: LedgerEntry): bigint {
  * first entry's seq and prev are taken on trust. The first entry may be in the middle of a
  * batch (a read may start anywhere); `complete` reports whether the last one ends its batch.
  */
-export function verifyChain(entries: readonly LedgerEntry[], anchor?: ChainHead): ChainVerification {
+export function verifyChain(
+  entries: readonly LedgerEntry[],
+  anchor?: ChainHead,
+): ChainVerification {
   const first = entries[0];
   if (first === undefined) return { ok: true, head: anchor ?? null, complete: true };
   let expectedSeq = anchor === undefined ? BigInt(first.seq) : anchor.seq + 1n;

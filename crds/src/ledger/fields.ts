@@ -28,11 +28,16 @@ export function keys(
   optional: readonly string[] = [],
 ): void {
   for (const key of required) {
-    if (obj[key] === undefined) throw new LedgerFormatError(`${path}.${key}`, 'missing-field', 'required');
+    if (obj[key] === undefined)
+      throw new LedgerFormatError(`${path}.${key}`, 'missing-field', 'required');
   }
   for (const key of Object.keys(obj)) {
     if (!required.includes(key) && !optional.includes(key)) {
-      throw new LedgerFormatError(`${path}.${key}`, 'unknown-field', 'not part of ledger format v1');
+      throw new LedgerFormatError(
+        `${path}.${key}`,
+        'unknown-field',
+        'not part of ledger format v1',
+      );
     }
   }
 }
@@ -57,7 +62,11 @@ export function matching(value: unknown, path: string, pattern: RegExp, what: st
 
 export function boolean(value: unknown, path: string): boolean {
   if (typeof value !== 'boolean') {
-    throw new LedgerFormatError(path, 'wrong-type', `expected boolean, got ${describeValue(value)}`);
+    throw new LedgerFormatError(
+      path,
+      'wrong-type',
+      `expected boolean, got ${describeValue(value)}`,
+    );
   }
   return value;
 }

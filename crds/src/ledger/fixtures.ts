@@ -48,7 +48,10 @@ export function sampleBodies(): LedgerBody[] {
       },
       usage: { ...zero, cpuNs: '10', gpuAllocatedUs: '7' },
       shares: [
-        { session: { namespace: 'agents', id: 's-1' }, usage: { ...zero, cpuNs: '6', gpuAllocatedUs: '4' } },
+        {
+          session: { namespace: 'agents', id: 's-1' },
+          usage: { ...zero, cpuNs: '6', gpuAllocatedUs: '4' },
+        },
         { session: null, usage: { ...zero, cpuNs: '4', gpuAllocatedUs: '3' } },
       ],
       cost: {
@@ -88,7 +91,12 @@ export function sampleBodies(): LedgerBody[] {
       tick: 't1',
       cgroups: [{ key: 'u1/4242', podUid: 'u1', counters: { usage_usec: '18446744073709551615' } }],
     },
-    { kind: 'marker', time: { start: time.end, end: time.end }, event: 'agent-start', detail: { version: '0.1.0' } },
+    {
+      kind: 'marker',
+      time: { start: time.end, end: time.end },
+      event: 'agent-start',
+      detail: { version: '0.1.0' },
+    },
   ];
 }
 

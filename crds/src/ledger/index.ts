@@ -4,12 +4,7 @@ export type { BatchPosition, ChainFailureReason, ChainVerification } from './cha
 export { LedgerFormatError } from './errors.ts';
 export type { LedgerFormatReason } from './errors.ts';
 export { conservationViolation, parseEntry } from './parse.ts';
-export {
-  GENESIS_PREV,
-  LEDGER_FORMAT_VERSION,
-  MARKER_EVENTS,
-  POD_QOS_CLASSES,
-} from './types.ts';
+export { GENESIS_PREV, LEDGER_FORMAT_VERSION, MARKER_EVENTS, POD_QOS_CLASSES } from './types.ts';
 export type {
   BatchRef,
   ChainHead,

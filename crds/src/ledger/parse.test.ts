@@ -12,12 +12,16 @@ function sealed(): LedgerEntry[] {
 }
 
 /** A deep copy of `entry` with the value at `path` replaced (or removed when `value` is undefined). */
-function withValue(entry: LedgerEntry, path: readonly (string | number)[], value: unknown): unknown {
+function withValue(
+  entry: LedgerEntry,
+  path: readonly (string | number)[],
+  value: unknown,
+): unknown {
   const copy = structuredClone(entry) as unknown as Record<string | number, unknown>;
   let node = copy;
   for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
   const last = path.at(-1) as string | number;
-  if (value === undefined) delete node[last];
+  if (value === undefined) Reflect.deleteProperty(node, last);
   else node[last] = value;
   return copy;
 }
@@ -34,7 +38,8 @@ function refusal(json: unknown): LedgerFormatError {
 
 describe('parseEntry', () => {
   it('accepts every sealed sample entry unchanged', () => {
-    for (const entry of sealed()) expect(parseEntry(JSON.parse(JSON.stringify(entry)))).toEqual(entry);
+    for (const entry of sealed())
+      expect(parseEntry(JSON.parse(JSON.stringify(entry)))).toEqual(entry);
   });
 
   const [pod, node, tokens, checkpoint, marker] = sealed() as [
@@ -48,23 +53,65 @@ describe('parseEntry', () => {
   it.each([
     ['a JSON number for a counter', pod, ['usage', 'cpuNs'], 5, 'invalid-integer', '$.usage.cpuNs'],
     ['a negative counter', pod, ['usage', 'cpuNs'], '-5', 'invalid-integer', '$.usage.cpuNs'],
-    ['a fractional counter', node, ['nodeTotal', 'netRxBytes'], '1.5', 'invalid-integer', '$.nodeTotal.netRxBytes'],
-    ['an exponent', tokens, ['models', 0, 'inputTokens'], '1e3', 'invalid-integer', '$.models[0].inputTokens'],
-    ['a leading zero', checkpoint, ['cgroups', 0, 'counters', 'usage_usec'], '007', 'invalid-integer', '$.cgroups[0].counters.usage_usec'],
-    ['a counter above 2^64-1', pod, ['usage', 'ioReadBytes'], '18446744073709551616', 'invalid-integer', '$.usage.ioReadBytes'],
+    [
+      'a fractional counter',
+      node,
+      ['nodeTotal', 'netRxBytes'],
+      '1.5',
+      'invalid-integer',
+      '$.nodeTotal.netRxBytes',
+    ],
+    [
+      'an exponent',
+      tokens,
+      ['models', 0, 'inputTokens'],
+      '1e3',
+      'invalid-integer',
+      '$.models[0].inputTokens',
+    ],
+    [
+      'a leading zero',
+      checkpoint,
+      ['cgroups', 0, 'counters', 'usage_usec'],
+      '007',
+      'invalid-integer',
+      '$.cgroups[0].counters.usage_usec',
+    ],
+    [
+      'a counter above 2^64-1',
+      pod,
+      ['usage', 'ioReadBytes'],
+      '18446744073709551616',
+      'invalid-integer',
+      '$.usage.ioReadBytes',
+    ],
     ['a numeric seq', marker, ['seq'], 5, 'invalid-integer', '$.seq'],
     ['seq 0', marker, ['seq'], '0', 'invalid-value', '$.seq'],
     ['another version', marker, ['v'], 2, 'unsupported-version', '$.v'],
     ['an unknown kind', marker, ['kind'], 'bill', 'unknown-kind', '$.kind'],
     ['an unknown field', pod, ['usage', 'cpuSeconds'], '1', 'unknown-field', '$.usage.cpuSeconds'],
-    ['a missing field', pod, ['usage', 'netTxBytes'], undefined, 'missing-field', '$.usage.netTxBytes'],
+    [
+      'a missing field',
+      pod,
+      ['usage', 'netTxBytes'],
+      undefined,
+      'missing-field',
+      '$.usage.netTxBytes',
+    ],
     ['a bad hash', pod, ['hash'], 'ABC', 'invalid-value', '$.hash'],
     ['a bad QoS', pod, ['pod', 'qos'], 'Gold', 'invalid-value', '$.pod.qos'],
     ['priced without cost', tokens, ['priced'], true, 'invalid-value', '$.priced'],
     ['an unknown currency', pod, ['cost', 'currency'], 'XYZ', 'invalid-value', '$.cost.currency'],
     ['a bad flag', pod, ['flags', 0], 'First Sample', 'invalid-value', '$.flags[0]'],
     ['an unknown marker event', marker, ['event'], 'reboot', 'invalid-value', '$.event'],
-    ['time running backwards', marker, ['time', 'start'], '1700000009000000000', 'invalid-value', '$.time'],
+    [
+      'time running backwards',
+      marker,
+      ['time', 'start'],
+      '1700000009000000000',
+      'invalid-value',
+      '$.time',
+    ],
     ['seq outside its batch', marker, ['batch', 'first'], '6', 'invalid-value', '$.batch'],
     ['a string for a boolean', pod, ['priced'], 'true', 'wrong-type', '$.priced'],
   ] as const)('refuses %s', (_name, entry, path, value, reason, at) => {
@@ -111,6 +158,8 @@ describe('conservationViolation', () => {
     );
     expect(conservationViolation(pod)).toMatch(/shares/);
     const node = sealed()[1] as LedgerEntry;
-    expect(conservationViolation(withValue(node, ['nonPod', 'cpuNs'], '6') as LedgerEntry)).toMatch(/nonPod/);
+    expect(conservationViolation(withValue(node, ['nonPod', 'cpuNs'], '6') as LedgerEntry)).toMatch(
+      /nonPod/,
+    );
   });
 });

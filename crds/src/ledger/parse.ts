@@ -1,15 +1,6 @@
 import { isCurrencyCode } from '../money/currencies.ts';
 import { LedgerFormatError, describeValue } from './errors.ts';
-import {
-  HASH_PATTERN,
-  array,
-  boolean,
-  decimal,
-  keys,
-  matching,
-  object,
-  string,
-} from './fields.ts';
+import { HASH_PATTERN, array, boolean, decimal, keys, matching, object, string } from './fields.ts';
 import type { JsonObject } from './fields.ts';
 import { MARKER_EVENTS, POD_QOS_CLASSES } from './types.ts';
 import type {
@@ -61,7 +52,11 @@ export function parseEntry(json: unknown): LedgerEntry {
 
 function parseObject(obj: JsonObject): LedgerEntry {
   if (obj.v !== 1) {
-    throw new LedgerFormatError('$.v', 'unsupported-version', `expected 1, got ${describeValue(obj.v)}`);
+    throw new LedgerFormatError(
+      '$.v',
+      'unsupported-version',
+      `expected 1, got ${describeValue(obj.v)}`,
+    );
   }
   const kind = obj.kind;
   if (typeof kind !== 'string' || !Object.hasOwn(BODY_FIELDS, kind)) {
@@ -82,7 +77,8 @@ function parseObject(obj: JsonObject): LedgerEntry {
   keys(batch, '$.batch', ['first', 'size']);
   const first = decimal(batch.first, '$.batch.first');
   const size = decimal(batch.size, '$.batch.size');
-  if (size < 1n) throw new LedgerFormatError('$.batch.size', 'invalid-value', 'a batch has entries');
+  if (size < 1n)
+    throw new LedgerFormatError('$.batch.size', 'invalid-value', 'a batch has entries');
   if (seq < first || seq >= first + size) {
     throw new LedgerFormatError('$.batch', 'invalid-value', 'seq lies outside its batch');
   }
@@ -145,7 +141,11 @@ function policy(value: unknown, path: string): PolicyRef {
 function currency(value: unknown, path: string): void {
   const code = string(value, path, 3);
   if (!isCurrencyCode(code)) {
-    throw new LedgerFormatError(path, 'invalid-value', `${describeValue(code)} is not a supported ISO 4217 code`);
+    throw new LedgerFormatError(
+      path,
+      'invalid-value',
+      `${describeValue(code)} is not a supported ISO 4217 code`,
+    );
   }
 }
 
@@ -160,7 +160,8 @@ function uniqueSessions(refs: readonly (SessionRef | null)[], path: string): voi
   const seen = new Set<string>();
   refs.forEach((ref, i) => {
     const key = sessionKey(ref);
-    if (seen.has(key)) throw new LedgerFormatError(`${path}[${i}]`, 'invalid-value', 'duplicate session');
+    if (seen.has(key))
+      throw new LedgerFormatError(`${path}[${i}]`, 'invalid-value', 'duplicate session');
     seen.add(key);
   });
 }
@@ -173,7 +174,11 @@ function parsePodUsage(obj: JsonObject): void {
   string(pod.namespace, '$.pod.namespace', 253);
   string(pod.name, '$.pod.name', 253);
   if (!POD_QOS_CLASSES.includes(pod.qos as PodQos)) {
-    throw new LedgerFormatError('$.pod.qos', 'invalid-value', `${describeValue(pod.qos)} is not a QoS class`);
+    throw new LedgerFormatError(
+      '$.pod.qos',
+      'invalid-value',
+      `${describeValue(pod.qos)} is not a QoS class`,
+    );
   }
   if (pod.workload !== undefined) {
     const workload = object(pod.workload, '$.pod.workload');
@@ -268,7 +273,8 @@ function parseCheckpoint(obj: JsonObject): void {
     const cgroup = object(value, path);
     keys(cgroup, path, ['key', 'podUid', 'counters']);
     const key = string(cgroup.key, `${path}.key`, 4096);
-    if (seen.has(key)) throw new LedgerFormatError(`${path}.key`, 'invalid-value', 'duplicate cgroup key');
+    if (seen.has(key))
+      throw new LedgerFormatError(`${path}.key`, 'invalid-value', 'duplicate cgroup key');
     seen.add(key);
     if (cgroup.podUid !== null) string(cgroup.podUid, `${path}.podUid`, 128);
     const counters = object(cgroup.counters, `${path}.counters`);
@@ -282,7 +288,11 @@ function parseCheckpoint(obj: JsonObject): void {
 
 function parseMarker(obj: JsonObject): void {
   if (!MARKER_EVENTS.includes(obj.event as MarkerEvent)) {
-    throw new LedgerFormatError('$.event', 'invalid-value', `${describeValue(obj.event)} is not a marker event`);
+    throw new LedgerFormatError(
+      '$.event',
+      'invalid-value',
+      `${describeValue(obj.event)} is not a marker event`,
+    );
   }
   const detail = object(obj.detail, '$.detail');
   for (const [name, value] of Object.entries(detail)) {

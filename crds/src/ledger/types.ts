@@ -171,11 +171,7 @@ export interface CheckpointBody extends BodyBase {
 }
 
 export type MarkerEvent =
-  | 'agent-start'
-  | 'torn-tail-repaired'
-  | 'counter-reset'
-  | 'gap'
-  | 'unacked-dropped';
+  'agent-start' | 'torn-tail-repaired' | 'counter-reset' | 'gap' | 'unacked-dropped';
 export const MARKER_EVENTS: readonly MarkerEvent[] = [
   'agent-start',
   'torn-tail-repaired',
@@ -203,11 +199,7 @@ export type TokensEntry = EntryEnvelope & TokensBody;
 export type CheckpointEntry = EntryEnvelope & CheckpointBody;
 export type MarkerEntry = EntryEnvelope & MarkerBody;
 export type LedgerEntry =
-  | PodUsageEntry
-  | NodeUsageEntry
-  | TokensEntry
-  | CheckpointEntry
-  | MarkerEntry;
+  PodUsageEntry | NodeUsageEntry | TokensEntry | CheckpointEntry | MarkerEntry;
 
 /** The last entry of a verified chain (or seq 0 / GENESIS_PREV for an empty one). */
 export interface ChainHead {

@@ -1,7 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LedgerFormatError } from './errors.ts';
-import { USAGE_KEYS, addUsage, sumUsage, usageEquals, usageFromWire, usageToWire, zeroUsage } from './usage.ts';
+import {
+  USAGE_KEYS,
+  addUsage,
+  sumUsage,
+  usageEquals,
+  usageFromWire,
+  usageToWire,
+  zeroUsage,
+} from './usage.ts';
 import type { Usage } from './usage.ts';
 
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
@@ -17,7 +25,16 @@ const usage: fc.Arbitrary<Usage> = fc.record(
     gpuAllocatedUs: u64,
     gpuActiveUs: u64,
   },
-  { requiredKeys: ['cpuNs', 'memoryByteSeconds', 'ioReadBytes', 'ioWriteBytes', 'netRxBytes', 'netTxBytes'] },
+  {
+    requiredKeys: [
+      'cpuNs',
+      'memoryByteSeconds',
+      'ioReadBytes',
+      'ioWriteBytes',
+      'netRxBytes',
+      'netTxBytes',
+    ],
+  },
 );
 
 describe('usage arithmetic', () => {
@@ -50,7 +67,11 @@ describe('usage arithmetic', () => {
 
   it('refuses negative usage on the way out and malformed strings on the way in', () => {
     expect(() => usageToWire({ ...zeroUsage(), cpuNs: -1n })).toThrow(RangeError);
-    expect(() => usageFromWire({ ...usageToWire(zeroUsage()), cpuNs: '1.0' }, '$.x')).toThrow(LedgerFormatError);
-    expect(() => usageFromWire({ ...usageToWire(zeroUsage()), cpuNs: 1 })).toThrow(/invalid-integer/);
+    expect(() => usageFromWire({ ...usageToWire(zeroUsage()), cpuNs: '1.0' }, '$.x')).toThrow(
+      LedgerFormatError,
+    );
+    expect(() => usageFromWire({ ...usageToWire(zeroUsage()), cpuNs: 1 })).toThrow(
+      /invalid-integer/,
+    );
   });
 });

@@ -35,7 +35,9 @@ export class CgroupReadError extends Error {
   readonly path: string;
 
   constructor(resource: CgroupResource, code: CgroupReadErrorCode, path: string, cause: unknown) {
-    super(`${resource}: ${code}: ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    // errno and parse messages usually name the path already.
+    super(`${resource}: ${code}: ${detail.includes(path) ? detail : `${path}: ${detail}`}`, {
       cause,
     });
     this.resource = resource;
@@ -77,4 +79,14 @@ export function classifyError(err: unknown): CgroupReadErrorCode {
 
 export function toReadError(resource: CgroupResource, path: string, err: unknown): CgroupReadError {
   return new CgroupReadError(resource, classifyError(err), path, err);
+}
+
+/** A controller (or the cgroup2 mount) that the layout does not have. */
+export function controllerMissing(resource: CgroupResource, controller: string): CgroupReadError {
+  return new CgroupReadError(
+    resource,
+    'missing',
+    controller,
+    new Error(`${controller} controller not mounted`),
+  );
 }

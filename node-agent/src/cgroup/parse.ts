@@ -8,7 +8,8 @@ const DEVICE = /^\d+:\d+$/;
 
 /** Parses an unsigned decimal counter, refusing signs, spaces, hex and exponents. */
 export function parseCounter(text: string, file: string, line: number): bigint {
-  if (!DIGITS.test(text)) throw new CgroupParseError(file, line, `not an unsigned integer: ${quote(text)}`);
+  if (!DIGITS.test(text))
+    throw new CgroupParseError(file, line, `not an unsigned integer: ${quote(text)}`);
   return BigInt(text);
 }
 
@@ -49,9 +50,38 @@ export function requireKey(stat: Map<string, bigint>, key: string, file: string)
   return v;
 }
 
+/**
+ * Reads only the given keys of a flat keyed file, for the per-tick path: v1 `memory.stat` has
+ * ~40 lines of which two are needed. Keys are matched at line starts only (so `rss` does not
+ * match `total_rss`); other lines are not validated. Values come back in the order of `keys`.
+ */
+export function flatKeyScanner(
+  keys: readonly string[],
+): (content: string, file: string) => bigint[] {
+  const heads = keys.map((k) => `${k} `);
+  const needles = heads.map((h) => `\n${h}`);
+  return (content, file) =>
+    heads.map((head, i) => {
+      let at = 0;
+      if (!content.startsWith(head)) {
+        const nl = content.indexOf(needles[i] as string);
+        if (nl === -1) throw new CgroupParseError(file, 0, `missing key ${keys[i] as string}`);
+        at = nl + 1;
+      }
+      const start = at + head.length;
+      const end = content.indexOf('\n', start);
+      const value = end === -1 ? content.slice(start) : content.slice(start, end);
+      // The line number is only worth counting for the error message.
+      if (!DIGITS.test(value)) parseCounter(value, file, content.slice(0, at).split('\n').length);
+      return BigInt(value);
+    });
+}
+
+const CPU_STAT_V2 = flatKeyScanner(['usage_usec']);
+
 /** v2 `cpu.stat`: cumulative CPU time in ns (from `usage_usec`, which includes descendants). */
 export function parseCpuStatV2(content: string, file: string): bigint {
-  return requireKey(parseFlatKeyed(content, file), 'usage_usec', file) * 1000n;
+  return (CPU_STAT_V2(content, file)[0] as bigint) * 1000n;
 }
 
 /** v1 `cpuacct.stat`: user and system time in USER_HZ ticks (cAdvisor assumes 100). */
@@ -80,7 +110,8 @@ export function parseIoStat(content: string, file: string): DeviceBytes[] {
     if (text === '') continue;
     const fields = text.split(' ');
     const device = fields[0] as string;
-    if (!DEVICE.test(device)) throw new CgroupParseError(file, i + 1, `bad device ${quote(device)}`);
+    if (!DEVICE.test(device))
+      throw new CgroupParseError(file, i + 1, `bad device ${quote(device)}`);
     let readBytes = 0n;
     let writeBytes = 0n;
     for (let f = 1; f < fields.length; f++) {
@@ -207,7 +238,12 @@ export function parseMeminfo(content: string, file: string): Map<string, bigint>
       .slice(colon + 1)
       .split(' ')
       .filter((f) => f !== '');
-    if (colon <= 0 || fields.length < 1 || fields.length > 2 || (fields.length === 2 && fields[1] !== 'kB')) {
+    if (
+      colon <= 0 ||
+      fields.length < 1 ||
+      fields.length > 2 ||
+      (fields.length === 2 && fields[1] !== 'kB')
+    ) {
       throw new CgroupParseError(file, i + 1, `expected "Key: N [kB]": ${quote(text)}`);
     }
     const n = parseCounter(fields[0] as string, file, i + 1);

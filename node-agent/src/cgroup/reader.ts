@@ -1,0 +1,351 @@
+// Pod-level cumulative counters. Everything is read at the pod cgroup, which includes pause,
+// init and exited containers, CRI-O conmon and short-lived subprocesses (children's usage is
+// charged to ancestors and stays there after the child is removed).
+//
+// The per-tick reader keeps every file open between ticks (pseudo-file-cache.ts) and reads
+// synchronously. Per pod and tick it reads cpuacct.usage, memory.usage_in_bytes, memory.stat,
+// one blkio file (v2: cpu.stat, memory.current, memory.stat, io.stat), cgroup.procs of the pod
+// and of each container, and net/dev of one cached container process.
+import { readlinkSync } from 'node:fs';
+import { readlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { BlockDevices } from './devices.ts';
+import type { CgroupReadError } from './errors.ts';
+import { controllerMissing, toReadError } from './errors.ts';
+import type { PodCgroup } from './kubepods.ts';
+import type { CgroupLayout } from './layout.ts';
+import { parseCgroupProcs, parseNetDev } from './parse.ts';
+import type { PseudoFileCacheOptions } from './pseudo-file-cache.ts';
+import { PseudoFileCache } from './pseudo-file-cache.ts';
+import type { IoReading, MemoryReading, ReadFile } from './resources.ts';
+import {
+  attempt,
+  readCpuV1,
+  readCpuV2,
+  readIoV1,
+  readIoV2,
+  readMemoryV1,
+  readMemoryV2,
+} from './resources.ts';
+
+export interface ReadOptions {
+  /** `/proc` of the host PID namespace (`/host/proc` with hostPID). */
+  procRoot: string;
+  devices: BlockDevices;
+  /** Link text of the host's network namespace (`net:[4026531993]`, see {@link readNetNs}),
+   * so host-network pods are not charged the node's NIC traffic. null when unknown: the pod's
+   * netns is then still reported in `netNs` for the caller to compare. */
+  hostNetNs: string | null;
+}
+
+export type NetSkipReason = 'host-network' | 'no-process';
+
+/**
+ * Cumulative counters of one pod. A null counter was not read this time (the reason is in the
+ * accompanying errors, or `netSkipped`): it must not be treated as zero, which would look like a
+ * counter reset and double count on the next tick.
+ */
+export interface PodCounters {
+  cpuNs: bigint | null;
+  memoryWorkingSetBytes: bigint | null;
+  memoryRssBytes: bigint | null;
+  ioReadBytes: bigint | null;
+  ioWriteBytes: bigint | null;
+  /** Sum over the pod netns' interfaces except `lo`. */
+  netRxBytes: bigint | null;
+  netTxBytes: bigint | null;
+  /** Why net counters are null without an error. */
+  netSkipped?: NetSkipReason;
+  /** Network namespace the net counters came from; the counters reset when it changes. */
+  netNs: string | null;
+  /** Inodes of the pod cgroup directories (one per v1 controller read, or the v2 cgroup id);
+   * a change means the cgroup was recreated and counters restarted from zero. null when any of
+   * them could not be read. */
+  identity: string | null;
+  /** PIDs in the pod cgroup and its container cgroups known from discovery. */
+  pids: number[];
+}
+
+export interface PodReadResult {
+  counters: PodCounters;
+  errors: CgroupReadError[];
+}
+
+export interface PodCounterReaderOptions extends ReadOptions, PseudoFileCacheOptions {}
+
+/** Reads pods tick after tick, keeping their files open in between. */
+export interface PodCounterReader {
+  /** Cumulative counters of one pod; never throws. */
+  read(pod: PodCgroup): PodReadResult;
+  /** Closes the files of a pod that disappeared; reading it again starts afresh. */
+  release(uid: string): void;
+  /** Closes every file. */
+  close(): void;
+}
+
+interface PodState {
+  uid: string;
+  read: ReadFile;
+  /** Container process whose network namespace the net counters come from, kept while it is
+   * still listed in one of the pod's container cgroups. */
+  net: { pid: number; netNs: string } | null;
+}
+
+export function createPodCounterReader(
+  layout: CgroupLayout,
+  opts: PodCounterReaderOptions,
+): PodCounterReader {
+  const cache = new PseudoFileCache(opts);
+  // By hierarchy and path rather than UID: kind nodes sharing a host can show one UID twice.
+  const pods = new Map<string, PodState>();
+  return {
+    read(pod) {
+      const key = `${pod.hierarchy}:${pod.relPath}`;
+      let state = pods.get(key);
+      if (state === undefined) {
+        state = { uid: pod.uid, read: (dir, name) => cache.read(key, dir, name), net: null };
+        pods.set(key, state);
+      }
+      const pass = cache.beginPass();
+      const errors: CgroupReadError[] = [];
+      const { read } = state;
+      const dirs = controllerDirs(layout, pod, errors);
+      const v2 = pod.hierarchy === 'v2';
+      const cpuNs =
+        dirs.cpu === undefined ? null : (v2 ? readCpuV2 : readCpuV1)(dirs.cpu, read, errors);
+      const memory =
+        dirs.memory === undefined
+          ? null
+          : (v2 ? readMemoryV2 : readMemoryV1)(dirs.memory, read, errors);
+      const io =
+        dirs.io === undefined
+          ? null
+          : (v2 ? readIoV2 : readIoV1)(dirs.io, opts.devices, read, errors);
+      const pids =
+        dirs.procsBase === undefined
+          ? { all: [], net: [] }
+          : readPids(dirs.procsBase, pod, read, errors);
+      const net = readNet(state, pids.net, opts, errors);
+      // After the reads, so the inodes are the ones captured with the fds just read.
+      const identity = readIdentity(cache, key, dirs.identity, errors);
+      cache.closeUnused(key, pass);
+      return { counters: assemble(cpuNs, memory, io, net, identity, pids.all), errors };
+    },
+    release(uid) {
+      for (const [key, state] of pods) {
+        if (state.uid !== uid) continue;
+        cache.release(key);
+        pods.delete(key);
+      }
+    },
+    close() {
+      cache.close();
+      pods.clear();
+    },
+  };
+}
+
+/** One-shot read of one pod (opens, reads and closes its files); per-tick callers should keep
+ * a {@link createPodCounterReader}. */
+export async function readPodCounters(
+  layout: CgroupLayout,
+  pod: PodCgroup,
+  opts: ReadOptions,
+): Promise<PodReadResult> {
+  const reader = createPodCounterReader(layout, opts);
+  try {
+    return reader.read(pod);
+  } finally {
+    reader.close();
+  }
+}
+
+/** Link text of `<procRoot>/<pid>/ns/net`, e.g. `net:[4026531993]`; for the host use pid 1. */
+export function readNetNs(procRoot: string, pid: number | 'self'): Promise<string> {
+  return readlink(path.join(procRoot, String(pid), 'ns', 'net'));
+}
+
+interface Dirs {
+  cpu?: string;
+  memory?: string;
+  io?: string;
+  /** Hierarchy root used to list cgroup.procs of the pod and its containers. */
+  procsBase?: string;
+  identity: string[];
+}
+
+function controllerDirs(layout: CgroupLayout, pod: PodCgroup, errors: CgroupReadError[]): Dirs {
+  if (pod.hierarchy === 'v2') {
+    if (layout.v2Root === undefined) {
+      for (const r of ['cpu', 'memory', 'io'] as const)
+        errors.push(controllerMissing(r, 'cgroup2'));
+      return { identity: [] };
+    }
+    const dir = path.join(layout.v2Root, pod.relPath);
+    return { cpu: dir, memory: dir, io: dir, procsBase: layout.v2Root, identity: [dir] };
+  }
+  const at = (root: string | undefined): string | undefined =>
+    root === undefined ? undefined : path.join(root, pod.relPath);
+  const dirs: Dirs = {
+    cpu: at(layout.v1.cpuacct),
+    memory: at(layout.v1.memory),
+    io: at(layout.v1.blkio),
+    procsBase: layout.v1.cpuacct ?? layout.v1.cpu ?? layout.v1.memory ?? layout.v1.pids,
+    identity: [],
+  };
+  if (dirs.cpu === undefined) errors.push(controllerMissing('cpu', 'cpuacct'));
+  if (dirs.memory === undefined) errors.push(controllerMissing('memory', 'memory'));
+  if (dirs.io === undefined) errors.push(controllerMissing('io', 'blkio'));
+  // cpu and cpuacct may be one mount; identity lists each distinct directory once.
+  dirs.identity = [...new Set([dirs.cpu, dirs.memory, dirs.io].filter((d) => d !== undefined))];
+  return dirs;
+}
+
+function readIdentity(
+  cache: PseudoFileCache,
+  owner: string,
+  dirs: string[],
+  errors: CgroupReadError[],
+): string | null {
+  if (dirs.length === 0) return null;
+  let complete = true;
+  const inodes = dirs.map((d) => {
+    const ino = attempt('identity', d, errors, () => cache.inode(owner, d));
+    if (ino === null) complete = false;
+    return ino;
+  });
+  return complete ? inodes.join('/') : null;
+}
+
+interface PidLists {
+  all: number[];
+  /** PIDs whose network namespace is the pod's: container processes, not conmon (host netns)
+   * nor the pod cgroup's own processes (conmon again, with cgroupfs and conmon_cgroup=pod). */
+  net: number[];
+}
+
+function readPids(
+  base: string,
+  pod: PodCgroup,
+  read: ReadFile,
+  errors: CgroupReadError[],
+): PidLists {
+  const podDir = path.join(base, pod.relPath);
+  const podFile = path.join(podDir, 'cgroup.procs');
+  const ownPids = attempt('pids', podFile, errors, () =>
+    parseCgroupProcs(read(podDir, 'cgroup.procs'), podFile),
+  );
+  // A container cgroup removed since discovery is a race, not a fault: skip it quietly.
+  const childPids = pod.containers.map((c) => {
+    const dir = path.join(base, c.relPath);
+    const file = path.join(dir, 'cgroup.procs');
+    try {
+      return parseCgroupProcs(read(dir, 'cgroup.procs'), file);
+    } catch (err) {
+      const e = toReadError('pids', file, err);
+      if (e.code !== 'missing') errors.push(e);
+      return [];
+    }
+  });
+  const net: number[] = [];
+  for (const kind of ['container', 'other'] as const) {
+    pod.containers.forEach((c, i) => {
+      if (c.kind === kind) net.push(...(childPids[i] ?? []));
+    });
+  }
+  return { all: [...(ownPids ?? []), ...childPids.flat()], net };
+}
+
+interface NetReading {
+  rxBytes: bigint | null;
+  txBytes: bigint | null;
+  netNs: string | null;
+  skipped?: NetSkipReason;
+}
+
+/**
+ * Network counters are per namespace, shared by all containers of a pod, so one live PID is
+ * enough. The PID is kept while this tick's cgroup.procs still lists it, so its netns link is
+ * read once and its net/dev stays open (a kept net/dev fd returns fresh counters on every
+ * read). The listing, not the fd, proves it alive: a kept net/dev fd can go on showing the
+ * namespace after its process exited. PIDs that exit between listing and reading are skipped.
+ */
+function readNet(
+  state: PodState,
+  pids: number[],
+  opts: ReadOptions,
+  errors: CgroupReadError[],
+): NetReading {
+  const kept = state.net;
+  state.net = null;
+  const order =
+    kept !== null && pids.includes(kept.pid)
+      ? [kept.pid, ...pids.filter((p) => p !== kept.pid)]
+      : pids;
+  for (const pid of order) {
+    let netNs: string;
+    if (pid === kept?.pid) {
+      netNs = kept.netNs;
+    } else {
+      const nsLink = path.join(opts.procRoot, String(pid), 'ns', 'net');
+      try {
+        netNs = readlinkSync(nsLink);
+      } catch (err) {
+        const e = toReadError('net', nsLink, err);
+        if (e.code === 'missing') continue;
+        errors.push(e);
+        return { rxBytes: null, txBytes: null, netNs: null };
+      }
+    }
+    if (netNs === opts.hostNetNs) {
+      state.net = { pid, netNs };
+      return { rxBytes: null, txBytes: null, netNs, skipped: 'host-network' };
+    }
+    const dir = path.join(opts.procRoot, String(pid), 'net');
+    const file = path.join(dir, 'dev');
+    let content: string;
+    try {
+      content = state.read(dir, 'dev');
+    } catch (err) {
+      const e = toReadError('net', file, err);
+      if (e.code === 'missing') continue;
+      errors.push(e);
+      return { rxBytes: null, txBytes: null, netNs };
+    }
+    state.net = { pid, netNs };
+    const ifaces = attempt('net', file, errors, () => parseNetDev(content, file));
+    if (ifaces === null) return { rxBytes: null, txBytes: null, netNs };
+    let rxBytes = 0n;
+    let txBytes = 0n;
+    for (const i of ifaces) {
+      rxBytes += i.rxBytes;
+      txBytes += i.txBytes;
+    }
+    return { rxBytes, txBytes, netNs };
+  }
+  return { rxBytes: null, txBytes: null, netNs: null, skipped: 'no-process' };
+}
+
+function assemble(
+  cpuNs: bigint | null,
+  memory: MemoryReading | null,
+  io: IoReading | null,
+  net: NetReading,
+  identity: string | null,
+  pids: number[],
+): PodCounters {
+  const counters: PodCounters = {
+    cpuNs,
+    memoryWorkingSetBytes: memory?.workingSetBytes ?? null,
+    memoryRssBytes: memory?.rssBytes ?? null,
+    ioReadBytes: io?.readBytes ?? null,
+    ioWriteBytes: io?.writeBytes ?? null,
+    netRxBytes: net.rxBytes,
+    netTxBytes: net.txBytes,
+    netNs: net.netNs,
+    identity,
+    pids,
+  };
+  if (net.skipped !== undefined) counters.netSkipped = net.skipped;
+  return counters;
+}

@@ -1,0 +1,286 @@
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig, parseDuration } from './config.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'agentmeter-config-'));
+const state = join(root, 'state');
+const cgroup = join(root, 'cgroup');
+const proc = join(root, 'proc');
+const sys = join(root, 'sys');
+const readOnly = join(root, 'readonly');
+for (const d of [state, cgroup, proc, sys, readOnly]) mkdirSync(d);
+chmodSync(readOnly, 0o555);
+const kubeconfig = join(root, 'kubeconfig');
+writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\n');
+const aFile = join(root, 'file');
+writeFileSync(aFile, '');
+const isRoot = process.getuid?.() === 0;
+
+const dirs: Record<string, string> = {
+  'state-dir': state,
+  'cgroup-root': cgroup,
+  'proc-root': proc,
+  'sys-root': sys,
+};
+/** Flags for a valid config, with some overridden (undefined drops the flag). */
+function args(overrides: Record<string, string | undefined> = {}): string[] {
+  return Object.entries({ ...dirs, ...overrides })
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `--${k}=${v}`);
+}
+const good = args();
+const env = { NODE_NAME: 'node-a' };
+
+describe('parseConfig', () => {
+  it('applies defaults', () => {
+    const c = parseConfig(good, env);
+    expect(c).toEqual({
+      nodeName: 'node-a',
+      stateDir: state,
+      tickMs: 10_000,
+      listen: { host: '0.0.0.0', port: 9464 },
+      cgroupRoot: cgroup,
+      procRoot: proc,
+      sysRoot: sys,
+      ledgerSegmentBytes: 64 * 1024 * 1024,
+      ledgerRetentionMs: 7 * 24 * 3600 * 1000,
+      logLevel: 'info',
+      shutdownTimeoutMs: 20_000,
+    });
+  });
+
+  it('reads environment variables, AGENTMETER_NODE_NAME over NODE_NAME', () => {
+    const c = parseConfig(good, {
+      AGENTMETER_NODE_NAME: 'from-agentmeter',
+      NODE_NAME: 'from-downward-api',
+      AGENTMETER_LISTEN: '[::1]:0',
+      AGENTMETER_KUBECONFIG: kubeconfig,
+      AGENTMETER_LEDGER_SEGMENT_BYTES: '1048576',
+      AGENTMETER_LEDGER_RETENTION: '1d12h',
+      AGENTMETER_LOG_LEVEL: 'debug',
+    });
+    expect(c.nodeName).toBe('from-agentmeter');
+    expect(c.listen).toEqual({ host: '::1', port: 0 });
+    expect(c.kubeconfig).toBe(kubeconfig);
+    expect(c.ledgerSegmentBytes).toBe(1048576);
+    expect(c.ledgerRetentionMs).toBe(36 * 3600 * 1000);
+    expect(c.logLevel).toBe('debug');
+  });
+
+  it('takes the tick from a flag over the environment', () => {
+    expect(parseConfig([...good, '--tick', '1m'], { ...env, AGENTMETER_TICK: '30s' }).tickMs).toBe(
+      60_000,
+    );
+    expect(parseConfig(good, { ...env, AGENTMETER_TICK: '30s' }).tickMs).toBe(30_000);
+  });
+
+  const bad: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
+    [
+      'missing node name',
+      good,
+      {},
+      /--node-name \(or AGENTMETER_NODE_NAME or NODE_NAME\) is required/,
+    ],
+    ['empty NODE_NAME', good, { NODE_NAME: '' }, /is required: expected the name of this node/],
+    [
+      'upper-case node name',
+      good,
+      { NODE_NAME: 'Node_A' },
+      /NODE_NAME: invalid value "Node_A": expected a Kubernetes node name/,
+    ],
+    [
+      'float tick',
+      [...good, '--tick=1.5s'],
+      env,
+      /--tick: invalid value "1.5s": expected a duration from 1s to 5m/,
+    ],
+    [
+      'tick without unit',
+      [...good, '--tick=10'],
+      env,
+      /--tick: invalid value "10".*units ms, s, m, h or d/,
+    ],
+    [
+      'tick too short',
+      [...good, '--tick=999ms'],
+      env,
+      /--tick: invalid value "999ms": expected a duration from 1s to 5m/,
+    ],
+    ['tick too long', [...good, '--tick=5m1s'], env, /--tick: invalid value "5m1s"/],
+    [
+      'negative tick from env',
+      good,
+      { ...env, AGENTMETER_TICK: '-10s' },
+      /AGENTMETER_TICK: invalid value "-10s"/,
+    ],
+    ['tick with spaces', [...good, '--tick=10 s'], env, /--tick: invalid value "10 s"/],
+    [
+      'listen without port',
+      [...good, '--listen=0.0.0.0'],
+      env,
+      /--listen: invalid value "0.0.0.0": expected host:port/,
+    ],
+    [
+      'listen port too big',
+      [...good, '--listen=0.0.0.0:65536'],
+      env,
+      /--listen: invalid value "0.0.0.0:65536"/,
+    ],
+    [
+      'listen unbracketed IPv6',
+      [...good, '--listen=:::9100'],
+      env,
+      /--listen: invalid value ":::9100"/,
+    ],
+    ['listen empty host', [...good, '--listen=:9100'], env, /--listen: invalid value ":9100"/],
+    [
+      'listen bad bracketed',
+      [...good, '--listen=[nope]:9100'],
+      env,
+      /--listen: invalid value "\[nope\]:9100"/,
+    ],
+    [
+      'relative state dir',
+      args({ 'state-dir': 'state' }),
+      env,
+      /--state-dir: invalid value "state": expected an absolute path/,
+    ],
+    [
+      'missing state dir',
+      args({ 'state-dir': `${root}/nope` }),
+      env,
+      /--state-dir: .*existing directory the agent can write to \(ENOENT\)/,
+    ],
+    [
+      'state dir is a file',
+      args({ 'state-dir': aFile }),
+      env,
+      /--state-dir: .*\(it is not a directory\)/,
+    ],
+    [
+      'missing cgroup root',
+      args({ 'cgroup-root': `${root}/none` }),
+      env,
+      /--cgroup-root: .*existing readable directory \(ENOENT\)/,
+    ],
+    ['missing proc root', args({ 'proc-root': `${root}/none` }), env, /--proc-root: /],
+    [
+      'sys root from env is a file',
+      args({ 'sys-root': undefined }),
+      { ...env, AGENTMETER_SYS_ROOT: aFile },
+      /AGENTMETER_SYS_ROOT: .*not a directory/,
+    ],
+    [
+      'missing kubeconfig',
+      [...good, `--kubeconfig=${root}/kc`],
+      env,
+      /--kubeconfig: .*readable kubeconfig file \(ENOENT\)/,
+    ],
+    [
+      'segment size float',
+      [...good, '--ledger-segment-bytes=1.5Mi'],
+      env,
+      /--ledger-segment-bytes: invalid value "1.5Mi": expected a size from 1Mi to 1Gi/,
+    ],
+    [
+      'segment size too small',
+      [...good, '--ledger-segment-bytes=1000'],
+      env,
+      /--ledger-segment-bytes: invalid value "1000"/,
+    ],
+    [
+      'segment size decimal unit',
+      [...good, '--ledger-segment-bytes=64MB'],
+      env,
+      /optionally with Ki, Mi or Gi/,
+    ],
+    [
+      'retention too short',
+      [...good, '--ledger-retention=59m'],
+      env,
+      /--ledger-retention: invalid value "59m": expected a duration from 1h to 366d/,
+    ],
+    [
+      'log level',
+      [...good, '--log-level=verbose'],
+      env,
+      /--log-level: invalid value "verbose": expected one of fatal, error, warn, info, debug, trace/,
+    ],
+    [
+      'shutdown timeout zero',
+      [...good, '--shutdown-timeout=0s'],
+      env,
+      /--shutdown-timeout: invalid value "0s"/,
+    ],
+    [
+      'unknown flag',
+      [...good, '--tik=10s'],
+      env,
+      /^command line: Unknown option '--tik'.*\nflags:\n {2}--node-name/,
+    ],
+    ['positional argument', [...good, 'extra'], env, /^command line: Unexpected argument 'extra'/],
+    [
+      'flag without value',
+      [...good, '--tick'],
+      env,
+      /^command line: Option '--tick <value>' argument missing/,
+    ],
+    [
+      'repeated flag',
+      [...good, '--tick=10s', '--tick=20s'],
+      env,
+      /--tick: invalid value "20s": expected the flag at most once/,
+    ],
+  ];
+  if (!isRoot) {
+    bad.push([
+      'read-only state dir',
+      args({ 'state-dir': readOnly }),
+      env,
+      /--state-dir: .*\(EACCES\)/,
+    ]);
+  }
+
+  it.each(bad)('rejects %s', (_name, argv, environment, message) => {
+    let error: unknown;
+    try {
+      parseConfig(argv, environment);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toMatch(message);
+  });
+
+  it('names the setting, value and expectation on the error', () => {
+    try {
+      parseConfig([...good, '--tick=2h'], env);
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toMatchObject({
+        setting: '--tick',
+        value: '2h',
+        expected: expect.stringContaining('1s to 5m'),
+      });
+    }
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['500ms', 500],
+    ['10s', 10_000],
+    ['1m', 60_000],
+    ['1m30s', 90_000],
+    ['2h', 7_200_000],
+    ['7d', 604_800_000],
+    ['1h1ms', 3_600_001],
+  ])('%s → %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
+
+  it.each(['', '10', '1.5s', 's', '-1s', '10 s', '1w', '10S', '1e3ms', '99999999999999999999d'])(
+    'rejects %j',
+    (text) => expect(parseDuration(text)).toBeUndefined(),
+  );
+});

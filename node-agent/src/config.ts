@@ -1,0 +1,316 @@
+// Agent configuration from flags and environment variables (flags win). Every value is
+// validated up front so a bad DaemonSet spec fails at start-up with a message naming the
+// setting, the value and what is allowed, instead of misbehaving at the first tick.
+import { accessSync, constants, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+import { LOG_LEVELS } from './log.ts';
+import type { LogLevel } from './log.ts';
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface AgentConfig {
+  readonly nodeName: string;
+  /** Writable directory holding the ledger and counter checkpoints. */
+  readonly stateDir: string;
+  readonly tickMs: number;
+  readonly listen: ListenAddress;
+  /** Explicit kubeconfig; absent means KUBECONFIG or in-cluster (see loadKubeConfig). */
+  readonly kubeconfig?: string;
+  readonly cgroupRoot: string;
+  readonly procRoot: string;
+  readonly sysRoot: string;
+  readonly ledgerSegmentBytes: number;
+  readonly ledgerRetentionMs: number;
+  readonly logLevel: LogLevel;
+  /** Upper bound for the SIGTERM drain (final tick, ledger flush, server close). */
+  readonly shutdownTimeoutMs: number;
+}
+
+/** A setting with a bad value; `setting` is the flag or environment variable it came from. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly setting: string;
+  readonly value: string | undefined;
+  readonly expected: string;
+
+  constructor(setting: string, value: string | undefined, expected: string, message?: string) {
+    super(
+      message ??
+        (value === undefined
+          ? `${setting} is required: expected ${expected}`
+          : `${setting}: invalid value ${JSON.stringify(value)}: expected ${expected}`),
+    );
+    this.setting = setting;
+    this.value = value;
+    this.expected = expected;
+  }
+}
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const MI = 1024 * 1024;
+
+interface Setting {
+  readonly flag: string;
+  readonly env: readonly string[];
+  readonly default?: string;
+}
+
+const SETTINGS = {
+  nodeName: { flag: 'node-name', env: ['AGENTMETER_NODE_NAME', 'NODE_NAME'] },
+  stateDir: { flag: 'state-dir', env: ['AGENTMETER_STATE_DIR'], default: '/var/lib/agentmeter' },
+  tick: { flag: 'tick', env: ['AGENTMETER_TICK'], default: '10s' },
+  listen: { flag: 'listen', env: ['AGENTMETER_LISTEN'], default: '0.0.0.0:9464' },
+  kubeconfig: { flag: 'kubeconfig', env: ['AGENTMETER_KUBECONFIG'] },
+  cgroupRoot: { flag: 'cgroup-root', env: ['AGENTMETER_CGROUP_ROOT'], default: '/sys/fs/cgroup' },
+  procRoot: { flag: 'proc-root', env: ['AGENTMETER_PROC_ROOT'], default: '/proc' },
+  sysRoot: { flag: 'sys-root', env: ['AGENTMETER_SYS_ROOT'], default: '/sys' },
+  ledgerSegmentBytes: {
+    flag: 'ledger-segment-bytes',
+    env: ['AGENTMETER_LEDGER_SEGMENT_BYTES'],
+    default: '64Mi',
+  },
+  ledgerRetention: {
+    flag: 'ledger-retention',
+    env: ['AGENTMETER_LEDGER_RETENTION'],
+    default: '7d',
+  },
+  logLevel: { flag: 'log-level', env: ['AGENTMETER_LOG_LEVEL'], default: 'info' },
+  shutdownTimeout: {
+    flag: 'shutdown-timeout',
+    env: ['AGENTMETER_SHUTDOWN_TIMEOUT'],
+    default: '20s',
+  },
+} as const satisfies Record<string, Setting>;
+
+/** Flags and their environment variables, for `--help` output and docs. */
+export function configUsage(): string {
+  return Object.values(SETTINGS)
+    .map((s: Setting) => {
+      const def = s.default === undefined ? '' : ` (default ${s.default})`;
+      return `  --${s.flag.padEnd(22)} env ${s.env.join(' or ')}${def}`;
+    })
+    .join('\n');
+}
+
+/** Parses and validates; throws ConfigError on the first bad value. */
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): AgentConfig {
+  const flags = parseFlags(argv);
+  const read = (s: Setting): { value: string | undefined; source: string } => {
+    const flag = flags.get(s.flag);
+    if (flag !== undefined) return { value: flag, source: `--${s.flag}` };
+    for (const name of s.env) {
+      // Empty counts as unset: the downward API yields '' for a missing field.
+      const v = env[name];
+      if (v !== undefined && v !== '') return { value: v, source: name };
+    }
+    return { value: s.default, source: `--${s.flag}` };
+  };
+  const required = (s: Setting): { value: string; source: string } => {
+    const r = read(s);
+    if (r.value === undefined) {
+      throw new ConfigError(
+        `--${s.flag} (or ${s.env.join(' or ')})`,
+        undefined,
+        'the name of this node',
+      );
+    }
+    return { value: r.value, source: r.source };
+  };
+
+  const nodeName = required(SETTINGS.nodeName);
+  if (!isDnsSubdomain(nodeName.value)) {
+    throw new ConfigError(
+      nodeName.source,
+      nodeName.value,
+      'a Kubernetes node name (lower-case RFC 1123 subdomain)',
+    );
+  }
+  const stateDir = read(SETTINGS.stateDir);
+  const tick = read(SETTINGS.tick);
+  const listen = read(SETTINGS.listen);
+  const kubeconfig = read(SETTINGS.kubeconfig);
+  const cgroupRoot = read(SETTINGS.cgroupRoot);
+  const procRoot = read(SETTINGS.procRoot);
+  const sysRoot = read(SETTINGS.sysRoot);
+  const segment = read(SETTINGS.ledgerSegmentBytes);
+  const retention = read(SETTINGS.ledgerRetention);
+  const logLevel = read(SETTINGS.logLevel);
+  const shutdown = read(SETTINGS.shutdownTimeout);
+
+  const level = logLevel.value as LogLevel;
+  if (!LOG_LEVELS.includes(level)) {
+    throw new ConfigError(logLevel.source, logLevel.value, `one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return {
+    nodeName: nodeName.value,
+    stateDir: directory(stateDir, true),
+    tickMs: durationIn(tick, SECOND, 5 * MINUTE, '1s to 5m'),
+    listen: parseListen(listen.source, listen.value ?? ''),
+    ...(kubeconfig.value !== undefined ? { kubeconfig: readableFile(kubeconfig) } : {}),
+    cgroupRoot: directory(cgroupRoot, false),
+    procRoot: directory(procRoot, false),
+    sysRoot: directory(sysRoot, false),
+    ledgerSegmentBytes: byteSize(segment, MI, 1024 * MI, '1Mi to 1Gi'),
+    ledgerRetentionMs: durationIn(retention, HOUR, 366 * DAY, '1h to 366d'),
+    logLevel: level,
+    shutdownTimeoutMs: durationIn(shutdown, SECOND, 5 * MINUTE, '1s to 5m'),
+  };
+}
+
+function parseFlags(argv: readonly string[]): Map<string, string> {
+  const options = Object.fromEntries(
+    Object.values(SETTINGS).map((s: Setting) => [s.flag, { type: 'string' as const }]),
+  );
+  let tokens;
+  try {
+    ({ tokens } = parseArgs({
+      args: [...argv],
+      options,
+      strict: true,
+      allowPositionals: false,
+      tokens: true,
+    }));
+  } catch (err) {
+    // node:util's message names the offending argument ("Unknown option '--tik'", …).
+    const reason = (err as Error).message;
+    throw new ConfigError(
+      'command line',
+      undefined,
+      'known flags, each with a value',
+      `command line: ${reason}\nflags:\n${configUsage()}`,
+    );
+  }
+  const flags = new Map<string, string>();
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+    if (flags.has(token.name)) {
+      throw new ConfigError(`--${token.name}`, token.value, 'the flag at most once');
+    }
+    flags.set(token.name, token.value ?? '');
+  }
+  return flags;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: SECOND, m: MINUTE, h: HOUR, d: DAY };
+
+/**
+ * `500ms`, `10s`, `1m30s`, `7d` → integer milliseconds. Whole numbers only (no `1.5s`), each
+ * with a unit; undefined when the text is not such a duration.
+ */
+export function parseDuration(text: string): number | undefined {
+  if (!/^(?:\d+(?:ms|s|m|h|d))+$/.test(text)) return undefined;
+  let total = 0;
+  for (const [, digits, unit] of text.matchAll(/(\d+)(ms|s|m|h|d)/g)) {
+    total += Number(digits) * (DURATION_UNITS[unit ?? ''] ?? Number.NaN);
+  }
+  return Number.isSafeInteger(total) ? total : undefined;
+}
+
+function durationIn(
+  r: { value: string | undefined; source: string },
+  min: number,
+  max: number,
+  range: string,
+): number {
+  const ms = parseDuration(r.value ?? '');
+  if (ms === undefined || ms < min || ms > max) {
+    throw new ConfigError(
+      r.source,
+      r.value,
+      `a duration from ${range} written as whole numbers with units ms, s, m, h or d (e.g. 500ms, 10s, 1m30s)`,
+    );
+  }
+  return ms;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, Ki: 1024, Mi: MI, Gi: 1024 * MI };
+
+function byteSize(
+  r: { value: string | undefined; source: string },
+  min: number,
+  max: number,
+  range: string,
+): number {
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(r.value ?? '');
+  const bytes = m ? Number(m[1]) * (SIZE_UNITS[m[2] ?? ''] ?? Number.NaN) : Number.NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < min || bytes > max) {
+    throw new ConfigError(
+      r.source,
+      r.value,
+      `a size from ${range}: whole bytes, optionally with Ki, Mi or Gi (e.g. 64Mi)`,
+    );
+  }
+  return bytes;
+}
+
+/** `host:port` with an IPv4 address, a host name or a bracketed IPv6 address; port 0–65535. */
+export function parseListen(source: string, text: string): ListenAddress {
+  const expected = 'host:port, e.g. 0.0.0.0:9464, [::]:9464 or localhost:9464 (port 0-65535)';
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  const hostOk =
+    m?.[1] !== undefined
+      ? isIP(m[1]) === 6
+      : host !== undefined && (isIP(host) === 4 || isDnsSubdomain(host));
+  if (!m || !host || !hostOk || !Number.isInteger(port) || port > 65535) {
+    throw new ConfigError(source, text, expected);
+  }
+  return { host, port };
+}
+
+function isDnsSubdomain(name: string): boolean {
+  return (
+    name.length <= 253 &&
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name)
+  );
+}
+
+function directory(r: { value: string | undefined; source: string }, writable: boolean): string {
+  const path = r.value ?? '';
+  const what = writable
+    ? 'an existing directory the agent can write to'
+    : 'an existing readable directory';
+  if (!path.startsWith('/'))
+    throw new ConfigError(r.source, r.value, `an absolute path to ${what}`);
+  try {
+    if (!statSync(path).isDirectory())
+      throw new ConfigError(r.source, r.value, `${what} (it is not a directory)`);
+    accessSync(
+      path,
+      writable ? constants.R_OK | constants.W_OK | constants.X_OK : constants.R_OK | constants.X_OK,
+    );
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(
+      r.source,
+      r.value,
+      `${what} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    );
+  }
+  return path;
+}
+
+function readableFile(r: { value: string | undefined; source: string }): string {
+  const path = r.value ?? '';
+  try {
+    if (!statSync(path).isFile())
+      throw new ConfigError(r.source, r.value, 'a readable kubeconfig file (it is not a file)');
+    accessSync(path, constants.R_OK);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(
+      r.source,
+      r.value,
+      `a readable kubeconfig file (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    );
+  }
+  return path;
+}

@@ -1,0 +1,59 @@
+// The operator's acknowledgement of what every policy has durably counted, so the agent may
+// compact its ledger (LedgerStore.acknowledge), and the positions the operator needs to start a
+// new cursor: the anchor (oldest verifiable point) and the head.
+import { Router, json } from 'express';
+import type { Request, Response } from 'express';
+
+export interface AckStore {
+  acknowledge(seq: bigint): Promise<unknown>;
+  anchor(): { seq: bigint; hash: string };
+  head(): { seq: bigint; hash: string };
+  stats(): { acked: bigint };
+}
+
+export interface AckRouterOptions {
+  readonly store: AckStore;
+  readonly authorize?: (req: Request) => Promise<boolean>;
+}
+
+function state(store: AckStore): object {
+  const anchor = store.anchor();
+  const head = store.head();
+  return {
+    acked: store.stats().acked.toString(),
+    anchor: { seq: anchor.seq.toString(), hash: anchor.hash },
+    head: { seq: head.seq.toString(), hash: head.hash },
+  };
+}
+
+/** GET and POST /v1/ledger/ack; POST takes {"seq": "<decimal>"}. */
+export function createAckRouter(options: AckRouterOptions): Router {
+  const { store, authorize } = options;
+  const router = Router();
+  const gate = async (req: Request, res: Response): Promise<boolean> => {
+    if (authorize && !(await authorize(req))) {
+      res.status(403).json({ error: 'forbidden' });
+      return false;
+    }
+    return true;
+  };
+  router.get('/v1/ledger/ack', async (req, res) => {
+    if (!(await gate(req, res))) return;
+    res.status(200).json(state(store));
+  });
+  router.post('/v1/ledger/ack', json({ limit: '1kb' }), async (req, res) => {
+    if (!(await gate(req, res))) return;
+    const seq = (req.body as { seq?: unknown } | undefined)?.seq;
+    if (typeof seq !== 'string' || !/^(0|[1-9]\d{0,19})$/.test(seq)) {
+      res.status(400).json({ error: 'body must be {"seq": "<decimal sequence number>"}' });
+      return;
+    }
+    if (BigInt(seq) > store.head().seq) {
+      res.status(409).json({ error: `seq ${seq} is beyond the head ${store.head().seq}` });
+      return;
+    }
+    await store.acknowledge(BigInt(seq));
+    res.status(200).json(state(store));
+  });
+  return router;
+}

@@ -1,0 +1,77 @@
+// Builds one tick's ledger batch from plain data: a pod-usage entry per pod with metadata, the
+// node-usage entry, and the checkpoint that closes the batch (invariant 3).
+import {
+  usageToWire,
+  type LedgerBody,
+  type PodCost,
+  type PodQos,
+  type PodUsageBody,
+  type TimeRange,
+  type Usage,
+  type UsageShare,
+} from '@agentmeter/crds';
+import { checkpointBody } from '../ledger/counter-state.ts';
+import type { PodMeta } from '../pods/pod-meta.ts';
+import { baselinesToCheckpoint } from './checkpoint.ts';
+import type { TickResult } from './tick.ts';
+
+export interface PodEntryInput {
+  readonly meta: PodMeta;
+  readonly qos: PodQos;
+  readonly usage: Usage;
+  /** Session shares summing to `usage`; absent → the whole pod is unattributed. */
+  readonly shares?: readonly { readonly session: UsageShare['session']; readonly usage: Usage }[];
+  readonly cost?: PodCost | null;
+  readonly flags: readonly string[];
+}
+
+export function podUsageBody(tick: string, time: TimeRange, input: PodEntryInput): PodUsageBody {
+  const { meta } = input;
+  const shares = input.shares ?? [{ session: null, usage: input.usage }];
+  const cost = input.cost ?? null;
+  return {
+    kind: 'pod-usage',
+    tick,
+    time,
+    pod: {
+      uid: meta.uid,
+      namespace: meta.namespace,
+      name: meta.name,
+      qos: input.qos,
+      ...(meta.ownerRef === undefined ? {} : { workload: meta.ownerRef }),
+    },
+    usage: usageToWire(input.usage),
+    shares: shares.map((s) => ({ session: s.session, usage: usageToWire(s.usage) })),
+    cost,
+    priced: cost !== null,
+    flags: [...input.flags].sort(),
+  };
+}
+
+/**
+ * The tick's batch. Pods whose usage was held back (no metadata yet) are not in `podEntries`;
+ * their baseline was not advanced, so their usage is counted once their metadata arrives.
+ */
+export function tickBatch(
+  tick: string,
+  time: TimeRange,
+  podEntries: readonly PodEntryInput[],
+  result: TickResult,
+  extra: readonly LedgerBody[] = [],
+): LedgerBody[] {
+  const pods = podEntries.map((input) => podUsageBody(tick, time, input));
+  return [
+    ...pods,
+    ...extra,
+    {
+      kind: 'node-usage',
+      tick,
+      time,
+      nodeTotal: usageToWire(result.node.total),
+      pods: usageToWire(result.node.pods),
+      nonPod: usageToWire(result.node.nonPod),
+      podEntries: String(pods.length),
+    },
+    checkpointBody(tick, time, baselinesToCheckpoint(result.baselines)),
+  ];
+}

@@ -1,0 +1,214 @@
+// The accumulator state of one policy and its compact wire form. It lives in
+// status.accumulatorState, written in the same /status update as the collection cursors, so
+// spend and "what has been counted" can never disagree (exactly once, invariant 2).
+//
+// Why one compressed string rather than status.accumulators[]: at 10,000 namespaces a
+// Namespace-scope budget alone is 10,000 list items, and reports need per-namespace totals by
+// resource and the session set too; as JSON objects that passes etcd's 1.5 MiB limit. The
+// encoding below stores each key once in a dictionary and compresses the rows (see the size
+// test in state.test.ts).
+import { gunzipSync, gzipSync } from 'node:zlib';
+import type { LedgerPosition } from '@agentmeter/crds';
+import { RESOURCES, zeroBreakdown } from './contribution.ts';
+import type { Breakdown } from './contribution.ts';
+
+export interface BudgetAccum {
+  /** period/timeZone/scope the sums were collected under; a spec change restarts them. */
+  readonly spec: string;
+  readonly start: number;
+  readonly end: number;
+  /** Scope key → spend in nano-units. */
+  readonly sums: Map<string, bigint>;
+}
+
+export interface NamespaceAccum {
+  readonly cost: Breakdown;
+  input: bigint;
+  output: bigint;
+  /** Session keys ("namespace/id") that incurred cost in this period. */
+  readonly sessions: Set<string>;
+}
+
+export interface ReportAccum {
+  readonly start: number;
+  readonly end: number;
+  readonly namespaces: Map<string, NamespaceAccum>;
+}
+
+/** A period that has ended, frozen until its CostReports exist. */
+export interface ClosedPeriod extends ReportAccum {
+  /** Period spec key (period/timeZone). */
+  readonly spec: string;
+  /** Budgets of this spec when it closed; CostReports are named after them. */
+  readonly budgets: readonly string[];
+  readonly generation: number;
+  readonly heads: readonly LedgerPosition[];
+}
+
+export interface PolicyState {
+  readonly budgets: Map<string, BudgetAccum>;
+  /** Per period spec: what the CostReports of that period will hold. */
+  readonly reports: Map<string, ReportAccum>;
+  readonly closing: ClosedPeriod[];
+}
+
+export class StateDecodeError extends Error {
+  override readonly name = 'StateDecodeError';
+}
+
+export const STATE_PREFIX = 'v1.';
+
+export function emptyState(): PolicyState {
+  return { budgets: new Map(), reports: new Map(), closing: [] };
+}
+
+export function newNamespaceAccum(): NamespaceAccum {
+  return { cost: zeroBreakdown(), input: 0n, output: 0n, sessions: new Set() };
+}
+
+export function cloneState(state: PolicyState): PolicyState {
+  const cloneNs = (m: Map<string, NamespaceAccum>): Map<string, NamespaceAccum> =>
+    new Map(
+      [...m].map(([k, v]) => [
+        k,
+        { cost: { ...v.cost }, input: v.input, output: v.output, sessions: new Set(v.sessions) },
+      ]),
+    );
+  return {
+    budgets: new Map(
+      [...state.budgets].map(([k, b]) => [k, { ...b, sums: new Map(b.sums) }]),
+    ),
+    reports: new Map(
+      [...state.reports].map(([k, r]) => [k, { ...r, namespaces: cloneNs(r.namespaces) }]),
+    ),
+    closing: state.closing.map((c) => ({ ...c, namespaces: cloneNs(c.namespaces) })),
+  };
+}
+
+// Wire rows. Amounts are base-36 strings: shorter than decimal, still exact BigInt.
+type NsRow = [number, ...string[]];
+interface Wire {
+  v: 1;
+  d: string[];
+  b: [string, string, number, number, [number, string][]][];
+  r: [string, number, number, NsRow[]][];
+  c: [string, string[], number, number, number, [string, number, string][], NsRow[]][];
+}
+
+const b36 = (n: bigint): string => n.toString(36);
+function fromB36(s: string): bigint {
+  if (!/^[0-9a-z]+$/.test(s)) throw new StateDecodeError(`bad amount ${JSON.stringify(s)}`);
+  let n = 0n;
+  for (const ch of s) n = n * 36n + BigInt(parseInt(ch, 36));
+  return n;
+}
+
+/** Encodes state as "v1." + base64(gzip(JSON)). Deterministic: equal states, equal strings. */
+export function encodeState(state: PolicyState): string {
+  const dict = new Map<string, number>();
+  const id = (s: string): number => {
+    let i = dict.get(s);
+    if (i === undefined) {
+      i = dict.size;
+      dict.set(s, i);
+    }
+    return i;
+  };
+  const sortedKeys = <V>(m: Map<string, V>): string[] => [...m.keys()].sort();
+  const nsRows = (m: Map<string, NamespaceAccum>): NsRow[] =>
+    sortedKeys(m).map((ns) => {
+      const a = m.get(ns) as NamespaceAccum;
+      return [
+        id(ns),
+        ...RESOURCES.map((r) => b36(a.cost[r])),
+        b36(a.input),
+        b36(a.output),
+        [...a.sessions].sort().map((s) => id(s).toString(36)).join(','),
+      ];
+    });
+  const wire: Wire = {
+    v: 1,
+    d: [],
+    b: sortedKeys(state.budgets).map((name) => {
+      const b = state.budgets.get(name) as BudgetAccum;
+      return [
+        name,
+        b.spec,
+        b.start,
+        b.end,
+        sortedKeys(b.sums).map((k) => [id(k), b36(b.sums.get(k) as bigint)]),
+      ];
+    }),
+    r: sortedKeys(state.reports).map((spec) => {
+      const r = state.reports.get(spec) as ReportAccum;
+      return [spec, r.start, r.end, nsRows(r.namespaces)];
+    }),
+    c: state.closing.map((c) => [
+      c.spec,
+      [...c.budgets],
+      c.start,
+      c.end,
+      c.generation,
+      c.heads.map((h) => [h.node, h.seq, h.hash]),
+      nsRows(c.namespaces),
+    ]),
+  };
+  wire.d = [...dict.keys()];
+  return STATE_PREFIX + gzipSync(JSON.stringify(wire), { level: 9 }).toString('base64');
+}
+
+export function decodeState(text: string | undefined): PolicyState {
+  if (text === undefined || text === '') return emptyState();
+  if (!text.startsWith(STATE_PREFIX)) {
+    throw new StateDecodeError(`unknown accumulator state version ${JSON.stringify(text.slice(0, 8))}`);
+  }
+  let wire: Wire;
+  try {
+    wire = JSON.parse(gunzipSync(Buffer.from(text.slice(STATE_PREFIX.length), 'base64')).toString('utf8')) as Wire;
+  } catch (err) {
+    throw new StateDecodeError(`accumulator state is corrupt: ${(err as Error).message}`, { cause: err });
+  }
+  if (wire.v !== 1) throw new StateDecodeError(`unsupported accumulator state v${String(wire.v)}`);
+  const word = (i: number): string => {
+    const s = wire.d[i];
+    if (s === undefined) throw new StateDecodeError(`dictionary index ${i} out of range`);
+    return s;
+  };
+  const nsMap = (rows: NsRow[]): Map<string, NamespaceAccum> => {
+    const m = new Map<string, NamespaceAccum>();
+    for (const [nsId, ...cols] of rows) {
+      const cost = zeroBreakdown();
+      RESOURCES.forEach((r, i) => (cost[r] = fromB36(cols[i] ?? '')));
+      const sessionsCol = cols[RESOURCES.length + 2] ?? '';
+      m.set(word(nsId), {
+        cost,
+        input: fromB36(cols[RESOURCES.length] ?? ''),
+        output: fromB36(cols[RESOURCES.length + 1] ?? ''),
+        sessions: new Set(
+          sessionsCol === '' ? [] : sessionsCol.split(',').map((s) => word(parseInt(s, 36))),
+        ),
+      });
+    }
+    return m;
+  };
+  return {
+    budgets: new Map(
+      wire.b.map(([name, spec, start, end, sums]) => [
+        name,
+        { spec, start, end, sums: new Map(sums.map(([k, v]) => [word(k), fromB36(v)])) },
+      ]),
+    ),
+    reports: new Map(
+      wire.r.map(([spec, start, end, rows]) => [spec, { start, end, namespaces: nsMap(rows) }]),
+    ),
+    closing: wire.c.map(([spec, budgets, start, end, generation, heads, rows]) => ({
+      spec,
+      budgets,
+      start,
+      end,
+      generation,
+      heads: heads.map(([node, seq, hash]) => ({ node, seq, hash })),
+      namespaces: nsMap(rows),
+    })),
+  };
+}

@@ -1,0 +1,502 @@
+// The CostPolicy reconcile, one collection round at a time (shaped like kube-rs controller-rs:
+// reconcile, error policy, status, metrics in one file).
+//
+// A round: discover agents → pull each agent's ledger once, from the lowest cursor any policy
+// holds for it, verifying the hash chain → per policy, apply the entries past its own cursor
+// and write accumulators + cursors in ONE /status merge patch guarded by resourceVersion (a 409
+// re-reads and recomputes; nothing is ever added twice) → acknowledge to each agent the lowest
+// cursor over all policies → enforce Suspend budgets. Closed periods become CostReports
+// before the status that drops them is written, so a crash anywhere repeats work, never counts.
+import type { CustomObjectsApi } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { COST_POLICY_GVK, COST_REPORT_GVK, isConflict, statusCodeOf } from '@agentmeter/crds';
+import type { CostPolicy, CostPolicyStatus, CostReport, LedgerPosition } from '@agentmeter/crds';
+import { mergePatchOptions, setCondition } from '../runtime/index.ts';
+import type { Clock, Condition, ConditionUpdate, EventRecorder, ObjectRef } from '../runtime/index.ts';
+import { reducePolicy } from '../budgets/accumulate.ts';
+import type { NodeChain, PolicyView } from '../budgets/accumulate.ts';
+import { rfc3339 } from '../budgets/periods.ts';
+import { decodeState, encodeState, StateDecodeError } from '../budgets/state.ts';
+import type { ClosedPeriod } from '../budgets/state.ts';
+import type { Agent, Discover } from '../collect/agents.ts';
+import type { AgentApi, LedgerInfo } from '../collect/client.ts';
+import { pullChain } from '../collect/pull.ts';
+import type { ChainFailure, PullOptions } from '../collect/pull.ts';
+import type { Enforcer } from '../enforce/apply.ts';
+import type { OperatorMetrics } from '../metrics.ts';
+import { buildReports } from '../reports/build.ts';
+import { computeBudgets, newCrossings } from '../status/compute.ts';
+import type { BudgetFigures } from '../status/compute.ts';
+
+const { group, version, plural } = COST_POLICY_GVK;
+const MAX_ATTEMPTS = 6;
+
+export interface CostPolicyControllerOptions {
+  readonly custom: Pick<
+    CustomObjectsApi,
+    | 'listClusterCustomObject'
+    | 'getClusterCustomObject'
+    | 'patchClusterCustomObjectStatus'
+    | 'createClusterCustomObject'
+  >;
+  readonly agentApi: AgentApi;
+  readonly discover: Discover;
+  readonly enforcer?: Enforcer;
+  readonly events: EventRecorder;
+  readonly metrics: OperatorMetrics;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly pull?: PullOptions;
+  /** Agents pulled and policies reconciled in parallel. */
+  readonly concurrency?: number;
+}
+
+export interface RoundSummary {
+  readonly agents: number;
+  readonly policies: number;
+  readonly entries: number;
+  readonly statusWrites: number;
+  readonly reports: number;
+  readonly unreachable: string[];
+  readonly refused: string[];
+}
+
+interface AgentPull {
+  readonly agent: Agent;
+  readonly info: LedgerInfo;
+  readonly chain: NodeChain | null;
+  readonly complete: boolean;
+  readonly failure: ChainFailure | null;
+}
+
+interface PolicyOutcome {
+  readonly cursors: readonly LedgerPosition[];
+  readonly figures: readonly BudgetFigures[];
+  readonly policy: CostPolicy;
+  readonly namespaces: readonly string[];
+}
+
+export class ReconcileError extends Error {
+  override readonly name = 'ReconcileError';
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+function ms(timestamp: string | undefined): number {
+  return timestamp === undefined ? 0 : Date.parse(timestamp);
+}
+
+function policyRef(p: CostPolicy): ObjectRef {
+  return {
+    apiVersion: `${group}/${version}`,
+    kind: 'CostPolicy',
+    name: p.metadata.name ?? '',
+    ...(p.metadata.uid ? { uid: p.metadata.uid } : {}),
+  };
+}
+
+/** The status fields the operator owns, in a stable order for comparison. */
+function owned(s: CostPolicyStatus | undefined): string {
+  return JSON.stringify([
+    s?.observedGeneration,
+    s?.conditions ?? [],
+    s?.topBudgetUtilization,
+    s?.budgets ?? [],
+    s?.lastCollectionTime,
+    s?.collection?.cursors ?? [],
+    s?.accumulatorState ?? '',
+  ]);
+}
+
+export class CostPolicyController {
+  readonly #o: CostPolicyControllerOptions;
+  readonly #log: Logger;
+  /** Nodes whose chain failed last round, to record one Event per failure onset. */
+  #failing = new Set<string>();
+  #overBudgetSessions = new Set<string>();
+
+  constructor(options: CostPolicyControllerOptions) {
+    this.#o = options;
+    this.#log = options.logger;
+  }
+
+  /** One full round. Throws only when the apiserver cannot be reached at all (error policy: the
+   * runtime controller retries with backoff); per-agent and per-policy failures are isolated. */
+  async round(): Promise<RoundSummary> {
+    const { metrics, clock } = this.#o;
+    const started = clock.now();
+    let policies: CostPolicy[];
+    let agents: Agent[];
+    try {
+      const list = (await this.#o.custom.listClusterCustomObject({ group, version, plural })) as {
+        items: CostPolicy[];
+      };
+      policies = list.items;
+      agents = await this.#o.discover();
+      metrics.apiserverUp.set(1);
+    } catch (err) {
+      metrics.apiserverUp.set(0);
+      throw new ReconcileError(`listing policies and agents: ${(err as Error).message}`, { cause: err });
+    }
+    const concurrency = this.#o.concurrency ?? 16;
+    const pulls = await mapLimit(agents, concurrency, (a) => this.#pull(a, policies));
+    const unreachable = pulls.filter((p): p is AgentPull & { info: never } => p === null).length;
+    const ok = pulls.filter((p): p is AgentPull => p !== null);
+    const unreachableNodes = agents.filter((_, i) => pulls[i] === null).map((a) => a.node);
+    const refused = ok.filter((p) => p.failure !== null);
+    metrics.agents.set({ state: 'ok' }, ok.length - refused.length);
+    metrics.agents.set({ state: 'unreachable' }, unreachable);
+    metrics.agents.set({ state: 'refused' }, refused.length);
+    await this.#reportChainFailures(refused, policies);
+    const chains = ok.flatMap((p) => (p.chain ? [p.chain] : []));
+    const anchors = new Map(ok.map((p) => [p.agent.node, BigInt(p.info.anchor.seq)]));
+    const health: Health = {
+      unreachable: unreachableNodes,
+      refused: refused.map((p) => ({ node: p.agent.node, failure: p.failure as ChainFailure })),
+    };
+    let writes = 0;
+    let reports = 0;
+    const outcomes = await mapLimit(policies, Math.max(1, concurrency / 2), async (p) => {
+      try {
+        const r = await this.#reconcilePolicy(p, chains, anchors, health);
+        writes += r.writes;
+        reports += r.reports;
+        return r.outcome;
+      } catch (err) {
+        this.#log.error({ policy: p.metadata.name, err: (err as Error).message }, 'reconcile of policy failed');
+        return null;
+      }
+    });
+    await this.#acknowledge(ok, policies, outcomes);
+    await this.#enforce(outcomes.filter((o): o is PolicyOutcome => o !== null), agents);
+    const live = new Set(policies.map((p) => p.metadata.name ?? ''));
+    for (const name of metrics.policies()) if (!live.has(name)) metrics.forgetPolicy(name);
+    metrics.roundSeconds.observe((clock.now() - started) / 1000);
+    return {
+      agents: agents.length,
+      policies: policies.length,
+      entries: chains.reduce((n, c) => n + c.entries.length, 0),
+      statusWrites: writes,
+      reports,
+      unreachable: unreachableNodes,
+      refused: refused.map((p) => p.agent.node),
+    };
+  }
+
+  /** One Warning Event per policy when an agent's chain starts failing (not every round). */
+  async #reportChainFailures(refused: readonly AgentPull[], policies: readonly CostPolicy[]): Promise<void> {
+    const now = new Set(refused.map((p) => p.agent.node));
+    for (const p of refused) {
+      if (this.#failing.has(p.agent.node)) continue;
+      const f = p.failure as ChainFailure;
+      for (const policy of policies) {
+        await this.#o.events.record(policyRef(policy), {
+          type: 'Warning',
+          reason: 'LedgerChainBroken',
+          action: 'Collect',
+          note: `ledger of node ${p.agent.node} does not verify (${f.reason} at seq ${f.seq}: ${f.detail}); its entries from there on are refused`,
+        });
+      }
+    }
+    this.#failing = now;
+  }
+
+  /** Pulls one agent from the lowest position any policy needs; null when unreachable. */
+  async #pull(agent: Agent, policies: readonly CostPolicy[]): Promise<AgentPull | null> {
+    const { agentApi, metrics, clock } = this.#o;
+    let info: LedgerInfo;
+    try {
+      info = await agentApi.info(agent);
+    } catch (err) {
+      this.#log.warn({ node: agent.node, err: (err as Error).message }, 'agent unreachable');
+      return null;
+    }
+    if (policies.length === 0) return { agent, info, chain: null, complete: true, failure: null };
+    const anchor: LedgerPosition = { node: agent.node, seq: Number(info.anchor.seq), hash: info.anchor.hash };
+    let from: LedgerPosition | undefined;
+    for (const p of policies) {
+      const c = p.status?.collection?.cursors?.find((x) => x.node === agent.node);
+      // No cursor, or one the agent compacted past: that policy starts at the agent's anchor.
+      const start = c === undefined || c.seq < anchor.seq ? anchor : c;
+      if (from === undefined || start.seq < from.seq) from = start;
+    }
+    const start = from as LedgerPosition;
+    if (BigInt(start.seq) >= BigInt(info.head.seq)) {
+      metrics.lag.set({ node: agent.node }, 0);
+      return { agent, info, chain: { node: agent.node, anchor: start, entries: [] }, complete: true, failure: null };
+    }
+    try {
+      const r = await pullChain(agentApi, agent, start, this.#o.pull);
+      metrics.entries.inc({ node: agent.node, result: 'accepted' }, r.chain.entries.length);
+      if (r.failure) {
+        metrics.chainFailures.inc({ node: agent.node });
+        metrics.entries.inc({ node: agent.node, result: 'refused' });
+        this.#log.error({ node: agent.node, ...r.failure }, 'ledger chain verification failed; entries refused');
+      }
+      const last = r.chain.entries.at(-1);
+      const lagMs = r.complete ? 0 : clock.date().getTime() - (last ? Number(BigInt(last.time.end) / 1_000_000n) : 0);
+      metrics.lag.set({ node: agent.node }, Math.max(0, lagMs / 1000));
+      return { agent, info, chain: r.chain, complete: r.complete, failure: r.failure };
+    } catch (err) {
+      this.#log.warn({ node: agent.node, err: (err as Error).message }, 'ledger pull failed');
+      return null;
+    }
+  }
+
+  async #reconcilePolicy(
+    initial: CostPolicy,
+    chains: readonly NodeChain[],
+    anchors: ReadonlyMap<string, bigint>,
+    health: Health,
+  ): Promise<{ outcome: PolicyOutcome; writes: number; reports: number }> {
+    const { custom, clock, events, metrics } = this.#o;
+    let policy = initial;
+    let writes = 0;
+    let reports = 0;
+    const name = policy.metadata.name ?? '';
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      try {
+        const now = clock.date().getTime();
+        let committed;
+        try {
+          committed = decodeState(policy.status?.accumulatorState);
+        } catch (err) {
+          if (!(err instanceof StateDecodeError)) throw err;
+          // Counting on from a corrupt state would double count or lose; stop and say so.
+          await this.#writeConditions(policy, [{ type: 'Ready', status: 'False', reason: 'StateCorrupt', message: err.message }]);
+          throw err;
+        }
+        if (committed.closing.length > 0) {
+          reports += await this.#writeReports(policy, committed.closing);
+          committed = { ...committed, closing: [] };
+        }
+        const cursors = (policy.status?.collection?.cursors ?? []).filter(
+          (c) => c.seq >= Number(anchors.get(c.node) ?? 0n),
+        );
+        const view: PolicyView = {
+          identity: {
+            name,
+            currency: policy.spec.currency,
+            createdMs: ms(policy.metadata.creationTimestamp),
+            rates: policy.spec.rates,
+          },
+          generation: policy.metadata.generation ?? 1,
+          budgets: policy.spec.budgets ?? [],
+        };
+        const r = reducePolicy(committed, cursors, chains, view, now);
+        const previous = policy.status;
+        const lastCollection = r.counted > 0 || !previous?.lastCollectionTime ? rfc3339(now) : previous.lastCollectionTime;
+        const asOf = Math.max(ms(lastCollection), now - 1) === now ? now : ms(lastCollection);
+        const computed = computeBudgets(policy.spec, r.state, asOf);
+        const status = this.#status(policy, computed, health, r.mismatches.map((m) => `${m.node}: ${m.detail}`), now);
+        const next: CostPolicyStatus = {
+          ...status,
+          lastCollectionTime: lastCollection,
+          collection: { cursors: r.cursors },
+          accumulatorState: encodeState(r.state),
+        };
+        if (owned(next) !== owned(previous)) {
+          const body = { metadata: { resourceVersion: policy.metadata.resourceVersion }, status: next };
+          policy = (await custom.patchClusterCustomObjectStatus(
+            { group, version, plural, name, body },
+            mergePatchOptions(),
+          )) as CostPolicy;
+          writes++;
+          metrics.apiWrites.inc({ verb: 'patch', resource: 'costpolicies/status' });
+          for (const c of newCrossings(previous?.budgets, next.budgets ?? [])) {
+            const b = next.budgets?.find((x) => x.name === c.budget);
+            await events.record(policyRef(policy), {
+              type: c.threshold >= 100 ? 'Warning' : 'Normal',
+              reason: c.threshold >= 100 ? 'BudgetExceeded' : 'BudgetThresholdReached',
+              action: 'Notify',
+              note: `budget ${c.budget} reached ${c.threshold}% in the period from ${c.periodStart}: spent ${b?.spent ?? '?'} of ${policy.spec.budgets?.find((x) => x.name === c.budget)?.amount ?? '?'} ${policy.spec.currency} (top scope ${b?.topScopes?.[0]?.key ?? '*'})`,
+            });
+          }
+          if (r.state.closing.length > 0) continue; // write its reports, then drop it
+        }
+        metrics.setBudgets(name, policy.spec.currency, computed.figures);
+        const namespaces = [...r.state.reports.values()].flatMap((x) => [...x.namespaces.keys()]);
+        return { outcome: { cursors: r.cursors, figures: computed.figures, policy, namespaces }, writes, reports };
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        // Someone (a previous leader, a spec update) wrote first: start again from theirs.
+        this.#log.info({ policy: name, attempt }, 'status conflict; recomputing from the stored state');
+        policy = (await custom.getClusterCustomObject({ group, version, plural, name })) as CostPolicy;
+      }
+    }
+    throw new ReconcileError(`policy ${name}: status still conflicting after ${MAX_ATTEMPTS} attempts`);
+  }
+
+  #status(
+    policy: CostPolicy,
+    computed: ReturnType<typeof computeBudgets>,
+    health: Health,
+    mismatches: readonly string[],
+    now: number,
+  ): CostPolicyStatus {
+    const generation = policy.metadata.generation ?? 1;
+    const exceeded = computed.figures.filter((f) => f.exceeded.length > 0);
+    const warned = computed.budgets.filter((b) => (b.thresholdsReached ?? []).length > 0);
+    const list = (xs: readonly string[]): string => (xs.length > 10 ? `${xs.slice(0, 10).join(', ')} and ${xs.length - 10} more` : xs.join(', '));
+    const updates: ConditionUpdate[] = [
+      { type: 'Ready', status: 'True', reason: 'Collecting', message: 'ledgers are collected and counted' },
+      exceeded.length > 0
+        ? { type: 'BudgetExceeded', status: 'True', reason: 'LimitReached', message: `exceeded: ${list(exceeded.map((f) => `${f.budget.name} (${list(f.exceeded)})`))}` }
+        : { type: 'BudgetExceeded', status: 'False', reason: 'WithinLimits', message: 'no budget is exceeded' },
+      warned.length > 0
+        ? { type: 'BudgetWarning', status: 'True', reason: 'ThresholdReached', message: `thresholds reached: ${list(warned.map((b) => `${b.name} ${(b.thresholdsReached ?? []).join('/')}%`))}` }
+        : { type: 'BudgetWarning', status: 'False', reason: 'BelowThresholds', message: 'no threshold is reached' },
+      health.refused.length > 0 || mismatches.length > 0
+        ? { type: 'LedgerVerified', status: 'False', reason: 'ChainVerificationFailed', message: `entries refused: ${list([...health.refused.map((r) => `${r.node}: ${r.failure.reason} at seq ${r.failure.seq}`), ...mismatches])}` }
+        : { type: 'LedgerVerified', status: 'True', reason: 'ChainsVerified', message: 'every collected ledger chain verified' },
+      health.unreachable.length > 0
+        ? { type: 'AgentsReachable', status: 'False', reason: 'AgentsUnreachable', message: `unreachable: ${list(health.unreachable)}` }
+        : { type: 'AgentsReachable', status: 'True', reason: 'AllAgentsAnswered', message: 'every discovered agent answered' },
+    ];
+    let conditions: Condition[] = (policy.status?.conditions ?? []) as Condition[];
+    for (const u of updates) conditions = setCondition(conditions, u, generation, new Date(now));
+    return {
+      observedGeneration: generation,
+      conditions,
+      ...(computed.topBudgetUtilization ? { topBudgetUtilization: computed.topBudgetUtilization } : {}),
+      budgets: computed.budgets,
+    };
+  }
+
+  async #writeConditions(policy: CostPolicy, updates: ConditionUpdate[]): Promise<void> {
+    let conditions = (policy.status?.conditions ?? []) as Condition[];
+    for (const u of updates) conditions = setCondition(conditions, u, policy.metadata.generation ?? 1, this.#o.clock.date());
+    await this.#o.custom.patchClusterCustomObjectStatus(
+      { group, version, plural, name: policy.metadata.name ?? '', body: { status: { conditions } } },
+      mergePatchOptions(),
+    );
+  }
+
+  /** Creates the CostReports of closed periods; AlreadyExists with equal content is success. */
+  async #writeReports(policy: CostPolicy, closing: readonly ClosedPeriod[]): Promise<number> {
+    const { custom, events, metrics } = this.#o;
+    const name = policy.metadata.name ?? '';
+    let created = 0;
+    for (const closed of closing) {
+      const timeZone = closed.spec.slice(closed.spec.indexOf('/') + 1);
+      const budgets = closed.budgets.length > 0 ? closed.budgets : [undefined];
+      const written: string[] = [];
+      for (const budget of budgets) {
+        const reports = buildReports({ policy: name, currency: policy.spec.currency, closed, timeZone, ...(budget ? { budget } : {}) });
+        for (const report of reports) {
+          const rname = report.metadata.name ?? '';
+          try {
+            await custom.createClusterCustomObject({ group, version, plural: COST_REPORT_GVK.plural, body: report });
+            metrics.apiWrites.inc({ verb: 'create', resource: 'costreports' });
+            created++;
+            written.push(rname);
+          } catch (err) {
+            if (statusCodeOf(err) !== 409) throw err;
+            const existing = (await custom.getClusterCustomObject({ group, version, plural: COST_REPORT_GVK.plural, name: rname })) as CostReport;
+            if (JSON.stringify(existing.spec) !== JSON.stringify(report.spec)) {
+              // Reports are immutable records; a different one under our name is surfaced, not overwritten.
+              this.#log.error({ report: rname }, 'CostReport exists with different content; kept as is');
+              await events.record(policyRef(policy), { type: 'Warning', reason: 'CostReportConflict', action: 'CloseReport', note: `CostReport ${rname} already exists with different content; left unchanged` });
+            }
+          }
+        }
+      }
+      if (written.length > 0) {
+        await events.record(policyRef(policy), {
+          type: 'Normal',
+          reason: 'PeriodClosed',
+          action: 'CloseReport',
+          note: `period ${rfc3339(closed.start)} – ${rfc3339(closed.end)} closed into CostReports ${written.join(', ')}`,
+        });
+      }
+    }
+    return created;
+  }
+
+  /** Tells each agent the lowest seq every policy has durably counted, so it may compact. */
+  async #acknowledge(pulls: readonly AgentPull[], policies: readonly CostPolicy[], outcomes: readonly (PolicyOutcome | null)[]): Promise<void> {
+    if (policies.length === 0) return;
+    await mapLimit(pulls, this.#o.concurrency ?? 16, async (p) => {
+      let min: number | undefined;
+      for (let i = 0; i < policies.length; i++) {
+        const cursors = outcomes[i]?.cursors ?? policies[i]?.status?.collection?.cursors ?? [];
+        const c = cursors.find((x) => x.node === p.agent.node);
+        if (c === undefined) return; // some policy has counted nothing here yet
+        min = min === undefined ? c.seq : Math.min(min, c.seq);
+      }
+      if (min === undefined || BigInt(min) <= BigInt(p.info.acked)) return;
+      try {
+        await this.#o.agentApi.ack(p.agent, BigInt(min));
+      } catch (err) {
+        this.#log.warn({ node: p.agent.node, err: (err as Error).message }, 'acknowledgement failed; retried next round');
+      }
+    });
+  }
+
+  async #enforce(outcomes: readonly PolicyOutcome[], agents: readonly Agent[]): Promise<void> {
+    const namespaces = new Map<string, string>();
+    const sessions = new Map<string, string>();
+    let sessionBudgets = false;
+    for (const o of outcomes) {
+      for (const f of o.figures) {
+        if (f.budget.action !== 'Suspend') continue;
+        const by = `${o.policy.metadata.name ?? ''}/${f.budget.name}`;
+        const scope = f.budget.scope ?? 'Policy';
+        if (scope === 'Session') sessionBudgets = true;
+        for (const key of f.exceeded) {
+          if (scope === 'Policy') for (const ns of o.namespaces) namespaces.set(ns, by);
+          else if (scope === 'Namespace') namespaces.set(key, by);
+          else sessions.set(key, by);
+        }
+      }
+    }
+    if (this.#o.enforcer) {
+      try {
+        await this.#o.enforcer.enforce(namespaces, sessions);
+      } catch (err) {
+        this.#log.error({ err: (err as Error).message }, 'enforcement failed; retried next round');
+      }
+    }
+    if (sessionBudgets || this.#overBudgetSessions.size > 0) await this.#markSessions(new Set(sessions.keys()), agents);
+  }
+
+  /** Mirrors the over-budget sessions into every agent's session API. */
+  async #markSessions(want: ReadonlySet<string>, agents: readonly Agent[]): Promise<void> {
+    const api = this.#o.agentApi;
+    await mapLimit(agents, this.#o.concurrency ?? 16, async (agent) => {
+      try {
+        const have = new Set((await api.overBudgetSessions(agent)).map((s) => `${s.namespace}/${s.id}`));
+        for (const key of want) {
+          if (have.has(key)) continue;
+          const i = key.indexOf('/');
+          await api.setSessionOverBudget(agent, key.slice(0, i), key.slice(i + 1), true);
+        }
+        for (const key of have) {
+          if (want.has(key)) continue;
+          const i = key.indexOf('/');
+          await api.setSessionOverBudget(agent, key.slice(0, i), key.slice(i + 1), false);
+        }
+      } catch (err) {
+        this.#log.warn({ node: agent.node, err: (err as Error).message }, 'session budget marks not updated');
+      }
+    });
+    this.#overBudgetSessions = new Set(want);
+  }
+}
+
+interface Health {
+  readonly unreachable: readonly string[];
+  readonly refused: readonly { node: string; failure: ChainFailure }[];
+}
+

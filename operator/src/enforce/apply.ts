@@ -1,0 +1,185 @@
+// Carries out an enforcement plan against the API: lists the workloads that matter (those in
+// demanded namespaces, the owners of over-budget sessions' pods, and everything we suspended
+// before), patches them, and records one Event per action.
+import type { AppsV1Api, BatchV1Api, CoreV1Api, V1ObjectMeta } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { isConflict, isNotFound } from '@agentmeter/crds';
+import type { EventRecorder } from '../runtime/index.ts';
+import { mergePatchOptions } from '../runtime/index.ts';
+import { SESSION_ID, SUSPENDED_LABEL, planEnforcement, workloadKey } from './plan.ts';
+import type { Action, Demand, Workload, WorkloadKind } from './plan.ts';
+
+export interface EnforcerApis {
+  readonly apps: Pick<
+    AppsV1Api,
+    | 'listNamespacedDeployment'
+    | 'listNamespacedStatefulSet'
+    | 'listDeploymentForAllNamespaces'
+    | 'listStatefulSetForAllNamespaces'
+    | 'patchNamespacedDeployment'
+    | 'patchNamespacedStatefulSet'
+  >;
+  readonly batch: Pick<
+    BatchV1Api,
+    | 'listNamespacedJob'
+    | 'listNamespacedCronJob'
+    | 'listJobForAllNamespaces'
+    | 'listCronJobForAllNamespaces'
+    | 'patchNamespacedJob'
+    | 'patchNamespacedCronJob'
+  >;
+  readonly core: Pick<CoreV1Api, 'listNamespacedPod'>;
+}
+
+/** Session keys ("namespace/id") over a Session-scope Suspend budget → "policy/budget". */
+export type SessionDemand = ReadonlyMap<string, string>;
+
+interface Raw {
+  metadata?: V1ObjectMeta;
+  spec?: { replicas?: number; suspend?: boolean };
+}
+
+function toWorkload(kind: WorkloadKind, obj: Raw): Workload {
+  const m = obj.metadata ?? {};
+  return {
+    kind,
+    namespace: m.namespace ?? '',
+    name: m.name ?? '',
+    ...(m.resourceVersion ? { resourceVersion: m.resourceVersion } : {}),
+    annotations: m.annotations ?? {},
+    ...(obj.spec?.replicas === undefined ? {} : { replicas: obj.spec.replicas }),
+    ...(obj.spec?.suspend === undefined ? {} : { suspend: obj.spec.suspend }),
+  };
+}
+
+export class Enforcer {
+  readonly #apis: EnforcerApis;
+  readonly #events: EventRecorder;
+  readonly #logger: Logger;
+  readonly #onWrite: (resource: string) => void;
+
+  constructor(apis: EnforcerApis, events: EventRecorder, logger: Logger, onWrite: (resource: string) => void = () => {}) {
+    this.#apis = apis;
+    this.#events = events;
+    this.#logger = logger;
+    this.#onWrite = onWrite;
+  }
+
+  async #inNamespace(ns: string): Promise<Workload[]> {
+    const { apps, batch } = this.#apis;
+    const [d, s, j, c] = await Promise.all([
+      apps.listNamespacedDeployment({ namespace: ns }),
+      apps.listNamespacedStatefulSet({ namespace: ns }),
+      batch.listNamespacedJob({ namespace: ns }),
+      batch.listNamespacedCronJob({ namespace: ns }),
+    ]);
+    return [
+      ...d.items.map((o) => toWorkload('Deployment', o)),
+      ...s.items.map((o) => toWorkload('StatefulSet', o)),
+      ...j.items.map((o) => toWorkload('Job', o)),
+      ...c.items.map((o) => toWorkload('CronJob', o)),
+    ];
+  }
+
+  async #suspendedByUs(): Promise<Workload[]> {
+    const { apps, batch } = this.#apis;
+    const labelSelector = `${SUSPENDED_LABEL}=true`;
+    const [d, s, j, c] = await Promise.all([
+      apps.listDeploymentForAllNamespaces({ labelSelector }),
+      apps.listStatefulSetForAllNamespaces({ labelSelector }),
+      batch.listJobForAllNamespaces({ labelSelector }),
+      batch.listCronJobForAllNamespaces({ labelSelector }),
+    ]);
+    return [
+      ...d.items.map((o) => toWorkload('Deployment', o)),
+      ...s.items.map((o) => toWorkload('StatefulSet', o)),
+      ...j.items.map((o) => toWorkload('Job', o)),
+      ...c.items.map((o) => toWorkload('CronJob', o)),
+    ];
+  }
+
+  /** Jobs owning the exclusive pods (annotation agentmeter.dev/session-id) of the sessions. */
+  async #sessionJobs(sessions: SessionDemand): Promise<Map<string, string>> {
+    const jobs = new Map<string, string>();
+    const byNamespace = new Map<string, Map<string, string>>();
+    for (const [key, reason] of sessions) {
+      const i = key.indexOf('/');
+      const ns = key.slice(0, i);
+      const m = byNamespace.get(ns) ?? new Map<string, string>();
+      m.set(key.slice(i + 1), reason);
+      byNamespace.set(ns, m);
+    }
+    for (const [ns, ids] of byNamespace) {
+      const pods = await this.#apis.core.listNamespacedPod({ namespace: ns });
+      for (const pod of pods.items) {
+        const reason = ids.get(pod.metadata?.annotations?.[SESSION_ID] ?? '');
+        if (reason === undefined) continue;
+        for (const owner of pod.metadata?.ownerReferences ?? []) {
+          if (owner.kind === 'Job' && owner.apiVersion === 'batch/v1') jobs.set(`${ns}/${owner.name}`, reason);
+        }
+      }
+    }
+    return jobs;
+  }
+
+  /** Brings the workloads in line with the demand; returns the actions taken. */
+  async enforce(namespaces: ReadonlyMap<string, string>, sessions: SessionDemand): Promise<Action[]> {
+    const jobs = await this.#sessionJobs(sessions);
+    const demand: Demand = { namespaces, jobs };
+    const scopes = new Set([...namespaces.keys(), ...[...jobs.keys()].map((k) => k.slice(0, k.indexOf('/')))]);
+    const workloads: Workload[] = await this.#suspendedByUs();
+    for (const ns of [...scopes].sort()) workloads.push(...(await this.#inNamespace(ns)));
+    const actions = planEnforcement(workloads, demand);
+    const done: Action[] = [];
+    for (const action of actions) {
+      if (await this.#apply(action)) done.push(action);
+    }
+    return done;
+  }
+
+  async #apply(action: Action): Promise<boolean> {
+    const { workload: w, patch } = action;
+    const req = { name: w.name, namespace: w.namespace, body: patch };
+    const opts = mergePatchOptions();
+    try {
+      switch (w.kind) {
+        case 'Deployment':
+          await this.#apis.apps.patchNamespacedDeployment(req, opts);
+          break;
+        case 'StatefulSet':
+          await this.#apis.apps.patchNamespacedStatefulSet(req, opts);
+          break;
+        case 'Job':
+          await this.#apis.batch.patchNamespacedJob(req, opts);
+          break;
+        case 'CronJob':
+          await this.#apis.batch.patchNamespacedCronJob(req, opts);
+          break;
+      }
+      this.#onWrite(w.kind);
+    } catch (err) {
+      // Changed or gone since listed: the next round plans from the fresh object.
+      if (isConflict(err) || isNotFound(err)) return false;
+      throw err;
+    }
+    const suspend = action.type === 'suspend';
+    this.#logger.info({ workload: workloadKey(w), action: action.type, by: action.reason }, 'enforcement');
+    await this.#events.record(
+      {
+        apiVersion: w.kind === 'Job' || w.kind === 'CronJob' ? 'batch/v1' : 'apps/v1',
+        kind: w.kind,
+        name: w.name,
+        namespace: w.namespace,
+      },
+      {
+        type: suspend ? 'Warning' : 'Normal',
+        reason: suspend ? 'BudgetSuspended' : 'BudgetRestored',
+        action: suspend ? 'Suspend' : 'Restore',
+        note: suspend
+          ? `${w.kind} ${w.namespace}/${w.name} suspended: budget ${action.reason} is exceeded`
+          : `${w.kind} ${w.namespace}/${w.name} restored: budget ${action.reason} no longer exceeded`,
+      },
+    );
+    return true;
+  }
+}

@@ -1,0 +1,195 @@
+// The operator process: flags → kube clients → Lease leader election → (leader only) the
+// collection/reconcile/enforce loop, plus /metrics, /healthz and /readyz for every replica.
+// SIGTERM stops the loop after the current round and releases the Lease.
+import { createServer } from 'node:http';
+import {
+  AppsV1Api,
+  BatchV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  EventsV1Api,
+} from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import express from 'express';
+import { pino } from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { COST_POLICY_GVK, Informer, loadKubeConfig } from '@agentmeter/crds';
+import { fileClock } from './clock-file.ts';
+import { endpointSliceDiscovery, podDiscovery } from './collect/agents.ts';
+import { httpAgentApi, tokenFromFile } from './collect/client.ts';
+import { ConfigError, configUsage, parseConfig } from './config.ts';
+import { CostPolicyController } from './controller/costpolicy.ts';
+import { Enforcer } from './enforce/apply.ts';
+import { OperatorMetrics } from './metrics.ts';
+import { Controller, EventRecorder, LeaderElector, systemClock } from './runtime/index.ts';
+
+const ROUND_KEY = 'collect';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = parseConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${(err as Error).message}\n\nSettings:\n${configUsage()}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = pino({
+    level: config.logLevel,
+    base: { component: 'operator', identity: config.identity },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  });
+  const clock = config.clockFile ? fileClock(config.clockFile) : systemClock;
+  if (config.clockFile) logger.warn({ clockFile: config.clockFile }, 'TEST CLOCK SEAM ACTIVE: wall clock read from file');
+  const kc = loadKubeConfig({ kubeconfig: config.kubeconfig });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const metrics = new OperatorMetrics(registry);
+  const events = new EventRecorder({
+    api: kc.makeApiClient(EventsV1Api),
+    reportingInstance: config.identity,
+    logger,
+    registry,
+    clock,
+  });
+  const writes = (resource: string) => metrics.apiWrites.inc({ verb: 'patch', resource });
+  const core = kc.makeApiClient(CoreV1Api);
+  const discover = config.agentSelector
+    ? podDiscovery(core, config.namespace, config.agentSelector, config.agentPort)
+    : endpointSliceDiscovery(kc.makeApiClient(DiscoveryV1Api), config.namespace, config.agentService, config.agentPort);
+  const reconciler = new CostPolicyController({
+    custom: kc.makeApiClient(CustomObjectsApi),
+    agentApi: httpAgentApi({ token: tokenFromFile(config.ledgerTokenFile) }),
+    discover,
+    enforcer: new Enforcer(
+      { apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api), core },
+      events,
+      logger.child({ component: 'enforce' }),
+      writes,
+    ),
+    events,
+    metrics,
+    logger: logger.child({ component: 'collect' }),
+    clock,
+  });
+  const controller = new Controller({
+    name: 'costpolicy',
+    registry,
+    logger,
+    clock,
+    reconcile: async () => {
+      const summary = await reconciler.round();
+      logger.info({ ...summary, unreachable: summary.unreachable.length, refused: summary.refused }, 'round done');
+      return { requeueAfter: config.intervalMs };
+    },
+    resync: { intervalMs: config.intervalMs * 6, keys: () => [ROUND_KEY] },
+  });
+  // A spec change (budget raised, removed) is acted on at once rather than at the next tick;
+  // our own status writes do not move metadata.generation and so do not trigger a round.
+  const policies = new Informer<KubernetesObject>({
+    kubeConfig: kc,
+    path: `/apis/${COST_POLICY_GVK.group}/${COST_POLICY_GVK.version}/${COST_POLICY_GVK.plural}`,
+    logger,
+  });
+  policies.on('add', () => controller.enqueue(ROUND_KEY));
+  policies.on('delete', () => controller.enqueue(ROUND_KEY));
+  policies.on('update', (obj, old) => {
+    if (obj.metadata?.generation !== old.metadata?.generation) controller.enqueue(ROUND_KEY);
+  });
+
+  let leading = false;
+  let controllerRun: Promise<void> | undefined;
+  const startLeading = (): void => {
+    leading = true;
+    policies.start();
+    controllerRun = controller.start();
+    controller.enqueue(ROUND_KEY);
+  };
+  const elector = config.leaderElection
+    ? new LeaderElector({
+        api: kc.makeApiClient(CoordinationV1Api),
+        namespace: config.namespace,
+        name: config.leaseName,
+        identity: config.identity,
+        logger,
+        leaseDurationMs: config.leaseDurationMs,
+        renewDeadlineMs: config.renewDeadlineMs,
+        retryPeriodMs: config.retryPeriodMs,
+        releaseOnCancel: true,
+        registry,
+        callbacks: {
+          onStartedLeading: startLeading,
+          onStoppedLeading: () => {
+            // Lost the Lease: stop acting at once; a fresh process re-enters the election.
+            if (!shuttingDown) {
+              logger.error('leadership lost; exiting so a clean replica takes over');
+              process.exit(1);
+            }
+          },
+          onNewLeader: (id) => logger.info({ leader: id }, 'leader observed'),
+        },
+      })
+    : undefined;
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok\n');
+  });
+  app.get('/readyz', async (_req, res) => {
+    const metric = await metrics.apiserverUp.get();
+    const up = metric.values[0]?.value !== 0;
+    const checks = [
+      { name: 'apiserver', ok: up },
+      { name: 'leader-or-standby', ok: true },
+    ];
+    const ok = checks.every((c) => c.ok);
+    const lines = checks.map((c) => `[${c.ok ? '+' : '-'}]${c.name} ${c.ok ? 'ok' : 'failed'}`);
+    lines.push(`leader: ${leading}`, ok ? 'readyz check passed' : 'readyz check failed');
+    res.status(ok ? 200 : 503).type('text/plain').send(`${lines.join('\n')}\n`);
+  });
+  const server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, config.listen.host, () => resolve());
+  });
+  logger.info({ listen: config.listen, leaderElection: config.leaderElection }, 'operator started');
+
+  let shuttingDown = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      logger.error('shutdown timed out');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    timer.unref();
+    await controller.stop();
+    await controllerRun;
+    await policies.stop();
+    await elector?.stop();
+    server.closeIdleConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  if (elector) void elector.run();
+  else startLeading();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${JSON.stringify({ level: 'fatal', component: 'operator', msg: 'start-up failed', err: err instanceof Error ? err.message : String(err) })}\n`);
+  process.exit(1);
+});

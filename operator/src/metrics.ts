@@ -1,0 +1,135 @@
+// Operator metrics on a private registry. Budget series are per policy, budget and (for
+// Namespace scope) namespace — bounded by namespaces — and never per session (invariant 7).
+// Money becomes a float only here, at the exposition edge, parsed from the exact decimal string.
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { formatMoney } from '@agentmeter/crds';
+import type { BudgetFigures } from './status/compute.ts';
+
+type Labels = Record<string, string>;
+
+function units(nano: bigint): number {
+  return Number(formatMoney(nano));
+}
+
+export class OperatorMetrics {
+  readonly registry: Registry;
+  readonly spend: Gauge;
+  readonly limit: Gauge;
+  readonly utilization: Gauge;
+  readonly lag: Gauge<'node'>;
+  readonly chainFailures: Counter<'node'>;
+  readonly entries: Counter<'node' | 'result'>;
+  readonly apiWrites: Counter<'verb' | 'resource'>;
+  readonly roundSeconds: Histogram;
+  readonly apiserverUp: Gauge;
+  readonly agents: Gauge<'state'>;
+  readonly #series = new Map<string, { spend: Labels[]; limit: Labels[]; utilization: Labels[] }>();
+
+  constructor(registry: Registry) {
+    this.registry = registry;
+    const registers = [registry];
+    this.spend = new Gauge({
+      name: 'agentmeter_budget_spend',
+      help: 'Spend in the current budget period, in currency units; per namespace for Namespace-scope budgets',
+      labelNames: ['policy', 'budget', 'currency', 'scope', 'namespace'],
+      registers,
+    });
+    this.limit = new Gauge({
+      name: 'agentmeter_budget_limit',
+      help: 'Budget amount per scope key, in currency units',
+      labelNames: ['policy', 'budget', 'currency', 'scope'],
+      registers,
+    });
+    this.utilization = new Gauge({
+      name: 'agentmeter_budget_utilization_ratio',
+      help: 'Spend over amount of the scope key nearest to its limit (per namespace for Namespace scope)',
+      labelNames: ['policy', 'budget', 'scope', 'namespace'],
+      registers,
+    });
+    this.lag = new Gauge({
+      name: 'agentmeter_operator_collection_lag_seconds',
+      help: 'Seconds since the operator last collected an agent up to its ledger head',
+      labelNames: ['node'],
+      registers,
+    });
+    this.chainFailures = new Counter({
+      name: 'agentmeter_operator_chain_verification_failures_total',
+      help: 'Ledger pulls refused because the hash chain did not verify',
+      labelNames: ['node'],
+      registers,
+    });
+    this.entries = new Counter({
+      name: 'agentmeter_operator_ledger_entries_total',
+      help: 'Ledger entries pulled, by result: accepted or refused',
+      labelNames: ['node', 'result'],
+      registers,
+    });
+    this.apiWrites = new Counter({
+      name: 'agentmeter_operator_apiserver_writes_total',
+      help: 'Writes the operator sent to the apiserver, by verb and resource',
+      labelNames: ['verb', 'resource'],
+      registers,
+    });
+    this.roundSeconds = new Histogram({
+      name: 'agentmeter_operator_collection_round_seconds',
+      help: 'Duration of one collection and reconcile round',
+      buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.apiserverUp = new Gauge({
+      name: 'agentmeter_operator_apiserver_up',
+      help: '1 when the last round reached the apiserver, 0 during an outage',
+      registers,
+    });
+    this.agents = new Gauge({
+      name: 'agentmeter_operator_agents',
+      help: 'Agents discovered, by state: ok, unreachable or refused',
+      labelNames: ['state'],
+      registers,
+    });
+  }
+
+  /** Replaces the budget series of `policy`. */
+  setBudgets(policy: string, currency: string, figures: readonly BudgetFigures[]): void {
+    this.forgetPolicy(policy);
+    const mine = { spend: [] as Labels[], limit: [] as Labels[], utilization: [] as Labels[] };
+    for (const f of figures) {
+      const scope = f.budget.scope ?? 'Policy';
+      const base = { policy, budget: f.budget.name };
+      const limit = { ...base, currency, scope };
+      this.limit.set(limit, units(f.amountNano));
+      mine.limit.push(limit);
+      const total = { ...base, currency, scope, namespace: '' };
+      this.spend.set(total, units(f.totalNano));
+      mine.spend.push(total);
+      const util = { ...base, scope, namespace: '' };
+      this.utilization.set(util, Number(f.maxNano) / Number(f.amountNano));
+      mine.utilization.push(util);
+      if (scope === 'Namespace') {
+        for (const [ns, nano] of f.sorted) {
+          const s = { ...base, currency, scope, namespace: ns };
+          this.spend.set(s, units(nano));
+          mine.spend.push(s);
+          const u = { ...base, scope, namespace: ns };
+          this.utilization.set(u, Number(nano) / Number(f.amountNano));
+          mine.utilization.push(u);
+        }
+      }
+    }
+    this.#series.set(policy, mine);
+  }
+
+  forgetPolicy(policy: string): void {
+    const old = this.#series.get(policy);
+    if (old === undefined) return;
+    for (const l of old.spend) this.spend.remove(l);
+    for (const l of old.limit) this.limit.remove(l);
+    for (const l of old.utilization) this.utilization.remove(l);
+    this.#series.delete(policy);
+  }
+
+  policies(): string[] {
+    return [...this.#series.keys()];
+  }
+}

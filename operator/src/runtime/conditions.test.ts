@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { findCondition, setCondition, type Condition } from './conditions.ts';
+
+const t0 = new Date('2026-03-01T10:00:00.123Z');
+const t1 = new Date('2026-03-01T11:30:00.999Z');
+
+describe('setCondition', () => {
+  it('adds a new condition with a whole-second transition time and observedGeneration', () => {
+    const out = setCondition(
+      [],
+      { type: 'Ready', status: 'True', reason: 'Reconciled', message: 'ok' },
+      3,
+      t0,
+    );
+    expect(out).toEqual([
+      {
+        type: 'Ready',
+        status: 'True',
+        observedGeneration: 3,
+        lastTransitionTime: '2026-03-01T10:00:00Z',
+        reason: 'Reconciled',
+        message: 'ok',
+      },
+    ]);
+  });
+
+  it('keeps lastTransitionTime when the status does not flip', () => {
+    const before = setCondition(
+      [],
+      { type: 'Ready', status: 'True', reason: 'A', message: 'a' },
+      1,
+      t0,
+    );
+    const after = setCondition(
+      before,
+      { type: 'Ready', status: 'True', reason: 'B', message: 'b' },
+      2,
+      t1,
+    );
+    expect(after[0]).toMatchObject({
+      lastTransitionTime: '2026-03-01T10:00:00Z',
+      reason: 'B',
+      message: 'b',
+      observedGeneration: 2,
+    });
+  });
+
+  it('moves lastTransitionTime when the status flips', () => {
+    const before = setCondition(
+      [],
+      { type: 'Ready', status: 'True', reason: 'A', message: '' },
+      1,
+      t0,
+    );
+    const after = setCondition(
+      before,
+      { type: 'Ready', status: 'False', reason: 'B', message: '' },
+      1,
+      t1,
+    );
+    expect(after[0]?.lastTransitionTime).toBe('2026-03-01T11:30:00Z');
+  });
+
+  it('leaves other conditions, their order and the input untouched', () => {
+    const input: Condition[] = [
+      { type: 'Ready', status: 'True', lastTransitionTime: 'x', reason: 'R', message: '' },
+      { type: 'BudgetWarning', status: 'False', lastTransitionTime: 'y', reason: 'W', message: '' },
+    ];
+    const copy = structuredClone(input);
+    const out = setCondition(
+      input,
+      { type: 'Ready', status: 'Unknown', reason: 'U', message: '' },
+      4,
+      t1,
+    );
+    expect(input).toEqual(copy);
+    expect(out.map((c) => c.type)).toEqual(['Ready', 'BudgetWarning']);
+    expect(out[1]).toBe(input[1]);
+    expect(findCondition(out, 'Ready')?.status).toBe('Unknown');
+    expect(findCondition(undefined, 'Ready')).toBeUndefined();
+  });
+});

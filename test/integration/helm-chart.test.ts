@@ -1,0 +1,694 @@
+// The Helm chart against a pinned Helm and the real kube-apiserver: lint and render for the
+// default values and every ci/ values file, server-side dry run, a real apply, and then the
+// chart's own ServiceAccounts' tokens checked for exactly the access each component needs.
+// Also the container images' entrypoints, which are tested as plain processes (no engine here).
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
+import { parse, parseAllDocuments } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LEDGER_ACCESS } from '../../node-agent/src/http/auth.ts';
+import { applyCrds, controlPlane, kubectl, type CommandResult } from '../support/kube.ts';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const chartDir = join(repoRoot, 'charts', 'agentmeter');
+const KUBE_VERSION = '1.36.3';
+const MONITORING_API = 'monitoring.coreos.com/v1';
+const MONITORING_KINDS = ['ServiceMonitor', 'PodMonitor', 'PrometheusRule'];
+
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec?: Record<string, unknown> & { template?: { spec: PodSpec } };
+  [key: string]: unknown;
+}
+interface Container {
+  name: string;
+  securityContext: Record<string, unknown> & { capabilities?: { add?: string[]; drop?: string[] } };
+  volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+  env: { name: string; value?: string }[];
+  resources: { requests: Record<string, string>; limits: Record<string, string> };
+}
+interface PodSpec {
+  hostPID?: boolean;
+  serviceAccountName: string;
+  runtimeClassName?: string;
+  priorityClassName?: string;
+  securityContext: Record<string, unknown>;
+  containers: Container[];
+  volumes: (Record<string, unknown> & { name: string; hostPath?: { path: string } })[];
+  tolerations?: unknown[];
+}
+
+/** The values files the chart is held to: the defaults plus every file in ci/. */
+const valuesFiles: (string | undefined)[] = [
+  undefined,
+  ...readdirSync(join(chartDir, 'ci'))
+    .filter((f) => f.endsWith('-values.yaml') && f !== 'default-values.yaml')
+    .sort()
+    .map((f) => `ci/${f}`),
+];
+const label = (file: string | undefined): string => file ?? 'default values';
+
+function run(cmd: string, args: string[], input?: string, cwd = repoRoot): Promise<CommandResult> {
+  return new Promise((done) => {
+    const child = execFile(
+      cmd,
+      args,
+      { cwd, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        done({ code, stdout, stderr });
+      },
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+let helmBin = '';
+const helm = (args: string[]): Promise<CommandResult> => run(helmBin, args);
+
+async function render(
+  release: string,
+  namespace: string,
+  file: string | undefined,
+  opts: { monitoringApi?: boolean; set?: string[] } = {},
+): Promise<{ text: string; docs: Manifest[] }> {
+  const res = await helm([
+    'template',
+    release,
+    chartDir,
+    '--namespace',
+    namespace,
+    '--kube-version',
+    KUBE_VERSION,
+    ...(file ? ['-f', join(chartDir, file)] : []),
+    ...(opts.monitoringApi ? ['--api-versions', MONITORING_API] : []),
+    ...(opts.set ?? []).flatMap((s) => ['--set', s]),
+  ]);
+  expect(res.code, res.stderr).toBe(0);
+  const docs = parseAllDocuments(res.stdout)
+    .map((d) => d.toJS() as Manifest | null)
+    .filter((d): d is Manifest => d !== null);
+  return { text: res.stdout, docs };
+}
+
+function one(docs: Manifest[], kind: string, nameSuffix = ''): Manifest {
+  const found = docs.filter((d) => d.kind === kind && d.metadata.name.endsWith(nameSuffix));
+  expect(found, `${kind} *${nameSuffix}`).toHaveLength(1);
+  return found[0] as Manifest;
+}
+
+function podSpec(m: Manifest): PodSpec {
+  const spec = m.spec?.template?.spec;
+  if (!spec) throw new Error(`${m.kind} ${m.metadata.name} has no pod template`);
+  return spec;
+}
+
+beforeAll(async () => {
+  const res = await run('bash', ['hack/ensure-helm.sh']);
+  expect(res.code, res.stderr).toBe(0);
+  helmBin = res.stdout.trim();
+});
+
+describe('helm lint and template', () => {
+  it.each(valuesFiles.map((f) => [label(f), f]))('lint --strict passes: %s', async (_, file) => {
+    const res = await helm([
+      'lint',
+      '--strict',
+      chartDir,
+      '--kube-version',
+      KUBE_VERSION,
+      ...(file ? ['-f', join(chartDir, file)] : []),
+    ]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(res.stdout).toContain('0 chart(s) failed');
+  });
+
+  it('the schema refuses unknown keys and out-of-range values', async () => {
+    const res = await helm([
+      'lint',
+      '--strict',
+      chartDir,
+      '--kube-version',
+      KUBE_VERSION,
+      '--set',
+      'agent.port=0',
+      '--set',
+      'operator.replica=2',
+    ]);
+    expect(res.code).not.toBe(0);
+    expect(res.stdout).toContain('agent.port: Must be greater than or equal to 1');
+    expect(res.stdout).toContain('Additional property replica is not allowed');
+  });
+
+  it('refuses several operator replicas without leader election', async () => {
+    const res = await helm([
+      'template',
+      'x',
+      chartDir,
+      '--kube-version',
+      KUBE_VERSION,
+      '--set',
+      'operator.leaderElection.enabled=false',
+    ]);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain('needs operator.leaderElection.enabled');
+  });
+
+  it.each(valuesFiles.map((f) => [label(f), f]))(
+    'monitoring objects only when the Prometheus Operator API is served: %s',
+    async (_, file) => {
+      const without = await render('mon', 'agentmeter', file);
+      expect(without.docs.filter((d) => MONITORING_KINDS.includes(d.kind))).toEqual([]);
+      const withApi = await render('mon', 'agentmeter', file, { monitoringApi: true });
+      const kinds = withApi.docs
+        .filter((d) => MONITORING_KINDS.includes(d.kind))
+        .map((d) => d.kind);
+      const values = parse(readFileSync(join(chartDir, file ?? 'values.yaml'), 'utf8')) ?? {};
+      if (values.monitoring?.serviceMonitor?.enabled === false) {
+        expect(kinds).toEqual([]);
+        return;
+      }
+      expect(kinds.sort()).toEqual([...MONITORING_KINDS].sort());
+      const extra = values.monitoring?.podMonitor?.additionalLabels ?? {};
+      for (const kind of MONITORING_KINDS) {
+        expect(one(withApi.docs, kind).metadata.labels).toMatchObject(extra);
+      }
+    },
+  );
+
+  it('additionalLabels land on each monitoring object', async () => {
+    const { docs } = await render('mon', 'agentmeter', undefined, {
+      monitoringApi: true,
+      set: [
+        'monitoring.serviceMonitor.additionalLabels.sm=a',
+        'monitoring.podMonitor.additionalLabels.pm=b',
+        'monitoring.prometheusRule.additionalLabels.pr=c',
+      ],
+    });
+    expect(one(docs, 'ServiceMonitor').metadata.labels).toMatchObject({ sm: 'a' });
+    expect(one(docs, 'PodMonitor').metadata.labels).toMatchObject({ pm: 'b' });
+    expect(one(docs, 'PrometheusRule').metadata.labels).toMatchObject({ pr: 'c' });
+    const rule = one(docs, 'PrometheusRule');
+    expect((rule.spec?.groups as unknown[]).length).toBeGreaterThan(0);
+  });
+
+  it('the CRDs are crds/manifests, unchanged but for labels and the keep policy', async () => {
+    const { docs } = await render('crd', 'agentmeter', undefined);
+    const dir = join(repoRoot, 'crds', 'manifests');
+    const sources = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    const rendered = docs.filter((d) => d.kind === 'CustomResourceDefinition');
+    expect(rendered).toHaveLength(sources.length);
+    for (const file of sources) {
+      const source = parse(readFileSync(join(dir, file), 'utf8')) as Manifest;
+      const crd = rendered.find((d) => d.metadata.name === source.metadata.name);
+      expect(crd, file).toBeDefined();
+      const { labels, annotations, ...metadata } = (crd as Manifest).metadata;
+      expect(annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
+      expect(labels).toMatchObject({ 'app.kubernetes.io/part-of': 'agentmeter' });
+      expect(isDeepStrictEqual({ ...crd, metadata }, source), `${file} differs`).toBe(true);
+    }
+  });
+
+  it('default values: DaemonSet, Deployment and Services have the security and shape asked for', async () => {
+    const { docs } = await render('shape', 'agentmeter', undefined);
+
+    const ds = one(docs, 'DaemonSet');
+    const agent = podSpec(ds);
+    expect(agent.hostPID).toBe(true);
+    expect(agent.securityContext).toMatchObject({ seccompProfile: { type: 'RuntimeDefault' } });
+    expect(agent.priorityClassName).toBe(one(docs, 'PriorityClass').metadata.name);
+    expect(agent.tolerations).toEqual([{ operator: 'Exists' }]);
+    const ac = agent.containers[0] as Container;
+    expect(ac.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      capabilities: { drop: ['ALL'], add: ['SYS_PTRACE'] },
+    });
+    const hostPaths = Object.fromEntries(
+      agent.volumes.filter((v) => v.hostPath).map((v) => [v.name, v.hostPath?.path]),
+    );
+    expect(hostPaths).toEqual({
+      'host-sys': '/sys',
+      'host-proc': '/proc',
+      state: '/var/lib/agentmeter',
+    });
+    const mounts = Object.fromEntries(ac.volumeMounts.map((m) => [m.name, m]));
+    expect(mounts['host-sys']).toMatchObject({ mountPath: '/host/sys', readOnly: true });
+    expect(mounts['host-proc']).toMatchObject({ mountPath: '/host/proc', readOnly: true });
+    expect(mounts.state?.readOnly).toBeUndefined();
+    expect(ac.resources).toEqual({
+      requests: { cpu: '20m', memory: '96Mi' },
+      limits: { memory: '256Mi' },
+    });
+    const env = Object.fromEntries(ac.env.map((e) => [e.name, e.value ?? 'fieldRef']));
+    expect(env).toMatchObject({
+      NODE_NAME: 'fieldRef',
+      POD_NAME: 'fieldRef',
+      POD_NAMESPACE: 'fieldRef',
+      POD_IP: 'fieldRef',
+      AGENTMETER_CGROUP_ROOT: '/host/sys/fs/cgroup',
+      AGENTMETER_PROC_ROOT: '/host/proc',
+      AGENTMETER_LISTEN: '0.0.0.0:9464',
+      AGENTMETER_LEDGER_API_AUDIENCE: 'agentmeter',
+    });
+    expect(env.AGENTMETER_GPU).toBeUndefined();
+
+    const deploy = one(docs, 'Deployment');
+    expect(deploy.spec?.replicas).toBe(2);
+    const op = podSpec(deploy);
+    expect(op.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
+    const oc = op.containers[0] as Container;
+    expect(oc.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(oc.resources).toEqual({
+      requests: { cpu: '50m', memory: '128Mi' },
+      limits: { memory: '384Mi' },
+    });
+    const tokenVolume = op.volumes.find((v) => v.name === 'ledger-token');
+    expect(JSON.stringify(tokenVolume)).toContain('"audience":"agentmeter"');
+    expect(one(docs, 'PodDisruptionBudget').spec).toMatchObject({ minAvailable: 1 });
+
+    const otlp = one(docs, 'Service', '-otlp');
+    expect(otlp.spec).toMatchObject({ internalTrafficPolicy: 'Local' });
+    expect(one(docs, 'Service', '-agent').spec).toMatchObject({ clusterIP: 'None' });
+
+    const dashboards = docs.filter((d) => d.kind === 'ConfigMap');
+    expect(dashboards.length).toBe(readdirSync(join(chartDir, 'dashboards')).length);
+    for (const cm of dashboards) {
+      expect(cm.metadata.labels).toMatchObject({ grafana_dashboard: '1' });
+      for (const json of Object.values(cm.data as Record<string, string>)) JSON.parse(json);
+    }
+  });
+
+  it('GPU values: PodResources mounted read-only, the RuntimeClass and nvidia-smi path set', async () => {
+    const { docs } = await render('gpu', 'agentmeter', 'ci/gpu-values.yaml');
+    const agent = podSpec(one(docs, 'DaemonSet'));
+    expect(agent.runtimeClassName).toBe('nvidia');
+    const ac = agent.containers[0] as Container;
+    expect(ac.volumeMounts.find((m) => m.name === 'pod-resources')).toMatchObject({
+      mountPath: '/var/lib/kubelet/pod-resources',
+      readOnly: true,
+    });
+    const env = Object.fromEntries(ac.env.map((e) => [e.name, e.value]));
+    expect(env).toMatchObject({
+      AGENTMETER_GPU: 'nvidia',
+      AGENTMETER_NVIDIA_SMI: '/usr/bin/nvidia-smi',
+    });
+
+    const driver = await render('gpu', 'agentmeter', undefined, {
+      set: ['agent.gpu.enabled=true'],
+    });
+    const dspec = podSpec(one(driver.docs, 'DaemonSet'));
+    expect(dspec.runtimeClassName).toBeUndefined();
+    expect(dspec.volumes.find((v) => v.name === 'nvidia-driver')?.hostPath?.path).toBe(
+      '/run/nvidia/driver',
+    );
+  });
+
+  it('strict security values: no capabilities at all, AppArmor, no CRDs', async () => {
+    const { docs } = await render('strict', 'agentmeter', 'ci/strict-security-values.yaml');
+    expect(docs.filter((d) => d.kind === 'CustomResourceDefinition')).toEqual([]);
+    const agent = podSpec(one(docs, 'DaemonSet'));
+    expect((agent.containers[0] as Container).securityContext.capabilities).toEqual({
+      drop: ['ALL'],
+      add: [],
+    });
+    expect(agent.securityContext).toMatchObject({ appArmorProfile: { type: 'RuntimeDefault' } });
+    expect(podSpec(one(docs, 'Deployment')).securityContext).toMatchObject({
+      appArmorProfile: { type: 'RuntimeDefault' },
+    });
+  });
+});
+
+describe('against the real apiserver', () => {
+  const suffix = Math.random().toString(36).slice(2, 7);
+  const ns = `helm-chart-${suffix}`;
+  const releases = valuesFiles.map((file, i) => ({ file, release: `am${i}-${suffix}` }));
+  const main = releases[0] as { file: undefined; release: string };
+  const operatorSa = `${main.release}-agentmeter-operator`;
+  const agentSa = `${main.release}-agentmeter-agent`;
+  let tmp = '';
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'helm-chart-'));
+    const created = await kubectl(['create', 'namespace', ns]);
+    expect(created.code, created.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    // Cluster-scoped objects by release; the CRDs stay (other suites apply them too).
+    const instances = releases.map((r) => r.release).join(',');
+    await kubectl([
+      'delete',
+      'clusterrole,clusterrolebinding,priorityclass',
+      '-l',
+      `app.kubernetes.io/instance in (${instances})`,
+      '--ignore-not-found',
+    ]);
+    await kubectl(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']);
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  it.each(releases.map((r) => [label(r.file), r]))(
+    'server-side dry run, then a real apply: %s',
+    async (_, { file, release }) => {
+      const { text } = await render(release, ns, file);
+      const base = [
+        'apply',
+        '--server-side',
+        '--force-conflicts',
+        '--field-manager=helm-chart-test',
+      ];
+      const dry = await kubectl([...base, '--dry-run=server', '-f', '-'], { input: text });
+      expect(dry.code, dry.stderr).toBe(0);
+      const real = await kubectl([...base, '-f', '-'], { input: text });
+      expect(real.code, real.stderr).toBe(0);
+      expect(real.stdout).toContain(
+        `daemonset.apps/${release}-agentmeter-agent serverside-applied`,
+      );
+    },
+  );
+
+  it('leaves the CRDs served (the chart re-applied the manifests every suite uses)', async () => {
+    await applyCrds();
+  });
+
+  /** A kubeconfig that authenticates with a fresh token of one of the chart's ServiceAccounts. */
+  async function saKubeconfig(
+    sa: string,
+    audience?: string,
+  ): Promise<{ path: string; token: string }> {
+    const res = await kubectl([
+      'create',
+      'token',
+      sa,
+      '-n',
+      ns,
+      ...(audience ? ['--audience', audience] : []),
+    ]);
+    expect(res.code, res.stderr).toBe(0);
+    const token = res.stdout.trim();
+    const plane = controlPlane();
+    const path = join(tmp, `${sa}-${(audience ?? 'api').replace(/\W/g, '_')}.kubeconfig`);
+    await writeFile(
+      path,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [
+          {
+            name: 'test',
+            cluster: { server: plane.server, 'certificate-authority': plane.caFile },
+          },
+        ],
+        users: [{ name: sa, user: { token } }],
+        contexts: [{ name: sa, context: { cluster: 'test', user: sa } }],
+        'current-context': sa,
+      }),
+    );
+    return { path, token };
+  }
+
+  async function canI(kubeconfig: string, args: string[]): Promise<boolean> {
+    const res = await kubectl(['auth', 'can-i', ...args], { kubeconfig });
+    const answer = res.stdout.trim();
+    expect(['yes', 'no'], `can-i ${args.join(' ')}: ${res.stderr}`).toContain(answer);
+    return answer === 'yes';
+  }
+
+  const agentAllowed = [
+    // RBAC cannot narrow this to one node: see the field-selector test below.
+    ['list', 'pods', '-A'],
+    ['get', 'pods', '-A'],
+    ['watch', 'pods', '-A'],
+    ['get', 'nodes/node-a'],
+    ['list', 'costpolicies.agentmeter.dev'],
+    ['watch', 'costpolicies.agentmeter.dev'],
+    ['create', 'tokenreviews.authentication.k8s.io'],
+    ['create', 'subjectaccessreviews.authorization.k8s.io'],
+  ];
+  const agentDenied = [
+    ['get', 'secrets', '-A'],
+    ['list', 'secrets', '-A'],
+    ['get', 'secrets', '-n', ns],
+    ['list', 'configmaps', '-A'],
+    ['create', 'pods', '-n', ns],
+    ['delete', 'pods', '-A'],
+    ['patch', 'pods', '-A'],
+    ['create', 'pods', '--subresource=exec', '-A'],
+    ['get', 'pods', '--subresource=log', '-A'],
+    ['create', 'pods', '--subresource=eviction', '-A'],
+    ['list', 'nodes'],
+    ['get', 'nodes', '--subresource=proxy'],
+    ['patch', 'nodes'],
+    ['patch', 'costpolicies.agentmeter.dev'],
+    ['patch', 'costpolicies.agentmeter.dev', '--subresource=status'],
+    ['create', 'costreports.agentmeter.dev'],
+    ['create', 'serviceaccounts', '--subresource=token', '-A'],
+    ['list', 'deployments.apps', '-A'],
+  ];
+  const operatorAllowed = (lease: string): string[][] => [
+    ['list', 'costpolicies.agentmeter.dev'],
+    ['patch', 'costpolicies.agentmeter.dev'],
+    ['patch', 'costpolicies.agentmeter.dev', '--subresource=status'],
+    ['update', 'costpolicies.agentmeter.dev', '--subresource=status'],
+    ['create', 'costreports.agentmeter.dev'],
+    ['list', 'namespaces'],
+    ['create', 'events.events.k8s.io', '-n', 'team-a'],
+    ['patch', 'events.events.k8s.io', '-n', 'team-a'],
+    ['create', 'leases.coordination.k8s.io', '-n', ns],
+    ['get', `leases.coordination.k8s.io/${lease}`, '-n', ns],
+    ['update', `leases.coordination.k8s.io/${lease}`, '-n', ns],
+    ['list', 'endpointslices.discovery.k8s.io', '-n', ns],
+    ['patch', 'deployments.apps', '-n', 'team-a'],
+    ['update', 'deployments.apps', '--subresource=scale', '-n', 'team-a'],
+    ['patch', 'statefulsets.apps', '--subresource=scale', '-n', 'team-a'],
+    ['patch', 'jobs.batch', '-n', 'team-a'],
+    ['patch', 'cronjobs.batch', '-n', 'team-a'],
+  ];
+  const operatorDenied = (lease: string): string[][] => [
+    ['get', 'secrets', '-A'],
+    ['list', 'secrets', '-A'],
+    ['get', 'secrets', '-n', ns],
+    ['list', 'configmaps', '-A'],
+    ['list', 'pods', '-A'],
+    ['create', 'pods', '-n', ns],
+    ['delete', 'deployments.apps', '-n', 'team-a'],
+    ['delete', 'costpolicies.agentmeter.dev'],
+    ['update', 'costreports.agentmeter.dev'],
+    ['get', `leases.coordination.k8s.io/${lease}`, '-n', 'default'],
+    ['update', 'leases.coordination.k8s.io/someone-elses-lease', '-n', ns],
+    ['list', 'endpointslices.discovery.k8s.io', '-n', 'default'],
+    ['create', 'serviceaccounts', '--subresource=token', '-n', ns],
+    ['create', 'tokenreviews.authentication.k8s.io'],
+    ['create', 'events', '-n', 'team-a'],
+  ];
+
+  it('the agent ServiceAccount token can do what the agent needs and no more', async () => {
+    const { path } = await saKubeconfig(agentSa);
+    const whoami = await kubectl(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], {
+      kubeconfig: path,
+    });
+    expect(whoami.stdout).toBe(`system:serviceaccount:${ns}:${agentSa}`);
+    for (const args of agentAllowed) expect(await canI(path, args), args.join(' ')).toBe(true);
+    for (const args of agentDenied) expect(await canI(path, args), args.join(' ')).toBe(false);
+  });
+
+  it('RBAC ignores field selectors: the agent list of pods is cluster-wide, whatever the selector', async () => {
+    // The honest limit documented in the README: kube-apiserver passes selectors to authorizers
+    // (AuthorizeWithSelectors, GA in 1.34) but RBAC does not use them, so a grant that allows
+    // `list pods --field-selector spec.nodeName=<own node>` allows every other list too.
+    const { path } = await saKubeconfig(agentSa);
+    const review = (fieldSelector?: object): object => ({
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SelfSubjectAccessReview',
+      spec: {
+        resourceAttributes: {
+          verb: 'list',
+          resource: 'pods',
+          version: 'v1',
+          ...(fieldSelector ? { fieldSelector } : {}),
+        },
+      },
+    });
+    for (const body of [
+      review({ requirements: [{ key: 'spec.nodeName', operator: 'In', values: ['node-a'] }] }),
+      review(),
+    ]) {
+      const res = await kubectl(['create', '--validate=false', '-f', '-', '-o', 'json'], {
+        kubeconfig: path,
+        input: JSON.stringify(body),
+      });
+      expect(res.code, res.stderr).toBe(0);
+      expect(JSON.parse(res.stdout).status.allowed).toBe(true);
+    }
+  });
+
+  it('the operator ServiceAccount token can do what the operator needs and no more', async () => {
+    const { path } = await saKubeconfig(operatorSa);
+    const lease = `${main.release}-agentmeter-operator`;
+    for (const args of operatorAllowed(lease))
+      expect(await canI(path, args), args.join(' ')).toBe(true);
+    for (const args of operatorDenied(lease))
+      expect(await canI(path, args), args.join(' ')).toBe(false);
+  });
+
+  it('the ledger API check: the agent verifies the operator token (audience agentmeter) and its grant', async () => {
+    const agent = await saKubeconfig(agentSa);
+    const ledgerToken = (await saKubeconfig(operatorSa, 'agentmeter')).token;
+    const agentToken = (await saKubeconfig(agentSa, 'agentmeter')).token;
+    // Explicitly an apiserver-only audience: the test apiserver also lists `agentmeter` in
+    // --api-audiences, so its default tokens would carry both.
+    const apiToken = (await saKubeconfig(operatorSa, controlPlane().server.replace(/:\d+$/, '')))
+      .token;
+
+    const tokenReview = async (
+      token: string,
+    ): Promise<{ authenticated?: boolean; user?: { username: string } }> => {
+      const body = {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenReview',
+        spec: { token, audiences: ['agentmeter'] },
+      };
+      const res = await kubectl(['create', '--validate=false', '-f', '-', '-o', 'json'], {
+        kubeconfig: agent.path,
+        input: JSON.stringify(body),
+      });
+      expect(res.code, res.stderr).toBe(0);
+      return JSON.parse(res.stdout).status;
+    };
+    const mayPull = async (user: string): Promise<boolean> => {
+      const body = {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user,
+          groups: [
+            'system:serviceaccounts',
+            `system:serviceaccounts:${ns}`,
+            'system:authenticated',
+          ],
+          // Exactly what the agent asks before serving /v1/ledger.
+          resourceAttributes: { ...LEDGER_ACCESS },
+        },
+      };
+      const res = await kubectl(['create', '--validate=false', '-f', '-', '-o', 'json'], {
+        kubeconfig: agent.path,
+        input: JSON.stringify(body),
+      });
+      expect(res.code, res.stderr).toBe(0);
+      return JSON.parse(res.stdout).status.allowed === true;
+    };
+
+    const operator = await tokenReview(ledgerToken);
+    expect(operator.authenticated).toBe(true);
+    expect(operator.user?.username).toBe(`system:serviceaccount:${ns}:${operatorSa}`);
+    expect(await mayPull(operator.user?.username ?? '')).toBe(true);
+
+    // The operator's API token has the wrong audience; another agent's token lacks the grant.
+    expect((await tokenReview(apiToken)).authenticated).not.toBe(true);
+    const other = await tokenReview(agentToken);
+    expect(other.authenticated).toBe(true);
+    expect(await mayPull(other.user?.username ?? '')).toBe(false);
+  });
+});
+
+describe('container images (no engine here: what each image runs is checked as a plain process)', () => {
+  const images = [
+    { dockerfile: 'operator/Dockerfile', entry: 'operator/src/main.ts', user: '65532:65532' },
+    { dockerfile: 'node-agent/Dockerfile', entry: 'node-agent/src/main.ts', user: '0:0' },
+  ];
+  // What .dockerignore keeps out of the build context (besides node_modules).
+  const ignored = /(\.test\.ts|\.fixture\.ts|\.md)$/;
+
+  /** COPY instructions from the build context, of every stage or of the final one. */
+  function contextCopies(
+    dockerfile: string,
+    stages: 'all' | 'final' = 'all',
+  ): { sources: string[]; dest: string }[] {
+    const whole = readFileSync(join(repoRoot, dockerfile), 'utf8');
+    const text = stages === 'all' ? whole : whole.slice(whole.lastIndexOf('\nFROM '));
+    return [...text.matchAll(/^COPY (?!--from)(.+)$/gm)].map((m) => {
+      const parts = (m[1] as string).trim().split(/\s+/);
+      return { sources: parts.slice(0, -1), dest: parts.at(-1) as string };
+    });
+  }
+
+  /**
+   * The final image's /app, built as a directory: the files its COPY lines take from the
+   * context (minus .dockerignore) and a node_modules whose workspace links point into it, so a
+   * source file the image lacks fails the import here as it would in the container.
+   */
+  async function stageImage(dockerfile: string): Promise<string> {
+    const app = await mkdtemp(join(tmpdir(), 'image-'));
+    for (const { sources, dest } of contextCopies(dockerfile, 'final')) {
+      for (const src of sources) {
+        // Docker semantics: a destination ending in '/' is a directory to copy into.
+        const to = dest.endsWith('/') ? join(app, dest, basename(src)) : join(app, dest);
+        await cp(join(repoRoot, src), to, {
+          recursive: true,
+          filter: (from) => !ignored.test(from) && !from.includes('node_modules'),
+        });
+      }
+    }
+    await mkdir(join(app, 'node_modules', '@agentmeter'), { recursive: true });
+    for (const entry of readdirSync(join(repoRoot, 'node_modules'))) {
+      if (entry === '@agentmeter' || entry === '.bin') continue;
+      await symlink(join(repoRoot, 'node_modules', entry), join(app, 'node_modules', entry));
+    }
+    for (const ws of ['crds', 'node-agent', 'operator']) {
+      if (existsSync(join(app, ws)))
+        await symlink(`../../${ws}`, join(app, 'node_modules', '@agentmeter', ws));
+    }
+    return app;
+  }
+
+  it.each(images.map((i) => [i.dockerfile, i]))(
+    '%s: pinned Node 24 base, multi-stage, entrypoint',
+    (_, image) => {
+      const text = readFileSync(join(repoRoot, image.dockerfile), 'utf8');
+      expect(text).toMatch(
+        /^ARG NODE_IMAGE=node:24\.\d+\.\d+-bookworm-slim(@sha256:[a-f0-9]{64})?$/m,
+      );
+      expect(text.match(/^FROM /gm)).toHaveLength(2);
+      expect(text).toContain(`USER ${image.user}`);
+      expect(text).toContain(`ENTRYPOINT ["node", "${image.entry}"]`);
+      for (const { sources } of contextCopies(image.dockerfile)) {
+        for (const src of sources) expect(existsSync(join(repoRoot, src)), src).toBe(true);
+      }
+    },
+  );
+
+  // The entrypoints are being written; each check switches itself on once its file exists.
+  it.for(images)(
+    '`node $entry --help` (the image entrypoint) runs from the image file set and exits 0',
+    async (image, { skip }) => {
+      if (!existsSync(join(repoRoot, image.entry)))
+        return skip(`${image.entry} does not exist yet`);
+      const app = await stageImage(image.dockerfile);
+      try {
+        const res = await run(process.execPath, [image.entry, '--help'], undefined, app);
+        expect(res.code, res.stderr).toBe(0);
+        expect(res.stdout + res.stderr).toMatch(/usage/i);
+      } finally {
+        await rm(app, { recursive: true, force: true });
+      }
+    },
+  );
+});

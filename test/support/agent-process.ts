@@ -1,0 +1,147 @@
+// Runs the real node agent (`node node-agent/src/main.ts`) as its own process, bound to its own
+// loopback address, and reads what it serves.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LedgerEntry } from '@agentmeter/crds';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface AgentOptions {
+  readonly nodeName: string;
+  readonly kubeconfig: string;
+  readonly stateDir: string;
+  /** A 127.0.0.0/8 address; each agent in a test gets its own. */
+  readonly host?: string;
+  readonly port?: number;
+  readonly tick?: string;
+  readonly extraArgs?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export async function freePort(host: string): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, host, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => done(port));
+    });
+  });
+}
+
+export class AgentProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  readonly logs: string[] = [];
+  readonly exited: Promise<number | null>;
+
+  private constructor(url: string, child: ChildProcess) {
+    this.url = url;
+    this.child = child;
+    let buffer = '';
+    const collect = (chunk: Buffer): void => {
+      buffer += chunk.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      this.logs.push(...lines.filter(Boolean));
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    this.exited = new Promise((done) => child.on('exit', (code) => done(code)));
+  }
+
+  static async start(options: AgentOptions): Promise<AgentProcess> {
+    const host = options.host ?? '127.0.0.1';
+    const port = options.port ?? (await freePort(host));
+    const args = [
+      resolve(repoRoot, 'node-agent/src/main.ts'),
+      `--node-name=${options.nodeName}`,
+      `--kubeconfig=${options.kubeconfig}`,
+      `--state-dir=${options.stateDir}`,
+      `--tick=${options.tick ?? '1s'}`,
+      `--listen=${host}:${port}`,
+      ...(options.extraArgs ?? []),
+    ];
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+    });
+    return new AgentProcess(`http://${host}:${port}`, child);
+  }
+
+  /** Polls /readyz until it answers 200; fails early if the process exits. */
+  async waitReady(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let exited = false;
+    void this.exited.then(() => (exited = true));
+    for (;;) {
+      if (exited) throw new Error(`agent exited before ready:\n${this.logs.slice(-20).join('\n')}`);
+      const ok = await fetch(`${this.url}/readyz`)
+        .then((r) => r.ok)
+        .catch(() => false);
+      if (ok) return;
+      if (Date.now() > deadline) {
+        throw new Error(`agent not ready after ${timeoutMs} ms:\n${this.logs.slice(-20).join('\n')}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** SIGTERM and wait: the agent takes a final tick and closes its ledger. */
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode === null) this.child.kill('SIGTERM');
+    return this.exited;
+  }
+
+  async kill9(): Promise<void> {
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  async metrics(): Promise<string> {
+    return (await fetch(`${this.url}/metrics`)).text();
+  }
+
+  /** Every ledger entry after `after`, following `next` across pages. */
+  async ledger(after = 0n): Promise<LedgerEntry[]> {
+    const out: LedgerEntry[] = [];
+    let cursor = after.toString();
+    for (;;) {
+      const res = await fetch(`${this.url}/v1/ledger?after=${cursor}&limit=1000`);
+      if (!res.ok) throw new Error(`GET /v1/ledger: ${res.status} ${await res.text()}`);
+      const page = (await res.json()) as { entries: LedgerEntry[]; next: string | null };
+      out.push(...page.entries);
+      if (page.next === null) return out;
+      cursor = page.next;
+    }
+  }
+
+  /** Log lines parsed as JSON (the agent logs structured JSON). */
+  jsonLogs(): Record<string, unknown>[] {
+    return this.logs.flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+  }
+}
+
+/** Value of one sample in Prometheus text, or undefined. */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== '{' && rest[0] !== ' ') continue;
+    const match = /^(?:\{(.*)\})? (\S+)/.exec(rest);
+    if (!match) continue;
+    const labelText = match[1] ?? '';
+    const ok = Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`));
+    if (ok) return Number(match[2]);
+  }
+  return undefined;
+}
