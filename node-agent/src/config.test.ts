@@ -48,7 +48,30 @@ describe('parseConfig', () => {
       ledgerRetentionMs: 7 * 24 * 3600 * 1000,
       logLevel: 'info',
       shutdownTimeoutMs: 20_000,
+      otlpListen: { host: '0.0.0.0', port: 4318 },
+      otlpMaxBodyBytes: 8 * 1024 * 1024,
+      sessionWatermarkTicks: 2,
+      identityMode: 'default',
+      gpu: 'auto',
+      nvidiaSmi: 'nvidia-smi',
+      podResourcesSocket: '/var/lib/kubelet/pod-resources/kubelet.sock',
     });
+  });
+
+  it.each([
+    ['--session-watermark-ticks=31', /--session-watermark-ticks: invalid value "31"/],
+    ['--session-watermark-ticks=-1', /--session-watermark-ticks: invalid value "-1"/],
+    [
+      '--identity-mode=lenient',
+      /--identity-mode: invalid value "lenient": expected default or strict/,
+    ],
+    ['--otlp-max-body=100Gi', /--otlp-max-body: invalid value "100Gi"/],
+    ['--otlp-listen=4318', /--otlp-listen: invalid value "4318"/],
+    ['--gpu=maybe', /--gpu: invalid value "maybe": expected auto, on or off/],
+    ['--pod-resources-socket=kubelet.sock', /--pod-resources-socket: invalid value/],
+    ['--dcgm-url=ftp://x', /--dcgm-url: invalid value "ftp:\/\/x"/],
+  ])('refuses %s', (flag, message) => {
+    expect(() => parseConfig([...good, flag], env)).toThrow(message);
   });
 
   it('reads environment variables, AGENTMETER_NODE_NAME over NODE_NAME', () => {

@@ -28,6 +28,21 @@ export interface AgentConfig {
   readonly logLevel: LogLevel;
   /** Upper bound for the SIGTERM drain (final tick, ledger flush, server close). */
   readonly shutdownTimeoutMs: number;
+  /** OTLP/HTTP receiver (`/v1/traces`); pods reach their own node's agent here. */
+  readonly otlpListen: ListenAddress;
+  /** Largest accepted OTLP request body after decompression. */
+  readonly otlpMaxBodyBytes: number;
+  /** Ticks a measured tick waits for late spans before it is split and written. */
+  readonly sessionWatermarkTicks: number;
+  /** `strict` refuses spans whose pod cannot be verified from the connection. */
+  readonly identityMode: 'default' | 'strict';
+  /** GPU metering: `auto` turns it on when nvidia-smi can be found. */
+  readonly gpu: 'auto' | 'on' | 'off';
+  readonly nvidiaSmi: string;
+  /** The kubelet's PodResources socket; its directory is what the DaemonSet mounts. */
+  readonly podResourcesSocket: string;
+  /** Optional dcgm-exporter on this node, for MIG and profiling-grade utilisation. */
+  readonly dcgmUrl?: string;
 }
 
 /** A setting with a bad value; `setting` is the flag or environment variable it came from. */
@@ -87,6 +102,22 @@ const SETTINGS = {
     env: ['AGENTMETER_SHUTDOWN_TIMEOUT'],
     default: '20s',
   },
+  otlpListen: { flag: 'otlp-listen', env: ['AGENTMETER_OTLP_LISTEN'], default: '0.0.0.0:4318' },
+  otlpMaxBody: { flag: 'otlp-max-body', env: ['AGENTMETER_OTLP_MAX_BODY'], default: '8Mi' },
+  sessionWatermark: {
+    flag: 'session-watermark-ticks',
+    env: ['AGENTMETER_SESSION_WATERMARK_TICKS'],
+    default: '2',
+  },
+  identityMode: { flag: 'identity-mode', env: ['AGENTMETER_IDENTITY_MODE'], default: 'default' },
+  gpu: { flag: 'gpu', env: ['AGENTMETER_GPU'], default: 'auto' },
+  nvidiaSmi: { flag: 'nvidia-smi', env: ['AGENTMETER_NVIDIA_SMI'], default: 'nvidia-smi' },
+  podResourcesSocket: {
+    flag: 'pod-resources-socket',
+    env: ['AGENTMETER_POD_RESOURCES_SOCKET'],
+    default: '/var/lib/kubelet/pod-resources/kubelet.sock',
+  },
+  dcgmUrl: { flag: 'dcgm-url', env: ['AGENTMETER_DCGM_URL'] },
 } as const satisfies Record<string, Setting>;
 
 /** Flags and their environment variables, for `--help` output and docs. */
@@ -143,6 +174,41 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ag
   const retention = read(SETTINGS.ledgerRetention);
   const logLevel = read(SETTINGS.logLevel);
   const shutdown = read(SETTINGS.shutdownTimeout);
+  const otlpListen = read(SETTINGS.otlpListen);
+  const otlpMaxBody = read(SETTINGS.otlpMaxBody);
+  const watermark = read(SETTINGS.sessionWatermark);
+  const identity = read(SETTINGS.identityMode);
+  if (!/^(?:[0-9]|[12][0-9]|30)$/.test(watermark.value ?? '')) {
+    throw new ConfigError(
+      watermark.source,
+      watermark.value,
+      'a whole number of ticks from 0 to 30',
+    );
+  }
+  const gpu = read(SETTINGS.gpu);
+  const nvidiaSmi = read(SETTINGS.nvidiaSmi);
+  const podResources = read(SETTINGS.podResourcesSocket);
+  const dcgm = read(SETTINGS.dcgmUrl);
+  if (gpu.value !== 'auto' && gpu.value !== 'on' && gpu.value !== 'off') {
+    throw new ConfigError(gpu.source, gpu.value, 'auto, on or off');
+  }
+  if (!(podResources.value ?? '').startsWith('/')) {
+    throw new ConfigError(
+      podResources.source,
+      podResources.value,
+      'an absolute path to the kubelet pod-resources socket',
+    );
+  }
+  if (dcgm.value !== undefined && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(dcgm.value)) {
+    throw new ConfigError(
+      dcgm.source,
+      dcgm.value,
+      'an http(s) URL of dcgm-exporter, e.g. http://127.0.0.1:9400/metrics',
+    );
+  }
+  if (identity.value !== 'default' && identity.value !== 'strict') {
+    throw new ConfigError(identity.source, identity.value, 'default or strict');
+  }
 
   const level = logLevel.value as LogLevel;
   if (!LOG_LEVELS.includes(level)) {
@@ -161,6 +227,14 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ag
     ledgerRetentionMs: durationIn(retention, HOUR, 366 * DAY, '1h to 366d'),
     logLevel: level,
     shutdownTimeoutMs: durationIn(shutdown, SECOND, 5 * MINUTE, '1s to 5m'),
+    otlpListen: parseListen(otlpListen.source, otlpListen.value ?? ''),
+    otlpMaxBodyBytes: byteSize(otlpMaxBody, 1024, 64 * MI, '1Ki to 64Mi'),
+    sessionWatermarkTicks: Number(watermark.value),
+    identityMode: identity.value,
+    gpu: gpu.value,
+    nvidiaSmi: nvidiaSmi.value ?? 'nvidia-smi',
+    podResourcesSocket: podResources.value ?? '',
+    ...(dcgm.value !== undefined ? { dcgmUrl: dcgm.value } : {}),
   };
 }
 

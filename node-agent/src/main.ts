@@ -4,16 +4,36 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { loadKubeConfig } from '@agentmeter/crds';
-import { detectLayout } from './cgroup/index.ts';
+import express from 'express';
+import { loadKubeConfig, type Usage } from '@agentmeter/crds';
+import { AttributionMetrics } from './attribution/metrics.ts';
+import { PolicyPricer } from './attribution/policy-pricer.ts';
+import { SessionBook } from './attribution/session-book.ts';
+import { detectLayout, readNetNs } from './cgroup/index.ts';
 import { ConfigError, configUsage, parseConfig, type AgentConfig } from './config.ts';
+import { createAckRouter } from './http/ack.ts';
+import { createTokenReviewAuthorizer } from './http/auth.ts';
 import { AgentMetrics } from './http/metrics.ts';
 import { createApp, listen, type Listening } from './http/server.ts';
+import { sessionsRouter } from './http/sessions-api.ts';
+import { createSessionsBudgetRouter, OverBudgetSessions } from './http/sessions-budget.ts';
 import { LedgerStore } from './ledger/segment-store.ts';
 import { createLogger, componentLogger, type Logger } from './log.ts';
+import { otlpRouter } from './otlp/index.ts';
+import type { PodMeta } from './pods/pod-meta.ts';
 import { PodMetadata } from './pods/pod-metadata.ts';
-import { readNetNs } from './cgroup/index.ts';
 import { Sampler } from './sampler/sampler.ts';
+import { TickSettler, tokenKey } from './sampler/settler.ts';
+import {
+  SessionIngest,
+  Settlement,
+  TokenCounter,
+  sessionFromAnnotations,
+  sessionKeyString,
+  type PodDirectory,
+  type PodIdentity,
+} from './sessions/index.ts';
+import { startGpu } from './gpu-wiring.ts';
 
 const USAGE = `Usage: node node-agent/src/main.ts [flags]
 
@@ -40,7 +60,10 @@ async function hostNetNs(procRoot: string, log: Logger): Promise<string | null> 
       // pid 1 may be unreadable without CAP_SYS_PTRACE; hostNetwork agents share it anyway.
     }
   }
-  log.warn({ procRoot }, 'cannot read the host network namespace; host-network pods may be charged node traffic');
+  log.warn(
+    { procRoot },
+    'cannot read the host network namespace; host-network pods may be charged node traffic',
+  );
   return null;
 }
 
@@ -48,7 +71,11 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
   const hostRoot = config.cgroupRoot.endsWith('/sys/fs/cgroup')
     ? config.cgroupRoot.slice(0, -'/sys/fs/cgroup'.length)
     : '';
-  const mountinfoPath = join(config.procRoot, config.procRoot === '/proc' ? 'self' : '1', 'mountinfo');
+  const mountinfoPath = join(
+    config.procRoot,
+    config.procRoot === '/proc' ? 'self' : '1',
+    'mountinfo',
+  );
   const layout = await detectLayout({ mountinfoPath, hostRoot });
   log.info({ layout }, 'cgroup layout detected');
 
@@ -87,7 +114,66 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
   });
   pods.on('restart', (reason) => metrics.podWatchRestart(reason));
   pods.on('synced', () => metrics.setPodWatchSynced(true));
+  const pricer = new PolicyPricer({ kubeConfig, log: componentLogger(log, 'pricing') });
 
+  // Sessions: spans → activity and tokens; ticks wait `sessionWatermarkTicks` for late spans.
+  const wallNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+  const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
+  const tokens = new TokenCounter();
+  const identity = (meta: PodMeta): PodIdentity => ({
+    uid: meta.uid,
+    namespace: meta.namespace,
+    name: meta.name,
+    podIPs: meta.podIPs,
+    hostNetwork: meta.hostNetwork,
+    annotations: meta.annotations,
+  });
+  const directory: PodDirectory = {
+    podsByIp: (ip) => pods.byIp(ip).map(identity),
+    podByUid: (uid) => {
+      const meta = pods.byUid(uid);
+      return meta === undefined || meta.terminated ? undefined : identity(meta);
+    },
+  };
+  const ingest = new SessionIngest<Usage>({
+    pods: directory,
+    settlement,
+    tokens,
+    // Token keys name the pod too, so a tokens entry can say where the spans came from.
+    tokenKey,
+    clock: wallNs,
+    strict: config.identityMode === 'strict',
+  });
+  const book = new SessionBook();
+  const attribution = new AttributionMetrics({
+    ingest: () => ingest.counters,
+    lateSpans: () => settlement.lateSpans,
+    activeSessions: () => book.activeByNamespace(wallNs() - 300_000_000_000n),
+    pricedModels: () => pricer.pricedModels(),
+  });
+  metrics.extend((registry) => attribution.register(registry));
+
+  // The pod-scoped session annotation applies from the moment it is seen, never before.
+  const observe = (meta: PodMeta): void => {
+    const session = sessionFromAnnotations(meta.annotations);
+    const key =
+      session.kind === 'session'
+        ? sessionKeyString({ namespace: meta.namespace, id: session.id })
+        : null;
+    settlement.observeAnnotation(meta.uid, wallNs(), key);
+  };
+  pods.on('added', observe);
+  pods.on('updated', observe);
+
+  const settler = new TickSettler({
+    settlement,
+    tokens,
+    pricer,
+    podByUid: (uid) => pods.byUid(uid),
+    watermarkTicks: config.sessionWatermarkTicks,
+    releaseSpans: (all) => ingest.flush(all),
+  });
+  const gpu = await startGpu(config, pods, metrics, componentLogger(log, 'gpu'));
   const sampler = new Sampler({
     layout,
     pods,
@@ -97,6 +183,13 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     procRoot: config.procRoot,
     sysRoot: config.sysRoot,
     hostNetNs: await hostNetNs(config.procRoot, log),
+    settler,
+    pricer,
+    ...(gpu === null ? {} : { gpu }),
+    onBatch: (batch) => {
+      book.apply(batch, wallNs());
+      attribution.addBatch(batch);
+    },
   });
   await sampler.recover();
 
@@ -105,17 +198,60 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     void sampler.tick('pod-gone').then(() => metrics.podGone(meta.namespace, meta.name));
   });
 
+  // The operator's API (ledger pull, acknowledgements, session budget marks) is for its
+  // ServiceAccount only: TokenReview for our audience, then SubjectAccessReview.
+  const authorize = createTokenReviewAuthorizer({
+    kubeConfig,
+    logger: componentLogger(log, 'auth'),
+  });
+  const overBudget = new OverBudgetSessions();
   const app = createApp({
     metrics,
     ledger,
-    readiness: { 'pod-watch-synced': () => pods.synced, 'ledger-open': () => true },
+    readiness: {
+      'pod-watch-synced': () => pods.synced,
+      'ledger-open': () => true,
+      'first-tick': () => sampler.ticks > 0n,
+    },
+    authorize,
     logger: componentLogger(log, 'http'),
+    routers: [
+      createAckRouter({ store: ledger, authorize }),
+      createSessionsBudgetRouter({ sessions: overBudget, authorize }),
+      sessionsRouter({
+        book,
+        node: config.nodeName,
+        isOverBudget: (namespace, id) => overBudget.has(namespace, id),
+      }),
+    ],
   });
   const server: Listening = await listen(app, config.listen.host, config.listen.port);
   log.info({ host: server.host, port: server.port }, 'http listening');
 
+  const otlpApp = express();
+  otlpApp.disable('x-powered-by');
+  otlpApp.use(
+    otlpRouter({
+      sink: ingest,
+      maxBodyBytes: config.otlpMaxBodyBytes,
+      clock: wallNs,
+      onError: (err) => log.error({ err }, 'otlp receiver failed'),
+    }),
+  );
+  const otlp: Listening = await listen(otlpApp, config.otlpListen.host, config.otlpListen.port);
+  log.info({ host: otlp.host, port: otlp.port }, 'otlp receiver listening');
+
   pods.start();
+  pricer.start();
   await pods.whenSynced();
+  // Metering never waits on pricing: without CostPolicies (or their CRD) usage is still written,
+  // unpriced, and /readyz says why.
+  const pricingSynced = await Promise.race([
+    pricer.whenSynced().then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), 2_000).unref()),
+  ]);
+  if (!pricingSynced)
+    log.warn('cost policies not synced yet; pods are metered unpriced until they are');
   log.info({ node: config.nodeName, pods: pods.list().length }, 'pod watch synced');
 
   let timer: NodeJS.Timeout | undefined;
@@ -144,9 +280,13 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
       }, config.shutdownTimeoutMs);
       deadline.unref();
       void (async () => {
-        await server.close().catch((err: unknown) => log.warn({ err }, 'server close failed'));
+        await otlp.close().catch((err: unknown) => log.warn({ err }, 'otlp close failed'));
         await sampler.tick('shutdown');
-        await pods.stop();
+        await sampler.flush();
+        await server.close().catch((err: unknown) => log.warn({ err }, 'server close failed'));
+        await gpu?.stop();
+        sampler.close();
+        await Promise.all([pods.stop(), pricer.stop()]);
         await ledger.close();
         log.info({ ticks: sampler.ticks.toString() }, 'stopped');
         resolve();

@@ -17,7 +17,8 @@ export function fileClock(path: string): Clock {
     date() {
       const text = readFileSync(path, 'utf8').trim();
       const ms = Date.parse(text);
-      if (!Number.isFinite(ms)) throw new ClockFileError(`${path}: not an RFC 3339 instant: ${JSON.stringify(text)}`);
+      if (!Number.isFinite(ms))
+        throw new ClockFileError(`${path}: not an RFC 3339 instant: ${JSON.stringify(text)}`);
       return new Date(ms);
     },
   };

@@ -41,7 +41,11 @@ const SETTINGS = {
   leaseDuration: { flag: 'lease-duration', env: ['AGENTMETER_LEASE_DURATION'], default: '15s' },
   renewDeadline: { flag: 'renew-deadline', env: ['AGENTMETER_RENEW_DEADLINE'], default: '10s' },
   retryPeriod: { flag: 'retry-period', env: ['AGENTMETER_RETRY_PERIOD'], default: '2s' },
-  agentService: { flag: 'agent-service', env: ['AGENTMETER_AGENT_SERVICE'], default: 'agentmeter-agent' },
+  agentService: {
+    flag: 'agent-service',
+    env: ['AGENTMETER_AGENT_SERVICE'],
+    default: 'agentmeter-agent',
+  },
   agentSelector: { flag: 'agent-selector', env: ['AGENTMETER_AGENT_SELECTOR'] },
   agentPort: { flag: 'agent-port', env: ['AGENTMETER_AGENT_PORT'], default: '9464' },
   ledgerTokenFile: {
@@ -51,7 +55,11 @@ const SETTINGS = {
   },
   interval: { flag: 'interval', env: ['AGENTMETER_COLLECT_INTERVAL'], default: '10s' },
   clockFile: { flag: 'clock-file', env: ['AGENTMETER_CLOCK_FILE'] },
-  shutdownTimeout: { flag: 'shutdown-timeout', env: ['AGENTMETER_SHUTDOWN_TIMEOUT'], default: '20s' },
+  shutdownTimeout: {
+    flag: 'shutdown-timeout',
+    env: ['AGENTMETER_SHUTDOWN_TIMEOUT'],
+    default: '20s',
+  },
 } as const;
 
 type Key = keyof typeof SETTINGS;
@@ -65,14 +73,19 @@ export function parseDurationMs(text: string): number | undefined {
 
 export function configUsage(): string {
   return Object.values(SETTINGS)
-    .map((s) => `  --${s.flag.padEnd(20)} env ${s.env.join(', ')}${'default' in s ? ` (default ${s.default})` : ''}`)
+    .map(
+      (s) =>
+        `  --${s.flag.padEnd(20)} env ${s.env.join(', ')}${'default' in s ? ` (default ${s.default})` : ''}`,
+    )
     .join('\n');
 }
 
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): OperatorConfig {
   const { values } = parseArgs({
     args: [...argv],
-    options: Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' as const }])),
+    options: Object.fromEntries(
+      Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' as const }]),
+    ),
     strict: true,
   });
   const raw = (key: Key): { source: string; value: string | undefined } => {
@@ -86,18 +99,28 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Op
   const duration = (key: Key): number => {
     const { source, value } = raw(key);
     const ms = value === undefined ? undefined : parseDurationMs(value);
-    if (ms === undefined || ms <= 0) throw new ConfigError(`${source}: invalid duration ${JSON.stringify(value)}: expected e.g. 500ms, 10s, 1m`);
+    if (ms === undefined || ms <= 0)
+      throw new ConfigError(
+        `${source}: invalid duration ${JSON.stringify(value)}: expected e.g. 500ms, 10s, 1m`,
+      );
     return ms;
   };
   const { source: listenSource, value: listenText = '' } = raw('listen');
   const lm = /^(.*):(\d{1,5})$/.exec(listenText);
   const port = lm ? Number(lm[2]) : NaN;
-  if (!lm || port > 65535) throw new ConfigError(`${listenSource}: invalid address ${JSON.stringify(listenText)}: expected host:port`);
+  if (!lm || port > 65535)
+    throw new ConfigError(
+      `${listenSource}: invalid address ${JSON.stringify(listenText)}: expected host:port`,
+    );
   const { source: portSource, value: portText = '' } = raw('agentPort');
   const agentPort = Number(portText);
-  if (!/^\d{1,5}$/.test(portText) || agentPort < 1 || agentPort > 65535) throw new ConfigError(`${portSource}: invalid port ${JSON.stringify(portText)}`);
+  if (!/^\d{1,5}$/.test(portText) || agentPort < 1 || agentPort > 65535)
+    throw new ConfigError(`${portSource}: invalid port ${JSON.stringify(portText)}`);
   const le = str('leaderElection');
-  if (le !== 'true' && le !== 'false') throw new ConfigError(`${raw('leaderElection').source}: expected true or false, got ${JSON.stringify(le)}`);
+  if (le !== 'true' && le !== 'false')
+    throw new ConfigError(
+      `${raw('leaderElection').source}: expected true or false, got ${JSON.stringify(le)}`,
+    );
   const kubeconfig = str('kubeconfig');
   const agentSelector = str('agentSelector');
   const clockFile = str('clockFile');

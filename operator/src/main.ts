@@ -32,7 +32,10 @@ async function main(): Promise<void> {
   try {
     config = parseConfig(process.argv.slice(2), process.env);
   } catch (err) {
-    if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (
+      err instanceof ConfigError ||
+      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
       process.stderr.write(`${(err as Error).message}\n\nSettings:\n${configUsage()}\n`);
       process.exit(2);
     }
@@ -45,7 +48,11 @@ async function main(): Promise<void> {
     formatters: { level: (label) => ({ level: label }) },
   });
   const clock = config.clockFile ? fileClock(config.clockFile) : systemClock;
-  if (config.clockFile) logger.warn({ clockFile: config.clockFile }, 'TEST CLOCK SEAM ACTIVE: wall clock read from file');
+  if (config.clockFile)
+    logger.warn(
+      { clockFile: config.clockFile },
+      'TEST CLOCK SEAM ACTIVE: wall clock read from file',
+    );
   const kc = loadKubeConfig({ kubeconfig: config.kubeconfig });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -61,7 +68,12 @@ async function main(): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
   const discover = config.agentSelector
     ? podDiscovery(core, config.namespace, config.agentSelector, config.agentPort)
-    : endpointSliceDiscovery(kc.makeApiClient(DiscoveryV1Api), config.namespace, config.agentService, config.agentPort);
+    : endpointSliceDiscovery(
+        kc.makeApiClient(DiscoveryV1Api),
+        config.namespace,
+        config.agentService,
+        config.agentPort,
+      );
   const reconciler = new CostPolicyController({
     custom: kc.makeApiClient(CustomObjectsApi),
     agentApi: httpAgentApi({ token: tokenFromFile(config.ledgerTokenFile) }),
@@ -84,7 +96,10 @@ async function main(): Promise<void> {
     clock,
     reconcile: async () => {
       const summary = await reconciler.round();
-      logger.info({ ...summary, unreachable: summary.unreachable.length, refused: summary.refused }, 'round done');
+      logger.info(
+        { ...summary, unreachable: summary.unreachable.length, refused: summary.refused },
+        'round done',
+      );
       return { requeueAfter: config.intervalMs };
     },
     resync: { intervalMs: config.intervalMs * 6, keys: () => [ROUND_KEY] },
@@ -154,7 +169,10 @@ async function main(): Promise<void> {
     const ok = checks.every((c) => c.ok);
     const lines = checks.map((c) => `[${c.ok ? '+' : '-'}]${c.name} ${c.ok ? 'ok' : 'failed'}`);
     lines.push(`leader: ${leading}`, ok ? 'readyz check passed' : 'readyz check failed');
-    res.status(ok ? 200 : 503).type('text/plain').send(`${lines.join('\n')}\n`);
+    res
+      .status(ok ? 200 : 503)
+      .type('text/plain')
+      .send(`${lines.join('\n')}\n`);
   });
   const server = createServer(app);
   await new Promise<void>((resolve, reject) => {
@@ -190,6 +208,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`${JSON.stringify({ level: 'fatal', component: 'operator', msg: 'start-up failed', err: err instanceof Error ? err.message : String(err) })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ level: 'fatal', component: 'operator', msg: 'start-up failed', err: err instanceof Error ? err.message : String(err) })}\n`,
+  );
   process.exit(1);
 });

@@ -50,7 +50,12 @@ async function fakeHost(): Promise<FakeHost> {
   };
 }
 
-async function addPod(host: FakeHost, uid: string, cpu: string, memoryAsFile = false): Promise<void> {
+async function addPod(
+  host: FakeHost,
+  uid: string,
+  cpu: string,
+  memoryAsFile = false,
+): Promise<void> {
   const cpuDir = join(host.cgroup, 'cpuacct/kubepods/burstable', `pod${uid}`);
   await mkdir(cpuDir, { recursive: true });
   await writeFile(join(cpuDir, 'cpuacct.usage'), cpu);
@@ -106,6 +111,7 @@ describe('node agent with bad input', () => {
       stateDir,
       host: '127.0.0.4',
       tick: '1s',
+      token: plane.admin.token,
       extraArgs: [
         `--cgroup-root=${host.cgroup}`,
         `--proc-root=${join(host.root, 'proc')}`,
@@ -126,17 +132,25 @@ describe('node agent with bad input', () => {
   it('counts a garbage counter file as a parse error and logs it', async () => {
     const metrics = await agent.metrics();
     expect(
-      metricValue(metrics, 'agentmeter_cgroup_read_errors_total', { resource: 'cpu', reason: 'parse' }),
+      metricValue(metrics, 'agentmeter_cgroup_read_errors_total', {
+        resource: 'cpu',
+        reason: 'parse',
+      }),
     ).toBeGreaterThan(0);
     expect(
-      agent.jsonLogs().some((l) => l.msg === 'cgroup read error' && l.code === 'parse' && l.resource === 'cpu'),
+      agent
+        .jsonLogs()
+        .some((l) => l.msg === 'cgroup read error' && l.code === 'parse' && l.resource === 'cpu'),
     ).toBe(true);
   });
 
   it('counts a missing controller and a pod path that is not a directory', async () => {
     const metrics = await agent.metrics();
     expect(
-      metricValue(metrics, 'agentmeter_cgroup_read_errors_total', { resource: 'io', reason: 'missing' }),
+      metricValue(metrics, 'agentmeter_cgroup_read_errors_total', {
+        resource: 'io',
+        reason: 'missing',
+      }),
     ).toBeGreaterThan(0);
     expect(
       metricValue(metrics, 'agentmeter_cgroup_read_errors_total', {
@@ -150,16 +164,15 @@ describe('node agent with bad input', () => {
   it('keeps metering the healthy pod, and the garbage pod once its file is readable again', async () => {
     await host.setCpu(uids.get('healthy') ?? '', '3000\n');
     await host.setCpu(uids.get('garbage') ?? '', '7000\n');
-    await sleep(2500);
-    const entries = await agent.ledger();
-    const cpuOf = (name: string): bigint =>
-      entries
+    const cpuOf = async (name: string): Promise<bigint> =>
+      (await agent.ledger())
         .filter((e): e is PodUsageEntry => e.kind === 'pod-usage' && e.pod.name === name)
         .reduce((sum, e) => sum + usageFromWire(e.usage).cpuNs, 0n);
+    // Ticks reach the ledger once the session watermark (2 ticks) has passed.
     // Both cgroups existed before the agent's first tick, so only growth after it counts.
-    expect(cpuOf('healthy')).toBe(2000n);
+    await expect.poll(() => cpuOf('healthy'), { timeout: 20_000, interval: 500 }).toBe(2000n);
     // The garbage pod had no readable baseline: its first readable value is its whole history.
-    expect(cpuOf('garbage')).toBe(7000n);
+    await expect.poll(() => cpuOf('garbage'), { timeout: 20_000, interval: 500 }).toBe(7000n);
     expect((await fetch(`${agent.url}/healthz`)).status).toBe(200);
   });
 

@@ -19,7 +19,12 @@ import {
 } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess } from '../support/agent-process.ts';
-import { CGROUP_ROOT, createPodCgroup, removePrefix, type TestPodCgroup } from '../support/cgroups.ts';
+import {
+  CGROUP_ROOT,
+  createPodCgroup,
+  removePrefix,
+  type TestPodCgroup,
+} from '../support/cgroups.ts';
 import { adminKubeConfig, controlPlane } from '../support/kube.ts';
 
 export const NODE = hostname().toLowerCase();
@@ -53,7 +58,8 @@ async function kernelWorkingSet(group: TestPodCgroup): Promise<{ ws: bigint; rss
   const dir = group.podDir('memory');
   const usage = await readBig(join(dir, 'memory.usage_in_bytes'));
   const stat = await readFile(join(dir, 'memory.stat'), 'utf8');
-  const key = (k: string): bigint => BigInt(new RegExp(`^${k} (\\d+)$`, 'm').exec(stat)?.[1] ?? '0');
+  const key = (k: string): bigint =>
+    BigInt(new RegExp(`^${k} (\\d+)$`, 'm').exec(stat)?.[1] ?? '0');
   const inactive = key('total_inactive_file');
   return { ws: usage > inactive ? usage - inactive : 0n, rss: key('total_rss') };
 }
@@ -109,12 +115,14 @@ describe('node agent on real cgroups', () => {
       stateDir,
       host: '127.0.0.2',
       tick: '1s',
+      token: controlPlane().admin.token,
     });
     await agent.waitReady();
 
     // Cgroups made after the agent started: their whole history is new usage on this node.
     for (const [name, uid] of uids) {
-      const qos = name === 'allocator' ? 'Guaranteed' : name === 'idle' ? 'BestEffort' : 'Burstable';
+      const qos =
+        name === 'allocator' ? 'Guaranteed' : name === 'idle' ? 'BestEffort' : 'Burstable';
       const driver = name === 'writer' ? 'systemd' : 'cgroupfs';
       groups.push(await createPodCgroup({ uid, prefix: PREFIX, qos, driver }));
     }
@@ -138,7 +146,13 @@ describe('node agent on real cgroups', () => {
       'const b = Buffer.alloc(192 * 1024 * 1024, 7); setInterval(() => b[0]++, 100);',
     ]);
     const file = join(ioDir, `${PREFIX}-write`);
-    const dd = writer.run('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', 'count=64', 'oflag=direct']);
+    const dd = writer.run('dd', [
+      'if=/dev/zero',
+      `of=${file}`,
+      'bs=1M',
+      'count=64',
+      'oflag=direct',
+    ]);
     await new Promise((r) => dd.on('exit', r));
     await rm(file, { force: true });
 
@@ -178,6 +192,7 @@ describe('node agent on real cgroups', () => {
       stateDir,
       host: '127.0.0.2',
       tick: '5m',
+      token: controlPlane().admin.token,
     });
     await reader.waitReady();
     entries = await reader.ledger();
@@ -212,13 +227,11 @@ describe('node agent on real cgroups', () => {
     const mine = podEntries(entries, uids.get('allocator') ?? '');
     // The agent's average working set over the ticks inside the window the kernel was sampled in.
     const steady = mine.filter(
-      (e) => BigInt(e.time.start) >= kernel.sampleStartNs && BigInt(e.time.end) <= kernel.sampleEndNs,
+      (e) =>
+        BigInt(e.time.start) >= kernel.sampleStartNs && BigInt(e.time.end) <= kernel.sampleEndNs,
     );
     expect(steady.length).toBeGreaterThanOrEqual(2);
-    const seconds = steady.reduce(
-      (s, e) => s + (BigInt(e.time.end) - BigInt(e.time.start)),
-      0n,
-    );
+    const seconds = steady.reduce((s, e) => s + (BigInt(e.time.end) - BigInt(e.time.start)), 0n);
     const byteSeconds = total(steady).memoryByteSeconds;
     const avgWs = (byteSeconds * 1_000_000_000n) / seconds;
     const kernelWs = kernel.allocWs.reduce((a, b) => a + b, 0n) / BigInt(kernel.allocWs.length);
@@ -263,7 +276,8 @@ describe('node agent on real cgroups', () => {
     const ticks = new Map<string, PodUsageEntry[]>();
     for (const entry of entries) {
       expect(conservationViolation(entry)).toBeNull();
-      if (entry.kind === 'pod-usage') ticks.set(entry.tick, [...(ticks.get(entry.tick) ?? []), entry]);
+      if (entry.kind === 'pod-usage')
+        ticks.set(entry.tick, [...(ticks.get(entry.tick) ?? []), entry]);
     }
     const nodes = entries.filter((e) => e.kind === 'node-usage');
     expect(nodes.length).toBeGreaterThan(5);

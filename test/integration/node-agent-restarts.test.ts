@@ -61,6 +61,7 @@ describe('node agent under kill -9', () => {
         stateDir,
         host: '127.0.0.3',
         tick: '1s',
+        token: controlPlane().admin.token,
       });
 
     let agent = await start();
@@ -83,7 +84,9 @@ describe('node agent under kill -9', () => {
     // Freeze the burner: from here the kernel's counter no longer moves.
     burner.kill('SIGSTOP');
     await sleep(300);
-    kernelCpu = BigInt((await readFile(join(group.podDir('cpuacct'), 'cpuacct.usage'), 'utf8')).trim());
+    kernelCpu = BigInt(
+      (await readFile(join(group.podDir('cpuacct'), 'cpuacct.usage'), 'utf8')).trim(),
+    );
     await sleep(2500);
     entries = await agent.ledger();
     expect(await agent.stop()).toBe(0);
@@ -110,7 +113,9 @@ describe('node agent under kill -9', () => {
 
   it('records every start and every repaired torn write', () => {
     const markers = entries.filter((e): e is MarkerEntry => e.kind === 'marker');
-    expect(markers.filter((m) => m.event === 'agent-start').length).toBeGreaterThanOrEqual(KILLS + 2);
+    expect(markers.filter((m) => m.event === 'agent-start').length).toBeGreaterThanOrEqual(
+      KILLS + 2,
+    );
     expect(markers.filter((m) => m.event === 'torn-tail-repaired').length).toBeGreaterThanOrEqual(
       tears,
     );

@@ -18,6 +18,8 @@ export interface AgentOptions {
   readonly tick?: string;
   readonly extraArgs?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** Bearer token for the operator API (ledger pull); an authorised user's. */
+  readonly token?: string;
 }
 
 export async function freePort(host: string): Promise<number> {
@@ -34,6 +36,9 @@ export async function freePort(host: string): Promise<number> {
 
 export class AgentProcess {
   readonly url: string;
+  /** The OTLP/HTTP receiver, on the same loopback address. */
+  otlpUrl = '';
+  token: string | undefined;
   readonly child: ChildProcess;
   readonly logs: string[] = [];
   readonly exited: Promise<number | null>;
@@ -56,6 +61,7 @@ export class AgentProcess {
   static async start(options: AgentOptions): Promise<AgentProcess> {
     const host = options.host ?? '127.0.0.1';
     const port = options.port ?? (await freePort(host));
+    const otlpPort = await freePort(host);
     const args = [
       resolve(repoRoot, 'node-agent/src/main.ts'),
       `--node-name=${options.nodeName}`,
@@ -63,13 +69,18 @@ export class AgentProcess {
       `--state-dir=${options.stateDir}`,
       `--tick=${options.tick ?? '1s'}`,
       `--listen=${host}:${port}`,
+      `--otlp-listen=${host}:${otlpPort}`,
+      '--gpu=off',
       ...(options.extraArgs ?? []),
     ];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...options.env },
     });
-    return new AgentProcess(`http://${host}:${port}`, child);
+    const agent = new AgentProcess(`http://${host}:${port}`, child);
+    agent.otlpUrl = `http://${host}:${otlpPort}`;
+    agent.token = options.token;
+    return agent;
   }
 
   /** Polls /readyz until it answers 200; fails early if the process exits. */
@@ -84,7 +95,9 @@ export class AgentProcess {
         .catch(() => false);
       if (ok) return;
       if (Date.now() > deadline) {
-        throw new Error(`agent not ready after ${timeoutMs} ms:\n${this.logs.slice(-20).join('\n')}`);
+        throw new Error(
+          `agent not ready after ${timeoutMs} ms:\n${this.logs.slice(-20).join('\n')}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -110,7 +123,9 @@ export class AgentProcess {
     const out: LedgerEntry[] = [];
     let cursor = after.toString();
     for (;;) {
-      const res = await fetch(`${this.url}/v1/ledger?after=${cursor}&limit=1000`);
+      const res = await fetch(`${this.url}/v1/ledger?after=${cursor}&limit=1000`, {
+        headers: this.token === undefined ? {} : { authorization: `Bearer ${this.token}` },
+      });
       if (!res.ok) throw new Error(`GET /v1/ledger: ${res.status} ${await res.text()}`);
       const page = (await res.json()) as { entries: LedgerEntry[]; next: string | null };
       out.push(...page.entries);
@@ -132,7 +147,11 @@ export class AgentProcess {
 }
 
 /** Value of one sample in Prometheus text, or undefined. */
-export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+export function metricValue(
+  text: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   for (const line of text.split('\n')) {
     if (!line.startsWith(name)) continue;
     const rest = line.slice(name.length);

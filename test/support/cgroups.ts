@@ -43,9 +43,7 @@ export function kubeletPaths(spec: PodCgroupSpec): { pod: string; container: str
   const escaped = spec.uid.replaceAll('-', '_');
   const qosPart = qos === 'Guaranteed' ? '' : `-${qos.toLowerCase()}`;
   const parent =
-    qos === 'Guaranteed'
-      ? 'kubepods.slice'
-      : `kubepods.slice/kubepods-${qos.toLowerCase()}.slice`;
+    qos === 'Guaranteed' ? 'kubepods.slice' : `kubepods.slice/kubepods-${qos.toLowerCase()}.slice`;
   const pod = join(spec.prefix, parent, `kubepods${qosPart}-pod${escaped}.slice`);
   return { pod, container: join(pod, `cri-containerd-${containerId}.scope`) };
 }
@@ -87,8 +85,17 @@ export class TestPodCgroup {
       .join(' ');
     const child = spawn(
       'sh',
-      ['-c', 'for p in $AM_CGROUP_PROCS; do echo $$ > "$p" || exit 97; done; exec "$@"', 'sh', command, ...args],
-      { env: { ...process.env, ...env, AM_CGROUP_PROCS: procs }, stdio: ['ignore', 'pipe', 'pipe'] },
+      [
+        '-c',
+        'for p in $AM_CGROUP_PROCS; do echo $$ > "$p" || exit 97; done; exec "$@"',
+        'sh',
+        command,
+        ...args,
+      ],
+      {
+        env: { ...process.env, ...env, AM_CGROUP_PROCS: procs },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     this.#children.add(child);
     child.on('exit', () => this.#children.delete(child));
@@ -99,7 +106,10 @@ export class TestPodCgroup {
   async pids(): Promise<number[]> {
     const controller = this.controllers.includes('cpuacct') ? 'cpuacct' : this.controllers[0];
     if (controller === undefined) return [];
-    const text = await readFile(join(CGROUP_ROOT, controller, this.containerPath, 'cgroup.procs'), 'utf8');
+    const text = await readFile(
+      join(CGROUP_ROOT, controller, this.containerPath, 'cgroup.procs'),
+      'utf8',
+    );
     return text.split('\n').filter(Boolean).map(Number);
   }
 
@@ -118,10 +128,12 @@ export class TestPodCgroup {
       }
       await new Promise((r) => setTimeout(r, 20));
     }
-    const own = new Set(this.controllers.flatMap((c) => [
-      join(CGROUP_ROOT, c, this.containerPath),
-      join(CGROUP_ROOT, c, this.podPath),
-    ]));
+    const own = new Set(
+      this.controllers.flatMap((c) => [
+        join(CGROUP_ROOT, c, this.containerPath),
+        join(CGROUP_ROOT, c, this.podPath),
+      ]),
+    );
     for (const dir of [...this.#created].reverse()) {
       // Shared parents (kubepods, QoS dirs) may still hold other tests' pods: removePrefix()
       // takes them once every pod is gone.

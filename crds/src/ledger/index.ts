@@ -13,6 +13,8 @@ export type {
   CheckpointEntry,
   EntryEnvelope,
   EntryIdentity,
+  GpuDeviceUsage,
+  GpuModelUsage,
   LedgerBody,
   LedgerDraft,
   LedgerEntry,

@@ -19,6 +19,13 @@ import type { WireUsage } from './usage.ts';
 
 const ENVELOPE_REQUIRED = ['v', 'seq', 'prev', 'batch', 'hash', 'node', 'agentId', 'time', 'kind'];
 const ENVELOPE_OPTIONAL = ['bootId'];
+const BODY_OPTIONAL: Readonly<Record<LedgerBody['kind'], readonly string[]>> = {
+  'pod-usage': ['gpu'],
+  'node-usage': ['gpuUnattributed'],
+  tokens: [],
+  checkpoint: [],
+  marker: [],
+};
 
 const BODY_FIELDS: Readonly<Record<LedgerBody['kind'], readonly string[]>> = {
   'pod-usage': ['tick', 'pod', 'usage', 'shares', 'cost', 'priced', 'flags'],
@@ -63,7 +70,12 @@ function parseObject(obj: JsonObject): LedgerEntry {
     throw new LedgerFormatError('$.kind', 'unknown-kind', describeValue(kind));
   }
   const bodyFields = BODY_FIELDS[kind as LedgerBody['kind']];
-  keys(obj, '$', [...ENVELOPE_REQUIRED, ...bodyFields], ENVELOPE_OPTIONAL);
+  keys(
+    obj,
+    '$',
+    [...ENVELOPE_REQUIRED, ...bodyFields],
+    [...ENVELOPE_OPTIONAL, ...BODY_OPTIONAL[kind as LedgerBody['kind']]],
+  );
 
   const seq = decimal(obj.seq, '$.seq');
   if (seq < 1n) throw new LedgerFormatError('$.seq', 'invalid-value', 'seq starts at 1');
@@ -220,6 +232,7 @@ function parsePodUsage(obj: JsonObject): void {
     uniqueSessions(bySession, `${path}.bySession`);
   }
   pricedMatchesCost(obj);
+  if (obj.gpu !== undefined) gpuUsage(obj.gpu, '$.gpu', false);
   const flags = array(obj.flags, '$.flags');
   flags.forEach((flag, i) => matching(flag, `$.flags[${i}]`, FLAG_PATTERN, 'a kebab-case flag'));
   if (new Set(flags).size !== flags.length) {
@@ -227,7 +240,30 @@ function parsePodUsage(obj: JsonObject): void {
   }
 }
 
+/** Per-model (or per-device) GPU rows: unique keys, decimal microseconds. */
+function gpuUsage(value: unknown, path: string, withDevice: boolean): void {
+  const seen = new Set<string>();
+  array(value, path).forEach((item, i) => {
+    const itemPath = `${path}[${i}]`;
+    const row = object(item, itemPath);
+    keys(
+      row,
+      itemPath,
+      withDevice
+        ? ['device', 'model', 'allocatedUs', 'activeUs']
+        : ['model', 'allocatedUs', 'activeUs'],
+    );
+    string(row.model, `${itemPath}.model`, 256);
+    decimal(row.allocatedUs, `${itemPath}.allocatedUs`);
+    decimal(row.activeUs, `${itemPath}.activeUs`);
+    const key = withDevice ? string(row.device, `${itemPath}.device`, 256) : (row.model as string);
+    if (seen.has(key)) throw new LedgerFormatError(itemPath, 'invalid-value', 'duplicate GPU row');
+    seen.add(key);
+  });
+}
+
 function parseNodeUsage(obj: JsonObject): void {
+  if (obj.gpuUnattributed !== undefined) gpuUsage(obj.gpuUnattributed, '$.gpuUnattributed', true);
   string(obj.tick, '$.tick', 64);
   wireUsage(obj.nodeTotal, '$.nodeTotal');
   wireUsage(obj.pods, '$.pods');
@@ -237,7 +273,7 @@ function parseNodeUsage(obj: JsonObject): void {
 
 function parseTokens(obj: JsonObject): void {
   string(obj.tick, '$.tick', 64);
-  session(obj.session, '$.session');
+  sessionOrNull(obj.session, '$.session');
   const pod = object(obj.pod, '$.pod');
   keys(pod, '$.pod', ['uid', 'namespace', 'name']);
   string(pod.uid, '$.pod.uid', 128);
@@ -307,8 +343,17 @@ function parseMarker(obj: JsonObject): void {
  */
 export function conservationViolation(entry: LedgerEntry): string | null {
   if (entry.kind === 'pod-usage') {
+    const usage = usageFromWire(entry.usage);
     const shares = sumUsage(entry.shares.map((share) => usageFromWire(share.usage)));
-    return usageEquals(shares, usageFromWire(entry.usage)) ? null : 'shares do not sum to usage';
+    if (!usageEquals(shares, usage)) return 'shares do not sum to usage';
+    if (entry.gpu !== undefined) {
+      const allocated = entry.gpu.reduce((sum, row) => sum + BigInt(row.allocatedUs), 0n);
+      const active = entry.gpu.reduce((sum, row) => sum + BigInt(row.activeUs), 0n);
+      if (allocated !== (usage.gpuAllocatedUs ?? 0n) || active !== (usage.gpuActiveUs ?? 0n)) {
+        return 'gpu rows do not sum to the GPU usage';
+      }
+    }
+    return null;
   }
   if (entry.kind === 'node-usage') {
     const sum = addUsage(usageFromWire(entry.pods), usageFromWire(entry.nonPod));

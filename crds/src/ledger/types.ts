@@ -97,6 +97,21 @@ interface BodyBase {
   readonly time: TimeRange;
 }
 
+/** GPU time on one device model (or MIG profile), so CostPolicy per-model rates can price it. */
+export interface GpuModelUsage {
+  readonly model: string;
+  /** Allocation basis: device time held, microseconds. */
+  readonly allocatedUs: string;
+  /** Utilisation basis: device time active, microseconds. */
+  readonly activeUs: string;
+}
+
+/** GPU time on a device that no pod on the node can be charged for. */
+export interface GpuDeviceUsage extends GpuModelUsage {
+  /** GPU UUID, or `uuid/gi<N>` for a MIG instance. */
+  readonly device: string;
+}
+
 /** One pod's usage over one tick. */
 export interface PodUsageBody extends BodyBase {
   readonly kind: 'pod-usage';
@@ -112,6 +127,8 @@ export interface PodUsageBody extends BodyBase {
   readonly priced: boolean;
   /** Measurement notes such as `first-sample` or `counter-reset`; lower-case kebab words. */
   readonly flags: readonly string[];
+  /** Per-model split of `usage.gpuAllocatedUs`/`gpuActiveUs`; present on GPU pods only. */
+  readonly gpu?: readonly GpuModelUsage[];
 }
 
 /** The node over one tick, so node conservation is checkable from the ledger alone. */
@@ -125,6 +142,8 @@ export interface NodeUsageBody extends BodyBase {
   readonly nonPod: WireUsage;
   /** Number of pod-usage entries in this tick. */
   readonly podEntries: string;
+  /** Device time no pod holds or used; device totals = Σ pods' gpu + this, exactly. */
+  readonly gpuUnattributed?: readonly GpuDeviceUsage[];
 }
 
 export interface ModelTokens {
@@ -139,11 +158,12 @@ export interface TokenCost {
   readonly totalNano: string;
 }
 
-/** Tokens one session used in one tick, per model (reserved for session accounting). */
+/** Tokens one session (or the pod's unattributed spans) used in one tick, per model. */
 export interface TokensBody extends BodyBase {
   readonly kind: 'tokens';
   readonly tick: string;
-  readonly session: SessionRef;
+  /** null: tokens of spans without a session, still charged to the pod's namespace. */
+  readonly session: SessionRef | null;
   /** The pod the spans came from. */
   readonly pod: { readonly uid: string; readonly namespace: string; readonly name: string };
   readonly models: readonly ModelTokens[];

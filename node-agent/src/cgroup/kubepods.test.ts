@@ -173,7 +173,7 @@ describe('createPodLister', () => {
     await mkdir(path.join(root, podA, hexid('a1')), { recursive: true });
     const lister = createPodLister(root, ['kubepods'], 'v1', { containerRescanTicks: 3 });
     const containers = () =>
-      lister.list().pods.map((p) => [p.relPath, p.containers.map((c) => c.id)]);
+      lister.list().pods.map((p) => [p.relPath, p.containers.map((c) => c.id).sort()]);
 
     expect(containers()).toEqual([[podA, [hexid('a1')]]]);
     await mkdir(path.join(root, podB, hexid('b1')), { recursive: true });

@@ -62,7 +62,8 @@ export interface PodCounters {
    * a change means the cgroup was recreated and counters restarted from zero. null when any of
    * them could not be read. */
   identity: string | null;
-  /** PIDs in the pod cgroup and its container cgroups known from discovery. */
+  /** PIDs in the pod cgroup and its container cgroups known from discovery (which a
+   * `createPodLister` refreshes only every few ticks). */
   pids: number[];
 }
 

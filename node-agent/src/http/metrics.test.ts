@@ -48,8 +48,9 @@ describe('AgentMetrics', () => {
       s.get('agentmeter_namespace_network_bytes_total{namespace="a",direction="transmit"}'),
     ).toBe('12');
     // GPU series only where there is GPU usage.
-    expect(s.get('agentmeter_pod_gpu_allocated_seconds_total{namespace="a",pod="p2"}')).toBe('2.5');
-    expect(s.has('agentmeter_pod_gpu_allocated_seconds_total{namespace="a",pod="p1"}')).toBe(false);
+    // Per-pod GPU series (with the GPU model) belong to the GPU collector's metrics.
+    expect(s.get('agentmeter_namespace_gpu_allocated_seconds_total{namespace="a"}')).toBe('2.5');
+    expect(s.has('agentmeter_pod_gpu_allocated_seconds_total{namespace="a",pod="p2"}')).toBe(false);
   });
 
   it('keeps exact totals beyond 2^53 until rendering', async () => {

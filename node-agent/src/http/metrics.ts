@@ -162,6 +162,12 @@ export class AgentMetrics {
     this.#ledgerEntries += entries;
   }
 
+  /** Adds metrics defined elsewhere (GPU, sessions) to both exposition registries. */
+  extend(define: (registry: Registry | Registry<OpenMetricsContentType>) => void): void {
+    define(this.#registries.prometheus);
+    define(this.#registries.openmetrics);
+  }
+
   contentType(format: ExpositionFormat): string {
     return this.#registries[format].contentType;
   }
@@ -295,18 +301,7 @@ export class AgentMetrics {
       (t) => Number(t.memoryRssByteSeconds),
       hasRss,
     );
-    podCounter(
-      'gpu_allocated_seconds_total',
-      gpuAllocHelp,
-      (t) => toSeconds(t.gpuAllocatedUs, US_PER_S),
-      hasGpu,
-    );
-    podCounter(
-      'gpu_active_seconds_total',
-      gpuActiveHelp,
-      (t) => toSeconds(t.gpuActiveUs, US_PER_S),
-      hasGpu,
-    );
+    // Per-pod GPU series carry the GPU model and come from the GPU collector's own metrics.
     directional('pod', 'io_bytes_total', ioHelp, io);
     directional('pod', 'network_bytes_total', netHelp, net);
     nsCounter('cpu_usage_seconds_total', cpuHelp, (t) => toSeconds(t.cpuNs, NS_PER_S));

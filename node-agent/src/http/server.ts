@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import type { Express, NextFunction, Request, Response } from 'express';
+import type { Express, NextFunction, Request, Response, Router } from 'express';
 import type { InformerLogger } from '@agentmeter/crds';
 import type { AgentMetrics } from './metrics.ts';
 
@@ -30,6 +30,8 @@ export interface AppOptions {
   /** Gate for /v1/ledger (the operator's TokenReview/SubjectAccessReview comes later); false → 403. */
   readonly authorize?: (req: Request) => Promise<boolean>;
   readonly logger?: InformerLogger;
+  /** More routes (session API, ledger acknowledgements), mounted before the 404 handler. */
+  readonly routers?: readonly Router[];
 }
 
 export const LEDGER_DEFAULT_LIMIT = 500;
@@ -101,6 +103,8 @@ export function createApp(options: AppOptions): Express {
     };
     res.status(200).json(page);
   });
+
+  for (const router of options.routers ?? []) app.use(router);
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });

@@ -28,7 +28,10 @@ function toCounters(baseline: CounterBaseline): Record<string, bigint> {
   return counters;
 }
 
-function fromCounters(identity: string, counters: Readonly<Record<string, bigint>>): CounterBaseline {
+function fromCounters(
+  identity: string,
+  counters: Readonly<Record<string, bigint>>,
+): CounterBaseline {
   const baseline: { -readonly [K in keyof CounterBaseline]: CounterBaseline[K] } = { identity };
   for (const field of BIGINT_FIELDS) {
     const value = counters[field];
@@ -42,7 +45,11 @@ function fromCounters(identity: string, counters: Readonly<Record<string, bigint
 export function baselinesToCheckpoint(baselines: SamplerBaselines): CgroupCounters[] {
   const cgroups: CgroupCounters[] = [];
   for (const [uid, baseline] of baselines.pods) {
-    cgroups.push({ key: `${uid}@${baseline.identity}`, podUid: uid, counters: toCounters(baseline) });
+    cgroups.push({
+      key: `${uid}@${baseline.identity}`,
+      podUid: uid,
+      counters: toCounters(baseline),
+    });
   }
   if (baselines.node !== undefined) {
     cgroups.push({ key: NODE_KEY, podUid: null, counters: toCounters(baselines.node) });

@@ -2,6 +2,8 @@
 // node-usage entry, and the checkpoint that closes the batch (invariant 3).
 import {
   usageToWire,
+  type GpuDeviceUsage,
+  type GpuModelUsage,
   type LedgerBody,
   type PodCost,
   type PodQos,
@@ -23,6 +25,8 @@ export interface PodEntryInput {
   readonly shares?: readonly { readonly session: UsageShare['session']; readonly usage: Usage }[];
   readonly cost?: PodCost | null;
   readonly flags: readonly string[];
+  /** Per-model rows of the pod's GPU time (GPU pods only). */
+  readonly gpu?: readonly GpuModelUsage[];
 }
 
 export function podUsageBody(tick: string, time: TimeRange, input: PodEntryInput): PodUsageBody {
@@ -45,6 +49,7 @@ export function podUsageBody(tick: string, time: TimeRange, input: PodEntryInput
     cost,
     priced: cost !== null,
     flags: [...input.flags].sort(),
+    ...(input.gpu === undefined || input.gpu.length === 0 ? {} : { gpu: input.gpu }),
   };
 }
 
@@ -58,6 +63,7 @@ export function tickBatch(
   podEntries: readonly PodEntryInput[],
   result: TickResult,
   extra: readonly LedgerBody[] = [],
+  gpuUnattributed: readonly GpuDeviceUsage[] = [],
 ): LedgerBody[] {
   const pods = podEntries.map((input) => podUsageBody(tick, time, input));
   return [
@@ -71,6 +77,7 @@ export function tickBatch(
       pods: usageToWire(result.node.pods),
       nonPod: usageToWire(result.node.nonPod),
       podEntries: String(pods.length),
+      ...(gpuUnattributed.length === 0 ? {} : { gpuUnattributed }),
     },
     checkpointBody(tick, time, baselinesToCheckpoint(result.baselines)),
   ];

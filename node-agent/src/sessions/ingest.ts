@@ -37,6 +37,8 @@ export interface SessionIngestOptions<U extends UsageVector<U>> {
   readonly clock: () => bigint;
   /** Refuse spans whose pod could not be verified from the connection. */
   readonly strict?: boolean;
+  /** Key under which tokens are counted; the agent includes the pod so its entry names it. */
+  readonly tokenKey?: (podUid: string, sessionKey: SessionKeyString) => string;
 }
 
 export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
@@ -54,8 +56,10 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
     badHeaders: 0,
   };
   readonly #clock: () => bigint;
+  readonly #tokenKey: (podUid: string, sessionKey: SessionKeyString) => string;
 
   constructor(options: SessionIngestOptions<U>) {
+    this.#tokenKey = options.tokenKey ?? ((_pod, key) => key);
     this.pods = options.pods;
     this.settlement = options.settlement;
     this.tokens = options.tokens ?? new TokenCounter();
@@ -147,7 +151,7 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
       this.settlement.recordSpan(context.podUid, key, span.startNs, span.endNs);
     }
     const tokens = extractTokenUsage(span.attributes);
-    if (tokens.kind === 'usage') this.tokens.add(key, tokens.usage);
+    if (tokens.kind === 'usage') this.tokens.add(this.#tokenKey(context.podUid, key), tokens.usage);
     else if (tokens.kind === 'invalid') this.counters.invalidTokenUsage++;
   }
 }

@@ -55,7 +55,11 @@ function newEntries(
   if (cursor.seq < anchor.seq) {
     return {
       entries: [],
-      mismatch: { node, reason: 'gap', detail: `cursor ${cursor.seq} is before pulled range ${anchor.seq}` },
+      mismatch: {
+        node,
+        reason: 'gap',
+        detail: `cursor ${cursor.seq} is before pulled range ${anchor.seq}`,
+      },
     };
   }
   const offset = cursor.seq - anchor.seq;
@@ -74,7 +78,11 @@ function newEntries(
   return { entries: chain.entries.slice(offset) };
 }
 
-function addTo(accum: ReportAccum, budgets: readonly [Budget, BudgetAccum][], c: Contribution): void {
+function addTo(
+  accum: ReportAccum,
+  budgets: readonly [Budget, BudgetAccum][],
+  c: Contribution,
+): void {
   let ns = accum.namespaces.get(c.namespace);
   if (ns === undefined) {
     ns = newNamespaceAccum();
@@ -147,7 +155,9 @@ export function reducePolicy(
     }
     cursorMap.set(chain.node, { node: chain.node, seq: Number(last.seq), hash: last.hash });
   }
-  const newCursors = [...cursorMap.values()].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  const newCursors = [...cursorMap.values()].sort((a, b) =>
+    a.node < b.node ? -1 : a.node > b.node ? 1 : 0,
+  );
 
   // Group budgets by period spec; each group shares one ReportAccum and its boundaries.
   const groups = new Map<string, Budget[]>();

@@ -89,11 +89,12 @@ export function contributionOf(entry: LedgerEntry, policy: PolicyIdentity): Cont
       input += BigInt(m.inputTokens);
       output += BigInt(m.outputTokens);
     }
+    const session = entry.session;
     return {
       timeMs,
-      namespace: entry.session.namespace,
+      namespace: session?.namespace ?? entry.pod.namespace,
       totalNano,
-      sessions: [{ key: `${entry.session.namespace}/${entry.session.id}`, nano: totalNano }],
+      sessions: session ? [{ key: `${session.namespace}/${session.id}`, nano: totalNano }] : [],
       breakdown: { ...zeroBreakdown(), tokens: totalNano },
       inputTokens: input,
       outputTokens: output,
@@ -110,7 +111,11 @@ export function contributionOf(entry: LedgerEntry, policy: PolicyIdentity): Cont
     priceNano(BigInt(u.netRxBytes) + BigInt(u.netTxBytes), rate(r.networkGiB), BYTES_PER_GIB),
   ];
   const [cpu, memory, gpu, io, network] = apportion(totalNano, weights) as [
-    bigint, bigint, bigint, bigint, bigint,
+    bigint,
+    bigint,
+    bigint,
+    bigint,
+    bigint,
   ];
   const sessions: SessionShare[] = [];
   for (const s of entry.cost?.bySession ?? []) {

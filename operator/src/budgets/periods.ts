@@ -20,7 +20,9 @@ const STEP = { Daily: { days: 1 }, Weekly: { weeks: 1 }, Monthly: { months: 1 } 
 export function periodAt(atMs: number, period: BudgetPeriod, timeZone = 'UTC'): Period {
   const local = DateTime.fromMillis(atMs, { zone: timeZone });
   if (!local.isValid) {
-    throw new PeriodError(`time zone ${JSON.stringify(timeZone)}: ${local.invalidExplanation ?? 'invalid'}`);
+    throw new PeriodError(
+      `time zone ${JSON.stringify(timeZone)}: ${local.invalidExplanation ?? 'invalid'}`,
+    );
   }
   // luxon's 'week' is the ISO week unless locale weeks are asked for.
   const start = local.startOf(UNIT[period]);

@@ -75,9 +75,7 @@ export function cloneState(state: PolicyState): PolicyState {
       ]),
     );
   return {
-    budgets: new Map(
-      [...state.budgets].map(([k, b]) => [k, { ...b, sums: new Map(b.sums) }]),
-    ),
+    budgets: new Map([...state.budgets].map(([k, b]) => [k, { ...b, sums: new Map(b.sums) }])),
     reports: new Map(
       [...state.reports].map(([k, r]) => [k, { ...r, namespaces: cloneNs(r.namespaces) }]),
     ),
@@ -123,7 +121,10 @@ export function encodeState(state: PolicyState): string {
         ...RESOURCES.map((r) => b36(a.cost[r])),
         b36(a.input),
         b36(a.output),
-        [...a.sessions].sort().map((s) => id(s).toString(36)).join(','),
+        [...a.sessions]
+          .sort()
+          .map((s) => id(s).toString(36))
+          .join(','),
       ];
     });
   const wire: Wire = {
@@ -160,13 +161,19 @@ export function encodeState(state: PolicyState): string {
 export function decodeState(text: string | undefined): PolicyState {
   if (text === undefined || text === '') return emptyState();
   if (!text.startsWith(STATE_PREFIX)) {
-    throw new StateDecodeError(`unknown accumulator state version ${JSON.stringify(text.slice(0, 8))}`);
+    throw new StateDecodeError(
+      `unknown accumulator state version ${JSON.stringify(text.slice(0, 8))}`,
+    );
   }
   let wire: Wire;
   try {
-    wire = JSON.parse(gunzipSync(Buffer.from(text.slice(STATE_PREFIX.length), 'base64')).toString('utf8')) as Wire;
+    wire = JSON.parse(
+      gunzipSync(Buffer.from(text.slice(STATE_PREFIX.length), 'base64')).toString('utf8'),
+    ) as Wire;
   } catch (err) {
-    throw new StateDecodeError(`accumulator state is corrupt: ${(err as Error).message}`, { cause: err });
+    throw new StateDecodeError(`accumulator state is corrupt: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   if (wire.v !== 1) throw new StateDecodeError(`unsupported accumulator state v${String(wire.v)}`);
   const word = (i: number): string => {

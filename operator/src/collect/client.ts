@@ -52,7 +52,12 @@ export function tokenFromFile(path: string): () => Promise<string> {
 
 export function httpAgentApi(options: HttpAgentApiOptions): AgentApi {
   const timeoutMs = options.timeoutMs ?? 10_000;
-  async function call(agent: Agent, method: string, path: string, body?: unknown): Promise<unknown> {
+  async function call(
+    agent: Agent,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<unknown> {
     const token = await options.token();
     let res: Response;
     try {
@@ -66,13 +71,22 @@ export function httpAgentApi(options: HttpAgentApiOptions): AgentApi {
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
-      throw new AgentRequestError(agent.node, `${method} ${path}: ${(err as Error).message}`, undefined, {
-        cause: err,
-      });
+      throw new AgentRequestError(
+        agent.node,
+        `${method} ${path}: ${(err as Error).message}`,
+        undefined,
+        {
+          cause: err,
+        },
+      );
     }
     const text = await res.text();
     if (!res.ok) {
-      throw new AgentRequestError(agent.node, `${method} ${path}: HTTP ${res.status} ${text.slice(0, 200)}`, res.status);
+      throw new AgentRequestError(
+        agent.node,
+        `${method} ${path}: HTTP ${res.status} ${text.slice(0, 200)}`,
+        res.status,
+      );
     }
     return text === '' ? undefined : (JSON.parse(text) as unknown);
   }
@@ -88,8 +102,10 @@ export function httpAgentApi(options: HttpAgentApiOptions): AgentApi {
       await call(agent, over ? 'POST' : 'DELETE', path);
     },
     overBudgetSessions: async (agent) =>
-      ((await call(agent, 'GET', '/v1/sessions-over-budget')) as {
-        sessions: { namespace: string; id: string }[];
-      }).sessions,
+      (
+        (await call(agent, 'GET', '/v1/sessions-over-budget')) as {
+          sessions: { namespace: string; id: string }[];
+        }
+      ).sessions,
   };
 }

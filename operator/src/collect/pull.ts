@@ -59,7 +59,11 @@ export async function pullChain(
       try {
         const entry = parseEntry(raw);
         if (entry.node !== agent.node) {
-          failure = { seq: entry.seq, reason: 'node-mismatch', detail: `entry of node ${entry.node} served by ${agent.node}` };
+          failure = {
+            seq: entry.seq,
+            reason: 'node-mismatch',
+            detail: `entry of node ${entry.node} served by ${agent.node}`,
+          };
           break;
         }
         parsed.push(entry);
@@ -71,7 +75,10 @@ export async function pullChain(
       }
     }
     const last = entries.at(-1);
-    const verified = verifyChain(parsed, last ? { seq: BigInt(last.seq), hash: last.hash } : anchor);
+    const verified = verifyChain(
+      parsed,
+      last ? { seq: BigInt(last.seq), hash: last.hash } : anchor,
+    );
     if (!verified.ok) {
       failure = { seq: verified.seq, reason: verified.reason, detail: verified.detail };
       entries.push(...parsed.slice(0, verified.index));
@@ -85,7 +92,8 @@ export async function pullChain(
     }
     after = BigInt(page.next);
   }
-  const keep = failure === null && complete ? entries.length : wholeBatches(entries, entries.length);
+  const keep =
+    failure === null && complete ? entries.length : wholeBatches(entries, entries.length);
   return {
     chain: { node: agent.node, anchor: from, entries: entries.slice(0, keep) },
     head,

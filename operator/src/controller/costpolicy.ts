@@ -12,7 +12,13 @@ import type { Logger } from 'pino';
 import { COST_POLICY_GVK, COST_REPORT_GVK, isConflict, statusCodeOf } from '@agentmeter/crds';
 import type { CostPolicy, CostPolicyStatus, CostReport, LedgerPosition } from '@agentmeter/crds';
 import { mergePatchOptions, setCondition } from '../runtime/index.ts';
-import type { Clock, Condition, ConditionUpdate, EventRecorder, ObjectRef } from '../runtime/index.ts';
+import type {
+  Clock,
+  Condition,
+  ConditionUpdate,
+  EventRecorder,
+  ObjectRef,
+} from '../runtime/index.ts';
 import { reducePolicy } from '../budgets/accumulate.ts';
 import type { NodeChain, PolicyView } from '../budgets/accumulate.ts';
 import { rfc3339 } from '../budgets/periods.ts';
@@ -80,7 +86,11 @@ export class ReconcileError extends Error {
   override readonly name = 'ReconcileError';
 }
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -147,7 +157,9 @@ export class CostPolicyController {
       metrics.apiserverUp.set(1);
     } catch (err) {
       metrics.apiserverUp.set(0);
-      throw new ReconcileError(`listing policies and agents: ${(err as Error).message}`, { cause: err });
+      throw new ReconcileError(`listing policies and agents: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     const concurrency = this.#o.concurrency ?? 16;
     const pulls = await mapLimit(agents, concurrency, (a) => this.#pull(a, policies));
@@ -174,12 +186,18 @@ export class CostPolicyController {
         reports += r.reports;
         return r.outcome;
       } catch (err) {
-        this.#log.error({ policy: p.metadata.name, err: (err as Error).message }, 'reconcile of policy failed');
+        this.#log.error(
+          { policy: p.metadata.name, err: (err as Error).message },
+          'reconcile of policy failed',
+        );
         return null;
       }
     });
     await this.#acknowledge(ok, policies, outcomes);
-    await this.#enforce(outcomes.filter((o): o is PolicyOutcome => o !== null), agents);
+    await this.#enforce(
+      outcomes.filter((o): o is PolicyOutcome => o !== null),
+      agents,
+    );
     const live = new Set(policies.map((p) => p.metadata.name ?? ''));
     for (const name of metrics.policies()) if (!live.has(name)) metrics.forgetPolicy(name);
     metrics.roundSeconds.observe((clock.now() - started) / 1000);
@@ -195,7 +213,10 @@ export class CostPolicyController {
   }
 
   /** One Warning Event per policy when an agent's chain starts failing (not every round). */
-  async #reportChainFailures(refused: readonly AgentPull[], policies: readonly CostPolicy[]): Promise<void> {
+  async #reportChainFailures(
+    refused: readonly AgentPull[],
+    policies: readonly CostPolicy[],
+  ): Promise<void> {
     const now = new Set(refused.map((p) => p.agent.node));
     for (const p of refused) {
       if (this.#failing.has(p.agent.node)) continue;
@@ -223,7 +244,11 @@ export class CostPolicyController {
       return null;
     }
     if (policies.length === 0) return { agent, info, chain: null, complete: true, failure: null };
-    const anchor: LedgerPosition = { node: agent.node, seq: Number(info.anchor.seq), hash: info.anchor.hash };
+    const anchor: LedgerPosition = {
+      node: agent.node,
+      seq: Number(info.anchor.seq),
+      hash: info.anchor.hash,
+    };
     let from: LedgerPosition | undefined;
     for (const p of policies) {
       const c = p.status?.collection?.cursors?.find((x) => x.node === agent.node);
@@ -234,7 +259,13 @@ export class CostPolicyController {
     const start = from as LedgerPosition;
     if (BigInt(start.seq) >= BigInt(info.head.seq)) {
       metrics.lag.set({ node: agent.node }, 0);
-      return { agent, info, chain: { node: agent.node, anchor: start, entries: [] }, complete: true, failure: null };
+      return {
+        agent,
+        info,
+        chain: { node: agent.node, anchor: start, entries: [] },
+        complete: true,
+        failure: null,
+      };
     }
     try {
       const r = await pullChain(agentApi, agent, start, this.#o.pull);
@@ -242,10 +273,15 @@ export class CostPolicyController {
       if (r.failure) {
         metrics.chainFailures.inc({ node: agent.node });
         metrics.entries.inc({ node: agent.node, result: 'refused' });
-        this.#log.error({ node: agent.node, ...r.failure }, 'ledger chain verification failed; entries refused');
+        this.#log.error(
+          { node: agent.node, ...r.failure },
+          'ledger chain verification failed; entries refused',
+        );
       }
       const last = r.chain.entries.at(-1);
-      const lagMs = r.complete ? 0 : clock.date().getTime() - (last ? Number(BigInt(last.time.end) / 1_000_000n) : 0);
+      const lagMs = r.complete
+        ? 0
+        : clock.date().getTime() - (last ? Number(BigInt(last.time.end) / 1_000_000n) : 0);
       metrics.lag.set({ node: agent.node }, Math.max(0, lagMs / 1000));
       return { agent, info, chain: r.chain, complete: r.complete, failure: r.failure };
     } catch (err) {
@@ -274,7 +310,9 @@ export class CostPolicyController {
         } catch (err) {
           if (!(err instanceof StateDecodeError)) throw err;
           // Counting on from a corrupt state would double count or lose; stop and say so.
-          await this.#writeConditions(policy, [{ type: 'Ready', status: 'False', reason: 'StateCorrupt', message: err.message }]);
+          await this.#writeConditions(policy, [
+            { type: 'Ready', status: 'False', reason: 'StateCorrupt', message: err.message },
+          ]);
           throw err;
         }
         if (committed.closing.length > 0) {
@@ -296,10 +334,19 @@ export class CostPolicyController {
         };
         const r = reducePolicy(committed, cursors, chains, view, now);
         const previous = policy.status;
-        const lastCollection = r.counted > 0 || !previous?.lastCollectionTime ? rfc3339(now) : previous.lastCollectionTime;
+        const lastCollection =
+          r.counted > 0 || !previous?.lastCollectionTime
+            ? rfc3339(now)
+            : previous.lastCollectionTime;
         const asOf = Math.max(ms(lastCollection), now - 1) === now ? now : ms(lastCollection);
         const computed = computeBudgets(policy.spec, r.state, asOf);
-        const status = this.#status(policy, computed, health, r.mismatches.map((m) => `${m.node}: ${m.detail}`), now);
+        const status = this.#status(
+          policy,
+          computed,
+          health,
+          r.mismatches.map((m) => `${m.node}: ${m.detail}`),
+          now,
+        );
         const next: CostPolicyStatus = {
           ...status,
           lastCollectionTime: lastCollection,
@@ -307,7 +354,10 @@ export class CostPolicyController {
           accumulatorState: encodeState(r.state),
         };
         if (owned(next) !== owned(previous)) {
-          const body = { metadata: { resourceVersion: policy.metadata.resourceVersion }, status: next };
+          const body = {
+            metadata: { resourceVersion: policy.metadata.resourceVersion },
+            status: next,
+          };
           policy = (await custom.patchClusterCustomObjectStatus(
             { group, version, plural, name, body },
             mergePatchOptions(),
@@ -327,15 +377,29 @@ export class CostPolicyController {
         }
         metrics.setBudgets(name, policy.spec.currency, computed.figures);
         const namespaces = [...r.state.reports.values()].flatMap((x) => [...x.namespaces.keys()]);
-        return { outcome: { cursors: r.cursors, figures: computed.figures, policy, namespaces }, writes, reports };
+        return {
+          outcome: { cursors: r.cursors, figures: computed.figures, policy, namespaces },
+          writes,
+          reports,
+        };
       } catch (err) {
         if (!isConflict(err)) throw err;
         // Someone (a previous leader, a spec update) wrote first: start again from theirs.
-        this.#log.info({ policy: name, attempt }, 'status conflict; recomputing from the stored state');
-        policy = (await custom.getClusterCustomObject({ group, version, plural, name })) as CostPolicy;
+        this.#log.info(
+          { policy: name, attempt },
+          'status conflict; recomputing from the stored state',
+        );
+        policy = (await custom.getClusterCustomObject({
+          group,
+          version,
+          plural,
+          name,
+        })) as CostPolicy;
       }
     }
-    throw new ReconcileError(`policy ${name}: status still conflicting after ${MAX_ATTEMPTS} attempts`);
+    throw new ReconcileError(
+      `policy ${name}: status still conflicting after ${MAX_ATTEMPTS} attempts`,
+    );
   }
 
   #status(
@@ -348,37 +412,97 @@ export class CostPolicyController {
     const generation = policy.metadata.generation ?? 1;
     const exceeded = computed.figures.filter((f) => f.exceeded.length > 0);
     const warned = computed.budgets.filter((b) => (b.thresholdsReached ?? []).length > 0);
-    const list = (xs: readonly string[]): string => (xs.length > 10 ? `${xs.slice(0, 10).join(', ')} and ${xs.length - 10} more` : xs.join(', '));
+    const list = (xs: readonly string[]): string =>
+      xs.length > 10 ? `${xs.slice(0, 10).join(', ')} and ${xs.length - 10} more` : xs.join(', ');
     const updates: ConditionUpdate[] = [
-      { type: 'Ready', status: 'True', reason: 'Collecting', message: 'ledgers are collected and counted' },
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'Collecting',
+        message: 'ledgers are collected and counted',
+      },
       exceeded.length > 0
-        ? { type: 'BudgetExceeded', status: 'True', reason: 'LimitReached', message: `exceeded: ${list(exceeded.map((f) => `${f.budget.name} (${list(f.exceeded)})`))}` }
-        : { type: 'BudgetExceeded', status: 'False', reason: 'WithinLimits', message: 'no budget is exceeded' },
+        ? {
+            type: 'BudgetExceeded',
+            status: 'True',
+            reason: 'LimitReached',
+            message: `exceeded: ${list(exceeded.map((f) => `${f.budget.name} (${list(f.exceeded)})`))}`,
+          }
+        : {
+            type: 'BudgetExceeded',
+            status: 'False',
+            reason: 'WithinLimits',
+            message: 'no budget is exceeded',
+          },
       warned.length > 0
-        ? { type: 'BudgetWarning', status: 'True', reason: 'ThresholdReached', message: `thresholds reached: ${list(warned.map((b) => `${b.name} ${(b.thresholdsReached ?? []).join('/')}%`))}` }
-        : { type: 'BudgetWarning', status: 'False', reason: 'BelowThresholds', message: 'no threshold is reached' },
+        ? {
+            type: 'BudgetWarning',
+            status: 'True',
+            reason: 'ThresholdReached',
+            message: `thresholds reached: ${list(warned.map((b) => `${b.name} ${(b.thresholdsReached ?? []).join('/')}%`))}`,
+          }
+        : {
+            type: 'BudgetWarning',
+            status: 'False',
+            reason: 'BelowThresholds',
+            message: 'no threshold is reached',
+          },
       health.refused.length > 0 || mismatches.length > 0
-        ? { type: 'LedgerVerified', status: 'False', reason: 'ChainVerificationFailed', message: `entries refused: ${list([...health.refused.map((r) => `${r.node}: ${r.failure.reason} at seq ${r.failure.seq}`), ...mismatches])}` }
-        : { type: 'LedgerVerified', status: 'True', reason: 'ChainsVerified', message: 'every collected ledger chain verified' },
+        ? {
+            type: 'LedgerVerified',
+            status: 'False',
+            reason: 'ChainVerificationFailed',
+            message: `entries refused: ${list([...health.refused.map((r) => `${r.node}: ${r.failure.reason} at seq ${r.failure.seq}`), ...mismatches])}`,
+          }
+        : {
+            type: 'LedgerVerified',
+            status: 'True',
+            reason: 'ChainsVerified',
+            message: 'every collected ledger chain verified',
+          },
       health.unreachable.length > 0
-        ? { type: 'AgentsReachable', status: 'False', reason: 'AgentsUnreachable', message: `unreachable: ${list(health.unreachable)}` }
-        : { type: 'AgentsReachable', status: 'True', reason: 'AllAgentsAnswered', message: 'every discovered agent answered' },
+        ? {
+            type: 'AgentsReachable',
+            status: 'False',
+            reason: 'AgentsUnreachable',
+            message: `unreachable: ${list(health.unreachable)}`,
+          }
+        : {
+            type: 'AgentsReachable',
+            status: 'True',
+            reason: 'AllAgentsAnswered',
+            message: 'every discovered agent answered',
+          },
     ];
     let conditions: Condition[] = (policy.status?.conditions ?? []) as Condition[];
     for (const u of updates) conditions = setCondition(conditions, u, generation, new Date(now));
     return {
       observedGeneration: generation,
       conditions,
-      ...(computed.topBudgetUtilization ? { topBudgetUtilization: computed.topBudgetUtilization } : {}),
+      ...(computed.topBudgetUtilization
+        ? { topBudgetUtilization: computed.topBudgetUtilization }
+        : {}),
       budgets: computed.budgets,
     };
   }
 
   async #writeConditions(policy: CostPolicy, updates: ConditionUpdate[]): Promise<void> {
     let conditions = (policy.status?.conditions ?? []) as Condition[];
-    for (const u of updates) conditions = setCondition(conditions, u, policy.metadata.generation ?? 1, this.#o.clock.date());
+    for (const u of updates)
+      conditions = setCondition(
+        conditions,
+        u,
+        policy.metadata.generation ?? 1,
+        this.#o.clock.date(),
+      );
     await this.#o.custom.patchClusterCustomObjectStatus(
-      { group, version, plural, name: policy.metadata.name ?? '', body: { status: { conditions } } },
+      {
+        group,
+        version,
+        plural,
+        name: policy.metadata.name ?? '',
+        body: { status: { conditions } },
+      },
       mergePatchOptions(),
     );
   }
@@ -393,21 +517,45 @@ export class CostPolicyController {
       const budgets = closed.budgets.length > 0 ? closed.budgets : [undefined];
       const written: string[] = [];
       for (const budget of budgets) {
-        const reports = buildReports({ policy: name, currency: policy.spec.currency, closed, timeZone, ...(budget ? { budget } : {}) });
+        const reports = buildReports({
+          policy: name,
+          currency: policy.spec.currency,
+          closed,
+          timeZone,
+          ...(budget ? { budget } : {}),
+        });
         for (const report of reports) {
           const rname = report.metadata.name ?? '';
           try {
-            await custom.createClusterCustomObject({ group, version, plural: COST_REPORT_GVK.plural, body: report });
+            await custom.createClusterCustomObject({
+              group,
+              version,
+              plural: COST_REPORT_GVK.plural,
+              body: report,
+            });
             metrics.apiWrites.inc({ verb: 'create', resource: 'costreports' });
             created++;
             written.push(rname);
           } catch (err) {
             if (statusCodeOf(err) !== 409) throw err;
-            const existing = (await custom.getClusterCustomObject({ group, version, plural: COST_REPORT_GVK.plural, name: rname })) as CostReport;
+            const existing = (await custom.getClusterCustomObject({
+              group,
+              version,
+              plural: COST_REPORT_GVK.plural,
+              name: rname,
+            })) as CostReport;
             if (JSON.stringify(existing.spec) !== JSON.stringify(report.spec)) {
               // Reports are immutable records; a different one under our name is surfaced, not overwritten.
-              this.#log.error({ report: rname }, 'CostReport exists with different content; kept as is');
-              await events.record(policyRef(policy), { type: 'Warning', reason: 'CostReportConflict', action: 'CloseReport', note: `CostReport ${rname} already exists with different content; left unchanged` });
+              this.#log.error(
+                { report: rname },
+                'CostReport exists with different content; kept as is',
+              );
+              await events.record(policyRef(policy), {
+                type: 'Warning',
+                reason: 'CostReportConflict',
+                action: 'CloseReport',
+                note: `CostReport ${rname} already exists with different content; left unchanged`,
+              });
             }
           }
         }
@@ -425,7 +573,11 @@ export class CostPolicyController {
   }
 
   /** Tells each agent the lowest seq every policy has durably counted, so it may compact. */
-  async #acknowledge(pulls: readonly AgentPull[], policies: readonly CostPolicy[], outcomes: readonly (PolicyOutcome | null)[]): Promise<void> {
+  async #acknowledge(
+    pulls: readonly AgentPull[],
+    policies: readonly CostPolicy[],
+    outcomes: readonly (PolicyOutcome | null)[],
+  ): Promise<void> {
     if (policies.length === 0) return;
     await mapLimit(pulls, this.#o.concurrency ?? 16, async (p) => {
       let min: number | undefined;
@@ -439,7 +591,10 @@ export class CostPolicyController {
       try {
         await this.#o.agentApi.ack(p.agent, BigInt(min));
       } catch (err) {
-        this.#log.warn({ node: p.agent.node, err: (err as Error).message }, 'acknowledgement failed; retried next round');
+        this.#log.warn(
+          { node: p.agent.node, err: (err as Error).message },
+          'acknowledgement failed; retried next round',
+        );
       }
     });
   }
@@ -468,7 +623,8 @@ export class CostPolicyController {
         this.#log.error({ err: (err as Error).message }, 'enforcement failed; retried next round');
       }
     }
-    if (sessionBudgets || this.#overBudgetSessions.size > 0) await this.#markSessions(new Set(sessions.keys()), agents);
+    if (sessionBudgets || this.#overBudgetSessions.size > 0)
+      await this.#markSessions(new Set(sessions.keys()), agents);
   }
 
   /** Mirrors the over-budget sessions into every agent's session API. */
@@ -476,7 +632,9 @@ export class CostPolicyController {
     const api = this.#o.agentApi;
     await mapLimit(agents, this.#o.concurrency ?? 16, async (agent) => {
       try {
-        const have = new Set((await api.overBudgetSessions(agent)).map((s) => `${s.namespace}/${s.id}`));
+        const have = new Set(
+          (await api.overBudgetSessions(agent)).map((s) => `${s.namespace}/${s.id}`),
+        );
         for (const key of want) {
           if (have.has(key)) continue;
           const i = key.indexOf('/');
@@ -488,7 +646,10 @@ export class CostPolicyController {
           await api.setSessionOverBudget(agent, key.slice(0, i), key.slice(i + 1), false);
         }
       } catch (err) {
-        this.#log.warn({ node: agent.node, err: (err as Error).message }, 'session budget marks not updated');
+        this.#log.warn(
+          { node: agent.node, err: (err as Error).message },
+          'session budget marks not updated',
+        );
       }
     });
     this.#overBudgetSessions = new Set(want);
@@ -499,4 +660,3 @@ interface Health {
   readonly unreachable: readonly string[];
   readonly refused: readonly { node: string; failure: ChainFailure }[];
 }
-

@@ -58,7 +58,12 @@ export class Enforcer {
   readonly #logger: Logger;
   readonly #onWrite: (resource: string) => void;
 
-  constructor(apis: EnforcerApis, events: EventRecorder, logger: Logger, onWrite: (resource: string) => void = () => {}) {
+  constructor(
+    apis: EnforcerApis,
+    events: EventRecorder,
+    logger: Logger,
+    onWrite: (resource: string) => void = () => {},
+  ) {
     this.#apis = apis;
     this.#events = events;
     this.#logger = logger;
@@ -115,7 +120,8 @@ export class Enforcer {
         const reason = ids.get(pod.metadata?.annotations?.[SESSION_ID] ?? '');
         if (reason === undefined) continue;
         for (const owner of pod.metadata?.ownerReferences ?? []) {
-          if (owner.kind === 'Job' && owner.apiVersion === 'batch/v1') jobs.set(`${ns}/${owner.name}`, reason);
+          if (owner.kind === 'Job' && owner.apiVersion === 'batch/v1')
+            jobs.set(`${ns}/${owner.name}`, reason);
         }
       }
     }
@@ -123,10 +129,16 @@ export class Enforcer {
   }
 
   /** Brings the workloads in line with the demand; returns the actions taken. */
-  async enforce(namespaces: ReadonlyMap<string, string>, sessions: SessionDemand): Promise<Action[]> {
+  async enforce(
+    namespaces: ReadonlyMap<string, string>,
+    sessions: SessionDemand,
+  ): Promise<Action[]> {
     const jobs = await this.#sessionJobs(sessions);
     const demand: Demand = { namespaces, jobs };
-    const scopes = new Set([...namespaces.keys(), ...[...jobs.keys()].map((k) => k.slice(0, k.indexOf('/')))]);
+    const scopes = new Set([
+      ...namespaces.keys(),
+      ...[...jobs.keys()].map((k) => k.slice(0, k.indexOf('/'))),
+    ]);
     const workloads: Workload[] = await this.#suspendedByUs();
     for (const ns of [...scopes].sort()) workloads.push(...(await this.#inNamespace(ns)));
     const actions = planEnforcement(workloads, demand);
@@ -163,7 +175,10 @@ export class Enforcer {
       throw err;
     }
     const suspend = action.type === 'suspend';
-    this.#logger.info({ workload: workloadKey(w), action: action.type, by: action.reason }, 'enforcement');
+    this.#logger.info(
+      { workload: workloadKey(w), action: action.type, by: action.reason },
+      'enforcement',
+    );
     await this.#events.record(
       {
         apiVersion: w.kind === 'Job' || w.kind === 'CronJob' ? 'batch/v1' : 'apps/v1',

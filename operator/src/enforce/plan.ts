@@ -11,7 +11,12 @@ export const SUSPENDED_LABEL = 'agentmeter.dev/suspended';
 export const SESSION_ID = 'agentmeter.dev/session-id';
 
 export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'Job' | 'CronJob';
-export const WORKLOAD_KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'Job', 'CronJob'];
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = [
+  'Deployment',
+  'StatefulSet',
+  'Job',
+  'CronJob',
+];
 
 export interface Workload {
   readonly kind: WorkloadKind;
@@ -62,9 +67,15 @@ function suspendPatch(w: Workload, reason: string): object {
     annotations: { [SUSPENDED_BY]: reason, ...annotations },
   });
   if (scalable(w.kind)) {
-    return { metadata: meta({ [PREVIOUS_REPLICAS]: String(w.replicas ?? 1) }), spec: { replicas: 0 } };
+    return {
+      metadata: meta({ [PREVIOUS_REPLICAS]: String(w.replicas ?? 1) }),
+      spec: { replicas: 0 },
+    };
   }
-  return { metadata: meta({ [PREVIOUS_SUSPEND]: String(w.suspend ?? false) }), spec: { suspend: true } };
+  return {
+    metadata: meta({ [PREVIOUS_SUSPEND]: String(w.suspend ?? false) }),
+    spec: { suspend: true },
+  };
 }
 
 function restorePatch(w: Workload): object {
@@ -75,7 +86,10 @@ function restorePatch(w: Workload): object {
   };
   if (scalable(w.kind)) {
     const previous = Number.parseInt(w.annotations[PREVIOUS_REPLICAS] ?? '', 10);
-    return { metadata, spec: { replicas: Number.isSafeInteger(previous) && previous >= 0 ? previous : 1 } };
+    return {
+      metadata,
+      spec: { replicas: Number.isSafeInteger(previous) && previous >= 0 ? previous : 1 },
+    };
   }
   return { metadata, spec: { suspend: w.annotations[PREVIOUS_SUSPEND] === 'true' } };
 }

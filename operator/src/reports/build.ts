@@ -48,7 +48,13 @@ function namespaceTotals(namespace: string, a: NamespaceAccum): NamespaceTotals 
   };
 }
 
-export function reportName(policy: string, budget: string | undefined, startMs: number, timeZone: string | undefined, shard: number): string {
+export function reportName(
+  policy: string,
+  budget: string | undefined,
+  startMs: number,
+  timeZone: string | undefined,
+  shard: number,
+): string {
   return `${policy}-${budget ?? 'period'}-${periodStamp(startMs, timeZone)}-${shard}`;
 }
 
@@ -105,7 +111,10 @@ export function buildReports(input: ReportInput): CostReport[] {
   for (const row of rows) {
     const size = JSON.stringify(row).length + 1;
     const current = shards.at(-1) as NamespaceTotals[];
-    if (current.length > 0 && (current.length >= MAX_REPORT_NAMESPACES || bytes + size > maxBytes)) {
+    if (
+      current.length > 0 &&
+      (current.length >= MAX_REPORT_NAMESPACES || bytes + size > maxBytes)
+    ) {
       shards.push([row]);
       bytes = overhead + size;
     } else {

@@ -88,7 +88,11 @@ export interface ComputedBudgets {
   readonly topBudgetUtilization: string | undefined;
 }
 
-export function computeBudgets(spec: CostPolicySpec, state: PolicyState, nowMs: number): ComputedBudgets {
+export function computeBudgets(
+  spec: CostPolicySpec,
+  state: PolicyState,
+  nowMs: number,
+): ComputedBudgets {
   const figures = (spec.budgets ?? []).map((b) => budgetFigures(b, state, nowMs));
   const budgets = figures.map((f) => budgetStatus(f, nowMs));
   const top = budgets.reduce((m, b) => Math.max(m, b.utilizationPercent ?? 0), -1);

@@ -1,0 +1,88 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ApportionError } from './errors.ts';
+import { apportion } from './largest-remainder.ts';
+import type { ApportionWeight } from './largest-remainder.ts';
+
+const w = (key: string, numerator: bigint): ApportionWeight => ({ key, numerator });
+
+function reasonOf(run: () => unknown): string {
+  try {
+    run();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ApportionError);
+    return (err as ApportionError).reason;
+  }
+  return 'accepted';
+}
+
+describe('apportion', () => {
+  it('gives leftover units to the largest remainders', () => {
+    // 10 × (5/10, 3/10, 2/10) exact; 7 × … = 3.5, 2.1, 1.4 → 3+1, 2, 1.
+    expect(apportion(7n, [w('a', 5n), w('b', 3n), w('c', 2n)], 10n)).toEqual(
+      new Map([
+        ['a', 4n],
+        ['b', 2n],
+        ['c', 1n],
+      ]),
+    );
+  });
+
+  it('settles equal remainders by the key that sorts first', () => {
+    expect(apportion(2n, [w('c', 1n), w('b', 1n), w('a', 1n)], 3n)).toEqual(
+      new Map([
+        ['c', 0n],
+        ['b', 1n],
+        ['a', 1n],
+      ]),
+    );
+    expect(apportion(1n, [w('ns/x', 1n), w('', 1n)], 2n).get('')).toBe(1n);
+  });
+
+  it('gives zero to zero weights and everything to a sole weight', () => {
+    expect(apportion(5n, [w('a', 0n), w('b', 9n)], 9n)).toEqual(
+      new Map([
+        ['a', 0n],
+        ['b', 5n],
+      ]),
+    );
+    expect(apportion(0n, [], 0n)).toEqual(new Map());
+    expect(apportion(0n, [w('a', 0n)], 0n)).toEqual(new Map([['a', 0n]]));
+  });
+
+  it.each<[string, () => unknown, string]>([
+    ['a negative total', () => apportion(-1n, [w('a', 1n)], 1n), 'negative-total'],
+    ['a negative weight', () => apportion(1n, [w('a', -1n), w('b', 2n)], 1n), 'negative-weight'],
+    ['a repeated key', () => apportion(1n, [w('a', 1n), w('a', 1n)], 2n), 'duplicate-key'],
+    ['weights that are not the whole', () => apportion(1n, [w('a', 1n)], 2n), 'weights-not-whole'],
+    ['units but no weight', () => apportion(1n, [w('a', 0n)], 0n), 'zero-weights'],
+  ])('refuses %s', (_name, run, reason) => {
+    expect(reasonOf(run)).toBe(reason);
+  });
+
+  it('is exact, non-negative, within one unit of each quota and order-independent', () => {
+    const weights = fc
+      .uniqueArray(fc.tuple(fc.string({ maxLength: 4 }), fc.bigInt({ min: 0n, max: 1n << 80n })), {
+        selector: ([key]) => key,
+        minLength: 1,
+        maxLength: 12,
+      })
+      .filter((ws) => ws.some(([, n]) => n > 0n));
+    fc.assert(
+      fc.property(weights, fc.bigInt({ min: 0n, max: 1n << 70n }), (pairs, total) => {
+        const list = pairs.map(([key, n]) => w(key, n));
+        const denominator = list.reduce((acc, x) => acc + x.numerator, 0n);
+        const out = apportion(total, list, denominator);
+        expect([...out.values()].reduce((a, b) => a + b, 0n)).toBe(total);
+        for (const { key, numerator } of list) {
+          const got = out.get(key) as bigint;
+          const exact = total * numerator; // quota × denominator
+          expect(got >= 0n).toBe(true);
+          expect(got * denominator > exact - denominator).toBe(true);
+          expect(got * denominator < exact + denominator).toBe(true);
+        }
+        expect(apportion(total, [...list].reverse(), denominator)).toEqual(out);
+      }),
+    );
+  });
+});

@@ -1,0 +1,245 @@
+// Holds measured ticks until the session watermark has passed, then splits each pod's usage
+// across its sessions, prices it with the policy that was in force when it was measured, and
+// turns the tick into its ledger batch. A tick's batch carries that tick's counter baselines, so
+// a crash before a held tick is written loses nothing: its usage is measured again from the
+// last written checkpoint.
+import type {
+  GpuDeviceUsage,
+  LedgerBody,
+  PodCost,
+  SessionRef,
+  TimeRange,
+  TokenCost,
+  TokensBody,
+  Usage,
+} from '@agentmeter/crds';
+import type { PodMeta } from '../pods/pod-meta.ts';
+import type { Settlement, TokenCounter } from '../sessions/index.ts';
+import { tickBatch, type PodEntryInput } from './ledger-bodies.ts';
+import type { TickResult } from './tick.ts';
+
+/** A pod's usage of one tick before it is split and priced. */
+export interface MeasuredPod extends PodEntryInput {
+  /** The pricing decision taken when the usage was measured (rates are never retroactive). */
+  readonly pricing: PricingRef | null;
+}
+
+/** Opaque to the settler: the pricer knows what it means. */
+export interface PricingRef {
+  readonly policy: { readonly name: string; readonly generation: string };
+  readonly currency: string;
+}
+
+export interface Pricer {
+  /** The policy in force for a pod now, or null when none selects it. */
+  policyFor(meta: PodMeta): PricingRef | null;
+  /** Cost of a pod's usage and of each share; bySession sums to totalNano exactly. */
+  priceUsage(
+    ref: PricingRef,
+    usage: Usage,
+    shares: readonly { session: SessionRef | null; usage: Usage }[],
+    gpuModel?: string,
+  ): PodCost;
+  priceTokens(ref: PricingRef, model: string, inputTokens: bigint, outputTokens: bigint): TokenCost;
+}
+
+export interface MeasuredTick {
+  readonly tick: string;
+  readonly time: TimeRange;
+  readonly pods: readonly MeasuredPod[];
+  readonly result: TickResult;
+  /** GPU device time no pod is charged for (node-usage `gpuUnattributed`). */
+  readonly gpuUnattributed?: readonly GpuDeviceUsage[];
+}
+
+/** What a settled pod entry contributed, for metrics and the session API. */
+export interface SettledShare {
+  readonly meta: PodMeta;
+  readonly session: SessionRef | null;
+  readonly usage: Usage;
+  readonly costNano: bigint;
+  readonly currency: string | null;
+}
+
+export interface SettledTokens {
+  readonly meta: PodMeta;
+  readonly session: SessionRef | null;
+  readonly model: string;
+  readonly inputTokens: bigint;
+  readonly outputTokens: bigint;
+  readonly costNano: bigint;
+  readonly currency: string | null;
+}
+
+export interface SettledBatch {
+  readonly tick: string;
+  readonly bodies: LedgerBody[];
+  readonly shares: readonly SettledShare[];
+  readonly tokens: readonly SettledTokens[];
+}
+
+export interface SettlerOptions {
+  readonly settlement: Settlement<Usage>;
+  readonly tokens: TokenCounter;
+  readonly pricer: Pricer;
+  /** Pod metadata by UID, for token counts of pods that may no longer be measured. */
+  readonly podByUid: (uid: string) => PodMeta | undefined;
+  /** Ticks a measured tick waits before it is split (the span watermark). */
+  readonly watermarkTicks: number;
+  /** Releases spans still waiting for their trace's session; called before each settle. */
+  readonly releaseSpans: (all: boolean) => void;
+}
+
+/** Token counter keys are `<pod uid> <session key>`: the tokens entry names the pod. */
+export function tokenKey(podUid: string, sessionKey: string): string {
+  return `${podUid} ${sessionKey}`;
+}
+
+function parseSessionKey(key: string): SessionRef | null {
+  const slash = key.indexOf('/');
+  const id = key.slice(slash + 1);
+  return id === '' ? null : { namespace: key.slice(0, slash), id };
+}
+
+function present(usage: Usage, like: Usage): Usage {
+  const out: Record<string, bigint> = {};
+  for (const [key, value] of Object.entries(like)) {
+    if (value !== undefined)
+      out[key] = (usage as unknown as Record<string, bigint | undefined>)[key] ?? 0n;
+  }
+  return out as unknown as Usage;
+}
+
+export class TickSettler {
+  readonly #opts: SettlerOptions;
+  readonly #pending: MeasuredTick[] = [];
+
+  constructor(options: SettlerOptions) {
+    this.#opts = options;
+  }
+
+  get pending(): number {
+    return this.#pending.length;
+  }
+
+  /** Adds a measured tick; returns the batches now past the watermark, oldest first. */
+  push(tick: MeasuredTick): SettledBatch[] {
+    this.#pending.push(tick);
+    const out: SettledBatch[] = [];
+    while (this.#pending.length > this.#opts.watermarkTicks) out.push(this.#settleOldest(false));
+    return out;
+  }
+
+  /** Settles everything held, e.g. on shutdown. */
+  flush(): SettledBatch[] {
+    const out: SettledBatch[] = [];
+    while (this.#pending.length > 0) out.push(this.#settleOldest(true));
+    return out;
+  }
+
+  #settleOldest(final: boolean): SettledBatch {
+    const tick = this.#pending.shift() as MeasuredTick;
+    this.#opts.releaseSpans(final);
+    const window = { t0: BigInt(tick.time.start), t1: BigInt(tick.time.end) };
+    const shares: SettledShare[] = [];
+    const entries: PodEntryInput[] = tick.pods.map((pod) => {
+      const settled =
+        window.t1 > window.t0
+          ? this.#opts.settlement.pushTick({ podUid: pod.meta.uid, window, usage: pod.usage })
+          : [];
+      const split = settled[settled.length - 1];
+      const podShares: { session: SessionRef | null; usage: Usage }[] = [];
+      if (split !== undefined) {
+        const keys = [...split.shares.keys()].sort();
+        for (const key of keys) {
+          podShares.push({
+            session: parseSessionKey(key),
+            usage: present(split.shares.get(key) as Usage, pod.usage),
+          });
+        }
+        podShares.push({ session: null, usage: present(split.unattributed, pod.usage) });
+      } else {
+        podShares.push({ session: null, usage: pod.usage });
+      }
+      // A pod's GPUs are one model in practice; its first row names the per-model rate.
+      const gpuModel = pod.gpu?.[0]?.model;
+      const cost =
+        pod.pricing === null
+          ? null
+          : this.#opts.pricer.priceUsage(pod.pricing, pod.usage, podShares, gpuModel);
+      podShares.forEach((share, i) => {
+        shares.push({
+          meta: pod.meta,
+          session: share.session,
+          usage: share.usage,
+          costNano: cost === null ? 0n : BigInt(cost.bySession[i]?.totalNano ?? '0'),
+          currency: cost?.currency ?? null,
+        });
+      });
+      return { ...pod, shares: podShares, cost };
+    });
+
+    const tokens: SettledTokens[] = [];
+    const tokenBodies: TokensBody[] = [];
+    for (const [key, perModel] of this.#opts.tokens.drain()) {
+      const space = key.indexOf(' ');
+      const meta = this.#opts.podByUid(key.slice(0, space));
+      if (meta === undefined) continue;
+      const session = parseSessionKey(key.slice(space + 1));
+      const pricing = this.#opts.pricer.policyFor(meta);
+      const models = [...perModel.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      let totalNano = 0n;
+      for (const [model, t] of models) {
+        const cost =
+          pricing === null
+            ? null
+            : this.#opts.pricer.priceTokens(pricing, model, t.inputTokens, t.outputTokens);
+        const nano = cost === null ? 0n : BigInt(cost.totalNano);
+        totalNano += nano;
+        tokens.push({
+          meta,
+          session,
+          model,
+          inputTokens: t.inputTokens,
+          outputTokens: t.outputTokens,
+          costNano: nano,
+          currency: pricing?.currency ?? null,
+        });
+      }
+      tokenBodies.push({
+        kind: 'tokens',
+        tick: tick.tick,
+        time: tick.time,
+        session,
+        pod: { uid: meta.uid, namespace: meta.namespace, name: meta.name },
+        models: models.map(([model, t]) => ({
+          model,
+          inputTokens: t.inputTokens.toString(),
+          outputTokens: t.outputTokens.toString(),
+        })),
+        cost:
+          pricing === null
+            ? null
+            : {
+                currency: pricing.currency,
+                policy: pricing.policy,
+                totalNano: totalNano.toString(),
+              },
+        priced: pricing !== null,
+      });
+    }
+    return {
+      tick: tick.tick,
+      bodies: tickBatch(
+        tick.tick,
+        tick.time,
+        entries,
+        tick.result,
+        tokenBodies,
+        tick.gpuUnattributed ?? [],
+      ),
+      shares,
+      tokens,
+    };
+  }
+}

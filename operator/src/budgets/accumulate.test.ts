@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import type { Budget, LedgerEntry } from '@agentmeter/crds';
+import { reducePolicy } from './accumulate.ts';
+import type { NodeChain, PolicyView } from './accumulate.ts';
+import { decodeState, emptyState, encodeState } from './state.ts';
+import { chainOf, podBody } from './test-ledger.ts';
+
+const T0 = Date.parse('2026-05-10T12:00:00Z');
+const budgets: Budget[] = [
+  { name: 'all', amount: '10', period: 'Monthly' },
+  { name: 'ns', amount: '1', period: 'Daily', scope: 'Namespace', timeZone: 'Europe/Berlin' },
+  { name: 'sess', amount: '1', period: 'Weekly', scope: 'Session' },
+];
+const view: PolicyView = {
+  identity: { name: 'p', currency: 'USD', createdMs: 0, rates: { cpuCoreHour: '1' } },
+  generation: 1,
+  budgets,
+};
+const GENESIS = (node: string) => ({ node, seq: 0, hash: '0'.repeat(64) });
+
+function chain(node: string, entries: LedgerEntry[], from = GENESIS(node)): NodeChain {
+  return { node, anchor: from, entries };
+}
+
+describe('reducePolicy', () => {
+  const a = chainOf('a', [
+    podBody({ namespace: 'n1', nano: 100n, atMs: T0, session: 's1' }),
+    podBody({ namespace: 'n2', nano: 50n, atMs: T0 }),
+    podBody({ namespace: 'n1', nano: 7n, atMs: T0, policy: 'other' }),
+    podBody({ namespace: 'n1', nano: 9n, atMs: T0, policy: null }),
+  ]);
+  const b = chainOf('b', [podBody({ namespace: 'n2', nano: 1000n, atMs: T0 })]);
+
+  it('counts only entries priced by the policy, once per scope', () => {
+    const r = reducePolicy(emptyState(), [], [chain('a', a), chain('b', b)], view, T0);
+    expect(r.state.budgets.get('all')?.sums.get('*')).toBe(1150n);
+    expect(r.state.budgets.get('ns')?.sums).toEqual(
+      new Map([
+        ['n1', 100n],
+        ['n2', 1050n],
+      ]),
+    );
+    expect(r.state.budgets.get('sess')?.sums).toEqual(new Map([['n1/s1', 100n]]));
+    expect(r.cursors).toEqual([
+      { node: 'a', seq: 4, hash: a[3]?.hash },
+      { node: 'b', seq: 1, hash: b[0]?.hash },
+    ]);
+    expect(r.counted).toBe(3);
+  });
+
+  it('never counts twice when the same or overlapping pages come again', () => {
+    const once = reducePolicy(emptyState(), [], [chain('a', a)], view, T0);
+    const state = decodeState(encodeState(once.state));
+    const again = reducePolicy(state, once.cursors, [chain('a', a)], view, T0);
+    expect(again.counted).toBe(0);
+    expect(again.state.budgets.get('all')?.sums.get('*')).toBe(150n);
+    // A page starting in the middle (another policy's lower cursor) applies only the tail.
+    const more = chainOf('a', [podBody({ namespace: 'n1', nano: 5n, atMs: T0 })], a[3]);
+    const tail = reducePolicy(
+      state,
+      once.cursors,
+      [chain('a', [...a.slice(2), ...more], { node: 'a', seq: 2, hash: a[1]?.hash ?? '' })],
+      view,
+      T0,
+    );
+    expect(tail.state.budgets.get('all')?.sums.get('*')).toBe(155n);
+  });
+
+  it('is the same whether pulled in one page or many', () => {
+    const whole = reducePolicy(emptyState(), [], [chain('a', a)], view, T0);
+    let s = emptyState();
+    let cursors = whole.cursors.slice(0, 0);
+    for (let i = 0; i < a.length; i++) {
+      const from = i === 0 ? GENESIS('a') : { node: 'a', seq: i, hash: a[i - 1]?.hash ?? '' };
+      const r = reducePolicy(s, cursors, [chain('a', a.slice(i, i + 1), from)], view, T0);
+      s = r.state;
+      cursors = r.cursors;
+    }
+    expect(encodeState(s)).toBe(encodeState(whole.state));
+  });
+
+  it('refuses a chain that does not continue from the cursor hash', () => {
+    const once = reducePolicy(emptyState(), [], [chain('a', a.slice(0, 2))], view, T0);
+    const forged = chainOf('a', [
+      podBody({ namespace: 'n9', nano: 1n, atMs: T0 }),
+      podBody({ namespace: 'n9', nano: 1n, atMs: T0 }),
+    ]);
+    const r = reducePolicy(once.state, once.cursors, [chain('a', forged)], view, T0);
+    expect(r.mismatches[0]?.reason).toBe('fork');
+    expect(r.counted).toBe(0);
+    expect(r.cursors).toEqual(once.cursors);
+  });
+
+  it('closes a period when the clock passes its end, splitting entries by their time', () => {
+    const first = reducePolicy(emptyState(), [], [chain('a', a.slice(0, 1))], view, T0);
+    const nextDay = Date.parse('2026-05-11T12:00:00Z');
+    const tail = chainOf('a', [podBody({ namespace: 'n1', nano: 3n, atMs: nextDay - 1000 })], a[0]);
+    const r = reducePolicy(
+      first.state,
+      first.cursors,
+      [chain('a', tail, { node: 'a', seq: 1, hash: a[0]?.hash ?? '' })],
+      view,
+      nextDay,
+    );
+    const closed = r.state.closing.find((c) => c.spec === 'Daily/Europe/Berlin');
+    expect(closed?.namespaces.get('n1')?.cost.cpu).toBe(100n);
+    expect(r.state.budgets.get('ns')?.sums.get('n1')).toBe(3n);
+    // The monthly budget keeps counting across the day boundary.
+    expect(r.state.budgets.get('all')?.sums.get('*')).toBe(103n);
+  });
+});
+
+describe('accumulator state size', () => {
+  function stateFor(bs: Budget[]): string {
+    const bodies = [];
+    for (let i = 0; i < 10_000; i++) {
+      const namespace = `team-${i.toString().padStart(5, '0')}-agents`;
+      bodies.push(
+        podBody(
+          {
+            namespace,
+            nano: BigInt(1_000_000 + i * 7919),
+            atMs: T0,
+            session: `sess-${i}-${(i * 2654435761) % 1_000_000}`,
+          },
+          i,
+        ),
+      );
+    }
+    const r = reducePolicy(
+      emptyState(),
+      [],
+      [chain('a', chainOf('a', bodies))],
+      { ...view, budgets: bs },
+      T0,
+    );
+    const encoded = encodeState(r.state);
+    expect(decodeState(encoded)).toEqual(r.state);
+    return encoded;
+  }
+  it('stays under 512 KiB at 10,000 namespaces and sessions with one period per budget scope', () => {
+    const monthly = budgets.map((b) => ({ ...b, period: 'Monthly' as const, timeZone: 'UTC' }));
+    expect(stateFor(monthly).length).toBeLessThan(512 * 1024);
+  });
+  it('stays under 1 MiB (etcd allows 1.5) even with three different period specs', () => {
+    expect(stateFor(budgets).length).toBeLessThan(1024 * 1024);
+  });
+});

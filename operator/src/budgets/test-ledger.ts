@@ -1,0 +1,69 @@
+// Test builders: real sealed ledger entries (crds sealEntry), priced by a named policy.
+import { GENESIS_PREV, sealEntry } from '@agentmeter/crds';
+import type { LedgerBody, LedgerEntry, PodUsageBody } from '@agentmeter/crds';
+
+const ZERO = {
+  cpuNs: '0',
+  memoryByteSeconds: '0',
+  ioReadBytes: '0',
+  ioWriteBytes: '0',
+  netRxBytes: '0',
+  netTxBytes: '0',
+};
+
+export interface PodCostSpec {
+  readonly namespace: string;
+  readonly nano: bigint;
+  readonly atMs: number;
+  readonly policy?: string | null;
+  readonly session?: string;
+}
+
+export function podBody(spec: PodCostSpec, i = 0): PodUsageBody {
+  const end = BigInt(spec.atMs) * 1_000_000n;
+  const usage = { ...ZERO, cpuNs: '1000000000' };
+  const session = spec.session ? { namespace: spec.namespace, id: spec.session } : null;
+  const policy = spec.policy === undefined ? 'p' : spec.policy;
+  return {
+    kind: 'pod-usage',
+    time: { start: (end - 1_000_000_000n).toString(), end: end.toString() },
+    tick: `t${i}`,
+    pod: {
+      uid: `u-${spec.namespace}-${i}`,
+      namespace: spec.namespace,
+      name: `pod-${i}`,
+      qos: 'Burstable',
+    },
+    usage,
+    shares: [{ session, usage }],
+    cost:
+      policy === null
+        ? null
+        : {
+            currency: 'USD',
+            policy: { name: policy, generation: '1' },
+            totalNano: spec.nano.toString(),
+            bySession: [{ session, totalNano: spec.nano.toString() }],
+          },
+    priced: policy !== null,
+    flags: [],
+  };
+}
+
+/** Seals bodies one batch each, continuing after `after` (default: genesis). */
+export function chainOf(
+  node: string,
+  bodies: readonly LedgerBody[],
+  after?: LedgerEntry,
+): LedgerEntry[] {
+  const out: LedgerEntry[] = [];
+  let prev = after?.hash ?? GENESIS_PREV;
+  let seq = after ? BigInt(after.seq) : 0n;
+  for (const body of bodies) {
+    seq += 1n;
+    const e = sealEntry({ node, agentId: 'a', ...body }, prev, seq);
+    out.push(e);
+    prev = e.hash;
+  }
+  return out;
+}

@@ -1,0 +1,132 @@
+// `agentmeter report` (also the kubectl plugin `kubectl agentmeter report`): current periods
+// from CostPolicy status, closed periods from CostReports, per namespace or per session.
+import { parseArgs } from 'node:util';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { COST_POLICY_GVK, COST_REPORT_GVK, formatMoney, loadKubeConfig } from '@agentmeter/crds';
+import type { CostPolicy, CostReport } from '@agentmeter/crds';
+import { RESOURCES } from '../budgets/contribution.ts';
+import { rfc3339 } from '../budgets/periods.ts';
+import { decodeState } from '../budgets/state.ts';
+import { LABEL_POLICY } from '../reports/build.ts';
+import { formatReport } from './format.ts';
+import type { OutputFormat, ReportRow } from './format.ts';
+
+export const USAGE = `Usage: agentmeter report [--policy NAME] [--period current|closed|all]
+                         [--format table|csv|json] [--sessions] [--kubeconfig PATH]`;
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** Rows of the open periods of a policy, from its status (exact, as the operator counted). */
+export function currentRows(policy: CostPolicy, sessions: boolean): ReportRow[] {
+  const state = decodeState(policy.status?.accumulatorState);
+  const name = policy.metadata.name ?? '';
+  const currency = policy.spec.currency;
+  const rows: ReportRow[] = [];
+  if (sessions) {
+    for (const budget of policy.spec.budgets ?? []) {
+      const b = state.budgets.get(budget.name);
+      if ((budget.scope ?? 'Policy') !== 'Session' || b === undefined) continue;
+      for (const [key, nano] of [...b.sums].sort()) {
+        const i = key.indexOf('/');
+        rows.push({
+          policy: name,
+          period: 'current',
+          periodStart: rfc3339(b.start),
+          periodEnd: rfc3339(b.end),
+          namespace: key.slice(0, i),
+          session: key.slice(i + 1),
+          currency,
+          total: formatMoney(nano),
+        });
+      }
+      break;
+    }
+    return rows;
+  }
+  for (const accum of state.reports.values()) {
+    for (const [ns, a] of [...accum.namespaces].sort(([x], [y]) => (x < y ? -1 : 1))) {
+      rows.push({
+        policy: name,
+        period: 'current',
+        periodStart: rfc3339(accum.start),
+        periodEnd: rfc3339(accum.end),
+        namespace: ns,
+        currency,
+        total: formatMoney(RESOURCES.reduce((s, r) => s + a.cost[r], 0n)),
+        cpu: formatMoney(a.cost.cpu),
+        memory: formatMoney(a.cost.memory),
+        gpu: formatMoney(a.cost.gpu),
+        io: formatMoney(a.cost.io),
+        network: formatMoney(a.cost.network),
+        tokens: formatMoney(a.cost.tokens),
+        inputTokens: Number(a.input),
+        outputTokens: Number(a.output),
+        sessions: a.sessions.size,
+      });
+    }
+  }
+  return rows;
+}
+
+export function closedRows(reports: readonly CostReport[]): ReportRow[] {
+  return reports.flatMap((r) =>
+    r.spec.namespaces.map((n) => ({
+      policy: r.spec.policy.name,
+      period: 'closed' as const,
+      periodStart: r.spec.period.start,
+      periodEnd: r.spec.period.end,
+      namespace: n.namespace,
+      currency: r.spec.currency,
+      ...n.cost,
+      inputTokens: n.tokens.input,
+      outputTokens: n.tokens.output,
+      sessions: n.sessions,
+    })),
+  );
+}
+
+export async function runReport(argv: readonly string[], out: (s: string) => void): Promise<void> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      policy: { type: 'string' },
+      period: { type: 'string', default: 'all' },
+      format: { type: 'string', default: 'table' },
+      sessions: { type: 'boolean', default: false },
+      kubeconfig: { type: 'string' },
+    },
+    strict: true,
+  });
+  const format = values.format as OutputFormat;
+  if (!['table', 'csv', 'json'].includes(format))
+    throw new UsageError(`--format must be table, csv or json\n${USAGE}`);
+  if (!['current', 'closed', 'all'].includes(values.period))
+    throw new UsageError(`--period must be current, closed or all\n${USAGE}`);
+  const api = loadKubeConfig({ kubeconfig: values.kubeconfig }).makeApiClient(CustomObjectsApi);
+  const rows: ReportRow[] = [];
+  if (values.period !== 'closed') {
+    const list = (await api.listClusterCustomObject({
+      group: COST_POLICY_GVK.group,
+      version: COST_POLICY_GVK.version,
+      plural: COST_POLICY_GVK.plural,
+    })) as { items: CostPolicy[] };
+    for (const p of list.items)
+      if (!values.policy || p.metadata.name === values.policy)
+        rows.push(...currentRows(p, values.sessions));
+  }
+  if (values.period !== 'current' && !values.sessions) {
+    const list = (await api.listClusterCustomObject({
+      group: COST_REPORT_GVK.group,
+      version: COST_REPORT_GVK.version,
+      plural: COST_REPORT_GVK.plural,
+      ...(values.policy ? { labelSelector: `${LABEL_POLICY}=${values.policy}` } : {}),
+    })) as { items: CostReport[] };
+    const sorted = list.items.sort((a, b) =>
+      (a.metadata.name ?? '') < (b.metadata.name ?? '') ? -1 : 1,
+    );
+    rows.push(...closedRows(sorted));
+  }
+  out(formatReport(rows, format));
+}
