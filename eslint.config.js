@@ -13,7 +13,10 @@ export default tseslint.config(
         'error',
         { name: 'parseFloat', message: 'Use BigInt decimal arithmetic (crds/src/money).' },
       ],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
       'no-console': 'error',
     },
   },

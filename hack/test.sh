@@ -28,5 +28,9 @@ npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
 
 echo "[test] unit suites"
 npx vitest run --project unit
-echo "[test] integration suites (real kube-apiserver, etcd, cgroups)"
+echo "[test] prometheus"
+bash hack/ensure-prometheus.sh
+echo "[test] helm"
+bash hack/ensure-helm.sh >/dev/null
+echo "[test] integration suites (real kube-apiserver, etcd, cgroups, Prometheus)"
 npx vitest run --project integration

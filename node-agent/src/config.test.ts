@@ -55,6 +55,8 @@ describe('parseConfig', () => {
       gpu: 'auto',
       nvidiaSmi: 'nvidia-smi',
       podResourcesSocket: '/var/lib/kubelet/pod-resources/kubelet.sock',
+      ledgerApiAudience: 'agentmeter',
+      ledgerIntervalMs: 10_000,
     });
   });
 

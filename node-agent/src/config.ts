@@ -43,6 +43,10 @@ export interface AgentConfig {
   readonly podResourcesSocket: string;
   /** Optional dcgm-exporter on this node, for MIG and profiling-grade utilisation. */
   readonly dcgmUrl?: string;
+  /** Audience a caller's token must carry for the operator API (ledger pull, acks). */
+  readonly ledgerApiAudience: string;
+  /** How much measured time one ledger batch covers; at least one tick. */
+  readonly ledgerIntervalMs: number;
 }
 
 /** A setting with a bad value; `setting` is the flag or environment variable it came from. */
@@ -118,6 +122,16 @@ const SETTINGS = {
     default: '/var/lib/kubelet/pod-resources/kubelet.sock',
   },
   dcgmUrl: { flag: 'dcgm-url', env: ['AGENTMETER_DCGM_URL'] },
+  ledgerInterval: {
+    flag: 'ledger-interval',
+    env: ['AGENTMETER_LEDGER_INTERVAL'],
+    default: '10s',
+  },
+  ledgerApiAudience: {
+    flag: 'ledger-api-audience',
+    env: ['AGENTMETER_LEDGER_API_AUDIENCE'],
+    default: 'agentmeter',
+  },
 } as const satisfies Record<string, Setting>;
 
 /** Flags and their environment variables, for `--help` output and docs. */
@@ -206,6 +220,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ag
       'an http(s) URL of dcgm-exporter, e.g. http://127.0.0.1:9400/metrics',
     );
   }
+  const audience = read(SETTINGS.ledgerApiAudience);
+  const ledgerInterval = read(SETTINGS.ledgerInterval);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$/.test(audience.value ?? '')) {
+    throw new ConfigError(audience.source, audience.value, 'a token audience such as agentmeter');
+  }
   if (identity.value !== 'default' && identity.value !== 'strict') {
     throw new ConfigError(identity.source, identity.value, 'default or strict');
   }
@@ -235,6 +254,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ag
     nvidiaSmi: nvidiaSmi.value ?? 'nvidia-smi',
     podResourcesSocket: podResources.value ?? '',
     ...(dcgm.value !== undefined ? { dcgmUrl: dcgm.value } : {}),
+    ledgerApiAudience: audience.value ?? 'agentmeter',
+    ledgerIntervalMs: durationIn(ledgerInterval, SECOND, 5 * MINUTE, '1s to 5m'),
   };
 }
 

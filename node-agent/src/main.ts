@@ -171,6 +171,9 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     pricer,
     podByUid: (uid) => pods.byUid(uid),
     watermarkTicks: config.sessionWatermarkTicks,
+    // At short ticks several settled ticks make one batch, so ledger volume and sealing cost
+    // follow the ledger interval rather than the tick.
+    ticksPerBatch: Math.max(1, Math.round(config.ledgerIntervalMs / config.tickMs)),
     releaseSpans: (all) => ingest.flush(all),
   });
   const gpu = await startGpu(config, pods, metrics, componentLogger(log, 'gpu'));

@@ -1,6 +1,8 @@
 // The operator process: flags → kube clients → Lease leader election → (leader only) the
 // collection/reconcile/enforce loop, plus /metrics, /healthz and /readyz for every replica.
-// SIGTERM stops the loop after the current round and releases the Lease.
+// Losing the Lease (e.g. an apiserver outage longer than renewDeadline) ends the term and the
+// replica campaigns again, so it recovers on its own without a restart. SIGTERM stops the loop
+// after the current round and releases the Lease.
 import { createServer } from 'node:http';
 import {
   AppsV1Api,
@@ -26,11 +28,18 @@ import { OperatorMetrics } from './metrics.ts';
 import { Controller, EventRecorder, LeaderElector, systemClock } from './runtime/index.ts';
 
 const ROUND_KEY = 'collect';
+const USAGE =
+  'Usage: node operator/src/main.ts [--flag=value ...]\n\nSettings (flags win over env):';
 
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n${configUsage()}\n`);
+    return;
+  }
   let config;
   try {
-    config = parseConfig(process.argv.slice(2), process.env);
+    config = parseConfig(argv, process.env);
   } catch (err) {
     if (
       err instanceof ConfigError ||
@@ -89,44 +98,57 @@ async function main(): Promise<void> {
     logger: logger.child({ component: 'collect' }),
     clock,
   });
-  const controller = new Controller({
-    name: 'costpolicy',
-    registry,
-    logger,
-    clock,
-    reconcile: async () => {
-      const summary = await reconciler.round();
-      logger.info(
-        { ...summary, unreachable: summary.unreachable.length, refused: summary.refused },
-        'round done',
-      );
-      return { requeueAfter: config.intervalMs };
-    },
-    resync: { intervalMs: config.intervalMs * 6, keys: () => [ROUND_KEY] },
-  });
-  // A spec change (budget raised, removed) is acted on at once rather than at the next tick;
-  // our own status writes do not move metadata.generation and so do not trigger a round.
-  const policies = new Informer<KubernetesObject>({
-    kubeConfig: kc,
-    path: `/apis/${COST_POLICY_GVK.group}/${COST_POLICY_GVK.version}/${COST_POLICY_GVK.plural}`,
-    logger,
-  });
-  policies.on('add', () => controller.enqueue(ROUND_KEY));
-  policies.on('delete', () => controller.enqueue(ROUND_KEY));
-  policies.on('update', (obj, old) => {
-    if (obj.metadata?.generation !== old.metadata?.generation) controller.enqueue(ROUND_KEY);
-  });
-
-  let leading = false;
-  let controllerRun: Promise<void> | undefined;
-  const startLeading = (): void => {
-    leading = true;
+  // One term of leadership: a fresh controller and informer (a stopped work queue cannot be
+  // reused). Status writes are guarded by resourceVersion, so a round still finishing after
+  // the Lease is lost cannot count anything twice.
+  const startTerm = (): Term => {
+    const controller = new Controller({
+      name: 'costpolicy',
+      registry,
+      logger,
+      clock,
+      reconcile: async () => {
+        const summary = await reconciler.round();
+        logger.info(
+          { ...summary, unreachable: summary.unreachable.length, refused: summary.refused },
+          'round done',
+        );
+        return { requeueAfter: config.intervalMs };
+      },
+      resync: { intervalMs: config.intervalMs * 6, keys: () => [ROUND_KEY] },
+    });
+    // A spec change (budget raised, removed) is acted on at once rather than at the next tick;
+    // our own status writes do not move metadata.generation and so do not trigger a round.
+    const policies = new Informer<KubernetesObject>({
+      kubeConfig: kc,
+      path: `/apis/${COST_POLICY_GVK.group}/${COST_POLICY_GVK.version}/${COST_POLICY_GVK.plural}`,
+      logger,
+    });
+    policies.on('add', () => controller.enqueue(ROUND_KEY));
+    policies.on('delete', () => controller.enqueue(ROUND_KEY));
+    policies.on('update', (obj, old) => {
+      if (obj.metadata?.generation !== old.metadata?.generation) controller.enqueue(ROUND_KEY);
+    });
     policies.start();
-    controllerRun = controller.start();
+    const run = controller.start();
     controller.enqueue(ROUND_KEY);
+    return { controller, policies, run };
   };
-  const elector = config.leaderElection
-    ? new LeaderElector({
+  let term: Term | undefined;
+  const endTerm = async (): Promise<void> => {
+    const t = term;
+    term = undefined;
+    if (t === undefined) return;
+    await t.controller.stop();
+    await t.run;
+    await t.policies.stop();
+  };
+
+  let shuttingDown = false;
+  let elector: LeaderElector | undefined;
+  const campaign = async (): Promise<void> => {
+    while (!shuttingDown) {
+      elector = new LeaderElector({
         api: kc.makeApiClient(CoordinationV1Api),
         namespace: config.namespace,
         name: config.leaseName,
@@ -138,18 +160,18 @@ async function main(): Promise<void> {
         releaseOnCancel: true,
         registry,
         callbacks: {
-          onStartedLeading: startLeading,
-          onStoppedLeading: () => {
-            // Lost the Lease: stop acting at once; a fresh process re-enters the election.
-            if (!shuttingDown) {
-              logger.error('leadership lost; exiting so a clean replica takes over');
-              process.exit(1);
-            }
+          onStartedLeading: () => {
+            term = startTerm();
           },
           onNewLeader: (id) => logger.info({ leader: id }, 'leader observed'),
         },
-      })
-    : undefined;
+      });
+      await elector.run();
+      if (shuttingDown) return;
+      logger.error('leadership lost; stopping this term and campaigning again');
+      await endTerm();
+    }
+  };
 
   const app = express();
   app.disable('x-powered-by');
@@ -168,7 +190,7 @@ async function main(): Promise<void> {
     ];
     const ok = checks.every((c) => c.ok);
     const lines = checks.map((c) => `[${c.ok ? '+' : '-'}]${c.name} ${c.ok ? 'ok' : 'failed'}`);
-    lines.push(`leader: ${leading}`, ok ? 'readyz check passed' : 'readyz check failed');
+    lines.push(`leader: ${term !== undefined}`, ok ? 'readyz check passed' : 'readyz check failed');
     res
       .status(ok ? 200 : 503)
       .type('text/plain')
@@ -181,7 +203,6 @@ async function main(): Promise<void> {
   });
   logger.info({ listen: config.listen, leaderElection: config.leaderElection }, 'operator started');
 
-  let shuttingDown = false;
   const shutdown = async (signal: string): Promise<void> => {
     if (shuttingDown) return;
     shuttingDown = true;
@@ -191,9 +212,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.shutdownTimeoutMs);
     timer.unref();
-    await controller.stop();
-    await controllerRun;
-    await policies.stop();
+    await endTerm();
     await elector?.stop();
     server.closeIdleConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -203,8 +222,18 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  if (elector) void elector.run();
-  else startLeading();
+  if (config.leaderElection)
+    campaign().catch((err: unknown) => {
+      logger.fatal({ err: (err as Error).message }, 'leader election failed');
+      process.exit(1);
+    });
+  else term = startTerm();
+}
+
+interface Term {
+  readonly controller: Controller;
+  readonly policies: Informer<KubernetesObject>;
+  readonly run: Promise<void>;
 }
 
 main().catch((err: unknown) => {

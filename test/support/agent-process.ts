@@ -16,10 +16,14 @@ export interface AgentOptions {
   readonly host?: string;
   readonly port?: number;
   readonly tick?: string;
+  /** Ledger batch interval; defaults to the tick, so tests see one batch per tick. */
+  readonly ledgerInterval?: string;
   readonly extraArgs?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
   /** Bearer token for the operator API (ledger pull); an authorised user's. */
   readonly token?: string;
+  /** GPU metering on, with this nvidia-smi and kubelet PodResources socket; off when absent. */
+  readonly gpu?: { readonly nvidiaSmi: string; readonly podResourcesSocket: string };
 }
 
 export async function freePort(host: string): Promise<number> {
@@ -68,9 +72,17 @@ export class AgentProcess {
       `--kubeconfig=${options.kubeconfig}`,
       `--state-dir=${options.stateDir}`,
       `--tick=${options.tick ?? '1s'}`,
+      `--ledger-interval=${options.ledgerInterval ?? options.tick ?? '1s'}`,
       `--listen=${host}:${port}`,
       `--otlp-listen=${host}:${otlpPort}`,
-      '--gpu=off',
+      // Each flag may be given once, so GPU settings replace `--gpu=off` rather than follow it.
+      ...(options.gpu === undefined
+        ? ['--gpu=off']
+        : [
+            '--gpu=on',
+            `--nvidia-smi=${options.gpu.nvidiaSmi}`,
+            `--pod-resources-socket=${options.gpu.podResourcesSocket}`,
+          ]),
       ...(options.extraArgs ?? []),
     ];
     const child = spawn(process.execPath, args, {

@@ -11,7 +11,11 @@ const jsonValue = fc.letrec((tie) => ({
     fc.constant(null),
     fc.integer(),
     fc.array(tie('value'), { maxLength: 4 }),
-    fc.dictionary(fc.string(), tie('value'), { maxKeys: 5 }),
+    fc.dictionary(
+      fc.string().filter((k) => !/^(?:0|[1-9][0-9]*)$/.test(k)),
+      tie('value'),
+      { maxKeys: 5 },
+    ),
   ),
 })).value;
 
@@ -43,6 +47,16 @@ describe('canonicalize', () => {
         expect(canonicalize(shuffleKeys(value, seed))).toBe(canonical);
         expect(canonicalize(JSON.parse(canonical))).toBe(canonical);
       }),
+    );
+  });
+
+  it('refuses array-index-like object keys, which engines would reorder', () => {
+    expect(() => canonicalize({ a: { '10': '1' } })).toThrow(LedgerFormatError);
+  });
+
+  it('keeps a __proto__ member as data', () => {
+    expect(canonicalize(JSON.parse('{"b":"1","__proto__":{"x":"2"}}'))).toBe(
+      '{"__proto__":{"x":"2"},"b":"1"}',
     );
   });
 

@@ -8,18 +8,21 @@ import { LedgerFormatError, describeValue } from './errors.ts';
  * being rendered differently on another runtime.
  */
 export function canonicalize(value: unknown): string {
-  // The path is tracked as a stack and only rendered for an error: this runs twice per entry.
-  return write(value, []);
+  // Build a copy whose objects hold their keys in sorted order, then let the engine's native
+  // JSON.stringify render it: the same bytes as a hand-written serialiser, several times faster
+  // on the writer's hot path (it runs twice per entry). The path is tracked as a stack and only
+  // rendered for an error.
+  return JSON.stringify(sorted(value, []));
 }
 
-function write(value: unknown, path: (string | number)[]): string {
-  if (value === null) return 'null';
+const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
+
+function sorted(value: unknown, path: (string | number)[]): unknown {
+  if (value === null) return null;
   switch (typeof value) {
     case 'string':
-      // JSON.stringify's string escaping is fully specified (ES2019 well-formed stringify).
-      return JSON.stringify(value);
     case 'boolean':
-      return value ? 'true' : 'false';
+      return value;
     case 'number':
       if (!Number.isSafeInteger(value)) {
         throw new LedgerFormatError(
@@ -28,28 +31,38 @@ function write(value: unknown, path: (string | number)[]): string {
           `number ${String(value)} is not a safe integer`,
         );
       }
-      return String(value);
+      return value;
     case 'object': {
-      let out: string;
       if (Array.isArray(value)) {
-        out = '[';
+        const out = new Array<unknown>(value.length);
         for (let i = 0; i < value.length; i++) {
           path.push(i);
-          out += (i === 0 ? '' : ',') + write(value[i], path);
+          // JSON.stringify renders an undefined array element as null; so does this.
+          out[i] = value[i] === undefined ? null : sorted(value[i], path);
           path.pop();
         }
-        return `${out}]`;
+        return out;
       }
       const record = value as Record<string, unknown>;
-      out = '{';
+      // No prototype, so a `__proto__` key is an ordinary member as it is in parsed JSON.
+      const out = Object.create(null) as Record<string, unknown>;
       for (const key of Object.keys(record).sort()) {
         const item = record[key];
         if (item === undefined) continue;
         path.push(key);
-        out += `${out.length === 1 ? '' : ','}${JSON.stringify(key)}:${write(item, path)}`;
+        // Engines put array-index keys first in numeric order whatever the insertion order,
+        // which would break the sorted form; the ledger format has no such keys.
+        if (ARRAY_INDEX.test(key)) {
+          throw new LedgerFormatError(
+            render(path),
+            'invalid-value',
+            'numeric object keys are not allowed',
+          );
+        }
+        out[key] = sorted(item, path);
         path.pop();
       }
-      return `${out}}`;
+      return out;
     }
     default:
       throw new LedgerFormatError(

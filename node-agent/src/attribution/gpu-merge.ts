@@ -1,7 +1,13 @@
 // Adds a tick's GPU attribution to the cgroup tick: each pod's GPU time joins its usage (so the
 // session split and pricing treat it like any other resource) with its per-model rows, and GPU
 // time no pod can be charged for becomes node non-pod usage, keeping node conservation exact.
-import { addUsage, type GpuDeviceUsage, type GpuModelUsage, type Usage } from '@agentmeter/crds';
+import {
+  addUsage,
+  zeroUsage,
+  type GpuDeviceUsage,
+  type GpuModelUsage,
+  type Usage,
+} from '@agentmeter/crds';
 import type { GpuTickResult } from '../gpu/attribute.ts';
 import { podGpuUsage } from '../gpu/usage.ts';
 import type { TickResult } from '../sampler/tick.ts';
@@ -34,36 +40,40 @@ export function mergeGpu(tick: TickResult, gpu: GpuTickResult | null): GpuMerged
     };
     return { ...pod, usage };
   });
-  // GPU time of pods the sampler did not measure this tick (no metadata yet) is not lost: it is
-  // node time nobody was charged for, like the unattributed device rows.
+  // GPU time of pods the sampler did not measure this tick (no metadata or cgroup yet) is not
+  // lost: it is device time nobody was charged for, reported with the unattributed device rows so
+  // the ledger's device totals (Σ pod rows + unattributed rows) still add up exactly.
   const measured = new Set(tick.pods.map((p) => p.uid));
-  let orphanAllocated = 0n;
-  let orphanActive = 0n;
-  for (const [uid, g] of perPod) {
-    if (measured.has(uid)) continue;
-    orphanAllocated += g.gpuAllocatedUs;
-    orphanActive += g.gpuActiveUs;
+  const rows = new Map<string, { model: string; allocatedUs: bigint; activeUs: bigint }>();
+  for (const u of gpu.unattributed)
+    rows.set(u.key, { model: u.model, allocatedUs: u.allocatedUs, activeUs: u.activeUs });
+  for (const p of gpu.pods) {
+    if (measured.has(p.podUid)) continue;
+    const row = rows.get(p.key);
+    if (row === undefined)
+      rows.set(p.key, { model: p.model, allocatedUs: p.allocatedUs, activeUs: p.activeUs });
+    else {
+      row.allocatedUs += p.allocatedUs;
+      row.activeUs += p.activeUs;
+    }
   }
-  const unattributed: GpuDeviceUsage[] = gpu.unattributed.map((u) => ({
-    device: u.key,
-    model: u.model,
-    allocatedUs: u.allocatedUs.toString(),
-    activeUs: u.activeUs.toString(),
-  }));
+  const unattributed: GpuDeviceUsage[] = [...rows]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([device, u]) => ({
+      device,
+      model: u.model,
+      allocatedUs: u.allocatedUs.toString(),
+      activeUs: u.activeUs.toString(),
+    }));
   const gpuPods: Usage = {
-    cpuNs: 0n,
-    memoryByteSeconds: 0n,
-    ioReadBytes: 0n,
-    ioWriteBytes: 0n,
-    netRxBytes: 0n,
-    netTxBytes: 0n,
+    ...zeroUsage(),
     gpuAllocatedUs: pods.reduce((s, p) => s + (p.usage.gpuAllocatedUs ?? 0n), 0n),
     gpuActiveUs: pods.reduce((s, p) => s + (p.usage.gpuActiveUs ?? 0n), 0n),
   };
   const gpuNonPod: Usage = {
     ...gpuPods,
-    gpuAllocatedUs: gpu.unattributed.reduce((s, u) => s + u.allocatedUs, 0n) + orphanAllocated,
-    gpuActiveUs: gpu.unattributed.reduce((s, u) => s + u.activeUs, 0n) + orphanActive,
+    gpuAllocatedUs: [...rows.values()].reduce((s, u) => s + u.allocatedUs, 0n),
+    gpuActiveUs: [...rows.values()].reduce((s, u) => s + u.activeUs, 0n),
   };
   const node = {
     ...tick.node,

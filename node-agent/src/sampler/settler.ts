@@ -3,8 +3,10 @@
 // turns the tick into its ledger batch. A tick's batch carries that tick's counter baselines, so
 // a crash before a held tick is written loses nothing: its usage is measured again from the
 // last written checkpoint.
+import { addUsage, zeroUsage } from '@agentmeter/crds';
 import type {
   GpuDeviceUsage,
+  GpuModelUsage,
   LedgerBody,
   PodCost,
   SessionRef,
@@ -86,6 +88,12 @@ export interface SettlerOptions {
   readonly podByUid: (uid: string) => PodMeta | undefined;
   /** Ticks a measured tick waits before it is split (the span watermark). */
   readonly watermarkTicks: number;
+  /**
+   * Settled ticks summed into one ledger batch. Each tick is still split on its own (shares of
+   * each tick conserve, so their sums do); at short ticks this keeps the ledger's size and the
+   * cost of sealing it in proportion to the ledger interval, not the tick.
+   */
+  readonly ticksPerBatch?: number;
   /** Releases spans still waiting for their trace's session; called before each settle. */
   readonly releaseSpans: (all: boolean) => void;
 }
@@ -110,57 +118,174 @@ function present(usage: Usage, like: Usage): Usage {
   return out as unknown as Usage;
 }
 
+interface SplitPod {
+  pod: MeasuredPod;
+  readonly shares: Map<string, { session: SessionRef | null; usage: Usage }>;
+}
+
+/** Settled ticks not yet written, summed per pod (and pricing decision). */
+interface Group {
+  first: MeasuredTick;
+  last: MeasuredTick;
+  ticks: number;
+  readonly pods: Map<string, SplitPod>;
+  node: TickResult['node'];
+  readonly gpuUnattributed: Map<string, GpuDeviceUsage>;
+}
+
+const UNATTRIBUTED = '';
+
+function addRows(
+  a: readonly GpuModelUsage[] | undefined,
+  b: readonly GpuModelUsage[] | undefined,
+): GpuModelUsage[] | undefined {
+  if (a === undefined) return b === undefined ? undefined : [...b];
+  if (b === undefined) return [...a];
+  const byModel = new Map(a.map((r) => [r.model, r]));
+  for (const row of b) {
+    const prior = byModel.get(row.model);
+    byModel.set(
+      row.model,
+      prior === undefined
+        ? row
+        : {
+            model: row.model,
+            allocatedUs: (BigInt(prior.allocatedUs) + BigInt(row.allocatedUs)).toString(),
+            activeUs: (BigInt(prior.activeUs) + BigInt(row.activeUs)).toString(),
+          },
+    );
+  }
+  return [...byModel.values()].sort((x, y) => (x.model < y.model ? -1 : x.model > y.model ? 1 : 0));
+}
+
 export class TickSettler {
   readonly #opts: SettlerOptions;
   readonly #pending: MeasuredTick[] = [];
+  #group: Group | null = null;
 
   constructor(options: SettlerOptions) {
     this.#opts = options;
   }
 
   get pending(): number {
-    return this.#pending.length;
+    return this.#pending.length + (this.#group?.ticks ?? 0);
   }
 
   /** Adds a measured tick; returns the batches now past the watermark, oldest first. */
   push(tick: MeasuredTick): SettledBatch[] {
     this.#pending.push(tick);
     const out: SettledBatch[] = [];
-    while (this.#pending.length > this.#opts.watermarkTicks) out.push(this.#settleOldest(false));
+    while (this.#pending.length > this.#opts.watermarkTicks) {
+      const batch = this.#settleOldest(false);
+      if (batch !== null) out.push(batch);
+    }
     return out;
   }
 
-  /** Settles everything held, e.g. on shutdown. */
+  /** Settles and writes everything held, e.g. on shutdown. */
   flush(): SettledBatch[] {
     const out: SettledBatch[] = [];
-    while (this.#pending.length > 0) out.push(this.#settleOldest(true));
+    while (this.#pending.length > 0) {
+      const batch = this.#settleOldest(true);
+      if (batch !== null) out.push(batch);
+    }
+    const rest = this.#emit();
+    if (rest !== null) out.push(rest);
     return out;
   }
 
-  #settleOldest(final: boolean): SettledBatch {
+  /** Splits the oldest held tick into the current group; emits the group once it is full. */
+  #settleOldest(final: boolean): SettledBatch | null {
     const tick = this.#pending.shift() as MeasuredTick;
     this.#opts.releaseSpans(final);
     const window = { t0: BigInt(tick.time.start), t1: BigInt(tick.time.end) };
-    const shares: SettledShare[] = [];
-    const entries: PodEntryInput[] = tick.pods.map((pod) => {
+    const group: Group =
+      this.#group ??
+      (this.#group = {
+        first: tick,
+        last: tick,
+        ticks: 0,
+        pods: new Map(),
+        node: { total: zeroUsage(), pods: zeroUsage(), nonPod: zeroUsage(), skew: zeroUsage() },
+        gpuUnattributed: new Map(),
+      });
+    group.last = tick;
+    group.ticks++;
+    group.node = {
+      total: addUsage(group.node.total, tick.result.node.total),
+      pods: addUsage(group.node.pods, tick.result.node.pods),
+      nonPod: addUsage(group.node.nonPod, tick.result.node.nonPod),
+      skew: addUsage(group.node.skew, tick.result.node.skew),
+    };
+    for (const row of tick.gpuUnattributed ?? []) {
+      const prior = group.gpuUnattributed.get(row.device);
+      group.gpuUnattributed.set(
+        row.device,
+        prior === undefined
+          ? row
+          : {
+              ...row,
+              allocatedUs: (BigInt(prior.allocatedUs) + BigInt(row.allocatedUs)).toString(),
+              activeUs: (BigInt(prior.activeUs) + BigInt(row.activeUs)).toString(),
+            },
+      );
+    }
+    for (const pod of tick.pods) {
       const settled =
         window.t1 > window.t0
           ? this.#opts.settlement.pushTick({ podUid: pod.meta.uid, window, usage: pod.usage })
           : [];
       const split = settled[settled.length - 1];
-      const podShares: { session: SessionRef | null; usage: Usage }[] = [];
-      if (split !== undefined) {
-        const keys = [...split.shares.keys()].sort();
-        for (const key of keys) {
-          podShares.push({
-            session: parseSessionKey(key),
-            usage: present(split.shares.get(key) as Usage, pod.usage),
-          });
-        }
-        podShares.push({ session: null, usage: present(split.unattributed, pod.usage) });
-      } else {
-        podShares.push({ session: null, usage: pod.usage });
+      // A pod priced by another policy generation mid-interval gets its own entry.
+      const key = `${pod.meta.uid} ${pod.pricing?.policy.name ?? ''}@${pod.pricing?.policy.generation ?? ''}`;
+      let acc = group.pods.get(key);
+      if (acc === undefined) {
+        acc = { pod: { ...pod, usage: zeroUsage(), flags: [] }, shares: new Map() };
+        group.pods.set(key, acc);
       }
+      acc.pod = {
+        ...acc.pod,
+        meta: pod.meta,
+        usage: addUsage(acc.pod.usage, pod.usage),
+        flags: [...new Set([...acc.pod.flags, ...pod.flags])],
+        ...(addRows(acc.pod.gpu, pod.gpu) === undefined
+          ? {}
+          : { gpu: addRows(acc.pod.gpu, pod.gpu) }),
+      } as MeasuredPod;
+      const add = (sessionKey: string, session: SessionRef | null, usage: Usage): void => {
+        const prior = acc.shares.get(sessionKey);
+        acc.shares.set(sessionKey, {
+          session,
+          usage: prior === undefined ? usage : addUsage(prior.usage, usage),
+        });
+      };
+      if (split === undefined) {
+        add(UNATTRIBUTED, null, pod.usage);
+      } else {
+        for (const [sessionKey, share] of split.shares) {
+          add(sessionKey, parseSessionKey(sessionKey), present(share as Usage, pod.usage));
+        }
+        add(UNATTRIBUTED, null, present(split.unattributed, pod.usage));
+      }
+    }
+    return group.ticks < (this.#opts.ticksPerBatch ?? 1) ? null : this.#emit();
+  }
+
+  /** Prices the group and turns it into one ledger batch. */
+  #emit(): SettledBatch | null {
+    const group = this.#group;
+    if (group === null) return null;
+    this.#group = null;
+    const tick = group.last.tick;
+    const time: TimeRange = { start: group.first.time.start, end: group.last.time.end };
+    const shares: SettledShare[] = [];
+    const entries: PodEntryInput[] = [...group.pods.values()].map(({ pod, shares: byKey }) => {
+      // Sessions in key order, the unattributed remainder last.
+      const keys = [...byKey.keys()].filter((k) => k !== UNATTRIBUTED).sort();
+      const podShares = [...keys, UNATTRIBUTED]
+        .map((k) => byKey.get(k))
+        .filter((v): v is { session: SessionRef | null; usage: Usage } => v !== undefined)
+        .map((v) => ({ session: v.session, usage: present(v.usage, pod.usage) }));
       // A pod's GPUs are one model in practice; its first row names the per-model rate.
       const gpuModel = pod.gpu?.[0]?.model;
       const cost =
@@ -178,7 +303,6 @@ export class TickSettler {
       });
       return { ...pod, shares: podShares, cost };
     });
-
     const tokens: SettledTokens[] = [];
     const tokenBodies: TokensBody[] = [];
     for (const [key, perModel] of this.#opts.tokens.drain()) {
@@ -208,8 +332,8 @@ export class TickSettler {
       }
       tokenBodies.push({
         kind: 'tokens',
-        tick: tick.tick,
-        time: tick.time,
+        tick,
+        time,
         session,
         pod: { uid: meta.uid, namespace: meta.namespace, name: meta.name },
         models: models.map(([model, t]) => ({
@@ -228,16 +352,16 @@ export class TickSettler {
         priced: pricing !== null,
       });
     }
+    const result: TickResult = {
+      pods: [],
+      node: group.node,
+      baselines: group.last.result.baselines,
+    };
     return {
-      tick: tick.tick,
-      bodies: tickBatch(
-        tick.tick,
-        tick.time,
-        entries,
-        tick.result,
-        tokenBodies,
-        tick.gpuUnattributed ?? [],
-      ),
+      tick,
+      bodies: tickBatch(tick, time, entries, result, tokenBodies, [
+        ...group.gpuUnattributed.values(),
+      ]),
       shares,
       tokens,
     };

@@ -18,13 +18,18 @@ function sorted(agents: Map<string, Agent>): Agent[] {
   return [...agents.values()].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
 }
 
-/** Agents behind the ready endpoints of `service` in `namespace`. */
+/**
+ * Agents behind the ready endpoints of `service` in `namespace`. The port is the slice's port
+ * named `portName` (the Service's target port, which need not equal its port), else `port`.
+ * FQDN slices are followed too: the address is then a host name.
+ */
 export function endpointSliceDiscovery(
   api: Pick<DiscoveryV1Api, 'listNamespacedEndpointSlice'>,
   namespace: string,
   service: string,
   port: number,
   scheme = 'http',
+  portName = 'http',
 ): Discover {
   return async () => {
     const list = await api.listNamespacedEndpointSlice({
@@ -33,11 +38,15 @@ export function endpointSliceDiscovery(
     });
     const agents = new Map<string, Agent>();
     for (const slice of list.items) {
+      const slicePort = slice.ports?.find((p) => p.name === portName)?.port ?? port;
       for (const ep of slice.endpoints ?? []) {
         const ip = ep.addresses[0];
         // An endpoint without a node cannot be tied to a ledger identity; skip it.
         if (ip === undefined || !ep.nodeName || ep.conditions?.ready === false) continue;
-        agents.set(ep.nodeName, { node: ep.nodeName, url: `${scheme}://${hostPort(ip, port)}` });
+        agents.set(ep.nodeName, {
+          node: ep.nodeName,
+          url: `${scheme}://${hostPort(ip, slicePort)}`,
+        });
       }
     }
     return sorted(agents);

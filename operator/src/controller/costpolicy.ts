@@ -116,9 +116,18 @@ function policyRef(p: CostPolicy): ObjectRef {
   };
 }
 
+/** JSON with object keys sorted: the apiserver returns status with its keys reordered. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
 /** The status fields the operator owns, in a stable order for comparison. */
 function owned(s: CostPolicyStatus | undefined): string {
-  return JSON.stringify([
+  return canonical([
     s?.observedGeneration,
     s?.conditions ?? [],
     s?.topBudgetUtilization,
@@ -135,6 +144,9 @@ export class CostPolicyController {
   /** Nodes whose chain failed last round, to record one Event per failure onset. */
   #failing = new Set<string>();
   #overBudgetSessions = new Set<string>();
+  /** An apiserver outage in progress, and one that ended but is not yet on every policy. */
+  #outage: { since: number; failedRounds: number } | undefined;
+  #recovered: Outage | undefined;
 
   constructor(options: CostPolicyControllerOptions) {
     this.#o = options;
@@ -157,12 +169,25 @@ export class CostPolicyController {
       metrics.apiserverUp.set(1);
     } catch (err) {
       metrics.apiserverUp.set(0);
+      // A condition cannot be stored while the apiserver is down: /readyz and the
+      // apiserver_up metric show the outage as it happens, the status records it afterwards.
+      this.#outage ??= { since: clock.date().getTime(), failedRounds: 0 };
+      this.#outage.failedRounds++;
       throw new ReconcileError(`listing policies and agents: ${(err as Error).message}`, {
         cause: err,
       });
     }
+    if (this.#outage !== undefined) {
+      this.#recovered = { ...this.#outage, until: clock.date().getTime() };
+      this.#outage = undefined;
+      this.#log.warn(this.#recovered, 'apiserver reachable again after an outage');
+    }
     const concurrency = this.#o.concurrency ?? 16;
-    const pulls = await mapLimit(agents, concurrency, (a) => this.#pull(a, policies));
+    // Cursor lookups by node: agents × policies of them per round, so never a linear search.
+    const cursorsOf = policies.map(
+      (p) => new Map((p.status?.collection?.cursors ?? []).map((c) => [c.node, c])),
+    );
+    const pulls = await mapLimit(agents, concurrency, (a) => this.#pull(a, policies, cursorsOf));
     const unreachable = pulls.filter((p): p is AgentPull & { info: never } => p === null).length;
     const ok = pulls.filter((p): p is AgentPull => p !== null);
     const unreachableNodes = agents.filter((_, i) => pulls[i] === null).map((a) => a.node);
@@ -176,9 +201,11 @@ export class CostPolicyController {
     const health: Health = {
       unreachable: unreachableNodes,
       refused: refused.map((p) => ({ node: p.agent.node, failure: p.failure as ChainFailure })),
+      ...(this.#recovered ? { outage: this.#recovered } : {}),
     };
     let writes = 0;
     let reports = 0;
+    let failed = 0;
     const outcomes = await mapLimit(policies, Math.max(1, concurrency / 2), async (p) => {
       try {
         const r = await this.#reconcilePolicy(p, chains, anchors, health);
@@ -190,9 +217,21 @@ export class CostPolicyController {
           { policy: p.metadata.name, err: (err as Error).message },
           'reconcile of policy failed',
         );
+        failed++;
         return null;
       }
     });
+    if (health.outage !== undefined && failed === 0) {
+      for (const p of policies) {
+        await this.#o.events.record(policyRef(p), {
+          type: 'Warning',
+          reason: 'ApiserverOutage',
+          action: 'Collect',
+          note: outageNote(health.outage),
+        });
+      }
+      this.#recovered = undefined;
+    }
     await this.#acknowledge(ok, policies, outcomes);
     await this.#enforce(
       outcomes.filter((o): o is PolicyOutcome => o !== null),
@@ -234,7 +273,11 @@ export class CostPolicyController {
   }
 
   /** Pulls one agent from the lowest position any policy needs; null when unreachable. */
-  async #pull(agent: Agent, policies: readonly CostPolicy[]): Promise<AgentPull | null> {
+  async #pull(
+    agent: Agent,
+    policies: readonly CostPolicy[],
+    cursorsOf: readonly ReadonlyMap<string, LedgerPosition>[],
+  ): Promise<AgentPull | null> {
     const { agentApi, metrics, clock } = this.#o;
     let info: LedgerInfo;
     try {
@@ -250,8 +293,8 @@ export class CostPolicyController {
       hash: info.anchor.hash,
     };
     let from: LedgerPosition | undefined;
-    for (const p of policies) {
-      const c = p.status?.collection?.cursors?.find((x) => x.node === agent.node);
+    for (const cursors of cursorsOf) {
+      const c = cursors.get(agent.node);
       // No cursor, or one the agent compacted past: that policy starts at the agent's anchor.
       const start = c === undefined || c.seq < anchor.seq ? anchor : c;
       if (from === undefined || start.seq < from.seq) from = start;
@@ -475,6 +518,21 @@ export class CostPolicyController {
           },
     ];
     let conditions: Condition[] = (policy.status?.conditions ?? []) as Condition[];
+    // Touched only around an outage, so quiet rounds keep the record of the last one.
+    if (health.outage !== undefined)
+      updates.push({
+        type: 'ApiserverReachable',
+        status: 'True',
+        reason: 'RecoveredFromOutage',
+        message: outageNote(health.outage),
+      });
+    else if (!conditions.some((c) => c.type === 'ApiserverReachable'))
+      updates.push({
+        type: 'ApiserverReachable',
+        status: 'True',
+        reason: 'Reachable',
+        message: 'no apiserver outage seen by this operator',
+      });
     for (const u of updates) conditions = setCondition(conditions, u, generation, new Date(now));
     return {
       observedGeneration: generation,
@@ -579,11 +637,16 @@ export class CostPolicyController {
     outcomes: readonly (PolicyOutcome | null)[],
   ): Promise<void> {
     if (policies.length === 0) return;
+    const cursorsOf = policies.map(
+      (p, i) =>
+        new Map(
+          (outcomes[i]?.cursors ?? p.status?.collection?.cursors ?? []).map((c) => [c.node, c]),
+        ),
+    );
     await mapLimit(pulls, this.#o.concurrency ?? 16, async (p) => {
       let min: number | undefined;
-      for (let i = 0; i < policies.length; i++) {
-        const cursors = outcomes[i]?.cursors ?? policies[i]?.status?.collection?.cursors ?? [];
-        const c = cursors.find((x) => x.node === p.agent.node);
+      for (const cursors of cursorsOf) {
+        const c = cursors.get(p.agent.node);
         if (c === undefined) return; // some policy has counted nothing here yet
         min = min === undefined ? c.seq : Math.min(min, c.seq);
       }
@@ -656,7 +719,18 @@ export class CostPolicyController {
   }
 }
 
+interface Outage {
+  readonly since: number;
+  readonly until: number;
+  readonly failedRounds: number;
+}
+
 interface Health {
   readonly unreachable: readonly string[];
   readonly refused: readonly { node: string; failure: ChainFailure }[];
+  readonly outage?: Outage;
+}
+
+function outageNote(o: Outage): string {
+  return `apiserver was unreachable from ${rfc3339(o.since)} to ${rfc3339(o.until)} (${o.failedRounds} rounds failed); collection resumed from the stored cursors, nothing was lost`;
 }

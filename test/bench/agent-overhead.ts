@@ -1,0 +1,142 @@
+// The node agent's own cost at scale: 250 pods with live processes in kubelet-style cgroups on
+// this host, bound to a node on a real apiserver, metered by the real agent process at a 10 s and
+// at a 1 s tick. Prints the agent's CPU as a percentage of one core, its peak RSS and the time to
+// render /metrics. Run: node test/bench/agent-overhead.ts [seconds-per-phase, default 60]
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cpus, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { startControlPlane } from '../../hack/control-plane.ts';
+import { AgentProcess } from '../support/agent-process.ts';
+import { createPodCgroup, removePrefix, type TestPodCgroup } from '../support/cgroups.ts';
+
+const PODS = 250;
+const PHASE_SECONDS = Number(process.argv[2] ?? '60');
+const NODE = 'bench-node';
+const PREFIX = `agentmeter-overhead-${randomBytes(3).toString('hex')}`;
+const CLK_TCK = 100n;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function cpuTicks(pid: number): Promise<bigint> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which may contain spaces, start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return BigInt(fields[11] ?? '0') + BigInt(fields[12] ?? '0');
+}
+
+async function peakRssKiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1] ?? '0');
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+async function phase(
+  tick: string,
+  kubeconfig: string,
+  token: string,
+): Promise<{ cpuPercent: string; peakRssMiB: string; metricsMs: { p50: number; p99: number } }> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'agentmeter-bench-'));
+  const agent = await AgentProcess.start({
+    nodeName: NODE,
+    kubeconfig,
+    stateDir,
+    host: '127.0.0.9',
+    tick,
+    // The shipped default: one ledger batch per 10 s of measured time.
+    ledgerInterval: '10s',
+    token,
+    extraArgs: ['--log-level=warn'],
+    // The image's V8 flags (node-agent/Dockerfile), plus any extra for profiling runs, e.g.
+    // AGENTMETER_BENCH_AGENT_NODE_OPTIONS=--cpu-prof.
+    env: {
+      NODE_OPTIONS: `--max-semi-space-size=1 ${process.env.AGENTMETER_BENCH_AGENT_NODE_OPTIONS ?? ''}`,
+    },
+  });
+  try {
+    await agent.waitReady(120_000);
+    const pid = agent.child.pid as number;
+    // Let start-up (pod watch list, first ticks) settle before measuring steady state.
+    await sleep(Math.min(15_000, PHASE_SECONDS * 250));
+    const startTicks = await cpuTicks(pid);
+    const startNs = process.hrtime.bigint();
+    const renderMs: number[] = [];
+    const deadline = Date.now() + PHASE_SECONDS * 1000;
+    while (Date.now() < deadline) {
+      const t0 = process.hrtime.bigint();
+      const body = await (await fetch(`${agent.url}/metrics`)).text();
+      renderMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      if (!body.includes('agentmeter_pod_cpu_usage_seconds_total')) {
+        throw new Error('/metrics has no pod series: the agent is not metering the bench pods');
+      }
+      // About a Prometheus scrape interval; the scrapes are part of the agent's real cost.
+      await sleep(10_000);
+    }
+    const usedTicks = (await cpuTicks(pid)) - startTicks;
+    const elapsedNs = process.hrtime.bigint() - startNs;
+    // CPU seconds / wall seconds, as a percentage of one core, with two decimals.
+    const basisPoints = (usedTicks * 1_000_000_000n * 10_000n) / (CLK_TCK * elapsedNs);
+    const peak = await peakRssKiB(pid);
+    return {
+      cpuPercent: `${basisPoints / 100n}.${String(basisPoints % 100n).padStart(2, '0')}`,
+      peakRssMiB: (peak / 1024).toFixed(1),
+      metricsMs: { p50: percentile(renderMs, 50), p99: percentile(renderMs, 99) },
+    };
+  } finally {
+    await agent.stop();
+    await rm(stateDir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const plane = await startControlPlane({ log: () => undefined });
+  const groups: TestPodCgroup[] = [];
+  const sleepers: ChildProcess[] = [];
+  try {
+    const kc = new KubeConfig();
+    kc.loadFromFile(plane.kubeconfig);
+    const core = kc.makeApiClient(CoreV1Api);
+    const namespaces = ['bench-a', 'bench-b', 'bench-c', 'bench-d', 'bench-e'];
+    for (const name of namespaces) await core.createNamespace({ body: { metadata: { name } } });
+    for (let i = 0; i < PODS; i++) {
+      const namespace = namespaces[i % namespaces.length] as string;
+      const pod = await core.createNamespacedPod({
+        namespace,
+        body: {
+          metadata: { name: `pod-${i}` },
+          spec: { nodeName: NODE, containers: [{ name: 'main', image: 'example.invalid/app:1' }] },
+        },
+      });
+      const group = await createPodCgroup({
+        uid: pod.metadata?.uid ?? '',
+        prefix: PREFIX,
+        qos: i % 3 === 0 ? 'Guaranteed' : i % 3 === 1 ? 'Burstable' : 'BestEffort',
+      });
+      groups.push(group);
+      sleepers.push(group.run('sleep', ['3600']));
+    }
+    process.stdout.write(
+      `machine: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores, Node ${process.version}, Linux ${release()}\n` +
+        `pods: ${PODS} with live processes, ${PHASE_SECONDS} s measured per tick setting\n`,
+    );
+    for (const tick of (process.env.AGENTMETER_BENCH_TICKS ?? '10s,1s').split(',')) {
+      const r = await phase(tick, plane.kubeconfig, plane.admin.token);
+      process.stdout.write(
+        `tick ${tick.padStart(3)}: agent CPU ${r.cpuPercent}% of one core, peak RSS ${r.peakRssMiB} MiB, ` +
+          `/metrics render p50 ${r.metricsMs.p50.toFixed(1)} ms p99 ${r.metricsMs.p99.toFixed(1)} ms\n`,
+      );
+    }
+  } finally {
+    for (const child of sleepers) child.kill('SIGKILL');
+    for (const group of groups) await group.remove().catch(() => undefined);
+    await removePrefix(PREFIX);
+    await plane.stop();
+  }
+}
+
+await main();

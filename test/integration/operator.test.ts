@@ -1,0 +1,479 @@
+// The operator as its own processes (two replicas, leader-elected) against the real apiserver,
+// under a token of the ServiceAccount the chart ships and only its RBAC, collecting from two
+// real node agents that meter real processes in real cgroups: exact spend, threshold Events,
+// Suspend and restore at rollover (driven through the clock seam), CostReports and the CLI.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  AppsV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  EventsV1Api,
+  RbacAuthorizationV1Api,
+  type EventsV1Event,
+} from '@kubernetes/client-node';
+import type { CostPolicy, CostReport, LedgerEntry } from '@agentmeter/crds';
+import { formatMoney } from '@agentmeter/crds';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AgentProcess, freePort } from '../support/agent-process.ts';
+import {
+  createPodCgroup,
+  removePrefix,
+  writeControl,
+  type TestPodCgroup,
+} from '../support/cgroups.ts';
+import { adminKubeConfig, controlPlane } from '../support/kube.ts';
+import {
+  OperatorProcess,
+  agentHostName,
+  applyOperatorRbac,
+  eventually,
+  ledgerSums,
+  publishAgent,
+  serviceAccountToken,
+  writeTokenFiles,
+  type PlaneAccess,
+} from '../support/operator-process.ts';
+
+const RUN = randomBytes(3).toString('hex');
+const SYSTEM = `am-op-${RUN}`;
+const RELEASE = `op${RUN}`;
+const PREFIX = `agentmeter-op-${RUN}`;
+const POLICY = `op-it-${RUN}`;
+const NODES = [`op-node-a-${RUN}`, `op-node-b-${RUN}`] as const;
+const HOSTS = ['127.0.0.11', '127.0.0.12'] as const;
+// Namespace → node of its burner pod.
+const TENANTS = [
+  { ns: `op-a-${RUN}`, node: 0, session: 'sess-a' },
+  { ns: `op-b-${RUN}`, node: 1, session: 'sess-b' },
+  { ns: `op-c-${RUN}`, node: 1, session: 'sess-c' },
+] as const;
+const group = 'agentmeter.dev';
+const version = 'v1alpha1';
+
+const kc = adminKubeConfig();
+const core = kc.makeApiClient(CoreV1Api);
+const apps = kc.makeApiClient(AppsV1Api);
+const batch = kc.makeApiClient(BatchV1Api);
+const custom = kc.makeApiClient(CustomObjectsApi);
+const discovery = kc.makeApiClient(DiscoveryV1Api);
+const eventsApi = kc.makeApiClient(EventsV1Api);
+const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+
+async function policy(): Promise<CostPolicy> {
+  return (await custom.getClusterCustomObject({
+    group,
+    version,
+    plural: 'costpolicies',
+    name: POLICY,
+  })) as CostPolicy;
+}
+
+function cursors(p: CostPolicy): Map<string, number> {
+  return new Map((p.status?.collection?.cursors ?? []).map((c) => [c.node, c.seq]));
+}
+
+async function policyEvents(): Promise<EventsV1Event[]> {
+  const list = await eventsApi.listEventForAllNamespaces();
+  return list.items.filter(
+    (e) => e.regarding?.kind === 'CostPolicy' && e.regarding.name === POLICY,
+  );
+}
+
+function nano(money: string | undefined): bigint {
+  const [whole = '0', frac = ''] = (money ?? '0').split('.');
+  return BigInt(whole) * 1_000_000_000n + BigInt(frac.padEnd(9, '0'));
+}
+
+describe('operator against real agents and a real apiserver', () => {
+  const agents: AgentProcess[] = [];
+  const operators: OperatorProcess[] = [];
+  const groups: TestPodCgroup[] = [];
+  const burners: { kill(signal: NodeJS.Signals): boolean }[] = [];
+  let dir: string;
+  let clockFile: string;
+  let periodStart: Date;
+
+  const ledgers = async (): Promise<Map<string, LedgerEntry[]>> =>
+    new Map(
+      await Promise.all(
+        agents.map(async (a, i) => [NODES[i] as string, await a.ledger()] as const),
+      ),
+    );
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'agentmeter-op-'));
+    const plane = controlPlane();
+    const access: PlaneAccess = {
+      server: plane.server,
+      caFile: plane.caFile,
+      kubeconfig: plane.kubeconfig,
+      kubectl: plane.binaries.kubectl,
+      adminToken: plane.admin.token,
+    };
+    await core.createNamespace({ body: { metadata: { name: SYSTEM } } });
+    const chart = await applyOperatorRbac(access, RELEASE, SYSTEM);
+    const token = await serviceAccountToken(core, SYSTEM, chart.serviceAccount);
+    const files = await writeTokenFiles(dir, access, token);
+
+    for (const t of TENANTS)
+      await core.createNamespace({
+        body: { metadata: { name: t.ns, labels: { 'agentmeter-it': RUN } } },
+      });
+    // Only CPU is priced, at 3600 per core-hour: one unit per CPU-second, so budgets of a few
+    // units are crossed within seconds by burners held to a fifth of a core.
+    await custom.createClusterCustomObject({
+      group,
+      version,
+      plural: 'costpolicies',
+      body: {
+        apiVersion: `${group}/${version}`,
+        kind: 'CostPolicy',
+        metadata: { name: POLICY },
+        spec: {
+          priority: 900,
+          selector: { namespaceSelector: { matchLabels: { 'agentmeter-it': RUN } } },
+          currency: 'USD',
+          rates: { cpuCoreHour: '3600' },
+          budgets: [
+            {
+              name: 'total',
+              amount: '1.5',
+              period: 'Daily',
+              thresholds: [50, 100],
+              action: 'Notify',
+            },
+            {
+              name: 'per-namespace',
+              amount: '0.4',
+              period: 'Daily',
+              scope: 'Namespace',
+              thresholds: [80, 100],
+              action: 'Suspend',
+            },
+            {
+              name: 'per-session',
+              amount: '1000',
+              period: 'Daily',
+              scope: 'Session',
+              thresholds: [90],
+              action: 'Notify',
+            },
+          ],
+        },
+      },
+    });
+
+    // Workloads the Suspend budget acts on; no controller-manager runs, they are just objects.
+    const [first] = TENANTS;
+    const podTemplate = {
+      metadata: { labels: { app: 'w' } },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [{ name: 'c', image: 'example.invalid/w:1' }],
+      },
+    };
+    await apps.createNamespacedDeployment({
+      namespace: first.ns,
+      body: {
+        metadata: { name: 'web' },
+        spec: {
+          replicas: 3,
+          selector: { matchLabels: { app: 'w' } },
+          template: { ...podTemplate, spec: { ...podTemplate.spec, restartPolicy: 'Always' } },
+        },
+      },
+    });
+    await batch.createNamespacedJob({
+      namespace: first.ns,
+      body: { metadata: { name: 'crunch' }, spec: { template: podTemplate } },
+    });
+
+    const port = await freePort(HOSTS[0]);
+    for (const [i, node] of NODES.entries()) {
+      const agent = await AgentProcess.start({
+        nodeName: node,
+        kubeconfig: plane.kubeconfig,
+        stateDir: await mkdtemp(join(dir, `agent-${i}-`)),
+        host: HOSTS[i],
+        port,
+        tick: '1s',
+        token: plane.admin.token,
+      });
+      agents.push(agent);
+    }
+    for (const a of agents) await a.waitReady();
+    for (const node of NODES) await publishAgent(discovery, SYSTEM, chart.agentService, node, port);
+
+    for (const t of TENANTS) {
+      const pod = await core.createNamespacedPod({
+        namespace: t.ns,
+        body: {
+          metadata: { name: 'burner', annotations: { 'agentmeter.dev/session-id': t.session } },
+          spec: {
+            nodeName: NODES[t.node],
+            containers: [{ name: 'main', image: 'example.invalid/app:1' }],
+          },
+        },
+      });
+      const cg = await createPodCgroup({ uid: pod.metadata?.uid ?? '', prefix: PREFIX });
+      groups.push(cg);
+      // A fifth of a core each, so three burners leave this shared 2-core host room.
+      await writeControl(cg, 'cpu', 'cpu.cfs_quota_us', '20000');
+      burners.push(cg.run('sh', ['-c', 'while :; do :; done']));
+    }
+
+    periodStart = new Date();
+    clockFile = join(dir, 'clock');
+    await writeFile(clockFile, periodStart.toISOString());
+    for (const identity of ['op-1', 'op-2']) {
+      const op = await OperatorProcess.start({
+        kubeconfig: files.kubeconfig,
+        namespace: SYSTEM,
+        identity,
+        ledgerTokenFile: files.tokenFile,
+        agentService: chart.agentService,
+        agentPort: port,
+        hosts: Object.fromEntries(NODES.map((n, i) => [agentHostName(n), HOSTS[i] as string])),
+        leaseName: chart.leaseName,
+        clockFile,
+      });
+      operators.push(op);
+    }
+    for (const op of operators) await op.waitStarted();
+  });
+
+  afterAll(async () => {
+    for (const op of operators) await op.kill9();
+    for (const a of agents) await a.stop();
+    for (const g of groups) await g.remove();
+    await removePrefix(PREFIX);
+    await custom
+      .deleteClusterCustomObject({ group, version, plural: 'costpolicies', name: POLICY })
+      .catch(() => undefined);
+    const reports = (await custom
+      .listClusterCustomObject({
+        group,
+        version,
+        plural: 'costreports',
+        labelSelector: `agentmeter.dev/policy=${POLICY}`,
+      })
+      .catch(() => ({ items: [] }))) as { items: CostReport[] };
+    for (const r of reports.items)
+      await custom
+        .deleteClusterCustomObject({
+          group,
+          version,
+          plural: 'costreports',
+          name: r.metadata.name ?? '',
+        })
+        .catch(() => undefined);
+    for (const ns of [SYSTEM, ...TENANTS.map((t) => t.ns)])
+      await core.deleteNamespace({ name: ns }).catch(() => undefined);
+    const name = `${RELEASE}-agentmeter-operator`;
+    await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
+    await rbac.deleteClusterRole({ name }).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('counts spend in status equal to the sum of the agents’ ledgers, to the nano', async () => {
+    // Run until the Namespace budget is exceeded somewhere and the total crossed 100%.
+    await eventually(
+      'budgets to be exceeded',
+      async () => {
+        const b = (await policy()).status?.budgets ?? [];
+        const total = b.find((x) => x.name === 'total');
+        return (
+          (total?.thresholdsReached ?? []).includes(100) && (total?.utilizationPercent ?? 0) >= 100
+        );
+      },
+      90_000,
+    );
+    for (const b of burners) b.kill('SIGSTOP');
+    // The status is read first: its cursors say exactly which entries it has counted.
+    const p = await policy();
+    const upTo = cursors(p);
+    expect([...upTo.keys()].sort()).toEqual([...NODES].sort());
+    const sums = ledgerSums(await ledgers(), POLICY, upTo);
+    expect(sums.total).toBeGreaterThan(1_500_000_000n);
+    const byName = new Map((p.status?.budgets ?? []).map((b) => [b.name, b]));
+    expect(nano(byName.get('total')?.spent)).toBe(sums.total);
+    expect(nano(byName.get('per-namespace')?.spent)).toBe(sums.total);
+    const nsSpend = new Map(
+      (byName.get('per-namespace')?.topScopes ?? []).map((s) => [s.key, nano(s.spent)]),
+    );
+    expect(nsSpend).toEqual(sums.byNamespace);
+    const sessionSpend = new Map(
+      (byName.get('per-session')?.topScopes ?? []).map((s) => [s.key, nano(s.spent)]),
+    );
+    expect(sessionSpend).toEqual(sums.bySession);
+    expect(sessionSpend.size).toBe(TENANTS.length);
+    const ready = p.status?.conditions?.find((c) => c.type === 'Ready');
+    expect(ready?.status).toBe('True');
+    expect(p.status?.conditions?.find((c) => c.type === 'LedgerVerified')?.status).toBe('True');
+    expect(p.status?.conditions?.find((c) => c.type === 'BudgetExceeded')?.status).toBe('True');
+  });
+
+  it('fires each threshold Event exactly once', async () => {
+    // Several more rounds pass with nothing new; no crossing is announced again.
+    const before = await policy();
+    const rounds = operatorRounds();
+    await eventually('more rounds', () => operatorRounds() >= rounds + 4);
+    const events = await policyEvents();
+    const crossings = events.filter(
+      (e) => e.reason === 'BudgetThresholdReached' || e.reason === 'BudgetExceeded',
+    );
+    const keys = crossings.map((e) =>
+      /budget (\S+) reached (\d+)%/
+        .exec(e.note ?? '')
+        ?.slice(1, 3)
+        .join('@'),
+    );
+    // total: 50 and 100; per-namespace: 80 and 100 (one scope key is enough to cross).
+    expect(keys.sort()).toEqual(['per-namespace@100', 'per-namespace@80', 'total@100', 'total@50']);
+    for (const e of crossings) expect(e.series?.count ?? 1).toBe(1);
+    expect(
+      before.status?.budgets?.find((b) => b.name === 'per-session')?.thresholdsReached,
+    ).toEqual([]);
+  });
+
+  it('suspends the Deployment and the Job of a namespace over its Suspend budget', async () => {
+    const ns = TENANTS[0].ns;
+    const d = await eventually('Deployment scaled to 0', async () => {
+      const x = await apps.readNamespacedDeployment({ namespace: ns, name: 'web' });
+      return x.spec?.replicas === 0 ? x : undefined;
+    });
+    expect(d.metadata?.annotations?.['agentmeter.dev/suspended-by']).toBe(
+      `${POLICY}/per-namespace`,
+    );
+    expect(d.metadata?.annotations?.['agentmeter.dev/previous-replicas']).toBe('3');
+    const j = await eventually('Job suspended', async () => {
+      const x = await batch.readNamespacedJob({ namespace: ns, name: 'crunch' });
+      return x.spec?.suspend === true ? x : undefined;
+    });
+    expect(j.metadata?.annotations?.['agentmeter.dev/previous-suspend']).toBe('false');
+    const suspended = (await eventsApi.listNamespacedEvent({ namespace: ns })).items.filter(
+      (e) => e.reason === 'BudgetSuspended',
+    );
+    expect(suspended.map((e) => e.regarding?.kind).sort()).toEqual(['Deployment', 'Job']);
+  });
+
+  it('closes the period at rollover: CostReports match the ledger, workloads are restored', async () => {
+    const next = new Date(
+      Date.UTC(
+        periodStart.getUTCFullYear(),
+        periodStart.getUTCMonth(),
+        periodStart.getUTCDate() + 1,
+        0,
+        0,
+        30,
+      ),
+    );
+    await writeFile(clockFile, next.toISOString());
+    const ns = TENANTS[0].ns;
+    await eventually('Deployment restored', async () => {
+      const x = await apps.readNamespacedDeployment({ namespace: ns, name: 'web' });
+      return x.spec?.replicas === 3 && !x.metadata?.annotations?.['agentmeter.dev/suspended-by'];
+    });
+    await eventually('Job restored', async () => {
+      const x = await batch.readNamespacedJob({ namespace: ns, name: 'crunch' });
+      return x.spec?.suspend === false && !x.metadata?.labels?.['agentmeter.dev/suspended'];
+    });
+    const reports = await eventually('CostReports', async () => {
+      const list = (await custom.listClusterCustomObject({
+        group,
+        version,
+        plural: 'costreports',
+        labelSelector: `agentmeter.dev/policy=${POLICY}`,
+      })) as { items: CostReport[] };
+      return list.items.length === 3 ? list.items : undefined;
+    });
+    const report = reports.find((r) => r.spec.policy.budget === 'total') as CostReport;
+    expect(report.spec.shard).toEqual({ index: 0, count: 1 });
+    const heads = new Map(report.spec.chainHeads.map((h) => [h.node, h.seq]));
+    const all = await ledgers();
+    // The chain heads a report carries name the ledger entries it covers, hash included.
+    for (const h of report.spec.chainHeads)
+      expect(all.get(h.node)?.find((e) => e.seq === String(h.seq))?.hash).toBe(h.hash);
+    const sums = ledgerSums(all, POLICY, heads);
+    expect(nano(report.spec.totals.cost.total)).toBe(sums.total);
+    expect(nano(report.spec.totals.cost.cpu)).toBe(sums.total);
+    expect(new Map(report.spec.namespaces.map((n) => [n.namespace, nano(n.cost.total)]))).toEqual(
+      sums.byNamespace,
+    );
+    for (const r of reports) expect(r.spec.totals).toEqual(report.spec.totals);
+
+    // Everything counted since the heads is in the new period: together, the whole ledger.
+    const p = await eventually('status in the new period', async () => {
+      const x = await policy();
+      const total = x.status?.budgets?.find((b) => b.name === 'total');
+      return total?.periodStart === next.toISOString().slice(0, 10) + 'T00:00:00Z' ? x : undefined;
+    });
+    const after = ledgerSums(await ledgers(), POLICY, cursors(p));
+    const spentNow = nano(p.status?.budgets?.find((b) => b.name === 'total')?.spent);
+    expect(spentNow + sums.total).toBe(after.total);
+    const closed = (await policyEvents()).filter((e) => e.reason === 'PeriodClosed');
+    expect(closed).toHaveLength(1);
+  });
+
+  it('`agentmeter report --format csv` prints the per-namespace rows of the closed period', async () => {
+    const reports = (await custom.listClusterCustomObject({
+      group,
+      version,
+      plural: 'costreports',
+      labelSelector: `agentmeter.dev/policy=${POLICY},agentmeter.dev/budget=total`,
+    })) as { items: CostReport[] };
+    const report = reports.items[0] as CostReport;
+    const heads = new Map(report.spec.chainHeads.map((h) => [h.node, h.seq]));
+    const sums = ledgerSums(await ledgers(), POLICY, heads);
+    const out = await run(process.execPath, [
+      'operator/src/cli/main.ts',
+      'report',
+      '--format',
+      'csv',
+      '--period',
+      'closed',
+      '--policy',
+      POLICY,
+      '--kubeconfig',
+      controlPlane().kubeconfig,
+    ]);
+    expect(out.code, out.stderr).toBe(0);
+    const lines = out.stdout.trim().split('\n');
+    expect(lines[0]).toBe(
+      'policy,period,periodStart,periodEnd,namespace,currency,total,cpu,memory,gpu,io,network,tokens,inputTokens,outputTokens,sessions',
+    );
+    const { start, end } = report.spec.period;
+    // One report per budget of the period, each listing every namespace.
+    const expected = [...sums.byNamespace]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(
+        ([ns, n]) =>
+          `${POLICY},closed,${start},${end},${ns},USD,${formatMoney(n)},${formatMoney(n)},0,0,0,0,0,0,0,${sums.sessionsByNamespace.get(ns)?.size ?? 0}`,
+      );
+    expect(lines.slice(1)).toEqual([...expected, ...expected, ...expected]);
+    expect(expected).toHaveLength(TENANTS.length);
+  });
+
+  function operatorRounds(): number {
+    let n = 0;
+    for (const op of operators) n += op.jsonLogs().filter((l) => l.msg === 'round done').length;
+    return n;
+  }
+});
+
+function run(
+  bin: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(bin, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+      done({ code: err ? 1 : 0, stdout, stderr }),
+    );
+  });
+}
