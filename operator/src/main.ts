@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     agentApi: httpAgentApi({ token: tokenFromFile(config.ledgerTokenFile) }),
     discover,
     enforcer: new Enforcer(
-      { apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api), core },
+      { apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api) },
       events,
       logger.child({ component: 'enforce' }),
       writes,

@@ -52,6 +52,10 @@ async function phase(
     ledgerInterval: '10s',
     token,
     extraArgs: ['--log-level=warn'],
+    // A different build of the agent to measure, e.g. a bundle: AGENTMETER_BENCH_AGENT_ENTRY.
+    ...(process.env.AGENTMETER_BENCH_AGENT_ENTRY
+      ? { entry: process.env.AGENTMETER_BENCH_AGENT_ENTRY }
+      : {}),
     // The image's V8 flags (node-agent/Dockerfile), plus any extra for profiling runs, e.g.
     // AGENTMETER_BENCH_AGENT_NODE_OPTIONS=--cpu-prof.
     env: {

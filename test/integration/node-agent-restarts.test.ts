@@ -113,8 +113,9 @@ describe('node agent under kill -9', () => {
 
   it('records every start and every repaired torn write', () => {
     const markers = entries.filter((e): e is MarkerEntry => e.kind === 'marker');
+    // A tear can cut the newest batch, which after a quick kill is that start's own marker.
     expect(markers.filter((m) => m.event === 'agent-start').length).toBeGreaterThanOrEqual(
-      KILLS + 2,
+      KILLS + 2 - tears,
     );
     expect(markers.filter((m) => m.event === 'torn-tail-repaired').length).toBeGreaterThanOrEqual(
       tears,

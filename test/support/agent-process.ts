@@ -24,6 +24,8 @@ export interface AgentOptions {
   readonly token?: string;
   /** GPU metering on, with this nvidia-smi and kubelet PodResources socket; off when absent. */
   readonly gpu?: { readonly nvidiaSmi: string; readonly podResourcesSocket: string };
+  /** Script to run instead of node-agent/src/main.ts, e.g. a bundled build under test. */
+  readonly entry?: string;
 }
 
 export async function freePort(host: string): Promise<number> {
@@ -67,7 +69,7 @@ export class AgentProcess {
     const port = options.port ?? (await freePort(host));
     const otlpPort = await freePort(host);
     const args = [
-      resolve(repoRoot, 'node-agent/src/main.ts'),
+      options.entry ?? resolve(repoRoot, 'node-agent/src/main.ts'),
       `--node-name=${options.nodeName}`,
       `--kubeconfig=${options.kubeconfig}`,
       `--state-dir=${options.stateDir}`,

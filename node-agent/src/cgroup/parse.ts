@@ -5,6 +5,7 @@ import { CgroupParseError } from './errors.ts';
 
 const DIGITS = /^\d+$/;
 const DEVICE = /^\d+:\d+$/;
+const SPACE = 0x20;
 
 /** Parses an unsigned decimal counter, refusing signs, spaces, hex and exponents. */
 export function parseCounter(text: string, file: string, line: number): bigint {
@@ -184,15 +185,28 @@ export function parseNetDev(content: string, file: string): InterfaceBytes[] {
     const colon = text.indexOf(':');
     if (colon <= 0) throw new CgroupParseError(file, i + 1, `expected "iface: counters"`);
     const iface = text.slice(0, colon).trim();
-    const fields = text
-      .slice(colon + 1)
-      .split(' ')
-      .filter((f) => f !== '');
-    if (fields.length !== 16) {
-      throw new CgroupParseError(file, i + 1, `expected 16 counters, got ${fields.length}`);
+    // Space-separated fields counted in place (read every tick per pod): only the two byte
+    // counters become strings.
+    let fields = 0;
+    let rx = '';
+    let tx = '';
+    for (let at = colon + 1; at < text.length;) {
+      if (text.charCodeAt(at) === SPACE) {
+        at++;
+        continue;
+      }
+      let end = text.indexOf(' ', at);
+      if (end === -1) end = text.length;
+      if (fields === 0) rx = text.slice(at, end);
+      else if (fields === 8) tx = text.slice(at, end);
+      fields++;
+      at = end;
     }
-    const rxBytes = parseCounter(fields[0] as string, file, i + 1);
-    const txBytes = parseCounter(fields[8] as string, file, i + 1);
+    if (fields !== 16) {
+      throw new CgroupParseError(file, i + 1, `expected 16 counters, got ${fields}`);
+    }
+    const rxBytes = parseCounter(rx, file, i + 1);
+    const txBytes = parseCounter(tx, file, i + 1);
     if (iface === 'lo') continue;
     out.push({ iface, rxBytes, txBytes });
   }
@@ -213,9 +227,8 @@ export function parseProcStatStarttime(content: string, file: string): bigint {
   return parseCounter(start.trim(), file, 1);
 }
 
-/** `cgroup.procs`: one PID per line. */
-export function parseCgroupProcs(content: string, file: string): number[] {
-  const out: number[] = [];
+/** `cgroup.procs`: one PID per line, appended to `out` (a new array by default). */
+export function parseCgroupProcs(content: string, file: string, out: number[] = []): number[] {
   const lines = content.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const text = lines[i] as string;

@@ -90,6 +90,9 @@ interface PodState {
   /** Container process whose network namespace the net counters come from, kept while it is
    * still listed in one of the pod's container cgroups. */
   net: { pid: number; netNs: string } | null;
+  /** Controller directories, fixed for a pod's path; only kept when none was missing, so a
+   * missing controller is reported on every read. */
+  dirs: Dirs | null;
 }
 
 export function createPodCounterReader(
@@ -104,13 +107,23 @@ export function createPodCounterReader(
       const key = `${pod.hierarchy}:${pod.relPath}`;
       let state = pods.get(key);
       if (state === undefined) {
-        state = { uid: pod.uid, read: (dir, name) => cache.read(key, dir, name), net: null };
+        state = {
+          uid: pod.uid,
+          read: (dir, name) => cache.read(key, dir, name),
+          net: null,
+          dirs: null,
+        };
         pods.set(key, state);
       }
       const pass = cache.beginPass();
       const errors: CgroupReadError[] = [];
       const { read } = state;
-      const dirs = controllerDirs(layout, pod, errors);
+      let dirs = state.dirs;
+      if (dirs === null) {
+        const before = errors.length;
+        dirs = controllerDirs(layout, pod, errors);
+        if (errors.length === before) state.dirs = dirs;
+      }
       const v2 = pod.hierarchy === 'v2';
       const cpuNs =
         dirs.cpu === undefined ? null : (v2 ? readCpuV2 : readCpuV1)(dirs.cpu, read, errors);
@@ -123,9 +136,9 @@ export function createPodCounterReader(
           ? null
           : (v2 ? readIoV2 : readIoV1)(dirs.io, opts.devices, read, errors);
       const pids =
-        dirs.procsBase === undefined
+        dirs.procsBase === undefined || dirs.procsDir === undefined
           ? { all: [], net: [] }
-          : readPids(dirs.procsBase, pod, read, errors);
+          : readPids(dirs.procsBase, dirs.procsDir, pod, read, errors);
       const net = readNet(state, pids.net, opts, errors);
       // After the reads, so the inodes are the ones captured with the fds just read.
       const identity = readIdentity(cache, key, dirs.identity, errors);
@@ -172,6 +185,8 @@ interface Dirs {
   io?: string;
   /** Hierarchy root used to list cgroup.procs of the pod and its containers. */
   procsBase?: string;
+  /** The pod's directory under procsBase. */
+  procsDir?: string;
   identity: string[];
 }
 
@@ -183,7 +198,14 @@ function controllerDirs(layout: CgroupLayout, pod: PodCgroup, errors: CgroupRead
       return { identity: [] };
     }
     const dir = path.join(layout.v2Root, pod.relPath);
-    return { cpu: dir, memory: dir, io: dir, procsBase: layout.v2Root, identity: [dir] };
+    return {
+      cpu: dir,
+      memory: dir,
+      io: dir,
+      procsBase: layout.v2Root,
+      procsDir: dir,
+      identity: [dir],
+    };
   }
   const at = (root: string | undefined): string | undefined =>
     root === undefined ? undefined : path.join(root, pod.relPath);
@@ -194,6 +216,7 @@ function controllerDirs(layout: CgroupLayout, pod: PodCgroup, errors: CgroupRead
     procsBase: layout.v1.cpuacct ?? layout.v1.cpu ?? layout.v1.memory ?? layout.v1.pids,
     identity: [],
   };
+  if (dirs.procsBase !== undefined) dirs.procsDir = path.join(dirs.procsBase, pod.relPath);
   if (dirs.cpu === undefined) errors.push(controllerMissing('cpu', 'cpuacct'));
   if (dirs.memory === undefined) errors.push(controllerMissing('memory', 'memory'));
   if (dirs.io === undefined) errors.push(controllerMissing('io', 'blkio'));
@@ -227,34 +250,58 @@ interface PidLists {
 
 function readPids(
   base: string,
+  podDir: string,
   pod: PodCgroup,
   read: ReadFile,
   errors: CgroupReadError[],
 ): PidLists {
-  const podDir = path.join(base, pod.relPath);
-  const podFile = path.join(podDir, 'cgroup.procs');
-  const ownPids = attempt('pids', podFile, errors, () =>
-    parseCgroupProcs(read(podDir, 'cgroup.procs'), podFile),
-  );
-  // A container cgroup removed since discovery is a race, not a fault: skip it quietly.
-  const childPids = pod.containers.map((c) => {
-    const dir = path.join(base, c.relPath);
-    const file = path.join(dir, 'cgroup.procs');
-    try {
-      return parseCgroupProcs(read(dir, 'cgroup.procs'), file);
-    } catch (err) {
-      const e = toReadError('pids', file, err);
-      if (e.code !== 'missing') errors.push(e);
-      return [];
-    }
-  });
-  const net: number[] = [];
-  for (const kind of ['container', 'other'] as const) {
-    pod.containers.forEach((c, i) => {
-      if (c.kind === kind) net.push(...(childPids[i] ?? []));
-    });
+  const all: number[] = [];
+  const podFile = podDir + '/' + PROCS_FILE;
+  try {
+    parseCgroupProcs(read(podDir, PROCS_FILE), podFile, all);
+  } catch (err) {
+    all.length = 0;
+    errors.push(toReadError('pids', podFile, err));
   }
-  return { all: [...(ownPids ?? []), ...childPids.flat()], net };
+  const net: number[] = [];
+  // Container processes first, then unrecognised children's; conmon runs in the host netns.
+  let others: number[] | undefined;
+  for (const c of pod.containers) {
+    if (c.kind === 'conmon') {
+      readContainerPids(base, c.relPath, read, errors, all);
+      continue;
+    }
+    const from = all.length;
+    readContainerPids(base, c.relPath, read, errors, all);
+    const into = c.kind === 'container' ? net : (others ??= []);
+    for (let i = from; i < all.length; i++) into.push(all[i] as number);
+  }
+  if (others !== undefined) net.push(...others);
+  return { all, net };
+}
+
+const PROCS_FILE = 'cgroup.procs';
+
+/** A container cgroup removed since discovery is a race, not a fault: skipped quietly. */
+function readContainerPids(
+  base: string,
+  relPath: string,
+  read: ReadFile,
+  errors: CgroupReadError[],
+  into: number[],
+): void {
+  // Joined by hand: a per-tick path.join per container is a measurable share of a tick.
+  const dir = base + '/' + relPath;
+  const file = dir + '/' + PROCS_FILE;
+  const from = into.length;
+  try {
+    parseCgroupProcs(read(dir, PROCS_FILE), file, into);
+  } catch (err) {
+    // A bad file contributes no PIDs, not the ones before the bad line.
+    into.length = from;
+    const e = toReadError('pids', file, err);
+    if (e.code !== 'missing') errors.push(e);
+  }
 }
 
 interface NetReading {

@@ -8,11 +8,11 @@ import {
   checkKey,
   checkList,
   checkValueLength,
-  spanRejectReason,
+  acceptSpan,
   U64_MAX,
 } from './span-checks.ts';
 import type { AttrMap } from './span-checks.ts';
-import type { AttrValue, DecodeOptions, DecodeResult, SpanRecord } from './types.ts';
+import type { AttrValue, DecodeOptions, DecodeResult } from './types.ts';
 import { countReject, DEFAULT_DECODE_LIMITS, OtlpDecodeError } from './types.ts';
 import type { DecodeLimits } from './types.ts';
 
@@ -269,29 +269,20 @@ function decodeSpan(
   }
   // A malformed id is data of the right type: it refuses the span, not the payload.
   const parentSpanId = parentRaw === '' ? undefined : parentRaw;
-  const reason = spanRejectReason(
-    traceId,
-    spanId,
-    parentSpanId,
-    startNs,
-    endNs,
+  acceptSpan(
+    result,
+    {
+      traceId,
+      spanId,
+      parentSpanId,
+      name: name,
+      kind: kind,
+      startNs,
+      endNs,
+      attributes: attrs,
+      resourceAttributes,
+    },
     limits,
     options.nowNs,
   );
-  if (reason !== null) {
-    countReject(result.rejected, reason);
-    return;
-  }
-  const span: SpanRecord = {
-    traceId,
-    spanId,
-    parentSpanId,
-    name,
-    kind,
-    startNs,
-    endNs,
-    attributes: attrs,
-    resourceAttributes,
-  };
-  result.spans.push(span);
 }

@@ -8,10 +8,10 @@ import {
   checkKey,
   checkList,
   checkValueLength,
-  spanRejectReason,
+  acceptSpan,
 } from './span-checks.ts';
 import type { AttrMap } from './span-checks.ts';
-import type { AttrValue, DecodeLimits, DecodeOptions, DecodeResult, SpanRecord } from './types.ts';
+import type { AttrValue, DecodeLimits, DecodeOptions, DecodeResult } from './types.ts';
 import { countReject, DEFAULT_DECODE_LIMITS, OtlpDecodeError } from './types.ts';
 
 const PROTO_DIR = fileURLToPath(new URL('./proto/', import.meta.url));
@@ -181,31 +181,22 @@ function decodeSpan(
   const parentSpanId = parentHex === '' ? undefined : parentHex;
   const startNs = unsigned64(s.startTimeUnixNano);
   const endNs = unsigned64(s.endTimeUnixNano);
-  const reason = spanRejectReason(
-    traceId,
-    spanId,
-    parentSpanId,
-    startNs,
-    endNs,
+  acceptSpan(
+    result,
+    {
+      traceId,
+      spanId,
+      parentSpanId,
+      name: s.name,
+      kind: s.kind,
+      startNs,
+      endNs,
+      attributes: attrs,
+      resourceAttributes,
+    },
     limits,
     options.nowNs,
   );
-  if (reason !== null) {
-    countReject(result.rejected, reason);
-    return;
-  }
-  const span: SpanRecord = {
-    traceId,
-    spanId,
-    parentSpanId,
-    name: s.name,
-    kind: s.kind,
-    startNs,
-    endNs,
-    attributes: attrs,
-    resourceAttributes,
-  };
-  result.spans.push(span);
 }
 
 // ---------------------------------------------------------------------------------------------

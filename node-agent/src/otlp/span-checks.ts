@@ -1,5 +1,12 @@
 // Checks shared by the JSON and protobuf decoders, so both refuse exactly the same spans.
-import type { AttrValue, DecodeLimits, SpanRejectReason } from './types.ts';
+import type {
+  AttrValue,
+  DecodeLimits,
+  DecodeResult,
+  SpanRecord,
+  SpanRejectReason,
+} from './types.ts';
+import { countReject } from './types.ts';
 
 const TRACE_ID_RE = /^[0-9a-f]{32}$/;
 const SPAN_ID_RE = /^[0-9a-f]{16}$/;
@@ -63,3 +70,26 @@ export function spanRejectReason(
 }
 
 export type AttrMap = Map<string, AttrValue>;
+
+/**
+ * Keeps a decoded span, or counts why it is refused. Both encodings end here, so a span is
+ * judged the same way whichever wire form it came in.
+ */
+export function acceptSpan(
+  result: DecodeResult,
+  span: SpanRecord,
+  limits: DecodeLimits,
+  nowNs: bigint | undefined,
+): void {
+  const reason = spanRejectReason(
+    span.traceId,
+    span.spanId,
+    span.parentSpanId,
+    span.startNs,
+    span.endNs,
+    limits,
+    nowNs,
+  );
+  if (reason !== null) countReject(result.rejected, reason);
+  else result.spans.push(span);
+}

@@ -17,12 +17,12 @@ import {
 } from '../cgroup/index.ts';
 import type { AgentMetrics } from '../http/metrics.ts';
 import type { LedgerStore } from '../ledger/segment-store.ts';
-import { recoverBaseline } from '../ledger/counter-state.ts';
+import { checkpointBody, recoverBaseline } from '../ledger/counter-state.ts';
 import type { PodMeta } from '../pods/pod-meta.ts';
 import type { PodMetadata } from '../pods/pod-metadata.ts';
 import { mergeGpu } from '../attribution/gpu-merge.ts';
 import type { GpuTickResult } from '../gpu/attribute.ts';
-import { baselinesFromCheckpoint } from './checkpoint.ts';
+import { baselinesFromCheckpoint, baselinesToCheckpoint } from './checkpoint.ts';
 import type { MeasuredPod, Pricer, SettledBatch, TickSettler } from './settler.ts';
 import { computeTick, type PodReading, type SamplerBaselines, type TickResult } from './tick.ts';
 
@@ -243,6 +243,12 @@ export class Sampler {
         ...(gpuRows === undefined ? {} : { gpu: gpuRows }),
       };
     });
+    if (this.#coldStart) {
+      // The first baselines of a new ledger are written at once, not after the watermark: a
+      // restart before then must find them, or it would take cgroups that appeared meanwhile
+      // for pre-existing ones and never count their usage.
+      await ledger.append([checkpointBody(tick, time, baselinesToCheckpoint(result.baselines))]);
+    }
     // The baselines advance in memory now; they reach the disk with this tick's batch once the
     // watermark has passed. A crash before that resumes from the last written checkpoint.
     this.#baselines = result.baselines;

@@ -158,3 +158,33 @@ describe('TickSettler with a ledger interval of several ticks', () => {
     expect(s.flush()).toEqual([]);
   });
 });
+
+describe('TickSettler GPU rows', () => {
+  it('sums per-model GPU rows across the ticks of a batch once each', () => {
+    const s = new TickSettler({
+      settlement: new Settlement<Usage>({ watermarkTicks: 0 }),
+      tokens: new TokenCounter(),
+      pricer,
+      podByUid: () => meta,
+      watermarkTicks: 0,
+      ticksPerBatch: 2,
+      releaseSpans: () => undefined,
+    });
+    const withGpu = (n: bigint): MeasuredTick => {
+      const tick = measured(n, 10n);
+      const pod = tick.pods[0];
+      if (pod === undefined) throw new Error('no pod');
+      const usage: Usage = { ...pod.usage, gpuAllocatedUs: 1000n, gpuActiveUs: 400n };
+      return {
+        ...tick,
+        pods: [{ ...pod, usage, gpu: [{ model: 'L4', allocatedUs: '1000', activeUs: '400' }] }],
+      };
+    };
+    s.push(withGpu(1n));
+    const [batch] = s.push(withGpu(2n));
+    const pod = batch?.bodies.find((b) => b.kind === 'pod-usage');
+    if (pod?.kind !== 'pod-usage') throw new Error('no pod entry');
+    expect(pod.gpu).toEqual([{ model: 'L4', allocatedUs: '2000', activeUs: '800' }]);
+    expect(pod.usage.gpuAllocatedUs).toBe('2000');
+  });
+});

@@ -240,7 +240,7 @@ export class TickSettler {
       const key = `${pod.meta.uid} ${pod.pricing?.policy.name ?? ''}@${pod.pricing?.policy.generation ?? ''}`;
       let acc = group.pods.get(key);
       if (acc === undefined) {
-        acc = { pod: { ...pod, usage: zeroUsage(), flags: [] }, shares: new Map() };
+        acc = { pod: { ...pod, usage: zeroUsage(), flags: [], gpu: undefined }, shares: new Map() };
         group.pods.set(key, acc);
       }
       acc.pod = {

@@ -76,6 +76,10 @@ export interface TickResult {
 type CounterKey = 'cpuNs' | 'ioReadBytes' | 'ioWriteBytes';
 const COUNTERS: readonly CounterKey[] = ['cpuNs', 'ioReadBytes', 'ioWriteBytes'];
 const NET_COUNTERS = ['netRxBytes', 'netTxBytes'] as const;
+const GAUGES = [
+  ['memoryWorkingSetBytes', 'memoryByteSeconds', 'memoryCarry'],
+  ['memoryRssBytes', 'memoryRssByteSeconds', 'rssCarry'],
+] as const;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -103,7 +107,7 @@ function cgroupUsage(
   const identity = reading.identity ?? previous?.identity ?? 'unknown';
   const sameCgroup = previous !== undefined && previous.identity === identity;
   const base: Mutable<CounterBaseline> = { identity };
-  const usage: Mutable<Usage> = { ...zeroUsage() };
+  const usage: Mutable<Usage> = zeroUsage();
 
   for (const key of COUNTERS) {
     const value = reading[key];
@@ -152,11 +156,7 @@ function cgroupUsage(
   }
 
   // Memory is a gauge: integrate the mean of the previous and current readings over the tick.
-  const gauges = [
-    ['memoryWorkingSetBytes', 'memoryByteSeconds', 'memoryCarry'],
-    ['memoryRssBytes', 'memoryRssByteSeconds', 'rssCarry'],
-  ] as const;
-  for (const [gauge, integral, carryKey] of gauges) {
+  for (const [gauge, integral, carryKey] of GAUGES) {
     const value = reading[gauge];
     const before = sameCgroup ? previous[gauge] : undefined;
     const carry = (sameCgroup ? previous[carryKey] : undefined) ?? 0n;
@@ -196,8 +196,8 @@ export interface TickInput {
 }
 
 function nonNegativeSplit(total: Usage, pods: Usage): { nonPod: Usage; skew: Usage } {
-  const nonPod: Mutable<Usage> = { ...zeroUsage() };
-  const skew: Mutable<Usage> = { ...zeroUsage() };
+  const nonPod: Mutable<Usage> = zeroUsage();
+  const skew: Mutable<Usage> = zeroUsage();
   for (const key of Object.keys(addUsage(total, pods)) as (keyof Usage)[]) {
     const t = total[key] ?? 0n;
     const p = pods[key] ?? 0n;

@@ -1,14 +1,15 @@
-// The exactly-once core: given a policy's committed state and cursors and the verified chains
+// The exactly-once core: given a policy's committed state and cursors and the verified pages
 // pulled from the agents, compute the next state and cursors. Pure and deterministic, so a
 // reconcile that loses a write conflict simply runs it again on the fresh object: an entry is
 // applied only when its seq is past the policy's cursor for that node and the chain links to
-// the cursor's hash, hence never twice and never skipped.
+// the cursor's hash, hence never twice and never skipped. Pages are folded as they arrive and
+// dropped, so memory holds the accumulators, never a round's worth of entries.
 import type { Budget, LedgerEntry, LedgerPosition } from '@agentmeter/crds';
 import { contributionOf } from './contribution.ts';
 import type { Contribution, PolicyIdentity } from './contribution.ts';
 import { periodAt, periodSpecKey } from './periods.ts';
 import { cloneState, newNamespaceAccum } from './state.ts';
-import type { BudgetAccum, PolicyState, ReportAccum } from './state.ts';
+import type { BudgetAccum, ClosedPeriod, PolicyState, ReportAccum } from './state.ts';
 
 /** Verified entries of one agent: entries[0] follows `anchor` directly. */
 export interface NodeChain {
@@ -43,39 +44,6 @@ export interface ReduceResult {
 
 export function budgetSpec(budget: Budget): string {
   return `${periodSpecKey(budget.period, budget.timeZone)}/${budget.scope ?? 'Policy'}`;
-}
-
-function newEntries(
-  chain: NodeChain,
-  cursor: LedgerPosition | undefined,
-): { entries: readonly LedgerEntry[]; mismatch?: CursorMismatch } {
-  // No cursor yet: this policy starts wherever the collector began for it.
-  if (cursor === undefined) return { entries: chain.entries };
-  const { node, anchor } = chain;
-  if (cursor.seq < anchor.seq) {
-    return {
-      entries: [],
-      mismatch: {
-        node,
-        reason: 'gap',
-        detail: `cursor ${cursor.seq} is before pulled range ${anchor.seq}`,
-      },
-    };
-  }
-  const offset = cursor.seq - anchor.seq;
-  const at = offset === 0 ? anchor : chain.entries[offset - 1];
-  if (at === undefined) return { entries: [] };
-  if (at.hash !== cursor.hash) {
-    return {
-      entries: [],
-      mismatch: {
-        node,
-        reason: 'fork',
-        detail: `entry ${cursor.seq} hashes to ${at.hash}, the policy counted ${cursor.hash}`,
-      },
-    };
-  }
-  return { entries: chain.entries.slice(offset) };
 }
 
 function addTo(
@@ -124,13 +92,206 @@ function openBudget(budget: Budget, report: ReportAccum): BudgetAccum {
   return { spec: budgetSpec(budget), start: report.start, end: report.end, sums };
 }
 
+/** Verified entries of one agent, indexed by the policy that priced them. */
+export interface ChainPage {
+  readonly node: string;
+  /** The position entries[0] follows directly. */
+  readonly after: LedgerPosition;
+  readonly entries: readonly LedgerEntry[];
+  /** Policy name → indices into entries, ascending. */
+  readonly byPolicy: ReadonlyMap<string, readonly number[]>;
+}
+
+/** Indexes a page once, so each policy visits only its own entries (one name of many). */
+export function indexPage(
+  node: string,
+  after: LedgerPosition,
+  entries: readonly LedgerEntry[],
+): ChainPage {
+  const byPolicy = new Map<string, number[]>();
+  entries.forEach((e, i) => {
+    if (e.kind !== 'pod-usage' && e.kind !== 'tokens') return;
+    const name = e.cost?.policy.name;
+    if (name === undefined) return;
+    const list = byPolicy.get(name);
+    if (list === undefined) byPolicy.set(name, [i]);
+    else list.push(i);
+  });
+  return { node, after, entries, byPolicy };
+}
+
+interface Period {
+  readonly report: ReportAccum;
+  readonly accums: [Budget, BudgetAccum][];
+}
+
+/** The budgets of one period spec: where their contributions go. */
+interface Target {
+  readonly spec: string;
+  readonly budgets: readonly Budget[];
+  readonly open: Period;
+  /** The period that ended before now: entries measured before its end still count in it. */
+  readonly ending?: Period;
+}
+
 /**
- * Applies the chains to a policy. Contributions go to the open period of each budget; when the
- * clock has passed its end, the entries measured before the end are counted into it, the
- * period is frozen into `closing` (for its CostReports), and the rest open the next period.
- * Entries measured before the open period (late arrivals) count in the open period: a closed
- * period's reports never change.
+ * One policy's reduction, fed page by page. Contributions go to the open period of each
+ * budget; when the clock has passed its end, the entries measured before the end are counted
+ * into it, the period is frozen into `closing` (for its CostReports), and the rest open the next
+ * period. Entries measured before the open period (late arrivals) count in the open period: a
+ * closed period's reports never change. The result does not depend on page order.
  */
+export class PolicyFold {
+  readonly #state: PolicyState;
+  readonly #cursors: Map<string, LedgerPosition>;
+  readonly #policy: PolicyView;
+  readonly #targets: Target[] = [];
+  readonly #dropped: Omit<ClosedPeriod, 'heads'>[] = [];
+  readonly #mismatched = new Map<string, CursorMismatch>();
+  #consumed = 0;
+  #counted = 0;
+  #late = 0;
+
+  constructor(
+    committed: PolicyState,
+    cursors: readonly LedgerPosition[],
+    policy: PolicyView,
+    nowMs: number,
+  ) {
+    const state = cloneState(committed);
+    this.#state = state;
+    this.#cursors = new Map(cursors.map((c) => [c.node, c]));
+    this.#policy = policy;
+    // Group budgets by period spec; each group shares one ReportAccum and its boundaries.
+    const groups = new Map<string, Budget[]>();
+    for (const budget of policy.budgets) {
+      const key = periodSpecKey(budget.period, budget.timeZone);
+      groups.set(key, [...(groups.get(key) ?? []), budget]);
+    }
+    const live = new Set(policy.budgets.map((b) => b.name));
+    for (const name of [...state.budgets.keys()]) if (!live.has(name)) state.budgets.delete(name);
+    // A period spec no longer used by any budget closes now, so its data still reaches a report.
+    for (const [spec, accum] of [...state.reports]) {
+      if (groups.has(spec)) continue;
+      state.reports.delete(spec);
+      this.#dropped.push({
+        ...accum,
+        end: Math.max(accum.start + 1000, Math.min(nowMs, accum.end)),
+        spec,
+        budgets: [],
+        generation: policy.generation,
+      });
+    }
+    for (const [spec, budgets] of groups) {
+      const first = budgets[0] as Budget;
+      const openAt = (r: ReportAccum): Period => ({
+        report: r,
+        accums: budgets.map((budget) => {
+          let b = state.budgets.get(budget.name);
+          if (b === undefined || b.spec !== budgetSpec(budget) || b.start !== r.start) {
+            b = openBudget(budget, r);
+            state.budgets.set(budget.name, b);
+          }
+          return [budget, b];
+        }),
+      });
+      const fresh = (): ReportAccum => {
+        const p = periodAt(nowMs, first.period, first.timeZone);
+        const r = { start: p.start, end: p.end, namespaces: new Map() };
+        state.reports.set(spec, r);
+        return r;
+      };
+      const current = state.reports.get(spec) ?? fresh();
+      const period = openAt(current);
+      if (nowMs >= current.end) {
+        this.#targets.push({ spec, budgets, ending: period, open: openAt(fresh()) });
+      } else {
+        this.#targets.push({ spec, budgets, open: period });
+      }
+    }
+  }
+
+  /** Where this policy has counted `node` up to; undefined when it has not begun there. */
+  cursor(node: string): LedgerPosition | undefined {
+    return this.#cursors.get(node);
+  }
+
+  /** Applies the part of `page` past this policy's cursor, if the page links to it. */
+  add(page: ChainPage): void {
+    const { node, after, entries } = page;
+    const last = entries.at(-1);
+    if (last === undefined || this.#mismatched.has(node)) return;
+    const cursor = this.#cursors.get(node);
+    let offset = 0;
+    // No cursor yet: this policy starts wherever the collector began for it.
+    if (cursor !== undefined) {
+      if (cursor.seq < after.seq) {
+        this.#mismatched.set(node, {
+          node,
+          reason: 'gap',
+          detail: `cursor ${cursor.seq} is before pulled range ${after.seq}`,
+        });
+        return;
+      }
+      offset = cursor.seq - after.seq;
+      const at = offset === 0 ? after : entries[offset - 1];
+      if (at === undefined) return;
+      if (at.hash !== cursor.hash) {
+        this.#mismatched.set(node, {
+          node,
+          reason: 'fork',
+          detail: `entry ${cursor.seq} hashes to ${at.hash}, the policy counted ${cursor.hash}`,
+        });
+        return;
+      }
+      if (offset === entries.length) return;
+    }
+    this.#consumed += entries.length - offset;
+    for (const i of page.byPolicy.get(this.#policy.identity.name) ?? []) {
+      if (i < offset) continue;
+      const c = contributionOf(entries[i] as LedgerEntry, this.#policy.identity);
+      if (c !== null) this.#contribute(c);
+    }
+    this.#cursors.set(node, { node, seq: Number(last.seq), hash: last.hash });
+  }
+
+  #contribute(c: Contribution): void {
+    this.#counted++;
+    for (const t of this.#targets) {
+      const p = t.ending !== undefined && c.timeMs < t.ending.report.end ? t.ending : t.open;
+      if (c.timeMs < p.report.start) this.#late++;
+      addTo(p.report, p.accums, c);
+    }
+  }
+
+  finish(): ReduceResult {
+    const cursors = [...this.#cursors.values()].sort((a, b) =>
+      a.node < b.node ? -1 : a.node > b.node ? 1 : 0,
+    );
+    const state = this.#state;
+    for (const d of this.#dropped) state.closing.push({ ...d, heads: cursors });
+    for (const t of this.#targets) {
+      if (t.ending === undefined) continue;
+      state.closing.push({
+        ...t.ending.report,
+        spec: t.spec,
+        budgets: t.budgets.map((b) => b.name).sort(),
+        generation: this.#policy.generation,
+        heads: cursors,
+      });
+    }
+    return {
+      state,
+      cursors,
+      consumed: this.#consumed,
+      counted: this.#counted,
+      late: this.#late,
+      mismatches: [...this.#mismatched.values()],
+    };
+  }
+}
+
+/** Applies whole chains to a policy at once (see PolicyFold). */
 export function reducePolicy(
   committed: PolicyState,
   cursors: readonly LedgerPosition[],
@@ -138,100 +299,7 @@ export function reducePolicy(
   policy: PolicyView,
   nowMs: number,
 ): ReduceResult {
-  const state = cloneState(committed);
-  const cursorMap = new Map(cursors.map((c) => [c.node, c]));
-  const contributions: Contribution[] = [];
-  const mismatches: CursorMismatch[] = [];
-  let consumed = 0;
-  for (const chain of chains) {
-    const { entries, mismatch } = newEntries(chain, cursorMap.get(chain.node));
-    if (mismatch) mismatches.push(mismatch);
-    const last = entries.at(-1);
-    if (last === undefined) continue;
-    consumed += entries.length;
-    for (const entry of entries) {
-      const c = contributionOf(entry, policy.identity);
-      if (c !== null) contributions.push(c);
-    }
-    cursorMap.set(chain.node, { node: chain.node, seq: Number(last.seq), hash: last.hash });
-  }
-  const newCursors = [...cursorMap.values()].sort((a, b) =>
-    a.node < b.node ? -1 : a.node > b.node ? 1 : 0,
-  );
-
-  // Group budgets by period spec; each group shares one ReportAccum and its boundaries.
-  const groups = new Map<string, Budget[]>();
-  for (const budget of policy.budgets) {
-    const key = periodSpecKey(budget.period, budget.timeZone);
-    groups.set(key, [...(groups.get(key) ?? []), budget]);
-  }
-  const live = new Set(policy.budgets.map((b) => b.name));
-  for (const name of [...state.budgets.keys()]) if (!live.has(name)) state.budgets.delete(name);
-  // A period spec no longer used by any budget closes now, so its data still reaches a report.
-  for (const [spec, accum] of [...state.reports]) {
-    if (groups.has(spec)) continue;
-    state.reports.delete(spec);
-    state.closing.push({
-      ...accum,
-      end: Math.max(accum.start + 1000, Math.min(nowMs, accum.end)),
-      spec,
-      budgets: [],
-      generation: policy.generation,
-      heads: newCursors,
-    });
-  }
-
-  let late = 0;
-  for (const [spec, budgets] of groups) {
-    const first = budgets[0] as Budget;
-    let report = state.reports.get(spec);
-    if (report === undefined) {
-      const p = periodAt(nowMs, first.period, first.timeZone);
-      report = { start: p.start, end: p.end, namespaces: new Map() };
-      state.reports.set(spec, report);
-    }
-    const open = (r: ReportAccum): [Budget, BudgetAccum][] =>
-      budgets.map((budget) => {
-        let b = state.budgets.get(budget.name);
-        if (b === undefined || b.spec !== budgetSpec(budget) || b.start !== r.start) {
-          b = openBudget(budget, r);
-          state.budgets.set(budget.name, b);
-        }
-        return [budget, b];
-      });
-    let accums = open(report);
-    let rest = contributions;
-    if (nowMs >= report.end) {
-      const end = report.end;
-      const before = contributions.filter((c) => c.timeMs < end);
-      rest = contributions.filter((c) => c.timeMs >= end);
-      for (const c of before) {
-        if (c.timeMs < report.start) late++;
-        addTo(report, accums, c);
-      }
-      state.closing.push({
-        ...report,
-        spec,
-        budgets: budgets.map((b) => b.name).sort(),
-        generation: policy.generation,
-        heads: newCursors,
-      });
-      const p = periodAt(nowMs, first.period, first.timeZone);
-      report = { start: p.start, end: p.end, namespaces: new Map() };
-      state.reports.set(spec, report);
-      accums = open(report);
-    }
-    for (const c of rest) {
-      if (c.timeMs < report.start) late++;
-      addTo(report, accums, c);
-    }
-  }
-  return {
-    state,
-    cursors: newCursors,
-    consumed,
-    counted: contributions.length,
-    late,
-    mismatches,
-  };
+  const fold = new PolicyFold(committed, cursors, policy, nowMs);
+  for (const chain of chains) fold.add(indexPage(chain.node, chain.anchor, chain.entries));
+  return fold.finish();
 }

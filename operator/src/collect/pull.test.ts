@@ -1,5 +1,5 @@
 // The collection path end to end in one process: a real LedgerStore served by the real agent
-// HTTP app (with the ack router), pulled and verified by pullChain, counted by reducePolicy.
+// HTTP app (with the ack router), pulled and verified by pullChain, folded page by page.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,8 @@ import { createAckRouter } from '../../../node-agent/src/http/ack.ts';
 import { AgentMetrics } from '../../../node-agent/src/http/metrics.ts';
 import { createApp, listen } from '../../../node-agent/src/http/server.ts';
 import type { Listening } from '../../../node-agent/src/http/server.ts';
-import { reducePolicy } from '../budgets/accumulate.ts';
+import type { LedgerEntry, LedgerPosition } from '@agentmeter/crds';
+import { indexPage, PolicyFold } from '../budgets/accumulate.ts';
 import { emptyState } from '../budgets/state.ts';
 import { podBody } from '../budgets/test-ledger.ts';
 import { httpAgentApi } from './client.ts';
@@ -53,16 +54,25 @@ describe('pullChain', () => {
     const { store, agent: a } = await agent('node-a', nanos);
     const api = httpAgentApi({ token: async () => 'ok' });
     const info = await api.info(a);
+    const fold = new PolicyFold(emptyState(), [], policy, T0);
+    const pages: number[] = [];
     const r = await pullChain(
       api,
       a,
       { node: 'node-a', seq: Number(info.anchor.seq), hash: info.anchor.hash },
+      (after, entries) => {
+        pages.push(entries.length);
+        fold.add(indexPage('node-a', after, entries));
+      },
       { pageSize: 4 },
     );
     expect(r.failure).toBeNull();
     expect(r.complete).toBe(true);
-    const counted = reducePolicy(emptyState(), [], [r.chain], policy, T0);
+    expect(r.count).toBe(25);
+    expect(pages.length).toBeGreaterThan(1);
+    const counted = fold.finish();
     expect(counted.state.budgets.get('all')?.sums.get('*')).toBe(nanos.reduce((x, y) => x + y, 0n));
+    expect(counted.cursors).toEqual([{ node: 'node-a', seq: 25, hash: r.last?.hash }]);
     await api.ack(a, 25n);
     expect(store.stats().acked).toBe(25n);
     await expect(httpAgentApi({ token: async () => 'bad' }).info(a)).rejects.toThrow(/403/);
@@ -87,12 +97,20 @@ describe('pullChain', () => {
     );
     cleanup.push(() => server.close());
     const api = httpAgentApi({ token: async () => 'ok' });
+    const got: LedgerEntry[] = [];
+    const starts: LedgerPosition[] = [];
     const r = await pullChain(
       api,
       { node: 'node-b', url: `http://127.0.0.1:${server.port}` },
       { node: 'node-b', seq: 0, hash: '0'.repeat(64) },
+      (after, entries) => {
+        starts.push(after);
+        got.push(...entries);
+      },
+      { pageSize: 1 },
     );
     expect(r.failure?.reason).toBe('hash-mismatch');
-    expect(r.chain.entries.map((e) => e.seq)).toEqual(['1', '2']);
+    expect(got.map((e) => e.seq)).toEqual(['1', '2']);
+    expect(starts.map((s) => s.seq)).toEqual([0, 1]);
   });
 });

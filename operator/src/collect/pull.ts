@@ -1,10 +1,10 @@
 // Pulls one agent's ledger from a starting position and verifies it: every entry must parse,
-// belong to the agent's node, and chain from the start hash (invariant 6). What verifies is
-// returned even when a later entry does not, cut back to a whole batch, so one tampered entry
-// stops its agent at that point and nowhere else.
+// belong to the agent's node, and chain from the start hash (invariant 6). Verified entries go
+// to a sink page by page, in whole batches, so the caller can count them and drop them. What
+// verifies is handed over even when a later entry does not, so one tampered entry stops its
+// agent at that point and nowhere else.
 import { LedgerFormatError, parseEntry, verifyChain } from '@agentmeter/crds';
 import type { LedgerEntry, LedgerPosition } from '@agentmeter/crds';
-import type { NodeChain } from '../budgets/accumulate.ts';
 import type { Agent } from './agents.ts';
 import type { AgentApi, Position } from './client.ts';
 
@@ -15,12 +15,17 @@ export interface ChainFailure {
 }
 
 export interface PullResult {
-  readonly chain: NodeChain;
   readonly head: Position;
   /** True when the pull reached the agent's head. */
   readonly complete: boolean;
   readonly failure: ChainFailure | null;
+  /** Entries handed to the sink, and the last of them. */
+  readonly count: number;
+  readonly last: LedgerEntry | undefined;
 }
+
+/** Receives verified entries in order; entries[0] follows `after` directly. */
+export type PageSink = (after: LedgerPosition, entries: readonly LedgerEntry[]) => void;
 
 export interface PullOptions {
   readonly pageSize?: number;
@@ -41,17 +46,30 @@ export async function pullChain(
   api: AgentApi,
   agent: Agent,
   from: LedgerPosition,
+  sink: PageSink,
   options: PullOptions = {},
 ): Promise<PullResult> {
-  const pageSize = options.pageSize ?? 5000;
+  const pageSize = options.pageSize ?? 1000;
   const maxEntries = options.maxEntries ?? 50_000;
-  const anchor = { seq: BigInt(from.seq), hash: from.hash };
-  const entries: LedgerEntry[] = [];
-  let after = anchor.seq;
+  let verifiedTo = { seq: BigInt(from.seq), hash: from.hash };
+  let handed: LedgerPosition = from;
+  // Verified entries of a batch that is not complete yet: handed over with the rest of it.
+  let held: LedgerEntry[] = [];
+  let count = 0;
+  let last: LedgerEntry | undefined;
+  const hand = (entries: readonly LedgerEntry[]): void => {
+    const end = entries.at(-1);
+    if (end === undefined) return;
+    sink(handed, entries);
+    handed = { node: agent.node, seq: Number(end.seq), hash: end.hash };
+    count += entries.length;
+    last = end;
+  };
+  let after = verifiedTo.seq;
   let head: Position = { seq: from.seq.toString(), hash: from.hash };
   let failure: ChainFailure | null = null;
   let complete = false;
-  while (entries.length < maxEntries) {
+  while (count + held.length < maxEntries) {
     const page = await api.page(agent, after, pageSize);
     head = page.head;
     const parsed: LedgerEntry[] = [];
@@ -74,30 +92,24 @@ export async function pullChain(
         break;
       }
     }
-    const last = entries.at(-1);
-    const verified = verifyChain(
-      parsed,
-      last ? { seq: BigInt(last.seq), hash: last.hash } : anchor,
-    );
+    const verified = verifyChain(parsed, verifiedTo);
+    const good = verified.ok ? parsed : parsed.slice(0, verified.index);
     if (!verified.ok) {
       failure = { seq: verified.seq, reason: verified.reason, detail: verified.detail };
-      entries.push(...parsed.slice(0, verified.index));
-      break;
     }
-    entries.push(...parsed);
-    if (failure !== null) break;
-    if (page.next === null || parsed.length === 0) {
+    const end = good.at(-1);
+    if (end !== undefined) verifiedTo = { seq: BigInt(end.seq), hash: end.hash };
+    const pending = held.length === 0 ? good : [...held, ...good];
+    if (failure === null && (page.next === null || parsed.length === 0)) {
       complete = true;
+      hand(pending);
       break;
     }
+    const whole = wholeBatches(pending, pending.length);
+    hand(pending.slice(0, whole));
+    held = pending.slice(whole);
+    if (failure !== null || page.next === null) break;
     after = BigInt(page.next);
   }
-  const keep =
-    failure === null && complete ? entries.length : wholeBatches(entries, entries.length);
-  return {
-    chain: { node: agent.node, anchor: from, entries: entries.slice(0, keep) },
-    head,
-    complete: complete && failure === null,
-    failure,
-  };
+  return { head, complete, failure, count, last };
 }

@@ -2,10 +2,11 @@
 // reconcile, error policy, status, metrics in one file).
 //
 // A round: discover agents → pull each agent's ledger once, from the lowest cursor any policy
-// holds for it, verifying the hash chain → per policy, apply the entries past its own cursor
-// and write accumulators + cursors in ONE /status merge patch guarded by resourceVersion (a 409
-// re-reads and recomputes; nothing is ever added twice) → acknowledge to each agent the lowest
-// cursor over all policies → enforce Suspend budgets. Closed periods become CostReports
+// holds for it, verifying the hash chain and folding each page into every policy (entries past
+// its own cursor) before dropping it → per policy, write accumulators + cursors in ONE /status
+// merge patch guarded by resourceVersion, only when they changed (a 409 re-reads, re-pulls from
+// the stored cursors and recomputes; nothing is ever added twice) → acknowledge to each agent
+// the lowest cursor over all policies → enforce Suspend budgets. Closed periods become CostReports
 // before the status that drops them is written, so a crash anywhere repeats work, never counts.
 import type { CustomObjectsApi } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -19,8 +20,8 @@ import type {
   EventRecorder,
   ObjectRef,
 } from '../runtime/index.ts';
-import { reducePolicy } from '../budgets/accumulate.ts';
-import type { NodeChain, PolicyView } from '../budgets/accumulate.ts';
+import { indexPage, PolicyFold } from '../budgets/accumulate.ts';
+import type { PolicyView } from '../budgets/accumulate.ts';
 import { rfc3339 } from '../budgets/periods.ts';
 import { decodeState, encodeState, StateDecodeError } from '../budgets/state.ts';
 import type { ClosedPeriod } from '../budgets/state.ts';
@@ -36,6 +37,7 @@ import type { BudgetFigures } from '../status/compute.ts';
 
 const { group, version, plural } = COST_POLICY_GVK;
 const MAX_ATTEMPTS = 6;
+const LIST_PAGE = 25;
 
 export interface CostPolicyControllerOptions {
   readonly custom: Pick<
@@ -53,8 +55,10 @@ export interface CostPolicyControllerOptions {
   readonly logger: Logger;
   readonly clock: Clock;
   readonly pull?: PullOptions;
-  /** Agents pulled and policies reconciled in parallel. */
+  /** Agents pulled in parallel. */
   readonly concurrency?: number;
+  /** Policies prepared and their status written in parallel. */
+  readonly writeConcurrency?: number;
 }
 
 export interface RoundSummary {
@@ -70,9 +74,18 @@ export interface RoundSummary {
 interface AgentPull {
   readonly agent: Agent;
   readonly info: LedgerInfo;
-  readonly chain: NodeChain | null;
-  readonly complete: boolean;
+  /** Verified entries pulled this round. */
+  readonly entries: number;
   readonly failure: ChainFailure | null;
+}
+
+/** One policy's reconcile in progress: its stored object and the fold of this round's pages. */
+interface PolicyRun {
+  readonly policy: CostPolicy;
+  readonly now: number;
+  /** CostReports written while preparing. */
+  readonly reports: number;
+  readonly fold: PolicyFold;
 }
 
 interface PolicyOutcome {
@@ -89,18 +102,24 @@ export class ReconcileError extends Error {
 async function mapLimit<T, R>(
   items: readonly T[],
   limit: number,
-  fn: (item: T) => Promise<R>,
+  fn: (item: T, index: number) => Promise<R>,
 ): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) {
       const i = next++;
-      out[i] = await fn(items[i] as T);
+      out[i] = await fn(items[i] as T, i);
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+/** Drops managedFields, which the operator never reads: per cursor, they outweigh the cursor. */
+function slim(p: CostPolicy): CostPolicy {
+  delete (p.metadata as { managedFields?: unknown }).managedFields;
+  return p;
 }
 
 function ms(timestamp: string | undefined): number {
@@ -161,10 +180,7 @@ export class CostPolicyController {
     let policies: CostPolicy[];
     let agents: Agent[];
     try {
-      const list = (await this.#o.custom.listClusterCustomObject({ group, version, plural })) as {
-        items: CostPolicy[];
-      };
-      policies = list.items;
+      policies = await this.#listPolicies();
       agents = await this.#o.discover();
       metrics.apiserverUp.set(1);
     } catch (err) {
@@ -183,42 +199,60 @@ export class CostPolicyController {
       this.#log.warn(this.#recovered, 'apiserver reachable again after an outage');
     }
     const concurrency = this.#o.concurrency ?? 16;
-    // Cursor lookups by node: agents × policies of them per round, so never a linear search.
-    const cursorsOf = policies.map(
-      (p) => new Map((p.status?.collection?.cursors ?? []).map((c) => [c.node, c])),
-    );
-    const pulls = await mapLimit(agents, concurrency, (a) => this.#pull(a, policies, cursorsOf));
-    const unreachable = pulls.filter((p): p is AgentPull & { info: never } => p === null).length;
+    const writeConcurrency = this.#o.writeConcurrency ?? 16;
+    const infos = await mapLimit(agents, concurrency, (a) => this.#info(a));
+    // A cursor the agent compacted past: that policy starts at the agent's anchor.
+    const anchors = new Map<string, number>();
+    agents.forEach((a, i) => {
+      const info = infos[i];
+      if (info) anchors.set(a.node, Number(info.anchor.seq));
+    });
+    let writes = 0;
+    let reports = 0;
+    let failed = 0;
+    const fail = (p: CostPolicy, err: unknown): null => {
+      this.#log.error(
+        { policy: p.metadata.name, err: (err as Error).message },
+        'reconcile of policy failed',
+      );
+      failed++;
+      return null;
+    };
+    const runs = await mapLimit(policies, writeConcurrency, async (p) => {
+      try {
+        const run = await this.#prepare(p, anchors);
+        reports += run.reports;
+        return run;
+      } catch (err) {
+        return fail(p, err);
+      }
+    });
+    const folding = runs.filter((r): r is PolicyRun => r !== null);
+    const pulls = await mapLimit(agents, concurrency, async (a, i) => {
+      const info = infos[i];
+      return info ? this.#pull(a, info, folding) : null;
+    });
     const ok = pulls.filter((p): p is AgentPull => p !== null);
     const unreachableNodes = agents.filter((_, i) => pulls[i] === null).map((a) => a.node);
     const refused = ok.filter((p) => p.failure !== null);
     metrics.agents.set({ state: 'ok' }, ok.length - refused.length);
-    metrics.agents.set({ state: 'unreachable' }, unreachable);
+    metrics.agents.set({ state: 'unreachable' }, unreachableNodes.length);
     metrics.agents.set({ state: 'refused' }, refused.length);
     await this.#reportChainFailures(refused, policies);
-    const chains = ok.flatMap((p) => (p.chain ? [p.chain] : []));
-    const anchors = new Map(ok.map((p) => [p.agent.node, BigInt(p.info.anchor.seq)]));
     const health: Health = {
       unreachable: unreachableNodes,
       refused: refused.map((p) => ({ node: p.agent.node, failure: p.failure as ChainFailure })),
       ...(this.#recovered ? { outage: this.#recovered } : {}),
     };
-    let writes = 0;
-    let reports = 0;
-    let failed = 0;
-    const outcomes = await mapLimit(policies, Math.max(1, concurrency / 2), async (p) => {
+    const outcomes = await mapLimit(runs, writeConcurrency, async (run, i) => {
+      if (run === null) return null;
       try {
-        const r = await this.#reconcilePolicy(p, chains, anchors, health);
+        const r = await this.#commit(run, ok, anchors, health);
         writes += r.writes;
         reports += r.reports;
         return r.outcome;
       } catch (err) {
-        this.#log.error(
-          { policy: p.metadata.name, err: (err as Error).message },
-          'reconcile of policy failed',
-        );
-        failed++;
-        return null;
+        return fail(policies[i] as CostPolicy, err);
       }
     });
     if (health.outage !== undefined && failed === 0) {
@@ -243,12 +277,31 @@ export class CostPolicyController {
     return {
       agents: agents.length,
       policies: policies.length,
-      entries: chains.reduce((n, c) => n + c.entries.length, 0),
+      entries: ok.reduce((n, p) => n + p.entries, 0),
       statusWrites: writes,
       reports,
       unreachable: unreachableNodes,
       refused: refused.map((p) => p.agent.node),
     };
+  }
+
+  /** Every CostPolicy, in pages: with a cursor per node each status is large, and one list of
+   * them all would be held as text, buffer and objects at once. */
+  async #listPolicies(): Promise<CostPolicy[]> {
+    const policies: CostPolicy[] = [];
+    let next: string | undefined;
+    do {
+      const list = (await this.#o.custom.listClusterCustomObject({
+        group,
+        version,
+        plural,
+        limit: LIST_PAGE,
+        ...(next ? { _continue: next } : {}),
+      })) as { items: CostPolicy[]; metadata?: { continue?: string } };
+      for (const p of list.items) policies.push(slim(p));
+      next = list.metadata?.continue || undefined;
+    } while (next !== undefined);
+    return policies;
   }
 
   /** One Warning Event per policy when an agent's chain starts failing (not every round). */
@@ -272,110 +325,145 @@ export class CostPolicyController {
     this.#failing = now;
   }
 
-  /** Pulls one agent from the lowest position any policy needs; null when unreachable. */
-  async #pull(
-    agent: Agent,
-    policies: readonly CostPolicy[],
-    cursorsOf: readonly ReadonlyMap<string, LedgerPosition>[],
-  ): Promise<AgentPull | null> {
-    const { agentApi, metrics, clock } = this.#o;
-    let info: LedgerInfo;
+  async #info(agent: Agent): Promise<LedgerInfo | null> {
     try {
-      info = await agentApi.info(agent);
+      return await this.#o.agentApi.info(agent);
     } catch (err) {
       this.#log.warn({ node: agent.node, err: (err as Error).message }, 'agent unreachable');
       return null;
     }
-    if (policies.length === 0) return { agent, info, chain: null, complete: true, failure: null };
-    const anchor: LedgerPosition = {
-      node: agent.node,
-      seq: Number(info.anchor.seq),
-      hash: info.anchor.hash,
-    };
-    let from: LedgerPosition | undefined;
-    for (const cursors of cursorsOf) {
-      const c = cursors.get(agent.node);
-      // No cursor, or one the agent compacted past: that policy starts at the agent's anchor.
-      const start = c === undefined || c.seq < anchor.seq ? anchor : c;
-      if (from === undefined || start.seq < from.seq) from = start;
+  }
+
+  /** Pulls one agent once, from the lowest position any policy needs, folding each verified
+   * page into every policy and dropping it; null when the agent could not be read. */
+  async #pull(
+    agent: Agent,
+    info: LedgerInfo,
+    runs: readonly PolicyRun[],
+  ): Promise<AgentPull | null> {
+    const { agentApi, metrics, clock } = this.#o;
+    const node = agent.node;
+    const anchor: LedgerPosition = { node, seq: Number(info.anchor.seq), hash: info.anchor.hash };
+    let start: LedgerPosition | undefined;
+    for (const run of runs) {
+      const from = run.fold.cursor(node) ?? anchor;
+      if (start === undefined || from.seq < start.seq) start = from;
     }
-    const start = from as LedgerPosition;
-    if (BigInt(start.seq) >= BigInt(info.head.seq)) {
-      metrics.lag.set({ node: agent.node }, 0);
-      return {
-        agent,
-        info,
-        chain: { node: agent.node, anchor: start, entries: [] },
-        complete: true,
-        failure: null,
-      };
+    if (start === undefined || BigInt(start.seq) >= BigInt(info.head.seq)) {
+      metrics.lag.set({ node }, 0);
+      return { agent, info, entries: 0, failure: null };
     }
     try {
-      const r = await pullChain(agentApi, agent, start, this.#o.pull);
-      metrics.entries.inc({ node: agent.node, result: 'accepted' }, r.chain.entries.length);
+      const r = await pullChain(
+        agentApi,
+        agent,
+        start,
+        (after, entries) => {
+          const page = indexPage(node, after, entries);
+          for (const run of runs) run.fold.add(page);
+        },
+        this.#o.pull,
+      );
+      metrics.entries.inc({ node, result: 'accepted' }, r.count);
       if (r.failure) {
-        metrics.chainFailures.inc({ node: agent.node });
-        metrics.entries.inc({ node: agent.node, result: 'refused' });
+        metrics.chainFailures.inc({ node });
+        metrics.entries.inc({ node, result: 'refused' });
         this.#log.error(
-          { node: agent.node, ...r.failure },
+          { node, ...r.failure },
           'ledger chain verification failed; entries refused',
         );
       }
-      const last = r.chain.entries.at(-1);
       const lagMs = r.complete
         ? 0
-        : clock.date().getTime() - (last ? Number(BigInt(last.time.end) / 1_000_000n) : 0);
-      metrics.lag.set({ node: agent.node }, Math.max(0, lagMs / 1000));
-      return { agent, info, chain: r.chain, complete: r.complete, failure: r.failure };
+        : clock.date().getTime() - (r.last ? Number(BigInt(r.last.time.end) / 1_000_000n) : 0);
+      metrics.lag.set({ node }, Math.max(0, lagMs / 1000));
+      return { agent, info, entries: r.count, failure: r.failure };
     } catch (err) {
-      this.#log.warn({ node: agent.node, err: (err as Error).message }, 'ledger pull failed');
+      // What was folded before the error stays folded: its cursors move with it.
+      this.#log.warn({ node, err: (err as Error).message }, 'ledger pull failed');
       return null;
     }
   }
 
-  async #reconcilePolicy(
-    initial: CostPolicy,
-    chains: readonly NodeChain[],
-    anchors: ReadonlyMap<string, bigint>,
+  /** A policy's stored state and cursors, ready to fold pages into; closed periods it still
+   * holds become CostReports first. */
+  async #prepare(policy: CostPolicy, anchors: ReadonlyMap<string, number>): Promise<PolicyRun> {
+    const now = this.#o.clock.date().getTime();
+    let committed;
+    try {
+      committed = decodeState(policy.status?.accumulatorState);
+    } catch (err) {
+      if (!(err instanceof StateDecodeError)) throw err;
+      // Counting on from a corrupt state would double count or lose; stop and say so.
+      await this.#writeConditions(policy, [
+        { type: 'Ready', status: 'False', reason: 'StateCorrupt', message: err.message },
+      ]);
+      throw err;
+    }
+    let reports = 0;
+    if (committed.closing.length > 0) {
+      reports = await this.#writeReports(policy, committed.closing);
+      committed = { ...committed, closing: [] };
+    }
+    const cursors = (policy.status?.collection?.cursors ?? []).filter(
+      (c) => c.seq >= (anchors.get(c.node) ?? 0),
+    );
+    const view: PolicyView = {
+      identity: {
+        name: policy.metadata.name ?? '',
+        currency: policy.spec.currency,
+        createdMs: ms(policy.metadata.creationTimestamp),
+        rates: policy.spec.rates,
+      },
+      generation: policy.metadata.generation ?? 1,
+      budgets: policy.spec.budgets ?? [],
+    };
+    return { policy, now, reports, fold: new PolicyFold(committed, cursors, view, now) };
+  }
+
+  /** After a conflict this round's pages are gone: pull again from the fresh cursors, from the
+   * agents that answered this round. */
+  async #repull(run: PolicyRun, pulls: readonly AgentPull[]): Promise<void> {
+    await mapLimit(pulls, this.#o.concurrency ?? 16, async ({ agent, info }) => {
+      const from = run.fold.cursor(agent.node) ?? {
+        node: agent.node,
+        seq: Number(info.anchor.seq),
+        hash: info.anchor.hash,
+      };
+      if (BigInt(from.seq) >= BigInt(info.head.seq)) return;
+      try {
+        await pullChain(
+          this.#o.agentApi,
+          agent,
+          from,
+          (after, entries) => run.fold.add(indexPage(agent.node, after, entries)),
+          this.#o.pull,
+        );
+      } catch (err) {
+        this.#log.warn(
+          { node: agent.node, err: (err as Error).message },
+          'ledger re-pull failed; the rest is counted next round',
+        );
+      }
+    });
+  }
+
+  async #commit(
+    first: PolicyRun,
+    pulls: readonly AgentPull[],
+    anchors: ReadonlyMap<string, number>,
     health: Health,
   ): Promise<{ outcome: PolicyOutcome; writes: number; reports: number }> {
-    const { custom, clock, events, metrics } = this.#o;
-    let policy = initial;
+    const { custom, events, metrics } = this.#o;
+    let run = first;
     let writes = 0;
     let reports = 0;
-    const name = policy.metadata.name ?? '';
+    const name = run.policy.metadata.name ?? '';
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      let { policy } = run;
+      const { now } = run;
       try {
-        const now = clock.date().getTime();
-        let committed;
-        try {
-          committed = decodeState(policy.status?.accumulatorState);
-        } catch (err) {
-          if (!(err instanceof StateDecodeError)) throw err;
-          // Counting on from a corrupt state would double count or lose; stop and say so.
-          await this.#writeConditions(policy, [
-            { type: 'Ready', status: 'False', reason: 'StateCorrupt', message: err.message },
-          ]);
-          throw err;
-        }
-        if (committed.closing.length > 0) {
-          reports += await this.#writeReports(policy, committed.closing);
-          committed = { ...committed, closing: [] };
-        }
-        const cursors = (policy.status?.collection?.cursors ?? []).filter(
-          (c) => c.seq >= Number(anchors.get(c.node) ?? 0n),
-        );
-        const view: PolicyView = {
-          identity: {
-            name,
-            currency: policy.spec.currency,
-            createdMs: ms(policy.metadata.creationTimestamp),
-            rates: policy.spec.rates,
-          },
-          generation: policy.metadata.generation ?? 1,
-          budgets: policy.spec.budgets ?? [],
-        };
-        const r = reducePolicy(committed, cursors, chains, view, now);
+        const r = run.fold.finish();
         const previous = policy.status;
         const lastCollection =
           r.counted > 0 || !previous?.lastCollectionTime
@@ -401,10 +489,12 @@ export class CostPolicyController {
             metadata: { resourceVersion: policy.metadata.resourceVersion },
             status: next,
           };
-          policy = (await custom.patchClusterCustomObjectStatus(
-            { group, version, plural, name, body },
-            mergePatchOptions(),
-          )) as CostPolicy;
+          policy = slim(
+            (await custom.patchClusterCustomObjectStatus(
+              { group, version, plural, name, body },
+              mergePatchOptions(),
+            )) as CostPolicy,
+          );
           writes++;
           metrics.apiWrites.inc({ verb: 'patch', resource: 'costpolicies/status' });
           for (const c of newCrossings(previous?.budgets, next.budgets ?? [])) {
@@ -416,7 +506,12 @@ export class CostPolicyController {
               note: `budget ${c.budget} reached ${c.threshold}% in the period from ${c.periodStart}: spent ${b?.spent ?? '?'} of ${policy.spec.budgets?.find((x) => x.name === c.budget)?.amount ?? '?'} ${policy.spec.currency} (top scope ${b?.topScopes?.[0]?.key ?? '*'})`,
             });
           }
-          if (r.state.closing.length > 0) continue; // write its reports, then drop it
+          if (r.state.closing.length > 0) {
+            // Write its reports, then drop it: everything pulled is behind the new cursors.
+            run = await this.#prepare(policy, anchors);
+            reports += run.reports;
+            continue;
+          }
         }
         metrics.setBudgets(name, policy.spec.currency, computed.figures);
         const namespaces = [...r.state.reports.values()].flatMap((x) => [...x.namespaces.keys()]);
@@ -432,12 +527,12 @@ export class CostPolicyController {
           { policy: name, attempt },
           'status conflict; recomputing from the stored state',
         );
-        policy = (await custom.getClusterCustomObject({
-          group,
-          version,
-          plural,
-          name,
-        })) as CostPolicy;
+        policy = slim(
+          (await custom.getClusterCustomObject({ group, version, plural, name })) as CostPolicy,
+        );
+        run = await this.#prepare(policy, anchors);
+        reports += run.reports;
+        await this.#repull(run, pulls);
       }
     }
     throw new ReconcileError(

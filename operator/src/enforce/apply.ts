@@ -1,12 +1,15 @@
 // Carries out an enforcement plan against the API: lists the workloads that matter (those in
 // demanded namespaces, the owners of over-budget sessions' pods, and everything we suspended
 // before), patches them, and records one Event per action.
-import type { AppsV1Api, BatchV1Api, CoreV1Api, V1ObjectMeta } from '@kubernetes/client-node';
+import type { AppsV1Api, BatchV1Api, V1ObjectMeta } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { isConflict, isNotFound } from '@agentmeter/crds';
 import type { EventRecorder } from '../runtime/index.ts';
 import { mergePatchOptions } from '../runtime/index.ts';
 import { SESSION_ID, SUSPENDED_LABEL, planEnforcement, workloadKey } from './plan.ts';
+
+/** The OpenTelemetry alias the agent also accepts for a pod's session. */
+const SESSION_ID_ALIAS = 'resource.opentelemetry.io/session.id';
 import type { Action, Demand, Workload, WorkloadKind } from './plan.ts';
 
 export interface EnforcerApis {
@@ -28,7 +31,6 @@ export interface EnforcerApis {
     | 'patchNamespacedJob'
     | 'patchNamespacedCronJob'
   >;
-  readonly core: Pick<CoreV1Api, 'listNamespacedPod'>;
 }
 
 /** Session keys ("namespace/id") over a Session-scope Suspend budget → "policy/budget". */
@@ -114,14 +116,16 @@ export class Enforcer {
       m.set(key.slice(i + 1), reason);
       byNamespace.set(ns, m);
     }
+    // A session's exclusive pods come from its Job's pod template, whose annotations name the
+    // session: reading Jobs needs no rights on tenants' pods.
     for (const [ns, ids] of byNamespace) {
-      const pods = await this.#apis.core.listNamespacedPod({ namespace: ns });
-      for (const pod of pods.items) {
-        const reason = ids.get(pod.metadata?.annotations?.[SESSION_ID] ?? '');
-        if (reason === undefined) continue;
-        for (const owner of pod.metadata?.ownerReferences ?? []) {
-          if (owner.kind === 'Job' && owner.apiVersion === 'batch/v1')
-            jobs.set(`${ns}/${owner.name}`, reason);
+      const list = await this.#apis.batch.listNamespacedJob({ namespace: ns });
+      for (const job of list.items) {
+        const annotations = job.spec?.template.metadata?.annotations ?? {};
+        const id = annotations[SESSION_ID] ?? annotations[SESSION_ID_ALIAS] ?? '';
+        const reason = ids.get(id);
+        if (reason !== undefined && job.metadata?.name !== undefined) {
+          jobs.set(`${ns}/${job.metadata.name}`, reason);
         }
       }
     }
