@@ -27,6 +27,7 @@ import { createPodCgroup, removePrefix } from '../support/cgroups.ts';
 import type { FakePod } from '../support/fake-kubelet-podresources.ts';
 import { FakeKubelet } from '../support/fake-kubelet-podresources.ts';
 import { adminKubeConfig, controlPlane } from '../support/kube.ts';
+import { largestRemainder } from '../support/reference-apportion.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const PREFIX = `agentmeter-gpu-${RUN}`;
@@ -50,32 +51,6 @@ function roundHalfEven(a: bigint, c: bigint): bigint {
   const q = a / c;
   const twice = (a % c) * 2n;
   return twice > c || (twice === c && q % 2n === 1n) ? q + 1n : q;
-}
-
-/** Floors by weight, leftover units one each to the largest remainders, ties to the smaller key. */
-function largestRemainder(
-  total: bigint,
-  weights: ReadonlyMap<string, bigint>,
-): Map<string, bigint> {
-  let sum = 0n;
-  for (const w of weights.values()) sum += w;
-  const out = new Map<string, bigint>();
-  const rems: { key: string; rem: bigint }[] = [];
-  let left = total;
-  for (const [key, w] of weights) {
-    out.set(key, (total * w) / sum);
-    left -= (total * w) / sum;
-    rems.push({ key, rem: (total * w) % sum });
-  }
-  rems.sort((a, b) =>
-    a.rem !== b.rem ? (a.rem > b.rem ? -1 : 1) : a.key < b.key ? -1 : a.key > b.key ? 1 : 0,
-  );
-  for (const { key } of rems) {
-    if (left === 0n) break;
-    out.set(key, (out.get(key) as bigint) + 1n);
-    left--;
-  }
-  return out;
 }
 
 interface Scenario {

@@ -36,6 +36,7 @@ import {
   type TestPodCgroup,
 } from '../support/cgroups.ts';
 import { adminKubeConfig, controlPlane } from '../support/kube.ts';
+import { largestRemainder } from '../support/reference-apportion.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const NODE = `sessions-node-${RUN}`;
@@ -232,36 +233,6 @@ function expectedWeights(
       weights.set(key, (weights.get(key) ?? 0n) + ((b - a) * 6n) / BigInt(active.length));
   }
   return { weights, busy };
-}
-
-/** Largest remainder: floors, then one unit each to the largest remainders, ties to the smaller key. */
-function largestRemainder(
-  total: bigint,
-  weights: ReadonlyMap<string, bigint>,
-): Map<string, bigint> {
-  let sum = 0n;
-  for (const w of weights.values()) sum += w;
-  const out = new Map<string, bigint>();
-  if (sum === 0n) {
-    for (const key of weights.keys()) out.set(key, 0n);
-    return out;
-  }
-  const rems: { key: string; rem: bigint }[] = [];
-  let left = total;
-  for (const [key, w] of weights) {
-    out.set(key, (total * w) / sum);
-    left -= (total * w) / sum;
-    rems.push({ key, rem: (total * w) % sum });
-  }
-  rems.sort((a, b) =>
-    a.rem !== b.rem ? (a.rem > b.rem ? -1 : 1) : a.key < b.key ? -1 : a.key > b.key ? 1 : 0,
-  );
-  for (const { key } of rems) {
-    if (left === 0n) break;
-    out.set(key, (out.get(key) as bigint) + 1n);
-    left--;
-  }
-  return out;
 }
 
 function sessionKey(session: SessionRef | null): string {
