@@ -9,6 +9,7 @@ import {
   createPodCounterReader,
   createPodLister,
   discoverPods,
+  findKubepodsRoots,
   readNodeTotals,
   type CgroupLayout,
   type CgroupReadError,
@@ -72,7 +73,9 @@ export class Sampler {
   #lister: { list(): { pods: PodCgroup[]; errors: CgroupReadError[] } } | undefined;
   #hierarchy: 'v1' | 'v2' = 'v1';
   #ticksSinceRootScan = 0;
-  #roots = 0;
+  /** The kubepods roots the lister was built for, newline-joined; '' when none were found. */
+  #roots = '';
+  #hierarchyRoot = '';
   readonly #logged = new Map<string, number>();
 
   constructor(opts: SamplerOptions) {
@@ -90,16 +93,21 @@ export class Sampler {
 
   /** Pod cgroups now; kubepods roots are searched again every `rootRescanTicks`. */
   async #discover(): Promise<{ pods: PodCgroup[]; errors: CgroupReadError[] }> {
+    const rescan = this.#ticksSinceRootScan >= (this.#opts.rootRescanTicks ?? 5);
+    // A periodic rescan looks only for kubepods roots; the lister (with its kept pod listing) is
+    // rebuilt only when they changed.
+    if (this.#lister !== undefined && this.#roots !== '' && rescan) {
+      const found = await findKubepodsRoots(this.#hierarchyRoot);
+      this.#ticksSinceRootScan = 0;
+      if (found.roots.join('\n') !== this.#roots) this.#lister = undefined;
+    }
     // Until a kubepods root exists (the kubelet may start after the agent), look every tick.
-    if (
-      this.#lister === undefined ||
-      this.#roots === 0 ||
-      this.#ticksSinceRootScan >= (this.#opts.rootRescanTicks ?? 5)
-    ) {
+    if (this.#lister === undefined || this.#roots === '') {
       const discovery = await discoverPods(this.#opts.layout);
       this.#hierarchy = discovery.hierarchy;
+      this.#hierarchyRoot = discovery.hierarchyRoot;
       this.#lister = createPodLister(discovery.hierarchyRoot, discovery.roots, discovery.hierarchy);
-      this.#roots = discovery.roots.length;
+      this.#roots = discovery.roots.join('\n');
       this.#ticksSinceRootScan = 0;
       if (discovery.errors.length > 0) return { pods: discovery.pods, errors: discovery.errors };
     }
