@@ -27,7 +27,8 @@ import { createPodCgroup, removePrefix } from '../support/cgroups.ts';
 import type { FakePod } from '../support/fake-kubelet-podresources.ts';
 import { FakeKubelet } from '../support/fake-kubelet-podresources.ts';
 import { adminKubeConfig, controlPlane } from '../support/kube.ts';
-import { largestRemainder } from '../support/reference-apportion.ts';
+import { largestRemainder, roundHalfEven } from '../support/reference-apportion.ts';
+import { waitFor } from '../support/wait.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const PREFIX = `agentmeter-gpu-${RUN}`;
@@ -38,20 +39,6 @@ const A10G = [
 const T4 = 'GPU-5e2b7f0c-3d1a-4c8e-9b6f-2a7d4e1c8b93';
 const GPU_US_PER_HOUR = 3_600_000_000n;
 const PPM = 1_000_000n;
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-function roundHalfEven(a: bigint, c: bigint): bigint {
-  const q = a / c;
-  const twice = (a % c) * 2n;
-  return twice > c || (twice === c && q % 2n === 1n) ? q + 1n : q;
-}
 
 interface Scenario {
   readonly node: string;

@@ -36,7 +36,8 @@ import {
   type TestPodCgroup,
 } from '../support/cgroups.ts';
 import { adminKubeConfig, controlPlane } from '../support/kube.ts';
-import { largestRemainder } from '../support/reference-apportion.ts';
+import { largestRemainder, roundHalfEven } from '../support/reference-apportion.ts';
+import { waitFor } from '../support/wait.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const NODE = `sessions-node-${RUN}`;
@@ -59,21 +60,6 @@ const TOKEN_RATES: Record<string, { input: bigint; output: bigint }> = {
   'claude-sonnet-4-5': { input: 3_000_000_000n, output: 15_000_000_000n }, // '3.00', '15.00'
   'llama-3.1-8b': { input: 12_500_000n, output: 187_500_000n }, // '0.0125', '0.1875'
 };
-
-/** expect.poll is for tests only; hooks poll with this. */
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-function roundHalfEven(a: bigint, c: bigint): bigint {
-  const q = a / c;
-  const twice = (a % c) * 2n;
-  return twice > c || (twice === c && q % 2n === 1n) ? q + 1n : q;
-}
 
 // ---- OTLP payloads -------------------------------------------------------------------------
 

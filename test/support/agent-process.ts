@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LedgerEntry } from '@agentmeter/crds';
+import { collectLines } from './child-logs.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -52,15 +53,7 @@ export class AgentProcess {
   private constructor(url: string, child: ChildProcess) {
     this.url = url;
     this.child = child;
-    let buffer = '';
-    const collect = (chunk: Buffer): void => {
-      buffer += chunk.toString();
-      const lines = buffer.split('\n');
-      buffer = lines.pop() ?? '';
-      this.logs.push(...lines.filter(Boolean));
-    };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
+    collectLines(child, this.logs);
     this.exited = new Promise((done) => child.on('exit', (code) => done(code)));
   }
 

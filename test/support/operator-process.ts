@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
 import type { LedgerEntry } from '@agentmeter/crds';
 import { freePort, metricValue } from './agent-process.ts';
+import { collectLines } from './child-logs.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -61,15 +62,7 @@ export class OperatorProcess {
     this.url = url;
     this.identity = identity;
     this.child = child;
-    let buffer = '';
-    const collect = (chunk: Buffer): void => {
-      buffer += chunk.toString();
-      const lines = buffer.split('\n');
-      buffer = lines.pop() ?? '';
-      this.logs.push(...lines.filter(Boolean));
-    };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
+    collectLines(child, this.logs);
     this.exited = new Promise((done) => child.on('exit', (code) => done(code)));
   }
 

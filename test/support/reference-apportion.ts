@@ -30,3 +30,10 @@ export function largestRemainder(
   }
   return out;
 }
+
+/** Half-even division, written apart from the agent's, for the same reason. */
+export function roundHalfEven(a: bigint, c: bigint): bigint {
+  const q = a / c;
+  const twice = (a % c) * 2n;
+  return twice > c || (twice === c && q % 2n === 1n) ? q + 1n : q;
+}
