@@ -2,7 +2,15 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', 'hack/testbins/**', 'test/fixtures/**', 'coverage/**'] },
+  {
+    ignores: [
+      '**/node_modules/**',
+      'hack/testbins/**',
+      'test/fixtures/**',
+      'coverage/**',
+      'dist/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {

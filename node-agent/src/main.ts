@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import express from 'express';
-import { loadKubeConfig, type Usage } from '@agentmeter/crds';
+import { RestClient, loadRestConfig, type Usage } from '@agentmeter/crds';
 import { AttributionMetrics } from './attribution/metrics.ts';
 import { PolicyPricer } from './attribution/policy-pricer.ts';
 import { SessionBook } from './attribution/session-book.ts';
@@ -104,17 +104,18 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
   log.info({ seq: head.seq.toString(), hash: head.hash }, 'ledger open');
 
   const metrics = new AgentMetrics();
-  const kubeConfig = loadKubeConfig(
-    config.kubeconfig === undefined ? {} : { kubeconfig: config.kubeconfig },
+  const kube = new RestClient(
+    await loadRestConfig(config.kubeconfig === undefined ? {} : { kubeconfig: config.kubeconfig }),
+    { userAgent: 'agentmeter-node-agent' },
   );
   const pods = new PodMetadata({
-    kubeConfig,
+    client: kube,
     nodeName: config.nodeName,
     logger: componentLogger(log, 'pods'),
   });
   pods.on('restart', (reason) => metrics.podWatchRestart(reason));
   pods.on('synced', () => metrics.setPodWatchSynced(true));
-  const pricer = new PolicyPricer({ kubeConfig, log: componentLogger(log, 'pricing') });
+  const pricer = new PolicyPricer({ client: kube, log: componentLogger(log, 'pricing') });
 
   // Sessions: spans → activity and tokens; ticks wait `sessionWatermarkTicks` for late spans.
   const wallNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
@@ -204,7 +205,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
   // The operator's API (ledger pull, acknowledgements, session budget marks) is for its
   // ServiceAccount only: TokenReview for our audience, then SubjectAccessReview.
   const authorize = createTokenReviewAuthorizer({
-    kubeConfig,
+    client: kube,
     logger: componentLogger(log, 'auth'),
   });
   const overBudget = new OverBudgetSessions();

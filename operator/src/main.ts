@@ -17,7 +17,8 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import express from 'express';
 import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { COST_POLICY_GVK, Informer, loadKubeConfig } from '@agentmeter/crds';
+import { COST_POLICY_GVK, Informer, RestClient, loadRestConfig } from '@agentmeter/crds';
+import { loadKubeConfig } from '@agentmeter/crds/kubeconfig';
 import { fileClock } from './clock-file.ts';
 import { endpointSliceDiscovery, podDiscovery } from './collect/agents.ts';
 import { httpAgentApi, tokenFromFile } from './collect/client.ts';
@@ -63,6 +64,10 @@ async function main(): Promise<void> {
       'TEST CLOCK SEAM ACTIVE: wall clock read from file',
     );
   const kc = loadKubeConfig({ kubeconfig: config.kubeconfig });
+  // Informers stream through RestClient; the generated API clients use client-node.
+  const rest = new RestClient(await loadRestConfig({ kubeconfig: config.kubeconfig }), {
+    userAgent: 'agentmeter-operator',
+  });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics = new OperatorMetrics(registry);
@@ -120,7 +125,7 @@ async function main(): Promise<void> {
     // A spec change (budget raised, removed) is acted on at once rather than at the next tick;
     // our own status writes do not move metadata.generation and so do not trigger a round.
     const policies = new Informer<KubernetesObject>({
-      kubeConfig: kc,
+      client: rest,
       path: `/apis/${COST_POLICY_GVK.group}/${COST_POLICY_GVK.version}/${COST_POLICY_GVK.plural}`,
       logger,
     });

@@ -8,10 +8,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { buildProgram, distDir, program } from '../../hack/build-dist.ts';
 import { startControlPlane } from '../../hack/control-plane.ts';
 import { AgentProcess } from '../support/agent-process.ts';
 import { createPodCgroup, removePrefix, type TestPodCgroup } from '../support/cgroups.ts';
+import { nodeEntrypoint } from '../support/dockerfile.ts';
 
+const IMAGE = nodeEntrypoint('node-agent/Dockerfile');
+const AGENT_BUNDLE = join(distDir('agent'), IMAGE.script);
 const PODS = 250;
 const PHASE_SECONDS = Number(process.argv[2] ?? '60');
 const NODE = 'bench-node';
@@ -52,15 +56,14 @@ async function phase(
     ledgerInterval: '10s',
     token,
     extraArgs: ['--log-level=warn'],
-    // A different build of the agent to measure, e.g. a bundle: AGENTMETER_BENCH_AGENT_ENTRY.
-    ...(process.env.AGENTMETER_BENCH_AGENT_ENTRY
-      ? { entry: process.env.AGENTMETER_BENCH_AGENT_ENTRY }
-      : {}),
-    // The image's V8 flags (node-agent/Dockerfile), plus any extra for profiling runs, e.g.
-    // AGENTMETER_BENCH_AGENT_NODE_OPTIONS=--cpu-prof.
-    env: {
-      NODE_OPTIONS: `--max-semi-space-size=1 ${process.env.AGENTMETER_BENCH_AGENT_NODE_OPTIONS ?? ''}`,
-    },
+    // What the image runs: the bundle, with the Dockerfile's node flags. Profiling runs can add
+    // flags (AGENTMETER_BENCH_AGENT_NODE_FLAGS=--cpu-prof) or run the TypeScript sources for
+    // readable frames (AGENTMETER_BENCH_AGENT_SOURCE=1).
+    ...(process.env.AGENTMETER_BENCH_AGENT_SOURCE === '1' ? {} : { entry: AGENT_BUNDLE }),
+    nodeFlags: [
+      ...IMAGE.flags,
+      ...(process.env.AGENTMETER_BENCH_AGENT_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+    ],
   });
   try {
     await agent.waitReady(120_000);
@@ -98,6 +101,7 @@ async function phase(
 }
 
 async function main(): Promise<void> {
+  await buildProgram(program('agent'));
   const plane = await startControlPlane({ log: () => undefined });
   const groups: TestPodCgroup[] = [];
   const sleepers: ChildProcess[] = [];
@@ -126,7 +130,8 @@ async function main(): Promise<void> {
     }
     process.stdout.write(
       `machine: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores, Node ${process.version}, Linux ${release()}\n` +
-        `pods: ${PODS} with live processes, ${PHASE_SECONDS} s measured per tick setting\n`,
+        `pods: ${PODS} with live processes, ${PHASE_SECONDS} s measured per tick setting\n` +
+        `agent: node ${[...IMAGE.flags].join(' ')} ${process.env.AGENTMETER_BENCH_AGENT_SOURCE === '1' ? 'node-agent/src/main.ts' : 'dist/agent/main.js'} (node-agent/Dockerfile)\n`,
     );
     for (const tick of (process.env.AGENTMETER_BENCH_TICKS ?? '10s,1s').split(',')) {
       const r = await phase(tick, plane.kubeconfig, plane.admin.token);

@@ -468,7 +468,7 @@ describe('CostPolicy CRD', () => {
         },
       ],
       lastCollectionTime: '2026-05-20T10:00:05Z',
-      collection: { cursors: [{ node: 'node-a.example', seq: 41_000_123, hash: 'ab'.repeat(32) }] },
+      collection: { cursors: `node-a.example 41000123 ${'ab'.repeat(32)}` },
       accumulators: [{ budget: 'monthly', key: '*', nano: '820125000001' }],
     };
     const patched = (await api.patchClusterCustomObjectStatus(

@@ -12,6 +12,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEDGER_ACCESS } from '../../node-agent/src/http/auth.ts';
+import { entrypoint, nodeEntrypoint } from '../support/dockerfile.ts';
 import { applyCrds, controlPlane, kubectl, type CommandResult } from '../support/kube.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -611,27 +612,15 @@ describe('against the real apiserver', () => {
 
 describe('container images (no engine here: what each image runs is checked as a plain process)', () => {
   const images = [
-    { dockerfile: 'operator/Dockerfile', entry: 'operator/src/main.ts', user: '65532:65532' },
-    { dockerfile: 'node-agent/Dockerfile', entry: 'node-agent/src/main.ts', user: '0:0' },
-  ];
+    { dockerfile: 'operator/Dockerfile', program: 'operator', user: '65532:65532' },
+    { dockerfile: 'node-agent/Dockerfile', program: 'agent', user: '0:0' },
+  ] as const;
   // What .dockerignore keeps out of the build context (besides node_modules).
   const ignored = /(\.test\.ts|\.fixture\.ts|\.md)$/;
 
-  /** The exec-form ENTRYPOINT of a Dockerfile. */
-  function entrypoint(dockerfile: string): string[] {
+  /** COPY instructions from the build context, of every stage. */
+  function contextCopies(dockerfile: string): { sources: string[]; dest: string }[] {
     const text = readFileSync(join(repoRoot, dockerfile), 'utf8');
-    const line = /^ENTRYPOINT (\[.*\])$/m.exec(text)?.[1];
-    if (line === undefined) throw new Error(`${dockerfile} has no exec-form ENTRYPOINT`);
-    return JSON.parse(line) as string[];
-  }
-
-  /** COPY instructions from the build context, of every stage or of the final one. */
-  function contextCopies(
-    dockerfile: string,
-    stages: 'all' | 'final' = 'all',
-  ): { sources: string[]; dest: string }[] {
-    const whole = readFileSync(join(repoRoot, dockerfile), 'utf8');
-    const text = stages === 'all' ? whole : whole.slice(whole.lastIndexOf('\nFROM '));
     return [...text.matchAll(/^COPY (?!--from)(.+)$/gm)].map((m) => {
       const parts = (m[1] as string).trim().split(/\s+/);
       return { sources: parts.slice(0, -1), dest: parts.at(-1) as string };
@@ -639,36 +628,54 @@ describe('container images (no engine here: what each image runs is checked as a
   }
 
   /**
-   * The final image's /app, built as a directory: the files its COPY lines take from the
-   * context (minus .dockerignore) and a node_modules whose workspace links point into it, so a
-   * source file the image lacks fails the import here as it would in the container.
+   * The final image's /app, built as a directory the way the build stage builds it: the bundle
+   * from the build stage's files only (its COPY lines, minus .dockerignore), copied where the
+   * final stage's `COPY --from=build` puts it. No node_modules: the bundle must stand alone.
    */
-  async function stageImage(dockerfile: string): Promise<string> {
+  async function stageImage(dockerfile: string, program: string): Promise<string> {
+    const context = await mkdtemp(join(tmpdir(), 'image-context-'));
     const app = await mkdtemp(join(tmpdir(), 'image-'));
-    for (const { sources, dest } of contextCopies(dockerfile, 'final')) {
-      for (const src of sources) {
-        // Docker semantics: a destination ending in '/' is a directory to copy into.
-        const to = dest.endsWith('/') ? join(app, dest, basename(src)) : join(app, dest);
-        await cp(join(repoRoot, src), to, {
-          recursive: true,
-          filter: (from) => !ignored.test(from) && !from.includes('node_modules'),
-        });
+    try {
+      for (const { sources, dest } of contextCopies(dockerfile)) {
+        for (const src of sources) {
+          // Docker semantics: a destination ending in '/' is a directory to copy into.
+          const to = dest.endsWith('/') ? join(context, dest, basename(src)) : join(context, dest);
+          await cp(join(repoRoot, src), to, {
+            recursive: true,
+            filter: (from) => !ignored.test(from) && !from.includes('node_modules'),
+          });
+        }
       }
+      // `npm ci` in the build stage: the repository's locked packages, and workspace links that
+      // point into this context, so a source file the Dockerfile does not copy fails the build.
+      await mkdir(join(context, 'node_modules', '@agentmeter'), { recursive: true });
+      for (const entry of readdirSync(join(repoRoot, 'node_modules'))) {
+        if (entry === '@agentmeter' || entry === '.bin') continue;
+        await symlink(join(repoRoot, 'node_modules', entry), join(context, 'node_modules', entry));
+      }
+      for (const ws of ['crds', 'node-agent', 'operator']) {
+        await symlink(`../../${ws}`, join(context, 'node_modules', '@agentmeter', ws));
+      }
+      const built = await run(
+        process.execPath,
+        ['hack/build-dist.ts', program],
+        undefined,
+        context,
+      );
+      expect(built.code, built.stderr).toBe(0);
+      const from = /^COPY --from=build \/src\/(\S+) (\S+)$/m.exec(
+        readFileSync(join(repoRoot, dockerfile), 'utf8'),
+      );
+      expect(from?.[2]).toBe('./');
+      await cp(join(context, from?.[1] as string), app, { recursive: true });
+      return app;
+    } finally {
+      await rm(context, { recursive: true, force: true });
     }
-    await mkdir(join(app, 'node_modules', '@agentmeter'), { recursive: true });
-    for (const entry of readdirSync(join(repoRoot, 'node_modules'))) {
-      if (entry === '@agentmeter' || entry === '.bin') continue;
-      await symlink(join(repoRoot, 'node_modules', entry), join(app, 'node_modules', entry));
-    }
-    for (const ws of ['crds', 'node-agent', 'operator']) {
-      if (existsSync(join(app, ws)))
-        await symlink(`../../${ws}`, join(app, 'node_modules', '@agentmeter', ws));
-    }
-    return app;
   }
 
   it.each(images.map((i) => [i.dockerfile, i]))(
-    '%s: pinned Node 24 base, multi-stage, entrypoint',
+    '%s: pinned Node 24 base, multi-stage, bundle entrypoint',
     (_, image) => {
       const text = readFileSync(join(repoRoot, image.dockerfile), 'utf8');
       expect(text).toMatch(
@@ -676,8 +683,9 @@ describe('container images (no engine here: what each image runs is checked as a
       );
       expect(text.match(/^FROM /gm)).toHaveLength(2);
       expect(text).toContain(`USER ${image.user}`);
-      expect(entrypoint(image.dockerfile)[0]).toBe('node');
-      expect(entrypoint(image.dockerfile).at(-1)).toBe(image.entry);
+      expect(text).toContain(`RUN node hack/build-dist.ts ${image.program}`);
+      const { script } = nodeEntrypoint(image.dockerfile);
+      expect(script).toBe('main.js');
       for (const { sources } of contextCopies(image.dockerfile)) {
         for (const src of sources) expect(existsSync(join(repoRoot, src)), src).toBe(true);
       }
@@ -685,9 +693,9 @@ describe('container images (no engine here: what each image runs is checked as a
   );
 
   it.for(images)(
-    'the image entrypoint with --help runs from the image file set and exits 0',
+    'the image entrypoint with --help runs from the bundle alone and exits 0',
     async (image) => {
-      const app = await stageImage(image.dockerfile);
+      const app = await stageImage(image.dockerfile, image.program);
       try {
         // Exactly what the image runs (node's own flags included), with --help appended.
         const [, ...args] = entrypoint(image.dockerfile);

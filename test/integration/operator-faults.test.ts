@@ -19,6 +19,7 @@ import type { CostPolicy, LedgerEntry } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../../hack/control-plane.ts';
 import { LedgerStore } from '../../node-agent/src/ledger/index.ts';
+import { decodeCursors } from '../../operator/src/budgets/cursors.ts';
 import { AgentProcess, freePort } from '../support/agent-process.ts';
 import {
   createPodCgroup,
@@ -57,7 +58,7 @@ function nano(money: string | undefined): bigint {
 }
 
 function cursors(p: CostPolicy): Map<string, number> {
-  return new Map((p.status?.collection?.cursors ?? []).map((c) => [c.node, c.seq]));
+  return new Map(decodeCursors(p.status?.collection?.cursors).map((c) => [c.node, c.seq]));
 }
 
 describe('operator faults', () => {

@@ -23,7 +23,7 @@ import {
   serverSideApplyParams,
   type LeaderElectorOptions,
 } from '../../operator/src/runtime/index.ts';
-import { adminKubeConfig, kubectl } from '../support/kube.ts';
+import { adminKubeConfig, adminRestClient, kubectl } from '../support/kube.ts';
 
 const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
 const kc = adminKubeConfig();
@@ -295,7 +295,7 @@ describe('controller fed by the shared informer', () => {
   it('reconciles the key of each object the informer reports', async () => {
     const label = `operator-runtime-${Date.now()}`;
     const informer = new Informer<V1ConfigMap>({
-      kubeConfig: kc,
+      client: adminRestClient(),
       path: '/api/v1/configmaps',
       labelSelector: `test=${label}`,
     });

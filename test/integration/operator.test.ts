@@ -20,6 +20,7 @@ import {
 import type { CostPolicy, CostReport, LedgerEntry } from '@agentmeter/crds';
 import { formatMoney } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeCursors } from '../../operator/src/budgets/cursors.ts';
 import { AgentProcess, freePort } from '../support/agent-process.ts';
 import {
   createPodCgroup,
@@ -75,7 +76,7 @@ async function policy(): Promise<CostPolicy> {
 }
 
 function cursors(p: CostPolicy): Map<string, number> {
-  return new Map((p.status?.collection?.cursors ?? []).map((c) => [c.node, c.seq]));
+  return new Map(decodeCursors(p.status?.collection?.cursors).map((c) => [c.node, c.seq]));
 }
 
 async function policyEvents(): Promise<EventsV1Event[]> {

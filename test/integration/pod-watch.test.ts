@@ -2,12 +2,12 @@
 // scheduler or kubelet runs, so they stay Pending unless a test writes their status).
 import { createServer, connect } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PodMetadata } from '../../node-agent/src/pods/pod-metadata.ts';
 import type { PodGoneReason } from '../../node-agent/src/pods/pod-metadata.ts';
-import { adminKubeConfig, controlPlane } from '../support/kube.ts';
+import { adminKubeConfig, adminRestClient, controlPlane } from '../support/kube.ts';
 
 const run = Date.now().toString(36);
 const ns = `pod-watch-${run}`;
@@ -60,7 +60,7 @@ describe('PodMetadata against the test apiserver', () => {
     await core.createNamespacedPod({ namespace: ns, body: podSpec('early', node) });
     await core.createNamespacedPod({ namespace: ns, body: podSpec('elsewhere', otherNode) });
     await core.createNamespacedPod({ namespace: ns, body: podSpec('unscheduled', undefined) });
-    pods = new PodMetadata({ kubeConfig: adminKubeConfig(), nodeName: node });
+    pods = new PodMetadata({ client: adminRestClient(), nodeName: node });
     pods.onPodGone((cgroupUid, meta, reason) => gone.push([cgroupUid, meta.name, reason]));
     pods.on('restart', (reason) => restarts.push(reason));
     expect(pods.synced).toBe(false);
@@ -200,15 +200,8 @@ describe('pod watch through an apiserver that is away', () => {
   it('retries with backoff while the port is closed, syncs when it opens, and recovers from a drop', async () => {
     const plane = controlPlane();
     const port = await freePort();
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'fwd', server: `https://127.0.0.1:${port}`, caFile: plane.caFile }],
-      users: [{ name: 'admin', token: plane.admin.token }],
-      contexts: [{ name: 'fwd', cluster: 'fwd', user: 'admin' }],
-      currentContext: 'fwd',
-    });
     const pods = new PodMetadata({
-      kubeConfig: kc,
+      client: adminRestClient({ server: `https://127.0.0.1:${port}` }),
       nodeName: node,
       backoff: { initialMs: 50, maxMs: 400, jitter: 0 },
     });

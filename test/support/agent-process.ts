@@ -27,6 +27,8 @@ export interface AgentOptions {
   readonly gpu?: { readonly nvidiaSmi: string; readonly podResourcesSocket: string };
   /** Script to run instead of node-agent/src/main.ts, e.g. a bundled build under test. */
   readonly entry?: string;
+  /** Node and V8 flags before the script, e.g. the image's (some are refused in NODE_OPTIONS). */
+  readonly nodeFlags?: readonly string[];
 }
 
 export async function freePort(host: string): Promise<number> {
@@ -62,6 +64,7 @@ export class AgentProcess {
     const port = options.port ?? (await freePort(host));
     const otlpPort = await freePort(host);
     const args = [
+      ...(options.nodeFlags ?? []),
       options.entry ?? resolve(repoRoot, 'node-agent/src/main.ts'),
       `--node-name=${options.nodeName}`,
       `--kubeconfig=${options.kubeconfig}`,

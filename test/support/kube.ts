@@ -1,9 +1,11 @@
 // Access to the shared test control plane from integration suites.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiextensionsV1Api, KubeConfig } from '@kubernetes/client-node';
+import { RestClient } from '@agentmeter/crds';
 import { inject } from 'vitest';
 import type { ControlPlaneInfo } from '../../hack/control-plane.ts';
 
@@ -21,6 +23,18 @@ export function adminKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(controlPlane().kubeconfig);
   return kc;
+}
+
+/** The agent's own client, as the admin, or as any token against any server (a forwarder). */
+export function adminRestClient(options: { server?: string; token?: string } = {}): RestClient {
+  const plane = controlPlane();
+  const ca = readFileSync(plane.caFile);
+  const token = options.token ?? plane.admin.token;
+  return new RestClient({
+    server: options.server ?? plane.server,
+    tls: { ca, rejectUnauthorized: true },
+    token: () => token,
+  });
 }
 
 /** A KubeConfig that authenticates with a bearer token (e.g. a ServiceAccount's). */

@@ -12,7 +12,6 @@ import {
   CURRENCY,
   DNS_LABEL_PATTERN,
   LABEL_SELECTOR,
-  LEDGER_POSITION,
   MONEY,
   MONEY_INPUT,
   MONEY_RULE,
@@ -28,6 +27,8 @@ export const MAX_AGENT_NODES = 5000;
 export const MAX_ACCUMULATORS = 20000;
 /** Bound of status.accumulatorState; the operator keeps it far lower (size test). */
 export const MAX_ACCUMULATOR_STATE_BYTES = 1024 * 1024;
+/** Bound of status.collection.cursors: MAX_AGENT_NODES lines of a long node name. */
+export const MAX_CURSORS_BYTES = 1024 * 1024;
 
 /** A model name as reported by the GPU driver or a GenAI span: printable ASCII, trimmed. */
 const MODEL_NAME = {
@@ -348,12 +349,9 @@ export const costPolicyStatusSchema = {
         'Collection cursors, written in the same update as accumulators so every entry counts once.',
       properties: {
         cursors: {
-          type: 'array',
-          description: `Last ledger entry counted, per node agent (at most ${MAX_AGENT_NODES}).`,
-          maxItems: MAX_AGENT_NODES,
-          'x-kubernetes-list-type': 'map',
-          'x-kubernetes-list-map-keys': ['node'],
-          items: LEDGER_POSITION,
+          type: 'string',
+          description: `Last ledger entry counted per node agent (at most ${MAX_AGENT_NODES}): one line "<node> <seq> <sha256 hex>" per node, sorted by node. One string rather than a list of objects, because the apiserver validates and tracks managed fields of every list item on each status write, which made a write with thousands of cursors several times slower.`,
+          maxLength: MAX_CURSORS_BYTES,
         },
       },
     },

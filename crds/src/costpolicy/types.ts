@@ -5,7 +5,6 @@
 import type {
   Condition,
   LabelSelector,
-  LedgerPosition,
   Money,
   ObjectMeta,
   Timestamp,
@@ -94,7 +93,8 @@ export interface BudgetStatus {
 }
 
 export interface CollectionState {
-  cursors?: LedgerPosition[];
+  /** One "<node> <seq> <hash>" line per node agent, sorted by node. */
+  cursors?: string;
 }
 
 /** Spend of one scope key of one budget in its current period. */

@@ -1,7 +1,7 @@
-// Typed view of the errors client-node throws, so callers branch on `reason`/`code` instead of
-// probing ApiException bodies (a raw JSON string for most statuses) or watch errors
-// (`statusCode` on a plain Error) themselves.
-import { ApiException } from '@kubernetes/client-node';
+// Typed view of apiserver errors, so callers branch on `reason`/`code` instead of probing
+// client-node's ApiException bodies (a raw JSON string for most statuses) or watch errors
+// (`statusCode` on a plain Error) themselves. ApiException is recognised by shape, not by
+// instanceof, so the agent, which never loads client-node, can share this module.
 
 /** The fields of a metav1.Status body that callers act on. */
 export interface KubeStatus {
@@ -58,7 +58,7 @@ export function parseStatus(body: unknown): KubeStatus {
  */
 export function toKubeApiError(err: unknown, context = 'kubernetes API'): KubeApiError | undefined {
   if (err instanceof KubeApiError) return err;
-  if (err instanceof ApiException) {
+  if (isApiException(err)) {
     return new KubeApiError(err.code, parseStatus(err.body), context, { cause: err });
   }
   if (err instanceof Error) {
@@ -68,6 +68,16 @@ export function toKubeApiError(err: unknown, context = 'kubernetes API'): KubeAp
     }
   }
   return undefined;
+}
+
+/** client-node's ApiException: `code`, `body` and `headers`, thrown by its generated clients. */
+function isApiException(err: unknown): err is Error & { code: number; body: unknown } {
+  return (
+    err instanceof Error &&
+    typeof (err as { code?: unknown }).code === 'number' &&
+    'body' in err &&
+    'headers' in err
+  );
 }
 
 /** HTTP status of an apiserver error, or undefined when the error is not one. */

@@ -17,5 +17,13 @@ export type {
   InformerOptions,
   RestartReason,
 } from './informer.ts';
-export { KubeConfigError, SERVICE_ACCOUNT_DIR, loadKubeConfig } from './kubeconfig.ts';
-export type { LoadKubeConfigOptions } from './kubeconfig.ts';
+export {
+  KubeConfigError,
+  SERVICE_ACCOUNT_DIR,
+  chooseKubeConfigSource,
+} from './kubeconfig-source.ts';
+export type { KubeConfigSource, LoadKubeConfigOptions } from './kubeconfig-source.ts';
+export { RestClient, KubeTransportError } from './rest-client.ts';
+export type { Query, RequestOptions, WatchHandler, WatchOptions } from './rest-client.ts';
+export { loadRestConfig, tokenFromFile } from './rest-config.ts';
+export type { RestConfig, RestTls } from './rest-config.ts';

@@ -1,10 +1,10 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Informer } from './informer.ts';
+import { RestClient } from './rest-client.ts';
 import type { InformerLogger, InformerOptions } from './informer.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
@@ -97,15 +97,8 @@ function send(res: ServerResponse | undefined, type: string, object: unknown): v
   res?.write(`${JSON.stringify({ type, object })}\n`);
 }
 
-function kubeConfig(server: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fake', server, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'c', cluster: 'fake', user: 'u' }],
-    currentContext: 'c',
-  });
-  return kc;
+function client(server: string): RestClient {
+  return new RestClient({ server, tls: { rejectUnauthorized: true }, token: () => 't' });
 }
 
 async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
@@ -122,11 +115,11 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()?.();
 });
 
-async function setup(opts: Partial<InformerOptions> = {}) {
+async function setup(opts: Partial<InformerOptions<V1Pod>> = {}) {
   const api = new FakeApi();
   const server = await api.start();
   const informer = new Informer<V1Pod>({
-    kubeConfig: kubeConfig(server),
+    client: client(server),
     path: '/api/v1/pods',
     backoff: { initialMs: 20, maxMs: 80, jitter: 0 },
     minWatchMs: 50,
@@ -150,6 +143,32 @@ async function setup(opts: Partial<InformerOptions> = {}) {
 }
 
 describe('Informer', () => {
+  it('caches and hands out what the transform keeps, from the LIST and from the watch', async () => {
+    const { api, informer } = await setup({
+      transform: (p) => ({ metadata: { ...p.metadata, managedFields: undefined } }),
+    });
+    const heavy = (name: string, rv: string): V1Pod => ({
+      ...pod(name, rv),
+      metadata: { ...pod(name, rv).metadata, managedFields: [{ manager: 'kubectl' }] },
+      status: { phase: 'Running' },
+    });
+    api.lists.push(list('10', [heavy('a', '5')]));
+    api.watches.push(stream(api));
+    const added: V1Pod[] = [];
+    informer.on('add', (p) => added.push(p));
+    informer.start();
+    await informer.whenSynced();
+    await until(() => api.open.length === 1, 'watch');
+    send(api.open[0], 'ADDED', heavy('b', '11'));
+    await until(() => added.length === 2, 'the watched add');
+    for (const p of [...added, ...informer.list()]) {
+      expect(p.status).toBeUndefined();
+      expect(p.metadata?.managedFields).toBeUndefined();
+      expect(p.metadata?.resourceVersion).toBeDefined();
+    }
+    expect(informer.get('ns/b')?.metadata?.uid).toBe('uid-b');
+  });
+
   it('lists, marks synced after the LIST, then applies watch events from the list resourceVersion', async () => {
     const { api, informer, events } = await setup({ fieldSelector: 'spec.nodeName=n1' });
     api.lists.push(list('10', [pod('a', '5'), pod('b', '6')]));

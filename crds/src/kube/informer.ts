@@ -1,16 +1,11 @@
-// A list+watch cache over client-node's Watch. client-node's ListWatch is not used because it
-// stops for good on any error other than 410 (RBAC, 5xx, connection refused), reports a
-// failed initial LIST only through callbacks, and keys its cache by namespace then name; this
-// loop owns restarts, backoff and the synced flag so callers only react to events.
+// A list+watch cache over RestClient. client-node's ListWatch is not used because it stops for
+// good on any error other than 410 (RBAC, 5xx, connection refused), reports a failed initial
+// LIST only through callbacks, and keys its cache by namespace then name; this loop owns
+// restarts, backoff and the synced flag so callers only react to events.
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  HttpMethod,
-  IsomorphicFetchHttpLibrary,
-  RequestContext,
-  Watch,
-} from '@kubernetes/client-node';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { KubeApiError, isGone, parseStatus } from './errors.ts';
+import type { RestClient } from './rest-client.ts';
 
 /** pino-compatible subset, so this shared package needs no logger dependency. */
 export interface InformerLogger {
@@ -29,8 +24,8 @@ export interface BackoffOptions {
   readonly jitter?: number;
 }
 
-export interface InformerOptions {
-  readonly kubeConfig: KubeConfig;
+export interface InformerOptions<T = unknown> {
+  readonly client: RestClient;
   /** Full collection path, e.g. `/api/v1/pods` or `/apis/agentmeter.dev/v1alpha1/costpolicies`. */
   readonly path: string;
   readonly fieldSelector?: string;
@@ -43,7 +38,15 @@ export interface InformerOptions {
   /** A watch that ends sooner than this without delivering an event counts as a failure, so a
    * server that accepts and drops at once is retried with backoff. Default 1000. */
   readonly minWatchMs?: number;
+  /** The server ends each watch after this many seconds times 1–2 (randomised, as client-go
+   * does, so watches do not all restart together). Default 300. */
+  readonly watchTimeoutSeconds?: number;
   readonly logger?: InformerLogger;
+  /** Applied to every object before it is cached or handed out, as client-go's SetTransform:
+   * keep only the fields the consumer reads, so a large status or managedFields is not held
+   * in memory for the life of the process. Must keep metadata.name, namespace and
+   * resourceVersion. */
+  readonly transform?: (obj: T) => T;
   /** Jitter source in [0, 1); tests pin it. */
   readonly random?: () => number;
 }
@@ -88,7 +91,11 @@ const DEFAULTS = {
   listPageSize: 500,
   listTimeoutMs: 60_000,
   minWatchMs: 1000,
+  watchTimeoutSeconds: 300,
 };
+
+/** Grace after the server-side watch timeout before a silent stream is given up on. */
+const WATCH_IDLE_GRACE_MS = 30_000;
 
 const noopLogger: InformerLogger = { debug() {}, warn() {}, error() {} };
 
@@ -105,9 +112,7 @@ export function objectKey(obj: KubernetesObject): string {
  */
 export class Informer<T extends KubernetesObject> {
   readonly path: string;
-  readonly #kc: KubeConfig;
-  readonly #watch: Watch;
-  readonly #http = new IsomorphicFetchHttpLibrary();
+  readonly #client: RestClient;
   readonly #fieldSelector: string | undefined;
   readonly #labelSelector: string | undefined;
   readonly #initialMs: number;
@@ -116,8 +121,10 @@ export class Informer<T extends KubernetesObject> {
   readonly #pageSize: number;
   readonly #listTimeoutMs: number;
   readonly #minWatchMs: number;
+  readonly #watchTimeoutSeconds: number;
   readonly #log: InformerLogger;
   readonly #random: () => number;
+  readonly #transform: (obj: T) => T;
   readonly #handlers: { [K in InformerEvent]: Handler<T, K>[] } = {
     add: [],
     update: [],
@@ -134,12 +141,10 @@ export class Informer<T extends KubernetesObject> {
   #failures = 0;
   #running: Promise<void> | undefined;
   #stop = new AbortController();
-  #endWatch: (() => void) | undefined;
 
-  constructor(options: InformerOptions) {
+  constructor(options: InformerOptions<T>) {
     this.path = options.path;
-    this.#kc = options.kubeConfig;
-    this.#watch = new Watch(options.kubeConfig);
+    this.#client = options.client;
     this.#fieldSelector = options.fieldSelector;
     this.#labelSelector = options.labelSelector;
     this.#initialMs = options.backoff?.initialMs ?? DEFAULTS.initialMs;
@@ -148,8 +153,10 @@ export class Informer<T extends KubernetesObject> {
     this.#pageSize = options.listPageSize ?? DEFAULTS.listPageSize;
     this.#listTimeoutMs = options.listTimeoutMs ?? DEFAULTS.listTimeoutMs;
     this.#minWatchMs = options.minWatchMs ?? DEFAULTS.minWatchMs;
+    this.#watchTimeoutSeconds = options.watchTimeoutSeconds ?? DEFAULTS.watchTimeoutSeconds;
     this.#log = options.logger ?? noopLogger;
     this.#random = options.random ?? Math.random;
+    this.#transform = options.transform ?? ((obj) => obj);
   }
 
   /** True once the first LIST has been applied; stays true across later restarts. */
@@ -193,7 +200,6 @@ export class Informer<T extends KubernetesObject> {
   /** Stops the loop and closes the watch; resolves when the loop has exited. */
   async stop(): Promise<void> {
     this.#stop.abort();
-    this.#endWatch?.();
     const waiters = this.#syncWaiters;
     this.#syncWaiters = [];
     for (const w of waiters) w.reject(new Error(`informer ${this.path} stopped before it synced`));
@@ -209,9 +215,9 @@ export class Informer<T extends KubernetesObject> {
         if (this.#stop.signal.aborted) return;
         if (outcome.events > 0) goneStreak = 0;
         if (outcome.gone) throw new KubeApiError(410, { reason: 'Expired' }, `watch ${this.path}`);
-        if (outcome.err !== undefined && !isTimeout(outcome.err)) throw outcome.err;
-        // A clean end (server-side timeout, or client-node's 30 s inactivity abort): resume from
-        // the last resourceVersion, unless the server keeps dropping the watch straight away.
+        if (outcome.err !== undefined) throw outcome.err;
+        // A clean end (the server's timeoutSeconds, or a stream idle past it): resume from the
+        // last resourceVersion, unless the server keeps dropping the watch straight away.
         if (outcome.events === 0 && outcome.durationMs < this.#minWatchMs) {
           throw new Error(
             `watch ${this.path} closed after ${outcome.durationMs} ms without events`,
@@ -265,7 +271,7 @@ export class Informer<T extends KubernetesObject> {
     let rv: string;
     do {
       const page = await this.#listPage(cont);
-      if (page.items) items.push(...page.items);
+      for (const item of page.items ?? []) items.push(this.#transform(item));
       cont = page.metadata?.continue || undefined;
       rv = page.metadata?.resourceVersion ?? '';
     } while (cont);
@@ -294,79 +300,65 @@ export class Informer<T extends KubernetesObject> {
     }
   }
 
-  async #listPage(cont: string | undefined): Promise<RawList<T>> {
-    const server = this.#kc.getCurrentCluster()?.server;
-    if (!server) throw new Error('kubeconfig has no current cluster');
-    const url = new URL(server + this.path);
-    url.searchParams.set('limit', String(this.#pageSize));
-    if (cont) url.searchParams.set('continue', cont);
-    if (this.#fieldSelector) url.searchParams.set('fieldSelector', this.#fieldSelector);
-    if (this.#labelSelector) url.searchParams.set('labelSelector', this.#labelSelector);
-    const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-    ctx.setHeaderParam('Accept', 'application/json');
-    await this.#kc.applySecurityAuthentication(ctx);
-    ctx.setSignal(AbortSignal.any([this.#stop.signal, AbortSignal.timeout(this.#listTimeoutMs)]));
-    const res = await this.#http.send(ctx).toPromise();
-    const text = await res.body.text();
-    if (res.httpStatusCode !== 200) {
-      throw new KubeApiError(res.httpStatusCode, parseStatus(text), `list ${this.path}`);
-    }
-    return JSON.parse(text) as RawList<T>;
+  #listPage(cont: string | undefined): Promise<RawList<T>> {
+    return this.#client.request<RawList<T>>('GET', this.path, {
+      query: {
+        limit: this.#pageSize,
+        continue: cont,
+        fieldSelector: this.#fieldSelector,
+        labelSelector: this.#labelSelector,
+      },
+      signal: this.#stop.signal,
+      timeoutMs: this.#listTimeoutMs,
+    });
   }
 
-  #watchOnce(): Promise<WatchOutcome> {
+  async #watchOnce(): Promise<WatchOutcome> {
     const started = Date.now();
     let events = 0;
     let gone = false;
     let eventError: unknown;
-    let controller: AbortController | undefined;
-    let settled = false;
-    return new Promise<WatchOutcome>((resolve) => {
-      const finish = (err: unknown): void => {
-        if (settled) return;
-        settled = true;
-        this.#endWatch = undefined;
-        controller?.abort();
-        resolve({
-          err: eventError ?? err ?? undefined,
-          gone,
-          events,
-          durationMs: Date.now() - started,
-        });
-      };
-      this.#endWatch = () => finish(undefined);
-      const params: Record<string, string | boolean> = {
-        resourceVersion: this.#resourceVersion,
-        allowWatchBookmarks: true,
-      };
-      if (this.#fieldSelector) params.fieldSelector = this.#fieldSelector;
-      if (this.#labelSelector) params.labelSelector = this.#labelSelector;
-      const onEvent = (type: string, obj: unknown): void => {
-        if (settled) return;
-        if (type === 'ERROR') {
-          const status = parseStatus(obj);
-          if (status.code === 410) gone = true;
-          else eventError = new KubeApiError(status.code ?? 500, status, `watch ${this.path}`);
-          finish(undefined);
-          return;
-        }
-        const item = obj as T;
-        const rv = item.metadata?.resourceVersion;
-        if (type === 'ADDED' || type === 'MODIFIED') this.#upsert(item);
-        else if (type === 'DELETED') this.#remove(item);
-        else if (type !== 'BOOKMARK') return;
-        if (rv) this.#resourceVersion = rv;
-        events++;
-        this.#failures = 0;
-      };
-      this.#watch
-        .watch(this.path, params, onEvent, finish)
-        .then((c) => {
-          controller = c;
-          if (settled) c.abort();
-        })
-        .catch(finish);
-    });
+    // Ends this one watch (after an ERROR event) without stopping the informer.
+    const end = new AbortController();
+    const timeoutSeconds = Math.round(this.#watchTimeoutSeconds * (1 + this.#random()));
+    const onEvent = (type: string, obj: unknown): void => {
+      if (end.signal.aborted) return;
+      if (type === 'ERROR') {
+        const status = parseStatus(obj);
+        if (status.code === 410) gone = true;
+        else eventError = new KubeApiError(status.code ?? 500, status, `watch ${this.path}`);
+        end.abort();
+        return;
+      }
+      const rv = (obj as T).metadata?.resourceVersion;
+      if (type === 'ADDED' || type === 'MODIFIED') this.#upsert(this.#transform(obj as T));
+      else if (type === 'DELETED') this.#remove(this.#transform(obj as T));
+      else if (type !== 'BOOKMARK') return;
+      if (rv) this.#resourceVersion = rv;
+      events++;
+      this.#failures = 0;
+    };
+    let err: unknown;
+    try {
+      await this.#client.watch(
+        this.path,
+        {
+          resourceVersion: this.#resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds,
+          fieldSelector: this.#fieldSelector,
+          labelSelector: this.#labelSelector,
+        },
+        onEvent,
+        {
+          signal: AbortSignal.any([this.#stop.signal, end.signal]),
+          idleTimeoutMs: timeoutSeconds * 1000 + WATCH_IDLE_GRACE_MS,
+        },
+      );
+    } catch (error) {
+      err = error;
+    }
+    return { err: eventError ?? err, gone, events, durationMs: Date.now() - started };
   }
 
   #upsert(obj: T): void {
@@ -401,10 +393,6 @@ export class Informer<T extends KubernetesObject> {
       'informer event handler failed',
     );
   }
-}
-
-function isTimeout(err: unknown): boolean {
-  return err instanceof Error && err.name === 'TimeoutError';
 }
 
 function describe(err: unknown): string {

@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { KubeConfigError, SERVICE_ACCOUNT_DIR, loadKubeConfig } from './kubeconfig.ts';
+import { KubeConfigError, SERVICE_ACCOUNT_DIR } from './kubeconfig-source.ts';
+import { loadKubeConfig } from './kubeconfig.ts';
 
 function kubeconfigFile(dir: string, name: string, server: string, current = true): string {
   const file = join(dir, name);

@@ -1,4 +1,4 @@
-import { LedgerFormatError, describeValue } from './errors.ts';
+import { LedgerFormatError, describeValue, type LedgerFormatReason } from './errors.ts';
 
 /**
  * Deterministic JSON: object keys sorted by UTF-16 code units, no whitespace, keys whose value
@@ -8,16 +8,70 @@ import { LedgerFormatError, describeValue } from './errors.ts';
  * being rendered differently on another runtime.
  */
 export function canonicalize(value: unknown): string {
-  // Build a copy whose objects hold their keys in sorted order, then let the engine's native
-  // JSON.stringify render it: the same bytes as a hand-written serialiser, several times faster
-  // on the writer's hot path (it runs twice per entry). The path is tracked as a stack and only
-  // rendered for an error.
-  return JSON.stringify(sorted(value, []));
+  // The engine's JSON.stringify renders the bytes; this only checks the value and, where an
+  // object's keys are out of order, builds a sorted copy. Objects already in order (the
+  // ledger's own builders write them so) are passed through without copying: this runs for
+  // every entry on the agent's write path.
+  return JSON.stringify(atRoot(() => prepare(value)));
 }
 
-const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
+/** One member of a canonical object: its key, and `"key":value` rendered canonically. */
+export type CanonicalMember = readonly [key: string, rendered: string];
 
-function sorted(value: unknown, path: (string | number)[]): unknown {
+/**
+ * The members of a canonical object in canonical order; `{${rendered.join(',')}}` is
+ * canonicalize(record). Lets a writer add a member (the entry's own hash) without serialising
+ * the rest twice.
+ */
+export function canonicalMembers(record: Readonly<Record<string, unknown>>): CanonicalMember[] {
+  return atRoot(() => {
+    const members: CanonicalMember[] = [];
+    for (const key of Object.keys(record).sort()) {
+      const item = record[key];
+      if (item === undefined) continue;
+      checkKey(key);
+      members.push([key, `${JSON.stringify(key)}:${JSON.stringify(prepareAt(key, item))}`]);
+    }
+    return members;
+  });
+}
+
+/** A failure deep in a value; the path is collected on the way out, only when one happens. */
+class AtPath {
+  readonly path: (string | number)[] = [];
+  readonly reason: LedgerFormatReason;
+  readonly detail: string;
+  constructor(reason: LedgerFormatReason, detail: string) {
+    this.reason = reason;
+    this.detail = detail;
+  }
+}
+
+function atRoot<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (!(error instanceof AtPath)) throw error;
+    const path = error.path
+      .map((key) => (typeof key === 'number' ? `[${key}]` : `.${key}`))
+      .join('');
+    throw new LedgerFormatError(`$${path}`, error.reason, error.detail);
+  }
+}
+
+/** prepare(item), with `key` added to the path of a failure inside it. No closure: this runs
+ * once per value written. */
+function prepareAt(key: string | number, item: unknown): unknown {
+  try {
+    return prepare(item);
+  } catch (error) {
+    if (error instanceof AtPath) error.path.unshift(key);
+    throw error;
+  }
+}
+
+/** The value itself when it is already canonical, else a copy with sorted keys. */
+function prepare(value: unknown): unknown {
   if (value === null) return null;
   switch (typeof value) {
     case 'string':
@@ -25,54 +79,79 @@ function sorted(value: unknown, path: (string | number)[]): unknown {
       return value;
     case 'number':
       if (!Number.isSafeInteger(value)) {
-        throw new LedgerFormatError(
-          render(path),
-          'invalid-value',
-          `number ${String(value)} is not a safe integer`,
-        );
+        throw new AtPath('invalid-value', `number ${String(value)} is not a safe integer`);
       }
       return value;
-    case 'object': {
-      if (Array.isArray(value)) {
-        const out = new Array<unknown>(value.length);
-        for (let i = 0; i < value.length; i++) {
-          path.push(i);
-          // JSON.stringify renders an undefined array element as null; so does this.
-          out[i] = value[i] === undefined ? null : sorted(value[i], path);
-          path.pop();
-        }
-        return out;
-      }
-      const record = value as Record<string, unknown>;
-      // No prototype, so a `__proto__` key is an ordinary member as it is in parsed JSON.
-      const out = Object.create(null) as Record<string, unknown>;
-      for (const key of Object.keys(record).sort()) {
-        const item = record[key];
-        if (item === undefined) continue;
-        path.push(key);
-        // Engines put array-index keys first in numeric order whatever the insertion order,
-        // which would break the sorted form; the ledger format has no such keys.
-        if (ARRAY_INDEX.test(key)) {
-          throw new LedgerFormatError(
-            render(path),
-            'invalid-value',
-            'numeric object keys are not allowed',
-          );
-        }
-        out[key] = sorted(item, path);
-        path.pop();
-      }
-      return out;
-    }
+    case 'object':
+      return Array.isArray(value) ? prepareArray(value) : prepareObject(value);
     default:
-      throw new LedgerFormatError(
-        render(path),
-        'wrong-type',
-        `${describeValue(value)} cannot be serialised`,
-      );
+      throw new AtPath('wrong-type', `${describeValue(value)} cannot be serialised`);
   }
 }
 
-function render(path: readonly (string | number)[]): string {
-  return `$${path.map((key) => (typeof key === 'number' ? `[${key}]` : `.${key}`)).join('')}`;
+function prepareArray(array: readonly unknown[]): unknown {
+  let copy: unknown[] | undefined;
+  for (let i = 0; i < array.length; i++) {
+    const item = array[i];
+    // JSON.stringify renders an undefined element as null, as the canonical form does.
+    if (item === undefined) continue;
+    const prepared = prepareAt(i, item);
+    if (prepared !== item) {
+      copy ??= array.slice();
+      copy[i] = prepared;
+    }
+  }
+  return copy ?? array;
+}
+
+function prepareObject(value: object): unknown {
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  const proto: unknown = Object.getPrototypeOf(record);
+  // Anything but a plain object (a Date, a class instance) is copied as its own members, so
+  // no toJSON or prototype can change what is written.
+  let inOrder = proto === Object.prototype || proto === null;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    checkKey(key);
+    if (i > 0 && (keys[i - 1] as string) >= key) inOrder = false;
+  }
+  if (!inOrder) return sortedCopy(record, keys.sort());
+  let copy: Record<string, unknown> | undefined;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    const item = record[key];
+    if (item === undefined) continue;
+    const prepared = prepareAt(key, item);
+    if (copy === undefined && prepared !== item) {
+      copy = Object.create(null) as Record<string, unknown>;
+      for (let j = 0; j < i; j++) {
+        const earlier = keys[j] as string;
+        if (record[earlier] !== undefined) copy[earlier] = record[earlier];
+      }
+    }
+    if (copy !== undefined) copy[key] = prepared;
+  }
+  return copy ?? record;
+}
+
+function sortedCopy(record: Record<string, unknown>, sortedKeys: readonly string[]): unknown {
+  // No prototype, so a `__proto__` key is an ordinary member as it is in parsed JSON.
+  const copy = Object.create(null) as Record<string, unknown>;
+  for (const key of sortedKeys) {
+    const item = record[key];
+    if (item !== undefined) copy[key] = prepareAt(key, item);
+  }
+  return copy;
+}
+
+/** Engines put array-index keys first in numeric order whatever the insertion order, which
+ * would break the sorted form; the ledger format has no such keys. */
+function checkKey(key: string): void {
+  const first = key.charCodeAt(0);
+  if (first >= 48 && first <= 57 && /^(?:0|[1-9][0-9]*)$/.test(key)) {
+    const failure = new AtPath('invalid-value', 'numeric object keys are not allowed');
+    failure.path.push(key);
+    throw failure;
+  }
 }

@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeEntry, encodeEntry, hashEntry, sealEntry, verifyChain } from './chain.ts';
+import {
+  decodeEntry,
+  encodeEntry,
+  hashEntry,
+  sealEntry,
+  sealEntryLine,
+  verifyChain,
+} from './chain.ts';
 import { LedgerFormatError } from './errors.ts';
 import { draft, podUsage, sampleBodies } from './fixtures.ts';
 import { GENESIS_PREV } from './types.ts';
@@ -25,6 +32,21 @@ function buildChain(batchSizes: readonly number[]): LedgerEntry[] {
   }
   return entries;
 }
+
+describe('sealEntryLine', () => {
+  it('writes the line encodeEntry would, with the hash hashEntry computes, for every kind', () => {
+    let prev = GENESIS_PREV;
+    for (const [index, body] of sampleBodies().entries()) {
+      const seq = BigInt(index + 1);
+      const { entry, line } = sealEntryLine(draft(body), prev, seq);
+      expect(line).toBe(encodeEntry(entry));
+      expect(entry.hash).toBe(hashEntry(entry));
+      expect(decodeEntry(line)).toEqual(entry);
+      expect(sealEntry(draft(body), prev, seq)).toEqual(entry);
+      prev = entry.hash;
+    }
+  });
+});
 
 /** Index of the first line that fails to decode or to verify, or -1. */
 function firstBadLine(text: Buffer): number {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalize } from './canonical.ts';
+import { canonicalMembers, canonicalize } from './canonical.ts';
 import { LedgerFormatError } from './errors.ts';
 import { HASH_PATTERN } from './fields.ts';
 import { parseEntry } from './parse.ts';
@@ -21,6 +21,13 @@ export interface BatchPosition {
   readonly size: bigint;
 }
 
+/** An entry as sealed by the writer, with the line it is stored as. */
+export interface SealedEntry {
+  readonly entry: LedgerEntry;
+  /** encodeEntry(entry): canonical JSON, without the newline. */
+  readonly line: string;
+}
+
 /**
  * Turns a draft into entry `seq` chained after `prev`. `batch` defaults to a batch of one. The
  * result is run through parseEntry so a malformed draft fails here, at the writer, instead of
@@ -32,6 +39,19 @@ export function sealEntry(
   seq: bigint,
   batch: BatchPosition = { first: seq, size: 1n },
 ): LedgerEntry {
+  return sealEntryLine(draft, prev, seq, batch).entry;
+}
+
+/**
+ * sealEntry, plus the stored line. The draft is serialised once: the hash covers the canonical
+ * members, and the line is the same members with the hash inserted in its sorted place.
+ */
+export function sealEntryLine(
+  draft: LedgerDraft,
+  prev: string,
+  seq: bigint,
+  batch: BatchPosition = { first: seq, size: 1n },
+): SealedEntry {
   if (!HASH_PATTERN.test(prev)) {
     throw new LedgerFormatError('$.prev', 'invalid-value', 'expected 64 lower-case hex digits');
   }
@@ -41,8 +61,17 @@ export function sealEntry(
     seq: seq.toString(),
     prev,
     batch: { first: batch.first.toString(), size: batch.size.toString() },
+    hash: undefined,
   };
-  return parseEntry({ ...unsealed, hash: hashEntry(unsealed) });
+  const members = canonicalMembers(unsealed);
+  const rendered = members.map(([, member]) => member);
+  const hash = createHash('sha256')
+    .update(`{${rendered.join(',')}}`, 'utf8')
+    .digest('hex');
+  const entry = parseEntry({ ...unsealed, hash });
+  const at = members.findIndex(([key]) => key > 'hash');
+  rendered.splice(at < 0 ? rendered.length : at, 0, `"hash":${JSON.stringify(hash)}`);
+  return { entry, line: `{${rendered.join(',')}}` };
 }
 
 /** The entry as stored: one line of canonical JSON, without the newline. */

@@ -1,6 +1,13 @@
 export { canonicalize } from './canonical.ts';
-export { decodeEntry, encodeEntry, hashEntry, sealEntry, verifyChain } from './chain.ts';
-export type { BatchPosition, ChainFailureReason, ChainVerification } from './chain.ts';
+export {
+  decodeEntry,
+  encodeEntry,
+  hashEntry,
+  sealEntry,
+  sealEntryLine,
+  verifyChain,
+} from './chain.ts';
+export type { BatchPosition, ChainFailureReason, ChainVerification, SealedEntry } from './chain.ts';
 export { LedgerFormatError } from './errors.ts';
 export type { LedgerFormatReason } from './errors.ts';
 export { conservationViolation, parseEntry } from './parse.ts';

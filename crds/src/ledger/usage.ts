@@ -86,9 +86,13 @@ export function usageFromWire(wire: unknown, path = '$'): Usage {
   return out as Usage;
 }
 
+/** USAGE_KEYS in canonical (sorted) order: wire records built in this order are written to the
+ * ledger without the canonical form having to re-sort them. */
+const WIRE_ORDER: readonly UsageKey[] = [...USAGE_KEYS].sort();
+
 export function usageToWire(usage: Usage): WireUsage {
   const out: { [K in UsageKey]?: string } = {};
-  for (const key of USAGE_KEYS) {
+  for (const key of WIRE_ORDER) {
     const value = usage[key];
     if (value === undefined) continue;
     // A negative usage means a counter reset was turned into a negative delta (invariant 3).

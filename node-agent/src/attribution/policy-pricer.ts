@@ -4,6 +4,7 @@
 import {
   COST_POLICY_GVK,
   Informer,
+  type RestClient,
   compilePolicy,
   priceShares,
   priceTokens,
@@ -15,7 +16,7 @@ import {
   type TokenCost,
   type Usage,
 } from '@agentmeter/crds';
-import type { KubeConfig, KubernetesObject, V1Namespace } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Namespace } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { PodMeta } from '../pods/pod-meta.ts';
 import type { Pricer, PricingRef } from '../sampler/settler.ts';
@@ -37,19 +38,37 @@ export class PolicyPricer implements Pricer {
   readonly #now: () => number;
   #current: CompiledPolicy[] = [];
 
-  constructor(options: { kubeConfig: KubeConfig; log: Logger; now?: () => number }) {
+  constructor(options: { client: RestClient; log: Logger; now?: () => number }) {
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
     const { group, version, plural } = COST_POLICY_GVK;
     this.#policies = new Informer<PolicyObject>({
-      kubeConfig: options.kubeConfig,
+      client: options.client,
       path: `/apis/${group}/${version}/${plural}`,
       logger: options.log,
+      // The status (cursors of every node, top namespaces) is the operator's; rates are in spec.
+      transform: ({ apiVersion, kind, metadata, spec }) => ({
+        apiVersion,
+        kind,
+        metadata: {
+          name: metadata?.name,
+          generation: metadata?.generation,
+          resourceVersion: metadata?.resourceVersion,
+        },
+        spec,
+      }),
     });
     this.#namespaces = new Informer<V1Namespace>({
-      kubeConfig: options.kubeConfig,
+      client: options.client,
       path: '/api/v1/namespaces',
       logger: options.log,
+      transform: ({ metadata }) => ({
+        metadata: {
+          name: metadata?.name,
+          labels: metadata?.labels,
+          resourceVersion: metadata?.resourceVersion,
+        },
+      }),
     });
     const refresh = (): void => this.#refresh();
     for (const event of ['add', 'update', 'delete', 'synced'] as const)

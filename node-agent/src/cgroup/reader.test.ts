@@ -1,4 +1,4 @@
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,7 @@ import type { PodCgroup } from './kubepods.ts';
 import { discoverPods } from './kubepods.ts';
 import type { CgroupLayout } from './layout.ts';
 import { detectLayout } from './layout.ts';
-import { readNetNs, readPodCounters } from './reader.ts';
+import { createPodCounterReader, readNetNs, readPodCounters } from './reader.ts';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/cgroup/', import.meta.url));
 
@@ -65,7 +65,7 @@ describe('readPodCounters on fixture trees', () => {
       netNs: 'net:[4026532301]',
     });
     expect(counters.netSkipped).toBeUndefined();
-    expect(counters.pids.sort()).toEqual([4241, 4242, 4250]);
+    expect([4241, 4242]).toContain(counters.netPid);
     expect(counters.identity).toMatch(/^\d+$/);
   });
 
@@ -93,7 +93,7 @@ describe('readPodCounters on fixture trees', () => {
       memoryRssBytes: 9007199254740993n,
       netRxBytes: null,
       netSkipped: 'no-process',
-      pids: [],
+      netPid: null,
     });
   });
 
@@ -110,7 +110,7 @@ describe('readPodCounters on fixture trees', () => {
       netRxBytes: 5000n,
       netTxBytes: 6000n,
     });
-    expect(counters.pids.sort()).toEqual([7000, 7001]);
+    expect(counters.netPid).toBe(7001);
   });
 
   it('v1 cgroupfs containerd: cpuacct ns, total_* memory, md RAID counted at its disks', async () => {
@@ -144,6 +144,64 @@ describe('readPodCounters on fixture trees', () => {
       netTxBytes: 200n,
       netNs: 'net:[4026532999]',
     });
+  });
+});
+
+describe('the process net counters are read through', () => {
+  const CRIO_POD = 'sys/fs/cgroup/kubepods/burstable/pod5a89bcaa-3509-4375-83e1-b9e7a5712123';
+  const CRIO_CONTAINER = `${CRIO_POD}/crio-610713dca419d7deb83a1246d0c1ee0ac2e23b81cbb29bba37147e88e1848cda`;
+
+  /** A second container process, 7002, in the pod's namespace, with its own counters. */
+  async function addProcess(dir: string): Promise<void> {
+    await mkdir(`${dir}/proc/7002/ns`, { recursive: true });
+    await mkdir(`${dir}/proc/7002/net`);
+    await symlink('net:[4026532555]', `${dir}/proc/7002/ns/net`);
+    await writeFile(
+      `${dir}/proc/7002/net/dev`,
+      'Inter-| Receive | Transmit\n face |bytes packets|bytes packets\n  eth0: 7000 1 0 0 0 0 0 0 8000 1 0 0 0 0 0 0\n',
+    );
+    await writeFile(`${dir}/${CRIO_CONTAINER}/cgroup.procs`, '7001\n7002\n');
+  }
+
+  async function reader(dir: string) {
+    const f = await load(dir);
+    const r = createPodCounterReader(f.layout, {
+      procRoot: `${dir}/proc`,
+      devices: new BlockDevices({ sysRoot: `${dir}/sys` }),
+      hostNetNs: await readNetNs(`${dir}/proc`, 1),
+    });
+    const p = pod(f, '5a89bcaa-3509-4375-83e1-b9e7a5712123');
+    return { read: () => r.read(p).counters, close: () => r.close() };
+  }
+
+  it('keeps the same process while it lives in the same namespace', async () => {
+    const dir = await tempCopy('v2-cgroupfs-crio');
+    const r = await reader(dir);
+    expect(r.read()).toMatchObject({ netPid: 7001, netRxBytes: 5000n });
+    await addProcess(dir);
+    expect(r.read()).toMatchObject({ netPid: 7001, netRxBytes: 5000n });
+    r.close();
+  });
+
+  it('moves to another container process once the kept one exits', async () => {
+    const dir = await tempCopy('v2-cgroupfs-crio');
+    const r = await reader(dir);
+    expect(r.read().netPid).toBe(7001);
+    await addProcess(dir);
+    await rm(`${dir}/proc/7001`, { recursive: true });
+    expect(r.read()).toMatchObject({ netPid: 7002, netRxBytes: 7000n, netTxBytes: 8000n });
+    r.close();
+  });
+
+  it('drops a kept PID that was recycled into another namespace', async () => {
+    const dir = await tempCopy('v2-cgroupfs-crio');
+    const r = await reader(dir);
+    expect(r.read().netPid).toBe(7001);
+    await addProcess(dir);
+    await unlink(`${dir}/proc/7001/ns/net`);
+    await symlink('net:[4026539999]', `${dir}/proc/7001/ns/net`);
+    expect(r.read()).toMatchObject({ netPid: 7002, netNs: 'net:[4026532555]', netRxBytes: 7000n });
+    r.close();
   });
 });
 

@@ -62,9 +62,8 @@ export interface PodCounters {
    * a change means the cgroup was recreated and counters restarted from zero. null when any of
    * them could not be read. */
   identity: string | null;
-  /** PIDs in the pod cgroup and its container cgroups known from discovery (which a
-   * `createPodLister` refreshes only every few ticks). */
-  pids: number[];
+  /** The container process the net counters were read through; null when none was found. */
+  netPid: number | null;
 }
 
 export interface PodReadResult {
@@ -135,15 +134,16 @@ export function createPodCounterReader(
         dirs.io === undefined
           ? null
           : (v2 ? readIoV2 : readIoV1)(dirs.io, opts.devices, read, errors);
-      const pids =
-        dirs.procsBase === undefined || dirs.procsDir === undefined
-          ? { all: [], net: [] }
-          : readPids(dirs.procsBase, dirs.procsDir, pod, read, errors);
-      const net = readNet(state, pids.net, opts, errors);
+      const { procsBase, procsDir } = dirs;
+      const netPids = (): number[] =>
+        procsBase === undefined || procsDir === undefined
+          ? []
+          : readNetPids(procsBase, procsDir, pod, read, errors);
+      const net = readNet(state, netPids, opts, errors);
       // After the reads, so the inodes are the ones captured with the fds just read.
       const identity = readIdentity(cache, key, dirs.identity, errors);
       cache.closeUnused(key, pass);
-      return { counters: assemble(cpuNs, memory, io, net, identity, pids.all), errors };
+      return { counters: assemble(cpuNs, memory, io, net, identity), errors };
     },
     release(uid) {
       for (const [key, state] of pods) {
@@ -241,43 +241,39 @@ function readIdentity(
   return complete ? inodes.join('/') : null;
 }
 
-interface PidLists {
-  all: number[];
-  /** PIDs whose network namespace is the pod's: container processes, not conmon (host netns)
-   * nor the pod cgroup's own processes (conmon again, with cgroupfs and conmon_cgroup=pod). */
-  net: number[];
-}
-
-function readPids(
+/**
+ * PIDs whose network namespace is the pod's: container processes first, then those of
+ * unrecognised children; not conmon (host netns), nor the pod cgroup's own processes (conmon
+ * again, with cgroupfs and conmon_cgroup=pod). The pod cgroup's list is still read, so a bad
+ * file there is reported.
+ */
+function readNetPids(
   base: string,
   podDir: string,
   pod: PodCgroup,
   read: ReadFile,
   errors: CgroupReadError[],
-): PidLists {
-  const all: number[] = [];
+): number[] {
   const podFile = podDir + '/' + PROCS_FILE;
   try {
-    parseCgroupProcs(read(podDir, PROCS_FILE), podFile, all);
+    parseCgroupProcs(read(podDir, PROCS_FILE), podFile, []);
   } catch (err) {
-    all.length = 0;
     errors.push(toReadError('pids', podFile, err));
   }
   const net: number[] = [];
-  // Container processes first, then unrecognised children's; conmon runs in the host netns.
   let others: number[] | undefined;
   for (const c of pod.containers) {
-    if (c.kind === 'conmon') {
-      readContainerPids(base, c.relPath, read, errors, all);
-      continue;
-    }
-    const from = all.length;
-    readContainerPids(base, c.relPath, read, errors, all);
-    const into = c.kind === 'container' ? net : (others ??= []);
-    for (let i = from; i < all.length; i++) into.push(all[i] as number);
+    if (c.kind === 'conmon') continue;
+    readContainerPids(
+      base,
+      c.relPath,
+      read,
+      errors,
+      c.kind === 'container' ? net : (others ??= []),
+    );
   }
   if (others !== undefined) net.push(...others);
-  return { all, net };
+  return net;
 }
 
 const PROCS_FILE = 'cgroup.procs';
@@ -309,69 +305,84 @@ interface NetReading {
   txBytes: bigint | null;
   netNs: string | null;
   skipped?: NetSkipReason;
+  pid: number | null;
 }
 
 /**
  * Network counters are per namespace, shared by all containers of a pod, so one live PID is
- * enough. The PID is kept while this tick's cgroup.procs still lists it, so its netns link is
- * read once and its net/dev stays open (a kept net/dev fd returns fresh counters on every
- * read). The listing, not the fd, proves it alive: a kept net/dev fd can go on showing the
- * namespace after its process exited. PIDs that exit between listing and reading are skipped.
+ * enough, and its net/dev stays open (a kept net/dev fd returns fresh counters on every read).
+ * The PID is kept while /proc/<pid>/ns/net still names the namespace it had: that link, not the
+ * fd, proves the process alive (a kept net/dev fd can go on showing the namespace after its
+ * process exited), and a recycled PID in another pod or on the host shows another namespace,
+ * while any process in this one reads the same counters. Only when the kept PID fails are the
+ * cgroup.procs lists read again. PIDs that exit between listing and reading are skipped.
  */
 function readNet(
   state: PodState,
-  pids: number[],
+  listPids: () => number[],
   opts: ReadOptions,
   errors: CgroupReadError[],
 ): NetReading {
   const kept = state.net;
   state.net = null;
-  const order =
-    kept !== null && pids.includes(kept.pid)
-      ? [kept.pid, ...pids.filter((p) => p !== kept.pid)]
-      : pids;
-  for (const pid of order) {
-    let netNs: string;
-    if (pid === kept?.pid) {
-      netNs = kept.netNs;
-    } else {
-      const nsLink = path.join(opts.procRoot, String(pid), 'ns', 'net');
-      try {
-        netNs = readlinkSync(nsLink);
-      } catch (err) {
-        const e = toReadError('net', nsLink, err);
-        if (e.code === 'missing') continue;
-        errors.push(e);
-        return { rxBytes: null, txBytes: null, netNs: null };
-      }
-    }
-    if (netNs === opts.hostNetNs) {
-      state.net = { pid, netNs };
-      return { rxBytes: null, txBytes: null, netNs, skipped: 'host-network' };
-    }
-    const dir = path.join(opts.procRoot, String(pid), 'net');
-    const file = path.join(dir, 'dev');
-    let content: string;
-    try {
-      content = state.read(dir, 'dev');
-    } catch (err) {
-      const e = toReadError('net', file, err);
-      if (e.code === 'missing') continue;
-      errors.push(e);
-      return { rxBytes: null, txBytes: null, netNs };
-    }
-    state.net = { pid, netNs };
-    const ifaces = attempt('net', file, errors, () => parseNetDev(content, file));
-    if (ifaces === null) return { rxBytes: null, txBytes: null, netNs };
-    let rxBytes = 0n;
-    let txBytes = 0n;
-    for (const i of ifaces) {
-      rxBytes += i.rxBytes;
-      txBytes += i.txBytes;
-    }
-    return { rxBytes, txBytes, netNs };
+  if (kept !== null) {
+    const reading = readNetThrough(state, kept.pid, kept.netNs, opts, errors);
+    if (reading !== undefined) return reading;
   }
-  return { rxBytes: null, txBytes: null, netNs: null, skipped: 'no-process' };
+  for (const pid of listPids()) {
+    if (pid === kept?.pid) continue;
+    const reading = readNetThrough(state, pid, undefined, opts, errors);
+    if (reading !== undefined) return reading;
+  }
+  return { rxBytes: null, txBytes: null, netNs: null, skipped: 'no-process', pid: null };
+}
+
+/** The pod's net counters through `pid`; undefined when that process is gone, or is no longer
+ * in `expectedNetNs`, so the caller tries another. */
+function readNetThrough(
+  state: PodState,
+  pid: number,
+  expectedNetNs: string | undefined,
+  opts: ReadOptions,
+  errors: CgroupReadError[],
+): NetReading | undefined {
+  const procDir = opts.procRoot + '/' + String(pid);
+  const nsLink = procDir + '/ns/net';
+  let netNs: string;
+  try {
+    netNs = readlinkSync(nsLink);
+  } catch (err) {
+    const e = toReadError('net', nsLink, err);
+    if (e.code === 'missing') return undefined;
+    errors.push(e);
+    return { rxBytes: null, txBytes: null, netNs: null, pid: null };
+  }
+  if (expectedNetNs !== undefined && netNs !== expectedNetNs) return undefined;
+  if (netNs === opts.hostNetNs) {
+    state.net = { pid, netNs };
+    return { rxBytes: null, txBytes: null, netNs, skipped: 'host-network', pid };
+  }
+  const dir = procDir + '/net';
+  const file = dir + '/dev';
+  let content: string;
+  try {
+    content = state.read(dir, 'dev');
+  } catch (err) {
+    const e = toReadError('net', file, err);
+    if (e.code === 'missing') return undefined;
+    errors.push(e);
+    return { rxBytes: null, txBytes: null, netNs, pid };
+  }
+  state.net = { pid, netNs };
+  const ifaces = attempt('net', file, errors, () => parseNetDev(content, file));
+  if (ifaces === null) return { rxBytes: null, txBytes: null, netNs, pid };
+  let rxBytes = 0n;
+  let txBytes = 0n;
+  for (const i of ifaces) {
+    rxBytes += i.rxBytes;
+    txBytes += i.txBytes;
+  }
+  return { rxBytes, txBytes, netNs, pid };
 }
 
 function assemble(
@@ -380,7 +391,6 @@ function assemble(
   io: IoReading | null,
   net: NetReading,
   identity: string | null,
-  pids: number[],
 ): PodCounters {
   const counters: PodCounters = {
     cpuNs,
@@ -392,7 +402,7 @@ function assemble(
     netTxBytes: net.txBytes,
     netNs: net.netNs,
     identity,
-    pids,
+    netPid: net.pid,
   };
   if (net.skipped !== undefined) counters.netSkipped = net.skipped;
   return counters;

@@ -3,15 +3,14 @@
 // `ledgers.agentmeter.dev` (SubjectAccessReview). No such resource is served; the rule exists
 // only in the operator's ClusterRole, so only the operator's ServiceAccount passes.
 import { createHash } from 'node:crypto';
-import { AuthenticationV1Api, AuthorizationV1Api } from '@kubernetes/client-node';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { V1SubjectAccessReview, V1TokenReview } from '@kubernetes/client-node';
 import type { Request } from 'express';
-import type { InformerLogger } from '@agentmeter/crds';
+import type { InformerLogger, RestClient } from '@agentmeter/crds';
 
 export const LEDGER_ACCESS = { group: 'agentmeter.dev', resource: 'ledgers', verb: 'get' } as const;
 
 export interface TokenReviewAuthorizerOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly client: RestClient;
   /** Audience the token must be issued for; default "agentmeter". */
   readonly audience?: string;
   /** How long an answer (yes or no) is reused for the same token; default 60 s. */
@@ -31,8 +30,7 @@ export function bearerToken(req: Request): string | undefined {
 }
 
 export function createTokenReviewAuthorizer(options: TokenReviewAuthorizerOptions): Authorize {
-  const authn = options.kubeConfig.makeApiClient(AuthenticationV1Api);
-  const authz = options.kubeConfig.makeApiClient(AuthorizationV1Api);
+  const client = options.client;
   const audience = options.audience ?? 'agentmeter';
   const ttl = options.cacheTtlMs ?? 60_000;
   const size = options.cacheSize ?? 256;
@@ -41,23 +39,39 @@ export function createTokenReviewAuthorizer(options: TokenReviewAuthorizerOption
   const cache = new Map<string, { allowed: boolean; until: number }>();
 
   async function review(token: string): Promise<boolean> {
-    const tr = await authn.createTokenReview({ body: { spec: { token, audiences: [audience] } } });
+    const tr = await client.request<V1TokenReview>(
+      'POST',
+      '/apis/authentication.k8s.io/v1/tokenreviews',
+      {
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenReview',
+          spec: { token, audiences: [audience] },
+        },
+      },
+    );
     const status = tr.status;
     if (!status?.authenticated || !status.user?.username) return false;
     // A token for another audience must not pass even if the apiserver accepted it for its own.
     if (status.audiences !== undefined && !status.audiences.includes(audience)) return false;
     const user = status.user;
-    const sar = await authz.createSubjectAccessReview({
-      body: {
-        spec: {
-          user: user.username,
-          ...(user.uid === undefined ? {} : { uid: user.uid }),
-          groups: user.groups ?? [],
-          ...(user.extra === undefined ? {} : { extra: user.extra }),
-          resourceAttributes: { ...LEDGER_ACCESS },
+    const sar = await client.request<V1SubjectAccessReview>(
+      'POST',
+      '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+      {
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SubjectAccessReview',
+          spec: {
+            user: user.username,
+            ...(user.uid === undefined ? {} : { uid: user.uid }),
+            groups: user.groups ?? [],
+            ...(user.extra === undefined ? {} : { extra: user.extra }),
+            resourceAttributes: { ...LEDGER_ACCESS },
+          },
         },
       },
-    });
+    );
     return sar.status?.allowed === true && sar.status.denied !== true;
   }
 

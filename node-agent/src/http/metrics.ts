@@ -6,7 +6,12 @@
 // object cannot serve both formats. Counters and gauges read the shared state in collect();
 // only the histogram is observed twice.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { OpenMetricsContentType } from 'prom-client';
+import type {
+  CounterConfiguration,
+  MetricObjectWithValues,
+  MetricValue,
+  OpenMetricsContentType,
+} from 'prom-client';
 import type { Usage } from '@agentmeter/crds';
 
 export type ExpositionFormat = 'prometheus' | 'openmetrics';
@@ -53,6 +58,27 @@ function zeroTotals(): Totals {
 
 function addInto(totals: Totals, usage: Usage): void {
   for (const key of Object.keys(totals) as (keyof Totals)[]) totals[key] += usage[key] ?? 0n;
+}
+
+type SeriesValue = { labels: Partial<Record<string, string>>; value: number };
+
+/**
+ * A counter whose series are read straight from the agent's totals at scrape time. A plain
+ * Counter would be reset and re-incremented per series on every scrape, hashing each label set
+ * again: the larger part of rendering 250 pods' series.
+ */
+class TotalsCounter extends Counter {
+  readonly #series: () => SeriesValue[];
+
+  constructor(config: CounterConfiguration<string>, series: () => SeriesValue[]) {
+    super(config);
+    this.#series = series;
+  }
+
+  /** The base object has no series of its own: it supplies name, help, type and aggregator. */
+  override async get(): Promise<MetricObjectWithValues<MetricValue<string>>> {
+    return { ...(await super.get()), values: this.#series() };
+  }
 }
 
 /** Exact integer units → seconds, splitting off the whole part so large totals keep precision. */
@@ -204,65 +230,68 @@ export class AgentMetrics {
       value: (t: Totals) => number,
       only?: (t: Totals) => boolean,
     ) =>
-      new Counter({
-        name: `agentmeter_pod_${name}`,
-        help,
-        labelNames: ['namespace', 'pod'],
-        registers,
-        collect() {
-          this.reset();
+      new TotalsCounter(
+        { name: `agentmeter_pod_${name}`, help, labelNames: ['namespace', 'pod'], registers },
+        () => {
+          const out: SeriesValue[] = [];
           for (const s of pods()) {
             if (!only || only(s.totals))
-              this.inc({ namespace: s.namespace, pod: s.pod }, value(s.totals));
+              out.push({ labels: { namespace: s.namespace, pod: s.pod }, value: value(s.totals) });
           }
+          return out;
         },
-      });
+      );
     const nsCounter = (
       name: string,
       help: string,
       value: (t: Totals) => number,
       only?: (t: Totals) => boolean,
     ) =>
-      new Counter({
-        name: `agentmeter_namespace_${name}`,
-        help,
-        labelNames: ['namespace'],
-        registers,
-        collect() {
-          this.reset();
+      new TotalsCounter(
+        { name: `agentmeter_namespace_${name}`, help, labelNames: ['namespace'], registers },
+        () => {
+          const out: SeriesValue[] = [];
           for (const [namespace, t] of namespaces())
-            if (!only || only(t)) this.inc({ namespace }, value(t));
+            if (!only || only(t)) out.push({ labels: { namespace }, value: value(t) });
+          return out;
         },
-      });
+      );
     const directional = (
       scope: 'pod' | 'namespace',
       name: string,
       help: string,
       directions: Record<string, (t: Totals) => bigint>,
     ) =>
-      new Counter({
-        name: `agentmeter_${scope}_${name}`,
-        help,
-        labelNames:
-          scope === 'pod' ? ['namespace', 'pod', 'direction'] : ['namespace', 'direction'],
-        registers,
-        collect() {
-          this.reset();
+      new TotalsCounter(
+        {
+          name: `agentmeter_${scope}_${name}`,
+          help,
+          labelNames:
+            scope === 'pod' ? ['namespace', 'pod', 'direction'] : ['namespace', 'direction'],
+          registers,
+        },
+        () => {
+          const out: SeriesValue[] = [];
+          const each = Object.entries(directions);
           if (scope === 'pod') {
             for (const s of pods()) {
-              for (const [direction, get] of Object.entries(directions)) {
-                this.inc({ namespace: s.namespace, pod: s.pod, direction }, Number(get(s.totals)));
+              for (const [direction, get] of each) {
+                out.push({
+                  labels: { namespace: s.namespace, pod: s.pod, direction },
+                  value: Number(get(s.totals)),
+                });
               }
             }
           } else {
             for (const [namespace, t] of namespaces()) {
-              for (const [direction, get] of Object.entries(directions)) {
-                this.inc({ namespace, direction }, Number(get(t)));
+              for (const [direction, get] of each) {
+                out.push({ labels: { namespace, direction }, value: Number(get(t)) });
               }
             }
           }
+          return out;
         },
-      });
+      );
     const fromMap = <L extends string>(
       name: string,
       help: string,

@@ -38,20 +38,23 @@ export function checkpointBody(
     kind: 'checkpoint',
     tick,
     time,
+    // Keys in canonical order throughout, so the ledger writer passes them through uncopied.
     cgroups: sorted.map((cgroup) => ({
+      counters: Object.fromEntries(
+        Object.entries(cgroup.counters)
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([name, value]) => {
+            if (value < 0n) {
+              throw new LedgerStoreError(
+                'invalid-argument',
+                `counter ${name} of ${cgroup.key} is negative`,
+              );
+            }
+            return [name, value.toString()];
+          }),
+      ),
       key: cgroup.key,
       podUid: cgroup.podUid,
-      counters: Object.fromEntries(
-        Object.entries(cgroup.counters).map(([name, value]) => {
-          if (value < 0n) {
-            throw new LedgerStoreError(
-              'invalid-argument',
-              `counter ${name} of ${cgroup.key} is negative`,
-            );
-          }
-          return [name, value.toString()];
-        }),
-      ),
     })),
   };
 }

@@ -6,8 +6,7 @@ import {
   GENESIS_PREV,
   LedgerFormatError,
   decodeEntry,
-  encodeEntry,
-  sealEntry,
+  sealEntryLine,
   verifyChain,
 } from '@agentmeter/crds';
 import type {
@@ -640,17 +639,18 @@ export class LedgerStore {
     const first = this.#head.seq + 1n;
     const size = BigInt(bodies.length);
     const entries: LedgerEntry[] = [];
+    const lines: string[] = [];
     let prev = this.#head.hash;
     for (const [index, body] of bodies.entries()) {
-      const entry = sealEntry({ ...this.#identity, ...body }, prev, first + BigInt(index), {
+      const sealed = sealEntryLine({ ...this.#identity, ...body }, prev, first + BigInt(index), {
         first,
         size,
       });
-      entries.push(entry);
-      prev = entry.hash;
+      entries.push(sealed.entry);
+      lines.push(sealed.line);
+      prev = sealed.entry.hash;
     }
-    const lines = entries.map((entry) => Buffer.from(`${encodeEntry(entry)}\n`, 'utf8'));
-    const buffer = Buffer.concat(lines);
+    const buffer = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
 
     let segment = this.#segments.at(-1) as Segment;
     if (segment.bytes > 0 && segment.bytes + buffer.length > this.#segmentBytes) {
@@ -685,7 +685,7 @@ export class LedgerStore {
     let offset = position;
     for (const line of lines) {
       this.#activeOffsets.push(offset);
-      offset += line.length;
+      offset += Buffer.byteLength(line, 'utf8') + 1;
     }
     segment.bytes = position + buffer.length;
     const last = entries.at(-1) as LedgerEntry;

@@ -1,6 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { PodMetaError, cgroupUidOf, toPodMeta } from './pod-meta.ts';
+import { PodMetaError, cgroupUidOf, slimPod, toPodMeta } from './pod-meta.ts';
 
 const base: V1Pod = {
   metadata: {
@@ -116,6 +116,44 @@ describe('toPodMeta', () => {
     };
     expect(() => toPodMeta(bad as unknown as V1Pod)).toThrow(
       /deletionTimestamp is not a timestamp/,
+    );
+  });
+});
+
+describe('slimPod', () => {
+  const variants: [string, V1Pod][] = [
+    ['a running pod with owners and IPs', base],
+    [
+      'a static mirror pod on the host network, being deleted',
+      {
+        ...base,
+        metadata: {
+          ...base.metadata,
+          annotations: {
+            'kubernetes.io/config.mirror': 'hash-1',
+            'kubernetes.io/config.hash': 'h',
+          },
+          deletionTimestamp: '2026-11-22T10:00:00Z' as unknown as Date,
+          managedFields: [{ manager: 'kubelet', operation: 'Update' }],
+        },
+        spec: { containers: [{ name: 'c', image: 'i' }], hostNetwork: true },
+        status: { phase: 'Succeeded', conditions: [{ type: 'Ready', status: 'False' }] },
+      },
+    ],
+    ['a pod with no status yet', { metadata: base.metadata, spec: { containers: [] } }],
+  ];
+
+  it.each(variants)('keeps everything toPodMeta reads from %s', (_name, pod) => {
+    expect(toPodMeta(slimPod(pod))).toEqual(toPodMeta(pod));
+  });
+
+  it('drops what the agent never reads', () => {
+    const slim = slimPod(variants[1]?.[1] as V1Pod);
+    expect(slim.metadata?.managedFields).toBeUndefined();
+    expect(slim.status?.conditions).toBeUndefined();
+    expect(slim.spec?.containers).toEqual([]);
+    expect(slimPod(base).metadata?.annotations).not.toHaveProperty(
+      'kubectl.kubernetes.io/last-applied-configuration',
     );
   });
 });

@@ -43,6 +43,42 @@ export function cgroupUidOf(meta: PodMeta): string {
   return meta.mirrorOf ?? meta.uid;
 }
 
+/** The annotations the agent reads: its own, the session id, the static-pod mirror and hash. */
+function keptAnnotations(all: Record<string, string> | undefined): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [k, v] of Object.entries(all ?? {})) {
+    if (k.startsWith(AGENTMETER_PREFIX) || KEPT_ANNOTATIONS.has(k)) kept[k] = v;
+  }
+  return kept;
+}
+
+/**
+ * The part of a pod toPodMeta reads, for the informer's cache: the full object (managedFields,
+ * container statuses, last-applied annotations) is several times larger and held for the
+ * pod's life.
+ */
+export function slimPod(pod: V1Pod): V1Pod {
+  const md = pod.metadata ?? {};
+  return {
+    metadata: {
+      name: md.name,
+      namespace: md.namespace,
+      uid: md.uid,
+      resourceVersion: md.resourceVersion,
+      labels: md.labels,
+      annotations: keptAnnotations(md.annotations),
+      ...(md.ownerReferences ? { ownerReferences: md.ownerReferences } : {}),
+      ...(md.deletionTimestamp ? { deletionTimestamp: md.deletionTimestamp } : {}),
+    },
+    spec: { containers: [], hostNetwork: pod.spec?.hostNetwork ?? false },
+    status: {
+      ...(pod.status?.phase ? { phase: pod.status.phase } : {}),
+      ...(pod.status?.podIP ? { podIP: pod.status.podIP } : {}),
+      ...(pod.status?.podIPs ? { podIPs: pod.status.podIPs } : {}),
+    },
+  };
+}
+
 export function toPodMeta(pod: V1Pod): PodMeta {
   const md = pod.metadata;
   const uid = md?.uid;
@@ -53,10 +89,7 @@ export function toPodMeta(pod: V1Pod): PodMeta {
       `pod without uid/namespace/name (uid=${uid ?? '-'}, namespace=${namespace ?? '-'}, name=${name ?? '-'})`,
     );
   }
-  const annotations: Record<string, string> = {};
-  for (const [k, v] of Object.entries(md.annotations ?? {})) {
-    if (k.startsWith(AGENTMETER_PREFIX) || KEPT_ANNOTATIONS.has(k)) annotations[k] = v;
-  }
+  const annotations = keptAnnotations(md.annotations);
   const phase = pod.status?.phase ?? '';
   const owners = md.ownerReferences ?? [];
   const owner = owners.find((o) => o.controller) ?? owners[0];

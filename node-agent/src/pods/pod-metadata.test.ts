@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
+import { RestClient } from '@agentmeter/crds';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PodMetadata } from './pod-metadata.ts';
@@ -19,21 +19,13 @@ async function fakeApi(pods: V1Pod[]) {
     else res.end(JSON.stringify({ metadata: { resourceVersion: '1' }, items: pods }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [
-      {
-        name: 'c',
-        server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        skipTLSVerify: true,
-      },
-    ],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
-    currentContext: 'c',
+  const client = new RestClient({
+    server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    tls: { rejectUnauthorized: true },
+    token: () => 't',
   });
   return {
-    kc,
+    client,
     urls,
     send: (type: string, object: V1Pod) =>
       watches.at(-1)?.write(`${JSON.stringify({ type, object })}\n`),
@@ -86,7 +78,7 @@ async function setup(
 ) {
   const api = await fakeApi(initial);
   let now = 1_000_000;
-  const pods = new PodMetadata({ kubeConfig: api.kc, nodeName: 'node-a', now: () => now, ...opts });
+  const pods = new PodMetadata({ client: api.client, nodeName: 'node-a', now: () => now, ...opts });
   const gone: [string, string, PodGoneReason][] = [];
   const added: string[] = [];
   pods.onPodGone((cgroupUid, meta, reason) => gone.push([cgroupUid, meta.name, reason]));

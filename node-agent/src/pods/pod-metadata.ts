@@ -1,9 +1,9 @@
 // The agent's view of the pods on its own node: one watch with a field selector on the node
 // name (never a cluster-wide list), indexed by the UIDs that appear in cgroup paths and by IP.
 import { Informer } from '@agentmeter/crds';
-import type { BackoffOptions, InformerLogger, RestartReason } from '@agentmeter/crds';
-import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
-import { cgroupUidOf, toPodMeta } from './pod-meta.ts';
+import type { BackoffOptions, InformerLogger, RestClient, RestartReason } from '@agentmeter/crds';
+import type { V1Pod } from '@kubernetes/client-node';
+import { cgroupUidOf, slimPod, toPodMeta } from './pod-meta.ts';
 import type { PodMeta } from './pod-meta.ts';
 
 /** Why a pod's cgroup is expected to stop: the object was deleted, or its phase became
@@ -26,7 +26,7 @@ export type PodMetadataEvent = keyof PodMetadataEventMap;
 type Handler<K extends PodMetadataEvent> = (...args: PodMetadataEventMap[K]) => void;
 
 export interface PodMetadataOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly client: RestClient;
   readonly nodeName: string;
   readonly logger?: InformerLogger;
   readonly backoff?: BackoffOptions;
@@ -75,9 +75,10 @@ export class PodMetadata {
     this.#tombstoneMax = options.tombstoneMax ?? DEFAULT_TOMBSTONE_MAX;
     this.#now = options.now ?? Date.now;
     this.#informer = new Informer<V1Pod>({
-      kubeConfig: options.kubeConfig,
+      client: options.client,
       path: '/api/v1/pods',
       fieldSelector: `spec.nodeName=${options.nodeName}`,
+      transform: slimPod,
       logger: this.#log,
       ...(options.backoff ? { backoff: options.backoff } : {}),
     });

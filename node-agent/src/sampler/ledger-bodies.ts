@@ -37,11 +37,12 @@ export function podUsageBody(tick: string, time: TimeRange, input: PodEntryInput
     kind: 'pod-usage',
     tick,
     time,
+    // Keys in canonical order, so the ledger writer passes the object through without a copy.
     pod: {
-      uid: meta.uid,
-      namespace: meta.namespace,
       name: meta.name,
+      namespace: meta.namespace,
       qos: input.qos,
+      uid: meta.uid,
       ...(meta.ownerRef === undefined ? {} : { workload: meta.ownerRef }),
     },
     usage: usageToWire(input.usage),

@@ -235,7 +235,7 @@ export class Sampler {
     const gpu = this.#opts.gpu === undefined ? null : (await this.#opts.gpu.collect(now.hr)).result;
     const { result, podRows, unattributed } = mergeGpu(counted, gpu);
 
-    const time: TimeRange = { start: previous.wallNs.toString(), end: now.wallNs.toString() };
+    const time: TimeRange = { end: now.wallNs.toString(), start: previous.wallNs.toString() };
     const tick = now.wallNs.toString();
     const measured: MeasuredPod[] = result.pods.map((p, i) => {
       const { cgroup, meta } = known[i] as { cgroup: PodCgroup; meta: PodMeta };

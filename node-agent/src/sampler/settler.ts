@@ -3,7 +3,7 @@
 // turns the tick into its ledger batch. A tick's batch carries that tick's counter baselines, so
 // a crash before a held tick is written loses nothing: its usage is measured again from the
 // last written checkpoint.
-import { addUsage, zeroUsage } from '@agentmeter/crds';
+import { USAGE_KEYS, addUsage, zeroUsage } from '@agentmeter/crds';
 import type {
   GpuDeviceUsage,
   GpuModelUsage,
@@ -14,6 +14,7 @@ import type {
   TokenCost,
   TokensBody,
   Usage,
+  UsageKey,
 } from '@agentmeter/crds';
 import type { PodMeta } from '../pods/pod-meta.ts';
 import type { Settlement, TokenCounter } from '../sessions/index.ts';
@@ -109,18 +110,32 @@ function parseSessionKey(key: string): SessionRef | null {
   return id === '' ? null : { namespace: key.slice(0, slash), id };
 }
 
+type MutableUsage = { -readonly [K in UsageKey]?: bigint };
+
 function present(usage: Usage, like: Usage): Usage {
-  const out: Record<string, bigint> = {};
-  for (const [key, value] of Object.entries(like)) {
-    if (value !== undefined)
-      out[key] = (usage as unknown as Record<string, bigint | undefined>)[key] ?? 0n;
+  const out: MutableUsage = {};
+  for (const key of USAGE_KEYS) {
+    if (like[key] !== undefined) out[key] = usage[key] ?? 0n;
   }
-  return out as unknown as Usage;
+  return out as Usage;
 }
 
+/** a += b, key by key, in place: runs per pod and session on every tick, so no new objects. */
+function addInto(a: MutableUsage, b: Usage): void {
+  for (const key of USAGE_KEYS) {
+    const value = b[key];
+    if (value !== undefined) a[key] = (a[key] ?? 0n) + value;
+  }
+}
+
+/** One pod's settled ticks in the current group, summed in place. */
 interface SplitPod {
+  /** The latest tick's view of the pod (metadata, pricing, QoS). */
   pod: MeasuredPod;
-  readonly shares: Map<string, { session: SessionRef | null; usage: Usage }>;
+  readonly usage: MutableUsage;
+  readonly flags: Set<string>;
+  gpu: GpuModelUsage[] | undefined;
+  readonly shares: Map<string, { session: SessionRef | null; usage: MutableUsage }>;
 }
 
 /** Settled ticks not yet written, summed per pod (and pricing decision). */
@@ -156,6 +171,17 @@ function addRows(
     );
   }
   return [...byModel.values()].sort((x, y) => (x.model < y.model ? -1 : x.model > y.model ? 1 : 0));
+}
+
+function addShare(
+  acc: SplitPod,
+  sessionKey: string,
+  session: SessionRef | null,
+  usage: Usage,
+): void {
+  const prior = acc.shares.get(sessionKey);
+  if (prior === undefined) acc.shares.set(sessionKey, { session, usage: { ...usage } });
+  else addInto(prior.usage, usage);
 }
 
 export class TickSettler {
@@ -240,32 +266,20 @@ export class TickSettler {
       const key = `${pod.meta.uid} ${pod.pricing?.policy.name ?? ''}@${pod.pricing?.policy.generation ?? ''}`;
       let acc = group.pods.get(key);
       if (acc === undefined) {
-        acc = { pod: { ...pod, usage: zeroUsage(), flags: [], gpu: undefined }, shares: new Map() };
+        acc = { pod, usage: {}, flags: new Set(), gpu: undefined, shares: new Map() };
         group.pods.set(key, acc);
       }
-      acc.pod = {
-        ...acc.pod,
-        meta: pod.meta,
-        usage: addUsage(acc.pod.usage, pod.usage),
-        flags: [...new Set([...acc.pod.flags, ...pod.flags])],
-        ...(addRows(acc.pod.gpu, pod.gpu) === undefined
-          ? {}
-          : { gpu: addRows(acc.pod.gpu, pod.gpu) }),
-      } as MeasuredPod;
-      const add = (sessionKey: string, session: SessionRef | null, usage: Usage): void => {
-        const prior = acc.shares.get(sessionKey);
-        acc.shares.set(sessionKey, {
-          session,
-          usage: prior === undefined ? usage : addUsage(prior.usage, usage),
-        });
-      };
+      acc.pod = pod;
+      addInto(acc.usage, pod.usage);
+      for (const flag of pod.flags) acc.flags.add(flag);
+      if (pod.gpu !== undefined) acc.gpu = addRows(acc.gpu, pod.gpu);
       if (split === undefined) {
-        add(UNATTRIBUTED, null, pod.usage);
+        addShare(acc, UNATTRIBUTED, null, pod.usage);
       } else {
         for (const [sessionKey, share] of split.shares) {
-          add(sessionKey, parseSessionKey(sessionKey), present(share as Usage, pod.usage));
+          addShare(acc, sessionKey, parseSessionKey(sessionKey), share as Usage);
         }
-        add(UNATTRIBUTED, null, present(split.unattributed, pod.usage));
+        addShare(acc, UNATTRIBUTED, null, split.unattributed);
       }
     }
     return group.ticks < (this.#opts.ticksPerBatch ?? 1) ? null : this.#emit();
@@ -277,9 +291,17 @@ export class TickSettler {
     if (group === null) return null;
     this.#group = null;
     const tick = group.last.tick;
-    const time: TimeRange = { start: group.first.time.start, end: group.last.time.end };
+    // end before start: keys in canonical order, so the ledger writer need not copy the range.
+    const time: TimeRange = { end: group.last.time.end, start: group.first.time.start };
     const shares: SettledShare[] = [];
-    const entries: PodEntryInput[] = [...group.pods.values()].map(({ pod, shares: byKey }) => {
+    const entries: PodEntryInput[] = [...group.pods.values()].map((acc) => {
+      const byKey = acc.shares;
+      const pod: MeasuredPod = {
+        ...acc.pod,
+        usage: acc.usage as Usage,
+        flags: [...acc.flags],
+        ...(acc.gpu === undefined ? {} : { gpu: acc.gpu }),
+      };
       // Sessions in key order, the unattributed remainder last.
       const keys = [...byKey.keys()].filter((k) => k !== UNATTRIBUTED).sort();
       const podShares = [...keys, UNATTRIBUTED]

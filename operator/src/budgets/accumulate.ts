@@ -98,6 +98,8 @@ export interface ChainPage {
   /** The position entries[0] follows directly. */
   readonly after: LedgerPosition;
   readonly entries: readonly LedgerEntry[];
+  /** The last entry's position: every policy that consumes the page moves its cursor to it. */
+  readonly end: LedgerPosition | undefined;
   /** Policy name → indices into entries, ascending. */
   readonly byPolicy: ReadonlyMap<string, readonly number[]>;
 }
@@ -117,7 +119,9 @@ export function indexPage(
     if (list === undefined) byPolicy.set(name, [i]);
     else list.push(i);
   });
-  return { node, after, entries, byPolicy };
+  const last = entries.at(-1);
+  const end = last && { node, seq: Number(last.seq), hash: last.hash };
+  return { node, after, entries, end, byPolicy };
 }
 
 interface Period {
@@ -218,9 +222,8 @@ export class PolicyFold {
 
   /** Applies the part of `page` past this policy's cursor, if the page links to it. */
   add(page: ChainPage): void {
-    const { node, after, entries } = page;
-    const last = entries.at(-1);
-    if (last === undefined || this.#mismatched.has(node)) return;
+    const { node, after, entries, end } = page;
+    if (end === undefined || this.#mismatched.has(node)) return;
     const cursor = this.#cursors.get(node);
     let offset = 0;
     // No cursor yet: this policy starts wherever the collector began for it.
@@ -252,7 +255,7 @@ export class PolicyFold {
       const c = contributionOf(entries[i] as LedgerEntry, this.#policy.identity);
       if (c !== null) this.#contribute(c);
     }
-    this.#cursors.set(node, { node, seq: Number(last.seq), hash: last.hash });
+    this.#cursors.set(node, end);
   }
 
   #contribute(c: Contribution): void {

@@ -23,6 +23,7 @@ import type {
 import { indexPage, PolicyFold } from '../budgets/accumulate.ts';
 import type { PolicyView } from '../budgets/accumulate.ts';
 import { rfc3339 } from '../budgets/periods.ts';
+import { decodeCursors, encodeCursors } from '../budgets/cursors.ts';
 import { decodeState, encodeState, StateDecodeError } from '../budgets/state.ts';
 import type { ClosedPeriod } from '../budgets/state.ts';
 import type { Agent, Discover } from '../collect/agents.ts';
@@ -116,10 +117,20 @@ async function mapLimit<T, R>(
   return out;
 }
 
-/** Drops managedFields, which the operator never reads: per cursor, they outweigh the cursor. */
+/** Drops managedFields, which the operator never reads. */
 function slim(p: CostPolicy): CostPolicy {
   delete (p.metadata as { managedFields?: unknown }).managedFields;
   return p;
+}
+
+/** The cursors a policy's status holds; none when unreadable, so nothing is acknowledged. */
+function storedCursors(p: CostPolicy, shared: Map<string, LedgerPosition>): LedgerPosition[] {
+  try {
+    return decodeCursors(p.status?.collection?.cursors, shared);
+  } catch (err) {
+    if (err instanceof StateDecodeError) return [];
+    throw err;
+  }
 }
 
 function ms(timestamp: string | undefined): number {
@@ -152,7 +163,7 @@ function owned(s: CostPolicyStatus | undefined): string {
     s?.topBudgetUtilization,
     s?.budgets ?? [],
     s?.lastCollectionTime,
-    s?.collection?.cursors ?? [],
+    s?.collection?.cursors ?? '',
     s?.accumulatorState ?? '',
   ]);
 }
@@ -166,6 +177,8 @@ export class CostPolicyController {
   /** An apiserver outage in progress, and one that ended but is not yet on every policy. */
   #outage: { since: number; failedRounds: number } | undefined;
   #recovered: Outage | undefined;
+  /** Cursor positions decoded this round, shared by the policies that stand at them. */
+  #positions = new Map<string, LedgerPosition>();
 
   constructor(options: CostPolicyControllerOptions) {
     this.#o = options;
@@ -177,6 +190,7 @@ export class CostPolicyController {
   async round(): Promise<RoundSummary> {
     const { metrics, clock } = this.#o;
     const started = clock.now();
+    this.#positions = new Map();
     let policies: CostPolicy[];
     let agents: Agent[];
     try {
@@ -390,8 +404,10 @@ export class CostPolicyController {
   async #prepare(policy: CostPolicy, anchors: ReadonlyMap<string, number>): Promise<PolicyRun> {
     const now = this.#o.clock.date().getTime();
     let committed;
+    let stored;
     try {
       committed = decodeState(policy.status?.accumulatorState);
+      stored = decodeCursors(policy.status?.collection?.cursors, this.#positions);
     } catch (err) {
       if (!(err instanceof StateDecodeError)) throw err;
       // Counting on from a corrupt state would double count or lose; stop and say so.
@@ -405,9 +421,7 @@ export class CostPolicyController {
       reports = await this.#writeReports(policy, committed.closing);
       committed = { ...committed, closing: [] };
     }
-    const cursors = (policy.status?.collection?.cursors ?? []).filter(
-      (c) => c.seq >= (anchors.get(c.node) ?? 0),
-    );
+    const cursors = stored.filter((c) => c.seq >= (anchors.get(c.node) ?? 0));
     const view: PolicyView = {
       identity: {
         name: policy.metadata.name ?? '',
@@ -481,7 +495,7 @@ export class CostPolicyController {
         const next: CostPolicyStatus = {
           ...status,
           lastCollectionTime: lastCollection,
-          collection: { cursors: r.cursors },
+          collection: { cursors: encodeCursors(r.cursors) },
           accumulatorState: encodeState(r.state),
         };
         if (owned(next) !== owned(previous)) {
@@ -735,7 +749,7 @@ export class CostPolicyController {
     const cursorsOf = policies.map(
       (p, i) =>
         new Map(
-          (outcomes[i]?.cursors ?? p.status?.collection?.cursors ?? []).map((c) => [c.node, c]),
+          (outcomes[i]?.cursors ?? storedCursors(p, this.#positions)).map((c) => [c.node, c]),
         ),
     );
     await mapLimit(pulls, this.#o.concurrency ?? 16, async (p) => {
