@@ -27,11 +27,16 @@ export function keys(
   required: readonly string[],
   optional: readonly string[] = [],
 ): void {
+  let present = 0;
   for (const key of required) {
-    if (obj[key] === undefined)
+    if (obj[key] === undefined || !Object.hasOwn(obj, key))
       throw new LedgerFormatError(`${path}.${key}`, 'missing-field', 'required');
+    present++;
   }
-  for (const key of Object.keys(obj)) {
+  const all = Object.keys(obj);
+  // Every required key is there; if nothing else is, there is nothing unknown to look for.
+  if (all.length === present) return;
+  for (const key of all) {
     if (!required.includes(key) && !optional.includes(key)) {
       throw new LedgerFormatError(
         `${path}.${key}`,

@@ -44,6 +44,24 @@ const NAME_KEY_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
  * `priced`/`cost` are all refused with a LedgerFormatError naming the path. Conservation and
  * the hash are separate checks (checkConservation, verifyChain).
  */
+/** Each kind's top-level fields, envelope included, built once rather than per entry read. */
+const ENTRY_FIELDS: Readonly<
+  Record<LedgerBody['kind'], { required: readonly string[]; optional: readonly string[] }>
+> = {
+  'pod-usage': entryFields('pod-usage'),
+  'node-usage': entryFields('node-usage'),
+  tokens: entryFields('tokens'),
+  checkpoint: entryFields('checkpoint'),
+  marker: entryFields('marker'),
+};
+
+function entryFields(kind: LedgerBody['kind']): { required: string[]; optional: string[] } {
+  return {
+    required: [...ENVELOPE_REQUIRED, ...BODY_FIELDS[kind]],
+    optional: [...ENVELOPE_OPTIONAL, ...BODY_OPTIONAL[kind]],
+  };
+}
+
 export function parseEntry(json: unknown): LedgerEntry {
   const obj = object(json, '$');
   const seq = typeof obj.seq === 'string' ? obj.seq : undefined;
@@ -69,13 +87,8 @@ function parseObject(obj: JsonObject): LedgerEntry {
   if (typeof kind !== 'string' || !Object.hasOwn(BODY_FIELDS, kind)) {
     throw new LedgerFormatError('$.kind', 'unknown-kind', describeValue(kind));
   }
-  const bodyFields = BODY_FIELDS[kind as LedgerBody['kind']];
-  keys(
-    obj,
-    '$',
-    [...ENVELOPE_REQUIRED, ...bodyFields],
-    [...ENVELOPE_OPTIONAL, ...BODY_OPTIONAL[kind as LedgerBody['kind']]],
-  );
+  const fields = ENTRY_FIELDS[kind as LedgerBody['kind']];
+  keys(obj, '$', fields.required, fields.optional);
 
   const seq = decimal(obj.seq, '$.seq');
   if (seq < 1n) throw new LedgerFormatError('$.seq', 'invalid-value', 'seq starts at 1');
