@@ -19,7 +19,7 @@ import { sessionsRouter } from './http/sessions-api.ts';
 import { createSessionsBudgetRouter, OverBudgetSessions } from './http/sessions-budget.ts';
 import { LedgerStore } from './ledger/segment-store.ts';
 import { createLogger, componentLogger, type Logger } from './log.ts';
-import { otlpRouter } from './otlp/index.ts';
+import { otlpRouter } from './otlp/receiver.ts';
 import type { PodMeta } from './pods/pod-meta.ts';
 import { PodMetadata } from './pods/pod-metadata.ts';
 import { Sampler } from './sampler/sampler.ts';

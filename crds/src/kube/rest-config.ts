@@ -64,13 +64,26 @@ export async function loadRestConfig(options: LoadKubeConfigOptions = {}): Promi
       token,
     };
   }
-  // yaml is loaded only here: in a pod the agent never reads a kubeconfig file. It is CommonJS;
-  // `default` is its exports object both in Node and in a bundle's lazy chunk.
-  const { parse } = (await import('yaml')).default;
-  const files = source.files.map((file) => {
+  const texts = source.files.map((file) => {
+    try {
+      return { file, text: readFileSync(file, 'utf8') };
+    } catch (err) {
+      throw new KubeConfigError(
+        `${source.origin}: cannot load kubeconfig ${file}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  });
+  // The YAML parser is loaded only for a YAML file: in a pod the agent reads no kubeconfig, and
+  // a JSON one (kubectl reads either) is plain JSON. yaml is CommonJS; `default` is its exports
+  // object both in Node and in a bundle's lazy chunk.
+  const parse = texts.every(({ text }) => text.trimStart().startsWith('{'))
+    ? (text: string): unknown => JSON.parse(text)
+    : (await import('yaml')).default.parse;
+  const files = texts.map(({ file, text }) => {
     let doc: unknown;
     try {
-      doc = parse(readFileSync(file, 'utf8'));
+      doc = parse(text);
     } catch (err) {
       throw new KubeConfigError(
         `${source.origin}: cannot load kubeconfig ${file}: ${(err as Error).message}`,

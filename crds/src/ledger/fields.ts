@@ -98,4 +98,23 @@ export function decimal(value: unknown, path: string): bigint {
   }
 }
 
+const U64_MAX_TEXT = U64_MAX.toString();
+const DECIMAL_TEXT = /^(?:0|[1-9][0-9]*)$/;
+
+/**
+ * Checks what decimal() checks without making a BigInt: for validating entries whose values are
+ * not needed, such as each one the agent writes. The error is decimal()'s own.
+ */
+export function checkDecimal(value: unknown, path: string): void {
+  if (
+    typeof value === 'string' &&
+    value.length <= U64_MAX_TEXT.length &&
+    DECIMAL_TEXT.test(value) &&
+    (value.length < U64_MAX_TEXT.length || value <= U64_MAX_TEXT)
+  ) {
+    return;
+  }
+  decimal(value, path);
+}
+
 export const HASH_PATTERN = /^[0-9a-f]{64}$/;

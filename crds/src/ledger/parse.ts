@@ -1,6 +1,16 @@
 import { isCurrencyCode } from '../money/currencies.ts';
 import { LedgerFormatError, describeValue } from './errors.ts';
-import { HASH_PATTERN, array, boolean, decimal, keys, matching, object, string } from './fields.ts';
+import {
+  HASH_PATTERN,
+  array,
+  boolean,
+  checkDecimal,
+  decimal,
+  keys,
+  matching,
+  object,
+  string,
+} from './fields.ts';
 import type { JsonObject } from './fields.ts';
 import { MARKER_EVENTS, POD_QOS_CLASSES } from './types.ts';
 import type {
@@ -14,7 +24,7 @@ import type {
   SessionRef,
   UsageShare,
 } from './types.ts';
-import { addUsage, sumUsage, usageEquals, usageFromWire } from './usage.ts';
+import { addUsage, checkWireUsage, sumUsage, usageEquals, usageFromWire } from './usage.ts';
 import type { WireUsage } from './usage.ts';
 
 const ENVELOPE_REQUIRED = ['v', 'seq', 'prev', 'batch', 'hash', 'node', 'agentId', 'time', 'kind'];
@@ -135,7 +145,7 @@ function parseObject(obj: JsonObject): LedgerEntry {
 }
 
 function wireUsage(value: unknown, path: string): WireUsage {
-  usageFromWire(value, path);
+  checkWireUsage(value, path);
   return value as WireUsage;
 }
 
@@ -159,7 +169,7 @@ function policy(value: unknown, path: string): PolicyRef {
   const obj = object(value, path);
   keys(obj, path, ['name', 'generation']);
   string(obj.name, `${path}.name`, 253);
-  decimal(obj.generation, `${path}.generation`);
+  checkDecimal(obj.generation, `${path}.generation`);
   return obj as unknown as PolicyRef;
 }
 
@@ -234,12 +244,12 @@ function parsePodUsage(obj: JsonObject): void {
     keys(cost, path, ['currency', 'policy', 'totalNano', 'bySession']);
     currency(cost.currency, `${path}.currency`);
     policy(cost.policy, `${path}.policy`);
-    decimal(cost.totalNano, `${path}.totalNano`);
+    checkDecimal(cost.totalNano, `${path}.totalNano`);
     const bySession = array(cost.bySession, `${path}.bySession`).map((value, i) => {
       const itemPath = `${path}.bySession[${i}]`;
       const item = object(value, itemPath);
       keys(item, itemPath, ['session', 'totalNano']);
-      decimal(item.totalNano, `${itemPath}.totalNano`);
+      checkDecimal(item.totalNano, `${itemPath}.totalNano`);
       return sessionOrNull(item.session, `${itemPath}.session`);
     });
     uniqueSessions(bySession, `${path}.bySession`);
@@ -267,8 +277,8 @@ function gpuUsage(value: unknown, path: string, withDevice: boolean): void {
         : ['model', 'allocatedUs', 'activeUs'],
     );
     string(row.model, `${itemPath}.model`, 256);
-    decimal(row.allocatedUs, `${itemPath}.allocatedUs`);
-    decimal(row.activeUs, `${itemPath}.activeUs`);
+    checkDecimal(row.allocatedUs, `${itemPath}.allocatedUs`);
+    checkDecimal(row.activeUs, `${itemPath}.activeUs`);
     const key = withDevice ? string(row.device, `${itemPath}.device`, 256) : (row.model as string);
     if (seen.has(key)) throw new LedgerFormatError(itemPath, 'invalid-value', 'duplicate GPU row');
     seen.add(key);
@@ -281,7 +291,7 @@ function parseNodeUsage(obj: JsonObject): void {
   wireUsage(obj.nodeTotal, '$.nodeTotal');
   wireUsage(obj.pods, '$.pods');
   wireUsage(obj.nonPod, '$.nonPod');
-  decimal(obj.podEntries, '$.podEntries');
+  checkDecimal(obj.podEntries, '$.podEntries');
 }
 
 function parseTokens(obj: JsonObject): void {
@@ -297,8 +307,8 @@ function parseTokens(obj: JsonObject): void {
     const item = object(value, path);
     keys(item, path, ['model', 'inputTokens', 'outputTokens']);
     string(item.model, `${path}.model`, 256);
-    decimal(item.inputTokens, `${path}.inputTokens`);
-    decimal(item.outputTokens, `${path}.outputTokens`);
+    checkDecimal(item.inputTokens, `${path}.inputTokens`);
+    checkDecimal(item.outputTokens, `${path}.outputTokens`);
     return item as unknown as ModelTokens;
   });
   if (new Set(models.map((m) => m.model)).size !== models.length) {
@@ -309,7 +319,7 @@ function parseTokens(obj: JsonObject): void {
     keys(cost, '$.cost', ['currency', 'policy', 'totalNano']);
     currency(cost.currency, '$.cost.currency');
     policy(cost.policy, '$.cost.policy');
-    decimal(cost.totalNano, '$.cost.totalNano');
+    checkDecimal(cost.totalNano, '$.cost.totalNano');
   }
   pricedMatchesCost(obj);
 }
@@ -329,7 +339,7 @@ function parseCheckpoint(obj: JsonObject): void {
     const counters = object(cgroup.counters, `${path}.counters`);
     for (const [name, counter] of Object.entries(counters)) {
       matching(name, `${path}.counters`, NAME_KEY_PATTERN, 'a counter name');
-      decimal(counter, `${path}.counters.${name}`);
+      checkDecimal(counter, `${path}.counters.${name}`);
     }
     return cgroup as unknown as CheckpointCgroup;
   });

@@ -1,5 +1,5 @@
 import { ArithmeticRangeError } from '../money/errors.ts';
-import { decimal, keys, object } from './fields.ts';
+import { checkDecimal, decimal, keys, object } from './fields.ts';
 
 /** Usage of one pod, one share or one node over a tick, in integer units (invariant 4). */
 export interface Usage {
@@ -84,6 +84,15 @@ export function usageFromWire(wire: unknown, path = '$'): Usage {
     if (obj[key] !== undefined) out[key] = decimal(obj[key], `${path}.${key}`);
   }
   return out as Usage;
+}
+
+/** usageFromWire's checks without building the record. */
+export function checkWireUsage(wire: unknown, path = '$'): void {
+  const obj = object(wire, path);
+  keys(obj, path, REQUIRED_USAGE_KEYS, OPTIONAL_USAGE_KEYS);
+  for (const key of USAGE_KEYS) {
+    if (obj[key] !== undefined) checkDecimal(obj[key], `${path}.${key}`);
+  }
 }
 
 /** USAGE_KEYS in canonical (sorted) order: wire records built in this order are written to the

@@ -16,7 +16,8 @@ import { countReject, DEFAULT_DECODE_LIMITS, OtlpDecodeError } from './types.ts'
 
 const PROTO_DIR = fileURLToPath(new URL('./proto/', import.meta.url));
 
-/** Loaded once at module load: a missing or broken .proto is a startup failure, not a 400. */
+/** Loaded once, when the receiver first imports this module: a missing or broken .proto fails
+ * that import (a 500 and a log line), never decodes a request wrongly. */
 const root = protobuf.loadSync(['trace_service.proto', 'status.proto'].map((f) => PROTO_DIR + f));
 root.resolveAll();
 

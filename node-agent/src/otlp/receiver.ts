@@ -4,11 +4,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import { Router } from 'express';
 import { decodeJsonRequest } from './decode-json.ts';
-import {
-  decodeProtobufRequest,
-  encodeExportResponseProtobuf,
-  encodeStatusProtobuf,
-} from './decode-protobuf.ts';
 import type { DecodeLimits, SpanRecord } from './types.ts';
 import { DEFAULT_DECODE_LIMITS, OtlpDecodeError } from './types.ts';
 
@@ -135,18 +130,29 @@ function readBody(req: IncomingMessage, gzip: boolean, limit: number): Promise<B
   });
 }
 
-function sendStatus(
+type ProtobufCodec = typeof import('./decode-protobuf.ts');
+let protobufCodec: Promise<ProtobufCodec> | undefined;
+
+/** protobufjs and the OTLP schema load with the first protobuf request: an agent whose
+ * workloads send JSON, or no spans at all, never holds them (~4 MiB of RSS, measured with
+ * test/bench/agent-overhead.ts). */
+function protobuf(): Promise<ProtobufCodec> {
+  protobufCodec ??= import('./decode-protobuf.ts');
+  return protobufCodec;
+}
+
+async function sendStatus(
   res: ServerResponse,
   http: number,
   encoding: Encoding,
   code: number,
   message: string,
   headers: Record<string, string> = {},
-): void {
+): Promise<void> {
   const body =
     encoding === 'json'
       ? JSON.stringify({ code, message })
-      : Buffer.from(encodeStatusProtobuf({ code, message }));
+      : Buffer.from((await protobuf()).encodeStatusProtobuf({ code, message }));
   res.writeHead(http, {
     'Content-Type': encoding === 'json' ? 'application/json' : 'application/x-protobuf',
     'Content-Length': String(Buffer.byteLength(body)),
@@ -165,12 +171,12 @@ function sendPlain(
   res.end(message);
 }
 
-function sendExportResponse(
+async function sendExportResponse(
   res: ServerResponse,
   encoding: Encoding,
   rejected: number,
   errorMessage: string,
-): void {
+): Promise<void> {
   const partial =
     rejected > 0 || errorMessage !== '' ? { rejectedSpans: BigInt(rejected), errorMessage } : null;
   const body =
@@ -180,7 +186,7 @@ function sendExportResponse(
             ? {}
             : { partialSuccess: { rejectedSpans: String(rejected), errorMessage } },
         )
-      : Buffer.from(encodeExportResponseProtobuf(partial));
+      : Buffer.from((await protobuf()).encodeExportResponseProtobuf(partial));
   res.writeHead(200, {
     'Content-Type': encoding === 'json' ? 'application/json' : 'application/x-protobuf',
     'Content-Length': String(Buffer.byteLength(body)),
@@ -207,7 +213,7 @@ export function createOtlpHandler(
     const contentEncoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
     if (contentEncoding !== 'identity' && contentEncoding !== 'gzip') {
       req.resume();
-      sendStatus(
+      await sendStatus(
         res,
         415,
         encoding,
@@ -219,9 +225,16 @@ export function createOtlpHandler(
     const declared = Number(req.headers['content-length'] ?? '0');
     if (declared > maxBody) {
       req.resume();
-      sendStatus(res, 413, encoding, RPC_RESOURCE_EXHAUSTED, `body exceeds ${maxBody} bytes`, {
-        Connection: 'close',
-      });
+      await sendStatus(
+        res,
+        413,
+        encoding,
+        RPC_RESOURCE_EXHAUSTED,
+        `body exceeds ${maxBody} bytes`,
+        {
+          Connection: 'close',
+        },
+      );
       return;
     }
     let body: Buffer;
@@ -233,7 +246,7 @@ export function createOtlpHandler(
         return;
       }
       const rpc = err.status === 413 ? RPC_RESOURCE_EXHAUSTED : RPC_INVALID_ARGUMENT;
-      sendStatus(
+      await sendStatus(
         res,
         err.status,
         encoding,
@@ -249,10 +262,10 @@ export function createOtlpHandler(
       decoded =
         encoding === 'json'
           ? decodeJsonRequest(body.toString('utf8'), decodeOptions)
-          : decodeProtobufRequest(body, decodeOptions);
+          : (await protobuf()).decodeProtobufRequest(body, decodeOptions);
     } catch (err) {
       if (!(err instanceof OtlpDecodeError)) throw err;
-      sendStatus(res, 400, encoding, RPC_INVALID_ARGUMENT, err.message.slice(0, 512));
+      await sendStatus(res, 400, encoding, RPC_INVALID_ARGUMENT, err.message.slice(0, 512));
       return;
     }
     const traceparent = headerString(req.headers.traceparent, ',');
@@ -271,7 +284,7 @@ export function createOtlpHandler(
       );
     } catch (err) {
       if (!(err instanceof SinkOverloadedError)) throw err;
-      sendStatus(res, 429, encoding, RPC_RESOURCE_EXHAUSTED, err.message, {
+      await sendStatus(res, 429, encoding, RPC_RESOURCE_EXHAUSTED, err.message, {
         'Retry-After': retryAfter,
       });
       return;
@@ -283,7 +296,7 @@ export function createOtlpHandler(
       reasons.push(`${reason}: ${n}`);
     }
     reasons.push(...result.reasons);
-    sendExportResponse(
+    await sendExportResponse(
       res,
       encoding,
       rejected,
@@ -301,7 +314,7 @@ export function createOtlpHandler(
     if (encoding === undefined) {
       req.resume();
       // The request's encoding is unknown, so the Status goes out as JSON.
-      sendStatus(
+      void sendStatus(
         res,
         415,
         'json',
@@ -314,6 +327,9 @@ export function createOtlpHandler(
       req.resume();
       sendStatus(res, 429, encoding, RPC_RESOURCE_EXHAUSTED, 'too many requests in flight', {
         'Retry-After': retryAfter,
+      }).catch((err: unknown) => {
+        options.onError?.(err);
+        res.destroy();
       });
       return;
     }
@@ -321,8 +337,11 @@ export function createOtlpHandler(
     handle(req, res, encoding)
       .catch((err: unknown) => {
         options.onError?.(err);
-        if (!res.headersSent) sendStatus(res, 500, encoding, RPC_INTERNAL, 'internal error');
-        else res.destroy();
+        if (res.headersSent) return res.destroy();
+        // The protobuf codec itself may be what failed to load: then the connection just ends.
+        return sendStatus(res, 500, encoding, RPC_INTERNAL, 'internal error').catch(() =>
+          res.destroy(),
+        );
       })
       .finally(() => {
         inFlight--;
