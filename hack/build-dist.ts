@@ -79,10 +79,24 @@ export function distDir(name: string): string {
 
 export async function buildProgram(program: Program): Promise<Metafile> {
   const outdir = distDir(program.name);
+  const metafile = await bundle(program.entryPoints, outdir);
+  for (const asset of program.assets) {
+    await mkdir(join(outdir, asset.to), { recursive: true });
+    await cp(join(repoRoot, asset.from), join(outdir, asset.to), { recursive: true });
+  }
+  return metafile;
+}
+
+/** Any script bundled as the images' programs are, so a benchmark can run its measured side the
+ * way the image runs: `<outdir>/<name>.js`. */
+export async function bundle(
+  entryPoints: Record<string, string>,
+  outdir: string,
+): Promise<Metafile> {
   await rm(outdir, { recursive: true, force: true });
   const result = await build({
     absWorkingDir: repoRoot,
-    entryPoints: program.entryPoints,
+    entryPoints,
     outdir,
     bundle: true,
     splitting: true,
@@ -95,16 +109,14 @@ export async function buildProgram(program: Program): Promise<Metafile> {
     sourcemap: 'linked',
     metafile: true,
     plugins: [httpThroughRequire],
+    // Only a benchmark that rebuilds bundles reaches esbuild; it runs from the checkout.
+    external: ['esbuild'],
     logLevel: 'warning',
     // CommonJS dependencies call require(); an ESM bundle has to provide it.
     banner: {
       js: "import{createRequire as __amCreateRequire}from'node:module';const require=__amCreateRequire(import.meta.url);",
     },
   });
-  for (const asset of program.assets) {
-    await mkdir(join(outdir, asset.to), { recursive: true });
-    await cp(join(repoRoot, asset.from), join(outdir, asset.to), { recursive: true });
-  }
   return result.metafile;
 }
 
@@ -128,4 +140,9 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
+// By name, not import.meta.url: bundled into a benchmark, this module shares the bundle's URL.
+if (
+  process.argv[1] !== undefined &&
+  resolve(process.argv[1]).endsWith(join('hack', 'build-dist.ts'))
+)
+  await main();

@@ -13,7 +13,18 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The checkout this module runs from: found upward, so a bundle under dist/ finds it too. */
+function findRepoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'hack', 'build-control-plane.sh'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('hack/build-control-plane.sh not found above this module');
+    dir = parent;
+  }
+  return dir;
+}
+
+const repoRoot = findRepoRoot();
 
 export class ControlPlaneError extends Error {
   readonly component: string;
@@ -414,7 +425,8 @@ async function main(): Promise<void> {
   process.once('SIGTERM', shutdown);
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+// By name, not import.meta.url: bundled into a benchmark, this module shares the bundle's URL.
+if (process.argv[1] && resolve(process.argv[1]).endsWith(join('hack', 'control-plane.ts'))) {
   main().catch((err: unknown) => {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);

@@ -5,10 +5,10 @@
 // (the operator side only: the agents live in the child) and the apiserver writes per round; a
 // second round with no new entries must write nothing.
 // Run: node test/bench/operator-scale.ts   (AGENTS=500 NAMESPACES=1000 POLICIES=200 TICKS=20)
-// The operator side runs under the V8 flags of operator/Dockerfile's ENTRYPOINT (the bench
-// re-executes itself with them) and prints them with the figures. It runs the TypeScript
-// sources, so its RSS includes Node's type stripping (~17 MiB) that the image's bundle does not
-// pay. BENCH_NODE_FLAGS="..." replaces the image's flags, to compare settings.
+// The operator side runs as the image runs the operator: the bench bundles itself the way
+// hack/build-dist.ts bundles the operator (no TypeScript stripping at run time) and runs that
+// under the V8 flags of operator/Dockerfile's ENTRYPOINT, printed with the figures.
+// BENCH_NODE_FLAGS="..." replaces the image's flags, to compare settings.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -28,6 +28,7 @@ import { httpAgentApi } from '../../operator/src/collect/client.ts';
 import { CostPolicyController } from '../../operator/src/controller/costpolicy.ts';
 import { OperatorMetrics } from '../../operator/src/metrics.ts';
 import { EventRecorder, systemClock } from '../../operator/src/runtime/index.ts';
+import { bundle, distDir } from '../../hack/build-dist.ts';
 import { startControlPlane } from '../../hack/control-plane.ts';
 import { nodeEntrypoint } from '../support/dockerfile.ts';
 
@@ -234,10 +235,11 @@ async function main(): Promise<void> {
   }
 }
 
-/** Runs this script again under `flags` unless it already is; resolves with its exit code. */
-async function underFlags(flags: readonly string[]): Promise<number | undefined> {
-  if (flags.every((f) => process.execArgv.includes(f))) return undefined;
-  const again = spawn(process.execPath, [...flags, process.argv[1] as string], {
+/** Bundles this script and runs the bundle under `flags`; resolves with its exit code. */
+async function asImage(flags: readonly string[]): Promise<number> {
+  const outdir = join(distDir('bench'), 'operator-scale');
+  await bundle({ 'operator-scale': 'test/bench/operator-scale.ts' }, outdir);
+  const again = spawn(process.execPath, [...flags, join(outdir, 'operator-scale.js')], {
     stdio: 'inherit',
     env: { ...process.env, BENCH_ROLE: 'operator' },
   });
@@ -246,12 +248,11 @@ async function underFlags(flags: readonly string[]): Promise<number | undefined>
 
 if (process.env.BENCH_ROLE === 'agents') {
   await serveAgents();
+} else if (process.env.BENCH_ROLE === 'operator') {
+  await main();
 } else {
-  const flags =
+  process.exitCode = await asImage(
     process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ??
-    nodeEntrypoint('operator/Dockerfile').flags;
-  const code = process.env.BENCH_ROLE === 'operator' ? undefined : await underFlags(flags);
-  if (code === undefined) await main();
-  else process.exitCode = code;
+      nodeEntrypoint('operator/Dockerfile').flags,
+  );
 }
-process.exitCode ??= 0;
