@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalize } from './canonical.ts';
+import { canonicalSplit, canonicalize } from './canonical.ts';
 import { LedgerFormatError } from './errors.ts';
 
 const jsonValue = fc.letrec((tie) => ({
@@ -70,5 +70,30 @@ describe('canonicalize', () => {
 
   it('refuses BigInt with the path', () => {
     expect(() => canonicalize({ a: [{ b: 1n }] })).toThrow(/\$\.a\[0\]\.b/);
+  });
+
+  it('splits into members before and after a key, which rejoin to the canonical form', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(
+          fc.string().filter((k) => !/^(?:0|[1-9][0-9]*)$/.test(k) && k !== 'm'),
+          jsonValue,
+          { maxKeys: 6 },
+        ),
+        fc.nat(1000),
+        (record, seed) => {
+          const [before, after] = canonicalSplit(
+            shuffleKeys(record, seed) as object as Record<string, unknown>,
+            'm',
+          );
+          const joined = `{${[before, after].filter((p) => p !== '').join(',')}}`;
+          expect(joined).toBe(canonicalize(record));
+          for (const key of Object.keys(JSON.parse(`{${before}}`) as object))
+            expect(key < 'm').toBe(true);
+          for (const key of Object.keys(JSON.parse(`{${after}}`) as object))
+            expect(key > 'm').toBe(true);
+        },
+      ),
+    );
   });
 });

@@ -15,24 +15,26 @@ export function canonicalize(value: unknown): string {
   return JSON.stringify(atRoot(() => prepare(value)));
 }
 
-/** One member of a canonical object: its key, and `"key":value` rendered canonically. */
-export type CanonicalMember = readonly [key: string, rendered: string];
-
 /**
- * The members of a canonical object in canonical order; `{${rendered.join(',')}}` is
- * canonicalize(record). Lets a writer add a member (the entry's own hash) without serialising
- * the rest twice.
+ * The members of canonicalize(record) split around the key `at` (which `record` must not hold):
+ * `[before, after]`, each the comma-joined `"key":value` members without braces. Lets a writer
+ * insert a member (the entry's own hash) in its sorted place with two serialisations, not one
+ * per member.
  */
-export function canonicalMembers(record: Readonly<Record<string, unknown>>): CanonicalMember[] {
+export function canonicalSplit(
+  record: Readonly<Record<string, unknown>>,
+  at: string,
+): [before: string, after: string] {
   return atRoot(() => {
-    const members: CanonicalMember[] = [];
+    const before = Object.create(null) as Record<string, unknown>;
+    const after = Object.create(null) as Record<string, unknown>;
     for (const key of Object.keys(record).sort()) {
       const item = record[key];
       if (item === undefined) continue;
       checkKey(key);
-      members.push([key, `${JSON.stringify(key)}:${JSON.stringify(prepareAt(key, item))}`]);
+      (key < at ? before : after)[key] = prepareAt(key, item);
     }
-    return members;
+    return [JSON.stringify(before).slice(1, -1), JSON.stringify(after).slice(1, -1)];
   });
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalMembers, canonicalize } from './canonical.ts';
+import { canonicalSplit, canonicalize } from './canonical.ts';
 import { LedgerFormatError } from './errors.ts';
 import { HASH_PATTERN } from './fields.ts';
 import { parseEntry } from './parse.ts';
@@ -63,15 +63,11 @@ export function sealEntryLine(
     batch: { first: batch.first.toString(), size: batch.size.toString() },
     hash: undefined,
   };
-  const members = canonicalMembers(unsealed);
-  const rendered = members.map(([, member]) => member);
-  const hash = createHash('sha256')
-    .update(`{${rendered.join(',')}}`, 'utf8')
-    .digest('hex');
+  const [before, after] = canonicalSplit(unsealed, 'hash');
+  const join = (...parts: string[]): string => `{${parts.filter((p) => p !== '').join(',')}}`;
+  const hash = createHash('sha256').update(join(before, after), 'utf8').digest('hex');
   const entry = parseEntry({ ...unsealed, hash });
-  const at = members.findIndex(([key]) => key > 'hash');
-  rendered.splice(at < 0 ? rendered.length : at, 0, `"hash":${JSON.stringify(hash)}`);
-  return { entry, line: `{${rendered.join(',')}}` };
+  return { entry, line: join(before, `"hash":${JSON.stringify(hash)}`, after) };
 }
 
 /** The entry as stored: one line of canonical JSON, without the newline. */

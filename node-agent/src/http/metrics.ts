@@ -56,8 +56,13 @@ function zeroTotals(): Totals {
   };
 }
 
+const TOTAL_KEYS = Object.keys(zeroTotals()) as (keyof Totals)[];
+
 function addInto(totals: Totals, usage: Usage): void {
-  for (const key of Object.keys(totals) as (keyof Totals)[]) totals[key] += usage[key] ?? 0n;
+  for (const key of TOTAL_KEYS) {
+    const value = usage[key];
+    if (value !== undefined) totals[key] += value;
+  }
 }
 
 type SeriesValue = { labels: Partial<Record<string, string>>; value: number };
