@@ -12,7 +12,7 @@ import { buildProgram, distDir, program } from '../../hack/build-dist.ts';
 import { startControlPlane } from '../../hack/control-plane.ts';
 import { AgentProcess } from '../support/agent-process.ts';
 import { createPodCgroup, removePrefix, type TestPodCgroup } from '../support/cgroups.ts';
-import { nodeEntrypoint } from '../support/dockerfile.ts';
+import { imageEnv, nodeEntrypoint } from '../support/dockerfile.ts';
 
 const IMAGE = nodeEntrypoint('node-agent/Dockerfile');
 const AGENT_BUNDLE = join(distDir('agent'), IMAGE.script);
@@ -60,6 +60,7 @@ async function phase(
     // flags (AGENTMETER_BENCH_AGENT_NODE_FLAGS=--cpu-prof) or run the TypeScript sources for
     // readable frames (AGENTMETER_BENCH_AGENT_SOURCE=1).
     ...(process.env.AGENTMETER_BENCH_AGENT_SOURCE === '1' ? {} : { entry: AGENT_BUNDLE }),
+    env: imageEnv('node-agent/Dockerfile'),
     nodeFlags: [
       ...IMAGE.flags,
       ...(process.env.AGENTMETER_BENCH_AGENT_NODE_FLAGS ?? '').split(' ').filter(Boolean),
@@ -131,7 +132,11 @@ async function main(): Promise<void> {
     process.stdout.write(
       `machine: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores, Node ${process.version}, Linux ${release()}\n` +
         `pods: ${PODS} with live processes, ${PHASE_SECONDS} s measured per tick setting\n` +
-        `agent: node ${[...IMAGE.flags].join(' ')} ${process.env.AGENTMETER_BENCH_AGENT_SOURCE === '1' ? 'node-agent/src/main.ts' : 'dist/agent/main.js'} (node-agent/Dockerfile)\n`,
+        `agent: ${Object.entries(imageEnv('node-agent/Dockerfile'))
+          .map(([k, v]) => `${k}=${v}`)
+          .join(
+            ' ',
+          )} node ${[...IMAGE.flags].join(' ')} ${process.env.AGENTMETER_BENCH_AGENT_SOURCE === '1' ? 'node-agent/src/main.ts' : 'dist/agent/main.js'} (node-agent/Dockerfile)\n`,
     );
     for (const tick of (process.env.AGENTMETER_BENCH_TICKS ?? '10s,1s').split(',')) {
       const r = await phase(tick, plane.kubeconfig, plane.admin.token);

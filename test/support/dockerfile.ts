@@ -23,3 +23,12 @@ export function nodeEntrypoint(dockerfile: string): { flags: string[]; script: s
   }
   return { flags: rest.slice(0, -1), script };
 }
+
+/** The final stage's `ENV KEY=VALUE` settings, which the image's process runs with. */
+export function imageEnv(dockerfile: string): Record<string, string> {
+  const text = readFileSync(join(repoRoot, dockerfile), 'utf8');
+  const final = text.slice(text.lastIndexOf('\nFROM '));
+  const env: Record<string, string> = {};
+  for (const m of final.matchAll(/^ENV (\S+?)=(\S+)$/gm)) env[m[1] as string] = m[2] as string;
+  return env;
+}
