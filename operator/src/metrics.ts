@@ -1,5 +1,6 @@
 // Operator metrics on a private registry. Budget series are per policy, budget and (for
-// Namespace scope) namespace — bounded by namespaces — and never per session (invariant 7).
+// Namespace scope) namespace — bounded by namespaces — and never per session (invariant 7):
+// Session-scope budgets export their largest spends by rank, and how many sessions spent.
 // Money becomes a float only here, at the exposition edge, parsed from the exact decimal string.
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
@@ -7,6 +8,10 @@ import { formatMoney } from '@agentmeter/crds';
 import type { BudgetFigures } from './status/compute.ts';
 
 type Labels = Record<string, string>;
+
+/** Ranks exported per Session-scope budget: enough for a top-N panel, bounded whatever the
+ * number of sessions. */
+export const TOP_SESSION_RANKS = 10;
 
 function units(nano: bigint): number {
   return Number(formatMoney(nano));
@@ -17,6 +22,8 @@ export class OperatorMetrics {
   readonly spend: Gauge;
   readonly limit: Gauge;
   readonly utilization: Gauge;
+  readonly topSessionSpend: Gauge;
+  readonly sessions: Gauge;
   readonly lag: Gauge<'node'>;
   readonly chainFailures: Counter<'node'>;
   readonly entries: Counter<'node' | 'result'>;
@@ -24,7 +31,10 @@ export class OperatorMetrics {
   readonly roundSeconds: Histogram;
   readonly apiserverUp: Gauge;
   readonly agents: Gauge<'state'>;
-  readonly #series = new Map<string, { spend: Labels[]; limit: Labels[]; utilization: Labels[] }>();
+  readonly #series = new Map<
+    string,
+    { spend: Labels[]; limit: Labels[]; utilization: Labels[]; sessions: Labels[]; top: Labels[] }
+  >();
 
   constructor(registry: Registry) {
     this.registry = registry;
@@ -45,6 +55,18 @@ export class OperatorMetrics {
       name: 'agentmeter_budget_utilization_ratio',
       help: 'Spend over amount of the scope key nearest to its limit (per namespace for Namespace scope)',
       labelNames: ['policy', 'budget', 'scope', 'namespace'],
+      registers,
+    });
+    this.topSessionSpend = new Gauge({
+      name: 'agentmeter_budget_top_session_spend',
+      help: `Spend of the rank-th largest session in a Session-scope budget's current period (ranks 1-${TOP_SESSION_RANKS}), in currency units; sessions are never labels`,
+      labelNames: ['policy', 'budget', 'rank', 'currency'],
+      registers,
+    });
+    this.sessions = new Gauge({
+      name: 'agentmeter_budget_sessions',
+      help: "Sessions with spend in a Session-scope budget's current period",
+      labelNames: ['policy', 'budget'],
       registers,
     });
     this.lag = new Gauge({
@@ -93,7 +115,13 @@ export class OperatorMetrics {
   /** Replaces the budget series of `policy`. */
   setBudgets(policy: string, currency: string, figures: readonly BudgetFigures[]): void {
     this.forgetPolicy(policy);
-    const mine = { spend: [] as Labels[], limit: [] as Labels[], utilization: [] as Labels[] };
+    const mine = {
+      spend: [] as Labels[],
+      limit: [] as Labels[],
+      utilization: [] as Labels[],
+      sessions: [] as Labels[],
+      top: [] as Labels[],
+    };
     for (const f of figures) {
       const scope = f.budget.scope ?? 'Policy';
       const base = { policy, budget: f.budget.name };
@@ -106,6 +134,16 @@ export class OperatorMetrics {
       const util = { ...base, scope, namespace: '' };
       this.utilization.set(util, Number(f.maxNano) / Number(f.amountNano));
       mine.utilization.push(util);
+      if (scope === 'Session') {
+        this.sessions.set(base, f.sorted.length);
+        mine.sessions.push(base);
+        // f.sorted is by spend, largest first.
+        f.sorted.slice(0, TOP_SESSION_RANKS).forEach(([, nano], i) => {
+          const top = { ...base, rank: String(i + 1), currency };
+          this.topSessionSpend.set(top, units(nano));
+          mine.top.push(top);
+        });
+      }
       if (scope === 'Namespace') {
         for (const [ns, nano] of f.sorted) {
           const s = { ...base, currency, scope, namespace: ns };
@@ -126,6 +164,8 @@ export class OperatorMetrics {
     for (const l of old.spend) this.spend.remove(l);
     for (const l of old.limit) this.limit.remove(l);
     for (const l of old.utilization) this.utilization.remove(l);
+    for (const l of old.sessions) this.sessions.remove(l);
+    for (const l of old.top) this.topSessionSpend.remove(l);
     this.#series.delete(policy);
   }
 
