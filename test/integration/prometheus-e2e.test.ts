@@ -48,8 +48,6 @@ const AGENT_LABEL = { 'app.kubernetes.io/name': `agentmeter-agent-${ID}` };
  * Metrics the dashboards use that the operator does not export yet (see the README's metrics
  * reference). Their panels must return nothing until it does; then drop them from this list.
  */
-const PENDING_OPERATOR_METRICS: string[] = [];
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` every 500 ms until it returns a value, or fails with `what` after `tries`. */
@@ -202,14 +200,10 @@ describe('Prometheus end to end', () => {
   let operator: ChildProcess | undefined;
   let operatorExited: Promise<void> | undefined;
   const operatorLogs: string[] = [];
-  let operatorUrl = '';
   let prometheus: PrometheusServer | undefined;
   let spanTimer: NodeJS.Timeout | undefined;
   const spanErrors: string[] = [];
   let targets: DashboardTarget[];
-
-  const pending = (t: DashboardTarget): boolean =>
-    PENDING_OPERATOR_METRICS.some((m) => new RegExp(`\\b${m}\\b`).test(t.expr));
 
   async function runningPod(namespace: string, pod: V1Pod, ip: string): Promise<string> {
     const created = await core.createNamespacedPod({ namespace, body: pod });
@@ -324,7 +318,6 @@ describe('Prometheus end to end', () => {
     const tokenFile = join(work, 'ledger-token');
     await writeFile(tokenFile, controlPlane().admin.token, { mode: 0o600 });
     const operatorPort = await freePort(OPERATOR_HOST);
-    operatorUrl = `http://${OPERATOR_HOST}:${operatorPort}`;
     operator = spawn(
       process.execPath,
       [
@@ -414,12 +407,11 @@ describe('Prometheus end to end', () => {
   });
 
   it('every dashboard panel query returns data', async () => {
-    const live = targets.filter((t) => !pending(t));
     const missing = await until(
       'every panel to have data',
       async () => {
         const empty: string[] = [];
-        for (const t of live) {
+        for (const t of targets) {
           const result = (await prometheus?.query(t.expr)) ?? [];
           if (result.length === 0) empty.push(`${t.dashboard} "${t.panel}" ${t.refId}: ${t.expr}`);
         }
@@ -432,18 +424,6 @@ describe('Prometheus end to end', () => {
       ...(agent?.logs.slice(-20) ?? []),
     ]);
     expect(missing).toEqual([]);
-  });
-
-  it('panels awaiting operator metrics stay empty until the operator exports them', async () => {
-    const text = await (await fetch(`${operatorUrl}/metrics`)).text();
-    for (const metric of PENDING_OPERATOR_METRICS) {
-      expect(text, `${metric} is exported now: drop it from PENDING_OPERATOR_METRICS`).not.toMatch(
-        new RegExp(`^${metric}\\b`, 'm'),
-      );
-    }
-    for (const t of targets.filter(pending)) {
-      expect(await prometheus?.query(t.expr), `${t.dashboard} "${t.panel}"`).toEqual([]);
-    }
   });
 
   it('the exceeded Policy budget fires AgentmeterBudgetExceeded', async () => {

@@ -51,6 +51,7 @@ export {
   OPTIONAL_USAGE_KEYS,
   REQUIRED_USAGE_KEYS,
   USAGE_KEYS,
+  addUsageInto,
   addUsage,
   sumUsage,
   usageEquals,
@@ -58,4 +59,4 @@ export {
   usageToWire,
   zeroUsage,
 } from './usage.ts';
-export type { Usage, UsageKey, WireUsage } from './usage.ts';
+export type { MutableUsage, Usage, UsageKey, WireUsage } from './usage.ts';

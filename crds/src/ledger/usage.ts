@@ -39,7 +39,7 @@ export const OPTIONAL_USAGE_KEYS = [
 
 export const USAGE_KEYS: readonly UsageKey[] = [...REQUIRED_USAGE_KEYS, ...OPTIONAL_USAGE_KEYS];
 
-type MutableUsage = { -readonly [K in UsageKey]?: bigint };
+export type MutableUsage = { -readonly [K in UsageKey]?: bigint };
 
 export function zeroUsage(): Usage {
   return {
@@ -62,6 +62,15 @@ export function addUsage(a: Usage, b: Usage): Usage {
     out[key] = (x ?? 0n) + (y ?? 0n);
   }
   return out as Usage;
+}
+
+/** a += b key by key, in place: for sums kept across ticks, where a new record per addition
+ * would be garbage on the sampling path. */
+export function addUsageInto(a: MutableUsage, b: Usage): void {
+  for (const key of USAGE_KEYS) {
+    const value = b[key];
+    if (value !== undefined) a[key] = (a[key] ?? 0n) + value;
+  }
 }
 
 export function sumUsage(records: Iterable<Usage>): Usage {

@@ -12,7 +12,7 @@ import type {
   MetricValue,
   OpenMetricsContentType,
 } from 'prom-client';
-import type { Usage } from '@agentmeter/crds';
+import { addUsageInto, type Usage } from '@agentmeter/crds';
 
 export type ExpositionFormat = 'prometheus' | 'openmetrics';
 
@@ -54,15 +54,6 @@ function zeroTotals(): Totals {
     gpuAllocatedUs: 0n,
     gpuActiveUs: 0n,
   };
-}
-
-const TOTAL_KEYS = Object.keys(zeroTotals()) as (keyof Totals)[];
-
-function addInto(totals: Totals, usage: Usage): void {
-  for (const key of TOTAL_KEYS) {
-    const value = usage[key];
-    if (value !== undefined) totals[key] += value;
-  }
 }
 
 type SeriesValue = { labels: Partial<Record<string, string>>; value: number };
@@ -146,10 +137,10 @@ export class AgentMetrics {
     if (!series)
       this.#pods.set(key, (series = { namespace, pod, totals: zeroTotals(), removeAt: undefined }));
     series.removeAt = undefined;
-    addInto(series.totals, usage);
+    addUsageInto(series.totals, usage);
     let ns = this.#namespaces.get(namespace);
     if (!ns) this.#namespaces.set(namespace, (ns = zeroTotals()));
-    addInto(ns, usage);
+    addUsageInto(ns, usage);
   }
 
   /** The pod is gone: drop its series after the grace period (unless it reports usage again). */

@@ -3,7 +3,7 @@
 // turns the tick into its ledger batch. A tick's batch carries that tick's counter baselines, so
 // a crash before a held tick is written loses nothing: its usage is measured again from the
 // last written checkpoint.
-import { USAGE_KEYS, addUsage, zeroUsage } from '@agentmeter/crds';
+import { USAGE_KEYS, addUsage, addUsageInto, zeroUsage } from '@agentmeter/crds';
 import type {
   GpuDeviceUsage,
   GpuModelUsage,
@@ -13,8 +13,8 @@ import type {
   TimeRange,
   TokenCost,
   TokensBody,
+  MutableUsage,
   Usage,
-  UsageKey,
 } from '@agentmeter/crds';
 import type { PodMeta } from '../pods/pod-meta.ts';
 import type { Settlement, TokenCounter } from '../sessions/index.ts';
@@ -110,22 +110,12 @@ function parseSessionKey(key: string): SessionRef | null {
   return id === '' ? null : { namespace: key.slice(0, slash), id };
 }
 
-type MutableUsage = { -readonly [K in UsageKey]?: bigint };
-
 function present(usage: Usage, like: Usage): Usage {
   const out: MutableUsage = {};
   for (const key of USAGE_KEYS) {
     if (like[key] !== undefined) out[key] = usage[key] ?? 0n;
   }
   return out as Usage;
-}
-
-/** a += b, key by key, in place: runs per pod and session on every tick, so no new objects. */
-function addInto(a: MutableUsage, b: Usage): void {
-  for (const key of USAGE_KEYS) {
-    const value = b[key];
-    if (value !== undefined) a[key] = (a[key] ?? 0n) + value;
-  }
 }
 
 /** One pod's settled ticks in the current group, summed in place. */
@@ -181,7 +171,7 @@ function addShare(
 ): void {
   const prior = acc.shares.get(sessionKey);
   if (prior === undefined) acc.shares.set(sessionKey, { session, usage: { ...usage } });
-  else addInto(prior.usage, usage);
+  else addUsageInto(prior.usage, usage);
 }
 
 export class TickSettler {
@@ -270,7 +260,7 @@ export class TickSettler {
         group.pods.set(key, acc);
       }
       acc.pod = pod;
-      addInto(acc.usage, pod.usage);
+      addUsageInto(acc.usage, pod.usage);
       for (const flag of pod.flags) acc.flags.add(flag);
       if (pod.gpu !== undefined) acc.gpu = addRows(acc.gpu, pod.gpu);
       if (split === undefined) {
