@@ -6,6 +6,8 @@ import { Registry } from 'prom-client';
 import { AttributionMetrics } from '../node-agent/src/attribution/metrics.ts';
 import { GpuMetrics } from '../node-agent/src/gpu/metrics.ts';
 import { AgentMetrics } from '../node-agent/src/http/metrics.ts';
+import type { TotalsFamily } from '../node-agent/src/http/totals-exposition.ts';
+import { NAMESPACE_FAMILIES, POD_FAMILIES } from '../node-agent/src/http/totals-exposition.ts';
 import { OperatorMetrics } from '../operator/src/metrics.ts';
 import { Controller, EventRecorder, LeaderElector } from '../operator/src/runtime/index.ts';
 
@@ -71,11 +73,30 @@ function rows(source: Source, registry: Registry): string[][] {
   });
 }
 
+/** The agent's usage families, which it renders from its totals rather than from a registry. */
+function totalsRows(families: readonly TotalsFamily[], labelNames: readonly string[]): string[][] {
+  return families.map((family) => {
+    const directional = family.columns.some((c) => c.direction !== undefined);
+    const labels = [...labelNames, ...(directional ? ['direction'] : [])];
+    const help = family.help.replaceAll('|', '\\|');
+    return [
+      `\`${family.name}\``,
+      'counter',
+      'agent',
+      labels.map((l) => `\`${l}\``).join(', '),
+      help,
+    ];
+  });
+}
+
 /** The README section between BEGIN and END, markers included. */
 export function metricsReference(): string {
-  const all = [...rows('agent', agentRegistry()), ...rows('operator', operatorRegistry())].sort(
-    (a, b) => ((a[0] as string) < (b[0] as string) ? -1 : 1),
-  );
+  const all = [
+    ...rows('agent', agentRegistry()),
+    ...totalsRows(POD_FAMILIES, ['namespace', 'pod']),
+    ...totalsRows(NAMESPACE_FAMILIES, ['namespace']),
+    ...rows('operator', operatorRegistry()),
+  ].sort((a, b) => ((a[0] as string) < (b[0] as string) ? -1 : 1));
   return [
     BEGIN,
     '',

@@ -28,7 +28,9 @@ export function canonicalSplit(
   return atRoot(() => {
     const before = Object.create(null) as Record<string, unknown>;
     const after = Object.create(null) as Record<string, unknown>;
-    for (const key of Object.keys(record).sort()) {
+    const keys = Object.keys(record).sort();
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
       const item = record[key];
       if (item === undefined) continue;
       checkKey(key);

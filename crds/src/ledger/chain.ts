@@ -55,7 +55,7 @@ export function sealEntryLine(
   if (!HASH_PATTERN.test(prev)) {
     throw new LedgerFormatError('$.prev', 'invalid-value', 'expected 64 lower-case hex digits');
   }
-  const unsealed = {
+  const unsealed: Record<string, unknown> = {
     ...draft,
     v: LEDGER_FORMAT_VERSION,
     seq: seq.toString(),
@@ -64,10 +64,20 @@ export function sealEntryLine(
     hash: undefined,
   };
   const [before, after] = canonicalSplit(unsealed, 'hash');
-  const join = (...parts: string[]): string => `{${parts.filter((p) => p !== '').join(',')}}`;
-  const hash = createHash('sha256').update(join(before, after), 'utf8').digest('hex');
-  const entry = parseEntry({ ...unsealed, hash });
-  return { entry, line: join(before, `"hash":${JSON.stringify(hash)}`, after) };
+  const comma = before !== '' && after !== '' ? ',' : '';
+  // Hashed in pieces, so the unsealed form is never built as one more string.
+  const hash = createHash('sha256')
+    .update('{')
+    .update(before)
+    .update(comma)
+    .update(after)
+    .update('}')
+    .digest('hex');
+  unsealed.hash = hash;
+  const entry = parseEntry(unsealed);
+  const hashMember = `"hash":"${hash}"`;
+  const line = `{${before}${before === '' ? '' : ','}${hashMember}${after === '' ? '' : ','}${after}}`;
+  return { entry, line };
 }
 
 /** The entry as stored: one line of canonical JSON, without the newline. */

@@ -27,16 +27,18 @@ export function keys(
   required: readonly string[],
   optional: readonly string[] = [],
 ): void {
-  let present = 0;
-  for (const key of required) {
+  // Indexed loops: the agent validates every entry it writes and runs without an optimising
+  // compiler, where each for-of step allocates an iterator result.
+  for (let i = 0; i < required.length; i++) {
+    const key = required[i] as string;
     if (obj[key] === undefined || !Object.hasOwn(obj, key))
       throw new LedgerFormatError(`${path}.${key}`, 'missing-field', 'required');
-    present++;
   }
   const all = Object.keys(obj);
   // Every required key is there; if nothing else is, there is nothing unknown to look for.
-  if (all.length === present) return;
-  for (const key of all) {
+  if (all.length === required.length) return;
+  for (let i = 0; i < all.length; i++) {
+    const key = all[i] as string;
     if (!required.includes(key) && !optional.includes(key)) {
       throw new LedgerFormatError(
         `${path}.${key}`,
@@ -103,9 +105,10 @@ const DECIMAL_TEXT = /^(?:0|[1-9][0-9]*)$/;
 
 /**
  * Checks what decimal() checks without making a BigInt: for validating entries whose values are
- * not needed, such as each one the agent writes. The error is decimal()'s own.
+ * not needed, such as each one the agent writes. The error is decimal()'s own, at `path`, or at
+ * `path.key` when a key is given (so callers need not build the path unless the check fails).
  */
-export function checkDecimal(value: unknown, path: string): void {
+export function checkDecimal(value: unknown, path: string, key?: string): void {
   if (
     typeof value === 'string' &&
     value.length <= U64_MAX_TEXT.length &&
@@ -114,7 +117,7 @@ export function checkDecimal(value: unknown, path: string): void {
   ) {
     return;
   }
-  decimal(value, path);
+  decimal(value, key === undefined ? path : `${path}.${key}`);
 }
 
 export const HASH_PATTERN = /^[0-9a-f]{64}$/;

@@ -337,9 +337,13 @@ function parseCheckpoint(obj: JsonObject): void {
     seen.add(key);
     if (cgroup.podUid !== null) string(cgroup.podUid, `${path}.podUid`, 128);
     const counters = object(cgroup.counters, `${path}.counters`);
-    for (const [name, counter] of Object.entries(counters)) {
-      matching(name, `${path}.counters`, NAME_KEY_PATTERN, 'a counter name');
-      checkDecimal(counter, `${path}.counters.${name}`);
+    const names = Object.keys(counters);
+    for (let n = 0; n < names.length; n++) {
+      const name = names[n] as string;
+      if (!NAME_KEY_PATTERN.test(name)) {
+        matching(name, `${path}.counters`, NAME_KEY_PATTERN, 'a counter name');
+      }
+      checkDecimal(counters[name], `${path}.counters`, name);
     }
     return cgroup as unknown as CheckpointCgroup;
   });

@@ -6,15 +6,12 @@
 // object cannot serve both formats. Counters and gauges read the shared state in collect();
 // only the histogram is observed twice.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type {
-  CounterConfiguration,
-  MetricObjectWithValues,
-  MetricValue,
-  OpenMetricsContentType,
-} from 'prom-client';
+import type { OpenMetricsContentType } from 'prom-client';
 import { addUsageInto, type Usage } from '@agentmeter/crds';
+import type { ExpositionFormat, TotalsSeries } from './totals-exposition.ts';
+import { NS_PER_S, labelText, renderTotals, toSeconds, zeroTotals } from './totals-exposition.ts';
 
-export type ExpositionFormat = 'prometheus' | 'openmetrics';
+export type { ExpositionFormat } from './totals-exposition.ts';
 
 export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 export const OPENMETRICS_CONTENT_TYPE = Registry.OPENMETRICS_CONTENT_TYPE;
@@ -28,59 +25,12 @@ export interface AgentMetricsOptions {
   readonly now?: () => number;
 }
 
-type Totals = { -readonly [K in keyof Usage]-?: bigint };
-
-interface PodSeries {
-  readonly namespace: string;
-  readonly pod: string;
-  readonly totals: Totals;
+interface PodSeries extends TotalsSeries {
   removeAt: number | undefined;
 }
 
-const NS_PER_S = 1_000_000_000n;
-const US_PER_S = 1_000_000n;
 const DEFAULT_GRACE_MS = 5 * 60_000;
 const TICK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-
-function zeroTotals(): Totals {
-  return {
-    cpuNs: 0n,
-    memoryByteSeconds: 0n,
-    memoryRssByteSeconds: 0n,
-    ioReadBytes: 0n,
-    ioWriteBytes: 0n,
-    netRxBytes: 0n,
-    netTxBytes: 0n,
-    gpuAllocatedUs: 0n,
-    gpuActiveUs: 0n,
-  };
-}
-
-type SeriesValue = { labels: Partial<Record<string, string>>; value: number };
-
-/**
- * A counter whose series are read straight from the agent's totals at scrape time. A plain
- * Counter would be reset and re-incremented per series on every scrape, hashing each label set
- * again: the larger part of rendering 250 pods' series.
- */
-class TotalsCounter extends Counter {
-  readonly #series: () => SeriesValue[];
-
-  constructor(config: CounterConfiguration<string>, series: () => SeriesValue[]) {
-    super(config);
-    this.#series = series;
-  }
-
-  /** The base object has no series of its own: it supplies name, help, type and aggregator. */
-  override async get(): Promise<MetricObjectWithValues<MetricValue<string>>> {
-    return { ...(await super.get()), values: this.#series() };
-  }
-}
-
-/** Exact integer units → seconds, splitting off the whole part so large totals keep precision. */
-function toSeconds(value: bigint, perSecond: bigint): number {
-  return Number(value / perSecond) + Number(value % perSecond) / Number(perSecond);
-}
 
 /** A labelled counter map keyed by the joined label values. */
 class CountMap<L extends string> {
@@ -108,7 +58,7 @@ export class AgentMetrics {
   readonly #graceMs: number;
   readonly #now: () => number;
   readonly #pods = new Map<string, PodSeries>();
-  readonly #namespaces = new Map<string, Totals>();
+  readonly #namespaces = new Map<string, TotalsSeries>();
   readonly #nodeCpu = new CountMap<'scope'>(['scope']);
   readonly #tickErrors = new CountMap<'reason'>(['reason']);
   readonly #readErrors = new CountMap<'resource' | 'reason'>(['resource', 'reason']);
@@ -134,13 +84,18 @@ export class AgentMetrics {
   addPodUsage(namespace: string, pod: string, usage: Usage): void {
     const key = `${namespace}/${pod}`;
     let series = this.#pods.get(key);
-    if (!series)
-      this.#pods.set(key, (series = { namespace, pod, totals: zeroTotals(), removeAt: undefined }));
+    if (!series) {
+      const labels = labelText({ namespace, pod });
+      this.#pods.set(key, (series = { labels, totals: zeroTotals(), removeAt: undefined }));
+    }
     series.removeAt = undefined;
     addUsageInto(series.totals, usage);
     let ns = this.#namespaces.get(namespace);
-    if (!ns) this.#namespaces.set(namespace, (ns = zeroTotals()));
-    addUsageInto(ns, usage);
+    if (!ns) {
+      ns = { labels: labelText({ namespace }), totals: zeroTotals() };
+      this.#namespaces.set(namespace, ns);
+    }
+    addUsageInto(ns.totals, usage);
   }
 
   /** The pod is gone: drop its series after the grace period (unless it reports usage again). */
@@ -194,8 +149,12 @@ export class AgentMetrics {
     return this.#registries[format].contentType;
   }
 
-  render(format: ExpositionFormat): Promise<string> {
-    return this.#registries[format].metrics();
+  /** The usage families (rendered from the exact totals), then every registered metric. */
+  async render(format: ExpositionFormat): Promise<string> {
+    this.#sweep();
+    const totals = renderTotals(format, [...this.#pods.values()], [...this.#namespaces.values()]);
+    const rest = await this.#registries[format].metrics();
+    return `${totals}${format === 'openmetrics' ? '\n' : '\n\n'}${rest}`;
   }
 
   #sweep(): void {
@@ -208,11 +167,6 @@ export class AgentMetrics {
   #define(registry: Registry | Registry<OpenMetricsContentType>): void {
     const registers = [registry];
     // Arrow functions keep the class's `this`; inside collect() `this` is the metric.
-    const pods = (): Iterable<PodSeries> => {
-      this.#sweep();
-      return this.#pods.values();
-    };
-    const namespaces = (): Iterable<[string, Totals]> => this.#namespaces.entries();
     const nodeCpu = () => this.#nodeCpu.entries();
     const podWatchSynced = () => this.#podWatchSynced;
     const ledger = () => ({
@@ -220,74 +174,6 @@ export class AgentMetrics {
       headSeq: this.#ledgerHeadSeq,
       entries: this.#ledgerEntries,
     });
-    const podCounter = (
-      name: string,
-      help: string,
-      value: (t: Totals) => number,
-      only?: (t: Totals) => boolean,
-    ) =>
-      new TotalsCounter(
-        { name: `agentmeter_pod_${name}`, help, labelNames: ['namespace', 'pod'], registers },
-        () => {
-          const out: SeriesValue[] = [];
-          for (const s of pods()) {
-            if (!only || only(s.totals))
-              out.push({ labels: { namespace: s.namespace, pod: s.pod }, value: value(s.totals) });
-          }
-          return out;
-        },
-      );
-    const nsCounter = (
-      name: string,
-      help: string,
-      value: (t: Totals) => number,
-      only?: (t: Totals) => boolean,
-    ) =>
-      new TotalsCounter(
-        { name: `agentmeter_namespace_${name}`, help, labelNames: ['namespace'], registers },
-        () => {
-          const out: SeriesValue[] = [];
-          for (const [namespace, t] of namespaces())
-            if (!only || only(t)) out.push({ labels: { namespace }, value: value(t) });
-          return out;
-        },
-      );
-    const directional = (
-      scope: 'pod' | 'namespace',
-      name: string,
-      help: string,
-      directions: Record<string, (t: Totals) => bigint>,
-    ) =>
-      new TotalsCounter(
-        {
-          name: `agentmeter_${scope}_${name}`,
-          help,
-          labelNames:
-            scope === 'pod' ? ['namespace', 'pod', 'direction'] : ['namespace', 'direction'],
-          registers,
-        },
-        () => {
-          const out: SeriesValue[] = [];
-          const each = Object.entries(directions);
-          if (scope === 'pod') {
-            for (const s of pods()) {
-              for (const [direction, get] of each) {
-                out.push({
-                  labels: { namespace: s.namespace, pod: s.pod, direction },
-                  value: Number(get(s.totals)),
-                });
-              }
-            }
-          } else {
-            for (const [namespace, t] of namespaces()) {
-              for (const [direction, get] of each) {
-                out.push({ labels: { namespace, direction }, value: Number(get(t)) });
-              }
-            }
-          }
-          return out;
-        },
-      );
     const fromMap = <L extends string>(
       name: string,
       help: string,
@@ -305,52 +191,6 @@ export class AgentMetrics {
             this.inc(labels as Partial<Record<L, string>>, Number(value));
         },
       });
-
-    const cpuHelp = 'CPU time used, seconds (exact nanosecond totals, rendered as seconds).';
-    const memHelp = 'Memory usage integrated over time, byte-seconds.';
-    const rssHelp = 'RSS memory integrated over time, byte-seconds (when the cgroup exposes it).';
-    const ioHelp = 'Block I/O, bytes, by direction (read|write).';
-    const netHelp = 'Network traffic, bytes, by direction (receive|transmit).';
-    const gpuAllocHelp = 'GPU time allocated, seconds (absent on GPU-less nodes).';
-    const gpuActiveHelp = 'GPU time active, seconds (absent on GPU-less nodes).';
-    const io = { read: (t: Totals) => t.ioReadBytes, write: (t: Totals) => t.ioWriteBytes };
-    const net = { receive: (t: Totals) => t.netRxBytes, transmit: (t: Totals) => t.netTxBytes };
-    const hasRss = (t: Totals) => t.memoryRssByteSeconds > 0n;
-    const hasGpu = (t: Totals) => t.gpuAllocatedUs > 0n || t.gpuActiveUs > 0n;
-
-    podCounter('cpu_usage_seconds_total', cpuHelp, (t) => toSeconds(t.cpuNs, NS_PER_S));
-    podCounter('memory_byte_seconds_total', memHelp, (t) => Number(t.memoryByteSeconds));
-    podCounter(
-      'memory_rss_byte_seconds_total',
-      rssHelp,
-      (t) => Number(t.memoryRssByteSeconds),
-      hasRss,
-    );
-    // Per-pod GPU series carry the GPU model and come from the GPU collector's own metrics.
-    directional('pod', 'io_bytes_total', ioHelp, io);
-    directional('pod', 'network_bytes_total', netHelp, net);
-    nsCounter('cpu_usage_seconds_total', cpuHelp, (t) => toSeconds(t.cpuNs, NS_PER_S));
-    nsCounter('memory_byte_seconds_total', memHelp, (t) => Number(t.memoryByteSeconds));
-    nsCounter(
-      'memory_rss_byte_seconds_total',
-      rssHelp,
-      (t) => Number(t.memoryRssByteSeconds),
-      hasRss,
-    );
-    nsCounter(
-      'gpu_allocated_seconds_total',
-      gpuAllocHelp,
-      (t) => toSeconds(t.gpuAllocatedUs, US_PER_S),
-      hasGpu,
-    );
-    nsCounter(
-      'gpu_active_seconds_total',
-      gpuActiveHelp,
-      (t) => toSeconds(t.gpuActiveUs, US_PER_S),
-      hasGpu,
-    );
-    directional('namespace', 'io_bytes_total', ioHelp, io);
-    directional('namespace', 'network_bytes_total', netHelp, net);
 
     new Counter({
       name: 'agentmeter_node_cpu_usage_seconds_total',

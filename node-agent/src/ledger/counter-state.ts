@@ -40,23 +40,30 @@ export function checkpointBody(
     time,
     // Keys in canonical order throughout, so the ledger writer passes them through uncopied.
     cgroups: sorted.map((cgroup) => ({
-      counters: Object.fromEntries(
-        Object.entries(cgroup.counters)
-          .sort(([a], [b]) => (a < b ? -1 : 1))
-          .map(([name, value]) => {
-            if (value < 0n) {
-              throw new LedgerStoreError(
-                'invalid-argument',
-                `counter ${name} of ${cgroup.key} is negative`,
-              );
-            }
-            return [name, value.toString()];
-          }),
-      ),
+      counters: wireCounters(cgroup),
       key: cgroup.key,
       podUid: cgroup.podUid,
     })),
   };
+}
+
+/** The counters as decimal strings, by name in sorted order. Plain loops: this runs for every
+ * counter of every cgroup in each batch, and the agent runs without an optimising compiler. */
+function wireCounters(cgroup: CgroupCounters): Record<string, string> {
+  const names = Object.keys(cgroup.counters).sort();
+  const out: Record<string, string> = {};
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    const value = cgroup.counters[name] as bigint;
+    if (value < 0n) {
+      throw new LedgerStoreError(
+        'invalid-argument',
+        `counter ${name} of ${cgroup.key} is negative`,
+      );
+    }
+    out[name] = value.toString();
+  }
+  return out;
 }
 
 export function baselineFromCheckpoint(entry: CheckpointEntry): Baseline {
