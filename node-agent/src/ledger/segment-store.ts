@@ -682,10 +682,9 @@ export class LedgerStore {
       });
     }
 
-    let offset = position;
-    for (const line of lines) {
-      this.#activeOffsets.push(offset);
-      offset += Buffer.byteLength(line, 'utf8') + 1;
+    // Entry lines hold no raw newline (JSON escapes it), so each one starts after a '\n' byte.
+    for (let at = 0; at < buffer.length; at = buffer.indexOf(10, at) + 1) {
+      this.#activeOffsets.push(position + at);
     }
     segment.bytes = position + buffer.length;
     const last = entries.at(-1) as LedgerEntry;

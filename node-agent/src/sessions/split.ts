@@ -80,6 +80,10 @@ export function sessionWeights(
 ): SessionWeights {
   const { t0, t1 } = window;
   if (t1 <= t0) throw new SplitError('empty-window', `[${t0}, ${t1})`);
+  // Most pods have no session in most ticks: what the general path gives, without its work.
+  if (activity.size === 0 && exclusive.length === 0) {
+    return { numerators: new Map(), denominator: 1n, busyNs: 0n };
+  }
   const events: Boundary[] = [];
   for (const [key, intervals] of activity) {
     for (const i of unionIntervals(clipIntervals(intervals, t0, t1))) {
@@ -187,9 +191,11 @@ export function splitTick<U extends UsageVector<U>>(input: SplitInput<U>): Split
     // Idle time of the pod stays unattributed; a fully busy tick gives the whole delta.
     const pool = (total * weights.busyNs) / tickNs;
     let given = 0n;
-    for (const [key, amount] of apportion(pool, weights.numerators)) {
-      (shares.get(key) as Record<string, bigint>)[resource] = amount;
-      given += amount;
+    if (shares.size > 0) {
+      for (const [key, amount] of apportion(pool, weights.numerators)) {
+        (shares.get(key) as Record<string, bigint>)[resource] = amount;
+        given += amount;
+      }
     }
     unattributed[resource] = total - given;
   }
