@@ -47,6 +47,23 @@ describe('PseudoFileCache', () => {
     expect(cache.openFiles).toBe(0);
   });
 
+  it('readKept reads only through a kept fd, never opening the path again', async () => {
+    const dir = await tempDir();
+    await writeFile(`${dir}/dev`, 'first\n');
+    const cache = new PseudoFileCache();
+    expect(cache.readKept('pod', dir, 'dev')).toBeUndefined();
+    expect(cache.openFiles).toBe(0);
+    expect(cache.read('pod', dir, 'dev')).toBe('first\n');
+    // The path now names another file (as a recycled PID's /proc entry would): the kept fd
+    // still reads the one it was opened on.
+    await rm(`${dir}/dev`);
+    await writeFile(`${dir}/dev`, 'other\n');
+    expect(cache.readKept('pod', dir, 'dev')).toBe('first\n');
+    cache.release('pod');
+    expect(cache.readKept('pod', dir, 'dev')).toBeUndefined();
+    expect(cache.openFiles).toBe(0);
+  });
+
   it('grows its buffer for a file larger than it, returning the whole file', async () => {
     const dir = await tempDir();
     const big = `${'pgfault 1\n'.repeat(10_000)}total_rss 42\n`;

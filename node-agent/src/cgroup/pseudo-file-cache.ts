@@ -69,6 +69,24 @@ export class PseudoFileCache {
     return this.#openAndRead(d, dir, name);
   }
 
+  /**
+   * Contents of `dir/name` through its kept fd only; undefined when none is kept or reading it
+   * fails (the directory's fds are then closed). Never opens the path again: for callers that
+   * must not silently get whatever now lives at that path, such as a recycled PID's /proc entry.
+   */
+  readKept(owner: string, dir: string, name: string): string | undefined {
+    const d = this.#owners.get(owner)?.get(dir);
+    const fd = d?.fds.get(name);
+    if (d === undefined || fd === undefined) return undefined;
+    d.pass = this.#pass;
+    try {
+      return this.#readFd(fd);
+    } catch {
+      this.#closeDir(d);
+      return undefined;
+    }
+  }
+
   /** Inode of `dir`: the one captured with its kept fds, else a stat (which is not cached, as
    * nothing would tell when the directory is replaced). */
   inode(owner: string, dir: string): bigint {

@@ -9,7 +9,7 @@ import type { PodCgroup } from './kubepods.ts';
 import { discoverPods } from './kubepods.ts';
 import type { CgroupLayout } from './layout.ts';
 import { detectLayout } from './layout.ts';
-import { createPodCounterReader, readNetNs, readPodCounters } from './reader.ts';
+import { NET_CHECK_EVERY, createPodCounterReader, readNetNs, readPodCounters } from './reader.ts';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/cgroup/', import.meta.url));
 
@@ -163,12 +163,13 @@ describe('the process net counters are read through', () => {
     await writeFile(`${dir}/${CRIO_CONTAINER}/cgroup.procs`, '7001\n7002\n');
   }
 
-  async function reader(dir: string) {
+  async function reader(dir: string, netCheckEvery?: number) {
     const f = await load(dir);
     const r = createPodCounterReader(f.layout, {
       procRoot: `${dir}/proc`,
       devices: new BlockDevices({ sysRoot: `${dir}/sys` }),
       hostNetNs: await readNetNs(`${dir}/proc`, 1),
+      ...(netCheckEvery === undefined ? {} : { netCheckEvery }),
     });
     const p = pod(f, '5a89bcaa-3509-4375-83e1-b9e7a5712123');
     return { read: () => r.read(p).counters, close: () => r.close() };
@@ -183,24 +184,46 @@ describe('the process net counters are read through', () => {
     r.close();
   });
 
-  it('moves to another container process once the kept one exits', async () => {
+  it('moves to another container process once the kept one exits, at its next check', async () => {
     const dir = await tempCopy('v2-cgroupfs-crio');
     const r = await reader(dir);
     expect(r.read().netPid).toBe(7001);
     await addProcess(dir);
     await rm(`${dir}/proc/7001`, { recursive: true });
+    // Until the check, the kept fd goes on reading the namespace it was opened in.
+    for (let i = 1; i < NET_CHECK_EVERY; i++) expect(r.read().netPid).toBe(7001);
     expect(r.read()).toMatchObject({ netPid: 7002, netRxBytes: 7000n, netTxBytes: 8000n });
     r.close();
   });
 
-  it('drops a kept PID that was recycled into another namespace', async () => {
+  it('drops a kept PID that was recycled into another namespace, at its next check', async () => {
     const dir = await tempCopy('v2-cgroupfs-crio');
-    const r = await reader(dir);
+    const r = await reader(dir, 1);
     expect(r.read().netPid).toBe(7001);
     await addProcess(dir);
     await unlink(`${dir}/proc/7001/ns/net`);
     await symlink('net:[4026539999]', `${dir}/proc/7001/ns/net`);
     expect(r.read()).toMatchObject({ netPid: 7002, netNs: 'net:[4026532555]', netRxBytes: 7000n });
+    r.close();
+  });
+
+  it('never reads a recycled PID’s /proc entry between checks', async () => {
+    const dir = await tempCopy('v2-cgroupfs-crio');
+    const r = await reader(dir);
+    expect(r.read()).toMatchObject({ netPid: 7001, netRxBytes: 5000n });
+    // PID 7001 is now another process, in another namespace, with other counters.
+    await rm(`${dir}/proc/7001`, { recursive: true });
+    await mkdir(`${dir}/proc/7001/ns`, { recursive: true });
+    await mkdir(`${dir}/proc/7001/net`);
+    await symlink('net:[4026539999]', `${dir}/proc/7001/ns/net`);
+    await writeFile(
+      `${dir}/proc/7001/net/dev`,
+      'Inter-| Receive | Transmit\n face |bytes packets|bytes packets\n  eth0: 999999 1 0 0 0 0 0 0 999999 1 0 0 0 0 0 0\n',
+    );
+    for (let i = 1; i < NET_CHECK_EVERY; i++) {
+      expect(r.read()).toMatchObject({ netNs: 'net:[4026532555]', netRxBytes: 5000n });
+    }
+    expect(r.read()).toMatchObject({ netPid: null, netSkipped: 'no-process' });
     r.close();
   });
 });

@@ -71,7 +71,21 @@ export interface PodReadResult {
   errors: CgroupReadError[];
 }
 
-export interface PodCounterReaderOptions extends ReadOptions, PseudoFileCacheOptions {}
+export interface PodCounterReaderOptions extends ReadOptions, PseudoFileCacheOptions {
+  /** Reads of a pod between checks that its kept net process still names the namespace of the
+   * kept net/dev fd (default {@link NET_CHECK_EVERY}); 1 checks on every read. */
+  netCheckEvery?: number;
+}
+
+/**
+ * A kept net/dev fd reads the namespace it was opened in for as long as it stays open, whatever
+ * becomes of its process, so the process's netns link is checked only every few reads: it tells
+ * when the pod moved to a new namespace (its sandbox was recreated). A new namespace's counters
+ * start from zero and are counted whole once found (an identity reset), so checking late moves
+ * that traffic to a later tick and loses none of it. One readlink per pod and tick was ~15% of the
+ * reader's CPU (test/bench/cgroup-read.ts).
+ */
+export const NET_CHECK_EVERY = 6;
 
 /** Reads pods tick after tick, keeping their files open in between. */
 export interface PodCounterReader {
@@ -86,9 +100,11 @@ export interface PodCounterReader {
 interface PodState {
   uid: string;
   read: ReadFile;
-  /** Container process whose network namespace the net counters come from, kept while it is
-   * still listed in one of the pod's container cgroups. */
-  net: { pid: number; netNs: string } | null;
+  /** Reads through a kept fd only, see PseudoFileCache.readKept. */
+  readKept: (dir: string, name: string) => string | undefined;
+  /** Container process whose network namespace the net counters come from, and the reads
+   * since its netns link was last checked. */
+  net: { pid: number; netNs: string; unchecked: number } | null;
   /** Controller directories, fixed for a pod's path; only kept when none was missing, so a
    * missing controller is reported on every read. */
   dirs: Dirs | null;
@@ -99,6 +115,7 @@ export function createPodCounterReader(
   opts: PodCounterReaderOptions,
 ): PodCounterReader {
   const cache = new PseudoFileCache(opts);
+  const netCheckEvery = opts.netCheckEvery ?? NET_CHECK_EVERY;
   // By hierarchy and path rather than UID: kind nodes sharing a host can show one UID twice.
   const pods = new Map<string, PodState>();
   return {
@@ -109,6 +126,7 @@ export function createPodCounterReader(
         state = {
           uid: pod.uid,
           read: (dir, name) => cache.read(key, dir, name),
+          readKept: (dir, name) => cache.readKept(key, dir, name),
           net: null,
           dirs: null,
         };
@@ -139,7 +157,7 @@ export function createPodCounterReader(
         procsBase === undefined || procsDir === undefined
           ? []
           : readNetPids(procsBase, procsDir, pod, read, errors);
-      const net = readNet(state, netPids, opts, errors);
+      const net = readNet(state, netPids, opts, netCheckEvery, errors);
       // After the reads, so the inodes are the ones captured with the fds just read.
       const identity = readIdentity(cache, key, dirs.identity, errors);
       cache.closeUnused(key, pass);
@@ -311,21 +329,27 @@ interface NetReading {
 /**
  * Network counters are per namespace, shared by all containers of a pod, so one live PID is
  * enough, and its net/dev stays open (a kept net/dev fd returns fresh counters on every read).
- * The PID is kept while /proc/<pid>/ns/net still names the namespace it had: that link, not the
- * fd, proves the process alive (a kept net/dev fd can go on showing the namespace after its
- * process exited), and a recycled PID in another pod or on the host shows another namespace,
- * while any process in this one reads the same counters. Only when the kept PID fails are the
- * cgroup.procs lists read again. PIDs that exit between listing and reading are skipped.
+ * Every {@link NET_CHECK_EVERY}th read, the PID is kept only if /proc/<pid>/ns/net still names
+ * the namespace it had: that link, not the fd, proves the process alive (a kept net/dev fd goes
+ * on showing its namespace after the process exited), and a recycled PID in another pod or on
+ * the host shows another namespace, while any process in this one reads the same counters. Only
+ * when the kept PID fails are the cgroup.procs lists read again. PIDs that exit between listing
+ * and reading are skipped.
  */
 function readNet(
   state: PodState,
   listPids: () => number[],
   opts: ReadOptions,
+  checkEvery: number,
   errors: CgroupReadError[],
 ): NetReading {
   const kept = state.net;
   state.net = null;
   if (kept !== null) {
+    if (kept.unchecked + 1 < checkEvery) {
+      const reading = readNetKept(state, kept, opts, errors);
+      if (reading !== undefined) return reading;
+    }
     const reading = readNetThrough(state, kept.pid, kept.netNs, opts, errors);
     if (reading !== undefined) return reading;
   }
@@ -335,6 +359,27 @@ function readNet(
     if (reading !== undefined) return reading;
   }
   return { rxBytes: null, txBytes: null, netNs: null, skipped: 'no-process', pid: null };
+}
+
+/** Between checks: the kept namespace through the kept fd, without reading the link; undefined
+ * when that fd is gone, so the caller checks the process. */
+function readNetKept(
+  state: PodState,
+  kept: NonNullable<PodState['net']>,
+  opts: ReadOptions,
+  errors: CgroupReadError[],
+): NetReading | undefined {
+  const { pid, netNs } = kept;
+  const next = { pid, netNs, unchecked: kept.unchecked + 1 };
+  if (netNs === opts.hostNetNs) {
+    state.net = next;
+    return { rxBytes: null, txBytes: null, netNs, skipped: 'host-network', pid };
+  }
+  const dir = opts.procRoot + '/' + String(pid) + '/net';
+  const content = state.readKept(dir, 'dev');
+  if (content === undefined) return undefined;
+  state.net = next;
+  return netTotals(content, dir + '/dev', netNs, pid, errors);
 }
 
 /** The pod's net counters through `pid`; undefined when that process is gone, or is no longer
@@ -359,7 +404,7 @@ function readNetThrough(
   }
   if (expectedNetNs !== undefined && netNs !== expectedNetNs) return undefined;
   if (netNs === opts.hostNetNs) {
-    state.net = { pid, netNs };
+    state.net = { pid, netNs, unchecked: 0 };
     return { rxBytes: null, txBytes: null, netNs, skipped: 'host-network', pid };
   }
   const dir = procDir + '/net';
@@ -373,7 +418,18 @@ function readNetThrough(
     errors.push(e);
     return { rxBytes: null, txBytes: null, netNs, pid };
   }
-  state.net = { pid, netNs };
+  state.net = { pid, netNs, unchecked: 0 };
+  return netTotals(content, file, netNs, pid, errors);
+}
+
+/** Sum over the interfaces of one net/dev (parseNetDev leaves out `lo`). */
+function netTotals(
+  content: string,
+  file: string,
+  netNs: string,
+  pid: number,
+  errors: CgroupReadError[],
+): NetReading {
   const ifaces = attempt('net', file, errors, () => parseNetDev(content, file));
   if (ifaces === null) return { rxBytes: null, txBytes: null, netNs, pid };
   let rxBytes = 0n;
