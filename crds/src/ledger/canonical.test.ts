@@ -96,4 +96,12 @@ describe('canonicalize', () => {
       ),
     );
   });
+
+  it('keeps an own `__proto__` member when splitting, as a member and not a prototype', () => {
+    const record = JSON.parse('{"z":1,"__proto__":{"x":"y"},"a":"b"}') as Record<string, unknown>;
+    const [before, after] = canonicalSplit(record, 'm');
+    expect(before).toBe('"__proto__":{"x":"y"},"a":"b"');
+    expect(after).toBe('"z":1');
+    expect(`{${before},${after}}`).toBe(canonicalize(record));
+  });
 });

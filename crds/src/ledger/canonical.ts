@@ -26,15 +26,24 @@ export function canonicalSplit(
   at: string,
 ): [before: string, after: string] {
   return atRoot(() => {
-    const before = Object.create(null) as Record<string, unknown>;
-    const after = Object.create(null) as Record<string, unknown>;
+    // Plain objects, not null-prototype ones: those are dictionaries to V8, which its JSON
+    // serialiser walks more slowly, and this runs for every entry the agent writes.
+    const before: Record<string, unknown> = {};
+    const after: Record<string, unknown> = {};
     const keys = Object.keys(record).sort();
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string;
       const item = record[key];
       if (item === undefined) continue;
       checkKey(key);
-      (key < at ? before : after)[key] = prepareAt(key, item);
+      const target = key < at ? before : after;
+      const value = prepareAt(key, item);
+      // Assigning `__proto__` would set the prototype instead of adding the member.
+      if (key === '__proto__') {
+        Object.defineProperty(target, key, { value, enumerable: true, writable: true });
+      } else {
+        target[key] = value;
+      }
     }
     return [JSON.stringify(before).slice(1, -1), JSON.stringify(after).slice(1, -1)];
   });
