@@ -22,7 +22,6 @@ import type {
   PodQos,
   PolicyRef,
   SessionRef,
-  UsageShare,
 } from './types.ts';
 import { addUsage, checkWireUsage, sumUsage, usageEquals, usageFromWire } from './usage.ts';
 import type { WireUsage } from './usage.ts';
@@ -192,6 +191,7 @@ function pricedMatchesCost(obj: JsonObject): void {
 }
 
 function uniqueSessions(refs: readonly (SessionRef | null)[], path: string): void {
+  if (refs.length < 2) return;
   const seen = new Set<string>();
   refs.forEach((ref, i) => {
     const key = sessionKey(ref);
@@ -222,22 +222,19 @@ function parsePodUsage(obj: JsonObject): void {
     string(workload.name, '$.pod.workload.name', 253);
   }
   wireUsage(obj.usage, '$.usage');
-  const shares = array(obj.shares, '$.shares').map((value, i): UsageShare => {
-    const path = `$.shares[${i}]`;
-    const share = object(value, path);
-    keys(share, path, ['session', 'usage']);
-    return {
-      session: sessionOrNull(share.session, `${path}.session`),
-      usage: wireUsage(share.usage, `${path}.usage`),
-    };
-  });
+  const shares = array(obj.shares, '$.shares');
   if (shares.length === 0) {
     throw new LedgerFormatError('$.shares', 'invalid-value', 'at least the unattributed share');
   }
-  uniqueSessions(
-    shares.map((s) => s.session),
-    '$.shares',
-  );
+  const sessions: (SessionRef | null)[] = [];
+  for (let i = 0; i < shares.length; i++) {
+    const path = `$.shares[${i}]`;
+    const share = object(shares[i], path);
+    keys(share, path, ['session', 'usage']);
+    sessions.push(sessionOrNull(share.session, `${path}.session`));
+    wireUsage(share.usage, `${path}.usage`);
+  }
+  uniqueSessions(sessions, '$.shares');
   if (obj.cost !== null) {
     const path = '$.cost';
     const cost = object(obj.cost, path);
@@ -258,7 +255,7 @@ function parsePodUsage(obj: JsonObject): void {
   if (obj.gpu !== undefined) gpuUsage(obj.gpu, '$.gpu', false);
   const flags = array(obj.flags, '$.flags');
   flags.forEach((flag, i) => matching(flag, `$.flags[${i}]`, FLAG_PATTERN, 'a kebab-case flag'));
-  if (new Set(flags).size !== flags.length) {
+  if (flags.length > 1 && new Set(flags).size !== flags.length) {
     throw new LedgerFormatError('$.flags', 'invalid-value', 'duplicate flag');
   }
 }
