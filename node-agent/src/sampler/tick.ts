@@ -2,7 +2,7 @@
 // per-pod usage, node usage split into pods and non-pod, and the new baselines. Everything is an
 // integer; a counter that could not be read keeps its old baseline, so its usage is counted on
 // the next tick that reads it instead of being lost.
-import { addUsage, sumUsage, zeroUsage, type Usage } from '@agentmeter/crds';
+import { addUsage, addUsageInto, zeroUsage, type Usage } from '@agentmeter/crds';
 import { counterDelta, integrateGauge, type ResetReason } from './counter-delta.ts';
 
 /** Cumulative counters and gauges of one pod cgroup at one instant; null = not readable now. */
@@ -109,7 +109,10 @@ function cgroupUsage(
   const base: Mutable<CounterBaseline> = { identity };
   const usage: Mutable<Usage> = zeroUsage();
 
-  for (const key of COUNTERS) {
+  // Indexed loops throughout: this runs per pod and tick, and the agent runs without an
+  // optimising compiler, where each for-of step allocates an iterator result.
+  for (let i = 0; i < COUNTERS.length; i++) {
+    const key = COUNTERS[i] as CounterKey;
     const value = reading[key];
     const before = sameCgroup ? previous[key] : undefined;
     if (value === null) {
@@ -133,7 +136,8 @@ function cgroupUsage(
   if (netNs !== null && netNs !== undefined) {
     const sameNs = sameCgroup && previous.netNs === netNs;
     base.netNs = netNs;
-    for (const key of NET_COUNTERS) {
+    for (let i = 0; i < NET_COUNTERS.length; i++) {
+      const key = NET_COUNTERS[i] as (typeof NET_COUNTERS)[number];
       const value = (reading as PodReading)[key];
       const before = sameNs ? previous[key] : undefined;
       if (value === null) {
@@ -156,7 +160,12 @@ function cgroupUsage(
   }
 
   // Memory is a gauge: integrate the mean of the previous and current readings over the tick.
-  for (const [gauge, integral, carryKey] of GAUGES) {
+  for (let i = 0; i < GAUGES.length; i++) {
+    // Index access, not array destructuring, which would iterate.
+    const row = GAUGES[i] as (typeof GAUGES)[number];
+    const gauge = row[0];
+    const integral = row[1];
+    const carryKey = row[2];
     const value = reading[gauge];
     const before = sameCgroup ? previous[gauge] : undefined;
     const carry = (sameCgroup ? previous[carryKey] : undefined) ?? 0n;
@@ -240,7 +249,9 @@ export function computeTick(input: TickInput): TickResult {
   );
   // Network belongs to per-pod namespaces; the host's interfaces also carry pod traffic, so the
   // node view of network is the pods' sum and nothing is inferred for non-pod traffic.
-  const podsUsage = sumUsage(podResults.map((p) => p.usage));
+  const podsUsage: Mutable<Usage> = zeroUsage();
+  for (let i = 0; i < podResults.length; i++)
+    addUsageInto(podsUsage, (podResults[i] as PodTickUsage).usage);
   const nodeMeasured: Usage = {
     ...node.usage,
     netRxBytes: podsUsage.netRxBytes,

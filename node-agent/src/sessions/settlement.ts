@@ -140,7 +140,7 @@ export class Settlement<U extends UsageVector<U>> {
     for (let i = 0; i < state.annotations.length; i++) {
       if ((state.annotations[i] as AnnotationObservation).atNs <= state.settledUntil) keep = i;
     }
-    state.annotations = state.annotations.slice(keep);
+    if (keep > 0) state.annotations = state.annotations.slice(keep);
     const shares = new Map<SessionKeyString, U>();
     for (const [key, share] of result.shares) shares.set(key, Object.freeze({ ...share }));
     return Object.freeze({
