@@ -3,7 +3,7 @@
 // at a 1 s tick. Prints the agent's CPU as a percentage of one core, its peak RSS and the time to
 // render /metrics. Run: node test/bench/agent-overhead.ts [seconds-per-phase, default 60]
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +35,24 @@ async function peakRssKiB(pid: number): Promise<number> {
   return Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1] ?? '0');
 }
 
+/**
+ * CPU milliseconds of a fixed workload (hashing, JSON, BigInt arithmetic) in this process. A
+ * virtual machine's speed drifts with its neighbours, and the agent's figures drift with it;
+ * printed beside them so runs can be compared. Lower is faster.
+ */
+function referenceWorkloadMs(): number {
+  const start = process.cpuUsage();
+  const data = Buffer.alloc(8 * 1024 * 1024, 7);
+  for (let i = 0; i < 4; i++) createHash('sha256').update(data).digest('hex');
+  const doc = Array.from({ length: 2000 }, (_, i) => ({ i, name: `pod-${i}`, v: String(i * 7) }));
+  for (let i = 0; i < 20; i++) JSON.parse(JSON.stringify(doc));
+  let sum = 0n;
+  for (let i = 0n; i < 200_000n; i++) sum += (i * 1_000_000_007n) % 97n;
+  if (sum < 0n) throw new Error('unreachable');
+  const used = process.cpuUsage(start);
+  return Math.round((used.user + used.system) / 1000);
+}
+
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
@@ -44,7 +62,12 @@ async function phase(
   tick: string,
   kubeconfig: string,
   token: string,
-): Promise<{ cpuPercent: string; peakRssMiB: string; metricsMs: { p50: number; p99: number } }> {
+): Promise<{
+  cpuPercent: string;
+  peakRssMiB: string;
+  metricsMs: { p50: number; p99: number };
+  referenceMs: [number, number];
+}> {
   const stateDir = await mkdtemp(join(tmpdir(), 'agentmeter-bench-'));
   const agent = await AgentProcess.start({
     nodeName: NODE,
@@ -71,6 +94,7 @@ async function phase(
     const pid = agent.child.pid as number;
     // Let start-up (pod watch list, first ticks) settle before measuring steady state.
     await sleep(Math.min(15_000, PHASE_SECONDS * 250));
+    const referenceBefore = referenceWorkloadMs();
     const startTicks = await cpuTicks(pid);
     const startNs = process.hrtime.bigint();
     const renderMs: number[] = [];
@@ -90,7 +114,9 @@ async function phase(
     // CPU seconds / wall seconds, as a percentage of one core, with two decimals.
     const basisPoints = (usedTicks * 1_000_000_000n * 10_000n) / (CLK_TCK * elapsedNs);
     const peak = await peakRssKiB(pid);
+    const referenceAfter = referenceWorkloadMs();
     return {
+      referenceMs: [referenceBefore, referenceAfter],
       cpuPercent: `${basisPoints / 100n}.${String(basisPoints % 100n).padStart(2, '0')}`,
       peakRssMiB: (peak / 1024).toFixed(1),
       metricsMs: { p50: percentile(renderMs, 50), p99: percentile(renderMs, 99) },
@@ -142,7 +168,8 @@ async function main(): Promise<void> {
       const r = await phase(tick, plane.kubeconfig, plane.admin.token);
       process.stdout.write(
         `tick ${tick.padStart(3)}: agent CPU ${r.cpuPercent}% of one core, peak RSS ${r.peakRssMiB} MiB, ` +
-          `/metrics render p50 ${r.metricsMs.p50.toFixed(1)} ms p99 ${r.metricsMs.p99.toFixed(1)} ms\n`,
+          `/metrics render p50 ${r.metricsMs.p50.toFixed(1)} ms p99 ${r.metricsMs.p99.toFixed(1)} ms ` +
+          `(reference workload ${r.referenceMs[0]}/${r.referenceMs[1]} ms before/after)\n`,
       );
     }
   } finally {
