@@ -151,15 +151,26 @@ describe('the process net counters are read through', () => {
   const CRIO_POD = 'sys/fs/cgroup/kubepods/burstable/pod5a89bcaa-3509-4375-83e1-b9e7a5712123';
   const CRIO_CONTAINER = `${CRIO_POD}/crio-610713dca419d7deb83a1246d0c1ee0ac2e23b81cbb29bba37147e88e1848cda`;
 
+  /** Process `pid` under the fixture's /proc, in namespace `netNs`, with its eth0 counters. */
+  async function writeProcess(
+    dir: string,
+    pid: number,
+    netNs: string,
+    rx: number,
+    tx: number,
+  ): Promise<void> {
+    await mkdir(`${dir}/proc/${pid}/ns`, { recursive: true });
+    await mkdir(`${dir}/proc/${pid}/net`);
+    await symlink(netNs, `${dir}/proc/${pid}/ns/net`);
+    await writeFile(
+      `${dir}/proc/${pid}/net/dev`,
+      `Inter-| Receive | Transmit\n face |bytes packets|bytes packets\n  eth0: ${rx} 1 0 0 0 0 0 0 ${tx} 1 0 0 0 0 0 0\n`,
+    );
+  }
+
   /** A second container process, 7002, in the pod's namespace, with its own counters. */
   async function addProcess(dir: string): Promise<void> {
-    await mkdir(`${dir}/proc/7002/ns`, { recursive: true });
-    await mkdir(`${dir}/proc/7002/net`);
-    await symlink('net:[4026532555]', `${dir}/proc/7002/ns/net`);
-    await writeFile(
-      `${dir}/proc/7002/net/dev`,
-      'Inter-| Receive | Transmit\n face |bytes packets|bytes packets\n  eth0: 7000 1 0 0 0 0 0 0 8000 1 0 0 0 0 0 0\n',
-    );
+    await writeProcess(dir, 7002, 'net:[4026532555]', 7000, 8000);
     await writeFile(`${dir}/${CRIO_CONTAINER}/cgroup.procs`, '7001\n7002\n');
   }
 
@@ -213,13 +224,7 @@ describe('the process net counters are read through', () => {
     expect(r.read()).toMatchObject({ netPid: 7001, netRxBytes: 5000n });
     // PID 7001 is now another process, in another namespace, with other counters.
     await rm(`${dir}/proc/7001`, { recursive: true });
-    await mkdir(`${dir}/proc/7001/ns`, { recursive: true });
-    await mkdir(`${dir}/proc/7001/net`);
-    await symlink('net:[4026539999]', `${dir}/proc/7001/ns/net`);
-    await writeFile(
-      `${dir}/proc/7001/net/dev`,
-      'Inter-| Receive | Transmit\n face |bytes packets|bytes packets\n  eth0: 999999 1 0 0 0 0 0 0 999999 1 0 0 0 0 0 0\n',
-    );
+    await writeProcess(dir, 7001, 'net:[4026539999]', 999_999, 999_999);
     for (let i = 1; i < NET_CHECK_EVERY; i++) {
       expect(r.read()).toMatchObject({ netNs: 'net:[4026532555]', netRxBytes: 5000n });
     }
