@@ -337,9 +337,7 @@ function parseCheckpoint(obj: JsonObject): void {
     const names = Object.keys(counters);
     for (let n = 0; n < names.length; n++) {
       const name = names[n] as string;
-      if (!NAME_KEY_PATTERN.test(name)) {
-        matching(name, `${path}.counters`, NAME_KEY_PATTERN, 'a counter name');
-      }
+      matching(name, `${path}.counters`, NAME_KEY_PATTERN, 'a counter name');
       checkDecimal(counters[name], `${path}.counters`, name);
     }
     return cgroup as unknown as CheckpointCgroup;

@@ -75,9 +75,9 @@ export function addUsageInto(a: MutableUsage, b: Usage): void {
 }
 
 export function sumUsage(records: Iterable<Usage>): Usage {
-  let total = zeroUsage();
-  for (const record of records) total = addUsage(total, record);
-  return total;
+  const total: MutableUsage = zeroUsage();
+  for (const record of records) addUsageInto(total, record);
+  return total as Usage;
 }
 
 /** Equality treating an absent optional key as zero, so GPU-less and GPU records compare. */

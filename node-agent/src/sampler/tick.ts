@@ -2,7 +2,7 @@
 // per-pod usage, node usage split into pods and non-pod, and the new baselines. Everything is an
 // integer; a counter that could not be read keeps its old baseline, so its usage is counted on
 // the next tick that reads it instead of being lost.
-import { addUsage, addUsageInto, zeroUsage, type Usage } from '@agentmeter/crds';
+import { addUsage, sumUsage, zeroUsage, type Usage } from '@agentmeter/crds';
 import { counterDelta, integrateGauge, type ResetReason } from './counter-delta.ts';
 
 /** Cumulative counters and gauges of one pod cgroup at one instant; null = not readable now. */
@@ -249,9 +249,7 @@ export function computeTick(input: TickInput): TickResult {
   );
   // Network belongs to per-pod namespaces; the host's interfaces also carry pod traffic, so the
   // node view of network is the pods' sum and nothing is inferred for non-pod traffic.
-  const podsUsage: Mutable<Usage> = zeroUsage();
-  for (let i = 0; i < podResults.length; i++)
-    addUsageInto(podsUsage, (podResults[i] as PodTickUsage).usage);
+  const podsUsage = sumUsage(podResults.map((p) => p.usage));
   const nodeMeasured: Usage = {
     ...node.usage,
     netRxBytes: podsUsage.netRxBytes,
