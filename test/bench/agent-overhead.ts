@@ -21,6 +21,8 @@ const PHASE_SECONDS = Number(process.argv[2] ?? '60');
 const NODE = 'bench-node';
 const PREFIX = `agentmeter-overhead-${randomBytes(3).toString('hex')}`;
 const CLK_TCK = 100n;
+/** Spreads successive scrapes evenly over the tick period (a low-discrepancy sequence). */
+const GOLDEN_FRACTION = (Math.sqrt(5) - 1) / 2;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function cpuTicks(pid: number): Promise<bigint> {
@@ -60,6 +62,16 @@ async function timedScrape(url: string): Promise<{ ms: number; body: string }> {
   return { ms: Number(process.hrtime.bigint() - t0) / 1e6, body };
 }
 
+/** The agent's own tick-duration histogram: wall time from a tick's start to its batch written. */
+function tickDurations(body: string): { sum: number; count: number } {
+  const value = (name: string): number =>
+    Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(body)?.[1] ?? Number.NaN);
+  return {
+    sum: value('agentmeter_tick_duration_seconds_sum'),
+    count: value('agentmeter_tick_duration_seconds_count'),
+  };
+}
+
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
@@ -72,9 +84,12 @@ async function phase(
 ): Promise<{
   cpuPercent: string;
   peakRssMiB: string;
-  metricsMs: { first: number; p50: number; p99: number };
+  metricsMs: { first: number; p50: number; p99: number; duringTickMax: number };
+  tickMeanMs: number;
   referenceMs: [number, number];
 }> {
+  const tickMs = Number(/^(\d+)s$/.exec(tick)?.[1] ?? Number.NaN) * 1000;
+  if (!Number.isSafeInteger(tickMs)) throw new Error(`tick must be whole seconds, got ${tick}`);
   const stateDir = await mkdtemp(join(tmpdir(), 'agentmeter-bench-'));
   const agent = await AgentProcess.start({
     nodeName: NODE,
@@ -108,15 +123,31 @@ async function phase(
     const startTicks = await cpuTicks(pid);
     const startNs = process.hrtime.bigint();
     const renderMs: number[] = [];
+    const duringTickMs: number[] = [];
+    let firstTicks: { sum: number; count: number } | undefined;
+    let lastTicks: { sum: number; count: number } | undefined;
     const deadline = Date.now() + PHASE_SECONDS * 1000;
-    while (Date.now() < deadline) {
+    // One scrape per 10 s, about a Prometheus scrape interval: the scrapes are part of the
+    // agent's real cost. The agent's ticks fall on wall-clock multiples of the tick, so a fixed
+    // scrape interval would keep one phase against them for the whole run. Every other scrape
+    // lands in the first 100 ms of a tick, where the tick's own work runs; the others are spread
+    // over the whole tick period.
+    const firstBoundary = Math.ceil(Date.now() / 10_000) * 10_000;
+    for (let k = 0; firstBoundary + k * 10_000 < deadline; k++) {
+      const duringTick = k % 2 === 1;
+      const offsetMs = duringTick
+        ? ((k >> 1) % 11) * 10
+        : Math.floor(((k * GOLDEN_FRACTION) % 1) * tickMs);
+      await sleep(Math.max(0, firstBoundary + k * 10_000 + offsetMs - Date.now()));
       const { ms, body } = await timedScrape(agent.url);
       renderMs.push(ms);
+      if (duringTick) duringTickMs.push(ms);
+      const ticks = tickDurations(body);
+      firstTicks ??= ticks;
+      lastTicks = ticks;
       if (!body.includes('agentmeter_pod_cpu_usage_seconds_total')) {
         throw new Error('/metrics has no pod series: the agent is not metering the bench pods');
       }
-      // About a Prometheus scrape interval; the scrapes are part of the agent's real cost.
-      await sleep(10_000);
     }
     const usedTicks = (await cpuTicks(pid)) - startTicks;
     const elapsedNs = process.hrtime.bigint() - startNs;
@@ -132,7 +163,12 @@ async function phase(
         first: firstScrapeMs,
         p50: percentile(renderMs, 50),
         p99: percentile(renderMs, 99),
+        duringTickMax: Math.max(...duringTickMs),
       },
+      tickMeanMs:
+        firstTicks === undefined || lastTicks === undefined || lastTicks.count === firstTicks.count
+          ? Number.NaN
+          : ((lastTicks.sum - firstTicks.sum) * 1000) / (lastTicks.count - firstTicks.count),
     };
   } finally {
     await agent.stop();
@@ -182,7 +218,9 @@ async function main(): Promise<void> {
       process.stdout.write(
         `tick ${tick.padStart(3)}: agent CPU ${r.cpuPercent}% of one core, peak RSS ${r.peakRssMiB} MiB, ` +
           `/metrics render p50 ${r.metricsMs.p50.toFixed(1)} ms p99 ${r.metricsMs.p99.toFixed(1)} ms ` +
-          `(first scrape after start ${r.metricsMs.first.toFixed(1)} ms) ` +
+          `(landing in a tick's first 100 ms: max ${r.metricsMs.duringTickMax.toFixed(1)} ms; ` +
+          `first scrape after start ${r.metricsMs.first.toFixed(1)} ms), ` +
+          `tick wall time mean ${r.tickMeanMs.toFixed(1)} ms ` +
           `(reference workload ${r.referenceMs[0]}/${r.referenceMs[1]} ms before/after)\n`,
       );
     }

@@ -2,6 +2,7 @@
 // readings to pod metadata, computes usage with the pure tick function, appends the batch to the
 // ledger (one fsynced write), and only then publishes metrics. Errors are counted and logged;
 // a tick that fails leaves the baselines untouched, so the next tick counts its usage.
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { TimeRange } from '@agentmeter/crds';
 import type { Logger } from 'pino';
 import {
@@ -15,6 +16,7 @@ import {
   type CgroupReadError,
   type PodCgroup,
   type PodCounterReader,
+  type PodReadResult,
 } from '../cgroup/index.ts';
 import type { AgentMetrics } from '../http/metrics.ts';
 import type { LedgerStore } from '../ledger/segment-store.ts';
@@ -31,6 +33,13 @@ import { computeTick, type PodReading, type SamplerBaselines, type TickResult } 
 export interface BatchListener {
   (batch: SettledBatch): void;
 }
+
+/**
+ * Pods read between returns to the event loop. A tick's work is synchronous CPU (kept-open
+ * files, pure stages), so it yields between slices and stages: a scrape or a span that arrives
+ * mid-tick waits for one slice, not for the whole tick.
+ */
+const READ_SLICE = 25;
 
 export interface SamplerOptions {
   readonly layout: CgroupLayout;
@@ -203,7 +212,11 @@ export class Sampler {
       const meta = pods.byCgroupUid(cgroup.uid);
       if (meta !== undefined) known.push({ cgroup, meta });
     }
-    const results = known.map((p) => this.#reader.read(p.cgroup));
+    const results: PodReadResult[] = [];
+    for (let i = 0; i < known.length; i++) {
+      if (i > 0 && i % READ_SLICE === 0) await yieldToLoop();
+      results.push(this.#reader.read((known[i] as { cgroup: PodCgroup }).cgroup));
+    }
     const node = await readNodeTotals(layout, this.#hierarchy, {
       procRoot: this.#opts.procRoot,
       devices: this.#devices,
@@ -232,6 +245,7 @@ export class Sampler {
       coldStart: this.#coldStart,
       gone,
     });
+    await yieldToLoop();
     const gpu = this.#opts.gpu === undefined ? null : (await this.#opts.gpu.collect(now.hr)).result;
     const { result, podRows, unattributed } = mergeGpu(counted, gpu);
 
@@ -264,7 +278,9 @@ export class Sampler {
     this.#last = now;
     this.#ticks++;
     const measuredTick = { tick, time, pods: measured, result, gpuUnattributed: unattributed };
+    await yieldToLoop();
     for (const batch of this.#opts.settler.push(measuredTick)) {
+      await yieldToLoop();
       await this.#write(batch);
     }
     for (const pod of measured) metrics.addPodUsage(pod.meta.namespace, pod.meta.name, pod.usage);
