@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, readdir } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import {
   GENESIS_PREV,
   LedgerFormatError,
@@ -17,6 +16,7 @@ import type {
   LedgerEntry,
   MarkerBody,
 } from '@agentmeter/crds';
+import { TimeSlice } from '../event-loop/time-slice.ts';
 import { LedgerRangeError, LedgerStoreError } from './errors.ts';
 import {
   isNotFound,
@@ -39,8 +39,6 @@ import {
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 
 const NS_PER_SECOND = 1_000_000_000n;
-/** Entries sealed between returns to the event loop. */
-const SEAL_SLICE = 50;
 
 /**
  * Compaction deletes whole closed segments, oldest first, and never the active segment or one
@@ -644,9 +642,10 @@ export class LedgerStore {
     const entries: LedgerEntry[] = [];
     const lines: string[] = [];
     let prev = this.#head.hash;
+    // Sealing a 250-pod batch is milliseconds of CPU; scrapes are served between slices of it.
+    const slice = new TimeSlice();
     for (const [index, body] of bodies.entries()) {
-      // Sealing a 250-pod batch is milliseconds of CPU; scrapes are served between slices.
-      if (index > 0 && index % SEAL_SLICE === 0) await yieldToLoop();
+      if (slice.spent()) await slice.next();
       const sealed = sealEntryLine({ ...this.#identity, ...body }, prev, first + BigInt(index), {
         first,
         size,

@@ -2,7 +2,6 @@
 // readings to pod metadata, computes usage with the pure tick function, appends the batch to the
 // ledger (one fsynced write), and only then publishes metrics. Errors are counted and logged;
 // a tick that fails leaves the baselines untouched, so the next tick counts its usage.
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { TimeRange } from '@agentmeter/crds';
 import type { Logger } from 'pino';
 import {
@@ -18,6 +17,7 @@ import {
   type PodCounterReader,
   type PodReadResult,
 } from '../cgroup/index.ts';
+import { TimeSlice } from '../event-loop/time-slice.ts';
 import type { AgentMetrics } from '../http/metrics.ts';
 import type { LedgerStore } from '../ledger/segment-store.ts';
 import { checkpointBody, recoverBaseline } from '../ledger/counter-state.ts';
@@ -33,13 +33,6 @@ import { computeTick, type PodReading, type SamplerBaselines, type TickResult } 
 export interface BatchListener {
   (batch: SettledBatch): void;
 }
-
-/**
- * Pods read between returns to the event loop. A tick's work is synchronous CPU (kept-open
- * files, pure stages), so it yields between slices and stages: a scrape or a span that arrives
- * mid-tick waits for one slice, not for the whole tick.
- */
-const READ_SLICE = 25;
 
 export interface SamplerOptions {
   readonly layout: CgroupLayout;
@@ -212,9 +205,12 @@ export class Sampler {
       const meta = pods.byCgroupUid(cgroup.uid);
       if (meta !== undefined) known.push({ cgroup, meta });
     }
+    // A tick is synchronous CPU (kept-open files, pure stages); it lets scrapes and spans in
+    // between slices of it.
+    const slice = new TimeSlice();
     const results: PodReadResult[] = [];
     for (let i = 0; i < known.length; i++) {
-      if (i > 0 && i % READ_SLICE === 0) await yieldToLoop();
+      if (slice.spent()) await slice.next();
       results.push(this.#reader.read((known[i] as { cgroup: PodCgroup }).cgroup));
     }
     const node = await readNodeTotals(layout, this.#hierarchy, {
@@ -245,7 +241,7 @@ export class Sampler {
       coldStart: this.#coldStart,
       gone,
     });
-    await yieldToLoop();
+    if (slice.spent()) await slice.next();
     const gpu = this.#opts.gpu === undefined ? null : (await this.#opts.gpu.collect(now.hr)).result;
     const { result, podRows, unattributed } = mergeGpu(counted, gpu);
 
@@ -278,9 +274,9 @@ export class Sampler {
     this.#last = now;
     this.#ticks++;
     const measuredTick = { tick, time, pods: measured, result, gpuUnattributed: unattributed };
-    await yieldToLoop();
+    if (slice.spent()) await slice.next();
     for (const batch of this.#opts.settler.push(measuredTick)) {
-      await yieldToLoop();
+      if (slice.spent()) await slice.next();
       await this.#write(batch);
     }
     for (const pod of measured) metrics.addPodUsage(pod.meta.namespace, pod.meta.name, pod.usage);
