@@ -15,7 +15,6 @@ import {
   type CgroupReadError,
   type PodCgroup,
   type PodCounterReader,
-  type PodReadResult,
 } from '../cgroup/index.ts';
 import { TimeSlice } from '../event-loop/time-slice.ts';
 import type { AgentMetrics } from '../http/metrics.ts';
@@ -208,10 +207,13 @@ export class Sampler {
     // A tick is synchronous CPU (kept-open files, pure stages); it lets scrapes and spans in
     // between slices of it.
     const slice = new TimeSlice();
-    const results: PodReadResult[] = [];
+    const readings: PodReading[] = [];
     for (let i = 0; i < known.length; i++) {
       if (slice.spent()) await slice.next();
-      results.push(this.#reader.read((known[i] as { cgroup: PodCgroup }).cgroup));
+      const { cgroup } = known[i] as { cgroup: PodCgroup };
+      const result = this.#reader.read(cgroup);
+      this.#countErrors(result.errors);
+      readings.push({ uid: cgroup.uid, ...result.counters });
     }
     const node = await readNodeTotals(layout, this.#hierarchy, {
       procRoot: this.#opts.procRoot,
@@ -220,14 +222,6 @@ export class Sampler {
     const now = nowClock(this.#anchor);
     const previous = this.#last ?? now;
     const intervalNs = now.hr - previous.hr;
-
-    const readings: PodReading[] = [];
-    results.forEach((result, i) => {
-      this.#countErrors(result.errors);
-      const { cgroup } = known[i] as { cgroup: PodCgroup };
-      const c = result.counters;
-      readings.push({ uid: cgroup.uid, ...c });
-    });
     this.#countErrors(node.errors);
 
     const present = new Set(discovery.pods.map((p) => p.uid));
