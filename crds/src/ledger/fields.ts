@@ -109,15 +109,22 @@ const DECIMAL_TEXT = /^(?:0|[1-9][0-9]*)$/;
  * `path.key` when a key is given (so callers need not build the path unless the check fails).
  */
 export function checkDecimal(value: unknown, path: string, key?: string): void {
-  if (
+  if (isDecimalText(value)) return;
+  decimal(value, key === undefined ? path : `${path}.${key}`);
+}
+
+/** True exactly when decimal() accepts `value`. */
+export function isDecimalText(value: unknown): value is string {
+  return (
     typeof value === 'string' &&
     value.length <= U64_MAX_TEXT.length &&
     DECIMAL_TEXT.test(value) &&
     (value.length < U64_MAX_TEXT.length || value <= U64_MAX_TEXT)
-  ) {
-    return;
-  }
-  decimal(value, key === undefined ? path : `${path}.${key}`);
+  );
 }
 
 export const HASH_PATTERN = /^[0-9a-f]{64}$/;
+/** Entry flags are kebab-case words. */
+export const FLAG_PATTERN = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+/** Names of checkpoint counters and marker details. */
+export const NAME_KEY_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;

@@ -1,4 +1,5 @@
 export { canonicalize } from './canonical.ts';
+export { canonicalSplitFast } from './canonical-fast-path.ts';
 export {
   decodeEntry,
   encodeEntry,

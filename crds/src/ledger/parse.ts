@@ -1,7 +1,9 @@
 import { isCurrencyCode } from '../money/currencies.ts';
 import { LedgerFormatError, describeValue } from './errors.ts';
 import {
+  FLAG_PATTERN,
   HASH_PATTERN,
+  NAME_KEY_PATTERN,
   array,
   boolean,
   checkDecimal,
@@ -43,9 +45,6 @@ const BODY_FIELDS: Readonly<Record<LedgerBody['kind'], readonly string[]>> = {
   checkpoint: ['tick', 'cgroups'],
   marker: ['event', 'detail'],
 };
-
-const FLAG_PATTERN = /^[a-z0-9]+(-[a-z0-9]+)*$/;
-const NAME_KEY_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
 
 /**
  * Validates untrusted JSON as a v1 ledger entry and returns it typed. Strict: unknown fields,

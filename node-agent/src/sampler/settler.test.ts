@@ -1,4 +1,11 @@
-import { compilePolicy, priceShares, zeroUsage, type Usage } from '@agentmeter/crds';
+import {
+  GENESIS_PREV,
+  canonicalSplitFast,
+  compilePolicy,
+  priceShares,
+  zeroUsage,
+  type Usage,
+} from '@agentmeter/crds';
 import { describe, expect, it } from 'vitest';
 import type { PodMeta } from '../pods/pod-meta.ts';
 import { Settlement, TokenCounter } from '../sessions/index.ts';
@@ -108,6 +115,48 @@ describe('TickSettler', () => {
     const bySession = pod.cost?.bySession.map((c) => BigInt(c.totalNano)) ?? [];
     expect(bySession.reduce((a, b) => a + b, 0n)).toBe(1_000_000_001n);
     expect(batch?.bodies.at(-1)?.kind).toBe('checkpoint');
+  });
+
+  it('writes pod and checkpoint entries that the ledger writer seals on its fast path', () => {
+    const { s, settlement } = settler(0);
+    settlement.recordSpan(meta.uid, 'agents/x', 1_000_000_000n, 1_500_000_000n);
+    const tick = measured(1n, 1_000_000_001n);
+    const withOwner: MeasuredTick = {
+      ...tick,
+      pods: tick.pods.map((p) => ({
+        ...p,
+        meta: { ...p.meta, ownerRef: { kind: 'Job', name: 'run-1' } },
+        flags: ['first-sample'],
+      })),
+      result: {
+        ...tick.result,
+        baselines: {
+          pods: new Map([
+            [meta.uid, { identity: '11/12/13', cpuNs: 5n, netNs: 'net:[4026531993]' }],
+          ]),
+          node: { identity: '1/1/1', cpuNs: 9n, memoryWorkingSetBytes: 4096n, memoryCarry: 0n },
+        },
+      },
+    };
+    const [batch] = s.push(withOwner);
+    const kinds = batch?.bodies.map((body) => {
+      const unsealed = {
+        node: 'n',
+        agentId: 'a',
+        ...body,
+        v: 1,
+        seq: '1',
+        prev: GENESIS_PREV,
+        batch: { first: '1', size: '1' },
+        hash: undefined,
+      };
+      return [body.kind, canonicalSplitFast(unsealed) !== undefined];
+    });
+    expect(kinds).toEqual([
+      ['pod-usage', true],
+      ['node-usage', false],
+      ['checkpoint', true],
+    ]);
   });
 
   it('writes token counts with the pod that produced them', () => {

@@ -1,0 +1,270 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { canonicalSplit } from './canonical.ts';
+import { canonicalSplitFast } from './canonical-fast-path.ts';
+import { sealEntryLine } from './chain.ts';
+import { draft, podUsage, sampleBodies } from './fixtures.ts';
+import { parseEntry } from './parse.ts';
+import { GENESIS_PREV } from './types.ts';
+
+type Json = Record<string, unknown>;
+
+/** Strings with what JSON must escape: quotes, backslashes, control and separator characters,
+ * lone surrogates. */
+const anyText = (maxLength: number): fc.Arbitrary<string> =>
+  fc.oneof(
+    fc.string({ unit: 'binary', minLength: 1, maxLength: Math.min(maxLength, 12) }),
+    fc.constantFrom('a"b', 'a\\b', 'x\ny', '\u0000', '\u2028', '\ud800', 'é'),
+  );
+const decimal = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map(String);
+const usage = fc
+  .record(
+    {
+      cpuNs: decimal,
+      memoryByteSeconds: decimal,
+      memoryRssByteSeconds: decimal,
+      ioReadBytes: decimal,
+      ioWriteBytes: decimal,
+      netRxBytes: decimal,
+      netTxBytes: decimal,
+      gpuAllocatedUs: decimal,
+      gpuActiveUs: decimal,
+    },
+    {
+      requiredKeys: [
+        'cpuNs',
+        'memoryByteSeconds',
+        'ioReadBytes',
+        'ioWriteBytes',
+        'netRxBytes',
+        'netTxBytes',
+      ],
+    },
+  )
+  .map((u) => u as Json);
+const session = fc.option(fc.record({ namespace: anyText(253), id: anyText(256) }), {
+  nil: null,
+});
+const sessionKey = (s: { namespace: string; id: string } | null): string =>
+  s === null ? '' : `${s.namespace}/${s.id}`;
+
+/** Envelope members, with `hash` still undefined as the writer has them. */
+const envelope = fc
+  .record({
+    agentId: anyText(128),
+    node: anyText(253),
+    bootId: fc.option(anyText(128), { nil: undefined }),
+    first: fc.bigInt({ min: 1n, max: 1n << 40n }),
+    size: fc.bigInt({ min: 1n, max: 300n }),
+    offset: fc.nat(),
+    prev: fc.constantFrom(GENESIS_PREV, 'ab'.repeat(32)),
+    start: fc.bigInt({ min: 0n, max: 1n << 62n }),
+    length: fc.bigInt({ min: 0n, max: 1n << 40n }),
+  })
+  .map((e): Json => {
+    const seq = e.first + (BigInt(e.offset) % e.size);
+    const out: Json = {
+      agentId: e.agentId,
+      node: e.node,
+      v: 1,
+      seq: seq.toString(),
+      prev: e.prev,
+      batch: { first: e.first.toString(), size: e.size.toString() },
+      time: { start: e.start.toString(), end: (e.start + e.length).toString() },
+      hash: undefined,
+    };
+    if (e.bootId !== undefined) out.bootId = e.bootId;
+    return out;
+  });
+
+const podUsageBody = fc
+  .record({
+    tick: anyText(64),
+    pod: fc.record(
+      {
+        uid: anyText(128),
+        namespace: anyText(253),
+        name: anyText(253),
+        qos: fc.constantFrom('Guaranteed', 'Burstable', 'BestEffort'),
+        workload: fc.record({ kind: anyText(253), name: anyText(253) }),
+      },
+      { requiredKeys: ['uid', 'namespace', 'name', 'qos'] },
+    ),
+    usage,
+    shares: fc.uniqueArray(fc.record({ session, usage }), {
+      minLength: 1,
+      maxLength: 4,
+      selector: (s) => sessionKey(s.session),
+    }),
+    cost: fc.option(
+      fc.record({
+        currency: fc.constantFrom('USD', 'EUR', 'JPY'),
+        policy: fc.record({ name: anyText(253), generation: decimal }),
+        totalNano: decimal,
+        bySession: fc.uniqueArray(fc.record({ session, totalNano: decimal }), {
+          maxLength: 4,
+          selector: (s) => sessionKey(s.session),
+        }),
+      }),
+      { nil: null },
+    ),
+    flags: fc.uniqueArray(fc.constantFrom('first-sample', 'baseline-established', 'reset-cpu'), {
+      maxLength: 3,
+    }),
+  })
+  .map((b): Json => ({ kind: 'pod-usage', ...b, priced: b.cost !== null }));
+
+const counterNames = ['cpuNs', 'ioReadBytes', 'memoryCarry', 'memoryRssBytes', 'netNsInode'];
+const checkpointBody = fc
+  .record({
+    tick: anyText(64),
+    cgroups: fc.uniqueArray(
+      fc.record({
+        key: anyText(4096),
+        podUid: fc.option(anyText(128), { nil: null }),
+        counters: fc.subarray(counterNames).chain((names) =>
+          fc.tuple(...names.map(() => decimal)).map((values) =>
+            // Sorted by name, as the agent writes them.
+            Object.fromEntries(names.map((name, i) => [name, values[i]])),
+          ),
+        ),
+      }),
+      { maxLength: 5, selector: (c) => c.key },
+    ),
+  })
+  .map((b): Json => ({ kind: 'checkpoint', ...b }));
+
+/** Keys in another order at every level: the fast path must not depend on member order. */
+function reversed(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(reversed);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .reverse()
+      .map(([k, v]) => [k, reversed(v)]),
+  );
+}
+
+/** Every path to a member or element of `value`. */
+function paths(value: unknown, at: (string | number)[] = []): (string | number)[][] {
+  if (value === null || typeof value !== 'object') return [];
+  const keys = Array.isArray(value) ? value.map((_, i) => i) : Object.keys(value);
+  return keys.flatMap((k) => [[...at, k], ...paths((value as Json)[k as string], [...at, k])]);
+}
+
+/** Any member or element alike: fast-check's integers lean towards small values. */
+const pick = fc.noBias(fc.nat());
+
+const oddValue = fc.oneof(
+  fc.bigInt({ min: 0n, max: 1n << 41n }).map(String),
+  fc.constantFrom(undefined, null, true, 0, 1, 1.5, '', '0', '01', '-1', '1e3', ' 1', [], {}),
+  fc.constantFrom('XYZ', 'usd', 'Burstable ', 'qos'),
+  fc.constant((1n << 64n).toString()),
+  fc.string({ maxLength: 8 }),
+  fc.string({ minLength: 4097, maxLength: 4100 }),
+  fc.array(fc.string({ maxLength: 3 }), { maxLength: 2 }),
+  fc.dictionary(fc.string({ maxLength: 3 }), fc.string({ maxLength: 3 }), { maxKeys: 2 }),
+);
+
+type Mutation =
+  | { op: 'delete' | 'set'; pick: number; value: unknown }
+  | { op: 'add'; pick: number; key: string; value: unknown }
+  | { op: 'duplicate' | 'swap'; pick: number; other: number };
+
+const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+  fc.record({ op: fc.constantFrom('delete' as const, 'set' as const), pick, value: oddValue }),
+  // A repeated array element (a flag, a session, a cgroup), or two members' values exchanged (a
+  // time range's start and end, a batch's first and size).
+  fc.record({ op: fc.constantFrom('duplicate' as const, 'swap' as const), pick, other: pick }),
+  fc.record({
+    op: fc.constant('add' as const),
+    pick,
+    // 'zz!' sorts after every counter name, so only the name check can refuse it.
+    key: fc.constantFrom('gpu', 'extra', 'hash', 'bootId', 'workload', 'v', '0', 'zz!'),
+    value: fc.oneof(decimal, oddValue),
+  }),
+);
+
+/** A deep copy of `record` with one member deleted, replaced, added, repeated or exchanged. */
+function mutate(record: Json, m: Mutation): Json {
+  const copy = structuredClone(record);
+  const all = paths(copy);
+  const path = all[m.pick % all.length] as (string | number)[];
+  let parent: Json = copy;
+  for (const k of path.slice(0, -1)) parent = parent[k as string] as Json;
+  const last = path[path.length - 1] as string;
+  if (m.op === 'add') {
+    if (!Array.isArray(parent)) parent[m.key] = m.value;
+  } else if (m.op === 'duplicate') {
+    if (Array.isArray(parent)) parent.push(structuredClone(parent[Number(last)]));
+  } else if (m.op === 'swap') {
+    const keys = Object.keys(parent);
+    const other = keys[m.other % keys.length] as string;
+    [parent[last], parent[other]] = [parent[other], parent[last]];
+  } else if (m.op === 'delete') {
+    if (Array.isArray(parent)) parent.splice(Number(last), 1);
+    else Reflect.deleteProperty(parent, last);
+  } else if (m.op === 'set') {
+    parent[last] = m.value;
+  }
+  return copy;
+}
+
+/** The property: fast members, when there are any, are the canonical ones of a valid entry. */
+function agrees(record: Json): boolean {
+  const fast = canonicalSplitFast(record);
+  if (fast === undefined) return false;
+  expect(fast).toEqual(canonicalSplit(record, 'hash'));
+  expect(() => parseEntry({ ...record, hash: 'f'.repeat(64) })).not.toThrow();
+  return true;
+}
+
+const entry = fc.tuple(envelope, fc.oneof(podUsageBody, checkpointBody)).map(([e, b]) => ({
+  ...b,
+  ...e,
+}));
+
+describe('canonicalSplitFast', () => {
+  it('takes every valid pod-usage and checkpoint entry, in any member order, and matches canonicalSplit', () => {
+    fc.assert(
+      fc.property(entry, fc.boolean(), (record, reverse) => {
+        const input = reverse ? (reversed(record) as Json) : record;
+        // Checkpoint counters out of order are left to the generic path, which sorts them.
+        const unsortedCounters =
+          reverse &&
+          record.kind === 'checkpoint' &&
+          (record.cgroups as { counters: Json }[]).some((c) => Object.keys(c.counters).length > 1);
+        expect(agrees(input)).toBe(!unsortedCounters);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('returns nothing for an entry that parseEntry refuses or canonicalSplit writes differently', () => {
+    let taken = 0;
+    fc.assert(
+      fc.property(entry, mutation, (record, m) => {
+        if (agrees(mutate(record, m))) taken++;
+      }),
+      { numRuns: 3000 },
+    );
+    // Some mutations leave a valid entry (an odd string where any string goes): those are taken.
+    expect(taken).toBeGreaterThan(0);
+  });
+
+  it('leaves other kinds and GPU rows to the generic path', () => {
+    const gpuPod = podUsage(2, {
+      gpu: [{ model: 'NVIDIA A100-SXM4-40GB', allocatedUs: '7', activeUs: '3' }],
+    });
+    for (const body of [...sampleBodies(), gpuPod]) {
+      const sealed = sealEntryLine(draft(body), GENESIS_PREV, 1n);
+      const record: Json = { ...sealed.entry, hash: undefined };
+      const fast = canonicalSplitFast(record);
+      if (body.kind === 'checkpoint' || (body.kind === 'pod-usage' && body.gpu === undefined)) {
+        expect(fast).toEqual(canonicalSplit(record, 'hash'));
+      } else {
+        expect(fast).toBeUndefined();
+      }
+    }
+  });
+});
