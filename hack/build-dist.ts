@@ -22,29 +22,68 @@ export interface Program {
 }
 
 /**
- * Modules a program never uses, replaced in its bundle by a stand-in that throws when it is
- * required: for modules their importer requires only when it is about to use them.
+ * Modules a program never uses (or uses a small part of), replaced in its bundle by a stand-in:
+ * - `throw-on-require` (the default): throws when it is required, for modules their importer
+ *   requires only when it is about to use them;
+ * - `throw-on-use`: loads, but every use of its export throws, for modules their importer
+ *   requires eagerly for features the program never calls;
+ * - `data-subset`: for a module that exports plain data, that data with only the listed
+ *   top-level members, as JSON.
  */
 export interface LeftOut {
   /** Specifiers as the importer writes them. */
   readonly specifier: RegExp;
-  /** The package whose modules import them; no other package's imports are touched. */
-  readonly importerPackage: string;
+  /** The packages whose modules import them; no other package's imports are touched. */
+  readonly importerPackages: readonly string[];
   /** Why the program does without it, quoted by the error. */
   readonly reason: string;
+  readonly standIn?: StandIn;
 }
+
+export type StandIn =
+  | { readonly kind: 'throw-on-require' }
+  | { readonly kind: 'throw-on-use' }
+  | { readonly kind: 'data-subset'; readonly keep: readonly string[] };
 
 export const PROGRAMS: readonly Program[] = [
   {
     name: 'agent',
     entryPoints: { main: 'node-agent/src/main.ts' },
+    // Each measured with the agent's flags as heap in use after a full GC, beside express and
+    // prom-client loaded whole.
     leftOut: [
       {
         // express's JSON parser decodes bodies through iconv-lite, which loads a multi-byte
         // charset's table only when asked for that charset: 0.4 MB of bundle text on the heap.
         specifier: /^\.\/tables\/[\w-]+\.json$/,
-        importerPackage: 'iconv-lite',
+        importerPackages: ['iconv-lite'],
         reason: 'the agent accepts JSON bodies in UTF-8, UTF-16 and UTF-32 only',
+      },
+      {
+        // express 5 parses query strings with node:querystring unless told to use qs, which
+        // with its dependencies is ~0.55 MB of heap.
+        specifier: /^qs$/,
+        importerPackages: ['express', 'body-parser'],
+        reason: "the agent uses express's simple query parser and parses no urlencoded bodies",
+        standIn: { kind: 'throw-on-use' },
+      },
+      {
+        // mime-types turns all of mime-db into lookup tables at load (~0.55 MB of heap); the
+        // agent sends only these types, and those express picks by extension (html, txt, bin).
+        specifier: /^mime-db$/,
+        importerPackages: ['mime-types'],
+        reason: 'the agent sends JSON, plain text, HTML error pages and bytes only',
+        standIn: {
+          kind: 'data-subset',
+          keep: ['application/json', 'application/octet-stream', 'text/html', 'text/plain'],
+        },
+      },
+      {
+        // prom-client's index requires every feature; these the agent never calls (~0.6 MB).
+        specifier: /^\.\/lib\/(?:summary|pushgateway|defaultMetrics|cluster)$/,
+        importerPackages: ['prom-client'],
+        reason: 'the agent uses counters, gauges and histograms in its own registries only',
+        standIn: { kind: 'throw-on-use' },
       },
     ],
     assets: [
@@ -96,26 +135,61 @@ const httpThroughRequire: Plugin = {
   },
 };
 
-/** Replaces the modules a program never uses with stand-ins that throw a clear error. */
+/** Replaces the modules a program never uses with stand-ins that fail with a clear error. */
 function leaveOut(modules: readonly LeftOut[]): Plugin {
   return {
     name: 'leave-out-unused-modules',
     setup(plugin) {
       modules.forEach((module, index) => {
         plugin.onResolve({ filter: module.specifier }, (args) =>
-          args.importer.includes(`/node_modules/${module.importerPackage}/`)
-            ? { path: `${index}:${args.path}`, namespace: 'left-out' }
+          module.importerPackages.some((name) => args.importer.includes(`/node_modules/${name}/`))
+            ? {
+                path: `${index}:${args.path}`,
+                namespace: 'left-out',
+                pluginData: { importer: args.importer },
+              }
             : undefined,
         );
       });
       plugin.onLoad({ filter: /.*/, namespace: 'left-out' }, (args) => {
         const colon = args.path.indexOf(':');
         const module = modules[Number(args.path.slice(0, colon))] as LeftOut;
-        const message = `${args.path.slice(colon + 1)} (imported by ${module.importerPackage}) is not in this bundle: ${module.reason}`;
-        return { contents: `throw new Error(${JSON.stringify(message)});\n`, loader: 'js' };
+        const specifier = args.path.slice(colon + 1);
+        const message = `${specifier} (imported by ${module.importerPackages.join(', ')}) is not in this bundle: ${module.reason}`;
+        const standIn = module.standIn ?? { kind: 'throw-on-require' };
+        switch (standIn.kind) {
+          case 'throw-on-require':
+            return { contents: `throw new Error(${JSON.stringify(message)});\n`, loader: 'js' };
+          case 'throw-on-use':
+            return { contents: throwOnUse(message), loader: 'js' };
+          case 'data-subset': {
+            // Resolved from the importer that reached it first: all of them share one copy.
+            const { importer } = args.pluginData as { importer: string };
+            const all = createRequire(importer)(specifier) as Record<string, unknown>;
+            const missing = standIn.keep.filter((key) => !Object.hasOwn(all, key));
+            if (missing.length > 0) throw new Error(`${specifier} has no ${missing.join(', ')}`);
+            const kept = Object.fromEntries(standIn.keep.map((key) => [key, all[key]]));
+            return { contents: JSON.stringify(kept), loader: 'json' };
+          }
+        }
       });
     },
   };
+}
+
+/**
+ * A CommonJS module whose export throws `message` when called, constructed or read from.
+ * Reads that loaders and `await` make without using the module (`__esModule`, `then`, symbols)
+ * see undefined.
+ */
+function throwOnUse(message: string): string {
+  return `const fail = () => { throw new Error(${JSON.stringify(message)}); };
+module.exports = new Proxy(function leftOut() {}, {
+  get: (_target, key) => (typeof key === 'symbol' || key === '__esModule' || key === 'then' ? undefined : fail()),
+  apply: fail,
+  construct: fail,
+});
+`;
 }
 
 /** Where a program's bundle lands; its entry points are `<dir>/<entry>.js`. */
