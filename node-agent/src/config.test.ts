@@ -57,7 +57,13 @@ describe('parseConfig', () => {
       podResourcesSocket: '/var/lib/kubelet/pod-resources/kubelet.sock',
       ledgerApiAudience: 'agentmeter',
       ledgerIntervalMs: 10_000,
+      heapCapBytes: 6 * 1024 * 1024,
     });
+  });
+
+  it('takes a heap cap in bytes, or 0 for none', () => {
+    expect(parseConfig([...good, '--heap-cap=4Mi'], env).heapCapBytes).toBe(4 * 1024 * 1024);
+    expect(parseConfig(good, { ...env, AGENTMETER_HEAP_CAP: '0' }).heapCapBytes).toBe(0);
   });
 
   it.each([
@@ -68,6 +74,11 @@ describe('parseConfig', () => {
       /--identity-mode: invalid value "lenient": expected default or strict/,
     ],
     ['--otlp-max-body=100Gi', /--otlp-max-body: invalid value "100Gi"/],
+    [
+      '--heap-cap=512Ki',
+      /--heap-cap: invalid value "512Ki": expected a size from 1Mi to 1Gi, or 0/,
+    ],
+    ['--heap-cap=-1', /--heap-cap: invalid value "-1"/],
     ['--otlp-listen=4318', /--otlp-listen: invalid value "4318"/],
     ['--gpu=maybe', /--gpu: invalid value "maybe": expected auto, on or off/],
     ['--pod-resources-socket=kubelet.sock', /--pod-resources-socket: invalid value/],

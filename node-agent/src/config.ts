@@ -47,6 +47,8 @@ export interface AgentConfig {
   readonly ledgerApiAudience: string;
   /** How much measured time one ledger batch covers; at least one tick. */
   readonly ledgerIntervalMs: number;
+  /** Heap growth above the live size that makes the agent collect between ticks; 0 = off. */
+  readonly heapCapBytes: number;
 }
 
 /** A setting with a bad value; `setting` is the flag or environment variable it came from. */
@@ -122,6 +124,7 @@ const SETTINGS = {
     default: '/var/lib/kubelet/pod-resources/kubelet.sock',
   },
   dcgmUrl: { flag: 'dcgm-url', env: ['AGENTMETER_DCGM_URL'] },
+  heapCap: { flag: 'heap-cap', env: ['AGENTMETER_HEAP_CAP'], default: '6Mi' },
   ledgerInterval: {
     flag: 'ledger-interval',
     env: ['AGENTMETER_LEDGER_INTERVAL'],
@@ -220,6 +223,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ag
       'an http(s) URL of dcgm-exporter, e.g. http://127.0.0.1:9400/metrics',
     );
   }
+  const heapCap = read(SETTINGS.heapCap);
   const audience = read(SETTINGS.ledgerApiAudience);
   const ledgerInterval = read(SETTINGS.ledgerInterval);
   if (!/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$/.test(audience.value ?? '')) {
@@ -256,6 +260,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ag
     ...(dcgm.value !== undefined ? { dcgmUrl: dcgm.value } : {}),
     ledgerApiAudience: audience.value ?? 'agentmeter',
     ledgerIntervalMs: durationIn(ledgerInterval, SECOND, 5 * MINUTE, '1s to 5m'),
+    heapCapBytes: heapCap.value === '0' ? 0 : byteSize(heapCap, MI, 1024 * MI, '1Mi to 1Gi, or 0'),
   };
 }
 

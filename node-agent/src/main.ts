@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { getHeapStatistics } from 'node:v8';
 import express from 'express';
 import { RestClient, loadRestConfig, type Usage } from '@agentmeter/crds';
 import { AttributionMetrics } from './attribution/metrics.ts';
@@ -22,6 +23,7 @@ import { createLogger, componentLogger, type Logger } from './log.ts';
 import { otlpRouter } from './otlp/receiver.ts';
 import type { PodMeta } from './pods/pod-meta.ts';
 import { PodMetadata } from './pods/pod-metadata.ts';
+import { HeapCap } from './runtime/heap-cap.ts';
 import { Sampler } from './sampler/sampler.ts';
 import { TickSettler, tokenKey } from './sampler/settler.ts';
 import {
@@ -258,6 +260,19 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     log.warn('cost policies not synced yet; pods are metered unpriced until they are');
   log.info({ node: config.nodeName, pods: pods.list().length }, 'pod watch synced');
 
+  const heapCap = new HeapCap({
+    capBytes: config.heapCapBytes,
+    gc: typeof globalThis.gc === 'function' ? () => globalThis.gc?.() : undefined,
+    heapUsed: () => getHeapStatistics().used_heap_size,
+  });
+  log.info({ capBytes: config.heapCapBytes, ...heapCap.state }, 'heap cap');
+  const afterTick = (): void => {
+    // After the callbacks the tick held back (scrapes, spans), so none waits for the collection.
+    setImmediate(() => {
+      if (heapCap.check()) metrics.heapCapCollected();
+    });
+  };
+
   let timer: NodeJS.Timeout | undefined;
   let stopping = false;
   const schedule = (): void => {
@@ -265,7 +280,9 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     const delay = config.tickMs - (Date.now() % config.tickMs);
     timer = setTimeout(() => {
       void sampler.tick('timer').then(() => {
-        if (!stopping) schedule();
+        if (stopping) return;
+        afterTick();
+        schedule();
       });
     }, delay);
   };

@@ -68,6 +68,7 @@ export class AgentMetrics {
   #ledgerBytes = 0n;
   #ledgerHeadSeq = 0n;
   #ledgerEntries = 0n;
+  #heapCollections = 0n;
 
   constructor(options: AgentMetricsOptions = {}) {
     this.#graceMs = options.podSeriesGraceMs ?? DEFAULT_GRACE_MS;
@@ -139,6 +140,11 @@ export class AgentMetrics {
     this.#ledgerEntries += entries;
   }
 
+  /** The agent ran a full heap collection to keep its heap under the cap (runtime/heap-cap.ts). */
+  heapCapCollected(): void {
+    this.#heapCollections += 1n;
+  }
+
   /** Adds metrics defined elsewhere (GPU, sessions) to both exposition registries. */
   extend(define: (registry: Registry | Registry<OpenMetricsContentType>) => void): void {
     define(this.#registries.prometheus);
@@ -174,6 +180,7 @@ export class AgentMetrics {
       headSeq: this.#ledgerHeadSeq,
       entries: this.#ledgerEntries,
     });
+    const heapCollections = () => this.#heapCollections;
     const fromMap = <L extends string>(
       name: string,
       help: string,
@@ -259,6 +266,15 @@ export class AgentMetrics {
       collect() {
         this.reset();
         this.inc(Number(ledger().entries));
+      },
+    });
+    new Counter({
+      name: 'agentmeter_heap_cap_collections_total',
+      help: 'Full heap collections the agent ran between ticks to keep its heap under --heap-cap.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(Number(heapCollections()));
       },
     });
   }
