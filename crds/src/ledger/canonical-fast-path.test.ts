@@ -6,6 +6,7 @@ import { sealEntryLine } from './chain.ts';
 import { draft, podUsage, sampleBodies } from './fixtures.ts';
 import { parseEntry } from './parse.ts';
 import { GENESIS_PREV } from './types.ts';
+import { REQUIRED_USAGE_KEYS } from './usage.ts';
 
 type Json = Record<string, unknown>;
 
@@ -30,16 +31,7 @@ const usage = fc
       gpuAllocatedUs: decimal,
       gpuActiveUs: decimal,
     },
-    {
-      requiredKeys: [
-        'cpuNs',
-        'memoryByteSeconds',
-        'ioReadBytes',
-        'ioWriteBytes',
-        'netRxBytes',
-        'netTxBytes',
-      ],
-    },
+    { requiredKeys: [...REQUIRED_USAGE_KEYS] },
   )
   .map((u) => u as Json);
 const session = fc.option(fc.record({ namespace: anyText(253), id: anyText(256) }), {
@@ -250,6 +242,24 @@ describe('canonicalSplitFast', () => {
     );
     // Some mutations leave a valid entry (an odd string where any string goes): those are taken.
     expect(taken).toBeGreaterThan(0);
+  });
+
+  it('refuses what parseEntry refuses in the fields a writer is most likely to get wrong', () => {
+    const sealed = sealEntryLine(draft(podUsage(3)), GENESIS_PREV, 1n);
+    const valid: Json = { ...sealed.entry, hash: undefined };
+    expect(canonicalSplitFast(valid)).toBeDefined();
+    const broken: Json[] = [
+      { ...valid, shares: [] },
+      { ...valid, flags: ['first-sample', 'first-sample'] },
+      { ...valid, time: { start: '2', end: '1' } },
+      { ...valid, priced: true },
+      { ...valid, seq: '2' },
+      { ...valid, usage: { ...(valid.usage as Json), cpuNs: '-1' } },
+    ];
+    for (const record of broken) {
+      expect(canonicalSplitFast(record)).toBeUndefined();
+      expect(() => parseEntry({ ...record, hash: 'f'.repeat(64) })).toThrow();
+    }
   });
 
   it('leaves other kinds and GPU rows to the generic path', () => {

@@ -203,23 +203,34 @@ function sessionJson(value: unknown): { json: string; key: string } | undefined 
   };
 }
 
-function sharesJson(value: unknown): string | undefined {
-  if (!Array.isArray(value) || value.length === 0) return undefined;
+/** `[{"session":…,"<field>":…},…]`: rows of a session and one more member, sessions unique. */
+function sessionRowsJson(
+  value: unknown,
+  field: 'usage' | 'totalNano',
+  fieldJson: (item: unknown) => string | undefined,
+): string | undefined {
+  if (!Array.isArray(value)) return undefined;
   const seen = value.length > 1 ? new Set<string>() : undefined;
   let out = '';
   for (let i = 0; i < value.length; i++) {
-    const share = record(value[i], 2);
-    if (share === undefined) return undefined;
-    const session = sessionJson(own(share, 'session'));
-    const usage = usageJson(own(share, 'usage'));
-    if (session === undefined || usage === undefined) return undefined;
+    const row = record(value[i], 2);
+    if (row === undefined) return undefined;
+    const session = sessionJson(own(row, 'session'));
+    const member = fieldJson(own(row, field));
+    if (session === undefined || member === undefined) return undefined;
     if (seen !== undefined) {
       if (seen.has(session.key)) return undefined;
       seen.add(session.key);
     }
-    out += `${i === 0 ? '' : ','}{"session":${session.json},"usage":${usage}}`;
+    out += `${i === 0 ? '' : ','}{"session":${session.json},"${field}":${member}}`;
   }
   return `[${out}]`;
+}
+
+function sharesJson(value: unknown): string | undefined {
+  // At least the unattributed share.
+  if (!Array.isArray(value) || value.length === 0) return undefined;
+  return sessionRowsJson(value, 'usage', usageJson);
 }
 
 function costJson(value: unknown): string | undefined {
@@ -233,30 +244,17 @@ function costJson(value: unknown): string | undefined {
     typeof currency !== 'string' ||
     !isCurrencyCode(currency) ||
     totalNano === undefined ||
-    policy === undefined ||
-    !Array.isArray(bySession)
+    policy === undefined
   ) {
     return undefined;
   }
   const generation = decimalJson(own(policy, 'generation'));
   const name = text(own(policy, 'name'), 253);
   if (generation === undefined || name === undefined) return undefined;
-  const seen = bySession.length > 1 ? new Set<string>() : undefined;
-  let rows = '';
-  for (let i = 0; i < bySession.length; i++) {
-    const row = record(bySession[i], 2);
-    if (row === undefined) return undefined;
-    const session = sessionJson(own(row, 'session'));
-    const nano = decimalJson(own(row, 'totalNano'));
-    if (session === undefined || nano === undefined) return undefined;
-    if (seen !== undefined) {
-      if (seen.has(session.key)) return undefined;
-      seen.add(session.key);
-    }
-    rows += `${i === 0 ? '' : ','}{"session":${session.json},"totalNano":${nano}}`;
-  }
+  const rows = sessionRowsJson(bySession, 'totalNano', decimalJson);
+  if (rows === undefined) return undefined;
   return (
-    `{"bySession":[${rows}],"currency":${JSON.stringify(currency)},` +
+    `{"bySession":${rows},"currency":${JSON.stringify(currency)},` +
     `"policy":{"generation":${generation},"name":${name}},"totalNano":${totalNano}}`
   );
 }
