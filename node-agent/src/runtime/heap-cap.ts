@@ -1,6 +1,6 @@
 // Caps how far the V8 heap grows above what the last full collection left live. V8 lets the old
-// generation grow by at least 8 MiB before it collects (its minimum allocation-limit step, which
-// only its memory-saver mode lowers), and keeps the pages it grew into. For the agent, whose live
+// generation grow by at least 8 MiB before it collects (its minimum allocation-limit step, 2 MiB
+// only in memory-saver mode or under memory pressure), and keeps the pages it grew into. For the agent, whose live
 // heap is ~10 MiB, that step is most of its RSS above the Node binary. Collecting between ticks
 // once the heap is `capBytes` above the live size keeps the step smaller, and does so where a
 // collection delays no tick and finds the tick's data already garbage.
@@ -27,7 +27,6 @@ export class HeapCap {
   /** The smallest used size seen since the last collection this cap ran: V8's own collections
    * lower it too. */
   #live: number | undefined;
-  #collections = 0;
 
   constructor(options: HeapCapOptions) {
     this.#cap = options.capBytes;
@@ -40,11 +39,6 @@ export class HeapCap {
     return this.#gc === undefined ? { active: false, reason: 'gc-not-exposed' } : { active: true };
   }
 
-  /** Collections run so far. */
-  get collections(): number {
-    return this.#collections;
-  }
-
   /** Between ticks: collects when the heap has grown past the cap; returns whether it did. */
   check(): boolean {
     if (this.#gc === undefined) return false;
@@ -55,7 +49,6 @@ export class HeapCap {
     }
     if (used - this.#live <= this.#cap) return false;
     this.#gc();
-    this.#collections++;
     this.#live = this.#heapUsed();
     return true;
   }
