@@ -262,7 +262,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
 
   const heapCap = new HeapCap({
     capBytes: config.heapCapBytes,
-    gc: typeof globalThis.gc === 'function' ? () => globalThis.gc?.() : undefined,
+    gc: globalThis.gc,
     heapUsed: () => getHeapStatistics().used_heap_size,
   });
   log.info({ capBytes: config.heapCapBytes, ...heapCap.state }, 'heap cap');
