@@ -6,7 +6,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{crds,node-agent,operator}/src/**/*.test.ts', 'hack/**/*.test.ts'],
+          include: ['{crds,kube-client,node-agent,operator}/src/**/*.test.ts', 'hack/**/*.test.ts'],
           environment: 'node',
         },
       },

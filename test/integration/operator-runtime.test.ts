@@ -1,6 +1,6 @@
 // The operator's controller machinery against the real apiserver: Lease leader election,
 // events.k8s.io/v1 events with series aggregation, and PATCH content types.
-import { Informer, objectKey } from '@agentmeter/crds';
+import { Informer, objectKey } from '@agentmeter/kube-client';
 import {
   CoordinationV1Api,
   CoreV1Api,

@@ -3,8 +3,6 @@
 // a while, so a tick measured under it is still priced with it (rates are never retroactive).
 import {
   COST_POLICY_GVK,
-  Informer,
-  type RestClient,
   compilePolicy,
   priceShares,
   priceTokens,
@@ -16,6 +14,7 @@ import {
   type TokenCost,
   type Usage,
 } from '@agentmeter/crds';
+import { Informer, type RestClient } from '@agentmeter/kube-client';
 import type { KubernetesObject, V1Namespace } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { PodMeta } from '../pods/pod-meta.ts';

@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Express, NextFunction, Request, Response, Router } from 'express';
-import type { InformerLogger } from '@agentmeter/crds';
+import type { InformerLogger } from '@agentmeter/kube-client';
 import type { AgentMetrics } from './metrics.ts';
 
 /** What the ledger store offers the pull API. Entries are parsed ledger entries (JSON objects

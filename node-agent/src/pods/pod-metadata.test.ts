@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { RestClient } from '@agentmeter/crds';
+import { RestClient } from '@agentmeter/kube-client';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PodMetadata } from './pod-metadata.ts';

@@ -1,7 +1,12 @@
 // The agent's view of the pods on its own node: one watch with a field selector on the node
 // name (never a cluster-wide list), indexed by the UIDs that appear in cgroup paths and by IP.
-import { Informer } from '@agentmeter/crds';
-import type { BackoffOptions, InformerLogger, RestClient, RestartReason } from '@agentmeter/crds';
+import { Informer } from '@agentmeter/kube-client';
+import type {
+  BackoffOptions,
+  InformerLogger,
+  RestClient,
+  RestartReason,
+} from '@agentmeter/kube-client';
 import type { V1Pod } from '@kubernetes/client-node';
 import { cgroupUidOf, slimPod, toPodMeta } from './pod-meta.ts';
 import type { PodMeta } from './pod-meta.ts';

@@ -10,7 +10,8 @@
 // before the status that drops them is written, so a crash anywhere repeats work, never counts.
 import type { CustomObjectsApi } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { COST_POLICY_GVK, COST_REPORT_GVK, isConflict, statusCodeOf } from '@agentmeter/crds';
+import { COST_POLICY_GVK, COST_REPORT_GVK } from '@agentmeter/crds';
+import { isConflict, statusCodeOf } from '@agentmeter/kube-client';
 import type { CostPolicy, CostPolicyStatus, CostReport, LedgerPosition } from '@agentmeter/crds';
 import { mergePatchOptions, setCondition } from '../runtime/index.ts';
 import type {

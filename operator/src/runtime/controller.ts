@@ -1,6 +1,6 @@
 // A small controller loop shaped like controller-runtime's reconcileHandler: workers pull keys
 // from a WorkQueue, reconcile them one at a time per key, and map the outcome to the queue.
-import { objectKey, type Informer } from '@agentmeter/crds';
+import { objectKey, type Informer } from '@agentmeter/kube-client';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
