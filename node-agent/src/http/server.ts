@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Express, NextFunction, Request, Response, Router } from 'express';
 import type { InformerLogger } from '@agentmeter/kube-client';
-import type { AgentMetrics } from './metrics.ts';
+import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 
 /** What the ledger store offers the pull API. Entries are parsed ledger entries (JSON objects
  * whose `seq` is a decimal string), in ascending seq order, all with seq > `after`. */
@@ -25,9 +25,9 @@ export interface LedgerPage {
 export interface AppOptions {
   readonly metrics: AgentMetrics;
   readonly ledger: LedgerReader;
-  /** Named readiness checks, e.g. `{ 'pod-watch-synced': () => pods.synced, 'ledger-open': … }`. */
+  /** Named readiness checks (agent/readiness.ts); /readyz fails when any of them does. */
   readonly readiness: Readonly<Record<string, () => boolean>>;
-  /** Gate for /v1/ledger (the operator's TokenReview/SubjectAccessReview comes later); false → 403. */
+  /** Gate for /v1/ledger: the operator's TokenReview and SubjectAccessReview (auth.ts); false → 403. */
   readonly authorize?: (req: Request) => Promise<boolean>;
   readonly logger?: InformerLogger;
   /** More routes (session API, ledger acknowledgements), mounted before the 404 handler. */

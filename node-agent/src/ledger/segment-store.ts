@@ -16,7 +16,7 @@ import type {
   LedgerEntry,
   MarkerBody,
 } from '@agentmeter/crds';
-import { TimeSlice } from '../event-loop/time-slice.ts';
+import { TimeSlice } from '../runtime/time-slice.ts';
 import { LedgerRangeError, LedgerStoreError } from './errors.ts';
 import {
   isNotFound,
@@ -202,6 +202,11 @@ export class LedgerStore {
   /** Last durable entry (seq 0 / GENESIS_PREV for an empty ledger). */
   head(): ChainHead {
     return this.#head;
+  }
+
+  /** False once closed, or once a failed fsync left the tail untrustworthy until a reopen. */
+  get writable(): boolean {
+    return !this.#closed && this.#failed === null;
   }
 
   /** The entry just before the oldest one still stored. */

@@ -7,7 +7,7 @@ import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LedgerStore } from '../../../node-agent/src/ledger/index.ts';
 import { createAckRouter } from '../../../node-agent/src/http/ack.ts';
-import { AgentMetrics } from '../../../node-agent/src/http/metrics.ts';
+import { AgentMetrics } from '../../../node-agent/src/metrics/agent-metrics.ts';
 import { createApp, listen } from '../../../node-agent/src/http/server.ts';
 import type { Listening } from '../../../node-agent/src/http/server.ts';
 import type { LedgerEntry, LedgerPosition } from '@agentmeter/crds';
