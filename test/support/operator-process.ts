@@ -318,7 +318,7 @@ export interface LedgerSums {
 export function ledgerSums(
   ledgers: ReadonlyMap<string, readonly LedgerEntry[]>,
   policy: string,
-  upTo: ReadonlyMap<string, number>,
+  upTo: ReadonlyMap<string, bigint>,
 ): LedgerSums {
   const sums: LedgerSums = {
     total: 0n,
@@ -330,7 +330,7 @@ export function ledgerSums(
     m.set(k, (m.get(k) ?? 0n) + v);
   };
   for (const [node, entries] of ledgers) {
-    const limit = BigInt(upTo.get(node) ?? 0);
+    const limit = upTo.get(node) ?? 0n;
     for (const e of entries) {
       if (BigInt(e.seq) > limit) break;
       if (e.kind !== 'pod-usage' || e.cost === null || e.cost.policy.name !== policy) continue;

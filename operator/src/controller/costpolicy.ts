@@ -217,10 +217,10 @@ export class CostPolicyController {
     const writeConcurrency = this.#o.writeConcurrency ?? 16;
     const infos = await mapLimit(agents, concurrency, (a) => this.#info(a));
     // A cursor the agent compacted past: that policy starts at the agent's anchor.
-    const anchors = new Map<string, number>();
+    const anchors = new Map<string, bigint>();
     agents.forEach((a, i) => {
       const info = infos[i];
-      if (info) anchors.set(a.node, Number(info.anchor.seq));
+      if (info) anchors.set(a.node, info.anchor.seq);
     });
     let writes = 0;
     let reports = 0;
@@ -358,13 +358,13 @@ export class CostPolicyController {
   ): Promise<AgentPull | null> {
     const { agentApi, metrics, clock } = this.#o;
     const node = agent.node;
-    const anchor: LedgerPosition = { node, seq: Number(info.anchor.seq), hash: info.anchor.hash };
+    const anchor: LedgerPosition = { node, ...info.anchor };
     let start: LedgerPosition | undefined;
     for (const run of runs) {
       const from = run.fold.cursor(node) ?? anchor;
       if (start === undefined || from.seq < start.seq) start = from;
     }
-    if (start === undefined || BigInt(start.seq) >= BigInt(info.head.seq)) {
+    if (start === undefined || start.seq >= info.head.seq) {
       metrics.lag.set({ node }, 0);
       return { agent, info, entries: 0, failure: null };
     }
@@ -402,7 +402,7 @@ export class CostPolicyController {
 
   /** A policy's stored state and cursors, ready to fold pages into; closed periods it still
    * holds become CostReports first. */
-  async #prepare(policy: CostPolicy, anchors: ReadonlyMap<string, number>): Promise<PolicyRun> {
+  async #prepare(policy: CostPolicy, anchors: ReadonlyMap<string, bigint>): Promise<PolicyRun> {
     const now = this.#o.clock.date().getTime();
     let committed;
     let stored;
@@ -422,7 +422,7 @@ export class CostPolicyController {
       reports = await this.#writeReports(policy, committed.closing);
       committed = { ...committed, closing: [] };
     }
-    const cursors = stored.filter((c) => c.seq >= (anchors.get(c.node) ?? 0));
+    const cursors = stored.filter((c) => c.seq >= (anchors.get(c.node) ?? 0n));
     const view: PolicyView = {
       identity: {
         name: policy.metadata.name ?? '',
@@ -440,12 +440,8 @@ export class CostPolicyController {
    * agents that answered this round. */
   async #repull(run: PolicyRun, pulls: readonly AgentPull[]): Promise<void> {
     await mapLimit(pulls, this.#o.concurrency ?? 16, async ({ agent, info }) => {
-      const from = run.fold.cursor(agent.node) ?? {
-        node: agent.node,
-        seq: Number(info.anchor.seq),
-        hash: info.anchor.hash,
-      };
-      if (BigInt(from.seq) >= BigInt(info.head.seq)) return;
+      const from = run.fold.cursor(agent.node) ?? { node: agent.node, ...info.anchor };
+      if (from.seq >= info.head.seq) return;
       try {
         await pullChain(
           this.#o.agentApi,
@@ -466,7 +462,7 @@ export class CostPolicyController {
   async #commit(
     first: PolicyRun,
     pulls: readonly AgentPull[],
-    anchors: ReadonlyMap<string, number>,
+    anchors: ReadonlyMap<string, bigint>,
     health: Health,
   ): Promise<{ outcome: PolicyOutcome; writes: number; reports: number }> {
     const { custom, events, metrics } = this.#o;
@@ -754,15 +750,15 @@ export class CostPolicyController {
         ),
     );
     await mapLimit(pulls, this.#o.concurrency ?? 16, async (p) => {
-      let min: number | undefined;
+      let min: bigint | undefined;
       for (const cursors of cursorsOf) {
         const c = cursors.get(p.agent.node);
         if (c === undefined) return; // some policy has counted nothing here yet
-        min = min === undefined ? c.seq : Math.min(min, c.seq);
+        min = min === undefined || c.seq < min ? c.seq : min;
       }
-      if (min === undefined || BigInt(min) <= BigInt(p.info.acked)) return;
+      if (min === undefined || min <= p.info.acked) return;
       try {
-        await this.#o.agentApi.ack(p.agent, BigInt(min));
+        await this.#o.agentApi.ack(p.agent, min);
       } catch (err) {
         this.#log.warn(
           { node: p.agent.node, err: (err as Error).message },
