@@ -6,7 +6,7 @@
 // Namespace-scope budget alone is 10,000 list items, and reports need per-namespace totals by
 // resource and the session set too; as JSON objects that passes etcd's 1.5 MiB limit. The
 // encoding below stores each key once in a dictionary and compresses the rows (see the size
-// test in state.test.ts).
+// test, "accumulator state size", in accumulate.test.ts).
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { parseSeq } from '@agentmeter/crds';
 import type { LedgerPosition } from '@agentmeter/crds';
