@@ -1,6 +1,7 @@
-import { GENESIS_PREV, sealEntry } from '@agentmeter/crds';
+import { GENESIS_PREV } from '@agentmeter/crds';
 import type { ChainHead, LedgerEntry } from '@agentmeter/crds';
 import { describe, expect, it } from 'vitest';
+import { buildChain } from '../../../crds/src/ledger/fixtures.ts';
 import {
   leftBehindByCompaction,
   planCompaction,
@@ -12,36 +13,6 @@ import {
 import type { ClosedSegment, CompactionInput, TailLine } from './segment-decisions.ts';
 
 const GENESIS: ChainHead = { seq: 0n, hash: GENESIS_PREV };
-
-/** A chain from seq 1 of batches of the given sizes, each entry a marker. */
-function chain(batchSizes: readonly number[]): LedgerEntry[] {
-  const entries: LedgerEntry[] = [];
-  let prev = GENESIS_PREV;
-  let seq = 1n;
-  for (const size of batchSizes) {
-    const first = seq;
-    for (let i = 0; i < size; i++) {
-      const t = seq.toString();
-      const entry = sealEntry(
-        {
-          node: 'node-a',
-          agentId: 'agent-1',
-          kind: 'marker',
-          time: { start: t, end: t },
-          event: 'gap',
-          detail: {},
-        },
-        prev,
-        seq,
-        { first, size: BigInt(size) },
-      );
-      entries.push(entry);
-      prev = entry.hash;
-      seq++;
-    }
-  }
-  return entries;
-}
 
 const asLines = (entries: readonly LedgerEntry[]): TailLine[] =>
   entries.map((entry) => ({ kind: 'entry', entry }));
@@ -81,7 +52,7 @@ describe('leftBehindByCompaction', () => {
 });
 
 describe('tornTailDecision', () => {
-  const entries = chain([2, 3]); // seqs 1-2, then 3-5
+  const entries = buildChain([2, 3]); // seqs 1-2, then 3-5
   const tampered = { ...(entries[1] as LedgerEntry), hash: 'f'.repeat(64) };
 
   it.each<{ name: string; lines: TailLine[]; want: unknown }>([
