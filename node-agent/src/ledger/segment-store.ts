@@ -123,7 +123,7 @@ const OFFSET_CACHE_SEGMENTS = 4;
 const TAIL_WINDOW = 64 * 1024;
 const NEWLINE = 0x0a;
 
-/** A segment before the active one; every such segment was read or written whole, so its last entry is known. */
+/** A segment before the active one: read at open or written whole, so its last entry is known. */
 function closedSegment(segment: Segment): ClosedSegment {
   if (segment.last === null || segment.lastTime === null) {
     throw new LedgerStoreError('corrupt', `closed segment ${segment.name} is empty`, {
@@ -390,11 +390,11 @@ export class LedgerStore {
     }
     if (behind.count > 0) await syncDir(this.#dir);
     const firstSegment = this.#segments[0];
-    if (!behind.consistent) {
+    if (firstSegment !== undefined && !behind.consistent) {
       throw new LedgerStoreError(
         'corrupt',
-        `oldest segment starts at ${firstSegment?.first.toString()} but the anchor is ${this.#anchor.seq.toString()}`,
-        { ...(firstSegment === undefined ? {} : { file: firstSegment.path }) },
+        `oldest segment starts at ${firstSegment.first.toString()} but the anchor is ${this.#anchor.seq.toString()}`,
+        { file: firstSegment.path },
       );
     }
     if (firstSegment === undefined) {
