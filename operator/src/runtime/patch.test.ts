@@ -15,35 +15,37 @@ beforeAll(async () => {
 
 afterAll(() => server.close());
 
+/** Sends one PATCH through `send` and returns the request as the server saw it. */
+async function patchSeen(send: () => Promise<unknown>): Promise<SeenRequest | undefined> {
+  let seen: SeenRequest | undefined;
+  server.expect({
+    method: 'PATCH',
+    path: PATH,
+    check: (req) => (seen = req),
+    reply: { body: configMap },
+  });
+  await send();
+  server.verify();
+  return seen;
+}
+
 describe('mergePatchOptions', () => {
   it('sends the patch as application/merge-patch+json and keeps authentication', async () => {
-    let seen: SeenRequest | undefined;
-    server.expect({
-      method: 'PATCH',
-      path: PATH,
-      check: (req) => (seen = req),
-      reply: { body: configMap },
-    });
-    await api.patchNamespacedConfigMap(
-      { name: 'cm', namespace: 'ns', body: { data: { a: '1' } } },
-      mergePatchOptions(),
+    const seen = await patchSeen(() =>
+      api.patchNamespacedConfigMap(
+        { name: 'cm', namespace: 'ns', body: { data: { a: '1' } } },
+        mergePatchOptions(),
+      ),
     );
-    server.verify();
     expect(seen?.headers['content-type']).toBe('application/merge-patch+json');
     expect(seen?.headers.authorization).toBe('Bearer secret-token');
     expect(seen?.body).toEqual({ data: { a: '1' } });
   });
 
   it('is needed: without it the client sends a JSON patch', async () => {
-    let seen: SeenRequest | undefined;
-    server.expect({
-      method: 'PATCH',
-      path: PATH,
-      check: (req) => (seen = req),
-      reply: { body: configMap },
-    });
-    await api.patchNamespacedConfigMap({ name: 'cm', namespace: 'ns', body: { data: {} } });
-    server.verify();
+    const seen = await patchSeen(() =>
+      api.patchNamespacedConfigMap({ name: 'cm', namespace: 'ns', body: { data: {} } }),
+    );
     expect(seen?.headers['content-type']).toBe('application/json-patch+json');
   });
 });
