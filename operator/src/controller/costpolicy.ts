@@ -5,8 +5,9 @@
 // holds for it, folding each verified page into every policy (pull-ledgers) → per policy, commit
 // accumulators + cursors in one guarded /status patch (status-commit, status-build) → acknowledge
 // to each agent the lowest cursor over all policies (acknowledge) → enforce Suspend budgets
-// (enforcement, session-marks). Closed periods become CostReports before the status that drops
-// them is written (policy-run, report-writer), so a crash anywhere repeats work, never counts.
+// (enforcement, session-marks). A chain that stops verifying is told once (chain-failures).
+// Closed periods become CostReports before the status that drops them is written (policy-run,
+// report-writer), so a crash anywhere repeats work, never counts.
 import type { Logger } from 'pino';
 import type { CostPolicy, LedgerPosition } from '@agentmeter/crds';
 import type { Clock, EventRecorder } from '../runtime/index.ts';
@@ -16,6 +17,7 @@ import type { ChainFailure, PullOptions } from '../collect/pull.ts';
 import type { Enforcer } from '../enforce/apply.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { acknowledge } from './acknowledge.ts';
+import { ChainFailureEvents } from './chain-failures.ts';
 import { suspensions } from './enforcement.ts';
 import { mapLimit } from './map-limit.ts';
 import { listPolicies, policyRef, type CustomApi } from './policies.ts';
@@ -58,8 +60,7 @@ export class CostPolicyController {
   readonly #log: Logger;
   readonly #pullDeps: PullDeps;
   readonly #marks: SessionMarks;
-  /** Nodes whose chain failed last round, to record one Event per failure onset. */
-  #failing = new Set<string>();
+  readonly #chains: ChainFailureEvents;
   /** An apiserver outage in progress, and one that ended but is not yet on every policy. */
   #outage: { since: number; failedRounds: number } | undefined;
   #recovered: Outage | undefined;
@@ -70,6 +71,7 @@ export class CostPolicyController {
     const concurrency = options.concurrency ?? 16;
     this.#pullDeps = { ...options, concurrency };
     this.#marks = new SessionMarks({ ...options, concurrency });
+    this.#chains = new ChainFailureEvents(options.events);
   }
 
   /** One full round. Throws only when the apiserver cannot be reached at all (error policy: the
@@ -122,13 +124,12 @@ export class CostPolicyController {
     metrics.agents.set({ state: 'ok' }, ok.length - refused.length);
     metrics.agents.set({ state: 'unreachable' }, unreachable.length);
     metrics.agents.set({ state: 'refused' }, refused.length);
-    await this.#reportChainFailures(refused, policies);
-
     const health: Health = {
       unreachable,
       refused: refused.map((p) => ({ node: p.agent.node, failure: p.failure as ChainFailure })),
       ...(this.#recovered ? { outage: this.#recovered } : {}),
     };
+    await this.#chains.report(health.refused, policies);
     const commitDeps = {
       ...this.#o,
       prepare,
@@ -207,27 +208,6 @@ export class CostPolicyController {
       this.#log.warn(this.#recovered, 'apiserver reachable again after an outage');
     }
     return { policies, agents };
-  }
-
-  /** One Warning Event per policy when an agent's chain starts failing (not every round). */
-  async #reportChainFailures(
-    refused: readonly AgentPull[],
-    policies: readonly CostPolicy[],
-  ): Promise<void> {
-    const now = new Set(refused.map((p) => p.agent.node));
-    for (const p of refused) {
-      if (this.#failing.has(p.agent.node)) continue;
-      const f = p.failure as ChainFailure;
-      for (const policy of policies) {
-        await this.#o.events.record(policyRef(policy), {
-          type: 'Warning',
-          reason: 'LedgerChainBroken',
-          action: 'Collect',
-          note: `ledger of node ${p.agent.node} does not verify (${f.reason} at seq ${f.seq}: ${f.detail}); its entries from there on are refused`,
-        });
-      }
-    }
-    this.#failing = now;
   }
 
   async #enforce(outcomes: readonly PolicyOutcome[], agents: readonly Agent[]): Promise<void> {
