@@ -28,8 +28,14 @@ declare -A REFS=(
   [busybox]=agentmeter.local/busybox:dev
   [node-agent]=agentmeter.local/node-agent:dev
   [operator]=agentmeter.local/operator:dev
+  [agent-app]=agentmeter.local/agent-app:dev
 )
-ALL=(pause busybox node-agent operator)
+ALL=(pause busybox node-agent operator agent-app)
+declare -A DOCKERFILES=(
+  [node-agent]=node-agent/Dockerfile
+  [operator]=operator/Dockerfile
+  [agent-app]=test/apps/agent-app/Dockerfile
+)
 
 # A 16-hex key of files' names and contents (and of any extra words given after --).
 key_of() {
@@ -211,7 +217,7 @@ base_rootfs() {
   printf '%s\n' "$dir"
 }
 
-# --- node-agent and operator: what their Dockerfiles say (hack/images/from-dockerfile.ts) ---
+# --- node-agent, operator and agent-app: what their Dockerfiles say (hack/images/from-dockerfile.ts) ---
 build_from_dockerfile() {
   local work="$1" out="$2"
   node "$SRC/from-dockerfile.ts" build "$DOCKERFILE" "$BASE_DIR" "$MKIMAGE" "${REFS[$IMAGE]}" "$out" "$work"
@@ -235,9 +241,9 @@ for name in "${NAMES[@]}"; do
     busybox)
       BUSYBOX_DEB="$(fetch_debs busybox-static)"
       emit busybox "$(key_of "$SELF" -- "$MKIMAGE_KEY" "$(basename "$BUSYBOX_DEB")")" build_busybox ;;
-    node-agent | operator)
+    node-agent | operator | agent-app)
       IMAGE="$name"
-      DOCKERFILE="$ROOT/$name/Dockerfile"
+      DOCKERFILE="$ROOT/${DOCKERFILES[$name]}"
       read -r node_version suite < <(node "$SRC/from-dockerfile.ts" base "$DOCKERFILE") || die "$name: cannot read $DOCKERFILE"
       BASE_DIR="$(base_rootfs "$node_version" "$suite")"
       image_key="$(node "$SRC/from-dockerfile.ts" key "$DOCKERFILE")" || die "$name: cannot key $DOCKERFILE"

@@ -40,7 +40,7 @@ export interface Context {
 export function readPlan(dockerfile: string): { plan: Plan; context: Context } {
   const plan = planDockerfile(readFileSync(dockerfile, 'utf8'), dockerfile);
   // The context is the repository root, as the Dockerfiles' build commands say.
-  const dir = resolve(dirname(dockerfile), '..');
+  const dir = resolve(here, '../..');
   const ignoreFile = join(dir, '.dockerignore');
   const ignore = existsSync(ignoreFile) ? parseDockerignore(readFileSync(ignoreFile, 'utf8')) : [];
   return { plan, context: { dir, ignore } };
