@@ -75,11 +75,11 @@ export function parseInstructions(text: string, file: string): Instruction[] {
     if (/^\s*(#|$)/.test(logical)) continue;
     while (logical.endsWith('\\')) {
       logical = logical.slice(0, -1);
-      i++;
-      if (i >= lines.length)
+      let next: string | undefined;
+      do next = lines[++i];
+      while (next !== undefined && /^\s*#/.test(next));
+      if (next === undefined)
         throw new DockerfileError(file, start, 'line continuation at end of file');
-      const next = lines[i] ?? '';
-      if (/^\s*#/.test(next)) continue;
       logical += next;
     }
     const match = /^\s*(\S+)\s*(.*)$/.exec(logical);
@@ -203,8 +203,10 @@ export function planDockerfile(text: string, file: string): Plan {
     stageNames.add(draft.name);
   }
 
+  // A digest (hack/pin-images.sh adds one) cannot be checked here, with no registry: the version
+  // and suite say what the base is made of.
   const base =
-    /^node:(\d+\.\d+\.\d+)-(\w+)-slim$/.exec(finalDraft.from) ??
+    /^node:(\d+\.\d+\.\d+)-(\w+)-slim(@sha256:[0-9a-f]{64})?$/.exec(finalDraft.from) ??
     fail(finalDraft, `final stage base ${finalDraft.from} is not node:<version>-<suite>-slim`);
   const env: [string, string][] = [];
   const copies: Copy[] = [];

@@ -37,10 +37,11 @@ export interface Context {
   readonly ignore: readonly string[];
 }
 
-export function readPlan(dockerfile: string): { plan: Plan; context: Context } {
+/** The build context: the repository root, as the Dockerfiles' build commands say. */
+export const REPO_ROOT = resolve(here, '../..');
+
+export function readPlan(dockerfile: string, dir = REPO_ROOT): { plan: Plan; context: Context } {
   const plan = planDockerfile(readFileSync(dockerfile, 'utf8'), dockerfile);
-  // The context is the repository root, as the Dockerfiles' build commands say.
-  const dir = resolve(here, '../..');
   const ignoreFile = join(dir, '.dockerignore');
   const ignore = existsSync(ignoreFile) ? parseDockerignore(readFileSync(ignoreFile, 'utf8')) : [];
   return { plan, context: { dir, ignore } };
@@ -135,15 +136,28 @@ function copyInto(from: string, dest: string): void {
   }
 }
 
-function build(
-  dockerfile: string,
-  baseDir: string,
-  mkimage: string,
-  ref: string,
-  out: string,
-  work: string,
-): void {
-  const { plan, context } = readPlan(dockerfile);
+export interface BuildOptions {
+  readonly dockerfile: string;
+  /** The base root filesystem (node:<version>-<suite>-slim as a directory). */
+  readonly baseDir: string;
+  readonly mkimage: string;
+  readonly ref: string;
+  readonly out: string;
+  /** An empty directory for the stages and layers. */
+  readonly work: string;
+  readonly contextDir?: string;
+}
+
+export function build({
+  dockerfile,
+  baseDir,
+  mkimage,
+  ref,
+  out,
+  work,
+  contextDir,
+}: BuildOptions): void {
+  const { plan, context } = readPlan(dockerfile, contextDir);
   const { nodeVersion } = plan.final.base;
   if (plan.buildStages.length > 0 && process.versions.node !== nodeVersion) {
     throw new DockerfileError(
@@ -224,7 +238,7 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
         string,
         string,
       ];
-      build(dockerfile, baseDir, mkimage, ref, out, work);
+      build({ dockerfile, baseDir, mkimage, ref, out, work });
     } else {
       throw new Error(
         'usage: from-dockerfile.ts base|key DOCKERFILE, or build DOCKERFILE BASE_DIR MKIMAGE REF OUT WORK_DIR',
