@@ -81,21 +81,34 @@ deb_uris() {
 }
 
 # fetch_debs PKG...: downloads each package (once; cached and checked by SHA256) and prints paths.
+# apt's lists can name a version the mirror has since replaced (a point release): as root, the
+# lists are then updated and the download tried once more.
 fetch_debs() {
-  local uri file size sum tmp
+  local uris uri file size sum tmp paths=() attempt
   mkdir -p "$DEBS"
-  while read -r uri file size sum; do
-    if [ ! -f "$DEBS/$file" ]; then
-      tmp="$(mktemp -d "$DEBS/.dl-XXXXXX")"
-      log "downloading $file ($size bytes)"
-      (cd "$tmp" && apt-get download -o APT::Sandbox::User=root "$(basename "${file%%_*}")=$(deb_version "$file")") >&2 ||
-        { rm -rf "$tmp"; die "apt-get download $file failed"; }
-      [ "$(sha256sum "$tmp/$file" | cut -d' ' -f1)" = "${sum#SHA256:}" ] || { rm -rf "$tmp"; die "$file: SHA256 mismatch"; }
-      mv "$tmp/$file" "$DEBS/$file"
-      rm -rf "$tmp"
-    fi
-    printf '%s\n' "$DEBS/$file"
-  done < <(deb_uris "$@")
+  for attempt in 1 2; do
+    uris="$(deb_uris "$@")" || exit 1
+    paths=()
+    while read -r uri file size sum; do
+      if [ ! -f "$DEBS/$file" ]; then
+        tmp="$(mktemp -d "$DEBS/.dl-XXXXXX")"
+        log "downloading $file ($size bytes)"
+        if ! (cd "$tmp" && apt-get download -o APT::Sandbox::User=root "$(basename "${file%%_*}")=$(deb_version "$file")") >&2; then
+          rm -rf "$tmp"
+          [ "$attempt" = 1 ] && [ "$(id -u)" = 0 ] || die "apt-get download $file failed (is the Debian mirror reachable?)"
+          log "apt-get download $file failed; updating apt's lists and trying again"
+          apt-get update -qq >&2 || die "apt-get update failed (is the Debian mirror reachable?)"
+          continue 2
+        fi
+        [ "$(sha256sum "$tmp/$file" | cut -d' ' -f1)" = "${sum#SHA256:}" ] || { rm -rf "$tmp"; die "$file: SHA256 mismatch"; }
+        mv "$tmp/$file" "$DEBS/$file"
+        rm -rf "$tmp"
+      fi
+      paths+=("$DEBS/$file")
+    done <<<"$uris"
+    printf '%s\n' "${paths[@]}"
+    return 0
+  done
 }
 
 # The version in a .deb file name (name_version_arch.deb, with ':' written as %3a).

@@ -30,7 +30,7 @@ import {
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The image's PATH, as the node base image sets it. */
-export const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface Context {
   readonly dir: string;
@@ -75,7 +75,7 @@ export function contextFiles(
 }
 
 /** The config mkimage writes: the base image's PATH and NODE_VERSION, then the stage's own. */
-export function imageConfig(plan: Plan): {
+function imageConfig(plan: Plan): {
   env: string[];
   entrypoint: readonly string[];
   cmd?: readonly string[];
