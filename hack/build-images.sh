@@ -237,12 +237,12 @@ base_rootfs() {
   mapfile -t debs < <(fetch_debs "${BASE_DEBS[@]}")
   [ "${#debs[@]}" -eq "${#BASE_DEBS[@]}" ] || die "apt-get did not resolve every base package: ${BASE_DEBS[*]}"
   node_tgz="$(node_tarball "$version")"
-  key="$(key_of "$SELF" -- "${debs[@]##*/}" "$(sha256sum "$node_tgz")")"
+  key="$(key_of "$SELF" -- "${debs[@]##*/}" "$(sha256sum < "$node_tgz")")"
   dir="$CACHE/base-$suite-node$version-$key"
   if [ ! -d "$dir" ]; then
     log "base: Debian $suite packages and Node $version"
     tmp="$(mktemp -d "$CACHE/.work-base-XXXXXX")"
-    for deb in "${debs[@]}"; do dpkg-deb -x "$deb" "$tmp" || die "dpkg-deb -x $deb failed"; done
+    for deb in "${debs[@]}"; do dpkg-deb -x "$deb" "$tmp" || { rm -rf "$tmp"; die "dpkg-deb -x $deb failed"; }; done
     for d in bin sbin lib lib64; do
       if [ -d "$tmp/$d" ] && [ ! -L "$tmp/$d" ]; then
         mkdir -p "$tmp/usr/$d"
@@ -292,13 +292,13 @@ for name in "${NAMES[@]}"; do
       BUSYBOX_DEB="$(fetch_debs busybox-static)"
       emit busybox "$(key_of "$SELF" -- "$MKIMAGE_KEY" "$(basename "$BUSYBOX_DEB")")" build_busybox ;;
     coredns)
-      COREDNS_BIN="$(coredns_binary)"
-      [ -x "$COREDNS_BIN" ] || die "coredns: no binary"
+      COREDNS_BIN="$(coredns_binary)" || die "coredns: the CoreDNS binary could not be built (see above)"
+      [ -x "$COREDNS_BIN" ] || die "coredns: no binary at '$COREDNS_BIN'"
       case "$("$COREDNS_BIN" -version 2>&1)" in
         *"CoreDNS-${COREDNS_VERSION#v}"*) ;;
         *) die "coredns: $COREDNS_BIN does not report version $COREDNS_VERSION" ;;
       esac
-      emit coredns "$(key_of "$SELF" -- "$MKIMAGE_KEY" "$(sha256sum "$COREDNS_BIN")")" build_coredns ;;
+      emit coredns "$(key_of "$SELF" -- "$MKIMAGE_KEY" "$(sha256sum < "$COREDNS_BIN")")" build_coredns ;;
     node-agent | operator | agent-app)
       IMAGE="$name"
       DOCKERFILE="$ROOT/${DOCKERFILES[$name]}"
