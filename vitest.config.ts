@@ -10,6 +10,7 @@ export default defineConfig({
             '{crds,node-agent,operator}/src/**/*.test.ts',
             'hack/**/*.test.ts',
             'test/apps/*/src/**/*.test.ts',
+            'test/support/**/*.test.ts',
           ],
           environment: 'node',
         },
