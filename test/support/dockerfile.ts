@@ -1,6 +1,6 @@
-// What an image runs, read from its Dockerfile (through the same reader the engine-less image
-// build follows), so benchmarks measure the shipped command (node flags included) rather than a
-// copy of it that could drift.
+// What an image runs, read from its Dockerfile through the reader the engine-less image build
+// follows, so benchmarks and integration suites run the shipped command (node flags included)
+// rather than a copy of it that could drift.
 import { readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
