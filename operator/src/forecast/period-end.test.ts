@@ -39,8 +39,9 @@ describe('forecast to period end', () => {
   });
 
   it('scales the rhythm by the recent level and bounds it by the last week’s days', () => {
-    // Spend doubled three days ago.
-    const now = start + 24;
+    // Spend doubled three days ago; two days of the period remain, so the level is the last three
+    // days' (and the rhythm, from earlier weeks, is the old one).
+    const now = start + WEEK_HOURS - 48;
     const nano = hours(start + WEEK_HOURS, (h) =>
       h >= now - 72 ? 2n * weekdayRhythm(h) : weekdayRhythm(h),
     );

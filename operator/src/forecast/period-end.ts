@@ -2,7 +2,7 @@
 // with a low and a high bound. The projection from the start of the period (spend × length /
 // elapsed) lets one early spike inflate the forecast for the rest of a month and misses a rise
 // that began yesterday; this one projects each remaining hour from the same hour in earlier weeks
-// (the rhythm), scaled by how the last three days ran against those weeks (the level). The bounds
+// (the rhythm), scaled by how the recent past ran against those weeks (the level). The bounds
 // scale by the lowest and the highest of the last seven days' levels. Integer arithmetic
 // throughout: levels are ratios of nano-unit sums, applied with one half-even division.
 // test/bench/anomaly-replay.ts measures its error against the linear projection.
@@ -39,8 +39,14 @@ export interface Forecast {
 
 /** Earlier weeks averaged into the rhythm. */
 const RHYTHM_WEEKS = 4;
-/** Hours the level is measured over, and the days the bounds' levels are taken from. */
-const LEVEL_HOURS = 72;
+/**
+ * The level is measured over as many hours as remain, within three days and two weeks: a short
+ * horizon follows the latest change, a long one averages more noise away (the replay measured
+ * 72, 168 and 336 hours for weekly and monthly periods).
+ */
+const MIN_LEVEL_HOURS = 72;
+const MAX_LEVEL_HOURS = 336;
+/** Days the bounds' levels are taken from. */
 const BOUND_DAYS = 7;
 /** Hours of history the recent-rate fallback needs, and the blocks its bounds come from. */
 const RECENT_HOURS = 24;
@@ -96,10 +102,11 @@ function bounded(spent: bigint, rest: bigint, low: Level, point: Level, high: Le
 function seasonal(input: ForecastInput, nowHour: number): Forecast | undefined {
   const { series, spentNano, periodEndMs, nowMs } = input;
   const lastComplete = nowHour - 1;
-  const actual = windowSum(series, lastComplete, LEVEL_HOURS);
-  const expected = rhythmSum(series, lastComplete - LEVEL_HOURS + 1, lastComplete, nowHour);
-  if (actual === undefined || expected === undefined || expected === 0n) return undefined;
   const endHour = hourOf(periodEndMs - 1);
+  const levelHours = Math.min(Math.max(endHour - nowHour, MIN_LEVEL_HOURS), MAX_LEVEL_HOURS);
+  const actual = windowSum(series, lastComplete, levelHours);
+  const expected = rhythmSum(series, lastComplete - levelHours + 1, lastComplete, nowHour);
+  if (actual === undefined || expected === undefined || expected === 0n) return undefined;
   // The rest of the current hour counts by the share of it still to come.
   const current = rhythmAt(series, nowHour, nowHour) ?? 0n;
   const nowHourEnd = (nowHour + 1) * HOUR_MS;
