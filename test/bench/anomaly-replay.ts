@@ -299,7 +299,7 @@ function forecasts(t: Traffic, series: Map<string, HourlySeries>): void {
           const row = (rows[f] ??= { lin: [], new: [], inBand: 0, clean: { lin: [], new: [] } });
           row.lin.push(lin);
           row.new.push(apeBp(fc.pointNano, actual));
-          if (fc.lowNano <= actual && actual <= fc.highNano) row.inBand++;
+          if ((fc.lowNano ?? actual + 1n) <= actual && actual <= (fc.highNano ?? -1n)) row.inBand++;
           if (!touched(stream.slice(3), p.start, p.end)) {
             row.clean.lin.push(lin);
             row.clean.new.push(apeBp(fc.pointNano, actual));

@@ -356,7 +356,18 @@ const budgetStatus = {
     },
     forecast: {
       ...MONEY,
-      description: 'Projected spend at period end for the scope key nearest to its limit.',
+      description:
+        "Projected spend at period end for the scope key nearest to its limit. With the key's hourly spend of earlier weeks: each remaining hour from the same hour in earlier weeks, scaled by the recent level against those weeks (the last day's rate with under a week of history). Without it: the linear projection from the period start.",
+    },
+    forecastLow: {
+      ...MONEY,
+      description:
+        'Low bound of the forecast: the remaining hours at the lowest level of the last seven days. Absent for the linear projection.',
+    },
+    forecastHigh: {
+      ...MONEY,
+      description:
+        'High bound of the forecast: the remaining hours at the highest level of the last seven days. Absent for the linear projection.',
     },
     utilizationPercent: {
       type: 'integer',

@@ -109,6 +109,8 @@ export interface BudgetStatus {
   spent: Money;
   remaining?: Money;
   forecast?: Money;
+  forecastLow?: Money;
+  forecastHigh?: Money;
   utilizationPercent?: number;
   thresholdsReached?: number[];
   topScopes?: ScopeSpend[];

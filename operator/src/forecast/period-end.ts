@@ -32,9 +32,10 @@ export type ForecastMethod = 'seasonal' | 'recent-rate' | 'linear';
 
 export interface Forecast {
   readonly method: ForecastMethod;
-  readonly lowNano: bigint;
   readonly pointNano: bigint;
-  readonly highNano: bigint;
+  /** Absent for the linear projection, which has no history to bound it with. */
+  readonly lowNano?: bigint;
+  readonly highNano?: bigint;
 }
 
 /** Earlier weeks averaged into the rhythm. */
@@ -165,7 +166,7 @@ export function linearForecast(input: ForecastInput): Forecast {
   const length = BigInt(periodEndMs - periodStartMs);
   const elapsed = BigInt(Math.min(Math.max(nowMs - periodStartMs, 0), periodEndMs - periodStartMs));
   const point = elapsed === 0n ? spentNano : mulDivRoundHalfEven(spentNano, length, elapsed);
-  return { method: 'linear', lowNano: spentNano, pointNano: point, highNano: point };
+  return { method: 'linear', pointNano: point };
 }
 
 /**
@@ -177,6 +178,7 @@ export function forecastPeriodEnd(input: ForecastInput): Forecast {
     const s = input.spentNano;
     return { method: 'linear', lowNano: s, pointNano: s, highNano: s };
   }
+  if (input.series.nano.length === 0) return linearForecast(input);
   const nowHour = hourOf(input.nowMs);
   return seasonal(input, nowHour) ?? recentRate(input, nowHour) ?? linearForecast(input);
 }
