@@ -5,7 +5,7 @@ import { ApiException, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COST_POLICY_GVK } from '../../crds/src/costpolicy/crd.ts';
 import type { CostPolicy, Guard } from '../../crds/src/costpolicy/types.ts';
-import { adminKubeConfig } from '../support/kube.ts';
+import { adminKubeConfig, refusal } from '../support/kube.ts';
 
 const run = Math.random().toString(36).slice(2, 8);
 const policies = {
@@ -28,17 +28,6 @@ function policy(name: string, guards: Guard[]): CostPolicy {
 /** A guard with a field set to a value its type forbids, as a careless user would write it. */
 function raw(fields: Record<string, unknown>): Guard {
   return fields as unknown as Guard;
-}
-
-async function refusal(request: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await request;
-  } catch (err) {
-    if (!(err instanceof ApiException)) throw err;
-    const body: unknown = typeof err.body === 'string' ? JSON.parse(err.body) : err.body;
-    return { code: err.code, message: (body as { message?: string }).message ?? '' };
-  }
-  throw new Error('the apiserver accepted the request');
 }
 
 const badGuards: { name: string; guards: Guard[]; message: string }[] = [
