@@ -22,6 +22,7 @@ import {
   judgeWindow,
 } from '../../operator/src/anomaly/detect-streams.ts';
 import type { StreamDetectorConfig } from '../../operator/src/anomaly/detect-streams.ts';
+import { streamKey } from '../../operator/src/anomaly/findings.ts';
 import { hourOf } from '../../operator/src/anomaly/hourly-series.ts';
 import type { HourlySeries } from '../../operator/src/anomaly/hourly-series.ts';
 import { forecastPeriodEnd, linearForecast } from '../../operator/src/forecast/period-end.ts';
@@ -71,9 +72,9 @@ function streamsOf(t: Traffic): Map<string, HourlySeries> {
     const ns = t.namespaces[s.namespace[i] as number];
     if (ns === undefined) continue;
     const targets = [
-      arrayOf(`ns:${ns.name}`),
-      arrayOf(`model:${MODELS[s.model[i] as number] as string}`),
-      arrayOf(`tag:team=${ns.team}`),
+      arrayOf(streamKey('namespace', ns.name)),
+      arrayOf(streamKey('model', MODELS[s.model[i] as number] as string)),
+      arrayOf(streamKey('tag', `team=${ns.team}`)),
     ];
     const start = s.start[i] as number;
     const end = s.end[i] as number;
@@ -282,7 +283,8 @@ function forecasts(t: Traffic, series: Map<string, HourlySeries>): void {
       if (p.start < from) continue;
       periods++;
       for (const [stream, s] of series) {
-        if (!stream.startsWith('ns:')) continue;
+        const namespace = stream.startsWith('namespace:') ? stream.slice('namespace:'.length) : '';
+        if (namespace === '') continue;
         const actual = sumHours(s, hourOf(p.start), hourOf(p.end));
         if (actual === 0n) continue;
         for (const f of [25, 50, 75]) {
@@ -300,7 +302,7 @@ function forecasts(t: Traffic, series: Map<string, HourlySeries>): void {
           row.lin.push(lin);
           row.new.push(apeBp(fc.pointNano, actual));
           if ((fc.lowNano ?? actual + 1n) <= actual && actual <= (fc.highNano ?? -1n)) row.inBand++;
-          if (!touched(stream.slice(3), p.start, p.end)) {
+          if (!touched(namespace, p.start, p.end)) {
             row.clean.lin.push(lin);
             row.clean.new.push(apeBp(fc.pointNano, actual));
           }
@@ -353,9 +355,9 @@ function scale(): void {
   const firstHour = hourOf(START_MS);
   const streams = new Map<string, HourlySeries>();
   for (const key of [
-    ...Array.from({ length: 50 }, (_, i) => `ns:ns-${i}`),
-    ...Array.from({ length: 20 }, (_, i) => `model:m-${i}`),
-    ...Array.from({ length: 50 }, (_, i) => `tag:team=t-${i}`),
+    ...Array.from({ length: 50 }, (_, i) => streamKey('namespace', `ns-${i}`)),
+    ...Array.from({ length: 20 }, (_, i) => streamKey('model', `m-${i}`)),
+    ...Array.from({ length: 50 }, (_, i) => streamKey('tag', `team=t-${i}`)),
   ]) {
     streams.set(key, {
       firstHour,

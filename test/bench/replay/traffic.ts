@@ -6,6 +6,7 @@
 // for an hour or three) and slow ramps (a deploy that grows every session's cost over days).
 // Seeded, so every run replays the same month. Floats only shape the synthetic traffic; each
 // session's cost becomes integer nano-units at once.
+import { streamKey } from '../../../operator/src/anomaly/findings.ts';
 
 export const HOUR = 3_600_000;
 export const MINUTE = 60_000;
@@ -54,7 +55,7 @@ export interface LabelledAnomaly {
   readonly namespace: string;
   readonly startMs: number;
   readonly endMs: number;
-  /** Streams it shows in: "ns:…", "model:…", "tag:team=…" and, for a loop, "session:…". */
+  /** Streams it shows in (findings.ts streamKey) and, for a loop, "session:namespace/id". */
   readonly streams: readonly string[];
 }
 
@@ -109,7 +110,11 @@ interface Overlay {
 }
 
 function streamsOf(ns: Namespace): string[] {
-  return [`ns:${ns.name}`, `model:${ns.model}`, `tag:team=${ns.team}`];
+  return [
+    streamKey('namespace', ns.name),
+    streamKey('model', ns.model),
+    streamKey('tag', `team=${ns.team}`),
+  ];
 }
 
 /**
