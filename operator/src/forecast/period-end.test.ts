@@ -57,6 +57,25 @@ describe('forecast to period end', () => {
     expect(f.highNano).toBe(f.pointNano);
   });
 
+  it('measures the level over the hours it can compare when history is short', () => {
+    // Eight days of history, the last one doubled: only that day has an earlier week to be
+    // compared with, so the level is 2 ×, over three days of one unit an hour.
+    const nano = hours(8 * 24, (h) => (h >= 7 * 24 ? 2n * UNIT : UNIT));
+    const f = forecastPeriodEnd({
+      series: { firstHour: 0, nano },
+      spentNano: 0n,
+      periodStartMs: 8 * 24 * HOUR_MS,
+      periodEndMs: 11 * 24 * HOUR_MS,
+      nowMs: 8 * 24 * HOUR_MS,
+    });
+    expect(f).toEqual({
+      method: 'seasonal',
+      lowNano: 144n * UNIT,
+      pointNano: 144n * UNIT,
+      highNano: 144n * UNIT,
+    });
+  });
+
   it('counts only the rest of the current hour', () => {
     const nano = hours(start + WEEK_HOURS, () => UNIT);
     const nowMs = (start + WEEK_HOURS - 1) * HOUR_MS + HOUR_MS / 4;

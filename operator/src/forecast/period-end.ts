@@ -38,7 +38,7 @@ export interface Forecast {
   readonly highNano?: bigint;
 }
 
-/** Earlier weeks averaged into the rhythm. */
+/** Earlier weeks whose median is the rhythm. */
 const RHYTHM_WEEKS = 4;
 /**
  * The level is measured over as many hours as remain, within three days and two weeks: a short
@@ -104,7 +104,11 @@ function seasonal(input: ForecastInput, nowHour: number): Forecast | undefined {
   const { series, spentNano, periodEndMs, nowMs } = input;
   const lastComplete = nowHour - 1;
   const endHour = hourOf(periodEndMs - 1);
-  const levelHours = Math.min(Math.max(endHour - nowHour, MIN_LEVEL_HOURS), MAX_LEVEL_HOURS);
+  // Only hours with an earlier week in the series can be compared with the rhythm.
+  const comparable = lastComplete - WEEK_HOURS - series.firstHour + 1;
+  const wanted = Math.min(Math.max(endHour - nowHour, MIN_LEVEL_HOURS), MAX_LEVEL_HOURS);
+  const levelHours = Math.min(wanted, comparable);
+  if (levelHours < 24) return undefined;
   const actual = windowSum(series, lastComplete, levelHours);
   const expected = rhythmSum(series, lastComplete - levelHours + 1, lastComplete, nowHour);
   if (actual === undefined || expected === undefined || expected === 0n) return undefined;
@@ -170,8 +174,9 @@ export function linearForecast(input: ForecastInput): Forecast {
 }
 
 /**
- * The forecast of the period's final spend: seasonal with a week of history, the last day's
- * rate with a day of it, else the linear projection from the period start.
+ * The forecast of the period's final spend: seasonal with eight days of history (a week to take
+ * the rhythm from and a day to measure the level against it), the last day's rate with a day of
+ * it, else the linear projection from the period start.
  */
 export function forecastPeriodEnd(input: ForecastInput): Forecast {
   if (input.nowMs >= input.periodEndMs) {

@@ -54,7 +54,7 @@ describe('budget status', () => {
   });
 
   it('forecasts the nearest key from its hourly history, with bounds', () => {
-    // One unit every hour for five weeks: 10 days left of the month forecast 240 more units.
+    // One unit every hour for six weeks: 10 days left of the month forecast 240 more units.
     const now = Date.parse('2026-05-22T00:00:00Z');
     const state = stateWith('b', [
       ['a', 500_000_000_000n],
@@ -69,7 +69,7 @@ describe('budget status', () => {
     expect(asked).toEqual([['b', 'a', hourOf(now) - FORECAST_HISTORY_HOURS, hourOf(now)]]);
     expect(end - now).toBe(10 * 24 * HOUR_MS);
     expect([s.forecastLow, s.forecast, s.forecastHigh]).toEqual(['740', '740', '740']);
-    expect(FORECAST_HISTORY_HOURS).toBe(5 * WEEK_HOURS);
+    expect(FORECAST_HISTORY_HOURS).toBe(6 * WEEK_HOURS);
   });
 
   it('reports each crossing once per period', () => {

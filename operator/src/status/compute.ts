@@ -60,7 +60,7 @@ export type SpendHistory = (
 ) => HourlySeries | undefined;
 
 /** History the forecaster reads: its four weeks of rhythm plus the level's two weeks. */
-export const FORECAST_HISTORY_HOURS = 5 * WEEK_HOURS;
+export const FORECAST_HISTORY_HOURS = 6 * WEEK_HOURS;
 
 function forecastOf(f: BudgetFigures, nowMs: number, history: SpendHistory | undefined) {
   const nowHour = hourOf(nowMs);
