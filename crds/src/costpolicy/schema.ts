@@ -322,7 +322,7 @@ export const costPolicySpecSchema = {
     },
     guards: {
       type: 'array',
-      description: `Runaway-session limits checked every collection round (at most ${MAX_GUARDS}).`,
+      description: `Runaway-session limits checked every collection round (at most ${MAX_GUARDS}). Validated and stored; the operator does not evaluate them in its round yet.`,
       maxItems: MAX_GUARDS,
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['name'],
