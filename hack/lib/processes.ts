@@ -158,7 +158,11 @@ export async function waitReady(
     }
     if (await check().catch(() => false)) return;
     if (Date.now() > deadline) {
-      throw new ComponentError(running.name, `not ${what} after ${timeoutMs} ms`, running.logFile);
+      throw new ComponentError(
+        running.name,
+        `not ${what} after ${timeoutMs} ms:\n${await logTail(running.logFile)}`,
+        running.logFile,
+      );
     }
     await sleep(200);
   }
