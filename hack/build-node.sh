@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds (or reuses from the cache) everything a real test node runs besides etcd and
 # kube-apiserver (hack/build-control-plane.sh): the kubelet, controller-manager, scheduler and
-# kube-proxy from the wrapper module; containerd with its runc shim and ctr, runc, the CNI plugins,
-# crictl and CoreDNS from their own modules on the Go module proxy. Also installs the Debian
-# packages the node needs when they are missing.
+# kube-proxy from the wrapper module hack/testbins/kubernetes; containerd with its runc shim and
+# ctr, runc, the CNI plugins and crictl from their own modules on the Go module proxy; CoreDNS from
+# the wrapper module hack/testbins/coredns. Also installs the Debian packages the node needs when
+# they are missing.
 #
 #   bash hack/build-node.sh [NAME ...]   (default: all)
 #
@@ -137,16 +138,18 @@ if wanted crictl; then
   emit crictl "$dir/crictl"
 fi
 
-# --- CoreDNS: static, since its image holds nothing but the binary ---
+# --- CoreDNS: static, since its image holds nothing but the binary; from the wrapper module
+# hack/testbins/coredns, which links only the plugins the node's Corefile uses ---
 if wanted coredns; then
-  mod=github.com/coredns/coredns
-  ld="-s -w -X $mod/coremain.GitCommit=$COREDNS_VERSION"
-  dir="$CACHE_ROOT/coredns-$COREDNS_VERSION-$(upstream_key "$mod@$COREDNS_VERSION" "" "$ld" 0)"
-  src="$(module_source "$mod" "$COREDNS_VERSION")"
-  CGO_ENABLED=0 GOFLAGS=-mod=readonly go_build coredns "$src" "$dir/coredns" "" "$ld" .
-  case "$("$dir/coredns" -version 2>&1)" in
+  COREDNS_DIR="$ROOT/hack/testbins/coredns"
+  ld="-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION"
+  out="$CACHE_ROOT/coredns-$COREDNS_VERSION-$(module_key "$COREDNS_DIR")/coredns"
+  CGO_ENABLED=0 GOFLAGS=-mod=readonly go_build coredns "$COREDNS_DIR" "$out" "" "$ld" .
+  case "$("$out" -version 2>&1)" in
     *"CoreDNS-${COREDNS_VERSION#v}"*) ;;
     *) die "coredns does not report version $COREDNS_VERSION" ;;
   esac
-  emit coredns "$dir/coredns"
+  grep -q "github.com/coredns/coredns $COREDNS_VERSION\$" "$COREDNS_DIR/go.mod" ||
+    die "hack/testbins/coredns/go.mod does not require CoreDNS $COREDNS_VERSION (hack/lib/versions.sh)"
+  emit coredns "$out"
 fi
