@@ -1,8 +1,17 @@
 // The real node itself: Ready on its own address with a pod range, the `kubernetes` Service
-// backed by the apiserver on that address, and CoreDNS answering for Service names in pods.
+// backed by the apiserver on that address, CoreDNS answering for Service names in pods, and pod
+// cgroups where the kubelet (cgroupfs driver) names them.
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apply, kubectlJson, kubectlOk, realNode } from './support/cluster.ts';
-import { createNamespace, deleteNamespace, waitForPodPhase } from './support/pods.ts';
+import {
+  createNamespace,
+  deleteNamespace,
+  listPods,
+  podCgroupCounters,
+  podCgroupDir,
+  waitForPodPhase,
+} from './support/pods.ts';
 
 interface Node {
   spec: { podCIDR?: string };
@@ -119,5 +128,19 @@ describe('the real node', () => {
     expect(out).toContain(`Address: ${apiIp}`);
     expect(out).toContain(`nameserver ${realNode().clusterDns}`);
     expect(out).toContain('HTTP/1.0 400 Bad Request');
+  });
+
+  it('keeps each pod in the cgroup the kubelet names for its QoS class, with live counters', async () => {
+    const [dns] = await listPods('kube-system', 'k8s-app=kube-dns');
+    if (!dns) throw new Error('no CoreDNS pod');
+    // Requests below its memory limit: Burstable, so kubepods/burstable/pod<uid>.
+    expect(dns.status.qosClass).toBe('Burstable');
+    expect(podCgroupDir('cpuacct', dns)).toBe(
+      `/sys/fs/cgroup/cpuacct/kubepods/burstable/pod${dns.metadata.uid}`,
+    );
+    expect(existsSync(podCgroupDir('memory', dns))).toBe(true);
+    const counters = await podCgroupCounters(dns);
+    expect(counters.cpuNs).toBeGreaterThan(0n);
+    expect(counters.workingSetBytes).toBeGreaterThan(0n);
   });
 });
