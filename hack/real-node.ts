@@ -100,8 +100,6 @@ export interface RealNodeInfo {
 }
 
 export interface RealNode extends RealNodeInfo {
-  /** Builds (or reuses) more images with hack/build-images.sh and imports them. */
-  importImages(names: readonly string[]): Promise<Record<string, string>>;
   /**
    * Stops the node and puts the host back as it was; returns how the host still differs from
    * its state before the node started (empty when it is the same).
@@ -230,7 +228,7 @@ async function acquireLock(log: (line: string) => void): Promise<HeldLock> {
   if (lock) {
     if (record) {
       log(`cleaning up after an earlier node in ${record.dir} (its processes are gone)`);
-      await reportLeftovers(await teardownNode(record, log), log);
+      reportLeftovers(await teardownNode(record, log), log);
     }
     return lock;
   }
@@ -239,7 +237,7 @@ async function acquireLock(log: (line: string) => void): Promise<HeldLock> {
     (await isAlive({ pid: record.ownerPid, startTime: record.ownerStartTime }));
   if (record && !record.keep && !ownerAlive) {
     log(`tearing down an orphaned node in ${record.dir} (its starter ${record.ownerPid} is gone)`);
-    await reportLeftovers(await teardownNode(record, log), log);
+    reportLeftovers(await teardownNode(record, log), log);
     const again = await tryLock();
     if (again) return again;
   }
@@ -251,10 +249,7 @@ async function acquireLock(log: (line: string) => void): Promise<HeldLock> {
   );
 }
 
-async function reportLeftovers(
-  diff: readonly string[],
-  log: (line: string) => void,
-): Promise<void> {
+function reportLeftovers(diff: readonly string[], log: (line: string) => void): void {
   if (diff.length) log(`the host still differs from before that node:\n  ${diff.join('\n  ')}`);
 }
 
@@ -585,23 +580,13 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
     await writeFile(join(dir, 'real-node.json'), JSON.stringify(info, null, 2));
     // The daemons hold the lock now; this process's descriptor is not needed for it.
     lock.release();
-    const finalRecord = initial;
     return {
       ...info,
-      importImages: async (names) => {
-        const built = await buildImages(names, log);
-        const refs: Record<string, string> = {};
-        for (const [name, { ref, tarball }] of built) {
-          await importOne(name, ref, tarball);
-          refs[name] = ref;
-        }
-        return refs;
-      },
       stop: async () => {
         const stopStarted = Date.now();
         // No record: the node was torn down already (by `down` or the cluster teardown suite).
         const current = await readRecord();
-        if (current?.dir !== finalRecord.dir) return [];
+        if (current?.dir !== initial.dir) return [];
         const diff = await teardownNode(current, log);
         log(`node stopped and host restored in ${((Date.now() - stopStarted) / 1000).toFixed(1)}s`);
         return diff;
@@ -610,7 +595,7 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
   } catch (err) {
     log(`start failed, tearing down: ${err instanceof Error ? err.message : String(err)}`);
     const current = (await readRecord()) ?? record;
-    if (current) await reportLeftovers(await teardownNode(current, log), log);
+    if (current) reportLeftovers(await teardownNode(current, log), log);
     lock.release();
     throw err instanceof RealNodeError || err instanceof ComponentError
       ? err

@@ -24,7 +24,7 @@ async function describeFailure(kubectl: string, kubeconfig: string): Promise<str
 
 export async function setup(project: TestProject): Promise<void> {
   node = await startRealNode({ images: ['busybox', ...CHART_IMAGES] });
-  const { importImages, stop, ...info } = node;
+  const { stop, ...info } = node;
   try {
     const helm = (await runChecked('bash', [join(repoRoot, 'hack', 'ensure-helm.sh')])).trim();
     const chart = await installChart(info, helm, repoRoot).catch(async (err: unknown) => {
