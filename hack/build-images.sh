@@ -174,28 +174,11 @@ build_busybox() {
 # in the image as upstream ships it. Runs as root: binding port 53 as another user needs a file
 # capability, which these layers do not carry. ---
 coredns_binary() {
-  if [ -f "$ROOT/hack/build-node.sh" ]; then
-    bash "$ROOT/hack/build-node.sh" coredns | awk '$1 == "coredns" { print $2 }'
-    return
-  fi
-  # Until hack/build-node.sh is on this branch: the same module, version and flags, built here.
-  local mod=github.com/coredns/coredns ld key out src tmp
-  ld="-s -w -X $mod/coremain.GitCommit=$COREDNS_VERSION"
-  key="$(printf '%s|%s|%s' "$mod@$COREDNS_VERSION" "$ld" "$(go env GOVERSION)" | sha256sum | cut -c1-12)"
-  out="$CACHE/bin/coredns-$COREDNS_VERSION-$key"
-  if [ ! -x "$out" ]; then
-    src="$(GOTOOLCHAIN=local GOWORK=off go mod download -json "$mod@$COREDNS_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-    [ -n "$src" ] && [ -f "$src/go.mod" ] || die "cannot download $mod@$COREDNS_VERSION from the Go module proxy"
-    mkdir -p "$CACHE/bin"
-    tmp="$out.tmp.$$"
-    log "coredns: building $COREDNS_VERSION (a cold build takes minutes on 2 cores)"
-    # In the module's own directory, so its go.mod and go.sum pin every dependency.
-    (cd "$src" && GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0 GOFLAGS=-mod=readonly \
-      go build -p 2 -buildvcs=false -trimpath -ldflags "$ld" -o "$tmp" .) >&2 ||
-      { rm -f "$tmp"; die "coredns: go build failed (see above)"; }
-    mv "$tmp" "$out"
-  fi
-  printf '%s\n' "$out"
+  local bin
+  bin="$(bash "$ROOT/hack/build-node.sh" coredns | awk '$1 == "coredns" { print $2 }')" ||
+    die "coredns: hack/build-node.sh failed (see above)"
+  [ -x "$bin" ] || die "coredns: hack/build-node.sh printed no coredns binary"
+  printf '%s\n' "$bin"
 }
 
 build_coredns() {

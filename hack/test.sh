@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The README's test command: from a fresh machine to a passing run of the unit and integration
-# suites. Provisions Node 24, installs the locked dependencies, builds (or reuses) the real
-# kube-apiserver and etcd and the image tarballs, type-checks, lints, then runs both vitest projects.
+# The README's test command: from a fresh machine to a passing run of the unit, integration and
+# cluster suites. Provisions Node 24, installs the locked dependencies, builds (or reuses) the real
+# kube-apiserver and etcd and the image tarballs, type-checks, lints, then runs the vitest projects.
+# The cluster project builds (or reuses) the real node's binaries itself, and needs root.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -42,3 +43,7 @@ echo "[test] helm"
 bash hack/ensure-helm.sh >/dev/null
 echo "[test] integration suites (real kube-apiserver, etcd, cgroups, Prometheus)"
 npx vitest run --project integration
+echo "[test] cluster suites (real kubelet, containerd, runc, CNI, CoreDNS; the chart installed)"
+[ "$(id -u)" -eq 0 ] || { echo "[test] the cluster suites need root (a real kubelet, cgroups, iptables); run as root" >&2; exit 1; }
+bash hack/build-node.sh >/dev/null
+npx vitest run --project cluster
