@@ -11,6 +11,7 @@ export default defineConfig({
           include: [
             '{crds,kube-client,node-agent,operator}/src/**/*.test.ts',
             'hack/**/*.test.ts',
+            'test/apps/*/src/**/*.test.ts',
             'test/support/**/*.test.ts',
           ],
           environment: 'node',
