@@ -30,7 +30,9 @@ echo "[test] unit suites"
 npx vitest run --project unit
 echo "[test] prometheus"
 bash hack/ensure-prometheus.sh
+echo "[test] postgresql"
+bash hack/ensure-postgres.sh
 echo "[test] helm"
 bash hack/ensure-helm.sh >/dev/null
-echo "[test] integration suites (real kube-apiserver, etcd, cgroups, Prometheus)"
+echo "[test] integration suites (real kube-apiserver, etcd, cgroups, Prometheus, PostgreSQL)"
 npx vitest run --project integration

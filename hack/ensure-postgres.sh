@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Makes sure Debian's PostgreSQL server binaries (/usr/lib/postgresql/VERSION/bin) are installed
+# and that no PostgreSQL service is left running: the tests start their own throwaway cluster on
+# loopback as a non-root user (test/support/postgres.ts). Idempotent; when the server exists it
+# only prints its version.
+set -euo pipefail
+
+server() { ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sort -V | tail -n 1; }
+
+if [ -z "$(server)" ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+  elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo -n)
+  else
+    echo "[postgres] no server under /usr/lib/postgresql and installing needs root (or sudo)" >&2
+    exit 1
+  fi
+  # policy-rc.d exit 101 tells invoke-rc.d not to start the cluster the package creates.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=false
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${as_root[@]}" tee "$policy" >/dev/null
+    "${as_root[@]}" chmod 0755 "$policy"
+    own_policy=true
+  fi
+  cleanup() { if $own_policy; then "${as_root[@]}" rm -f "$policy"; fi; }
+  trap cleanup EXIT
+  echo "[postgres] installing Debian's postgresql package" >&2
+  "${as_root[@]}" apt-get update -qq >&2
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends postgresql >&2
+  if [ -z "$(server)" ]; then
+    echo "[postgres] the postgresql package installed no server under /usr/lib/postgresql" >&2
+    exit 1
+  fi
+  # Only the package's own cluster, which runs from /var/lib/postgresql; never a test's.
+  if pgrep -u postgres -f '^/usr/lib/postgresql/.*/bin/postgres -D /var/lib/postgresql' >/dev/null; then
+    echo "[postgres] stopping the cluster the package started" >&2
+    "${as_root[@]}" pg_ctlcluster --mode fast "$(basename "$(dirname "$(dirname "$(server)")")")" main stop >&2 || true
+  fi
+fi
+if [ "$(id -u)" -eq 0 ] && ! id -u postgres >/dev/null 2>&1; then
+  echo "[postgres] running as root needs Debian's postgres user to run the server (initdb refuses root)" >&2
+  exit 1
+fi
+
+"$(server)" --version
