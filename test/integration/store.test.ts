@@ -211,14 +211,16 @@ describe.each(engines)('accounting store on %s', (engine, config) => {
     ]);
     expect(await store.spend('p', 'per-session', PERIOD, 'a/s1')).toBe(1400n);
     expect(await store.spend('p', 'per-session', PERIOD, 'nope')).toBe(0n);
-    expect(await store.budgetSummary('p', 'per-session', PERIOD, 2)).toEqual({
+    expect(await store.budgetSummary('p', 'per-session', PERIOD, 1400n, 2)).toEqual({
       count: 3,
+      reachedLimit: 3,
       totalNano: 5400n,
       top: [
         { key: 'b/s2', nano: 2000n },
         { key: 'b/s3', nano: 2000n },
       ],
     });
+    expect((await store.budgetSummary('p', 'per-session', PERIOD, 1401n, 0)).reachedLimit).toBe(2);
 
     const s1 = await store.session('p', 'a', 's1');
     expect(s1).toMatchObject({ infraNano: 700n, tokensNano: 700n, totalNano: 1400n, calls: 1n });

@@ -109,6 +109,8 @@ export interface Ranked {
 export interface BudgetSummary {
   /** Scope keys with spend in the period. */
   readonly count: number;
+  /** Scope keys whose spend reached the limit asked about. */
+  readonly reachedLimit: number;
   readonly totalNano: bigint;
   /** Highest spend first; ties by key. */
   readonly top: readonly Ranked[];
@@ -489,18 +491,23 @@ export class AccountingStore {
     return int(row?.spend_nano);
   }
 
-  /** What status needs of a budget: the count, the total and the top `n` scope keys. */
+  /**
+   * What status needs of a budget: the number of scope keys, how many reached `limitNano`, the
+   * total and the top `n` keys. Bounded work whatever the number of keys (an index on spend).
+   */
   async budgetSummary(
     policy: string,
     budget: string,
     periodStartNs: bigint,
+    limitNano: bigint,
     n: number,
   ): Promise<BudgetSummary> {
     const params = [policy, budget, periodStartNs];
-    const [agg] = await this.engine.query<{ n: unknown; total: unknown }>(
-      `SELECT count(*) AS n, sum(spend_nano) AS total FROM budget_sums
-       WHERE policy = $1 AND budget = $2 AND period_start_ns = $3`,
-      params,
+    const [agg] = await this.engine.query<{ n: unknown; reached: unknown; total: unknown }>(
+      `SELECT count(*) AS n, sum(CASE WHEN spend_nano >= $4 THEN 1 ELSE 0 END) AS reached,
+         sum(spend_nano) AS total
+       FROM budget_sums WHERE policy = $1 AND budget = $2 AND period_start_ns = $3`,
+      [...params, limitNano],
     );
     const top = await this.engine.query<{ scope_key: string; spend_nano: unknown }>(
       `SELECT scope_key, spend_nano FROM budget_sums
@@ -510,6 +517,7 @@ export class AccountingStore {
     );
     return {
       count: Number(int(agg?.n)),
+      reachedLimit: Number(int(agg?.reached)),
       totalNano: int(agg?.total),
       top: top.map((r) => ({ key: r.scope_key, nano: int(r.spend_nano) })),
     };
