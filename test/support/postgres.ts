@@ -53,7 +53,8 @@ async function asServerUser(cmd: string, args: string[]): Promise<string> {
   }
 }
 
-export async function startCluster(): Promise<Cluster> {
+/** `settings`: extra server settings (`name=value`), e.g. a bulk load's max_wal_size. */
+export async function startCluster(settings: readonly string[] = []): Promise<Cluster> {
   const bin = serverBin();
   const port = await freePort('127.0.0.1');
   const dir = mkdtempSync(join(os.tmpdir(), 'agentmeter-pg-'));
@@ -82,7 +83,10 @@ export async function startCluster(): Promise<Cluster> {
       join(dir, 'server.log'),
       '-w',
       '-o',
-      `-c listen_addresses=127.0.0.1 -k ${dir} -p ${port}`,
+      [
+        `-c listen_addresses=127.0.0.1 -k ${dir} -p ${port}`,
+        ...settings.map((x) => `-c ${x}`),
+      ].join(' '),
       'start',
     ]);
   } catch (err) {
