@@ -8,28 +8,10 @@ set -euo pipefail
 server() { ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sort -V | tail -n 1; }
 
 if [ -z "$(server)" ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
-  elif command -v sudo >/dev/null 2>&1; then
-    as_root=(sudo -n)
-  else
-    echo "[postgres] no server under /usr/lib/postgresql and installing needs root (or sudo)" >&2
-    exit 1
-  fi
-  # policy-rc.d exit 101 tells invoke-rc.d not to start the cluster the package creates.
-  policy=/usr/sbin/policy-rc.d
-  own_policy=false
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' | "${as_root[@]}" tee "$policy" >/dev/null
-    "${as_root[@]}" chmod 0755 "$policy"
-    own_policy=true
-  fi
-  cleanup() { if $own_policy; then "${as_root[@]}" rm -f "$policy"; fi; }
-  trap cleanup EXIT
-  echo "[postgres] installing Debian's postgresql package" >&2
-  "${as_root[@]}" apt-get update -qq >&2
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends postgresql >&2
+  # shellcheck source=hack/lib/apt.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+  apt_install_quietly postgresql
+  if [ "$(id -u)" -eq 0 ]; then as_root=(); else as_root=(sudo -n); fi
   if [ -z "$(server)" ]; then
     echo "[postgres] the postgresql package installed no server under /usr/lib/postgresql" >&2
     exit 1

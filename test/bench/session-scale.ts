@@ -13,7 +13,6 @@
 // - that budget sums, session totals and rollups agree to the nano-unit; store size; RSS.
 // Run: nice -n 10 node test/bench/session-scale.ts
 //   SCALE=1 (share of the month) ENGINES=sqlite,postgres ROUNDS=50 LOOKUPS=2000
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +32,7 @@ import type {
 } from '../../operator/src/store/accounting.ts';
 import { int } from '../../operator/src/store/engine.ts';
 import { openStore } from '../../operator/src/store/open.ts';
-import { nodeEntrypoint } from '../support/dockerfile.ts';
+import { isEngineChild, machine, runEngineChild } from './engine-child.ts';
 import { serverPssBytes, startCluster } from '../support/postgres.ts';
 import {
   BUDGET,
@@ -393,34 +392,12 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
   };
 }
 
-async function runChild(engine: string, env: Record<string, string>): Promise<unknown> {
-  const flags = nodeEntrypoint('operator/Dockerfile').flags;
-  const child = spawn(process.execPath, [...flags, process.argv[1] as string], {
-    env: { ...process.env, ...env, BENCH_ROLE: 'engine', BENCH_ENGINE: engine },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  const code = await new Promise<number>((done) => child.once('exit', (c) => done(c ?? 1)));
-  if (code !== 0) throw new Error(`${engine}: child exited ${code}`);
-  return JSON.parse(out.trim().split('\n').at(-1) as string);
-}
-
 async function main(): Promise<void> {
   const engines = (process.env.ENGINES ?? 'sqlite,postgres').split(',');
-  const cpu = os.cpus();
   console.log(
     JSON.stringify({
-      machine: {
-        cpu: cpu[0]?.model,
-        cores: cpu.length,
-        memGiB: round1(os.totalmem() / 1024 ** 3),
-        kernel: os.release(),
-        node: process.version,
-        operatorNodeFlags: nodeEntrypoint('operator/Dockerfile').flags.join(' '),
-        postgresSettings: PG_SETTINGS,
-        loadAverage: os.loadavg().map((x) => round1(x, 2)),
-      },
+      machine: machine(),
+      postgresSettings: PG_SETTINGS,
       scale: Number(process.env.SCALE ?? 1),
     }),
   );
@@ -433,7 +410,7 @@ async function main(): Promise<void> {
         try {
           console.log(
             JSON.stringify(
-              await runChild(engine, {
+              await runEngineChild(engine, [], {
                 BENCH_DIR: dir,
                 BENCH_PG_URL: cluster.url,
                 BENCH_PG_PID: String(cluster.postmasterPid),
@@ -446,7 +423,7 @@ async function main(): Promise<void> {
           await cluster.stop();
         }
       } else {
-        console.log(JSON.stringify(await runChild(engine, { BENCH_DIR: dir }), null, 2));
+        console.log(JSON.stringify(await runEngineChild(engine, [], { BENCH_DIR: dir }), null, 2));
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -455,7 +432,7 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ loadAverageAtEnd: os.loadavg().map((x) => round1(x, 2)) }));
 }
 
-if (process.env.BENCH_ROLE === 'engine') {
+if (isEngineChild) {
   process.stdout.write(`${JSON.stringify(await measure(process.env.BENCH_ENGINE as string))}\n`);
 } else {
   await main();

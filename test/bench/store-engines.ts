@@ -9,12 +9,11 @@
 // Run: nice -n 10 node test/bench/store-engines.ts
 //   SCALE=0.1 (share of the full month) ENGINES=postgres,pglite-lean,pglite,sqlite NODES=100
 //   SESSIONS_PER_PULL=100 (sessions starting per pull; a pull holds 4x that many sessions)
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { nodeEntrypoint } from '../support/dockerfile.ts';
+import { isEngineChild, machine, runEngineChild } from './engine-child.ts';
 import { pgConnection, pgliteConnection } from './store/connections.ts';
 import { deltasOf } from './store/deltas.ts';
 import {
@@ -322,41 +321,20 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
   };
 }
 
-/** Runs one engine in a child process and returns what it printed last. */
 async function runChild(engine: string, env: Record<string, string>): Promise<unknown> {
   const spec = ENGINES[engine];
   if (spec === undefined)
     throw new Error(`unknown engine ${engine}; known: ${Object.keys(ENGINES).join(', ')}`);
-  const flags = [...nodeEntrypoint('operator/Dockerfile').flags, ...spec.nodeFlags];
-  const child = spawn(process.execPath, [...flags, process.argv[1] as string], {
-    env: { ...process.env, ...env, BENCH_ROLE: 'engine', BENCH_ENGINE: engine },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  const code = await new Promise<number>((done) => child.once('exit', (c) => done(c ?? 1)));
-  if (code !== 0) throw new Error(`${engine}: child exited ${code}`);
-  return JSON.parse(out.trim().split('\n').at(-1) as string);
+  return runEngineChild(engine, spec.nodeFlags, env);
 }
 
 async function main(): Promise<void> {
   const engines = (process.env.ENGINES ?? 'postgres,pglite-lean,pglite,sqlite').split(',');
   const scale = Number(process.env.SCALE ?? 0.1);
-  const cpu = os.cpus();
-  const machine = {
-    cpu: cpu[0]?.model,
-    cores: cpu.length,
-    memGiB: round(os.totalmem() / 1024 ** 3),
-    kernel: os.release(),
-    node: process.version,
-    operatorNodeFlags: nodeEntrypoint('operator/Dockerfile').flags.join(' '),
-    niceness: os.getPriority(),
-    loadAverage: os.loadavg().map((x) => round(x, 2)),
-  };
   console.log(
     JSON.stringify(
       {
-        machine,
+        machine: machine(),
         scale,
         fullScale: {
           sessions: FULL_SESSIONS,
@@ -397,7 +375,7 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)) }));
 }
 
-if (process.env.BENCH_ROLE === 'engine') {
+if (isEngineChild) {
   const result = await measure(process.env.BENCH_ENGINE as string);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } else {

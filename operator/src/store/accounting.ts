@@ -171,8 +171,44 @@ const SESSION_SUMS = `sum(infra_nano) AS infra, sum(tokens_nano) AS tokens,
   sum(unpriced_calls) AS unpriced, sum(input_tokens) AS input, sum(output_tokens) AS output,
   min(first_ns) AS first, max(last_ns) AS last`;
 
+export const sessionKey = (d: SessionDelta): string => `${d.namespace}\n${d.sessionId}\n${d.day}`;
+
+export function addSessions(a: SessionDelta, b: SessionDelta): SessionDelta {
+  return {
+    ...a,
+    infraNano: a.infraNano + b.infraNano,
+    tokensNano: a.tokensNano + b.tokensNano,
+    toolsNano: a.toolsNano + b.toolsNano,
+    apisNano: a.apisNano + b.apisNano,
+    calls: a.calls + b.calls,
+    unpricedCalls: a.unpricedCalls + b.unpricedCalls,
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    firstNs: a.firstNs < b.firstNs ? a.firstNs : b.firstNs,
+    lastNs: a.lastNs > b.lastNs ? a.lastNs : b.lastNs,
+  };
+}
+
+export const rollupKey = (d: RollupDelta): string =>
+  `${d.day}\n${d.namespace}\n${canonicalTags(d.tags)}\n${d.kind}\n${d.item}`;
+
+export function addRollups(a: RollupDelta, b: RollupDelta): RollupDelta {
+  return {
+    ...a,
+    costNano: a.costNano + b.costNano,
+    calls: a.calls + b.calls,
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+  };
+}
+
 /** Adds `delta` into `map` under `key`, or stores it. Each key is written once per commit. */
-function mergeInto<T>(map: Map<string, T>, key: string, delta: T, add: (a: T, b: T) => T): void {
+export function mergeInto<T>(
+  map: Map<string, T>,
+  key: string,
+  delta: T,
+  add: (a: T, b: T) => T,
+): void {
   const have = map.get(key);
   map.set(key, have === undefined ? delta : add(have, delta));
 }
@@ -303,21 +339,7 @@ export class AccountingStore {
     deltas: readonly SessionDelta[],
   ): Promise<void> {
     const merged = new Map<string, SessionDelta>();
-    for (const d of deltas) {
-      mergeInto(merged, `${d.namespace}\n${d.sessionId}\n${d.day}`, d, (a, b) => ({
-        ...a,
-        infraNano: a.infraNano + b.infraNano,
-        tokensNano: a.tokensNano + b.tokensNano,
-        toolsNano: a.toolsNano + b.toolsNano,
-        apisNano: a.apisNano + b.apisNano,
-        calls: a.calls + b.calls,
-        unpricedCalls: a.unpricedCalls + b.unpricedCalls,
-        inputTokens: a.inputTokens + b.inputTokens,
-        outputTokens: a.outputTokens + b.outputTokens,
-        firstNs: a.firstNs < b.firstNs ? a.firstNs : b.firstNs,
-        lastNs: a.lastNs > b.lastNs ? a.lastNs : b.lastNs,
-      }));
-    }
+    for (const d of deltas) mergeInto(merged, sessionKey(d), d, addSessions);
     const add = (c: string): string => `${c} = session_totals.${c} + excluded.${c}`;
     await tx.insertMany(
       `INSERT INTO session_totals (policy, namespace, session_id, day, infra_nano, tokens_nano,
@@ -383,20 +405,7 @@ export class AccountingStore {
     created: Map<string, bigint>,
   ): Promise<void> {
     const merged = new Map<string, RollupDelta>();
-    for (const d of deltas) {
-      mergeInto(
-        merged,
-        `${d.day}\n${d.namespace}\n${canonicalTags(d.tags)}\n${d.kind}\n${d.item}`,
-        d,
-        (a, b) => ({
-          ...a,
-          costNano: a.costNano + b.costNano,
-          calls: a.calls + b.calls,
-          inputTokens: a.inputTokens + b.inputTokens,
-          outputTokens: a.outputTokens + b.outputTokens,
-        }),
-      );
-    }
+    for (const d of deltas) mergeInto(merged, rollupKey(d), d, addRollups);
     const rows: SqlValue[][] = [];
     for (const d of merged.values()) {
       rows.push([

@@ -5,6 +5,7 @@
 import type { LedgerPosition } from '@agentmeter/crds';
 import type { Contribution } from '../budgets/contribution.ts';
 import type { PolicyState } from '../budgets/state.ts';
+import { addRollups, addSessions, mergeInto, rollupKey, sessionKey } from './accounting.ts';
 import type {
   BudgetDelta,
   CursorMove,
@@ -64,9 +65,7 @@ export class RoundRecorder {
     const model = c.breakdown.tokens > 0n || c.inputTokens > 0n || c.outputTokens > 0n;
     for (const s of c.sessions) {
       const slash = s.key.indexOf('/');
-      const key = `${s.key}\n${day}`;
-      const have = this.#sessions.get(key);
-      const add: SessionDelta = {
+      const d: SessionDelta = {
         namespace: s.key.slice(0, slash),
         sessionId: s.key.slice(slash + 1),
         day,
@@ -81,36 +80,21 @@ export class RoundRecorder {
         firstNs: atNs,
         lastNs: atNs,
       };
-      this.#sessions.set(
-        key,
-        have === undefined
-          ? add
-          : {
-              ...have,
-              infraNano: have.infraNano + add.infraNano,
-              tokensNano: have.tokensNano + add.tokensNano,
-              inputTokens: have.inputTokens + add.inputTokens,
-              outputTokens: have.outputTokens + add.outputTokens,
-              firstNs: atNs < have.firstNs ? atNs : have.firstNs,
-              lastNs: atNs > have.lastNs ? atNs : have.lastNs,
-            },
-      );
+      mergeInto(this.#sessions, sessionKey(d), d, addSessions);
     }
-    const kind = model ? 'model' : 'infra';
-    const key = `${day}\n${c.namespace}\n${kind}`;
-    const have = this.#rollups.get(key);
     // Allocation tags arrive with the entries of issue 17's cost centers; until then none.
-    this.#rollups.set(key, {
+    const r: RollupDelta = {
       day,
       namespace: c.namespace,
       tags: {},
-      kind,
+      kind: model ? 'model' : 'infra',
       item: '',
-      costNano: (have?.costNano ?? 0n) + c.totalNano,
+      costNano: c.totalNano,
       calls: 0n,
-      inputTokens: (have?.inputTokens ?? 0n) + c.inputTokens,
-      outputTokens: (have?.outputTokens ?? 0n) + c.outputTokens,
-    });
+      inputTokens: c.inputTokens,
+      outputTokens: c.outputTokens,
+    };
+    mergeInto(this.#rollups, rollupKey(r), r, addRollups);
   };
 
   commit(
