@@ -8,6 +8,7 @@ import {
   AccountingStore,
   CursorConflictError,
   DuplicateCallError,
+  retentionAt,
 } from '../../operator/src/store/accounting.ts';
 import type {
   CallRecord,
@@ -336,12 +337,21 @@ describe.each(engines)('accounting store on %s', (engine, config) => {
       });
       const before = await s.sizeBytes();
       expect(before).toBeGreaterThan(0n);
-      const deleted = await s.retain({
-        callsBeforeNs: BigInt(DAY) * DAY_NS + 8n,
-        sessionsBeforeDay: DAY - 30,
-        rollupsBeforeDay: DAY - 365,
+      // The defaults 31 days on: the call (day DAY) and the 40-day-old session day are past
+      // theirs, the 400-day-old rollup is not.
+      const at = (DAY + 31) * 86_400_000;
+      expect(retentionAt(at)).toEqual({
+        callsBeforeNs: BigInt(DAY + 1) * DAY_NS,
+        sessionsBeforeDay: DAY - 59,
+        rollupsBeforeDay: DAY - 769,
       });
-      expect(deleted).toEqual({ calls: 1, sessions: 1, rollups: 1 });
+      const deleted = await s.retain({ ...retentionAt(at), sessionsBeforeDay: DAY - 30 });
+      expect(deleted).toEqual({ calls: 1, sessions: 1, rollups: 0 });
+      expect(await s.retain({ ...retentionAt(at), rollupsBeforeDay: DAY - 365 })).toEqual({
+        calls: 0,
+        sessions: 0,
+        rollups: 1,
+      });
       expect(await s.session('p', 'k', 'old')).toBeUndefined();
       expect((await s.session('p', 'k', 'new'))?.totalNano).toBe(5n);
     } finally {

@@ -94,7 +94,7 @@ describe('budget status from the store', () => {
     ).toEqual(['False', 'False']);
   });
 
-  it('stays under 64 KiB at the schema maxima whatever the number of sessions', () => {
+  it('stays under 64 KiB with the most budgets and the longest keys, whatever the number of sessions', () => {
     // 16 budgets (the schema's maximum), every top key at the longest a Session scope key can be
     // (a 63-character namespace, '/', a 128-character session id), every sum at its largest,
     // ten thresholds each, every budget exceeded by a billion sessions.

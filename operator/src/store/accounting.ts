@@ -153,6 +153,27 @@ export interface Retention {
   readonly rollupsBeforeDay: number;
 }
 
+export interface RetentionDays {
+  readonly calls: number;
+  readonly sessions: number;
+  readonly rollups: number;
+}
+
+/** Call rows a month, per-session days a quarter, daily rollups over two years. */
+export const DEFAULT_RETENTION: RetentionDays = { calls: 30, sessions: 90, rollups: 800 };
+
+const DAY_MS = 86_400_000;
+
+/** The cut-offs of `days` at `nowMs`: what is older than that many whole UTC days goes. */
+export function retentionAt(nowMs: number, days: RetentionDays = DEFAULT_RETENTION): Retention {
+  const today = Math.floor(nowMs / DAY_MS);
+  return {
+    callsBeforeNs: BigInt(today - days.calls) * BigInt(DAY_MS) * 1_000_000n,
+    sessionsBeforeDay: today - days.sessions,
+    rollupsBeforeDay: today - days.rollups,
+  };
+}
+
 export class CursorConflictError extends Error {
   override readonly name = 'CursorConflictError';
 }
