@@ -3,11 +3,11 @@
 // holds the README to this output). Run: node hack/metrics-reference.ts
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { AttributionMetrics } from '../node-agent/src/attribution/metrics.ts';
+import { AttributionMetrics } from '../node-agent/src/metrics/attribution-metrics.ts';
 import { GpuMetrics } from '../node-agent/src/gpu/metrics.ts';
-import { AgentMetrics } from '../node-agent/src/http/metrics.ts';
-import type { TotalsFamily } from '../node-agent/src/http/totals-exposition.ts';
-import { NAMESPACE_FAMILIES, POD_FAMILIES } from '../node-agent/src/http/totals-exposition.ts';
+import { AgentMetrics } from '../node-agent/src/metrics/agent-metrics.ts';
+import type { TotalsFamily } from '../node-agent/src/metrics/totals-exposition.ts';
+import { NAMESPACE_FAMILIES, POD_FAMILIES } from '../node-agent/src/metrics/totals-exposition.ts';
 import { OperatorMetrics } from '../operator/src/metrics.ts';
 import { Controller, EventRecorder, LeaderElector } from '../operator/src/runtime/index.ts';
 

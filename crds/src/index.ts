@@ -6,7 +6,6 @@ export type {
   Condition,
   LabelSelector,
   LabelSelectorRequirement,
-  LedgerPosition,
   Money,
   ObjectMeta,
   Timestamp,
@@ -16,5 +15,4 @@ export { TIME_ZONES } from './costpolicy/time-zones.ts';
 export type * from './costpolicy/types.ts';
 export { COST_REPORT_GVK } from './costreport/crd.ts';
 export type * from './costreport/types.ts';
-export * from './kube/index.ts';
 export * from './pricing/index.ts';

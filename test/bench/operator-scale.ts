@@ -20,7 +20,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { LedgerStore } from '../../node-agent/src/ledger/index.ts';
 import { createAckRouter } from '../../node-agent/src/http/ack.ts';
-import { AgentMetrics } from '../../node-agent/src/http/metrics.ts';
+import { AgentMetrics } from '../../node-agent/src/metrics/agent-metrics.ts';
 import { createApp, listen } from '../../node-agent/src/http/server.ts';
 import { podBody } from '../../operator/src/budgets/test-ledger.ts';
 import type { Agent } from '../../operator/src/collect/agents.ts';

@@ -551,7 +551,7 @@ function validReport(name: string): CostReport {
       namespaces: [
         { namespace: 'team-a', cost, tokens: { input: 120_000, output: 30_000 }, sessions: 12 },
       ],
-      chainHeads: [{ node: 'node-a', seq: 9001, hash: 'cd'.repeat(32) }],
+      chainHeads: [{ node: 'node-a', seq: '9001', hash: 'cd'.repeat(32) }],
     },
   };
 }
@@ -611,7 +611,7 @@ describe('CostReport CRD', () => {
     {
       name: 'a malformed chain hash',
       breakIt: (r: CostReport) =>
-        (r.spec.chainHeads = [{ node: 'node-a', seq: 1, hash: 'not-a-hash' }]),
+        (r.spec.chainHeads = [{ node: 'node-a', seq: '1', hash: 'not-a-hash' }]),
       message: 'spec.chainHeads[0].hash',
     },
   ])('refuses $name', async ({ breakIt, message }) => {

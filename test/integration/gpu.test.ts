@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LedgerBody, PodUsageBody, WireUsage } from '@agentmeter/crds';
-import { AgentMetrics } from '../../node-agent/src/http/metrics.ts';
+import { AgentMetrics } from '../../node-agent/src/metrics/agent-metrics.ts';
 import { LedgerStore } from '../../node-agent/src/ledger/index.ts';
 import type { GpuTickResult } from '../../node-agent/src/gpu/attribute.ts';
 import type { GpuCollectorOptions } from '../../node-agent/src/gpu/collector.ts';

@@ -653,7 +653,7 @@ describe('container images (no engine here: what each image runs is checked as a
         if (entry === '@agentmeter' || entry === '.bin') continue;
         await symlink(join(repoRoot, 'node_modules', entry), join(context, 'node_modules', entry));
       }
-      for (const ws of ['crds', 'node-agent', 'operator']) {
+      for (const ws of ['crds', 'kube-client', 'node-agent', 'operator']) {
         await symlink(`../../${ws}`, join(context, 'node_modules', '@agentmeter', ws));
       }
       const built = await run(

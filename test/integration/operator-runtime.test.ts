@@ -1,7 +1,7 @@
 // The operator's controller machinery against the real apiserver: Lease leader election,
 // events.k8s.io/v1 events with series aggregation, the merge-patch content type, and a
 // controller woken by CostPolicy spec changes but not by status writes.
-import { Informer } from '@agentmeter/crds';
+import { Informer } from '@agentmeter/kube-client';
 import {
   CoordinationV1Api,
   CoreV1Api,

@@ -1,12 +1,12 @@
-// The agent's pod-metadata view against a real apiserver: pods bound to a test node name (no
+// The agent's pod watch (PodWatch) against a real apiserver: pods bound to a test node name (no
 // scheduler or kubelet runs, so they stay Pending unless a test writes their status).
 import { createServer, connect } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PodMetadata } from '../../node-agent/src/pods/pod-metadata.ts';
-import type { PodGoneReason } from '../../node-agent/src/pods/pod-metadata.ts';
+import { PodWatch } from '../../node-agent/src/pods/pod-watch.ts';
+import type { PodGoneReason } from '../../node-agent/src/pods/pod-watch.ts';
 import { adminKubeConfig, adminRestClient, controlPlane } from '../support/kube.ts';
 
 const run = Date.now().toString(36);
@@ -50,8 +50,8 @@ afterAll(async () => {
   await core.deleteNamespace({ name: ns }).catch(() => undefined);
 });
 
-describe('PodMetadata against the test apiserver', () => {
-  let pods: PodMetadata;
+describe('PodWatch against the test apiserver', () => {
+  let pods: PodWatch;
   const gone: [string, string, PodGoneReason][] = [];
   const restarts: string[] = [];
 
@@ -60,7 +60,7 @@ describe('PodMetadata against the test apiserver', () => {
     await core.createNamespacedPod({ namespace: ns, body: podSpec('early', node) });
     await core.createNamespacedPod({ namespace: ns, body: podSpec('elsewhere', otherNode) });
     await core.createNamespacedPod({ namespace: ns, body: podSpec('unscheduled', undefined) });
-    pods = new PodMetadata({ client: adminRestClient(), nodeName: node });
+    pods = new PodWatch({ client: adminRestClient(), nodeName: node });
     pods.onPodGone((cgroupUid, meta, reason) => gone.push([cgroupUid, meta.name, reason]));
     pods.on('restart', (reason) => restarts.push(reason));
     expect(pods.synced).toBe(false);
@@ -200,7 +200,7 @@ describe('pod watch through an apiserver that is away', () => {
   it('retries with backoff while the port is closed, syncs when it opens, and recovers from a drop', async () => {
     const plane = controlPlane();
     const port = await freePort();
-    const pods = new PodMetadata({
+    const pods = new PodWatch({
       client: adminRestClient({ server: `https://127.0.0.1:${port}` }),
       nodeName: node,
       backoff: { initialMs: 50, maxMs: 400, jitter: 0 },

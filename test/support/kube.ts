@@ -5,7 +5,7 @@ import { readdir } from 'node:fs/promises';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiextensionsV1Api, KubeConfig } from '@kubernetes/client-node';
-import { RestClient } from '@agentmeter/crds';
+import { RestClient } from '@agentmeter/kube-client';
 import { inject } from 'vitest';
 import type { ControlPlaneInfo } from '../../hack/control-plane.ts';
 

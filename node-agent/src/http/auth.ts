@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { V1SubjectAccessReview, V1TokenReview } from '@kubernetes/client-node';
 import type { Request } from 'express';
-import type { InformerLogger, RestClient } from '@agentmeter/crds';
+import type { InformerLogger, RestClient } from '@agentmeter/kube-client';
 
 export const LEDGER_ACCESS = { group: 'agentmeter.dev', resource: 'ledgers', verb: 'get' } as const;
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Usage } from '@agentmeter/crds';
-import { AgentMetrics } from './metrics.ts';
+import { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { LEDGER_MAX_LIMIT, createApp, listen } from './server.ts';
 import type { AppOptions, LedgerReader, Listening } from './server.ts';
 
@@ -86,15 +86,18 @@ describe('/metrics', () => {
 
 describe('/healthz and /readyz', () => {
   it('reports alive always and ready only when every check passes, saying which failed', async () => {
-    const state = { synced: false, ledgerOpen: true };
+    const state = { synced: false, ledgerWritable: true };
     const { get } = await serve({
-      readiness: { 'pod-watch-synced': () => state.synced, 'ledger-open': () => state.ledgerOpen },
+      readiness: {
+        'pod-watch-synced': () => state.synced,
+        'ledger-writable': () => state.ledgerWritable,
+      },
     });
     expect((await get('/healthz')).status).toBe(200);
     const notReady = await get('/readyz');
     expect(notReady.status).toBe(503);
     expect(await notReady.text()).toBe(
-      '[-]pod-watch-synced failed\n[+]ledger-open ok\nreadyz check failed\n',
+      '[-]pod-watch-synced failed\n[+]ledger-writable ok\nreadyz check failed\n',
     );
     state.synced = true;
     const ready = await get('/readyz');

@@ -5,8 +5,9 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Express, NextFunction, Request, Response, Router } from 'express';
-import type { InformerLogger } from '@agentmeter/crds';
-import type { AgentMetrics } from './metrics.ts';
+import { parseSeq } from '@agentmeter/crds';
+import type { InformerLogger } from '@agentmeter/kube-client';
+import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 
 /** What the ledger store offers the pull API. Entries are parsed ledger entries (JSON objects
  * whose `seq` is a decimal string), in ascending seq order, all with seq > `after`. */
@@ -25,9 +26,9 @@ export interface LedgerPage {
 export interface AppOptions {
   readonly metrics: AgentMetrics;
   readonly ledger: LedgerReader;
-  /** Named readiness checks, e.g. `{ 'pod-watch-synced': () => pods.synced, 'ledger-open': … }`. */
+  /** Named readiness checks (agent/readiness.ts); /readyz fails when any of them does. */
   readonly readiness: Readonly<Record<string, () => boolean>>;
-  /** Gate for /v1/ledger (the operator's TokenReview/SubjectAccessReview comes later); false → 403. */
+  /** Gate for /v1/ledger: the operator's TokenReview and SubjectAccessReview (auth.ts); false → 403. */
   readonly authorize?: (req: Request) => Promise<boolean>;
   readonly logger?: InformerLogger;
   /** More routes (session API, ledger acknowledgements), mounted before the 404 handler. */
@@ -134,12 +135,13 @@ function ledgerQuery(req: Request): { after: bigint; limit: number } {
   const limit = single(query.limit, 'limit');
   let afterSeq = 0n;
   if (after !== undefined) {
-    if (!/^(0|[1-9]\d{0,19})$/.test(after) || BigInt(after) > U64_MAX) {
+    const parsed = parseSeq(after);
+    if (parsed === undefined) {
       throw new BadRequest(
         `after must be a sequence number (a decimal integer from 0 to ${U64_MAX}), got ${quote(after)}`,
       );
     }
-    afterSeq = BigInt(after);
+    afterSeq = parsed;
   }
   let pageSize = LEDGER_DEFAULT_LIMIT;
   if (limit !== undefined) {
@@ -170,13 +172,11 @@ function quote(value: string): string {
 function checkOrder(entries: unknown[], after: bigint): bigint | undefined {
   let prev: bigint | undefined;
   for (const entry of entries) {
-    const seq = (entry as { seq?: unknown } | null)?.seq;
-    const ok =
-      typeof seq === 'string' &&
-      /^[1-9]\d*$/.test(seq) &&
-      (prev === undefined ? BigInt(seq) > after : BigInt(seq) === prev + 1n);
-    if (!ok) throw new Error(`ledger returned seq ${String(seq)} after ${prev ?? after}`);
-    prev = BigInt(seq as string);
+    const text = (entry as { seq?: unknown } | null)?.seq;
+    const seq = parseSeq(text);
+    const ok = seq !== undefined && (prev === undefined ? seq > after : seq === prev + 1n);
+    if (!ok) throw new Error(`ledger returned seq ${String(text)} after ${prev ?? after}`);
+    prev = seq;
   }
   return prev;
 }

@@ -2,7 +2,7 @@
 // Per-session detail lives here and in the ledger, never in metric labels (invariant 7).
 import { Router } from 'express';
 import { formatMoney, usageToWire } from '@agentmeter/crds';
-import type { SessionBook, SessionRecord } from '../attribution/session-book.ts';
+import type { SessionBook, SessionRecord } from './session-book.ts';
 import { isValidSessionId } from '../sessions/index.ts';
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

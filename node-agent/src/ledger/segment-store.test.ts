@@ -181,7 +181,7 @@ describe('LedgerStore crash recovery', () => {
     await expect(LedgerStore.open(options())).rejects.toMatchObject({
       name: 'LedgerStoreError',
       reason: 'corrupt',
-      seq: '1',
+      seq: 1n,
     });
   });
 
@@ -287,7 +287,9 @@ describe('LedgerStore compaction', () => {
     await store.close();
     const reopened = await LedgerStore.open(options());
     expect(reopened.stats().acked).toBe(3n);
+    expect(reopened.writable).toBe(true);
     await reopened.close();
+    expect(reopened.writable).toBe(false);
     await expect(reopened.append([marker(1)])).rejects.toMatchObject({ reason: 'closed' });
     await expect(
       LedgerStore.open(options({ identity: { node: 'node-b', agentId: 'x' } })),

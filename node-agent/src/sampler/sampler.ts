@@ -16,33 +16,33 @@ import {
   type PodCgroup,
   type PodCounterReader,
 } from '../cgroup/index.ts';
-import { TimeSlice } from '../event-loop/time-slice.ts';
-import type { AgentMetrics } from '../http/metrics.ts';
+import { TimeSlice } from '../runtime/time-slice.ts';
+import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import type { LedgerStore } from '../ledger/segment-store.ts';
 import { checkpointBody, recoverBaseline } from '../ledger/counter-state.ts';
 import type { PodMeta } from '../pods/pod-meta.ts';
-import type { PodMetadata } from '../pods/pod-metadata.ts';
-import { mergeGpu } from '../attribution/gpu-merge.ts';
+import type { PodWatch } from '../pods/pod-watch.ts';
+import { mergeGpu } from './gpu-merge.ts';
 import type { GpuTickResult } from '../gpu/attribute.ts';
 import { baselinesFromCheckpoint, baselinesToCheckpoint } from './checkpoint.ts';
-import type { MeasuredPod, Pricer, SettledBatch, TickSettler } from './settler.ts';
+import type { MeasuredPod, Pricer, TickBatch, TickBatcher } from '../batches/tick-batcher.ts';
 import { computeTick, type PodReading, type SamplerBaselines, type TickResult } from './tick.ts';
 
 /** Receives what each written batch contributed (metrics, the session API). */
 export interface BatchListener {
-  (batch: SettledBatch): void;
+  (batch: TickBatch): void;
 }
 
 export interface SamplerOptions {
   readonly layout: CgroupLayout;
-  readonly pods: PodMetadata;
+  readonly pods: PodWatch;
   readonly ledger: LedgerStore;
   readonly metrics: AgentMetrics;
   readonly log: Logger;
   readonly procRoot: string;
   readonly sysRoot: string;
   readonly hostNetNs: string | null;
-  readonly settler: TickSettler;
+  readonly batcher: TickBatcher;
   readonly pricer: Pricer;
   readonly onBatch?: BatchListener;
   /** GPU attribution for the tick (absent on nodes without GPU support enabled). */
@@ -146,12 +146,12 @@ export class Sampler {
   /** Writes every tick still held for the watermark (on shutdown). */
   flush(): Promise<void> {
     this.#running = this.#running.then(async () => {
-      for (const batch of this.#opts.settler.flush()) await this.#write(batch);
+      for (const batch of this.#opts.batcher.flush()) await this.#write(batch);
     });
     return this.#running;
   }
 
-  async #write(batch: SettledBatch): Promise<void> {
+  async #write(batch: TickBatch): Promise<void> {
     const { ledger, metrics } = this.#opts;
     const written = await ledger.append(batch.bodies);
     metrics.ledgerAppended(BigInt(written.length));
@@ -269,7 +269,7 @@ export class Sampler {
     this.#ticks++;
     const measuredTick = { tick, time, pods: measured, result, gpuUnattributed: unattributed };
     if (slice.spent()) await slice.next();
-    for (const batch of this.#opts.settler.push(measuredTick)) {
+    for (const batch of this.#opts.batcher.push(measuredTick)) {
       if (slice.spent()) await slice.next();
       await this.#write(batch);
     }
@@ -287,8 +287,13 @@ export class Sampler {
     }
   }
 
-  /** Ticks written by this process. */
+  /** Ticks this process measured. */
   get ticks(): bigint {
     return this.#ticks;
+  }
+
+  /** Wall-clock ns at which this process's last successful tick ended. */
+  get lastTickEndNs(): bigint | undefined {
+    return this.#ticks === 0n ? undefined : this.#last?.wallNs;
   }
 }

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { COST_POLICY_GVK, COST_REPORT_GVK, formatMoney } from '@agentmeter/crds';
-import { loadKubeConfig } from '@agentmeter/crds/kubeconfig';
+import { loadKubeConfig } from '@agentmeter/kube-client/kubeconfig';
 import type { CostPolicy, CostReport } from '@agentmeter/crds';
 import { RESOURCES } from '../budgets/contribution.ts';
 import { rfc3339 } from '../budgets/periods.ts';

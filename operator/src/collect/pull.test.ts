@@ -7,7 +7,7 @@ import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LedgerStore } from '../../../node-agent/src/ledger/index.ts';
 import { createAckRouter } from '../../../node-agent/src/http/ack.ts';
-import { AgentMetrics } from '../../../node-agent/src/http/metrics.ts';
+import { AgentMetrics } from '../../../node-agent/src/metrics/agent-metrics.ts';
 import { createApp, listen } from '../../../node-agent/src/http/server.ts';
 import type { Listening } from '../../../node-agent/src/http/server.ts';
 import type { LedgerEntry, LedgerPosition } from '@agentmeter/crds';
@@ -59,7 +59,7 @@ describe('pullChain', () => {
     const r = await pullChain(
       api,
       a,
-      { node: 'node-a', seq: Number(info.anchor.seq), hash: info.anchor.hash },
+      { node: 'node-a', ...info.anchor },
       (after, entries) => {
         pages.push(entries.length);
         fold.add(indexPage('node-a', after, entries));
@@ -72,7 +72,7 @@ describe('pullChain', () => {
     expect(pages.length).toBeGreaterThan(1);
     const counted = fold.finish();
     expect(counted.state.budgets.get('all')?.sums.get('*')).toBe(nanos.reduce((x, y) => x + y, 0n));
-    expect(counted.cursors).toEqual([{ node: 'node-a', seq: 25, hash: r.last?.hash }]);
+    expect(counted.cursors).toEqual([{ node: 'node-a', seq: 25n, hash: r.last?.hash }]);
     await api.ack(a, 25n);
     expect(store.stats().acked).toBe(25n);
     await expect(httpAgentApi({ token: async () => 'bad' }).info(a)).rejects.toThrow(/403/);
@@ -102,7 +102,7 @@ describe('pullChain', () => {
     const r = await pullChain(
       api,
       { node: 'node-b', url: `http://127.0.0.1:${server.port}` },
-      { node: 'node-b', seq: 0, hash: '0'.repeat(64) },
+      { node: 'node-b', seq: 0n, hash: '0'.repeat(64) },
       (after, entries) => {
         starts.push(after);
         got.push(...entries);
@@ -111,6 +111,6 @@ describe('pullChain', () => {
     );
     expect(r.failure?.reason).toBe('hash-mismatch');
     expect(got.map((e) => e.seq)).toEqual(['1', '2']);
-    expect(starts.map((s) => s.seq)).toEqual([0, 1]);
+    expect(starts.map((s) => s.seq)).toEqual([0n, 1n]);
   });
 });

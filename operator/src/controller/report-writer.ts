@@ -2,7 +2,8 @@
 // the same content is success (a repeat after a crash), different content is surfaced, not
 // overwritten.
 import type { Logger } from 'pino';
-import { COST_REPORT_GVK, statusCodeOf } from '@agentmeter/crds';
+import { COST_REPORT_GVK } from '@agentmeter/crds';
+import { statusCodeOf } from '@agentmeter/kube-client';
 import type { CostPolicy, CostReport } from '@agentmeter/crds';
 import type { EventRecorder } from '../runtime/index.ts';
 import { rfc3339 } from '../budgets/periods.ts';

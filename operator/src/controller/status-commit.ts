@@ -4,7 +4,7 @@
 // re-pull and recompute, so nothing is ever added twice. Closed periods in the written state
 // become CostReports on the next pass, before the status that drops them is written.
 import type { Logger } from 'pino';
-import { isConflict } from '@agentmeter/crds';
+import { isConflict } from '@agentmeter/kube-client';
 import type { CostPolicy, CostPolicyStatus, LedgerPosition } from '@agentmeter/crds';
 import { mergePatchOptions, type EventRecorder } from '../runtime/index.ts';
 import { rfc3339 } from '../budgets/periods.ts';

@@ -3,7 +3,7 @@
 // before), patches them, and records one Event per action.
 import type { AppsV1Api, BatchV1Api, V1ObjectMeta } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { isConflict, isNotFound } from '@agentmeter/crds';
+import { isConflict, isNotFound } from '@agentmeter/kube-client';
 import type { EventRecorder } from '../runtime/index.ts';
 import { mergePatchOptions } from '../runtime/index.ts';
 import { SESSION_ID, SUSPENDED_LABEL, planEnforcement, workloadKey } from './plan.ts';

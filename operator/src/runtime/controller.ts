@@ -5,7 +5,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { Informer } from '@agentmeter/crds';
+import type { Informer } from '@agentmeter/kube-client';
 import { systemClock, type Clock, type Timer } from './clock.ts';
 import { registerOnce } from './metrics.ts';
 import { WorkQueue } from './workqueue.ts';

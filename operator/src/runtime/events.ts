@@ -1,7 +1,7 @@
 // An events.k8s.io/v1 event recorder. Repeats of the same event within a window become a
 // series count on the existing Event (as client-go's recorder aggregates them) instead of new
 // objects. Recording is best effort: it never throws into the reconcile that called it.
-import { isNotFound } from '@agentmeter/crds';
+import { isNotFound } from '@agentmeter/kube-client';
 import {
   V1MicroTime,
   type EventsV1Api,

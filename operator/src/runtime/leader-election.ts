@@ -2,7 +2,7 @@
 // controller-runtime's default timings. Only the leader runs controllers; a replica that cannot
 // renew within renewDeadline stops leading (and the process exits) before anyone else can
 // take the lease over.
-import { isConflict, isNotFound } from '@agentmeter/crds';
+import { isConflict, isNotFound } from '@agentmeter/kube-client';
 import {
   V1MicroTime,
   type CoordinationV1Api,

@@ -1,10 +1,8 @@
-// The agent's read-only view of CostPolicies and namespace labels, and the Pricer the settler
+// The agent's read-only view of CostPolicies and namespace labels, and the Pricer the tick batcher
 // uses. Policies are compiled once per generation; a superseded generation stays available for
 // a while, so a tick measured under it is still priced with it (rates are never retroactive).
 import {
   COST_POLICY_GVK,
-  Informer,
-  type RestClient,
   compilePolicy,
   priceShares,
   priceTokens,
@@ -16,10 +14,11 @@ import {
   type TokenCost,
   type Usage,
 } from '@agentmeter/crds';
+import { Informer, type RestClient } from '@agentmeter/kube-client';
 import type { KubernetesObject, V1Namespace } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { PodMeta } from '../pods/pod-meta.ts';
-import type { Pricer, PricingRef } from '../sampler/settler.ts';
+import type { Pricer, PricingRef } from '../batches/tick-batcher.ts';
 
 const RETAIN_SUPERSEDED_MS = 30 * 60_000;
 

@@ -1,7 +1,7 @@
 import { zeroUsage } from '@agentmeter/crds';
 import { describe, expect, it } from 'vitest';
 import type { GpuTickResult } from '../gpu/attribute.ts';
-import type { TickResult } from '../sampler/tick.ts';
+import type { TickResult } from './tick.ts';
 import { mergeGpu } from './gpu-merge.ts';
 
 const tick: TickResult = {

@@ -10,12 +10,12 @@ import { describe, expect, it } from 'vitest';
 import type { PodMeta } from '../pods/pod-meta.ts';
 import { Settlement, TokenCounter } from '../sessions/index.ts';
 import {
-  TickSettler,
+  TickBatcher,
   tokenKey,
   type MeasuredTick,
   type Pricer,
   type PricingRef,
-} from './settler.ts';
+} from './tick-batcher.ts';
 
 const meta: PodMeta = {
   uid: 'pod-1',
@@ -73,10 +73,10 @@ function measured(n: bigint, cpuNs: bigint): MeasuredTick {
   };
 }
 
-function settler(watermarkTicks: number) {
+function batcher(watermarkTicks: number) {
   const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
   const tokens = new TokenCounter();
-  const s = new TickSettler({
+  const s = new TickBatcher({
     settlement,
     tokens,
     pricer,
@@ -87,9 +87,9 @@ function settler(watermarkTicks: number) {
   return { s, settlement, tokens };
 }
 
-describe('TickSettler', () => {
+describe('TickBatcher', () => {
   it('holds ticks for the watermark, then writes them in order', () => {
-    const { s } = settler(2);
+    const { s } = batcher(2);
     expect(s.push(measured(1n, 100n))).toEqual([]);
     expect(s.push(measured(2n, 100n))).toEqual([]);
     const out = s.push(measured(3n, 100n));
@@ -98,7 +98,7 @@ describe('TickSettler', () => {
   });
 
   it('splits by session activity and prices every share to the nano', () => {
-    const { s, settlement } = settler(0);
+    const { s, settlement } = batcher(0);
     // Session x is active for the first half of tick 1.
     settlement.recordSpan(meta.uid, 'agents/x', 1_000_000_000n, 1_500_000_000n);
     const [batch] = s.push(measured(1n, 1_000_000_001n));
@@ -118,7 +118,7 @@ describe('TickSettler', () => {
   });
 
   it('writes pod and checkpoint entries that the ledger writer seals on its fast path', () => {
-    const { s, settlement } = settler(0);
+    const { s, settlement } = batcher(0);
     settlement.recordSpan(meta.uid, 'agents/x', 1_000_000_000n, 1_500_000_000n);
     const tick = measured(1n, 1_000_000_001n);
     const withOwner: MeasuredTick = {
@@ -160,7 +160,7 @@ describe('TickSettler', () => {
   });
 
   it('writes token counts with the pod that produced them', () => {
-    const { s, tokens } = settler(0);
+    const { s, tokens } = batcher(0);
     tokens.add(tokenKey(meta.uid, 'agents/x'), { model: 'm', inputTokens: 10n, outputTokens: 5n });
     const [batch] = s.push(measured(1n, 0n));
     const entry = batch?.bodies.find((b) => b.kind === 'tokens');
@@ -176,10 +176,10 @@ describe('TickSettler', () => {
   });
 });
 
-describe('TickSettler with a ledger interval of several ticks', () => {
+describe('TickBatcher with a ledger interval of several ticks', () => {
   it('sums the settled ticks of an interval into one batch that still conserves', () => {
     const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
-    const s = new TickSettler({
+    const s = new TickBatcher({
       settlement,
       tokens: new TokenCounter(),
       pricer,
@@ -208,9 +208,9 @@ describe('TickSettler with a ledger interval of several ticks', () => {
   });
 });
 
-describe('TickSettler GPU rows', () => {
+describe('TickBatcher GPU rows', () => {
   it('sums per-model GPU rows across the ticks of a batch once each', () => {
-    const s = new TickSettler({
+    const s = new TickBatcher({
       settlement: new Settlement<Usage>({ watermarkTicks: 0 }),
       tokens: new TokenCounter(),
       pricer,

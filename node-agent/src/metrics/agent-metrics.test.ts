@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Usage } from '@agentmeter/crds';
-import { AgentMetrics } from './metrics.ts';
+import { AgentMetrics } from './agent-metrics.ts';
 
 const usage = (cpuNs: bigint, extra: Partial<Usage> = {}): Usage => ({
   cpuNs,

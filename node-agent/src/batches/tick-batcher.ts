@@ -19,7 +19,7 @@ import type {
 import type { PodMeta } from '../pods/pod-meta.ts';
 import type { Settlement, TokenCounter } from '../sessions/index.ts';
 import { tickBatch, type PodEntryInput } from './ledger-bodies.ts';
-import type { TickResult } from './tick.ts';
+import type { TickResult } from '../sampler/tick.ts';
 
 /** A pod's usage of one tick before it is split and priced. */
 export interface MeasuredPod extends PodEntryInput {
@@ -27,7 +27,7 @@ export interface MeasuredPod extends PodEntryInput {
   readonly pricing: PricingRef | null;
 }
 
-/** Opaque to the settler: the pricer knows what it means. */
+/** Opaque to the batcher: the pricer knows what it means. */
 export interface PricingRef {
   readonly policy: { readonly name: string; readonly generation: string };
   readonly currency: string;
@@ -56,7 +56,7 @@ export interface MeasuredTick {
 }
 
 /** What a settled pod entry contributed, for metrics and the session API. */
-export interface SettledShare {
+export interface BatchShare {
   readonly meta: PodMeta;
   readonly session: SessionRef | null;
   readonly usage: Usage;
@@ -64,7 +64,7 @@ export interface SettledShare {
   readonly currency: string | null;
 }
 
-export interface SettledTokens {
+export interface BatchTokens {
   readonly meta: PodMeta;
   readonly session: SessionRef | null;
   readonly model: string;
@@ -74,14 +74,14 @@ export interface SettledTokens {
   readonly currency: string | null;
 }
 
-export interface SettledBatch {
+export interface TickBatch {
   readonly tick: string;
   readonly bodies: LedgerBody[];
-  readonly shares: readonly SettledShare[];
-  readonly tokens: readonly SettledTokens[];
+  readonly shares: readonly BatchShare[];
+  readonly tokens: readonly BatchTokens[];
 }
 
-export interface SettlerOptions {
+export interface TickBatcherOptions {
   readonly settlement: Settlement<Usage>;
   readonly tokens: TokenCounter;
   readonly pricer: Pricer;
@@ -174,12 +174,12 @@ function addShare(
   else addUsageInto(prior.usage, usage);
 }
 
-export class TickSettler {
-  readonly #opts: SettlerOptions;
+export class TickBatcher {
+  readonly #opts: TickBatcherOptions;
   readonly #pending: MeasuredTick[] = [];
   #group: Group | null = null;
 
-  constructor(options: SettlerOptions) {
+  constructor(options: TickBatcherOptions) {
     this.#opts = options;
   }
 
@@ -188,9 +188,9 @@ export class TickSettler {
   }
 
   /** Adds a measured tick; returns the batches now past the watermark, oldest first. */
-  push(tick: MeasuredTick): SettledBatch[] {
+  push(tick: MeasuredTick): TickBatch[] {
     this.#pending.push(tick);
-    const out: SettledBatch[] = [];
+    const out: TickBatch[] = [];
     while (this.#pending.length > this.#opts.watermarkTicks) {
       const batch = this.#settleOldest(false);
       if (batch !== null) out.push(batch);
@@ -199,8 +199,8 @@ export class TickSettler {
   }
 
   /** Settles and writes everything held, e.g. on shutdown. */
-  flush(): SettledBatch[] {
-    const out: SettledBatch[] = [];
+  flush(): TickBatch[] {
+    const out: TickBatch[] = [];
     while (this.#pending.length > 0) {
       const batch = this.#settleOldest(true);
       if (batch !== null) out.push(batch);
@@ -211,7 +211,7 @@ export class TickSettler {
   }
 
   /** Splits the oldest held tick into the current group; emits the group once it is full. */
-  #settleOldest(final: boolean): SettledBatch | null {
+  #settleOldest(final: boolean): TickBatch | null {
     const tick = this.#pending.shift() as MeasuredTick;
     this.#opts.releaseSpans(final);
     const window = { t0: BigInt(tick.time.start), t1: BigInt(tick.time.end) };
@@ -276,14 +276,14 @@ export class TickSettler {
   }
 
   /** Prices the group and turns it into one ledger batch. */
-  #emit(): SettledBatch | null {
+  #emit(): TickBatch | null {
     const group = this.#group;
     if (group === null) return null;
     this.#group = null;
     const tick = group.last.tick;
     // end before start: keys in canonical order, so the ledger writer need not copy the range.
     const time: TimeRange = { end: group.last.time.end, start: group.first.time.start };
-    const shares: SettledShare[] = [];
+    const shares: BatchShare[] = [];
     const entries: PodEntryInput[] = [...group.pods.values()].map((acc) => {
       const byKey = acc.shares;
       const pod: MeasuredPod = {
@@ -315,7 +315,7 @@ export class TickSettler {
       });
       return { ...pod, shares: podShares, cost };
     });
-    const tokens: SettledTokens[] = [];
+    const tokens: BatchTokens[] = [];
     const tokenBodies: TokensBody[] = [];
     for (const [key, perModel] of this.#opts.tokens.drain()) {
       const space = key.indexOf(' ');

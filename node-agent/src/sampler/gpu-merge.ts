@@ -10,7 +10,7 @@ import {
 } from '@agentmeter/crds';
 import type { GpuTickResult } from '../gpu/attribute.ts';
 import { podGpuUsage } from '../gpu/usage.ts';
-import type { TickResult } from '../sampler/tick.ts';
+import type { TickResult } from './tick.ts';
 
 export interface GpuMerged {
   readonly result: TickResult;

@@ -4,7 +4,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { OpenMetricsContentType } from 'prom-client';
 import type { IngestCounters } from '../sessions/index.ts';
-import type { SettledBatch } from '../sampler/settler.ts';
+import type { TickBatch } from '../batches/tick-batcher.ts';
 
 type AnyRegistry = Registry | Registry<OpenMetricsContentType>;
 
@@ -52,7 +52,7 @@ export class AttributionMetrics {
     this.#models = options.pricedModels;
   }
 
-  addBatch(batch: SettledBatch): void {
+  addBatch(batch: TickBatch): void {
     const models = this.#models();
     for (const share of batch.shares) {
       const labels = {

@@ -2,7 +2,7 @@
 // for `/v1/sessions/{namespace}/{id}`. The ledger is the durable record; this is its running
 // sum since the agent started, bounded so a flood of short sessions cannot exhaust memory.
 import { addUsage, zeroUsage, type SessionRef, type Usage } from '@agentmeter/crds';
-import type { SettledBatch } from '../sampler/settler.ts';
+import type { TickBatch } from '../batches/tick-batcher.ts';
 
 export interface SessionModelTokens {
   inputTokens: bigint;
@@ -61,7 +61,7 @@ export class SessionBook {
     return record;
   }
 
-  apply(batch: SettledBatch, atNs: bigint): void {
+  apply(batch: TickBatch, atNs: bigint): void {
     for (const share of batch.shares) {
       if (share.session === null) continue;
       const zero = Object.values(share.usage).every((v) => v === 0n);

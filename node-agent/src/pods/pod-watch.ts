@@ -1,7 +1,12 @@
 // The agent's view of the pods on its own node: one watch with a field selector on the node
 // name (never a cluster-wide list), indexed by the UIDs that appear in cgroup paths and by IP.
-import { Informer } from '@agentmeter/crds';
-import type { BackoffOptions, InformerLogger, RestClient, RestartReason } from '@agentmeter/crds';
+import { Informer } from '@agentmeter/kube-client';
+import type {
+  BackoffOptions,
+  InformerLogger,
+  RestClient,
+  RestartReason,
+} from '@agentmeter/kube-client';
 import type { V1Pod } from '@kubernetes/client-node';
 import { cgroupUidOf, slimPod, toPodMeta } from './pod-meta.ts';
 import type { PodMeta } from './pod-meta.ts';
@@ -10,7 +15,7 @@ import type { PodMeta } from './pod-meta.ts';
  * Succeeded/Failed. Each pod is reported gone once. */
 export type PodGoneReason = 'deleted' | 'terminated';
 
-export interface PodMetadataEventMap {
+export interface PodWatchEventMap {
   /** A pod appeared (or its metadata first arrived): usage held for its cgroup can be joined. */
   added: [meta: PodMeta];
   updated: [meta: PodMeta, old: PodMeta];
@@ -22,10 +27,10 @@ export interface PodMetadataEventMap {
   restart: [reason: RestartReason];
 }
 
-export type PodMetadataEvent = keyof PodMetadataEventMap;
-type Handler<K extends PodMetadataEvent> = (...args: PodMetadataEventMap[K]) => void;
+export type PodWatchEvent = keyof PodWatchEventMap;
+type Handler<K extends PodWatchEvent> = (...args: PodWatchEventMap[K]) => void;
 
-export interface PodMetadataOptions {
+export interface PodWatchOptions {
   readonly client: RestClient;
   readonly nodeName: string;
   readonly logger?: InformerLogger;
@@ -41,14 +46,14 @@ const DEFAULT_TOMBSTONE_TTL_MS = 10 * 60_000;
 const DEFAULT_TOMBSTONE_MAX = 4096;
 const noopLogger: InformerLogger = { debug() {}, warn() {}, error() {} };
 
-export class PodMetadata {
+export class PodWatch {
   readonly nodeName: string;
   readonly #informer: Informer<V1Pod>;
   readonly #log: InformerLogger;
   readonly #tombstoneTtlMs: number;
   readonly #tombstoneMax: number;
   readonly #now: () => number;
-  readonly #handlers: { [K in PodMetadataEvent]: Handler<K>[] } = {
+  readonly #handlers: { [K in PodWatchEvent]: Handler<K>[] } = {
     added: [],
     updated: [],
     gone: [],
@@ -67,8 +72,8 @@ export class PodMetadata {
   /** metadata.uids already reported gone while still present (terminated, not yet deleted). */
   readonly #goneReported = new Set<string>();
 
-  constructor(options: PodMetadataOptions) {
-    if (!options.nodeName) throw new Error('PodMetadata needs a node name');
+  constructor(options: PodWatchOptions) {
+    if (!options.nodeName) throw new Error('PodWatch needs a node name');
     this.nodeName = options.nodeName;
     this.#log = options.logger ?? noopLogger;
     this.#tombstoneTtlMs = options.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS;
@@ -107,7 +112,7 @@ export class PodMetadata {
     return this.#informer.whenSynced();
   }
 
-  on<K extends PodMetadataEvent>(event: K, handler: Handler<K>): () => void {
+  on<K extends PodWatchEvent>(event: K, handler: Handler<K>): () => void {
     const list = this.#handlers[event] as Handler<K>[];
     list.push(handler);
     return () => {
@@ -252,7 +257,7 @@ export class PodMetadata {
     }
   }
 
-  #emit<K extends PodMetadataEvent>(event: K, ...args: PodMetadataEventMap[K]): void {
+  #emit<K extends PodWatchEvent>(event: K, ...args: PodWatchEventMap[K]): void {
     for (const handler of [...this.#handlers[event]] as Handler<K>[]) {
       try {
         const ret: unknown = handler(...args);

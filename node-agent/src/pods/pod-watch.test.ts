@@ -1,11 +1,11 @@
 import { createServer } from 'node:http';
 import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { RestClient } from '@agentmeter/crds';
+import { RestClient } from '@agentmeter/kube-client';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PodMetadata } from './pod-metadata.ts';
-import type { PodGoneReason } from './pod-metadata.ts';
+import { PodWatch } from './pod-watch.ts';
+import type { PodGoneReason } from './pod-watch.ts';
 
 /** Serves one LIST of `pods`, then holds the watch open for the test to push events. */
 async function fakeApi(pods: V1Pod[]) {
@@ -78,7 +78,7 @@ async function setup(
 ) {
   const api = await fakeApi(initial);
   let now = 1_000_000;
-  const pods = new PodMetadata({ client: api.client, nodeName: 'node-a', now: () => now, ...opts });
+  const pods = new PodWatch({ client: api.client, nodeName: 'node-a', now: () => now, ...opts });
   const gone: [string, string, PodGoneReason][] = [];
   const added: string[] = [];
   pods.onPodGone((cgroupUid, meta, reason) => gone.push([cgroupUid, meta.name, reason]));
@@ -93,7 +93,7 @@ async function setup(
   return { api, pods, gone, added, advance: (ms: number) => (now += ms) };
 }
 
-describe('PodMetadata', () => {
+describe('PodWatch', () => {
   it('watches only its node and indexes pods by uid, cgroup uid and IP', async () => {
     const { api, pods, added } = await setup([
       pod('a', 'uid-a', { ip: '10.0.0.1' }),

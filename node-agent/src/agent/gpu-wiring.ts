@@ -1,15 +1,16 @@
-// Starts GPU metering when the node has (or is told it has) nvidia-smi: the collector runs
-// nvidia-smi on its own schedule, and the sampler asks it for each tick's attribution.
+// GPU metering, when the node has (or is told it has) nvidia-smi: once started, the collector
+// runs nvidia-smi on its own schedule, and the sampler asks it for each tick's attribution.
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Registry } from 'prom-client';
-import type { AgentConfig } from './config.ts';
-import type { GpuTickResult } from './gpu/index.ts';
-import type { AgentMetrics } from './http/metrics.ts';
-import type { Logger } from './log.ts';
-import type { PodMetadata } from './pods/pod-metadata.ts';
+import type { AgentConfig } from '../config.ts';
+import type { GpuTickResult } from '../gpu/index.ts';
+import type { AgentMetrics } from '../metrics/agent-metrics.ts';
+import type { Logger } from '../log.ts';
+import type { PodWatch } from '../pods/pod-watch.ts';
 
 export interface GpuSource {
+  start(): void;
   collect(nowNs: bigint): Promise<{ result: GpuTickResult | null }>;
   stop(): Promise<void>;
 }
@@ -28,9 +29,9 @@ function findExecutable(name: string): string | undefined {
   });
 }
 
-export async function startGpu(
+export async function buildGpu(
   config: AgentConfig,
-  pods: PodMetadata,
+  pods: PodWatch,
   metrics: AgentMetrics,
   log: Logger,
 ): Promise<GpuSource | null> {
@@ -41,7 +42,7 @@ export async function startGpu(
     return null;
   }
   // Loaded only on GPU nodes: gRPC and the XML parser cost ~25 MiB of RSS the others never need.
-  const { GpuCollector, GpuMetrics } = await import('./gpu/index.ts');
+  const { GpuCollector, GpuMetrics } = await import('../gpu/index.ts');
   const gpuMetrics = new GpuMetrics();
   metrics.extend((registry) => gpuMetrics.register(registry as Registry));
   const collector = new GpuCollector({
@@ -57,9 +58,11 @@ export async function startGpu(
     onError: (error) => gpuMetrics.error(error),
     log: (line) => log.warn(line, line.msg),
   });
-  collector.start();
-  log.info({ nvidiaSmi: binary ?? config.nvidiaSmi }, 'GPU metering on');
   return {
+    start: () => {
+      collector.start();
+      log.info({ nvidiaSmi: binary ?? config.nvidiaSmi }, 'GPU metering on');
+    },
     collect: async (nowNs) => {
       const { result } = await collector.collect(nowNs);
       if (result !== null) {

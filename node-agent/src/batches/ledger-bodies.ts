@@ -14,8 +14,8 @@ import {
 } from '@agentmeter/crds';
 import { checkpointBody } from '../ledger/counter-state.ts';
 import type { PodMeta } from '../pods/pod-meta.ts';
-import { baselinesToCheckpoint } from './checkpoint.ts';
-import type { TickResult } from './tick.ts';
+import { baselinesToCheckpoint } from '../sampler/checkpoint.ts';
+import type { TickResult } from '../sampler/tick.ts';
 
 export interface PodEntryInput {
   readonly meta: PodMeta;

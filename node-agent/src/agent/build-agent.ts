@@ -1,0 +1,243 @@
+// The agent's composition root: reads what the parts need from the host (cgroup layout, boot
+// id, host network namespace, Kubernetes credentials), opens the ledger, and builds every part
+// in data-flow order: cgroups and GPUs → sampler → sessions → tick batcher (split, price) →
+// ledger → metrics and APIs. Nothing runs until start(); see agent.ts for the start and stop
+// order.
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
+import { RestClient, loadRestConfig } from '@agentmeter/kube-client';
+import { TickBatcher } from '../batches/tick-batcher.ts';
+import { detectLayout, readNetNs, type CgroupLayout } from '../cgroup/index.ts';
+import type { AgentConfig } from '../config.ts';
+import { createAckRouter } from '../http/ack.ts';
+import { createTokenReviewAuthorizer } from '../http/auth.ts';
+import { createApp, listen } from '../http/server.ts';
+import { SessionBook } from '../http/session-book.ts';
+import { sessionsRouter } from '../http/sessions-api.ts';
+import { createSessionsBudgetRouter, OverBudgetSessions } from '../http/sessions-budget.ts';
+import { LedgerStore } from '../ledger/segment-store.ts';
+import { componentLogger, type Logger } from '../log.ts';
+import { AgentMetrics } from '../metrics/agent-metrics.ts';
+import { AttributionMetrics } from '../metrics/attribution-metrics.ts';
+import { PodWatch } from '../pods/pod-watch.ts';
+import { PolicyPricer } from '../pricing/policy-pricer.ts';
+import { HeapCap } from '../runtime/heap-cap.ts';
+import { Sampler } from '../sampler/sampler.ts';
+import { Agent } from './agent.ts';
+import { buildGpu } from './gpu-wiring.ts';
+import { readinessChecks, tickStaleNs } from './readiness.ts';
+import { wireSessions } from './session-wiring.ts';
+import { TickLoop } from './tick-loop.ts';
+
+/** How long the first tick waits for CostPolicies before it meters unpriced. */
+const POLICY_SYNC_WAIT_MS = 2_000;
+/** Sessions seen in this window count as active in the metrics. */
+const ACTIVE_SESSION_WINDOW_NS = 300_000_000_000n;
+
+const wallNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+
+async function bootId(procRoot: string): Promise<string | undefined> {
+  try {
+    return (await readFile(join(procRoot, 'sys/kernel/random/boot_id'), 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Host network namespace, so host-network pods are not charged the node's NIC traffic. */
+async function hostNetNs(procRoot: string, log: Logger): Promise<string | null> {
+  for (const pid of [1, 'self'] as const) {
+    try {
+      return await readNetNs(procRoot, pid);
+    } catch {
+      // pid 1 may be unreadable without CAP_SYS_PTRACE; hostNetwork agents share it anyway.
+    }
+  }
+  log.warn(
+    { procRoot },
+    'cannot read the host network namespace; host-network pods may be charged node traffic',
+  );
+  return null;
+}
+
+export async function buildAgent(config: AgentConfig, log: Logger): Promise<Agent> {
+  const hostRoot = config.cgroupRoot.endsWith('/sys/fs/cgroup')
+    ? config.cgroupRoot.slice(0, -'/sys/fs/cgroup'.length)
+    : '';
+  const mountinfoPath = join(
+    config.procRoot,
+    config.procRoot === '/proc' ? 'self' : '1',
+    'mountinfo',
+  );
+  const layout = await detectLayout({ mountinfoPath, hostRoot });
+  log.info({ layout }, 'cgroup layout detected');
+  const kube = new RestClient(
+    await loadRestConfig(config.kubeconfig === undefined ? {} : { kubeconfig: config.kubeconfig }),
+    { userAgent: 'agentmeter-node-agent' },
+  );
+  const netNs = await hostNetNs(config.procRoot, log);
+  const boot = await bootId(config.procRoot);
+
+  // Opened last of the start-up I/O: what follows only builds objects, or closes it on failure.
+  const ledger = await LedgerStore.open({
+    dir: config.stateDir,
+    identity: {
+      node: config.nodeName,
+      agentId: randomUUID(),
+      ...(boot === undefined ? {} : { bootId: boot }),
+    },
+    segmentBytes: config.ledgerSegmentBytes,
+    retention: { maxAgeNs: BigInt(config.ledgerRetentionMs) * 1_000_000n },
+  });
+  log.info({ seq: ledger.head().seq.toString(), hash: ledger.head().hash }, 'ledger open');
+  try {
+    return await compose(config, log, { layout, kube, netNs, ledger });
+  } catch (err) {
+    await ledger.close();
+    throw err;
+  }
+}
+
+async function compose(
+  config: AgentConfig,
+  log: Logger,
+  host: {
+    layout: CgroupLayout;
+    kube: RestClient;
+    netNs: string | null;
+    ledger: LedgerStore;
+  },
+): Promise<Agent> {
+  const { layout, kube, netNs, ledger } = host;
+  const metrics = new AgentMetrics();
+  const pods = new PodWatch({
+    client: kube,
+    nodeName: config.nodeName,
+    logger: componentLogger(log, 'pods'),
+  });
+  pods.on('restart', (reason) => metrics.podWatchRestart(reason));
+  pods.on('synced', () => metrics.setPodWatchSynced(true));
+  const pricer = new PolicyPricer({ client: kube, log: componentLogger(log, 'pricing') });
+
+  const sessions = wireSessions({ config, pods, clock: wallNs, log: componentLogger(log, 'otlp') });
+  const book = new SessionBook();
+  const attribution = new AttributionMetrics({
+    ingest: () => sessions.ingest.counters,
+    lateSpans: () => sessions.settlement.lateSpans,
+    activeSessions: () => book.activeByNamespace(wallNs() - ACTIVE_SESSION_WINDOW_NS),
+    pricedModels: () => pricer.pricedModels(),
+  });
+  metrics.extend((registry) => attribution.register(registry));
+
+  const batcher = new TickBatcher({
+    settlement: sessions.settlement,
+    tokens: sessions.tokens,
+    pricer,
+    podByUid: (uid) => pods.byUid(uid),
+    watermarkTicks: config.sessionWatermarkTicks,
+    // At short ticks several settled ticks make one batch, so ledger volume and sealing cost
+    // follow the ledger interval rather than the tick.
+    ticksPerBatch: Math.max(1, Math.round(config.ledgerIntervalMs / config.tickMs)),
+    releaseSpans: (all) => sessions.ingest.flush(all),
+  });
+  const gpu = await buildGpu(config, pods, metrics, componentLogger(log, 'gpu'));
+  const sampler = new Sampler({
+    layout,
+    pods,
+    ledger,
+    metrics,
+    log: componentLogger(log, 'sampler'),
+    procRoot: config.procRoot,
+    sysRoot: config.sysRoot,
+    hostNetNs: netNs,
+    batcher,
+    pricer,
+    ...(gpu === null ? {} : { gpu }),
+    onBatch: (batch) => {
+      book.apply(batch, wallNs());
+      attribution.addBatch(batch);
+    },
+  });
+
+  const heapCap = new HeapCap({
+    capBytes: config.heapCapBytes,
+    gc: globalThis.gc,
+    heapUsed: () => getHeapStatistics().used_heap_size,
+  });
+  log.info({ capBytes: config.heapCapBytes, ...heapCap.state }, 'heap cap');
+  const ticks = new TickLoop({
+    target: sampler,
+    tickMs: config.tickMs,
+    // After the callbacks the tick held back (scrapes, spans), so none waits for the collection.
+    afterTick: () =>
+      setImmediate(() => {
+        if (heapCap.check()) metrics.heapCapCollected();
+      }),
+  });
+  // A pod that goes away gets a final sample now, before the kubelet removes its cgroup.
+  pods.onPodGone((_uid, meta) => {
+    void ticks.tickNow('pod-gone').then((ran) => {
+      if (ran) metrics.podGone(meta.namespace, meta.name);
+    });
+  });
+
+  // The operator's API (ledger pull, acknowledgements, session budget marks) is for its
+  // ServiceAccount only: TokenReview for our audience, then SubjectAccessReview.
+  const authorize = createTokenReviewAuthorizer({
+    client: kube,
+    logger: componentLogger(log, 'auth'),
+  });
+  const overBudget = new OverBudgetSessions();
+  const apiApp = createApp({
+    metrics,
+    ledger,
+    readiness: readinessChecks({
+      podWatchSynced: () => pods.synced,
+      ledgerWritable: () => ledger.writable,
+      lastTickEndNs: () => sampler.lastTickEndNs,
+      nowNs: wallNs,
+      tickStaleNs: tickStaleNs(config.tickMs),
+    }),
+    authorize,
+    logger: componentLogger(log, 'http'),
+    routers: [
+      createAckRouter({ store: ledger, authorize }),
+      createSessionsBudgetRouter({ sessions: overBudget, authorize }),
+      sessionsRouter({
+        book,
+        node: config.nodeName,
+        isOverBudget: (namespace, id) => overBudget.has(namespace, id),
+      }),
+    ],
+  });
+
+  return new Agent({
+    log,
+    ledger: {
+      markStart: async () => {
+        const now = wallNs().toString();
+        await ledger.append([
+          {
+            kind: 'marker',
+            event: 'agent-start',
+            time: { start: now, end: now },
+            detail: { pid: String(process.pid), tick: `${config.tickMs}ms` },
+          },
+        ]);
+      },
+      close: () => ledger.close(),
+    },
+    sampler,
+    api: { listen: () => listen(apiApp, config.listen.host, config.listen.port) },
+    otlp: {
+      listen: () => listen(sessions.otlpApp, config.otlpListen.host, config.otlpListen.port),
+    },
+    pods,
+    policies: pricer,
+    gpu,
+    ticks,
+    policySyncWaitMs: POLICY_SYNC_WAIT_MS,
+  });
+}

@@ -1,0 +1,93 @@
+// Sessions, from their two sources to what the tick batcher drains: OTLP spans (checked against
+// the pod that sent them) become activity and token counts, and a pod's session annotation
+// gives the whole pod to one session from the moment it is seen, never before.
+import express, { type Express } from 'express';
+import type { Usage } from '@agentmeter/crds';
+import type { AgentConfig } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { otlpRouter } from '../otlp/receiver.ts';
+import type { PodMeta } from '../pods/pod-meta.ts';
+import type { PodWatch } from '../pods/pod-watch.ts';
+import {
+  SessionIngest,
+  Settlement,
+  TokenCounter,
+  sessionFromAnnotations,
+  sessionKeyString,
+  type PodDirectory,
+  type PodIdentity,
+} from '../sessions/index.ts';
+import { tokenKey } from '../batches/tick-batcher.ts';
+
+export interface Sessions {
+  /** Splits each pod's ticks across its sessions once the watermark has passed. */
+  readonly settlement: Settlement<Usage>;
+  readonly tokens: TokenCounter;
+  /** The span sink behind the OTLP receiver. */
+  readonly ingest: SessionIngest<Usage>;
+  /** The OTLP/HTTP receiver's app (`/v1/traces`). */
+  readonly otlpApp: Express;
+}
+
+function identity(meta: PodMeta): PodIdentity {
+  return {
+    uid: meta.uid,
+    namespace: meta.namespace,
+    name: meta.name,
+    podIPs: meta.podIPs,
+    hostNetwork: meta.hostNetwork,
+    annotations: meta.annotations,
+  };
+}
+
+export function wireSessions(options: {
+  readonly config: AgentConfig;
+  readonly pods: PodWatch;
+  /** Wall clock in unix ns. */
+  readonly clock: () => bigint;
+  readonly log: Logger;
+}): Sessions {
+  const { config, pods, clock, log } = options;
+  // The batcher holds ticks for the watermark itself; the settlement splits when it is asked.
+  const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
+  const tokens = new TokenCounter();
+  const directory: PodDirectory = {
+    podsByIp: (ip) => pods.byIp(ip).map(identity),
+    podByUid: (uid) => {
+      const meta = pods.byUid(uid);
+      return meta === undefined || meta.terminated ? undefined : identity(meta);
+    },
+  };
+  const ingest = new SessionIngest<Usage>({
+    pods: directory,
+    settlement,
+    tokens,
+    // Token keys name the pod too, so a tokens entry can say where the spans came from.
+    tokenKey,
+    clock,
+    strict: config.identityMode === 'strict',
+  });
+
+  const observe = (meta: PodMeta): void => {
+    const session = sessionFromAnnotations(meta.annotations);
+    const key =
+      session.kind === 'session'
+        ? sessionKeyString({ namespace: meta.namespace, id: session.id })
+        : null;
+    settlement.observeAnnotation(meta.uid, clock(), key);
+  };
+  pods.on('added', observe);
+  pods.on('updated', observe);
+
+  const otlpApp = express();
+  otlpApp.disable('x-powered-by');
+  otlpApp.use(
+    otlpRouter({
+      sink: ingest,
+      maxBodyBytes: config.otlpMaxBodyBytes,
+      clock,
+      onError: (err) => log.error({ err }, 'otlp receiver failed'),
+    }),
+  );
+  return { settlement, tokens, ingest, otlpApp };
+}
