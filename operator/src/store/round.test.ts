@@ -27,7 +27,7 @@ const view: PolicyView = {
   generation: 1,
   budgets,
 };
-const GENESIS = (node: string): LedgerPosition => ({ node, seq: 0, hash: '0'.repeat(64) });
+const GENESIS = (node: string): LedgerPosition => ({ node, seq: 0n, hash: '0'.repeat(64) });
 const dir = mkdtempSync(join(os.tmpdir(), 'agentmeter-round-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -103,7 +103,7 @@ describe('rounds of the fold committed to the store', () => {
       store,
       c,
       [
-        { node: 'a', after: { node: 'a', seq: 3, hash: a1[2]?.hash ?? '' }, entries: a2 },
+        { node: 'a', after: { node: 'a', seq: 3n, hash: a1[2]?.hash ?? '' }, entries: a2 },
         { node: 'b', after: GENESIS('b'), entries: b1 },
       ],
       T0 + 2 * DAY,
@@ -117,7 +117,7 @@ describe('rounds of the fold committed to the store', () => {
       round(
         store,
         before,
-        [{ node: 'a', after: { node: 'a', seq: 3, hash: a1[2]?.hash ?? '' }, entries: a2 }],
+        [{ node: 'a', after: { node: 'a', seq: 3n, hash: a1[2]?.hash ?? '' }, entries: a2 }],
         T0 + 2 * DAY,
       ),
     ).rejects.toBeInstanceOf(CursorConflictError);

@@ -45,8 +45,8 @@ export function cursorMoves(
     if (was !== undefined && was.seq === c.seq && was.hash === c.hash) continue;
     out.push({
       node: c.node,
-      from: was === undefined ? null : { seq: BigInt(was.seq), hash: was.hash },
-      to: { seq: BigInt(c.seq), hash: c.hash },
+      from: was === undefined ? null : { seq: was.seq, hash: was.hash },
+      to: { seq: c.seq, hash: c.hash },
     });
   }
   return out;
