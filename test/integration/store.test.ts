@@ -20,6 +20,7 @@ import { StoreQueryError } from '../../operator/src/store/engine.ts';
 import { StoreVersionError } from '../../operator/src/store/migrate.ts';
 import { openStore } from '../../operator/src/store/open.ts';
 import type { StoreConfig } from '../../operator/src/store/open.ts';
+import { freePort } from '../support/agent-process.ts';
 import { startCluster } from '../support/postgres.ts';
 import type { Cluster } from '../support/postgres.ts';
 
@@ -357,5 +358,17 @@ describe.each(engines)('accounting store on %s', (engine, config) => {
     } finally {
       await s.close();
     }
+  });
+});
+
+describe('an unreachable store', () => {
+  it('fails opening with the reason, and a SQLite path that cannot exist says where', async () => {
+    const closedPort = await freePort('127.0.0.1');
+    await expect(
+      openStore({ engine: 'postgres', url: `postgres://postgres@127.0.0.1:${closedPort}/x` }),
+    ).rejects.toThrow(/ECONNREFUSED/);
+    await expect(
+      openStore({ engine: 'sqlite', path: join(dir, 'no-such-dir', 'store.db') }),
+    ).rejects.toThrow(/cannot open the sqlite store at .*no-such-dir/);
   });
 });

@@ -106,18 +106,30 @@ export class PostgresEngine implements SqlEngine {
 
   async transaction<T>(work: (tx: SqlRunner) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A connection whose transaction could not be begun, committed or rolled back is closed,
+    // not given back to the pool.
+    let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
+      await client.query('BEGIN').catch((e: Error) => {
+        broken = e;
+        throw new StoreQueryError('BEGIN', e, false);
+      });
+      let out: T;
       try {
-        const out = await work(new PostgresRunner(client));
-        await client.query('COMMIT');
-        return out;
+        out = await work(new PostgresRunner(client));
       } catch (err) {
-        await client.query('ROLLBACK');
+        await client.query('ROLLBACK').catch((e: Error) => {
+          broken = e;
+        });
         throw err;
       }
+      await client.query('COMMIT').catch((e: Error) => {
+        broken = e;
+        throw new StoreQueryError('COMMIT', e, false);
+      });
+      return out;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
