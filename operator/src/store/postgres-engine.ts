@@ -14,16 +14,26 @@ export interface PostgresOptions {
 const MAX_PARAMS = 65_535;
 const MAX_ROWS_PER_STATEMENT = 1000;
 
-type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
+/**
+ * What the runner needs of a PostgreSQL connection: pg's pool or client, or another client of the
+ * same dialect (the store bench runs PGlite through it). Without parameters, `text` may hold
+ * several statements.
+ */
+export interface PgQueryable {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+}
 
-class PostgresRunner implements SqlRunner {
-  private readonly db: Queryable;
+export class PostgresRunner implements SqlRunner {
+  private readonly db: PgQueryable;
 
-  constructor(db: Queryable) {
+  constructor(db: PgQueryable) {
     this.db = db;
   }
 
-  private async send(sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
+  private async send(
+    sql: string,
+    params: readonly SqlValue[],
+  ): Promise<Awaited<ReturnType<PgQueryable['query']>>> {
     try {
       return await this.db.query(
         sql,
