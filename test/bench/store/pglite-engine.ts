@@ -4,7 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import type { Transaction } from '@electric-sql/pglite';
 import { PostgresRunner } from '../../../operator/src/store/postgres-engine.ts';
 import type { PgQueryable } from '../../../operator/src/store/postgres-engine.ts';
-import type { Row, SqlEngine, SqlRunner, SqlValue } from '../../../operator/src/store/engine.ts';
+import type { SqlEngine, SqlRunner } from '../../../operator/src/store/engine.ts';
 
 export interface PgliteOptions {
   readonly dataDir: string;
@@ -26,14 +26,13 @@ function pgShaped(db: PGlite | Transaction): PgQueryable {
   };
 }
 
-export class PgliteEngine implements SqlEngine {
+export class PgliteEngine extends PostgresRunner implements SqlEngine {
   readonly dialect = 'postgres' as const;
-  private readonly db: PGlite;
-  private readonly runner: PostgresRunner;
+  private readonly pglite: PGlite;
 
   private constructor(db: PGlite) {
-    this.db = db;
-    this.runner = new PostgresRunner(pgShaped(db));
+    super(pgShaped(db));
+    this.pglite = db;
   }
 
   static async open(options: PgliteOptions): Promise<PgliteEngine> {
@@ -44,44 +43,15 @@ export class PgliteEngine implements SqlEngine {
     return new PgliteEngine(db);
   }
 
-  query<R extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<R[]> {
-    return this.runner.query<R>(sql, params);
-  }
-
-  run(sql: string, params?: readonly SqlValue[]): Promise<number> {
-    return this.runner.run(sql, params);
-  }
-
-  exec(script: string): Promise<void> {
-    return this.runner.exec(script);
-  }
-
-  insertMany(
-    head: string,
-    width: number,
-    tail: string,
-    rows: readonly (readonly SqlValue[])[],
-  ): Promise<number> {
-    return this.runner.insertMany(head, width, tail, rows);
-  }
-
   transaction<T>(work: (tx: SqlRunner) => Promise<T>): Promise<T> {
-    return this.db.transaction((tx) => work(new PostgresRunner(pgShaped(tx))));
+    return this.pglite.transaction((tx) => work(new PostgresRunner(pgShaped(tx))));
   }
 
-  async sizeBytes(): Promise<bigint> {
-    const [row] = await this.query<{ bytes: string }>(
-      'SELECT pg_database_size(current_database()) AS bytes',
-    );
-    return BigInt(row?.bytes ?? 0);
-  }
-
-  async version(): Promise<string> {
-    const [row] = await this.query<{ v: string }>('SELECT version() AS v');
-    return `PGlite: ${row?.v ?? '?'}`;
+  override async version(): Promise<string> {
+    return `PGlite ${await super.version()}`;
   }
 
   close(): Promise<void> {
-    return this.db.close();
+    return this.pglite.close();
   }
 }
