@@ -33,6 +33,7 @@ import type {
 import { int } from '../../operator/src/store/engine.ts';
 import { openStore } from '../../operator/src/store/open.ts';
 import { isEngineChild, machine, runEngineChild } from './engine-child.ts';
+import { timeLookups } from './store/lookups.ts';
 import { serverPssBytes, startCluster } from '../support/postgres.ts';
 import {
   BUDGET,
@@ -284,26 +285,14 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
   });
   const statusBytes = Buffer.byteLength(JSON.stringify(status.result));
 
-  // Lookups: existing sessions, and 5% that do not exist.
-  const lookups = Number(process.env.LOOKUPS ?? 2000);
-  const lookupMs: number[] = [];
-  let found = 0;
-  for (let i = 0; i < lookups; i++) {
-    const s = Math.floor((((i * 2_654_435_761) >>> 0) / 2 ** 32) * sessions);
-    const missing = i % 20 === 0;
-    t = performance.now();
-    const row = await store.session(
-      POLICY,
-      namespaceOf(s),
-      missing ? `missing-${i}` : sessionIdOf(s),
-    );
-    lookupMs.push(ms(t));
-    if (row !== undefined) found++;
-  }
-  const expectFound = lookups - Math.ceil(lookups / 20);
-  if (found !== expectFound)
-    throw new Error(`lookups found ${found} sessions, expected ${expectFound}`);
-  lookupMs.sort((a, b) => a - b);
+  // Lookups by (namespace, id).
+  const lookups = await timeLookups(
+    store,
+    POLICY,
+    sessions,
+    Number(process.env.LOOKUPS ?? 2000),
+    (s) => ({ namespace: namespaceOf(s), id: sessionIdOf(s) }),
+  );
 
   const month = { fromDay: FIRST_DAY, toDay: FIRST_DAY + DAYS };
   const top = await timed3(() => store.topSessions(POLICY, month, 100));
@@ -370,12 +359,7 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
       nearest: status.result.budgets[0]?.topScopes?.[0],
       conditions: status.result.conditions.map((c) => `${c.type}=${c.status}: ${c.message}`),
     },
-    lookupMs: {
-      n: lookups,
-      p50: round1(quantile(lookupMs, 0.5), 2),
-      p99: round1(quantile(lookupMs, 0.99), 2),
-      max: round1(lookupMs.at(-1) ?? NaN, 2),
-    },
+    lookupMs: lookups,
     top100: {
       fromSessionTotalsMs: top.ms,
       fromBudgetSumsMs: topFromBudget.ms,

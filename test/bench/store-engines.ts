@@ -16,6 +16,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { isEngineChild, machine, runEngineChild } from './engine-child.ts';
+import { timeLookups } from './store/lookups.ts';
 import { AccountingStore } from '../../operator/src/store/accounting.ts';
 import type { LedgerPoint } from '../../operator/src/store/accounting.ts';
 import type { SqlEngine } from '../../operator/src/store/engine.ts';
@@ -167,28 +168,14 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
   const rssAfterIngest = rssMiB();
   const serverAfterIngest = serverMiB();
 
-  // Lookups by (namespace, id): existing sessions, and 5% that do not exist.
-  const lookups = Number(process.env.LOOKUPS ?? 2000);
-  const lookupMs: number[] = [];
-  let found = 0;
-  for (let i = 0; i < lookups; i++) {
-    const s = Math.floor((((i * 2_654_435_761) >>> 0) / 2 ** 32) * shape.sessions);
-    const missing = i % 20 === 0;
-    t = performance.now();
-    const row = await store.session(
-      POLICY,
-      namespaceOf(s),
-      missing ? `missing-${i}` : sessionIdOf(s),
-    );
-    lookupMs.push(ms(t));
-    if (row !== undefined) found++;
-  }
-  if (found !== lookups - Math.ceil(lookups / 20)) {
-    throw new Error(
-      `lookups found ${found} sessions, expected ${lookups - Math.ceil(lookups / 20)}`,
-    );
-  }
-  lookupMs.sort((a, b) => a - b);
+  // Lookups by (namespace, id).
+  const lookups = await timeLookups(
+    store,
+    POLICY,
+    shape.sessions,
+    Number(process.env.LOOKUPS ?? 2000),
+    (s) => ({ namespace: namespaceOf(s), id: sessionIdOf(s) }),
+  );
 
   const firstDay = Number(MONTH_START_NS / DAY_NS);
   const timed = async <T>(work: () => Promise<T>): Promise<{ ms: number[]; result: T }> => {
@@ -280,12 +267,7 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
         max: round(sortedApply.at(-1) ?? NaN),
       },
     },
-    lookupMs: {
-      n: lookups,
-      p50: round(quantile(lookupMs, 0.5), 2),
-      p99: round(quantile(lookupMs, 0.99), 2),
-      max: round(lookupMs.at(-1) ?? NaN, 2),
-    },
+    lookupMs: lookups,
     top100: {
       fromBudgetSumsMs: topBudget.ms,
       fromDailySessionTotalsMs: topDays.ms,
