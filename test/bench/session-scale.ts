@@ -34,6 +34,7 @@ import { int } from '../../operator/src/store/engine.ts';
 import { openStore } from '../../operator/src/store/open.ts';
 import { isEngineChild, machine, runEngineChild } from './engine-child.ts';
 import { timeLookups } from './store/lookups.ts';
+import { modelCallRecord } from '../support/call-record.ts';
 import { serverPssBytes, startCluster } from '../support/postgres.ts';
 import {
   BUDGET,
@@ -95,34 +96,22 @@ function roundOf(k: number, sessions: number, seq: bigint): RoundCommit {
     const startNs = BigInt(day) * DAY_NS + BigInt(i) * 1_000_000_000n;
     for (let j = 0; j < CALLS_PER_SESSION; j++) {
       const c = s * CALLS_PER_SESSION + j;
-      calls.push({
-        traceId: s.toString(16).padStart(32, '0'),
-        spanId: c.toString(16).padStart(16, '0'),
-        parentSpanId: null,
-        toolCallId: null,
-        startNs: startNs + BigInt(j) * 45_000_000_000n,
-        endNs: startNs + BigInt(j) * 45_000_000_000n + 1_000_000_000n,
-        namespace: ns,
-        sessionId: id,
-        pod: `${ns}-runtime-${s % 8}`,
-        kind: 'model',
-        operation: 'chat',
-        provider: 'openai',
-        model: 'gpt-5',
-        toolName: null,
-        toolType: null,
-        apiHost: null,
-        inputTokens: 1000n,
-        outputTokens: 100n,
-        cacheReadTokens: 0n,
-        cacheCreationTokens: 0n,
-        reasoningTokens: 0n,
-        errorType: null,
-        costNano: 2_250_000n,
-        unpricedReason: null,
-        policyGeneration: 3n,
-        tags,
-      });
+      calls.push(
+        modelCallRecord({
+          traceId: s.toString(16).padStart(32, '0'),
+          spanId: c.toString(16).padStart(16, '0'),
+          startNs: startNs + BigInt(j) * 45_000_000_000n,
+          endNs: startNs + BigInt(j) * 45_000_000_000n + 1_000_000_000n,
+          namespace: ns,
+          sessionId: id,
+          pod: `${ns}-runtime-${s % 8}`,
+          inputTokens: 1000n,
+          outputTokens: 100n,
+          costNano: 2_250_000n,
+          policyGeneration: 3n,
+          tags,
+        }),
+      );
     }
     const n = BigInt(CALLS_PER_SESSION);
     const tokens = 2_250_000n * n;
