@@ -31,6 +31,7 @@ export class OperatorMetrics {
   readonly roundSeconds: Histogram;
   readonly apiserverUp: Gauge;
   readonly agents: Gauge<'state'>;
+  readonly guardTrips: Counter<'policy' | 'guard'>;
   readonly #series = new Map<
     string,
     { spend: Labels[]; limit: Labels[]; utilization: Labels[]; sessions: Labels[]; top: Labels[] }
@@ -108,6 +109,12 @@ export class OperatorMetrics {
       name: 'agentmeter_operator_agents',
       help: 'Agents discovered, by state: ok, unreachable or refused',
       labelNames: ['state'],
+      registers,
+    });
+    this.guardTrips = new Counter({
+      name: 'agentmeter_guard_trips_total',
+      help: 'Sessions a runaway-session guard newly tripped on, by policy and guard (sessions are never labels)',
+      labelNames: ['policy', 'guard'],
       registers,
     });
   }

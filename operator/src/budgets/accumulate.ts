@@ -5,6 +5,8 @@
 // the cursor's hash, hence never twice and never skipped. Pages are folded as they arrive and
 // dropped, so memory holds the accumulators, never a round's worth of entries.
 import type { Budget, LedgerEntry, LedgerPosition } from '@agentmeter/crds';
+import { activityOf } from '../guards/activity.ts';
+import { entryKey, type EntryActivity } from '../guards/window.ts';
 import { contributionOf } from './contribution.ts';
 import type { Contribution, PolicyIdentity } from './contribution.ts';
 import { periodAt, periodSpecKey } from './periods.ts';
@@ -22,6 +24,9 @@ export interface PolicyView {
   readonly identity: PolicyIdentity;
   readonly generation: number;
   readonly budgets: readonly Budget[];
+  /** Entries measured from this time on have their session activity kept for the guards;
+   * undefined when the policy has no guards. */
+  readonly activitySinceMs?: number;
 }
 
 /** A node whose chain does not continue from this policy's cursor. */
@@ -40,6 +45,8 @@ export interface ReduceResult {
   readonly counted: number;
   readonly late: number;
   readonly mismatches: CursorMismatch[];
+  /** Session activity of the counted entries since `activitySinceMs`, per entry. */
+  readonly activity: EntryActivity[];
 }
 
 export function budgetSpec(budget: Budget): string {
@@ -152,6 +159,7 @@ export class PolicyFold {
   readonly #targets: Target[] = [];
   readonly #dropped: Omit<ClosedPeriod, 'heads'>[] = [];
   readonly #mismatched = new Map<string, CursorMismatch>();
+  readonly #activity: EntryActivity[] = [];
   #consumed = 0;
   #counted = 0;
   #late = 0;
@@ -252,8 +260,14 @@ export class PolicyFold {
     this.#consumed += entries.length - offset;
     for (const i of page.byPolicy.get(this.#policy.identity.name) ?? []) {
       if (i < offset) continue;
-      const c = contributionOf(entries[i] as LedgerEntry, this.#policy.identity);
-      if (c !== null) this.#contribute(c);
+      const entry = entries[i] as LedgerEntry;
+      const c = contributionOf(entry, this.#policy.identity);
+      if (c === null) continue;
+      this.#contribute(c);
+      const since = this.#policy.activitySinceMs;
+      if (since !== undefined && c.timeMs >= since && c.sessions.length > 0) {
+        this.#activity.push({ entry: entryKey(node, BigInt(entry.seq)), records: activityOf(c) });
+      }
     }
     this.#cursors.set(node, end);
   }
@@ -290,6 +304,7 @@ export class PolicyFold {
       counted: this.#counted,
       late: this.#late,
       mismatches: [...this.#mismatched.values()],
+      activity: this.#activity,
     };
   }
 }

@@ -15,6 +15,7 @@ import type { Agent, Discover } from '../collect/agents.ts';
 import type { AgentApi } from '../collect/client.ts';
 import type { ChainFailure, PullOptions } from '../collect/pull.ts';
 import type { Enforcer } from '../enforce/apply.ts';
+import { ActivityWindow } from '../guards/window.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { acknowledge } from './acknowledge.ts';
 import { ChainFailureEvents } from './chain-failures.ts';
@@ -61,6 +62,8 @@ export class CostPolicyController {
   readonly #pullDeps: PullDeps;
   readonly #marks: SessionMarks;
   readonly #chains: ChainFailureEvents;
+  /** Per policy: the guard activity its status counts, kept across rounds. */
+  readonly #windows = new Map<string, ActivityWindow>();
   /** An apiserver outage in progress, and one that ended but is not yet on every policy. */
   #outage: { since: number; failedRounds: number } | undefined;
   #recovered: Outage | undefined;
@@ -134,6 +137,7 @@ export class CostPolicyController {
       ...this.#o,
       prepare,
       repull: (run: PolicyRun) => repull(this.#pullDeps, run, ok),
+      guardWindow: (name: string) => this.#window(name),
     };
     const outcomes = await mapLimit(runs, writeConcurrency, async (run, i) => {
       if (run === null) return null;
@@ -170,6 +174,7 @@ export class CostPolicyController {
     );
     const live = new Set(policies.map((p) => p.metadata.name ?? ''));
     for (const name of metrics.policies()) if (!live.has(name)) metrics.forgetPolicy(name);
+    for (const name of this.#windows.keys()) if (!live.has(name)) this.#windows.delete(name);
     metrics.roundSeconds.observe((clock.now() - started) / 1000);
     return {
       agents: agents.length,
@@ -210,8 +215,17 @@ export class CostPolicyController {
     return { policies, agents };
   }
 
+  #window(policy: string): ActivityWindow {
+    let w = this.#windows.get(policy);
+    if (w === undefined) {
+      w = new ActivityWindow();
+      this.#windows.set(policy, w);
+    }
+    return w;
+  }
+
   async #enforce(outcomes: readonly PolicyOutcome[], agents: readonly Agent[]): Promise<void> {
-    const { namespaces, sessions, sessionBudgets } = suspensions(outcomes);
+    const { namespaces, sessions, sessionBudgets, marks } = suspensions(outcomes);
     if (this.#o.enforcer) {
       try {
         await this.#o.enforcer.enforce(namespaces, sessions);
@@ -219,6 +233,6 @@ export class CostPolicyController {
         this.#log.error({ err: (err as Error).message }, 'enforcement failed; retried next round');
       }
     }
-    if (this.#marks.due(sessionBudgets)) await this.#marks.sync(new Set(sessions.keys()), agents);
+    if (this.#marks.due(sessionBudgets || marks.size > 0)) await this.#marks.sync(marks, agents);
   }
 }
