@@ -5,6 +5,7 @@
 // the cursor's hash, hence never twice and never skipped. Pages are folded as they arrive and
 // dropped, so memory holds the accumulators, never a round's worth of entries.
 import type { Budget, LedgerEntry, LedgerPosition } from '@agentmeter/crds';
+import { addHourly, type HourlyAdds } from '../anomaly/hourly-book.ts';
 import { activityOf } from '../guards/activity.ts';
 import { entryKey, type EntryActivity } from '../guards/window.ts';
 import { contributionOf } from './contribution.ts';
@@ -47,6 +48,8 @@ export interface ReduceResult {
   readonly mismatches: CursorMismatch[];
   /** Session activity of the counted entries since `activitySinceMs`, per entry. */
   readonly activity: EntryActivity[];
+  /** Spend counted, per stream (policy total, namespace, session) and hour. */
+  readonly hourly: HourlyAdds;
 }
 
 export function budgetSpec(budget: Budget): string {
@@ -160,6 +163,7 @@ export class PolicyFold {
   readonly #dropped: Omit<ClosedPeriod, 'heads'>[] = [];
   readonly #mismatched = new Map<string, CursorMismatch>();
   readonly #activity: EntryActivity[] = [];
+  readonly #hourly: HourlyAdds = new Map();
   #consumed = 0;
   #counted = 0;
   #late = 0;
@@ -274,6 +278,9 @@ export class PolicyFold {
 
   #contribute(c: Contribution): void {
     this.#counted++;
+    addHourly(this.#hourly, 'policy:*', c.timeMs, c.totalNano);
+    addHourly(this.#hourly, `namespace:${c.namespace}`, c.timeMs, c.totalNano);
+    for (const s of c.sessions) addHourly(this.#hourly, `session:${s.key}`, c.timeMs, s.nano);
     for (const t of this.#targets) {
       const p = t.ending !== undefined && c.timeMs < t.ending.report.end ? t.ending : t.open;
       if (c.timeMs < p.report.start) this.#late++;
@@ -305,6 +312,7 @@ export class PolicyFold {
       late: this.#late,
       mismatches: [...this.#mismatched.values()],
       activity: this.#activity,
+      hourly: this.#hourly,
     };
   }
 }

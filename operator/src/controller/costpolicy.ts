@@ -15,9 +15,11 @@ import type { Agent, Discover } from '../collect/agents.ts';
 import type { AgentApi } from '../collect/client.ts';
 import type { ChainFailure, PullOptions } from '../collect/pull.ts';
 import type { Enforcer } from '../enforce/apply.ts';
+import { HourlyBook } from '../anomaly/hourly-book.ts';
 import { ActivityWindow } from '../guards/window.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { acknowledge } from './acknowledge.ts';
+import { AnomalyWatch } from './anomaly-watch.ts';
 import { ChainFailureEvents } from './chain-failures.ts';
 import { suspensions } from './enforcement.ts';
 import { mapLimit } from './map-limit.ts';
@@ -64,6 +66,9 @@ export class CostPolicyController {
   readonly #chains: ChainFailureEvents;
   /** Per policy: the guard activity its status counts, kept across rounds. */
   readonly #windows = new Map<string, ActivityWindow>();
+  /** Hourly spend per stream of each policy, for forecasts and the anomaly detectors. */
+  readonly #history = new HourlyBook();
+  readonly #anomalies: AnomalyWatch;
   /** An apiserver outage in progress, and one that ended but is not yet on every policy. */
   #outage: { since: number; failedRounds: number } | undefined;
   #recovered: Outage | undefined;
@@ -75,6 +80,7 @@ export class CostPolicyController {
     this.#pullDeps = { ...options, concurrency };
     this.#marks = new SessionMarks({ ...options, concurrency });
     this.#chains = new ChainFailureEvents(options.events);
+    this.#anomalies = new AnomalyWatch({ ...options, history: this.#history });
   }
 
   /** One full round. Throws only when the apiserver cannot be reached at all (error policy: the
@@ -138,6 +144,7 @@ export class CostPolicyController {
       prepare,
       repull: (run: PolicyRun) => repull(this.#pullDeps, run, ok),
       guardWindow: (name: string) => this.#window(name),
+      history: this.#history,
     };
     const outcomes = await mapLimit(runs, writeConcurrency, async (run, i) => {
       if (run === null) return null;
@@ -172,9 +179,11 @@ export class CostPolicyController {
       outcomes.filter((o): o is PolicyOutcome => o !== null),
       agents,
     );
+    await this.#detect(policies);
     const live = new Set(policies.map((p) => p.metadata.name ?? ''));
     for (const name of metrics.policies()) if (!live.has(name)) metrics.forgetPolicy(name);
     for (const name of this.#windows.keys()) if (!live.has(name)) this.#windows.delete(name);
+    for (const name of this.#history.policies()) if (!live.has(name)) this.#history.forget(name);
     metrics.roundSeconds.observe((clock.now() - started) / 1000);
     return {
       agents: agents.length,
@@ -222,6 +231,16 @@ export class CostPolicyController {
       this.#windows.set(policy, w);
     }
     return w;
+  }
+
+  /** The detectors, once per closed hour; a failure is logged and tried next round. */
+  async #detect(policies: readonly CostPolicy[]): Promise<void> {
+    try {
+      const raised = await this.#anomalies.check(policies, this.#o.clock.date().getTime());
+      if (raised.length > 0) this.#log.warn({ findings: raised.length }, 'spend anomalies raised');
+    } catch (err) {
+      this.#log.error({ err: (err as Error).message }, 'anomaly detection failed');
+    }
   }
 
   async #enforce(outcomes: readonly PolicyOutcome[], agents: readonly Agent[]): Promise<void> {

@@ -39,7 +39,11 @@ export function guardRound(input: GuardRoundInput): GuardsOutput {
   return nextGuards({ held, clear, trips, nowMs, untilMs: period.end });
 }
 
-/** The status field, absent while there is nothing to hold. */
-export function guardsField(status: GuardsStatus): { guards?: GuardsStatus } {
-  return Object.keys(status).length > 0 ? { guards: status } : {};
+/** The status field: absent for a policy that has never had guards or a guards status. */
+export function guardsField(
+  policy: CostPolicy,
+  guards: readonly CompiledGuard[],
+  status: GuardsStatus,
+): { guards?: GuardsStatus } {
+  return guards.length > 0 || policy.status?.guards !== undefined ? { guards: status } : {};
 }

@@ -5,6 +5,7 @@ import type { CostPolicy, CostPolicyStatus } from '@agentmeter/crds';
 import { FakeApiServer, statusReply, type SeenRequest } from '../runtime/fake-apiserver.ts';
 import { chainOf, podBody } from '../budgets/test-ledger.ts';
 import { indexPage } from '../budgets/accumulate.ts';
+import { HourlyBook } from '../anomaly/hourly-book.ts';
 import { ActivityWindow } from '../guards/window.ts';
 import { preparePolicy, type PolicyRun } from './policy-run.ts';
 import { commitStatus, MAX_ATTEMPTS, ReconcileError } from './status-commit.ts';
@@ -34,6 +35,7 @@ function setup(pulled: (run: PolicyRun) => void = () => undefined) {
       pulled(run);
     },
     guardWindow: () => window,
+    history: new HourlyBook(),
   };
   return { deps, commit, repulled, window };
 }
@@ -179,7 +181,9 @@ describe('commitStatus', () => {
       expect(r.outcome.tripped.map((t) => t.session)).toEqual(['ns-1/s1']);
       const trips = deps.events.recorded.filter((e) => e.input.reason === 'GuardTripped');
       expect(trips).toHaveLength(1);
-      expect(trips[0]?.input.note).toMatch(/^guard burn tripped for session ns-1\/s1/);
+      expect(trips[0]?.input.note).toBe(
+        'guard burn: session ns-1/s1 spent 1.2 USD in one minute (limit 1) at 2026-05-10T11:59:50.000Z',
+      );
       // The four entries are in the window once each, however often they were folded.
       expect(window.size).toBe(4);
       expect(window.records([], -Infinity)).toHaveLength(4);
@@ -218,7 +222,11 @@ describe('commitStatus', () => {
       });
       const run = await commit.prepare(guarded(held, { 'agentmeter.dev/clear-guards': 'x1' }));
       const r = await commitStatus(commit, run, healthy);
-      expect(sent?.guards).toEqual({ cleared: 'x1', clearedAt: '2026-05-10T12:00:00Z' });
+      expect(sent?.guards).toEqual({
+        tripped: [],
+        cleared: 'x1',
+        clearedAt: '2026-05-10T12:00:00Z',
+      });
       expect(r.outcome.tripped).toEqual([]);
       expect(deps.events.recorded.filter((e) => e.input.reason === 'GuardTripped')).toEqual([]);
     });

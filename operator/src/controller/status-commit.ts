@@ -10,8 +10,11 @@ import { mergePatchOptions, type EventRecorder } from '../runtime/index.ts';
 import { rfc3339 } from '../budgets/periods.ts';
 import { encodeCursors } from '../budgets/cursors.ts';
 import { encodeState } from '../budgets/state.ts';
+import type { HourlyBook, SpendHistorySource } from '../anomaly/hourly-book.ts';
+import { spendHistoryOf } from '../anomaly/history-view.ts';
 import { lookbackMs } from '../guards/compile.ts';
-import { tripNote } from '../guards/tripped.ts';
+import { guardEvent } from '../anomaly/findings.ts';
+import type { GuardTrip } from '../guards/evaluate.ts';
 import type { ActivityWindow } from '../guards/window.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { computeBudgets, newCrossings, type BudgetFigures } from '../status/compute.ts';
@@ -46,6 +49,8 @@ export interface CommitDeps {
   readonly repull: (run: PolicyRun) => Promise<void>;
   /** The policy's committed guard activity, kept across rounds. */
   readonly guardWindow: (policy: string) => ActivityWindow;
+  /** Hourly spend the forecasts read, fed with what each write counts. */
+  readonly history: HourlyBook;
 }
 
 export interface CommitResult {
@@ -60,7 +65,12 @@ function ms(timestamp: string | undefined): number {
 
 /** The status to store for `run`: the round's conditions and budgets, guards, cursors and
  * state. */
-function nextStatus(run: PolicyRun, health: Health, window: ActivityWindow) {
+function nextStatus(
+  run: PolicyRun,
+  health: Health,
+  window: ActivityWindow,
+  source: SpendHistorySource,
+) {
   const { policy, now } = run;
   const r = run.fold.finish();
   const previous = policy.status;
@@ -68,7 +78,9 @@ function nextStatus(run: PolicyRun, health: Health, window: ActivityWindow) {
   const lastCollection =
     r.counted > 0 || !previous?.lastCollectionTime ? rfc3339(now) : previous.lastCollectionTime;
   const asOf = Math.max(ms(lastCollection), now - 1) === now ? now : ms(lastCollection);
-  const computed = computeBudgets(policy.spec, r.state, asOf);
+  const name = policy.metadata.name ?? '';
+  const history = spendHistoryOf(source, name, policy.spec.budgets ?? []);
+  const computed = computeBudgets(policy.spec, r.state, asOf, history);
   const mismatches = r.mismatches.map((m) => `${m.node}: ${m.detail}`);
   const guards = guardRound({
     policy,
@@ -80,7 +92,7 @@ function nextStatus(run: PolicyRun, health: Health, window: ActivityWindow) {
   });
   const status: CostPolicyStatus = {
     ...buildStatus(policy, computed, health, mismatches, now),
-    ...guardsField(guards.status),
+    ...guardsField(policy, run.guards, guards.status),
     lastCollectionTime: lastCollection,
     collection: { cursors: encodeCursors(r.cursors) },
     accumulatorState: encodeState(r.state),
@@ -92,16 +104,11 @@ function nextStatus(run: PolicyRun, health: Health, window: ActivityWindow) {
 async function recordTrips(
   deps: Pick<CommitDeps, 'events' | 'metrics'>,
   policy: CostPolicy,
-  fresh: readonly TrippedGuard[],
+  fresh: readonly GuardTrip[],
 ): Promise<void> {
   for (const t of fresh) {
     deps.metrics.guardTrips.inc({ policy: policy.metadata.name ?? '', guard: t.guard });
-    await deps.events.record(policyRef(policy), {
-      type: 'Warning',
-      reason: 'GuardTripped',
-      action: t.action === 'Suspend' ? 'Suspend' : 'MarkOverBudget',
-      note: tripNote(t, policy.spec.currency),
-    });
+    await deps.events.record(policyRef(policy), guardEvent(t, policy.spec.currency));
   }
 }
 
@@ -139,7 +146,7 @@ export async function commitStatus(
     let { policy } = run;
     try {
       const previous = policy.status;
-      const { r, computed, status, fresh } = nextStatus(run, health, window);
+      const { r, computed, status, fresh } = nextStatus(run, health, window, deps.history);
       if (!sameOwnedStatus(status, previous)) {
         const body = { metadata: { resourceVersion: policy.metadata.resourceVersion }, status };
         policy = slim(
@@ -152,6 +159,7 @@ export async function commitStatus(
         metrics.apiWrites.inc({ verb: 'patch', resource: 'costpolicies/status' });
         // Counted now: the next rounds judge this activity from the window.
         window.commit(r.activity);
+        deps.history.add(name, r.hourly, run.now);
         await recordCrossings(deps.events, policy, previous, status);
         await recordTrips(deps, policy, fresh);
         if (r.state.closing.length > 0) {

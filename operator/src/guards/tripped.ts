@@ -22,7 +22,7 @@ export interface GuardsInput {
 export interface GuardsOutput {
   readonly status: GuardsStatus;
   /** Trips not in the held set (each gets an Event). */
-  readonly fresh: readonly TrippedGuard[];
+  readonly fresh: readonly GuardTrip[];
 }
 
 const pairKey = (t: { guard: string; session: string }): string => `${t.guard}\u0000${t.session}`;
@@ -45,11 +45,13 @@ export function nextGuards(input: GuardsInput): GuardsOutput {
   const clearing = clearRequested(held, clear);
   const kept = clearing ? [] : (held?.tripped ?? []).filter((t) => Date.parse(t.until) > nowMs);
   const have = new Set(kept.map(pairKey));
-  const fresh: TrippedGuard[] = [];
+  const added: TrippedGuard[] = [];
+  const fresh: GuardTrip[] = [];
   for (const t of trips) {
-    if (have.has(pairKey(t)) || kept.length + fresh.length >= MAX_TRIPPED) continue;
+    if (have.has(pairKey(t)) || kept.length + added.length >= MAX_TRIPPED) continue;
     have.add(pairKey(t));
-    fresh.push({
+    fresh.push(t);
+    added.push({
       guard: t.guard,
       session: t.session,
       action: t.action,
@@ -61,26 +63,17 @@ export function nextGuards(input: GuardsInput): GuardsOutput {
       ...(t.tool === undefined ? {} : { tool: t.tool }),
     });
   }
-  const tripped = [...kept, ...fresh];
+  const tripped = [...kept, ...added];
   const cleared = clearing ? clear : held?.cleared;
   const clearedAt = clearing ? rfc3339(nowMs) : held?.clearedAt;
   return {
     status: {
-      ...(tripped.length > 0 ? { tripped } : {}),
+      // Always a list: the status is written as a merge patch, where an absent list would keep
+      // the stored one.
+      tripped,
       ...(cleared === undefined ? {} : { cleared }),
       ...(clearedAt === undefined ? {} : { clearedAt }),
     },
     fresh,
   };
-}
-
-/** The Event note of a fresh trip. */
-export function tripNote(t: TrippedGuard, currency: string): string {
-  const what = t.kind === 'spendPerMinute' ? currency : 'calls';
-  const tool = t.tool === undefined ? '' : ` (tool ${t.tool})`;
-  const stop =
-    t.action === 'Suspend'
-      ? 'marked over budget on every agent and its workloads suspended'
-      : 'marked over budget on every agent';
-  return `guard ${t.guard} tripped for session ${t.session} at ${t.trippedAt}: ${t.observed} ${what} in the window, limit ${t.limit}${tool}; ${stop} until ${t.until}`;
 }
