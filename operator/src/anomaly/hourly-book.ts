@@ -60,6 +60,10 @@ export class HourlyBook implements SpendHistorySource {
       }
       for (const [h, nano] of hours) kept.set(h, (kept.get(h) ?? 0n) + nano);
     }
+    this.#trim(streams, nowHour);
+  }
+
+  #trim(streams: Map<string, Map<number, bigint>>, nowHour: number): void {
     for (const [stream, hours] of streams) {
       const keep = stream.startsWith('session:') ? SESSION_HOURS : MAX_HOURS;
       for (const h of hours.keys()) if (h <= nowHour - keep) hours.delete(h);
