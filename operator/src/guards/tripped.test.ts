@@ -18,6 +18,16 @@ const trip = (session: string, more: Partial<GuardTrip> = {}): GuardTrip => ({
   ...more,
 });
 
+/** The status after a1 tripped at NOW. */
+const trippedOnce = () =>
+  nextGuards({
+    held: undefined,
+    clear: undefined,
+    trips: [trip('a/1')],
+    nowMs: NOW,
+    untilMs: UNTIL,
+  }).status;
+
 describe('the tripped set', () => {
   it('adds new trips with money shown as decimals and keeps held ones without a new Event', () => {
     const first = nextGuards({
@@ -55,13 +65,7 @@ describe('the tripped set', () => {
   });
 
   it('drops a mark at the end of its period', () => {
-    const held = nextGuards({
-      held: undefined,
-      clear: undefined,
-      trips: [trip('a/1')],
-      nowMs: NOW,
-      untilMs: UNTIL,
-    }).status;
+    const held = trippedOnce();
     const later = nextGuards({
       held,
       clear: undefined,
@@ -73,13 +77,7 @@ describe('the tripped set', () => {
   });
 
   it('clears everything once per new annotation value, not again for the same value', () => {
-    const held = nextGuards({
-      held: undefined,
-      clear: undefined,
-      trips: [trip('a/1')],
-      nowMs: NOW,
-      untilMs: UNTIL,
-    }).status;
+    const held = trippedOnce();
     const cleared = nextGuards({ held, clear: 'x', trips: [], nowMs: NOW, untilMs: UNTIL });
     expect(cleared.status).toEqual({
       tripped: [],
