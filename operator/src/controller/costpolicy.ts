@@ -3,9 +3,11 @@
 //
 // A round: discover agents → pull each agent's ledger once, from the lowest cursor any policy
 // holds for it, folding each verified page into every policy (pull-ledgers) → per policy, commit
-// accumulators + cursors in one guarded /status patch (status-commit, status-build) → acknowledge
-// to each agent the lowest cursor over all policies (acknowledge) → enforce Suspend budgets
-// (enforcement, session-marks). A chain that stops verifying is told once (chain-failures).
+// accumulators + cursors, guard trips (guard-round) and forecasts from the hourly book in one
+// guarded /status patch (status-commit, status-build) → acknowledge to each agent the lowest
+// cursor over all policies (acknowledge) → enforce Suspend budgets and guards, marking tripped
+// sessions on every agent (enforcement, session-marks) → once per closed hour, the spend
+// detectors (anomaly-watch). A chain that stops verifying is told once (chain-failures).
 // Closed periods become CostReports before the status that drops them is written (policy-run,
 // report-writer), so a crash anywhere repeats work, never counts.
 import type { Logger } from 'pino';
