@@ -164,16 +164,20 @@ export class PolicyFold {
   readonly #mismatched = new Map<string, CursorMismatch>();
   readonly #activity: EntryActivity[] = [];
   readonly #hourly: HourlyAdds = new Map();
+  readonly #observe: ((c: Contribution) => void) | undefined;
   #consumed = 0;
   #counted = 0;
   #late = 0;
 
+  /** `observe` sees each contribution counted, e.g. to record it in the store. */
   constructor(
     committed: PolicyState,
     cursors: readonly LedgerPosition[],
     policy: PolicyView,
     nowMs: number,
+    observe?: (c: Contribution) => void,
   ) {
+    this.#observe = observe;
     const state = cloneState(committed);
     this.#state = state;
     this.#cursors = new Map(cursors.map((c) => [c.node, c]));
@@ -281,6 +285,7 @@ export class PolicyFold {
     addHourly(this.#hourly, 'policy:*', c.timeMs, c.totalNano);
     addHourly(this.#hourly, `namespace:${c.namespace}`, c.timeMs, c.totalNano);
     for (const s of c.sessions) addHourly(this.#hourly, `session:${s.key}`, c.timeMs, s.nano);
+    this.#observe?.(c);
     for (const t of this.#targets) {
       const p = t.ending !== undefined && c.timeMs < t.ending.report.end ? t.ending : t.open;
       if (c.timeMs < p.report.start) this.#late++;
