@@ -410,15 +410,22 @@ async function startWorkloads(core: CoreV1Api, otlp: URL): Promise<Workloads> {
 // ---------------------------------------------------------------------------------------------
 // The table.
 
+interface AgentEndpoints {
+  readonly url: string;
+  readonly metricsUrl: string;
+  /** Bearer token for the session API. */
+  readonly token: string;
+}
+
 async function snapshot(
-  agentUrl: string,
+  agent: AgentEndpoints,
   custom: CustomObjectsApi,
   operator: Managed | undefined,
   workloads: Workloads,
   startedAt: number,
   urls: [string, string][],
 ): Promise<Snapshot> {
-  const metrics = await fetch(`${agentUrl}/metrics`)
+  const metrics = await fetch(`${agent.metricsUrl}/metrics`)
     .then((r) => r.text())
     .catch(() => '');
   const cpu = sumByLabel(metrics, 'agentmeter_namespace_cpu_usage_seconds_total', 'namespace');
@@ -433,9 +440,9 @@ async function snapshot(
   ];
   const views = await Promise.all(
     sessions.map(async (s) => {
-      const res = await fetch(`${agentUrl}/v1/sessions/${s.namespace}/${s.id}`).catch(
-        () => undefined,
-      );
+      const res = await fetch(`${agent.url}/v1/sessions/${s.namespace}/${s.id}`, {
+        headers: { authorization: `Bearer ${agent.token}` },
+      }).catch(() => undefined);
       return res?.ok ? { ...s, view: (await res.json()) as SessionView } : s;
     }),
   );
@@ -536,6 +543,7 @@ async function main(): Promise<number> {
   await mkdir(stateDir);
   const agentPort = await freePort(AGENT_HOST);
   const otlpPort = await freePort(AGENT_HOST);
+  const metricsPort = await freePort(AGENT_HOST);
   log(`starting the node agent for node ${NODE} (cgroups under ${CGROUP_ROOT})`);
   const agent = startProcess(
     'node agent',
@@ -547,11 +555,18 @@ async function main(): Promise<number> {
       `--tick=${TICK}`,
       `--listen=${AGENT_HOST}:${agentPort}`,
       `--otlp-listen=${AGENT_HOST}:${otlpPort}`,
+      `--metrics-listen=${AGENT_HOST}:${metricsPort}`,
       '--gpu=off',
     ],
     join(dir, 'agent.log'),
   );
   const agentUrl = `http://${AGENT_HOST}:${agentPort}`;
+  // The demo reads sessions as the cluster admin, whom a SubjectAccessReview allows everywhere.
+  const endpoints: AgentEndpoints = {
+    url: agentUrl,
+    metricsUrl: `http://${AGENT_HOST}:${metricsPort}`,
+    token: plane.admin.token,
+  };
   if (!(await waitHttp(agent, `${agentUrl}/readyz`, 60_000)))
     throw new Error(`the node agent did not become ready:\n${await logTail(agent, 20)}`);
 
@@ -602,7 +617,7 @@ async function main(): Promise<number> {
   workloadsRef.current = workloads;
   const startedAt = Date.now();
   const urls: [string, string][] = [
-    ['agent metrics', `${agentUrl}/metrics`],
+    ['agent metrics', `${endpoints.metricsUrl}/metrics`],
     ['agent sessions', `${agentUrl}/v1/sessions/{namespace}/{id}`],
     [
       'operator metrics',
@@ -632,7 +647,7 @@ async function main(): Promise<number> {
       throw new Error(
         `the node agent exited with ${String(agent.exitCode)}:\n${await logTail(agent, 20)}`,
       );
-    const snap = await snapshot(agentUrl, custom, operator, workloads, startedAt, urls);
+    const snap = await snapshot(endpoints, custom, operator, workloads, startedAt, urls);
     if (durationS === undefined) {
       process.stdout.write(`${tty ? '\x1b[2J\x1b[H' : '\n'}${render(snap)}\n`);
       if (tty) process.stdout.write('\nCtrl-C stops the demo and removes everything it made.\n');
@@ -645,7 +660,7 @@ async function main(): Promise<number> {
   workloads.stop.abort();
   if (durationS === undefined) {
     process.stdout.write(
-      `\n${render(await snapshot(agentUrl, custom, operator, workloads, startedAt, urls))}\n`,
+      `\n${render(await snapshot(endpoints, custom, operator, workloads, startedAt, urls))}\n`,
     );
     return 0;
   }
@@ -655,7 +670,7 @@ async function main(): Promise<number> {
   }
   // Let the spans of the last calls settle (the watermark is two ticks) before the verdict.
   await sleep(6000);
-  const final = await snapshot(agentUrl, custom, operator, workloads, startedAt, urls);
+  const final = await snapshot(endpoints, custom, operator, workloads, startedAt, urls);
   process.stdout.write(`\n${render(final)}\n\n`);
   const zero = zeroCostSessions(final);
   if (zero.length > 0) {

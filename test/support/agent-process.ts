@@ -47,6 +47,8 @@ export class AgentProcess {
   readonly url: string;
   /** The OTLP/HTTP receiver, on the same loopback address. */
   otlpUrl = '';
+  /** /metrics, on its own port of the same address. */
+  metricsUrl = '';
   token: string | undefined;
   readonly child: ChildProcess;
   readonly logs: string[] = [];
@@ -63,6 +65,7 @@ export class AgentProcess {
     const host = options.host ?? '127.0.0.1';
     const port = options.port ?? (await freePort(host));
     const otlpPort = await freePort(host);
+    const metricsPort = await freePort(host);
     const args = [
       ...(options.nodeFlags ?? []),
       options.entry ?? resolve(repoRoot, 'node-agent/src/main.ts'),
@@ -73,6 +76,7 @@ export class AgentProcess {
       `--ledger-interval=${options.ledgerInterval ?? options.tick ?? '1s'}`,
       `--listen=${host}:${port}`,
       `--otlp-listen=${host}:${otlpPort}`,
+      `--metrics-listen=${host}:${metricsPort}`,
       // Each flag may be given once, so GPU settings replace `--gpu=off` rather than follow it.
       ...(options.gpu === undefined
         ? ['--gpu=off']
@@ -89,6 +93,7 @@ export class AgentProcess {
     });
     const agent = new AgentProcess(`http://${host}:${port}`, child);
     agent.otlpUrl = `http://${host}:${otlpPort}`;
+    agent.metricsUrl = `http://${host}:${metricsPort}`;
     agent.token = options.token;
     return agent;
   }
@@ -125,7 +130,7 @@ export class AgentProcess {
   }
 
   async metrics(): Promise<string> {
-    return (await fetch(`${this.url}/metrics`)).text();
+    return (await fetch(`${this.metricsUrl}/metrics`)).text();
   }
 
   /** Every ledger entry after `after`, following `next` across pages. */

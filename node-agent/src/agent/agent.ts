@@ -45,8 +45,10 @@ export interface AgentParts {
     /** Closes the kept-open cgroup files. */
     close(): void;
   };
-  /** /metrics, /healthz, /readyz, the ledger pull and session APIs. */
+  /** /healthz, /readyz, the ledger pull and session APIs. */
   readonly api: { listen(): Promise<Listening> };
+  /** /metrics, on a port of its own. */
+  readonly metricsServer: { listen(): Promise<Listening> };
   /** The OTLP/HTTP receiver. */
   readonly otlp: { listen(): Promise<Listening> };
   readonly pods: Watch;
@@ -57,13 +59,14 @@ export interface AgentParts {
   readonly policySyncWaitMs: number;
 }
 
-type Started = 'ledger' | 'sampler' | 'api' | 'otlp' | 'watches' | 'gpu' | 'ticks';
+type Started = 'ledger' | 'sampler' | 'api' | 'metrics' | 'otlp' | 'watches' | 'gpu' | 'ticks';
 
 export class Agent {
   readonly #parts: AgentParts;
   /** The ledger is opened and the sampler built before start(), so stop() always closes them. */
   readonly #started = new Set<Started>(['ledger', 'sampler']);
   #api: Listening | undefined;
+  #metrics: Listening | undefined;
   #otlp: Listening | undefined;
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
@@ -100,13 +103,18 @@ export class Agent {
   }
 
   async #start(): Promise<void> {
-    const { log, ledger, sampler, api, otlp, pods, policies, gpu, ticks } = this.#parts;
+    const { log, ledger, sampler, api, metricsServer, otlp, pods, policies, gpu, ticks } =
+      this.#parts;
     await ledger.markStart();
     await sampler.recover();
     if (this.#stopRequested) return;
     this.#api = await api.listen();
     this.#started.add('api');
     log.info({ host: this.#api.host, port: this.#api.port }, 'http listening');
+    if (this.#stopRequested) return;
+    this.#metrics = await metricsServer.listen();
+    this.#started.add('metrics');
+    log.info({ host: this.#metrics.host, port: this.#metrics.port }, 'metrics listening');
     if (this.#stopRequested) return;
     this.#otlp = await otlp.listen();
     this.#started.add('otlp');
@@ -159,6 +167,7 @@ export class Agent {
     await step('otlp', 'otlp-close', () => this.#otlp?.close());
     await step('ticks', 'final-tick', () => ticks.stop());
     await step('api', 'api-close', () => this.#api?.close());
+    await step('metrics', 'metrics-close', () => this.#metrics?.close());
     await step('gpu', 'gpu-stop', () => gpu?.stop());
     await step('watches', 'watches-stop', async () => {
       await Promise.all([pods.stop(), policies.stop()]);

@@ -1,12 +1,15 @@
-// The agent's HTTP surface: /metrics, /healthz, /readyz and the ledger pull API. The factory
-// only builds the app; listen() binds it, so tests can use 127.0.0.1:0.
+// The agent's HTTP surfaces: the API app (/healthz, /readyz, the ledger pull API and the routers
+// given) and the metrics app (/metrics alone, on its own port so a NetworkPolicy can admit only
+// Prometheus there). The factories only build apps; listen() binds them, so tests can use
+// 127.0.0.1:0.
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import type { Express, NextFunction, Request, Response, Router } from 'express';
+import type { Express, NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import type { InformerLogger } from '@agentmeter/kube-client';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
+import { requireAccess, type Authorize } from './access.ts';
 
 /** What the ledger store offers the pull API. Entries are parsed ledger entries (JSON objects
  * whose `seq` is a decimal string), in ascending seq order, all with seq > `after`. */
@@ -23,15 +26,22 @@ export interface LedgerPage {
 }
 
 export interface AppOptions {
-  readonly metrics: AgentMetrics;
   readonly ledger: LedgerReader;
   /** Named readiness checks (agent/readiness.ts); /readyz fails when any of them does. */
   readonly readiness: Readonly<Record<string, () => boolean>>;
-  /** Gate for /v1/ledger: the operator's TokenReview and SubjectAccessReview (auth.ts); false → 403. */
-  readonly authorize?: (req: Request) => Promise<boolean>;
+  /** Gate for /v1/ledger: the operator's TokenReview and SubjectAccessReview (auth.ts). */
+  readonly authorize?: Authorize;
   readonly logger?: InformerLogger;
   /** More routes (session API, ledger acknowledgements), mounted before the 404 handler. */
   readonly routers?: readonly Router[];
+  /** Runs first on every request, e.g. RefusalMetrics.countResponses. */
+  readonly countResponses?: RequestHandler;
+}
+
+export interface MetricsAppOptions {
+  readonly metrics: AgentMetrics;
+  readonly countResponses?: RequestHandler;
+  readonly logger?: InformerLogger;
 }
 
 export const LEDGER_DEFAULT_LIMIT = 500;
@@ -46,12 +56,36 @@ class BadRequest extends Error {
   override readonly name = 'BadRequest';
 }
 
-export function createApp(options: AppOptions): Express {
-  const { metrics, ledger, readiness, authorize, logger } = options;
+function baseApp(countResponses: RequestHandler | undefined): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  if (countResponses !== undefined) app.use(countResponses);
+  return app;
+}
 
+function finish(app: Express, logger: InformerLogger | undefined): Express {
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
+  });
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof BadRequest) {
+      res.status(400).json({ error: err.message });
+      return;
+    }
+    logger?.error(
+      { path: req.path, err: err instanceof Error ? err.message : String(err) },
+      'request failed',
+    );
+    if (!res.headersSent) res.status(500).json({ error: 'internal error' });
+  });
+  return app;
+}
+
+export function createMetricsApp(options: MetricsAppOptions): Express {
+  const { metrics } = options;
+  const app = baseApp(options.countResponses);
   app.get('/metrics', async (req, res) => {
     // Prometheus text first: it is the answer for a missing Accept header or */*; Prometheus
     // asks for OpenMetrics with the higher q-value.
@@ -62,6 +96,12 @@ export function createApp(options: AppOptions): Express {
     const body = await metrics.render(format);
     res.status(200).type(metrics.contentType(format)).send(body);
   });
+  return finish(app, options.logger);
+}
+
+export function createApp(options: AppOptions): Express {
+  const { ledger, readiness, authorize, logger } = options;
+  const app = baseApp(options.countResponses);
 
   app.get('/healthz', (_req, res) => {
     res.status(200).type('text/plain').send('ok\n');
@@ -87,11 +127,7 @@ export function createApp(options: AppOptions): Express {
       .send(`${lines.join('\n')}\n`);
   });
 
-  app.get('/v1/ledger', async (req, res) => {
-    if (authorize && !(await authorize(req))) {
-      res.status(403).json({ error: 'forbidden' });
-      return;
-    }
+  app.get('/v1/ledger', requireAccess(authorize), async (req, res) => {
     const { after, limit } = ledgerQuery(req);
     const entries = await ledger.readAfter(after, limit);
     const lastSeq = checkOrder(entries, after);
@@ -105,23 +141,7 @@ export function createApp(options: AppOptions): Express {
   });
 
   for (const router of options.routers ?? []) app.use(router);
-
-  app.use((_req, res) => {
-    res.status(404).json({ error: 'not found' });
-  });
-
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof BadRequest) {
-      res.status(400).json({ error: err.message });
-      return;
-    }
-    logger?.error(
-      { path: req.path, err: err instanceof Error ? err.message : String(err) },
-      'request failed',
-    );
-    if (!res.headersSent) res.status(500).json({ error: 'internal error' });
-  });
-  return app;
+  return finish(app, logger);
 }
 
 function ledgerQuery(req: Request): { after: bigint; limit: number } {
