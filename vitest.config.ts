@@ -6,7 +6,11 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{crds,kube-client,node-agent,operator}/src/**/*.test.ts', 'hack/**/*.test.ts'],
+          include: [
+            '{crds,kube-client,node-agent,operator}/src/**/*.test.ts',
+            'hack/**/*.test.ts',
+            'test/support/**/*.test.ts',
+          ],
           environment: 'node',
         },
       },

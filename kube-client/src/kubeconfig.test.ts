@@ -1,7 +1,7 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { KubeConfigError, SERVICE_ACCOUNT_DIR } from './kubeconfig-source.ts';
 import { loadKubeConfig } from './kubeconfig.ts';
 
@@ -21,8 +21,19 @@ function kubeconfigFile(dir: string, name: string, server: string, current = tru
   return file;
 }
 
+/** A temporary directory, removed when the file's tests are done. */
+const made: string[] = [];
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 describe('loadKubeConfig', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kc-'));
+  const dir = tempDir('kc-');
   const a = kubeconfigFile(dir, 'a', 'https://a.example:6443');
   const b = kubeconfigFile(dir, 'b', 'https://b.example:6443');
 
@@ -46,7 +57,7 @@ describe('loadKubeConfig', () => {
   });
 
   it('loads the in-cluster service account when KUBERNETES_SERVICE_HOST is set', () => {
-    const root = mkdtempSync(join(tmpdir(), 'sa-'));
+    const root = tempDir('sa-');
     mkdirSync(join(root, SERVICE_ACCOUNT_DIR), { recursive: true });
     for (const f of ['token', 'ca.crt', 'namespace'])
       writeFileSync(join(root, SERVICE_ACCOUNT_DIR, f), 'x');

@@ -27,7 +27,13 @@ import { ConfigError, configUsage, parseConfig } from './config.ts';
 import { CostPolicyController } from './controller/costpolicy.ts';
 import { Enforcer } from './enforce/apply.ts';
 import { OperatorMetrics } from './metrics.ts';
-import { Controller, EventRecorder, LeaderElector, systemClock } from './runtime/index.ts';
+import {
+  Controller,
+  EventRecorder,
+  LeaderElector,
+  enqueueOnSpecChange,
+  systemClock,
+} from './runtime/index.ts';
 
 const ROUND_KEY = 'collect';
 const USAGE =
@@ -123,18 +129,13 @@ async function main(): Promise<void> {
       },
       resync: { intervalMs: config.intervalMs * 6, keys: () => [ROUND_KEY] },
     });
-    // A spec change (budget raised, removed) is acted on at once rather than at the next tick;
-    // our own status writes do not move metadata.generation and so do not trigger a round.
+    // A spec change (budget raised, removed) is acted on at once rather than at the next tick.
     const policies = new Informer<KubernetesObject>({
       client: rest,
       path: `/apis/${COST_POLICY_GVK.group}/${COST_POLICY_GVK.version}/${COST_POLICY_GVK.plural}`,
       logger,
     });
-    policies.on('add', () => controller.enqueue(ROUND_KEY));
-    policies.on('delete', () => controller.enqueue(ROUND_KEY));
-    policies.on('update', (obj, old) => {
-      if (obj.metadata?.generation !== old.metadata?.generation) controller.enqueue(ROUND_KEY);
-    });
+    enqueueOnSpecChange(policies, controller, ROUND_KEY);
     policies.start();
     const run = controller.start();
     controller.enqueue(ROUND_KEY);

@@ -51,6 +51,24 @@ const AGENT_LABEL = { 'app.kubernetes.io/name': `agentmeter-agent-${ID}` };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` every 500 ms until it returns a value, or fails with `what` after `tries`. */
+function floatSum(values: readonly number[]): number {
+  return values.reduce((sum, v) => sum + v, 0);
+}
+
+/**
+ * How far two float64 sums of the same samples may differ when added in different orders (the
+ * agent's exposition order here, Prometheus's series order there). Each sample crosses the edge
+ * exactly: prom-client renders the shortest text that reads back as the same double, and
+ * Prometheus parses it back to that double and renders its result the same way. What differs
+ * is rounding: each of the n−1 additions rounds by at most half an ulp, so a sum is within
+ * (n−1)·2⁻⁵³·Σ|xᵢ| of the exact sum (Higham, recursive summation), and two sums are within
+ * twice that: (n−1)·Number.EPSILON·Σ|xᵢ|, as Number.EPSILON is 2⁻⁵².
+ */
+function sumTolerance(values: readonly number[]): number {
+  const magnitude = values.reduce((sum, v) => sum + Math.abs(v), 0);
+  return Math.max(values.length - 1, 0) * Number.EPSILON * magnitude;
+}
+
 async function until<T>(
   what: string,
   check: () => Promise<T | undefined>,
@@ -443,35 +461,40 @@ describe('Prometheus end to end', () => {
     clearInterval(spanTimer);
     spanTimer = undefined;
     await group?.remove();
-    const exported = async (): Promise<number> => {
+    /** The namespace's cost samples as the agent renders them, in exposition order. */
+    const exported = async (): Promise<number[]> => {
       const text = await a.metrics();
-      let sum = 0;
+      const samples: number[] = [];
       for (const line of text.split('\n')) {
         if (
           line.startsWith('agentmeter_namespace_cost_total{') &&
           line.includes(`namespace="${NAMESPACE}"`)
         )
-          sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+          samples.push(Number(line.slice(line.lastIndexOf(' ') + 1)));
       }
-      return sum;
+      return samples;
     };
-    let previous = -1;
+    let previous = '';
     let stableReads = 0;
-    const settled = await until('the agent to stop charging the namespace', async () => {
+    const settledSamples = await until('the agent to stop charging the namespace', async () => {
       const now = await exported();
-      stableReads = now === previous ? stableReads + 1 : 0;
-      previous = now;
+      // Compared as rendered, sample by sample: unchanged text means nothing was charged.
+      const text = now.join(' ');
+      stableReads = text === previous ? stableReads + 1 : 0;
+      previous = text;
       // Six equal reads 500 ms apart: past the settlement watermark (two 1 s ticks).
       return stableReads >= 6 ? now : undefined;
     });
+    const settled = floatSum(settledSamples);
     const query = `sum(agentmeter_namespace_cost_total{namespace="${NAMESPACE}"})`;
     // Compared with what the agent exports at that moment, not with the first settled read: on a
     // loaded machine a late tick can still add to the namespace after six equal reads.
     const scraped = await until('Prometheus to scrape the settled cost', async () => {
       const value = Number((await prom.query(query))[0]?.value[1]);
-      return value === (await exported()) ? value : undefined;
+      const samples = await exported();
+      return Math.abs(value - floatSum(samples)) <= sumTolerance(samples) ? value : undefined;
     });
-    expect(scraped).toBeGreaterThanOrEqual(settled);
+    expect(scraped).toBeGreaterThanOrEqual(settled - sumTolerance(settledSamples));
     const cost = ledgerCost(await a.ledger(), NAMESPACE);
     const ledger = units(cost.infrastructure + cost.tokens);
     expect(cost.infrastructure).toBeGreaterThan(0n);

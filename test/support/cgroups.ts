@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { requireRoot } from './require-root.ts';
 
 export const CGROUP_ROOT = '/sys/fs/cgroup';
 /** The v1 controllers a kubelet creates pod cgroups in (when the host mounts them). */
@@ -160,6 +161,7 @@ async function removeDir(dir: string): Promise<void> {
 
 /** Creates the pod and container cgroups in every available v1 controller. */
 export async function createPodCgroup(spec: PodCgroupSpec): Promise<TestPodCgroup> {
+  requireRoot(`create pod cgroups under ${CGROUP_ROOT}`);
   const paths = kubeletPaths(spec);
   const controllers = availableControllers();
   if (controllers.length === 0) {

@@ -52,11 +52,3 @@ export function setCondition(
   if (index === -1) return [...conditions, next];
   return conditions.map((c, i) => (i === index ? next : c));
 }
-
-/** The condition of `type`, if present. */
-export function findCondition(
-  conditions: readonly Condition[] | undefined,
-  type: string,
-): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
-}

@@ -1,12 +1,12 @@
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { Controller, TerminalError, type Reconciler } from './controller.ts';
+import { Controller, type Reconciler } from './controller.ts';
 import { FakeClock } from './fake-clock.ts';
 
 const logger = pino({ level: 'silent' });
 
-function setup(reconcile: Reconciler, extra: { workers?: number; keys?: string[] } = {}) {
+function setup(reconcile: Reconciler, keys?: string[]) {
   const clock = new FakeClock();
   const registry = new Registry();
   const controller = new Controller({
@@ -15,8 +15,7 @@ function setup(reconcile: Reconciler, extra: { workers?: number; keys?: string[]
     registry,
     logger,
     clock,
-    workers: extra.workers ?? 1,
-    ...(extra.keys ? { resync: { intervalMs: 60_000, keys: () => extra.keys ?? [] } } : {}),
+    ...(keys ? { resync: { intervalMs: 60_000, keys: () => keys } } : {}),
   });
   const running = controller.start();
   return { clock, registry, controller, running };
@@ -47,23 +46,10 @@ describe('Controller', () => {
     expect(controller.queue.numRequeues('p')).toBe(0);
     expect(await total(registry, 'error')).toBe(2);
     expect(await total(registry, 'success')).toBe(1);
-    await controller.stop();
-  });
-
-  it('does not requeue a terminal error', async () => {
-    let calls = 0;
-    const { clock, registry, controller } = setup(async () => {
-      calls++;
-      throw new TerminalError('spec.currency is not ISO 4217');
-    });
-    controller.enqueue('p');
-    await clock.advance(10_000);
-    expect(calls).toBe(1);
-    expect(controller.queue.numRequeues('p')).toBe(0);
-    const terminal = await registry
-      .getSingleMetric('controller_runtime_terminal_reconcile_errors_total')
+    const errors = await registry
+      .getSingleMetric('controller_runtime_reconcile_errors_total')
       ?.get();
-    expect(terminal?.values[0]?.value).toBe(1);
+    expect(errors?.values[0]?.value).toBe(2);
     await controller.stop();
   });
 
@@ -82,28 +68,24 @@ describe('Controller', () => {
     await controller.stop();
   });
 
-  it('never reconciles one key concurrently, even with several workers', async () => {
+  it('runs a key added during its reconcile once more afterwards, never at the same time', async () => {
     let active = 0;
     let maxActive = 0;
     const seen: string[] = [];
-    const { clock, controller } = setup(
-      async (key) => {
-        seen.push(key);
-        active++;
-        maxActive = Math.max(maxActive, active);
-        await new Promise((r) => clock.setTimeout(() => r(undefined), 100));
-        active--;
-      },
-      { workers: 4 },
-    );
+    const { clock, controller } = setup(async (key) => {
+      seen.push(key);
+      active++;
+      maxActive = Math.max(maxActive, active);
+      await new Promise((r) => clock.setTimeout(() => r(undefined), 100));
+      active--;
+    });
     controller.enqueue('a');
     await clock.advance(10);
     controller.enqueue('a');
     controller.enqueue('a');
-    controller.enqueue('b');
     await clock.advance(500);
-    expect(maxActive).toBe(2);
-    expect(seen).toEqual(['a', 'b', 'a']);
+    expect(maxActive).toBe(1);
+    expect(seen).toEqual(['a', 'a']);
     await controller.stop();
   });
 
@@ -113,7 +95,7 @@ describe('Controller', () => {
       async (key) => {
         seen.push(key);
       },
-      { keys: ['x', 'y'] },
+      ['x', 'y'],
     );
     await clock.advance(60_000);
     expect(seen).toEqual(['x', 'y']);

@@ -1,9 +1,11 @@
-// A small controller loop shaped like controller-runtime's reconcileHandler: workers pull keys
-// from a WorkQueue, reconcile them one at a time per key, and map the outcome to the queue.
-import { objectKey, type Informer } from '@agentmeter/kube-client';
+// A controller loop shaped like controller-runtime's reconcileHandler, sized to the operator: one
+// worker pulls keys from a WorkQueue and reconciles them one at a time. Level-triggered: a
+// reconcile reads the world afresh, so adds of a key while it waits collapse into one run. A
+// failure comes back with per-key backoff; a success may ask to run again after a delay.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Informer } from '@agentmeter/kube-client';
 import { systemClock, type Clock, type Timer } from './clock.ts';
 import { registerOnce } from './metrics.ts';
 import { WorkQueue } from './workqueue.ts';
@@ -16,24 +18,16 @@ export interface ReconcileResult {
 
 export type Reconciler = (key: string) => Promise<ReconcileResult> | Promise<void>;
 
-/** An error that retrying cannot fix (e.g. an invalid spec): logged, not requeued. */
-export class TerminalError extends Error {
-  override readonly name = 'TerminalError';
-}
-
 export interface ControllerOptions {
   /** Value of the `controller` label and the work queue's `name` label. */
   name: string;
   reconcile: Reconciler;
   registry: Registry;
   logger: Logger;
-  /** Concurrent reconciles of different keys (MaxConcurrentReconciles); default 1. */
-  workers?: number;
-  /** Re-enqueue every key from `keys()` this often; covers missed or stalled watches. */
+  /** Re-enqueue every key from `keys()` this often; covers missed watch events and a backoff
+   * grown long during an outage. */
   resync?: { intervalMs: number; keys: () => Iterable<string> };
   clock?: Clock;
-  /** Defaults to a WorkQueue named after the controller on the same registry and clock. */
-  queue?: WorkQueue;
 }
 
 // controller-runtime's reconcile_time_seconds buckets.
@@ -70,17 +64,6 @@ function controllerMetrics(registry: Registry) {
           registers,
         }),
     ),
-    terminalErrors: registerOnce(
-      registry,
-      'controller_runtime_terminal_reconcile_errors_total',
-      () =>
-        new Counter({
-          name: 'controller_runtime_terminal_reconcile_errors_total',
-          help: 'Total number of terminal reconciliation errors per controller',
-          labelNames,
-          registers,
-        }),
-    ),
     time: registerOnce(
       registry,
       'controller_runtime_reconcile_time_seconds',
@@ -93,28 +76,6 @@ function controllerMetrics(registry: Registry) {
           registers,
         }),
     ),
-    activeWorkers: registerOnce(
-      registry,
-      'controller_runtime_active_workers',
-      () =>
-        new Gauge({
-          name: 'controller_runtime_active_workers',
-          help: 'Number of currently used workers per controller',
-          labelNames,
-          registers,
-        }),
-    ),
-    maxConcurrent: registerOnce(
-      registry,
-      'controller_runtime_max_concurrent_reconciles',
-      () =>
-        new Gauge({
-          name: 'controller_runtime_max_concurrent_reconciles',
-          help: 'Maximum number of concurrent reconciles per controller',
-          labelNames,
-          registers,
-        }),
-    ),
   };
 }
 
@@ -123,7 +84,6 @@ export class Controller {
   readonly queue: WorkQueue;
   readonly #reconcile: Reconciler;
   readonly #logger: Logger;
-  readonly #workers: number;
   readonly #resync: ControllerOptions['resync'];
   readonly #clock: Clock;
   readonly #metrics: ReturnType<typeof controllerMetrics>;
@@ -135,40 +95,34 @@ export class Controller {
     this.name = options.name;
     this.#reconcile = options.reconcile;
     this.#logger = options.logger.child({ controller: options.name });
-    this.#workers = options.workers ?? 1;
-    if (!Number.isInteger(this.#workers) || this.#workers < 1) {
-      throw new RangeError(`controller ${options.name}: workers must be a positive integer`);
-    }
     this.#resync = options.resync;
     this.#clock = options.clock ?? systemClock;
-    this.queue =
-      options.queue ??
-      new WorkQueue({ name: options.name, registry: options.registry, clock: this.#clock });
+    this.queue = new WorkQueue({
+      name: options.name,
+      registry: options.registry,
+      clock: this.#clock,
+    });
     this.#metrics = controllerMetrics(options.registry);
     this.#labels = { controller: options.name };
     for (const result of RESULTS) this.#metrics.total.inc({ ...this.#labels, result }, 0);
     this.#metrics.errors.inc(this.#labels, 0);
-    this.#metrics.terminalErrors.inc(this.#labels, 0);
-    this.#metrics.activeWorkers.set(this.#labels, 0);
-    this.#metrics.maxConcurrent.set(this.#labels, this.#workers);
   }
 
-  /** Queues `key` for reconciliation (from informer callbacks, mappers, timers). */
+  /** Queues `key` for reconciliation (from informer callbacks, timers). */
   enqueue(key: string): void {
     this.queue.add(key);
   }
 
-  /** Starts the workers and resync; resolves once stop() has drained them. */
+  /** Starts the worker and resync; resolves once stop() has drained it. */
   start(): Promise<void> {
     if (this.#running) return this.#running;
-    this.#logger.info({ workers: this.#workers }, 'starting controller');
+    this.#logger.info('starting controller');
     this.#scheduleResync();
-    const workers = Array.from({ length: this.#workers }, () => this.#work());
-    this.#running = Promise.all(workers).then(() => undefined);
+    this.#running = this.#work();
     return this.#running;
   }
 
-  /** Stops taking keys, lets running reconciles finish, and waits for the workers to exit. */
+  /** Stops taking keys, lets the running reconcile finish, and waits for the worker to exit. */
   async stop(): Promise<void> {
     this.#resyncTimer?.cancel();
     this.#resyncTimer = undefined;
@@ -204,35 +158,23 @@ export class Controller {
 
   async #handle(key: string): Promise<void> {
     const started = this.#clock.now();
-    this.#metrics.activeWorkers.inc(this.#labels);
-    let outcome: { ok: true; requeueAfter: number } | { ok: false; error: unknown };
+    let requeueAfter: number;
     try {
       const result = await this.#reconcile(key);
-      outcome = { ok: true, requeueAfter: result ? (result.requeueAfter ?? 0) : 0 };
-    } catch (error) {
-      outcome = { ok: false, error };
-    } finally {
-      this.#metrics.activeWorkers.dec(this.#labels);
-      this.#metrics.time.observe(this.#labels, (this.#clock.now() - started) / 1000);
-    }
-
-    if (!outcome.ok) {
-      const err = outcome.error;
+      requeueAfter = result?.requeueAfter ?? 0;
+    } catch (err) {
+      // The error policy: retry with backoff; the next success resets it.
       this.#metrics.errors.inc(this.#labels);
       this.#metrics.total.inc({ ...this.#labels, result: 'error' });
-      if (err instanceof TerminalError) {
-        this.#metrics.terminalErrors.inc(this.#labels);
-        this.queue.forget(key);
-        this.#logger.error({ err, key }, 'reconciler error (terminal, not requeued)');
-      } else {
-        this.queue.addRateLimited(key);
-        this.#logger.error({ err, key, requeues: this.queue.numRequeues(key) }, 'reconciler error');
-      }
+      this.queue.addRateLimited(key);
+      this.#logger.error({ err, key, requeues: this.queue.numRequeues(key) }, 'reconciler error');
       return;
+    } finally {
+      this.#metrics.time.observe(this.#labels, (this.#clock.now() - started) / 1000);
     }
     this.queue.forget(key);
-    if (outcome.requeueAfter > 0) {
-      this.queue.addAfter(key, outcome.requeueAfter);
+    if (requeueAfter > 0) {
+      this.queue.addAfter(key, requeueAfter);
       this.#metrics.total.inc({ ...this.#labels, result: 'requeue_after' });
     } else {
       this.#metrics.total.inc({ ...this.#labels, result: 'success' });
@@ -241,20 +183,22 @@ export class Controller {
 }
 
 /**
- * Feeds an informer (the shared one in @agentmeter/crds) into a controller: every add, update
- * and delete queues the object's key (`namespace/name`, or `name` when cluster-scoped); the
- * handlers only enqueue, as informer callbacks must stay quick. Returns an unsubscribe function.
- * Pair it with `resync: { keys: () => informer.list().map(objectKey) }`.
+ * Queues `key` when the informer sees an object added or deleted, or its spec changed
+ * (metadata.generation moved). Status writes leave the generation alone, so the controller's own
+ * writes do not trigger it again. Returns an unsubscribe function.
  */
-export function enqueueInformerEvents<T extends KubernetesObject>(
+export function enqueueOnSpecChange<T extends KubernetesObject>(
   informer: Informer<T>,
   controller: Controller,
+  key: string,
 ): () => void {
-  const enqueue = (obj: T) => controller.enqueue(objectKey(obj));
+  const enqueue = (): void => controller.enqueue(key);
   const off = [
     informer.on('add', enqueue),
-    informer.on('update', enqueue),
     informer.on('delete', enqueue),
+    informer.on('update', (obj, old) => {
+      if (obj.metadata?.generation !== old.metadata?.generation) enqueue();
+    }),
   ];
   return () => {
     for (const unsubscribe of off) unsubscribe();

@@ -1,11 +1,6 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { FakeClock, flushMicrotasks } from './fake-clock.ts';
-import {
-  BucketRateLimiter,
-  ItemExponentialRateLimiter,
-  defaultControllerRateLimiter,
-} from './rate-limiter.ts';
 import { WorkQueue } from './workqueue.ts';
 
 function setup() {
@@ -40,18 +35,19 @@ function pending(queue: WorkQueue) {
 }
 
 describe('WorkQueue', () => {
-  it('de-duplicates keys that are already queued', async () => {
+  it('de-duplicates keys that are already queued, and hands them out in order', async () => {
     const { queue, registry } = setup();
     queue.add('a');
     queue.add('b');
     queue.add('a');
     expect(queue.len()).toBe(2);
     expect(await queue.get()).toBe('a');
+    queue.done('a');
     expect(await queue.get()).toBe('b');
     expect(await metric(registry, 'workqueue_adds_total')).toBe(2);
   });
 
-  it('re-queues a key added while it is processed only after done()', async () => {
+  it('holds a key added while it is processed until done(), then hands it out once', async () => {
     const { queue } = setup();
     queue.add('a');
     expect(await queue.get()).toBe('a');
@@ -67,23 +63,16 @@ describe('WorkQueue', () => {
     expect(queue.len()).toBe(0);
   });
 
-  it('never hands the same key to two workers at once', async () => {
+  it('hands out nothing while a key is processed', async () => {
     const { queue } = setup();
-    const w1 = pending(queue);
-    const w2 = pending(queue);
     queue.add('a');
-    await flushMicrotasks();
-    expect([w1.state.settled, w2.state.settled]).toEqual([true, false]);
-    queue.add('a');
-    await flushMicrotasks();
-    expect(w2.state.settled).toBe(false);
+    expect(await queue.get()).toBe('a');
     queue.add('b');
-    expect(await w2.promise).toBe('b');
-    const w3 = pending(queue);
+    const next = pending(queue);
     await flushMicrotasks();
-    expect(w3.state.settled).toBe(false);
+    expect(next.state.settled).toBe(false);
     queue.done('a');
-    expect(await w3.promise).toBe('a');
+    expect(await next.promise).toBe('b');
   });
 
   it('keeps the earliest of several delayed adds of one key', async () => {
@@ -107,7 +96,7 @@ describe('WorkQueue', () => {
     expect(queue.len()).toBe(1);
   });
 
-  it('rate limits retries with per-key exponential backoff, reset by forget()', async () => {
+  it('backs off 5 ms·2^(n−1) per key up to 1000 s, reset by forget()', async () => {
     const { queue, clock } = setup();
     const delays: number[] = [];
     for (let i = 0; i < 4; i++) {
@@ -122,28 +111,38 @@ describe('WorkQueue', () => {
     expect(queue.numRequeues('a')).toBe(4);
     queue.forget('a');
     expect(queue.numRequeues('a')).toBe(0);
+    // 5·2^18 ms is past the cap.
+    for (let n = 0; n < 20; n++) {
+      queue.addRateLimited('b');
+      await clock.advance(Math.min(5 * 2 ** n, 1_000_000) - 1);
+      expect(queue.len()).toBe(0);
+      await clock.advance(1);
+      expect(await queue.get()).toBe('b');
+      queue.done('b');
+    }
   });
 
-  it('hands out queued keys after shutDown, then resolves get() with undefined', async () => {
+  it('after shutdown hands out what is queued, then resolves get() with undefined', async () => {
     const { queue, clock } = setup();
     queue.add('a');
     queue.addAfter('b', 10);
-    queue.shutDown();
+    await queue.shutDownWithDrain();
     queue.add('c');
     expect(await queue.get()).toBe('a');
+    queue.done('a');
     expect(await queue.get()).toBeUndefined();
     await clock.advance(20);
     expect(queue.len()).toBe(0);
   });
 
-  it('wakes waiting workers on shutDown', async () => {
+  it('wakes a waiting caller on shutdown', async () => {
     const { queue } = setup();
     const waiting = queue.get();
-    queue.shutDown();
+    await queue.shutDownWithDrain();
     expect(await waiting).toBeUndefined();
   });
 
-  it('shutDownWithDrain waits for keys in processing to be done', async () => {
+  it('shutDownWithDrain waits for the key in processing to be done', async () => {
     const { queue } = setup();
     queue.add('a');
     expect(await queue.get()).toBe('a');
@@ -158,7 +157,7 @@ describe('WorkQueue', () => {
     expect(drained).toBe(true);
   });
 
-  it('exports depth, durations and in-flight work with the name label', async () => {
+  it('exports depth and durations with the name label', async () => {
     const { queue, clock, registry } = setup();
     queue.add('a');
     queue.add('b');
@@ -167,11 +166,7 @@ describe('WorkQueue', () => {
     expect(await queue.get()).toBe('a');
     expect(await metric(registry, 'workqueue_depth')).toBe(1);
     expect(await metric(registry, 'workqueue_queue_duration_seconds', '_sum')).toBeCloseTo(0.25);
-    await clock.advance(1000);
-    expect(await queue.get()).toBe('b');
-    await clock.advance(500);
-    expect(await metric(registry, 'workqueue_unfinished_work_seconds')).toBeCloseTo(2.0);
-    expect(await metric(registry, 'workqueue_longest_running_processor_seconds')).toBeCloseTo(1.5);
+    await clock.advance(1500);
     queue.done('a');
     expect(await metric(registry, 'workqueue_work_duration_seconds', '_sum')).toBeCloseTo(1.5);
     expect(await metric(registry, 'workqueue_work_duration_seconds', '_count')).toBe(1);
@@ -189,41 +184,5 @@ describe('WorkQueue', () => {
       ['one', 1],
       ['two', 2],
     ]);
-  });
-});
-
-describe('rate limiters', () => {
-  it('backs off 5 ms·2^(n−1) per key, capped at 1000 s', () => {
-    const limiter = new ItemExponentialRateLimiter(5, 1_000_000);
-    const delays = Array.from({ length: 20 }, () => limiter.when('a'));
-    expect(delays.slice(0, 5)).toEqual([5, 10, 20, 40, 80]);
-    expect(delays[17]).toBe(655_360);
-    expect(delays[18]).toBe(1_000_000);
-    expect(delays[19]).toBe(1_000_000);
-    expect(limiter.when('b')).toBe(5);
-    limiter.forget('a');
-    expect(limiter.when('a')).toBe(5);
-  });
-
-  it('lets a burst of 100 through, then paces at 10 per second', async () => {
-    const clock = new FakeClock();
-    const bucket = new BucketRateLimiter(10, 100, clock);
-    const burst = Array.from({ length: 100 }, () => bucket.when());
-    expect(burst.every((d) => d === 0)).toBe(true);
-    expect(bucket.when()).toBeCloseTo(100);
-    expect(bucket.when()).toBeCloseTo(200);
-    await clock.advance(1000);
-    expect(bucket.when()).toBe(0);
-  });
-
-  it('takes the larger of the per-key and overall delays by default', () => {
-    const clock = new FakeClock();
-    const limiter = defaultControllerRateLimiter(clock);
-    for (let i = 0; i < 100; i++) limiter.when(`k${i}`);
-    // Bucket exhausted: a fresh key waits for a token, not 5 ms.
-    expect(limiter.when('fresh')).toBeCloseTo(100);
-    expect(limiter.numRequeues('fresh')).toBe(1);
-    limiter.forget('fresh');
-    expect(limiter.numRequeues('fresh')).toBe(0);
   });
 });

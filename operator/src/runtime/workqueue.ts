@@ -1,48 +1,39 @@
-// A keyed work queue with client-go workqueue semantics (the queue under controller-runtime):
-// keys are de-duplicated, a key is never handed to two workers at once, and retries are
-// rate limited per key and overall.
+// The queue under the controller, with the client-go workqueue semantics the operator relies on:
+// a key added while it waits is not queued twice; a key added while it is being processed is
+// handed out again once done(), never to a second caller at the same time; failed keys come
+// back after a per-key exponential backoff. The operator has one worker, so get() has at most
+// one caller waiting.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { systemClock, type Clock, type Timer } from './clock.ts';
 import { registerOnce } from './metrics.ts';
-import { defaultControllerRateLimiter, type RateLimiter } from './rate-limiter.ts';
 
 export interface WorkQueueOptions {
   /** Value of the `name` label on the workqueue_* metrics. */
   name: string;
   registry: Registry;
   clock?: Clock;
-  rateLimiter?: RateLimiter;
 }
+
+/** client-go's DefaultTypedControllerRateLimiter, per key: 5 ms·2^(n−1) for the n-th failure,
+ * at most 1000 s. (Its overall 10 qps bucket never binds with one key and is left out.) */
+export const BACKOFF_BASE_MS = 5;
+export const BACKOFF_MAX_MS = 1_000_000;
 
 // client-go: prometheus.ExponentialBuckets(10e-9, 10, 12), 10 ns … 1000 s.
 const DURATION_BUCKETS = Array.from({ length: 12 }, (_, i) => 1e-8 * 10 ** i);
 
-/** What a registry's shared gauges read at scrape time. */
-interface ProcessingSource {
-  readonly name: string;
-  unfinishedWorkSeconds(): number;
-  longestRunningProcessorSeconds(): number;
-}
-
-interface QueueMetricSet {
-  depth: Gauge<'name'>;
-  adds: Counter<'name'>;
-  queueDuration: Histogram<'name'>;
-  workDuration: Histogram<'name'>;
-  retries: Counter<'name'>;
-  sources: Set<ProcessingSource>;
-}
-
-const metricSets = new WeakMap<Registry, QueueMetricSet>();
-
-function queueMetrics(registry: Registry): QueueMetricSet {
-  const existing = metricSets.get(registry);
-  if (existing) return existing;
+function queueMetrics(registry: Registry) {
   const registers = [registry];
   const labelNames = ['name'] as const;
-  const sources = new Set<ProcessingSource>();
-  const set: QueueMetricSet = {
-    sources,
+  const histogram = (name: string, help: string) =>
+    registerOnce(
+      registry,
+      name,
+      () => new Histogram({ name, help, labelNames, buckets: DURATION_BUCKETS, registers }),
+    );
+  const counter = (name: string, help: string) =>
+    registerOnce(registry, name, () => new Counter({ name, help, labelNames, registers }));
+  return {
     depth: registerOnce(
       registry,
       'workqueue_depth',
@@ -54,136 +45,58 @@ function queueMetrics(registry: Registry): QueueMetricSet {
           registers,
         }),
     ),
-    adds: registerOnce(
-      registry,
-      'workqueue_adds_total',
-      () =>
-        new Counter({
-          name: 'workqueue_adds_total',
-          help: 'Total number of adds handled by workqueue',
-          labelNames,
-          registers,
-        }),
-    ),
-    queueDuration: registerOnce(
-      registry,
+    adds: counter('workqueue_adds_total', 'Total number of adds handled by workqueue'),
+    retries: counter('workqueue_retries_total', 'Total number of retries handled by workqueue'),
+    queueDuration: histogram(
       'workqueue_queue_duration_seconds',
-      () =>
-        new Histogram({
-          name: 'workqueue_queue_duration_seconds',
-          help: 'How long in seconds an item stays in workqueue before being requested',
-          labelNames,
-          buckets: DURATION_BUCKETS,
-          registers,
-        }),
+      'How long in seconds an item stays in workqueue before being requested',
     ),
-    workDuration: registerOnce(
-      registry,
+    workDuration: histogram(
       'workqueue_work_duration_seconds',
-      () =>
-        new Histogram({
-          name: 'workqueue_work_duration_seconds',
-          help: 'How long in seconds processing an item from workqueue takes',
-          labelNames,
-          buckets: DURATION_BUCKETS,
-          registers,
-        }),
-    ),
-    retries: registerOnce(
-      registry,
-      'workqueue_retries_total',
-      () =>
-        new Counter({
-          name: 'workqueue_retries_total',
-          help: 'Total number of retries handled by workqueue',
-          labelNames,
-          registers,
-        }),
+      'How long in seconds processing an item from workqueue takes',
     ),
   };
-  // Computed at scrape time instead of client-go's 500 ms update loop: no timer to stop.
-  registerOnce(
-    registry,
-    'workqueue_unfinished_work_seconds',
-    () =>
-      new Gauge({
-        name: 'workqueue_unfinished_work_seconds',
-        help:
-          'How many seconds of work has been done that is in progress and has not been observed ' +
-          'by work_duration. Large values indicate stuck threads.',
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          for (const s of sources) this.set({ name: s.name }, s.unfinishedWorkSeconds());
-        },
-      }),
-  );
-  registerOnce(
-    registry,
-    'workqueue_longest_running_processor_seconds',
-    () =>
-      new Gauge({
-        name: 'workqueue_longest_running_processor_seconds',
-        help: 'How many seconds has the longest running processor for workqueue been running.',
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          for (const s of sources) this.set({ name: s.name }, s.longestRunningProcessorSeconds());
-        },
-      }),
-  );
-  metricSets.set(registry, set);
-  return set;
 }
 
-export class WorkQueue implements ProcessingSource {
-  readonly name: string;
+export class WorkQueue {
   readonly #clock: Clock;
-  readonly #limiter: RateLimiter;
-  readonly #metrics: QueueMetricSet;
+  readonly #metrics: ReturnType<typeof queueMetrics>;
   readonly #labels: { name: string };
 
-  /** Keys ready to be handed out, in order. Every key here is also in #dirty. */
-  readonly #queue: string[] = [];
-  /** Keys that need processing: queued, or added again while being processed. */
-  readonly #dirty = new Set<string>();
-  /** Keys handed out by get() and not yet done(), with when processing started. */
-  readonly #processing = new Map<string, number>();
-  /** When each dirty key was first added, for the queue-duration histogram. */
-  readonly #addedAt = new Map<string, number>();
+  /** Keys waiting to be handed out, in order, with when each was added. */
+  readonly #queued = new Map<string, number>();
+  /** The key handed out by get() and not yet done(), with when processing started. */
+  #processing: { key: string; since: number } | undefined;
+  /** The key being processed was added again meanwhile: queue it once it is done. */
+  #again: number | undefined;
   /** Delayed adds: one timer per key, the earliest wins. */
   readonly #waiting = new Map<string, { readyAt: number; timer: Timer }>();
-  /** Pending get() calls, oldest first. */
-  readonly #getters: ((key: string | undefined) => void)[] = [];
-  /** Settled when #processing becomes empty during a drain. */
-  #drain: PromiseWithResolvers<void> | undefined;
+  readonly #failures = new Map<string, number>();
+  #getter: ((key: string | undefined) => void) | undefined;
+  #drained: PromiseWithResolvers<void> | undefined;
   #shuttingDown = false;
 
   constructor(options: WorkQueueOptions) {
-    this.name = options.name;
     this.#clock = options.clock ?? systemClock;
-    this.#limiter = options.rateLimiter ?? defaultControllerRateLimiter(this.#clock);
     this.#metrics = queueMetrics(options.registry);
     this.#labels = { name: options.name };
     // Export zeroes before the first add, as client-go does.
     this.#metrics.depth.set(this.#labels, 0);
     this.#metrics.adds.inc(this.#labels, 0);
     this.#metrics.retries.inc(this.#labels, 0);
-    this.#metrics.sources.add(this);
   }
 
-  /** Marks `key` as needing processing. A no-op for a key already queued. */
+  /** Marks `key` as needing processing. A no-op for a key already waiting. */
   add(key: string): void {
-    if (this.#shuttingDown || this.#dirty.has(key)) return;
+    if (this.#shuttingDown || this.#queued.has(key)) return;
+    if (this.#processing?.key === key) {
+      if (this.#again !== undefined) return;
+      this.#again = this.#clock.now();
+    } else {
+      this.#queued.set(key, this.#clock.now());
+    }
     this.#metrics.adds.inc(this.#labels);
     this.#metrics.depth.inc(this.#labels);
-    if (!this.#addedAt.has(key)) this.#addedAt.set(key, this.#clock.now());
-    this.#dirty.add(key);
-    // A key being processed is re-queued by done(), so it never runs twice at once.
-    if (this.#processing.has(key)) return;
-    this.#queue.push(key);
     this.#dispatch();
   }
 
@@ -206,18 +119,21 @@ export class WorkQueue implements ProcessingSource {
     this.#waiting.set(key, { readyAt, timer });
   }
 
-  /** Adds `key` once the rate limiter allows: per-key backoff and the overall bucket. */
+  /** Adds `key` after its backoff, which doubles with each failure until forget(key). */
   addRateLimited(key: string): void {
-    this.addAfter(key, this.#limiter.when(key));
+    const failures = this.#failures.get(key) ?? 0;
+    this.#failures.set(key, failures + 1);
+    this.addAfter(key, Math.min(BACKOFF_BASE_MS * 2 ** failures, BACKOFF_MAX_MS));
   }
 
   /** Resets the backoff of `key`; call it when processing succeeded. */
   forget(key: string): void {
-    this.#limiter.forget(key);
+    this.#failures.delete(key);
   }
 
+  /** Failures recorded for `key` since it was last forgotten. */
   numRequeues(key: string): number {
-    return this.#limiter.numRequeues(key);
+    return this.#failures.get(key) ?? 0;
   }
 
   /**
@@ -225,28 +141,30 @@ export class WorkQueue implements ProcessingSource {
    * Resolves to undefined once the queue is shut down and empty.
    */
   get(): Promise<string | undefined> {
+    if (this.#getter !== undefined) throw new Error('WorkQueue.get: one caller at a time');
     return new Promise((resolve) => {
-      this.#getters.push(resolve);
+      this.#getter = resolve;
       this.#dispatch();
     });
   }
 
   /** Ends processing of `key`; a key added meanwhile goes back into the queue. */
   done(key: string): void {
-    const started = this.#processing.get(key);
-    if (started === undefined) return;
-    this.#metrics.workDuration.observe(this.#labels, (this.#clock.now() - started) / 1000);
-    this.#processing.delete(key);
-    if (this.#dirty.has(key)) {
-      this.#queue.push(key);
-      this.#dispatch();
+    const processing = this.#processing;
+    if (processing?.key !== key) return;
+    this.#metrics.workDuration.observe(this.#labels, (this.#clock.now() - processing.since) / 1000);
+    this.#processing = undefined;
+    if (this.#again !== undefined) {
+      this.#queued.set(key, this.#again);
+      this.#again = undefined;
     }
-    if (this.#processing.size === 0) this.#drain?.resolve();
+    this.#drained?.resolve();
+    this.#dispatch();
   }
 
   /** Keys waiting to be handed out (excluding delayed adds). */
   len(): number {
-    return this.#queue.length;
+    return this.#queued.size;
   }
 
   get shuttingDown(): boolean {
@@ -254,56 +172,39 @@ export class WorkQueue implements ProcessingSource {
   }
 
   /**
-   * Stops accepting adds and drops delayed ones. Keys already queued are still handed out;
-   * get() resolves to undefined once none are left.
+   * Stops accepting adds and drops delayed ones, then waits until the key being processed is
+   * done. Keys already queued are still handed out; get() resolves to undefined once none are
+   * left.
    */
-  shutDown(): void {
+  async shutDownWithDrain(): Promise<void> {
     this.#shuttingDown = true;
     for (const { timer } of this.#waiting.values()) timer.cancel();
     this.#waiting.clear();
-    this.#metrics.sources.delete(this);
     this.#dispatch();
-  }
-
-  /** shutDown(), then waits until every key handed out has been marked done. */
-  async shutDownWithDrain(): Promise<void> {
-    this.shutDown();
-    if (this.#processing.size === 0) return;
-    this.#drain ??= Promise.withResolvers();
-    await this.#drain.promise;
-  }
-
-  unfinishedWorkSeconds(): number {
-    const now = this.#clock.now();
-    let total = 0;
-    for (const started of this.#processing.values()) total += now - started;
-    return total / 1000;
-  }
-
-  longestRunningProcessorSeconds(): number {
-    const now = this.#clock.now();
-    let longest = 0;
-    for (const started of this.#processing.values()) longest = Math.max(longest, now - started);
-    return longest / 1000;
+    while (this.#processing !== undefined) {
+      this.#drained = Promise.withResolvers();
+      await this.#drained.promise;
+    }
   }
 
   #dispatch(): void {
-    while (this.#getters.length > 0 && this.#queue.length > 0) {
-      const key = this.#queue.shift() as string;
-      const getter = this.#getters.shift() as (key: string | undefined) => void;
-      const now = this.#clock.now();
-      this.#metrics.depth.dec(this.#labels);
-      const addedAt = this.#addedAt.get(key);
-      if (addedAt !== undefined) {
-        this.#metrics.queueDuration.observe(this.#labels, (now - addedAt) / 1000);
-        this.#addedAt.delete(key);
+    const getter = this.#getter;
+    if (getter === undefined || this.#processing !== undefined) return;
+    const next = this.#queued.entries().next();
+    if (next.done) {
+      if (this.#shuttingDown) {
+        this.#getter = undefined;
+        getter(undefined);
       }
-      this.#processing.set(key, now);
-      this.#dirty.delete(key);
-      getter(key);
+      return;
     }
-    if (this.#shuttingDown && this.#queue.length === 0) {
-      for (const getter of this.#getters.splice(0)) getter(undefined);
-    }
+    const [key, addedAt] = next.value;
+    const now = this.#clock.now();
+    this.#queued.delete(key);
+    this.#metrics.depth.dec(this.#labels);
+    this.#metrics.queueDuration.observe(this.#labels, (now - addedAt) / 1000);
+    this.#processing = { key, since: now };
+    this.#getter = undefined;
+    getter(key);
   }
 }

@@ -1,0 +1,32 @@
+// Which namespaces and sessions Suspend budgets hold over their limit. Pure: the Enforcer and the
+// session marks act on the answer.
+import type { PolicyOutcome } from './status-commit.ts';
+
+export interface Suspensions {
+  /** Namespace → the `policy/budget` that suspends it. */
+  readonly namespaces: Map<string, string>;
+  /** `namespace/session` → the `policy/budget` that suspends it. */
+  readonly sessions: Map<string, string>;
+  /** Whether any Suspend budget is scoped to sessions (so marks must be kept in step). */
+  readonly sessionBudgets: boolean;
+}
+
+export function suspensions(outcomes: readonly PolicyOutcome[]): Suspensions {
+  const namespaces = new Map<string, string>();
+  const sessions = new Map<string, string>();
+  let sessionBudgets = false;
+  for (const o of outcomes) {
+    for (const f of o.figures) {
+      if (f.budget.action !== 'Suspend') continue;
+      const by = `${o.policy.metadata.name ?? ''}/${f.budget.name}`;
+      const scope = f.budget.scope ?? 'Policy';
+      if (scope === 'Session') sessionBudgets = true;
+      for (const key of f.exceeded) {
+        if (scope === 'Policy') for (const ns of o.namespaces) namespaces.set(ns, by);
+        else if (scope === 'Namespace') namespaces.set(key, by);
+        else sessions.set(key, by);
+      }
+    }
+  }
+  return { namespaces, sessions, sessionBudgets };
+}

@@ -1,0 +1,95 @@
+// Readies one policy for a round: its stored state and cursors decoded into a fold that pages are
+// added to. Closed periods it still holds become CostReports first, so a crash anywhere after
+// repeats the report (AlreadyExists), never loses it.
+import type { CostPolicy, LedgerPosition } from '@agentmeter/crds';
+import type { Clock, Condition } from '../runtime/index.ts';
+import { mergePatchOptions } from '../runtime/index.ts';
+import { PolicyFold, type PolicyView } from '../budgets/accumulate.ts';
+import { decodeCursors } from '../budgets/cursors.ts';
+import { decodeState, StateDecodeError } from '../budgets/state.ts';
+import { POLICY_API } from './policies.ts';
+import { writeReports, type ReportWriterDeps } from './report-writer.ts';
+import { applyConditions } from './status-build.ts';
+
+/** One policy's reconcile in progress: its stored object and the fold of this round's pages. */
+export interface PolicyRun {
+  readonly policy: CostPolicy;
+  readonly now: number;
+  /** CostReports written while preparing. */
+  readonly reports: number;
+  readonly fold: PolicyFold;
+}
+
+export interface PrepareDeps extends ReportWriterDeps {
+  readonly clock: Clock;
+}
+
+/** Where each node's ledger starts now (the agent's anchor seq), and the cursor positions
+ * decoded this round, shared by the policies that stand at them. */
+export interface RoundPositions {
+  readonly anchors: ReadonlyMap<string, number>;
+  readonly shared: Map<string, LedgerPosition>;
+}
+
+function ms(timestamp: string | undefined): number {
+  return timestamp === undefined ? 0 : Date.parse(timestamp);
+}
+
+/** The cursors a policy's status holds; none when unreadable, so nothing is acknowledged. */
+export function storedCursors(
+  p: CostPolicy,
+  shared: Map<string, LedgerPosition>,
+): LedgerPosition[] {
+  try {
+    return decodeCursors(p.status?.collection?.cursors, shared);
+  } catch (err) {
+    if (err instanceof StateDecodeError) return [];
+    throw err;
+  }
+}
+
+export async function preparePolicy(
+  deps: PrepareDeps,
+  policy: CostPolicy,
+  positions: RoundPositions,
+): Promise<PolicyRun> {
+  const now = deps.clock.date().getTime();
+  let committed;
+  let stored;
+  try {
+    committed = decodeState(policy.status?.accumulatorState);
+    stored = decodeCursors(policy.status?.collection?.cursors, positions.shared);
+  } catch (err) {
+    if (!(err instanceof StateDecodeError)) throw err;
+    // Counting on from a corrupt state would double count or lose; stop and say so.
+    const conditions = applyConditions(
+      (policy.status?.conditions ?? []) as Condition[],
+      [{ type: 'Ready', status: 'False', reason: 'StateCorrupt', message: err.message }],
+      policy.metadata.generation ?? 1,
+      deps.clock.date(),
+    );
+    await deps.custom.patchClusterCustomObjectStatus(
+      { ...POLICY_API, name: policy.metadata.name ?? '', body: { status: { conditions } } },
+      mergePatchOptions(),
+    );
+    throw err;
+  }
+  let reports = 0;
+  if (committed.closing.length > 0) {
+    reports = await writeReports(deps, policy, committed.closing);
+    committed = { ...committed, closing: [] };
+  }
+  // A cursor the agent compacted past: that policy starts at the agent's anchor.
+  const cursors = stored.filter((c) => c.seq >= (positions.anchors.get(c.node) ?? 0));
+  const view: PolicyView = {
+    identity: {
+      name: policy.metadata.name ?? '',
+      currency: policy.spec.currency,
+      createdMs: ms(policy.metadata.creationTimestamp),
+      rates: policy.spec.rates,
+    },
+    generation: policy.metadata.generation ?? 1,
+    budgets: policy.spec.budgets ?? [],
+  };
+  return { policy, now, reports, fold: new PolicyFold(committed, cursors, view, now) };
+}

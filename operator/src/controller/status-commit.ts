@@ -1,0 +1,143 @@
+// Commits one policy's round to its status: accumulators and cursors in ONE /status merge patch
+// guarded by resourceVersion, sent only when something owned changed. A 409 means someone (a
+// previous leader, a spec update) wrote first: re-read, re-prepare from the stored cursors,
+// re-pull and recompute, so nothing is ever added twice. Closed periods in the written state
+// become CostReports on the next pass, before the status that drops them is written.
+import type { Logger } from 'pino';
+import { isConflict } from '@agentmeter/kube-client';
+import type { CostPolicy, CostPolicyStatus, LedgerPosition } from '@agentmeter/crds';
+import { mergePatchOptions, type EventRecorder } from '../runtime/index.ts';
+import { rfc3339 } from '../budgets/periods.ts';
+import { encodeCursors } from '../budgets/cursors.ts';
+import { encodeState } from '../budgets/state.ts';
+import type { OperatorMetrics } from '../metrics.ts';
+import { computeBudgets, newCrossings, type BudgetFigures } from '../status/compute.ts';
+import { getPolicy, POLICY_API, policyRef, slim, type CustomApi } from './policies.ts';
+import type { PolicyRun } from './policy-run.ts';
+import { buildStatus, sameOwnedStatus, type Health } from './status-build.ts';
+
+export const MAX_ATTEMPTS = 6;
+
+export class ReconcileError extends Error {
+  override readonly name = 'ReconcileError';
+}
+
+export interface PolicyOutcome {
+  readonly cursors: readonly LedgerPosition[];
+  readonly figures: readonly BudgetFigures[];
+  readonly policy: CostPolicy;
+  readonly namespaces: readonly string[];
+}
+
+export interface CommitDeps {
+  readonly custom: CustomApi;
+  readonly events: Pick<EventRecorder, 'record'>;
+  readonly metrics: Pick<OperatorMetrics, 'apiWrites' | 'setBudgets'>;
+  readonly logger: Logger;
+  /** Readies a policy as read from the apiserver (writing its closed periods' reports). */
+  readonly prepare: (policy: CostPolicy) => Promise<PolicyRun>;
+  /** Pulls this round's ledgers again into a fresh run. */
+  readonly repull: (run: PolicyRun) => Promise<void>;
+}
+
+export interface CommitResult {
+  readonly outcome: PolicyOutcome;
+  readonly writes: number;
+  readonly reports: number;
+}
+
+function ms(timestamp: string | undefined): number {
+  return timestamp === undefined ? 0 : Date.parse(timestamp);
+}
+
+/** The status to store for `run`: the round's conditions and budgets, cursors and state. */
+function nextStatus(run: PolicyRun, health: Health) {
+  const { policy, now } = run;
+  const r = run.fold.finish();
+  const previous = policy.status;
+  // Only a round that counted something moves lastCollectionTime (and the budgets' as-of time).
+  const lastCollection =
+    r.counted > 0 || !previous?.lastCollectionTime ? rfc3339(now) : previous.lastCollectionTime;
+  const asOf = Math.max(ms(lastCollection), now - 1) === now ? now : ms(lastCollection);
+  const computed = computeBudgets(policy.spec, r.state, asOf);
+  const mismatches = r.mismatches.map((m) => `${m.node}: ${m.detail}`);
+  const status: CostPolicyStatus = {
+    ...buildStatus(policy, computed, health, mismatches, now),
+    lastCollectionTime: lastCollection,
+    collection: { cursors: encodeCursors(r.cursors) },
+    accumulatorState: encodeState(r.state),
+  };
+  return { r, computed, status };
+}
+
+/** Records a budget-threshold Event for each threshold newly crossed by a write. */
+async function recordCrossings(
+  events: Pick<EventRecorder, 'record'>,
+  policy: CostPolicy,
+  previous: CostPolicyStatus | undefined,
+  next: CostPolicyStatus,
+): Promise<void> {
+  for (const c of newCrossings(previous?.budgets, next.budgets ?? [])) {
+    const b = next.budgets?.find((x) => x.name === c.budget);
+    const amount = policy.spec.budgets?.find((x) => x.name === c.budget)?.amount ?? '?';
+    await events.record(policyRef(policy), {
+      type: c.threshold >= 100 ? 'Warning' : 'Normal',
+      reason: c.threshold >= 100 ? 'BudgetExceeded' : 'BudgetThresholdReached',
+      action: 'Notify',
+      note: `budget ${c.budget} reached ${c.threshold}% in the period from ${c.periodStart}: spent ${b?.spent ?? '?'} of ${amount} ${policy.spec.currency} (top scope ${b?.topScopes?.[0]?.key ?? '*'})`,
+    });
+  }
+}
+
+export async function commitStatus(
+  deps: CommitDeps,
+  first: PolicyRun,
+  health: Health,
+): Promise<CommitResult> {
+  const { custom, metrics, logger } = deps;
+  let run = first;
+  let writes = 0;
+  let reports = 0;
+  const name = run.policy.metadata.name ?? '';
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    let { policy } = run;
+    try {
+      const previous = policy.status;
+      const { r, computed, status } = nextStatus(run, health);
+      if (!sameOwnedStatus(status, previous)) {
+        const body = { metadata: { resourceVersion: policy.metadata.resourceVersion }, status };
+        policy = slim(
+          (await custom.patchClusterCustomObjectStatus(
+            { ...POLICY_API, name, body },
+            mergePatchOptions(),
+          )) as CostPolicy,
+        );
+        writes++;
+        metrics.apiWrites.inc({ verb: 'patch', resource: 'costpolicies/status' });
+        await recordCrossings(deps.events, policy, previous, status);
+        if (r.state.closing.length > 0) {
+          // Write its reports, then drop it: everything pulled is behind the new cursors.
+          run = await deps.prepare(policy);
+          reports += run.reports;
+          continue;
+        }
+      }
+      metrics.setBudgets(name, policy.spec.currency, computed.figures);
+      const namespaces = [...r.state.reports.values()].flatMap((x) => [...x.namespaces.keys()]);
+      return {
+        outcome: { cursors: r.cursors, figures: computed.figures, policy, namespaces },
+        writes,
+        reports,
+      };
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      logger.info({ policy: name, attempt }, 'status conflict; recomputing from the stored state');
+      run = await deps.prepare(await getPolicy(custom, name));
+      reports += run.reports;
+      await deps.repull(run);
+    }
+  }
+  throw new ReconcileError(
+    `policy ${name}: status still conflicting after ${MAX_ATTEMPTS} attempts`,
+  );
+}
