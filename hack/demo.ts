@@ -544,6 +544,7 @@ async function main(): Promise<number> {
   const agentPort = await freePort(AGENT_HOST);
   const otlpPort = await freePort(AGENT_HOST);
   const metricsPort = await freePort(AGENT_HOST);
+  const healthPort = await freePort(AGENT_HOST);
   log(`starting the node agent for node ${NODE} (cgroups under ${CGROUP_ROOT})`);
   const agent = startProcess(
     'node agent',
@@ -556,6 +557,7 @@ async function main(): Promise<number> {
       `--listen=${AGENT_HOST}:${agentPort}`,
       `--otlp-listen=${AGENT_HOST}:${otlpPort}`,
       `--metrics-listen=${AGENT_HOST}:${metricsPort}`,
+      `--health-listen=${AGENT_HOST}:${healthPort}`,
       '--gpu=off',
     ],
     join(dir, 'agent.log'),
@@ -567,7 +569,7 @@ async function main(): Promise<number> {
     metricsUrl: `http://${AGENT_HOST}:${metricsPort}`,
     token: plane.admin.token,
   };
-  if (!(await waitHttp(agent, `${agentUrl}/readyz`, 60_000)))
+  if (!(await waitHttp(agent, `http://${AGENT_HOST}:${healthPort}/readyz`, 60_000)))
     throw new Error(`the node agent did not become ready:\n${await logTail(agent, 20)}`);
 
   const tokenFile = join(dir, 'ledger-token');

@@ -42,6 +42,7 @@ describe('parseConfig', () => {
       tickMs: 10_000,
       listen: { host: '0.0.0.0', port: 9464 },
       metricsListen: { host: '0.0.0.0', port: 9465 },
+      healthListen: { host: '0.0.0.0', port: 9466 },
       cgroupRoot: cgroup,
       procRoot: proc,
       sysRoot: sys,

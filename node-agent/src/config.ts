@@ -26,6 +26,8 @@ export interface AgentConfig {
   readonly listen: ListenAddress;
   /** /metrics on its own port, so a NetworkPolicy can admit Prometheus there and nothing else. */
   readonly metricsListen: ListenAddress;
+  /** /healthz and /readyz, answered by a thread of their own (runtime/health-server.ts). */
+  readonly healthListen: ListenAddress;
   /** Explicit kubeconfig; absent means KUBECONFIG or in-cluster (see loadKubeConfig). */
   readonly kubeconfig?: string;
   readonly cgroupRoot: string;
@@ -101,6 +103,11 @@ const SETTINGS = {
     flag: 'metrics-listen',
     env: ['AGENTMETER_METRICS_LISTEN'],
     default: '0.0.0.0:9465',
+  },
+  healthListen: {
+    flag: 'health-listen',
+    env: ['AGENTMETER_HEALTH_LISTEN'],
+    default: '0.0.0.0:9466',
   },
   kubeconfig: { flag: 'kubeconfig', env: ['AGENTMETER_KUBECONFIG'] },
   cgroupRoot: { flag: 'cgroup-root', env: ['AGENTMETER_CGROUP_ROOT'], default: '/sys/fs/cgroup' },
@@ -210,6 +217,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ag
   const watermark = read(SETTINGS.sessionWatermark);
   const trusted = read(SETTINGS.trustedProxies);
   const metricsListen = read(SETTINGS.metricsListen);
+  const healthListen = read(SETTINGS.healthListen);
   if (!/^(?:[0-9]|[12][0-9]|30)$/.test(watermark.value ?? '')) {
     throw new ConfigError(
       watermark.source,
@@ -255,6 +263,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ag
     tickMs: durationIn(tick, SECOND, 5 * MINUTE, '1s to 5m'),
     listen: parseListen(listen.source, listen.value ?? ''),
     metricsListen: parseListen(metricsListen.source, metricsListen.value ?? ''),
+    healthListen: parseListen(healthListen.source, healthListen.value ?? ''),
     ...(kubeconfig.value !== undefined ? { kubeconfig: readableFile(kubeconfig) } : {}),
     cgroupRoot: directory(cgroupRoot, false),
     procRoot: directory(procRoot, false),

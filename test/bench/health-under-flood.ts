@@ -30,8 +30,9 @@ function summary(results: readonly ProbeResult[], path: string): string {
       : (
           answered[Math.min(answered.length - 1, Math.floor((p / 100) * answered.length))] ?? 0
         ).toFixed(0);
-  const failed = mine.filter((r) => r.ms === null || r.status !== 200).length;
-  return `${path}: ${mine.length} probes, ${failed} failed or timed out; answered in p50 ${pick(50)} ms, p99 ${pick(99)} ms, max ${pick(100)} ms`;
+  const timedOut = mine.filter((r) => r.ms === null).length;
+  const failed = mine.filter((r) => r.ms !== null && r.status !== 200).length;
+  return `${path}: ${mine.length} probes, ${timedOut} timed out, ${failed} answered not-OK; answered in p50 ${pick(50)} ms, p99 ${pick(99)} ms, max ${pick(100)} ms`;
 }
 
 async function main(): Promise<void> {
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
       nodeFlags: IMAGE.flags,
     });
     await agent.waitReady(60_000);
-    const prober = startProber(agent.url, ['/healthz', '/readyz'], 1000);
+    const prober = startProber(agent.healthUrl, ['/healthz', '/readyz'], 1000);
     const flood = startFlood({
       otlpUrl: agent.otlpUrl,
       localAddress: POD_IP,

@@ -70,7 +70,7 @@ async function serveAgents(): Promise<void> {
     }
     const app = express();
     app.use(createAckRouter({ store, authorize: async () => true }));
-    app.use(createApp({ ledger: store, readiness: {} }));
+    app.use(createApp({ ledger: store }));
     const server = await listen(app, '127.0.0.1', 0);
     agents.push({ node, url: `http://127.0.0.1:${server.port}` });
     closers.push(async () => {

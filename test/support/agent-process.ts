@@ -49,6 +49,8 @@ export class AgentProcess {
   otlpUrl = '';
   /** /metrics, on its own port of the same address. */
   metricsUrl = '';
+  /** /healthz and /readyz, on their own port of the same address. */
+  healthUrl = '';
   token: string | undefined;
   readonly child: ChildProcess;
   readonly logs: string[] = [];
@@ -66,6 +68,7 @@ export class AgentProcess {
     const port = options.port ?? (await freePort(host));
     const otlpPort = await freePort(host);
     const metricsPort = await freePort(host);
+    const healthPort = await freePort(host);
     const args = [
       ...(options.nodeFlags ?? []),
       options.entry ?? resolve(repoRoot, 'node-agent/src/main.ts'),
@@ -77,6 +80,7 @@ export class AgentProcess {
       `--listen=${host}:${port}`,
       `--otlp-listen=${host}:${otlpPort}`,
       `--metrics-listen=${host}:${metricsPort}`,
+      `--health-listen=${host}:${healthPort}`,
       // Each flag may be given once, so GPU settings replace `--gpu=off` rather than follow it.
       ...(options.gpu === undefined
         ? ['--gpu=off']
@@ -94,6 +98,7 @@ export class AgentProcess {
     const agent = new AgentProcess(`http://${host}:${port}`, child);
     agent.otlpUrl = `http://${host}:${otlpPort}`;
     agent.metricsUrl = `http://${host}:${metricsPort}`;
+    agent.healthUrl = `http://${host}:${healthPort}`;
     agent.token = options.token;
     return agent;
   }
@@ -105,7 +110,7 @@ export class AgentProcess {
     void this.exited.then(() => (exited = true));
     for (;;) {
       if (exited) throw new Error(`agent exited before ready:\n${this.logs.slice(-20).join('\n')}`);
-      const ok = await fetch(`${this.url}/readyz`)
+      const ok = await fetch(`${this.healthUrl}/readyz`)
         .then((r) => r.ok)
         .catch(() => false);
       if (ok) return;

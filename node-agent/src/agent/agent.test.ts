@@ -48,6 +48,7 @@ function fakeParts(
       recover: record('sampler.recover'),
       close: () => void calls.push('sampler.close'),
     },
+    health: server('health'),
     api: server('api'),
     metricsServer: server('metrics'),
     otlp: server('otlp'),
@@ -73,6 +74,7 @@ const STOP_ORDER = [
   'policies.stop',
   'sampler.close',
   'ledger.close',
+  'health.close',
 ];
 
 describe('Agent', () => {
@@ -83,6 +85,7 @@ describe('Agent', () => {
     expect(calls).toEqual([
       'ledger.markStart',
       'sampler.recover',
+      'health.listen',
       'api.listen',
       'metrics.listen',
       'otlp.listen',

@@ -49,6 +49,8 @@ export interface AgentParts {
   readonly api: { listen(): Promise<Listening> };
   /** /metrics, on a port of its own. */
   readonly metricsServer: { listen(): Promise<Listening> };
+  /** /healthz and /readyz, on a port and a thread of their own. */
+  readonly health: { listen(): Promise<Listening> };
   /** The OTLP/HTTP receiver. */
   readonly otlp: { listen(): Promise<Listening> };
   readonly pods: Watch;
@@ -59,7 +61,8 @@ export interface AgentParts {
   readonly policySyncWaitMs: number;
 }
 
-type Started = 'ledger' | 'sampler' | 'api' | 'metrics' | 'otlp' | 'watches' | 'gpu' | 'ticks';
+type Started =
+  'ledger' | 'sampler' | 'health' | 'api' | 'metrics' | 'otlp' | 'watches' | 'gpu' | 'ticks';
 
 export class Agent {
   readonly #parts: AgentParts;
@@ -67,6 +70,7 @@ export class Agent {
   readonly #started = new Set<Started>(['ledger', 'sampler']);
   #api: Listening | undefined;
   #metrics: Listening | undefined;
+  #health: Listening | undefined;
   #otlp: Listening | undefined;
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
@@ -103,10 +107,15 @@ export class Agent {
   }
 
   async #start(): Promise<void> {
-    const { log, ledger, sampler, api, metricsServer, otlp, pods, policies, gpu, ticks } =
+    const { log, ledger, sampler, health, api, metricsServer, otlp, pods, policies, gpu, ticks } =
       this.#parts;
     await ledger.markStart();
     await sampler.recover();
+    if (this.#stopRequested) return;
+    // First, so the kubelet's probes are answered (not ready yet) while the rest starts.
+    this.#health = await health.listen();
+    this.#started.add('health');
+    log.info({ host: this.#health.host, port: this.#health.port }, 'health listening');
     if (this.#stopRequested) return;
     this.#api = await api.listen();
     this.#started.add('api');
@@ -174,5 +183,7 @@ export class Agent {
     });
     await step('sampler', 'sampler-close', () => sampler.close());
     await step('ledger', 'ledger-close', () => ledger.close());
+    // Last: probes keep being answered while the agent drains.
+    await step('health', 'health-close', () => this.#health?.close());
   }
 }

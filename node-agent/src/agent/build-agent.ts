@@ -26,6 +26,7 @@ import { AttributionMetrics } from '../metrics/attribution-metrics.ts';
 import { RefusalMetrics } from '../metrics/refusal-metrics.ts';
 import { PodWatch } from '../pods/pod-watch.ts';
 import { PolicyPricer } from '../pricing/policy-pricer.ts';
+import { listenHealth } from '../runtime/health-server.ts';
 import { HeapCap } from '../runtime/heap-cap.ts';
 import { Sampler } from '../sampler/sampler.ts';
 import { Agent } from './agent.ts';
@@ -216,15 +217,15 @@ async function compose(
   // for the operator.
   sessions.otlpApp.use(sessionReads);
   const httpLogger = componentLogger(log, 'http');
+  const checks = readinessChecks({
+    podWatchSynced: () => pods.synced,
+    ledgerWritable: () => ledger.writable,
+    lastTickEndNs: () => sampler.lastTickEndNs,
+    nowNs: wallNs,
+    tickStaleNs: tickStaleNs(config.tickMs),
+  });
   const apiApp = createApp({
     ledger,
-    readiness: readinessChecks({
-      podWatchSynced: () => pods.synced,
-      ledgerWritable: () => ledger.writable,
-      lastTickEndNs: () => sampler.lastTickEndNs,
-      nowNs: wallNs,
-      tickStaleNs: tickStaleNs(config.tickMs),
-    }),
     authorize,
     logger: httpLogger,
     countResponses: refusals.countResponses('api'),
@@ -258,6 +259,10 @@ async function compose(
     },
     sampler,
     api: { listen: () => listen(apiApp, config.listen.host, config.listen.port) },
+    health: {
+      listen: () =>
+        listenHealth({ host: config.healthListen.host, port: config.healthListen.port, checks }),
+    },
     metricsServer: {
       listen: () => listen(metricsApp, config.metricsListen.host, config.metricsListen.port),
     },

@@ -29,7 +29,7 @@ afterEach(async () => {
 
 async function serve(overrides: Partial<AppOptions> = {}) {
   const metrics = new AgentMetrics();
-  const app = createApp({ ledger: memoryLedger(1, 1200), readiness: {}, ...overrides });
+  const app = createApp({ ledger: memoryLedger(1, 1200), ...overrides });
   const s = await listen(app, '127.0.0.1', 0);
   const m = await listen(createMetricsApp({ metrics }), '127.0.0.1', 0);
   servers.push(s, m);
@@ -85,39 +85,6 @@ describe('/metrics', () => {
     expect(await (await get('/metrics', { accept: 'application/json' })).text()).toBe(promText);
     const bare = await get('/metrics', { accept: 'application/openmetrics-text' });
     expect(bare.headers.get('content-type')).toMatch(/^application\/openmetrics-text/);
-  });
-});
-
-describe('/healthz and /readyz', () => {
-  it('reports alive always and ready only when every check passes, saying which failed', async () => {
-    const state = { synced: false, ledgerWritable: true };
-    const { get } = await serve({
-      readiness: {
-        'pod-watch-synced': () => state.synced,
-        'ledger-writable': () => state.ledgerWritable,
-      },
-    });
-    expect((await get('/healthz')).status).toBe(200);
-    const notReady = await get('/readyz');
-    expect(notReady.status).toBe(503);
-    expect(await notReady.text()).toBe(
-      '[-]pod-watch-synced failed\n[+]ledger-writable ok\nreadyz check failed\n',
-    );
-    state.synced = true;
-    const ready = await get('/readyz');
-    expect(ready.status).toBe(200);
-    expect(await ready.text()).toContain('readyz check passed');
-  });
-
-  it('counts a throwing check as failed', async () => {
-    const { get } = await serve({
-      readiness: {
-        broken: () => {
-          throw new Error('x');
-        },
-      },
-    });
-    expect((await get('/readyz')).status).toBe(503);
   });
 });
 

@@ -1,5 +1,5 @@
-// The agent's HTTP surfaces: the API app (/healthz, /readyz, the ledger pull API and the routers
-// given) and the metrics app (/metrics alone, on its own port so a NetworkPolicy can admit only
+// The agent's HTTP surfaces: the API app (the ledger pull API and the routers given; health is
+// runtime/health-server.ts) and the metrics app (/metrics alone, on its own port so a NetworkPolicy can admit only
 // Prometheus there). The factories only build apps; listen() binds them, so tests can use
 // 127.0.0.1:0.
 import { createServer } from 'node:http';
@@ -27,8 +27,6 @@ export interface LedgerPage {
 
 export interface AppOptions {
   readonly ledger: LedgerReader;
-  /** Named readiness checks (agent/readiness.ts); /readyz fails when any of them does. */
-  readonly readiness: Readonly<Record<string, () => boolean>>;
   /** Gate for /v1/ledger: the operator's TokenReview and SubjectAccessReview (auth.ts). */
   readonly authorize?: Authorize;
   readonly logger?: InformerLogger;
@@ -100,32 +98,8 @@ export function createMetricsApp(options: MetricsAppOptions): Express {
 }
 
 export function createApp(options: AppOptions): Express {
-  const { ledger, readiness, authorize, logger } = options;
+  const { ledger, authorize, logger } = options;
   const app = baseApp(options.countResponses);
-
-  app.get('/healthz', (_req, res) => {
-    res.status(200).type('text/plain').send('ok\n');
-  });
-
-  app.get('/readyz', (_req, res) => {
-    const results = Object.entries(readiness).map(([name, check]) => {
-      let ok: boolean;
-      try {
-        ok = check();
-      } catch {
-        ok = false;
-      }
-      return { name, ok };
-    });
-    const ready = results.every((r) => r.ok);
-    // The apiserver's verbose /readyz format: one line per check, then the verdict.
-    const lines = results.map((r) => `[${r.ok ? '+' : '-'}]${r.name} ${r.ok ? 'ok' : 'failed'}`);
-    lines.push(ready ? 'readyz check passed' : 'readyz check failed');
-    res
-      .status(ready ? 200 : 503)
-      .type('text/plain')
-      .send(`${lines.join('\n')}\n`);
-  });
 
   app.get('/v1/ledger', requireAccess(authorize), async (req, res) => {
     const { after, limit } = ledgerQuery(req);

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import { Router } from 'express';
 import { decodeJsonRequest } from './decode-json.ts';
+import { TurnQueue } from './turns.ts';
 import type { DecodeLimits, SpanRecord, SpanRejectReason } from './types.ts';
 import { DEFAULT_DECODE_LIMITS, OtlpDecodeError } from './types.ts';
 
@@ -224,6 +225,8 @@ export function createOtlpHandler(
   const clock = options.clock ?? wallClockNs;
   let inFlight = 0;
   const refused = (reason: RequestRefusal): void => options.onRefused?.(reason);
+  // Decoding and ingesting take turns with all other work of the event loop.
+  const turns = new TurnQueue();
 
   async function handle(req: IncomingMessage, res: ServerResponse, encoding: Encoding) {
     const contentEncoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
@@ -277,12 +280,14 @@ export function createOtlpHandler(
       return;
     }
     const decodeOptions = { limits, nowNs: clock() };
+    const codec = encoding === 'protobuf' ? await protobuf() : undefined;
     let decoded;
     try {
-      decoded =
-        encoding === 'json'
+      decoded = await turns.run(() =>
+        codec === undefined
           ? decodeJsonRequest(body.toString('utf8'), decodeOptions)
-          : (await protobuf()).decodeProtobufRequest(body, decodeOptions);
+          : codec.decodeProtobufRequest(body, decodeOptions),
+      );
     } catch (err) {
       if (!(err instanceof OtlpDecodeError)) throw err;
       refused('malformed');
@@ -293,15 +298,18 @@ export function createOtlpHandler(
     const baggage = headerString(req.headers.baggage, ',');
     let result: SinkResult;
     try {
-      result = options.sink.accept(
-        {
-          remoteAddress: req.socket.remoteAddress ?? '',
-          headers: {
-            ...(traceparent === undefined ? {} : { traceparent }),
-            ...(baggage === undefined ? {} : { baggage }),
+      const spans = decoded.spans;
+      result = await turns.run(() =>
+        options.sink.accept(
+          {
+            remoteAddress: req.socket.remoteAddress ?? '',
+            headers: {
+              ...(traceparent === undefined ? {} : { traceparent }),
+              ...(baggage === undefined ? {} : { baggage }),
+            },
           },
-        },
-        decoded.spans,
+          spans,
+        ),
       );
     } catch (err) {
       if (!(err instanceof SinkOverloadedError)) throw err;

@@ -31,7 +31,7 @@ async function agent(node: string, nanos: bigint[]) {
   app.use(
     createAckRouter({ store, authorize: async (req) => req.headers.authorization === 'Bearer ok' }),
   );
-  app.use(createApp({ ledger: store, readiness: {} }));
+  app.use(createApp({ ledger: store }));
   const server: Listening = await listen(app, '127.0.0.1', 0);
   cleanup.push(async () => {
     await server.close();
@@ -89,7 +89,7 @@ describe('pullChain', () => {
             : e,
         ),
     };
-    const server = await listen(createApp({ ledger: tampered, readiness: {} }), '127.0.0.1', 0);
+    const server = await listen(createApp({ ledger: tampered }), '127.0.0.1', 0);
     cleanup.push(() => server.close());
     const api = httpAgentApi({ token: async () => 'ok' });
     const got: LedgerEntry[] = [];
