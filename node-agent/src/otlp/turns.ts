@@ -2,7 +2,7 @@
 // at most `budgetMs` each (the last job of a turn may overrun it). Node polls for I/O and runs
 // timers between two turns, so the agent's heartbeat, ticks and scrapes go on during an OTLP
 // flood instead of waiting behind every request that finished reading in the same poll
-// (measured in PERFORMANCE.md, "Health under an OTLP flood").
+// (measured in the README, Benchmarks: health-under-flood).
 import { TimeSlice } from '../runtime/time-slice.ts';
 
 export const TURN_BUDGET_MS = 50;

@@ -1,7 +1,7 @@
 // /healthz and /readyz on a listener of their own, answered by a worker thread (health-worker.ts)
 // from a heartbeat the main thread writes every `heartbeatMs` together with its readiness checks.
-// Probes are answered within their timeout however busy the main event loop is (measured in
-// PERFORMANCE.md, "Health under an OTLP flood"), and say so when that loop has stalled.
+// Probes are answered within their timeout however busy the main event loop is (measured in the
+// README, Benchmarks: health-under-flood), and say so when that loop has stalled.
 import { Worker } from 'node:worker_threads';
 import { checkBits, HEALTH_STATE_SLOTS } from './health-state.ts';
 import type { HealthWorkerData } from './health-worker.ts';
