@@ -3,26 +3,8 @@
 // by reason; token and access reviews by outcome (including those the bound refused). Labels
 // stay bounded (invariant 7): routes are the route templates the agent defines (`unmatched`
 // for anything else), reasons come from fixed sets.
-import { Counter, type Registry } from 'prom-client';
-import type { OpenMetricsContentType } from 'prom-client';
 import type { NextFunction, Request, Response } from 'express';
-
-type AnyRegistry = Registry | Registry<OpenMetricsContentType>;
-
-class Counts {
-  readonly #values = new Map<string, { labels: Record<string, string>; value: number }>();
-
-  add(labels: Record<string, string>, by = 1): void {
-    const key = Object.values(labels).join('\u0000');
-    const entry = this.#values.get(key);
-    if (entry) entry.value += by;
-    else this.#values.set(key, { labels, value: by });
-  }
-
-  entries(): Iterable<{ labels: Record<string, string>; value: number }> {
-    return this.#values.values();
-  }
-}
+import { LabelSums, sumsCounter, type AnyRegistry } from './label-sums.ts';
 
 export type Listener = 'api' | 'metrics' | 'otlp';
 
@@ -31,10 +13,10 @@ function statusClass(status: number): string {
 }
 
 export class RefusalMetrics {
-  readonly #responses = new Counts();
-  readonly #requestsRefused = new Counts();
-  readonly #spansRejected = new Counts();
-  readonly #reviews = new Counts();
+  readonly #responses = new LabelSums();
+  readonly #requestsRefused = new LabelSums();
+  readonly #spansRejected = new LabelSums();
+  readonly #reviews = new LabelSums();
 
   /** Express middleware counting each answer once it is sent. */
   countResponses(listener: Listener) {
@@ -59,7 +41,7 @@ export class RefusalMetrics {
 
   /** Spans the decoder rejected, per SpanRejectReason. */
   otlpSpansRejected(rejected: ReadonlyMap<string, number>): void {
-    for (const [reason, n] of rejected) this.#spansRejected.add({ reason }, n);
+    for (const [reason, n] of rejected) this.#spansRejected.add({ reason }, BigInt(n));
   }
 
   review(kind: string, outcome: string): void {
@@ -67,18 +49,8 @@ export class RefusalMetrics {
   }
 
   register(registry: AnyRegistry): void {
-    const registers = [registry];
-    const counter = (name: string, help: string, labelNames: string[], counts: Counts) =>
-      new Counter({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          for (const { labels, value } of counts.entries()) this.inc(labels, value);
-        },
-      });
+    const counter = (name: string, help: string, labelNames: string[], sums: LabelSums) =>
+      sumsCounter(registry, { name, help, labelNames }, sums);
     counter(
       'agentmeter_http_responses_total',
       'HTTP answers by listener (api|metrics|otlp), route template (unmatched otherwise) and status class.',
