@@ -201,8 +201,10 @@ export function distDir(name: string): string {
   return join(repoRoot, 'dist', name);
 }
 
-export async function buildProgram(program: Program): Promise<Metafile> {
-  const outdir = distDir(program.name);
+export async function buildProgram(
+  program: Program,
+  outdir = distDir(program.name),
+): Promise<Metafile> {
   const metafile = await bundle(program.entryPoints, outdir, program.leftOut ?? []);
   for (const asset of program.assets) {
     await mkdir(join(outdir, asset.to), { recursive: true });

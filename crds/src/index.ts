@@ -6,7 +6,6 @@ export type {
   Condition,
   LabelSelector,
   LabelSelectorRequirement,
-  LedgerPosition,
   Money,
   ObjectMeta,
   Timestamp,

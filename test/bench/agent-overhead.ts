@@ -103,8 +103,9 @@ async function phase(
     extraArgs: ['--log-level=warn'],
     // What the image runs: the bundle, with the Dockerfile's node flags. Profiling runs can add
     // flags (AGENTMETER_BENCH_AGENT_NODE_FLAGS=--cpu-prof) or run the TypeScript sources for
-    // readable frames (AGENTMETER_BENCH_AGENT_SOURCE=1).
-    ...(process.env.AGENTMETER_BENCH_AGENT_SOURCE === '1' ? {} : { entry: AGENT_BUNDLE }),
+    // readable frames (AGENTMETER_BENCH_AGENT_SOURCE=1; run from the repository root).
+    entry:
+      process.env.AGENTMETER_BENCH_AGENT_SOURCE === '1' ? 'node-agent/src/main.ts' : AGENT_BUNDLE,
     env: imageEnv('node-agent/Dockerfile'),
     nodeFlags: [
       ...IMAGE.flags,

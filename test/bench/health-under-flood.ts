@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { startControlPlane } from '../../hack/control-plane.ts';
 import { AgentProcess } from '../support/agent-process.ts';
@@ -67,6 +68,7 @@ async function main(): Promise<void> {
       stateDir: work,
       host: AGENT_HOST,
       extraArgs: ['--log-level=warn'],
+      entry: fileURLToPath(new URL('../../node-agent/src/main.ts', import.meta.url)),
       env: imageEnv('node-agent/Dockerfile'),
       nodeFlags: IMAGE.flags,
     });

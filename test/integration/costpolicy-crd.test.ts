@@ -24,7 +24,7 @@ import type {
 import { COST_REPORT_GVK } from '../../crds/src/costreport/crd.ts';
 import type { CostReport } from '../../crds/src/costreport/types.ts';
 import type { LabelSelectorRequirement } from '../../crds/src/schema/common-types.ts';
-import { adminKubeConfig, applyCrds, kubectl } from '../support/kube.ts';
+import { adminKubeConfig, applyCrds, kubectl, refusal } from '../support/kube.ts';
 
 const samplesDir = fileURLToPath(new URL('../../crds/samples/', import.meta.url));
 const run = Math.random().toString(36).slice(2, 8);
@@ -45,18 +45,6 @@ const created: { plural: string; name: string }[] = [];
 
 function uniqueName(base: string): string {
   return `${base}-${run}`;
-}
-
-/** The status code and message of a refused request. */
-async function refusal(request: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await request;
-  } catch (err) {
-    if (!(err instanceof ApiException)) throw err;
-    const body: unknown = typeof err.body === 'string' ? JSON.parse(err.body) : err.body;
-    return { code: err.code, message: (body as { message?: string }).message ?? '' };
-  }
-  throw new Error('the apiserver accepted the request');
 }
 
 async function createPolicy(policy: CostPolicy): Promise<CostPolicy> {
@@ -551,7 +539,7 @@ function validReport(name: string): CostReport {
       namespaces: [
         { namespace: 'team-a', cost, tokens: { input: 120_000, output: 30_000 }, sessions: 12 },
       ],
-      chainHeads: [{ node: 'node-a', seq: 9001, hash: 'cd'.repeat(32) }],
+      chainHeads: [{ node: 'node-a', seq: '9001', hash: 'cd'.repeat(32) }],
     },
   };
 }
@@ -611,7 +599,7 @@ describe('CostReport CRD', () => {
     {
       name: 'a malformed chain hash',
       breakIt: (r: CostReport) =>
-        (r.spec.chainHeads = [{ node: 'node-a', seq: 1, hash: 'not-a-hash' }]),
+        (r.spec.chainHeads = [{ node: 'node-a', seq: '1', hash: 'not-a-hash' }]),
       message: 'spec.chainHeads[0].hash',
     },
   ])('refuses $name', async ({ breakIt, message }) => {

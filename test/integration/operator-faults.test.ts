@@ -57,7 +57,7 @@ function nano(money: string | undefined): bigint {
   return BigInt(whole) * 1_000_000_000n + BigInt(frac.padEnd(9, '0'));
 }
 
-function cursors(p: CostPolicy): Map<string, number> {
+function cursors(p: CostPolicy): Map<string, bigint> {
   return new Map(decodeCursors(p.status?.collection?.cursors).map((c) => [c.node, c.seq]));
 }
 
@@ -138,17 +138,17 @@ describe('operator faults', () => {
 
   /** Waits until every live published agent's cursor passes its head as of now, then compares. */
   const expectExact = async (live: readonly number[]): Promise<CostPolicy> => {
-    const heads = new Map<string, number>();
+    const heads = new Map<string, bigint>();
     for (const i of live) {
       const entries = await (agents[i] as AgentProcess).ledger();
-      heads.set(NODES[i] as string, Number(entries.at(-1)?.seq ?? 0));
+      heads.set(NODES[i] as string, BigInt(entries.at(-1)?.seq ?? 0));
     }
     const p = await eventually(
       'cursors past the agents’ heads',
       async () => {
         const x = await policy();
         const c = cursors(x);
-        return [...heads].every(([n, h]) => (c.get(n) ?? 0) >= h) ? x : undefined;
+        return [...heads].every(([n, h]) => (c.get(n) ?? 0n) >= h) ? x : undefined;
       },
       60_000,
     );
@@ -391,14 +391,14 @@ describe('operator faults', () => {
     expect(broken).toHaveLength(1);
     // Counted up to the last whole batch before the altered entry, and not one entry further.
     const x = await expectExact([0, 1]);
-    expect(cursors(x).get(NODES[2])).toBe(Number(target.batch.first) - 1);
+    expect(cursors(x).get(NODES[2])).toBe(BigInt(target.batch.first) - 1n);
   });
 
   it('keeps counting what it collected from a node deleted for good', async () => {
     const b = agents[1] as AgentProcess;
     burners[1]?.kill('SIGSTOP');
     const before = await expectExact([0, 1]);
-    const cursorB = cursors(before).get(NODES[1]) as number;
+    const cursorB = cursors(before).get(NODES[1]) as bigint;
     await unpublishAgent(discovery, SYSTEM, chart.agentService, NODES[1]);
     await b.stop();
     await core.deleteNamespace({ name: NAMESPACES[1] as string });

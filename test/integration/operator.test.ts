@@ -75,7 +75,7 @@ async function policy(): Promise<CostPolicy> {
   })) as CostPolicy;
 }
 
-function cursors(p: CostPolicy): Map<string, number> {
+function cursors(p: CostPolicy): Map<string, bigint> {
   return new Map(decodeCursors(p.status?.collection?.cursors).map((c) => [c.node, c.seq]));
 }
 
@@ -396,11 +396,11 @@ describe('operator against real agents and a real apiserver', () => {
     });
     const report = reports.find((r) => r.spec.policy.budget === 'total') as CostReport;
     expect(report.spec.shard).toEqual({ index: 0, count: 1 });
-    const heads = new Map(report.spec.chainHeads.map((h) => [h.node, h.seq]));
+    const heads = new Map(report.spec.chainHeads.map((h) => [h.node, BigInt(h.seq)]));
     const all = await ledgers();
     // The chain heads a report carries name the ledger entries it covers, hash included.
     for (const h of report.spec.chainHeads)
-      expect(all.get(h.node)?.find((e) => e.seq === String(h.seq))?.hash).toBe(h.hash);
+      expect(all.get(h.node)?.find((e) => e.seq === h.seq)?.hash).toBe(h.hash);
     const sums = ledgerSums(all, POLICY, heads);
     expect(nano(report.spec.totals.cost.total)).toBe(sums.total);
     expect(nano(report.spec.totals.cost.cpu)).toBe(sums.total);
@@ -430,7 +430,7 @@ describe('operator against real agents and a real apiserver', () => {
       labelSelector: `agentmeter.dev/policy=${POLICY},agentmeter.dev/budget=total`,
     })) as { items: CostReport[] };
     const report = reports.items[0] as CostReport;
-    const heads = new Map(report.spec.chainHeads.map((h) => [h.node, h.seq]));
+    const heads = new Map(report.spec.chainHeads.map((h) => [h.node, BigInt(h.seq)]));
     const sums = ledgerSums(await ledgers(), POLICY, heads);
     const out = await run(process.execPath, [
       'operator/src/cli/main.ts',

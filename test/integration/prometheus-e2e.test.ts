@@ -22,7 +22,6 @@ import {
   dashboardTargets,
   dashboards,
   renderRules,
-  repoRoot,
   requirePrometheus,
   type DashboardTarget,
 } from '../prometheus/harness.ts';
@@ -30,6 +29,7 @@ import { AgentProcess, freePort, metricValue } from '../support/agent-process.ts
 import { createPodCgroup, removePrefix, type TestPodCgroup } from '../support/cgroups.ts';
 import { FakeKubelet } from '../support/fake-kubelet-podresources.ts';
 import { adminKubeConfig, controlPlane } from '../support/kube.ts';
+import { shipped } from '../support/shipped.ts';
 
 const NODE = hostname().toLowerCase();
 const ID = randomBytes(3).toString('hex');
@@ -336,10 +336,12 @@ describe('Prometheus end to end', () => {
     const tokenFile = join(work, 'ledger-token');
     await writeFile(tokenFile, controlPlane().admin.token, { mode: 0o600 });
     const operatorPort = await freePort(OPERATOR_HOST);
+    const image = shipped('operator');
     operator = spawn(
       process.execPath,
       [
-        join(repoRoot, 'operator/src/main.ts'),
+        ...image.flags,
+        image.script,
         `--kubeconfig=${controlPlane().kubeconfig}`,
         `--listen=${OPERATOR_HOST}:${operatorPort}`,
         '--leader-election=true',
@@ -351,7 +353,7 @@ describe('Prometheus end to end', () => {
         `--ledger-token-file=${tokenFile}`,
         '--interval=2s',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: image.dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...image.env } },
     );
     operator.stdout?.on('data', (c: Buffer) => operatorLogs.push(c.toString()));
     operator.stderr?.on('data', (c: Buffer) => operatorLogs.push(c.toString()));

@@ -1,13 +1,11 @@
-// Runs the real node agent (`node node-agent/src/main.ts`) as its own process, bound to its own
-// loopback address, and reads what it serves.
+// Runs the real node agent as its own process, bound to its own loopback address, and reads what
+// it serves. By default it runs what the image ships: the bundle, under the image's node flags
+// and environment.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { LedgerEntry } from '@agentmeter/crds';
 import { collectLines } from './child-logs.ts';
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+import { shipped } from './shipped.ts';
 
 export interface AgentOptions {
   readonly nodeName: string;
@@ -25,9 +23,10 @@ export interface AgentOptions {
   readonly token?: string;
   /** GPU metering on, with this nvidia-smi and kubelet PodResources socket; off when absent. */
   readonly gpu?: { readonly nvidiaSmi: string; readonly podResourcesSocket: string };
-  /** Script to run instead of node-agent/src/main.ts, e.g. a bundled build under test. */
+  /** Script to run instead of this run's agent bundle, e.g. the sources for a profile. */
   readonly entry?: string;
-  /** Node and V8 flags before the script, e.g. the image's (some are refused in NODE_OPTIONS). */
+  /** Node and V8 flags before `entry` (some are refused in NODE_OPTIONS); the bundle runs with
+   * the image's. */
   readonly nodeFlags?: readonly string[];
 }
 
@@ -69,9 +68,10 @@ export class AgentProcess {
     const otlpPort = await freePort(host);
     const metricsPort = await freePort(host);
     const healthPort = await freePort(host);
+    const image = options.entry === undefined ? shipped('agent') : undefined;
     const args = [
-      ...(options.nodeFlags ?? []),
-      options.entry ?? resolve(repoRoot, 'node-agent/src/main.ts'),
+      ...(image?.flags ?? options.nodeFlags ?? []),
+      image?.script ?? (options.entry as string),
       `--node-name=${options.nodeName}`,
       `--kubeconfig=${options.kubeconfig}`,
       `--state-dir=${options.stateDir}`,
@@ -93,7 +93,7 @@ export class AgentProcess {
     ];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, ...image?.env, ...options.env },
     });
     const agent = new AgentProcess(`http://${host}:${port}`, child);
     agent.otlpUrl = `http://${host}:${otlpPort}`;

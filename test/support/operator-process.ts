@@ -1,5 +1,6 @@
-// Runs the real operator (`node operator/src/main.ts`) as its own process with its metrics
-// server on its own loopback port, and collects its JSON log lines.
+// Runs the real operator as the image ships it (the bundle, under the image's node flags and
+// environment, in the bundle directory) with its metrics server on its own loopback port, and
+// collects its JSON log lines.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -8,6 +9,7 @@ import type { CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
 import type { LedgerEntry } from '@agentmeter/crds';
 import { freePort, metricValue } from './agent-process.ts';
 import { collectLines } from './child-logs.ts';
+import { shipped } from './shipped.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -69,9 +71,11 @@ export class OperatorProcess {
   static async start(o: OperatorOptions): Promise<OperatorProcess> {
     const host = o.host ?? '127.0.0.1';
     const port = await freePort(host);
+    const image = shipped('operator');
     const args = [
+      ...image.flags,
       `--import=data:text/javascript,${encodeURIComponent(AGENT_DNS)}`,
-      resolve(repoRoot, 'operator/src/main.ts'),
+      image.script,
       `--kubeconfig=${o.kubeconfig}`,
       `--namespace=${o.namespace}`,
       `--identity=${o.identity}`,
@@ -89,9 +93,13 @@ export class OperatorProcess {
       ...(o.extraArgs ?? []),
     ];
     const child = spawn(process.execPath, args, {
-      cwd: repoRoot,
+      cwd: image.dir,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, AGENTMETER_TEST_HOSTS: JSON.stringify(o.hosts ?? {}) },
+      env: {
+        ...process.env,
+        ...image.env,
+        AGENTMETER_TEST_HOSTS: JSON.stringify(o.hosts ?? {}),
+      },
     });
     return new OperatorProcess(`http://${host}:${port}`, o.identity, child);
   }
@@ -318,7 +326,7 @@ export interface LedgerSums {
 export function ledgerSums(
   ledgers: ReadonlyMap<string, readonly LedgerEntry[]>,
   policy: string,
-  upTo: ReadonlyMap<string, number>,
+  upTo: ReadonlyMap<string, bigint>,
 ): LedgerSums {
   const sums: LedgerSums = {
     total: 0n,
@@ -330,7 +338,7 @@ export function ledgerSums(
     m.set(k, (m.get(k) ?? 0n) + v);
   };
   for (const [node, entries] of ledgers) {
-    const limit = BigInt(upTo.get(node) ?? 0);
+    const limit = upTo.get(node) ?? 0n;
     for (const e of entries) {
       if (BigInt(e.seq) > limit) break;
       if (e.kind !== 'pod-usage' || e.cost === null || e.cost.policy.name !== policy) continue;

@@ -2,7 +2,8 @@
  * CostReport API types, written by hand for reading; types.test.ts proves them equal to the
  * types derived from schema.ts.
  */
-import type { LedgerPosition, Money, ObjectMeta, Timestamp } from '../schema/common-types.ts';
+import type { WireLedgerPosition } from '../ledger/types.ts';
+import type { Money, ObjectMeta, Timestamp } from '../schema/common-types.ts';
 
 export interface CostBreakdown {
   /** The sum of the other fields. */
@@ -58,7 +59,7 @@ export interface CostReportSpec {
   shard: ReportShard;
   totals: ReportTotals;
   namespaces: NamespaceTotals[];
-  chainHeads: LedgerPosition[];
+  chainHeads: WireLedgerPosition[];
 }
 
 export interface CostReport {

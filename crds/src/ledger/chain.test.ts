@@ -9,29 +9,9 @@ import {
   verifyChain,
 } from './chain.ts';
 import { LedgerFormatError } from './errors.ts';
-import { draft, podUsage, sampleBodies } from './fixtures.ts';
+import { buildChain, draft, podUsage, sampleBodies } from './fixtures.ts';
 import { GENESIS_PREV } from './types.ts';
 import type { LedgerEntry } from './types.ts';
-
-/** A chain of `batches` batches, each holding `size` pod entries. */
-function buildChain(batchSizes: readonly number[]): LedgerEntry[] {
-  const entries: LedgerEntry[] = [];
-  let prev = GENESIS_PREV;
-  let seq = 1n;
-  for (const size of batchSizes) {
-    const first = seq;
-    for (let i = 0; i < size; i++) {
-      const entry = sealEntry(draft(podUsage(Number(seq))), prev, seq, {
-        first,
-        size: BigInt(size),
-      });
-      entries.push(entry);
-      prev = entry.hash;
-      seq += 1n;
-    }
-  }
-  return entries;
-}
 
 describe('sealEntryLine', () => {
   it('writes the line encodeEntry would, with the hash hashEntry computes, for every kind', () => {

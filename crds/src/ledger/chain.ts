@@ -101,7 +101,12 @@ export function decodeEntry(line: string): LedgerEntry {
   }
   const entry = parseEntry(json);
   if (canonicalize(entry) !== line) {
-    throw new LedgerFormatError('$', 'not-canonical', 'line is not canonical JSON', entry.seq);
+    throw new LedgerFormatError(
+      '$',
+      'not-canonical',
+      'line is not canonical JSON',
+      BigInt(entry.seq),
+    );
   }
   return entry;
 }
@@ -121,7 +126,7 @@ export type ChainVerification =
       readonly ok: false;
       /** Index into `entries` of the first entry that does not verify. */
       readonly index: number;
-      readonly seq: string;
+      readonly seq: bigint;
       readonly reason: ChainFailureReason;
       readonly detail: string;
     };
@@ -149,14 +154,14 @@ export function verifyChain(
   let previous: LedgerEntry | undefined;
   for (let index = 0; index < entries.length; index++) {
     const entry = entries[index] as LedgerEntry;
+    const seq = BigInt(entry.seq);
     const fail = (reason: ChainFailureReason, detail: string): ChainVerification => ({
       ok: false,
       index,
-      seq: entry.seq,
+      seq,
       reason,
       detail,
     });
-    const seq = BigInt(entry.seq);
     if (seq !== expectedSeq) return fail('seq-mismatch', `expected seq ${expectedSeq.toString()}`);
     if (entry.prev !== expectedPrev) return fail('prev-mismatch', `expected prev ${expectedPrev}`);
     const computed = hashEntry(entry);

@@ -20,9 +20,9 @@ export class LedgerFormatError extends Error {
   readonly reason: LedgerFormatReason;
   readonly detail: string;
   /** The entry's seq when it could be read, so logs point at the right line. */
-  readonly seq: string | undefined;
+  readonly seq: bigint | undefined;
 
-  constructor(path: string, reason: LedgerFormatReason, detail: string, seq?: string) {
+  constructor(path: string, reason: LedgerFormatReason, detail: string, seq?: bigint) {
     super(`ledger entry${seq === undefined ? '' : ` seq ${seq}`} ${path}: ${reason}: ${detail}`);
     this.path = path;
     this.reason = reason;

@@ -1,4 +1,6 @@
-import type { LedgerBody, LedgerDraft, PodUsageBody } from './types.ts';
+import { sealEntry } from './chain.ts';
+import { GENESIS_PREV } from './types.ts';
+import type { LedgerBody, LedgerDraft, LedgerEntry, PodUsageBody } from './types.ts';
 
 /** Test data builders shared by the ledger tests (not exported from the package). */
 
@@ -102,4 +104,24 @@ export function sampleBodies(): LedgerBody[] {
 
 export function draft(body: LedgerBody): LedgerDraft {
   return { ...IDENTITY, ...body };
+}
+
+/** A sealed chain from seq 1: one batch of pod entries per item of `batchSizes`, that size. */
+export function buildChain(batchSizes: readonly number[]): LedgerEntry[] {
+  const entries: LedgerEntry[] = [];
+  let prev = GENESIS_PREV;
+  let seq = 1n;
+  for (const size of batchSizes) {
+    const first = seq;
+    for (let i = 0; i < size; i++) {
+      const entry = sealEntry(draft(podUsage(Number(seq))), prev, seq, {
+        first,
+        size: BigInt(size),
+      });
+      entries.push(entry);
+      prev = entry.hash;
+      seq += 1n;
+    }
+  }
+  return entries;
 }

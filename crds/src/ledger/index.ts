@@ -12,6 +12,7 @@ export type { BatchPosition, ChainFailureReason, ChainVerification, SealedEntry 
 export { LedgerFormatError } from './errors.ts';
 export type { LedgerFormatReason } from './errors.ts';
 export { conservationViolation, parseEntry } from './parse.ts';
+export { SEQ_PATTERN, parseSeq, positionToWire } from './position.ts';
 export { GENESIS_PREV, LEDGER_FORMAT_VERSION, MARKER_EVENTS, POD_QOS_CLASSES } from './types.ts';
 export type {
   BatchRef,
@@ -27,6 +28,7 @@ export type {
   LedgerDraft,
   LedgerEntry,
   LedgerKind,
+  LedgerPosition,
   MarkerBody,
   MarkerEntry,
   MarkerEvent,
@@ -46,6 +48,7 @@ export type {
   TokensBody,
   TokensEntry,
   UsageShare,
+  WireLedgerPosition,
   WorkloadRef,
 } from './types.ts';
 export {

@@ -118,7 +118,7 @@ describe('parseEntry', () => {
     const error = refusal(withValue(entry, path, value));
     expect(error.reason).toBe(reason);
     expect(error.path).toBe(at);
-    if (path[0] !== 'seq') expect(error.seq).toBe(entry.seq);
+    if (path[0] !== 'seq') expect(error.seq).toBe(BigInt(entry.seq));
   });
 
   it('refuses any JSON number or float in place of a decimal string', () => {

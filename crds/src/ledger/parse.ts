@@ -1,4 +1,5 @@
 import { isCurrencyCode } from '../money/currencies.ts';
+import { parseSeq } from './position.ts';
 import { LedgerFormatError, describeValue } from './errors.ts';
 import {
   FLAG_PATTERN,
@@ -72,7 +73,7 @@ function entryFields(kind: LedgerBody['kind']): { required: string[]; optional: 
 
 export function parseEntry(json: unknown): LedgerEntry {
   const obj = object(json, '$');
-  const seq = typeof obj.seq === 'string' ? obj.seq : undefined;
+  const seq = parseSeq(obj.seq);
   try {
     return parseObject(obj);
   } catch (error) {

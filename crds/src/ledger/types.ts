@@ -3,6 +3,7 @@ import type { WireUsage } from './usage.ts';
 /**
  * Ledger entry format v1. One entry is one line of canonical JSON (see canonical.ts). Every
  * integer is a decimal string — counters and nano-money exceed 2^53 — except the version `v`.
+ * These types are that edge format; code reads a seq with BigInt(entry.seq).
  * Times are unix nanoseconds as decimal strings: exact, sortable and free of time-zone parsing.
  */
 export const LEDGER_FORMAT_VERSION = 1;
@@ -225,4 +226,17 @@ export type LedgerEntry =
 export interface ChainHead {
   readonly seq: bigint;
   readonly hash: string;
+}
+
+/** A chain head of one node agent's ledger, e.g. where a policy has counted up to. */
+export interface LedgerPosition extends ChainHead {
+  readonly node: string;
+}
+
+/** A LedgerPosition at the edge (CostReport chain heads): the seq as a decimal string. */
+export interface WireLedgerPosition {
+  node: string;
+  seq: string;
+  /** Hex SHA-256 of the entry. */
+  hash: string;
 }

@@ -30,14 +30,6 @@ export interface Condition {
   message: string;
 }
 
-/** The last ledger entry covered for one node agent. */
-export interface LedgerPosition {
-  node: string;
-  seq: number;
-  /** Hex SHA-256 of the entry. */
-  hash: string;
-}
-
 /** The metadata fields agentmeter reads and writes; the apiserver fills in the rest. */
 export interface ObjectMeta {
   name?: string;

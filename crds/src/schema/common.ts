@@ -9,6 +9,7 @@
  * Our own regular expressions use `[.]` rather than `\.` so the same text is valid as an
  * OpenAPI `pattern` and inside a CEL string literal without another layer of escaping.
  */
+import { SEQ_PATTERN } from '../ledger/position.ts';
 import { CURRENCY_CODES } from '../money/currencies.ts';
 import { DECIMAL_PATTERN_SOURCE, MAX_DECIMAL_LENGTH } from '../money/decimal-syntax.ts';
 import type { CelRule, SchemaNode } from './from-schema.ts';
@@ -173,7 +174,12 @@ export const LEDGER_POSITION = {
       maxLength: 253,
       pattern: DNS_SUBDOMAIN_PATTERN,
     },
-    seq: { ...SAFE_COUNT, description: 'Sequence number of the last ledger entry covered.' },
+    seq: {
+      type: 'string',
+      description: 'Sequence number of the last ledger entry covered, as a decimal string.',
+      maxLength: 20,
+      pattern: SEQ_PATTERN,
+    },
     hash: {
       type: 'string',
       description: 'Hex SHA-256 of that entry, so a rewritten or truncated ledger is detected.',

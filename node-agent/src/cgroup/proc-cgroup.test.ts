@@ -6,7 +6,7 @@ import { parseProcCgroup, podFromCgroupPath, readStarttime, resolvePid } from '.
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/cgroup/', import.meta.url));
 const id = (c: string): string => c.repeat(64);
 
-describe('podFromCgroupPath (node-metering.md §2.6 fixtures)', () => {
+describe('podFromCgroupPath (test/fixtures/cgroup)', () => {
   it.each([
     [
       `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod2c9f8a79_5391_454b_88cb_86190881cb96.slice/crio-${id('a')}.scope`,

@@ -2,6 +2,7 @@
 // compact its ledger (LedgerStore.acknowledge), and the positions the operator needs to start a
 // new cursor: the anchor (oldest verifiable point) and the head.
 import { Router, json } from 'express';
+import { parseSeq } from '@agentmeter/crds';
 import { requireAccess, type Authorize } from './access.ts';
 
 export interface AckStore {
@@ -36,16 +37,16 @@ export function createAckRouter(options: AckRouterOptions): Router {
     res.status(200).json(state(store));
   });
   router.post('/v1/ledger/ack', gate, json({ limit: '1kb' }), async (req, res) => {
-    const seq = (req.body as { seq?: unknown } | undefined)?.seq;
-    if (typeof seq !== 'string' || !/^(0|[1-9]\d{0,19})$/.test(seq)) {
+    const seq = parseSeq((req.body as { seq?: unknown } | undefined)?.seq);
+    if (seq === undefined) {
       res.status(400).json({ error: 'body must be {"seq": "<decimal sequence number>"}' });
       return;
     }
-    if (BigInt(seq) > store.head().seq) {
+    if (seq > store.head().seq) {
       res.status(409).json({ error: `seq ${seq} is beyond the head ${store.head().seq}` });
       return;
     }
-    await store.acknowledge(BigInt(seq));
+    await store.acknowledge(seq);
     res.status(200).json(state(store));
   });
   return router;

@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Express, NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import { parseSeq } from '@agentmeter/crds';
 import type { InformerLogger } from '@agentmeter/kube-client';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { requireAccess, type Authorize } from './access.ts';
@@ -128,12 +129,13 @@ function ledgerQuery(req: Request): { after: bigint; limit: number } {
   const limit = single(query.limit, 'limit');
   let afterSeq = 0n;
   if (after !== undefined) {
-    if (!/^(0|[1-9]\d{0,19})$/.test(after) || BigInt(after) > U64_MAX) {
+    const parsed = parseSeq(after);
+    if (parsed === undefined) {
       throw new BadRequest(
         `after must be a sequence number (a decimal integer from 0 to ${U64_MAX}), got ${quote(after)}`,
       );
     }
-    afterSeq = BigInt(after);
+    afterSeq = parsed;
   }
   let pageSize = LEDGER_DEFAULT_LIMIT;
   if (limit !== undefined) {
@@ -164,13 +166,11 @@ function quote(value: string): string {
 function checkOrder(entries: unknown[], after: bigint): bigint | undefined {
   let prev: bigint | undefined;
   for (const entry of entries) {
-    const seq = (entry as { seq?: unknown } | null)?.seq;
-    const ok =
-      typeof seq === 'string' &&
-      /^[1-9]\d*$/.test(seq) &&
-      (prev === undefined ? BigInt(seq) > after : BigInt(seq) === prev + 1n);
-    if (!ok) throw new Error(`ledger returned seq ${String(seq)} after ${prev ?? after}`);
-    prev = BigInt(seq as string);
+    const text = (entry as { seq?: unknown } | null)?.seq;
+    const seq = parseSeq(text);
+    const ok = seq !== undefined && (prev === undefined ? seq > after : seq === prev + 1n);
+    if (!ok) throw new Error(`ledger returned seq ${String(text)} after ${prev ?? after}`);
+    prev = seq;
   }
   return prev;
 }

@@ -7,12 +7,12 @@ export class LedgerStoreError extends Error {
   /** File the problem is in, when there is one. */
   readonly file: string | undefined;
   /** Seq of the offending entry, when known. */
-  readonly seq: string | undefined;
+  readonly seq: bigint | undefined;
 
   constructor(
     reason: LedgerStoreErrorReason,
     message: string,
-    context: { file?: string; seq?: string; cause?: unknown } = {},
+    context: { file?: string; seq?: bigint; cause?: unknown } = {},
   ) {
     super(message, context.cause === undefined ? undefined : { cause: context.cause });
     this.reason = reason;

@@ -181,7 +181,7 @@ describe('LedgerStore crash recovery', () => {
     await expect(LedgerStore.open(options())).rejects.toMatchObject({
       name: 'LedgerStoreError',
       reason: 'corrupt',
-      seq: '1',
+      seq: 1n,
     });
   });
 

@@ -6,6 +6,7 @@ import {
   GENESIS_PREV,
   LedgerFormatError,
   decodeEntry,
+  parseSeq,
   sealEntryLine,
   verifyChain,
 } from '@agentmeter/crds';
@@ -18,6 +19,18 @@ import type {
 } from '@agentmeter/crds';
 import { TimeSlice } from '../runtime/time-slice.ts';
 import { LedgerRangeError, LedgerStoreError } from './errors.ts';
+import {
+  batchEnd,
+  leftBehindByCompaction,
+  planCompaction,
+  segmentFirst,
+  segmentIndexFor,
+  segmentName,
+  tornTailDecision,
+  type ClosedSegment,
+  type RetentionPolicy,
+  type TailLine,
+} from './segment-decisions.ts';
 import {
   isNotFound,
   readRange,
@@ -38,22 +51,9 @@ import {
  */
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 
-const NS_PER_SECOND = 1_000_000_000n;
+export type { RetentionPolicy } from './segment-decisions.ts';
 
-/**
- * Compaction deletes whole closed segments, oldest first, and never the active segment or one
- * holding the latest checkpoint (the counter baseline). A segment goes when
- * - all its entries are acknowledged and its last entry is older than `minAgeNs` (kept a
- *   while so a failed-over operator with a slightly stale cursor can still re-read), or
- * - its last entry is older than `maxAgeNs`, or the ledger exceeds `maxBytes` — even when not
- *   acknowledged, so a missing operator cannot fill the node's disk. Dropped un-acked entries
- *   are recorded by an `unacked-dropped` marker and counted in stats().
- */
-export interface RetentionPolicy {
-  readonly minAgeNs: bigint;
-  readonly maxAgeNs: bigint;
-  readonly maxBytes: number;
-}
+const NS_PER_SECOND = 1_000_000_000n;
 
 export const DEFAULT_RETENTION: RetentionPolicy = {
   minAgeNs: 3600n * NS_PER_SECOND,
@@ -104,7 +104,8 @@ interface Segment {
   readonly name: string;
   readonly path: string;
   bytes: number;
-  /** time.end of the last entry; cached for retention. */
+  /** The last entry, and its time.end for retention; null while the segment is empty. */
+  last: ChainHead | null;
   lastTime: bigint | null;
 }
 
@@ -118,17 +119,23 @@ interface RepairRecord extends TornTailRepair {
   readonly id: string;
 }
 
-const SEGMENT_NAME = /^segment-(\d{20})\.ndjson$/;
 const OFFSET_CACHE_SEGMENTS = 4;
 const TAIL_WINDOW = 64 * 1024;
 const NEWLINE = 0x0a;
 
-function segmentName(first: bigint): string {
-  return `segment-${first.toString().padStart(20, '0')}.ndjson`;
-}
-
-function batchEnd(entry: LedgerEntry): bigint {
-  return BigInt(entry.batch.first) + BigInt(entry.batch.size) - 1n;
+/** A segment before the active one: read at open or written whole, so its last entry is known. */
+function closedSegment(segment: Segment): ClosedSegment {
+  if (segment.last === null || segment.lastTime === null) {
+    throw new LedgerStoreError('corrupt', `closed segment ${segment.name} is empty`, {
+      file: segment.path,
+    });
+  }
+  return {
+    first: segment.first,
+    bytes: segment.bytes,
+    last: segment.last,
+    lastTime: segment.lastTime,
+  };
 }
 
 function splitLines(data: Buffer): Line[] {
@@ -256,7 +263,7 @@ export class LedgerStore {
     let end = after + BigInt(limit) < head ? after + BigInt(limit) : head;
     let seq = after + 1n;
     while (seq <= end) {
-      const index = this.#segmentIndexFor(segments, seq);
+      const index = segmentIndexFor(segments, seq);
       const segment = segments[index] as Segment;
       const next = segments[index + 1];
       const segmentLast = next === undefined ? head : next.first - 1n;
@@ -365,46 +372,42 @@ export class LedgerStore {
     this.#anchor = await this.#readAnchor();
     this.#acked = await this.#readAck();
     this.#segments = names
-      .map((name) => SEGMENT_NAME.exec(name))
-      .filter((match) => match !== null)
-      .map((match) => ({
-        first: BigInt(match[1] as string),
-        name: match[0],
-        path: join(this.#dir, match[0]),
-        bytes: 0,
-        lastTime: null,
-      }))
+      .flatMap((name) => {
+        const first = segmentFirst(name);
+        return first === undefined
+          ? []
+          : [{ first, name, path: join(this.#dir, name), bytes: 0, last: null, lastTime: null }];
+      })
       .sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
 
     // A compaction writes the anchor before unlinking; finish one that crashed in between.
-    let finished = false;
-    while (
-      this.#segments.length > 1 &&
-      (this.#segments[1] as Segment).first <= this.#anchor.seq + 1n
-    ) {
-      await unlinkIfExists((this.#segments.shift() as Segment).path);
-      finished = true;
+    const behind = leftBehindByCompaction(
+      this.#segments.map((segment) => segment.first),
+      this.#anchor.seq,
+    );
+    for (const segment of this.#segments.splice(0, behind.count)) {
+      await unlinkIfExists(segment.path);
     }
-    if (finished) await syncDir(this.#dir);
-
+    if (behind.count > 0) await syncDir(this.#dir);
     const firstSegment = this.#segments[0];
-    if (firstSegment === undefined) {
-      this.#segments.push(await this.#createSegment(this.#anchor.seq + 1n));
-    } else if (firstSegment.first !== this.#anchor.seq + 1n) {
+    if (firstSegment !== undefined && !behind.consistent) {
       throw new LedgerStoreError(
         'corrupt',
         `oldest segment starts at ${firstSegment.first.toString()} but the anchor is ${this.#anchor.seq.toString()}`,
         { file: firstSegment.path },
       );
     }
-    for (const segment of this.#segments.slice(0, -1)) {
-      segment.bytes = (await this.#stat(segment)).size;
+    if (firstSegment === undefined) {
+      this.#segments.push(await this.#createSegment(this.#anchor.seq + 1n));
+    }
+    // Each closed segment must end with a complete batch right before the next one starts;
+    // its last entry is kept for retention and as the next segment's link.
+    for (const [index, segment] of this.#segments.slice(0, -1).entries()) {
+      await this.#readClosed(segment, (this.#segments[index + 1] as Segment).first);
     }
 
     const tail = this.#segments.at(-1) as Segment;
-    const before = this.#segments.at(-2);
-    const prevHead =
-      before === undefined ? this.#anchor : await this.#lastHeadOf(before, tail.first);
+    const prevHead = this.#segments.at(-2)?.last ?? this.#anchor;
     const repair = await this.#scanTail(tail, prevHead);
 
     this.#active = await open(tail.path, 'r+');
@@ -426,30 +429,26 @@ export class LedgerStore {
   async #readAnchor(): Promise<ChainHead> {
     const json = await this.#readJson('anchor.json');
     if (json === null) return { seq: 0n, hash: GENESIS_PREV };
-    const { seq, hash } = json as { seq?: unknown; hash?: unknown };
-    if (
-      typeof seq !== 'string' ||
-      !/^(0|[1-9][0-9]*)$/.test(seq) ||
-      typeof hash !== 'string' ||
-      !/^[0-9a-f]{64}$/.test(hash)
-    ) {
+    const { seq: text, hash } = json as { seq?: unknown; hash?: unknown };
+    const seq = parseSeq(text);
+    if (seq === undefined || typeof hash !== 'string' || !/^[0-9a-f]{64}$/.test(hash)) {
       throw new LedgerStoreError('corrupt', 'anchor.json is malformed', {
         file: join(this.#dir, 'anchor.json'),
       });
     }
-    return { seq: BigInt(seq), hash };
+    return { seq, hash };
   }
 
   async #readAck(): Promise<bigint> {
     const json = await this.#readJson('ack.json');
     if (json === null) return 0n;
-    const { seq } = json as { seq?: unknown };
-    if (typeof seq !== 'string' || !/^(0|[1-9][0-9]*)$/.test(seq)) {
+    const seq = parseSeq((json as { seq?: unknown }).seq);
+    if (seq === undefined) {
       throw new LedgerStoreError('corrupt', 'ack.json is malformed', {
         file: join(this.#dir, 'ack.json'),
       });
     }
-    return BigInt(seq);
+    return seq;
   }
 
   async #readJson(name: string): Promise<unknown> {
@@ -469,8 +468,9 @@ export class LedgerStore {
     }
   }
 
-  /** Head of a closed segment, checked to end right before `nextFirst`. */
-  async #lastHeadOf(segment: Segment, nextFirst: bigint): Promise<ChainHead> {
+  /** Reads a closed segment's size and last entry, checked to end right before `nextFirst`. */
+  async #readClosed(segment: Segment, nextFirst: bigint): Promise<void> {
+    segment.bytes = (await this.#stat(segment)).size;
     const entry = await this.#readLastEntry(segment);
     if (
       entry === null ||
@@ -480,79 +480,48 @@ export class LedgerStore {
       throw new LedgerStoreError(
         'corrupt',
         `segment ${segment.name} does not end with a complete batch right before ${nextFirst.toString()}`,
-        { file: segment.path, ...(entry === null ? {} : { seq: entry.seq }) },
+        { file: segment.path, ...(entry === null ? {} : { seq: BigInt(entry.seq) }) },
       );
     }
-    return { seq: BigInt(entry.seq), hash: entry.hash };
+    segment.last = { seq: BigInt(entry.seq), hash: entry.hash };
+    segment.lastTime = BigInt(entry.time.end);
   }
 
   /**
-   * Verifies the active segment and truncates a torn last batch. Only the last batch can be
-   * torn — each earlier one was fsynced before the next write began — so any invalid line is
-   * repairable only when nothing after it belongs to a later batch; otherwise it is tampering
-   * or media damage, and the store refuses to start rather than rewrite history.
+   * Verifies the active segment and truncates a torn last batch (tornTailDecision decides
+   * where); anything else that is wrong is tampering or media damage, and the store refuses to
+   * start rather than rewrite history.
    */
   async #scanTail(segment: Segment, prevHead: ChainHead): Promise<RepairRecord | null> {
     const data = await readFile(segment.path);
     const lines = splitLines(data);
-    const entries: LedgerEntry[] = [];
-    let invalidAt = lines.length;
-    let reason = '';
-    for (const [index, line] of lines.entries()) {
+    const read: TailLine[] = lines.map((line) => {
       const decoded = line.terminated ? tryDecode(data, line) : null;
-      if (decoded === null || decoded instanceof LedgerFormatError) {
-        invalidAt = index;
-        reason = decoded === null ? 'last line has no newline' : decoded.message;
-        break;
-      }
-      entries.push(decoded);
-    }
-    const check = verifyChain(entries, prevHead);
-    if (!check.ok) {
-      invalidAt = check.index;
-      reason = `${check.reason}: ${check.detail}`;
-    }
-    const valid = entries.slice(0, invalidAt);
-    const lastValid = valid.at(-1);
-    // A batch cut short goes entirely: half a tick would break exactly-once.
-    let cut = invalidAt;
-    if (lastValid !== undefined && batchEnd(lastValid) !== BigInt(lastValid.seq)) {
-      cut = Number(BigInt(lastValid.batch.first) - segment.first);
-      if (invalidAt === lines.length) reason = 'last batch is incomplete';
-    }
-    if (cut === lines.length) {
-      this.#adoptTail(segment, data.length, lines, valid, prevHead);
+      if (decoded === null) return { kind: 'invalid', reason: 'last line has no newline' };
+      if (decoded instanceof LedgerFormatError) return { kind: 'invalid', reason: decoded.message };
+      return { kind: 'entry', entry: decoded };
+    });
+    const entries = read.flatMap((line) => (line.kind === 'entry' ? [line.entry] : []));
+    const decision = tornTailDecision(read, segment.first, prevHead);
+    if (decision.kind === 'intact') {
+      this.#adoptTail(segment, data.length, lines, entries, prevHead);
       return null;
     }
-    if (cut < 0) {
-      throw new LedgerStoreError('corrupt', `a batch spans into segment ${segment.name}`, {
+    if (decision.kind === 'corrupt') {
+      throw new LedgerStoreError('corrupt', `${segment.name}: ${decision.detail}`, {
         file: segment.path,
+        ...(decision.seq === undefined ? {} : { seq: decision.seq }),
       });
     }
-    const tornFirst = (segment.first + BigInt(cut)).toString();
-    for (let index = cut; index < lines.length; index++) {
-      const line = lines[index] as Line;
-      const decoded = line.terminated ? tryDecode(data, line) : null;
-      if (
-        decoded !== null &&
-        !(decoded instanceof LedgerFormatError) &&
-        decoded.batch.first !== tornFirst
-      ) {
-        throw new LedgerStoreError(
-          'corrupt',
-          `entry at line ${invalidAt + 1} of ${segment.name} is invalid (${reason}) but later batches follow it`,
-          { file: segment.path, seq: (segment.first + BigInt(invalidAt)).toString() },
-        );
-      }
-    }
+    const cut = decision.keep;
     const offset = (lines[cut] as Line).start;
     const repair: RepairRecord = {
       id: randomUUID(),
       segment: segment.name,
       bytesRemoved: data.length - offset,
       linesDropped: lines.length - cut,
-      fromSeq: BigInt(tornFirst),
-      reason,
+      fromSeq: decision.fromSeq,
+      reason: decision.reason,
     };
     // Recorded first, so a crash between truncating and writing the marker still yields it.
     await writeFileAtomic(join(this.#dir, 'repair.json'), JSON.stringify(repairToJson(repair)));
@@ -563,7 +532,7 @@ export class LedgerStore {
     } finally {
       await handle.close();
     }
-    this.#adoptTail(segment, offset, lines.slice(0, cut), valid.slice(0, cut), prevHead);
+    this.#adoptTail(segment, offset, lines.slice(0, cut), entries.slice(0, cut), prevHead);
     return repair;
   }
 
@@ -582,10 +551,11 @@ export class LedgerStore {
       throw new LedgerStoreError(
         'invalid-argument',
         `ledger belongs to node ${last.node}, not ${this.#identity.node}`,
-        { file: segment.path, seq: last.seq },
+        { file: segment.path, seq: BigInt(last.seq) },
       );
     }
     this.#head = last === undefined ? prevHead : { seq: BigInt(last.seq), hash: last.hash };
+    segment.last = last === undefined ? null : this.#head;
     segment.lastTime = last === undefined ? null : BigInt(last.time.end);
   }
 
@@ -674,7 +644,7 @@ export class LedgerStore {
       await this.#undoWrite(active, position, error);
       throw new LedgerStoreError('io', `writing batch ${first.toString()} failed`, {
         file: segment.path,
-        seq: first.toString(),
+        seq: first,
         cause: error,
       });
     }
@@ -686,7 +656,7 @@ export class LedgerStore {
       this.#failed = error as Error;
       throw new LedgerStoreError('io', `fdatasync of batch ${first.toString()} failed`, {
         file: segment.path,
-        seq: first.toString(),
+        seq: first,
         cause: error,
       });
     }
@@ -698,6 +668,7 @@ export class LedgerStore {
     segment.bytes = position + buffer.length;
     const last = entries.at(-1) as LedgerEntry;
     segment.lastTime = BigInt(last.time.end);
+    segment.last = { seq: BigInt(last.seq), hash: last.hash };
     for (const entry of entries) {
       if (entry.kind === 'checkpoint') this.#lastCheckpointSeq = BigInt(entry.seq);
     }
@@ -733,7 +704,7 @@ export class LedgerStore {
     await handle.close();
     // The name must be durable before entries fsynced into the file can count as written.
     await syncDir(this.#dir);
-    return { first, name, path, bytes: 0, lastTime: null };
+    return { first, name, path, bytes: 0, last: null, lastTime: null };
   }
 
   // ---- compaction ------------------------------------------------------------------------
@@ -741,32 +712,17 @@ export class LedgerStore {
   async #compact(): Promise<CompactionResult> {
     const now = this.#now();
     const segments = this.#segments;
-    let totalBytes = segments.reduce((sum, segment) => sum + segment.bytes, 0);
-    const doomed: Segment[] = [];
-    let anchor = this.#anchor;
-    let unackedFrom: bigint | null = null;
-    let unackedTo = 0n;
-    for (let index = 0; index < segments.length - 1; index++) {
-      const segment = segments[index] as Segment;
-      const last = (segments[index + 1] as Segment).first - 1n;
-      if (this.#lastCheckpointSeq !== null && last >= this.#lastCheckpointSeq) break;
-      const lastTime = segment.lastTime ?? (await this.#lastTimeOf(segment));
-      const age = now - lastTime;
-      const acked = last <= this.#acked;
-      const byAck = acked && age >= this.#retention.minAgeNs;
-      const forced = age > this.#retention.maxAgeNs || totalBytes > this.#retention.maxBytes;
-      if (!byAck && !forced) break;
-      if (!acked) {
-        const from = segment.first > this.#acked ? segment.first : this.#acked + 1n;
-        unackedFrom ??= from;
-        unackedTo = last;
-      }
-      const tail = await this.#lastHeadOf(segment, last + 1n);
-      anchor = tail;
-      doomed.push(segment);
-      totalBytes -= segment.bytes;
-    }
-    if (doomed.length === 0) return { deletedSegments: [], anchor, droppedUnacked: null };
+    const plan = planCompaction({
+      closed: segments.slice(0, -1).map((segment) => closedSegment(segment)),
+      totalBytes: segments.reduce((sum, segment) => sum + segment.bytes, 0),
+      acked: this.#acked,
+      lastCheckpointSeq: this.#lastCheckpointSeq,
+      nowNs: now,
+      retention: this.#retention,
+    });
+    const doomed = segments.slice(0, plan.delete);
+    const anchor = plan.anchor;
+    if (anchor === null) return { deletedSegments: [], anchor: this.#anchor, droppedUnacked: null };
 
     // Anchor first: a crash before the unlinks leaves segments that recovery deletes.
     await writeFileAtomic(
@@ -781,17 +737,16 @@ export class LedgerStore {
     }
     await syncDir(this.#dir);
 
-    let droppedUnacked: CompactionResult['droppedUnacked'] = null;
-    if (unackedFrom !== null) {
-      droppedUnacked = { from: unackedFrom, to: unackedTo };
-      this.#droppedUnacked += unackedTo - unackedFrom + 1n;
+    const droppedUnacked = plan.droppedUnacked;
+    if (droppedUnacked !== null) {
+      this.#droppedUnacked += droppedUnacked.to - droppedUnacked.from + 1n;
       const marker: MarkerBody = {
         kind: 'marker',
         time: { start: now.toString(), end: now.toString() },
         event: 'unacked-dropped',
         detail: {
-          fromSeq: unackedFrom.toString(),
-          toSeq: unackedTo.toString(),
+          fromSeq: droppedUnacked.from.toString(),
+          toSeq: droppedUnacked.to.toString(),
           ackedSeq: this.#acked.toString(),
         },
       };
@@ -800,28 +755,7 @@ export class LedgerStore {
     return { deletedSegments: doomed.map((segment) => segment.name), anchor, droppedUnacked };
   }
 
-  async #lastTimeOf(segment: Segment): Promise<bigint> {
-    const entry = await this.#readLastEntry(segment);
-    if (entry === null)
-      throw new LedgerStoreError('corrupt', `closed segment ${segment.name} is empty`, {
-        file: segment.path,
-      });
-    segment.lastTime = BigInt(entry.time.end);
-    return segment.lastTime;
-  }
-
   // ---- reading ---------------------------------------------------------------------------
-
-  #segmentIndexFor(segments: readonly Segment[], seq: bigint): number {
-    let low = 0;
-    let high = segments.length - 1;
-    while (low < high) {
-      const mid = (low + high + 1) >> 1;
-      if ((segments[mid] as Segment).first <= seq) low = mid;
-      else high = mid - 1;
-    }
-    return low;
-  }
 
   /** Entries from..to (inclusive) of one segment; `after`/`head` only shape a range error. */
   async #readRange(
@@ -855,8 +789,8 @@ export class LedgerStore {
       const data = await readRange(handle, start, end - start);
       return splitLines(data).map((line, k) => {
         const decoded = tryDecode(data, line);
-        const expected = (from + BigInt(k)).toString();
-        if (decoded instanceof LedgerFormatError || decoded.seq !== expected) {
+        const expected = from + BigInt(k);
+        if (decoded instanceof LedgerFormatError || decoded.seq !== expected.toString()) {
           throw new LedgerStoreError(
             'corrupt',
             `entry ${expected} in ${segment.name} is unreadable`,

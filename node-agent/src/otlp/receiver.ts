@@ -1,5 +1,5 @@
 // OTLP/HTTP trace receiver: POST /v1/traces, JSON or protobuf, optionally gzip. The only module
-// of issue 5 that does I/O; decoding and everything after it are pure and injected.
+// of the span path that does I/O; decoding and everything after it are pure and injected.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import { Router } from 'express';

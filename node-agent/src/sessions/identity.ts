@@ -1,4 +1,4 @@
-// Which pod sent a request (reference §6.2): the connection's source address is what the node
+// Which pod sent a request: the connection's source address is what the node
 // observes; a `k8s.pod.uid` resource attribute is only a claim and is checked against it.
 import { BlockList, isIP } from 'node:net';
 

@@ -1,5 +1,5 @@
-// The SpanSink that joins received spans to pods and sessions: identity (§6.2), session
-// resolution (§6.3), then activity for the split and token counts.
+// The SpanSink that joins received spans to pods and sessions: the sending pod (identity.ts),
+// the session (resolve.ts), then activity for the split and token counts.
 import type { SinkResult, SpanSink, SpanSource } from '../otlp/receiver.ts';
 import type { SpanRecord, SpanRejectReason } from '../otlp/types.ts';
 import { IDENTITY_REFUSALS, identifySource, POD_UID_ATTRIBUTE, spanIdentity } from './identity.ts';

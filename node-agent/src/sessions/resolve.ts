@@ -1,4 +1,4 @@
-// The session of each span (issue 5 §2, reference §6.3), in order: (1) `session.id` on the span,
+// The session of each span, in order: (1) `session.id` on the span,
 // then on the resource; (2) the `session.id` member of baggage forwarded as an attribute;
 // (3) `langfuse.session.id`, `gen_ai.conversation.id` and other vendor keys; the request's own
 // `baggage` header; (4) another span of the same trace (or the request's `traceparent`);

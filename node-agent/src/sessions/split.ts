@@ -1,4 +1,4 @@
-// The conserving split of one pod's usage over one tick (reference §4.3): concurrency-weighted
+// The conserving split of one pod's usage over one tick: concurrency-weighted
 // active time, an attributable pool proportional to busy time, integer largest-remainder
 // apportionment, and an `unattributed` remainder so shares + unattributed = usage exactly.
 import { clipIntervals, unionIntervals } from './activity.ts';

@@ -11,7 +11,7 @@ export const OUTPUT_TOKEN_KEYS = [
   'gen_ai.usage.output_tokens',
   'gen_ai.usage.completion_tokens',
 ] as const;
-/** Priced on the answering model when known (reference §1.3). */
+/** Priced on the answering model when known, else on the requested one. */
 export const MODEL_KEYS = ['gen_ai.response.model', 'gen_ai.request.model'] as const;
 export const UNKNOWN_MODEL = 'unknown';
 

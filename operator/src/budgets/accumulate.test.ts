@@ -16,7 +16,7 @@ const view: PolicyView = {
   generation: 1,
   budgets,
 };
-const GENESIS = (node: string) => ({ node, seq: 0, hash: '0'.repeat(64) });
+const GENESIS = (node: string) => ({ node, seq: 0n, hash: '0'.repeat(64) });
 
 function chain(node: string, entries: LedgerEntry[], from = GENESIS(node)): NodeChain {
   return { node, anchor: from, entries };
@@ -42,8 +42,8 @@ describe('reducePolicy', () => {
     );
     expect(r.state.budgets.get('sess')?.sums).toEqual(new Map([['n1/s1', 100n]]));
     expect(r.cursors).toEqual([
-      { node: 'a', seq: 4, hash: a[3]?.hash },
-      { node: 'b', seq: 1, hash: b[0]?.hash },
+      { node: 'a', seq: 4n, hash: a[3]?.hash },
+      { node: 'b', seq: 1n, hash: b[0]?.hash },
     ]);
     expect(r.counted).toBe(3);
   });
@@ -59,7 +59,7 @@ describe('reducePolicy', () => {
     const tail = reducePolicy(
       state,
       once.cursors,
-      [chain('a', [...a.slice(2), ...more], { node: 'a', seq: 2, hash: a[1]?.hash ?? '' })],
+      [chain('a', [...a.slice(2), ...more], { node: 'a', seq: 2n, hash: a[1]?.hash ?? '' })],
       view,
       T0,
     );
@@ -71,7 +71,8 @@ describe('reducePolicy', () => {
     let s = emptyState();
     let cursors = whole.cursors.slice(0, 0);
     for (let i = 0; i < a.length; i++) {
-      const from = i === 0 ? GENESIS('a') : { node: 'a', seq: i, hash: a[i - 1]?.hash ?? '' };
+      const from =
+        i === 0 ? GENESIS('a') : { node: 'a', seq: BigInt(i), hash: a[i - 1]?.hash ?? '' };
       const r = reducePolicy(s, cursors, [chain('a', a.slice(i, i + 1), from)], view, T0);
       s = r.state;
       cursors = r.cursors;
@@ -98,7 +99,7 @@ describe('reducePolicy', () => {
     const r = reducePolicy(
       first.state,
       first.cursors,
-      [chain('a', tail, { node: 'a', seq: 1, hash: a[0]?.hash ?? '' })],
+      [chain('a', tail, { node: 'a', seq: 1n, hash: a[0]?.hash ?? '' })],
       view,
       nextDay,
     );

@@ -120,7 +120,7 @@ export function indexPage(
     else list.push(i);
   });
   const last = entries.at(-1);
-  const end = last && { node, seq: Number(last.seq), hash: last.hash };
+  const end = last && { node, seq: BigInt(last.seq), hash: last.hash };
   return { node, after, entries, end, byPolicy };
 }
 
@@ -236,7 +236,7 @@ export class PolicyFold {
         });
         return;
       }
-      offset = cursor.seq - after.seq;
+      offset = Number(cursor.seq - after.seq);
       const at = offset === 0 ? after : entries[offset - 1];
       if (at === undefined) return;
       if (at.hash !== cursor.hash) {

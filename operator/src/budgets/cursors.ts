@@ -2,10 +2,11 @@
 // "<node> <seq> <hash>" line per node, sorted by node. A plain string, because the apiserver
 // validates every item of an object list and diffs its managed fields on each status write:
 // with 500 cursors per policy that made each write several times slower than this text.
+import { parseSeq } from '@agentmeter/crds';
 import type { LedgerPosition } from '@agentmeter/crds';
 import { StateDecodeError } from './state.ts';
 
-const LINE = /^(\S+) (0|[1-9][0-9]{0,15}) ([0-9a-f]{64})$/;
+const LINE = /^(\S+) (\S+) ([0-9a-f]{64})$/;
 
 const byNode = (a: LedgerPosition, b: LedgerPosition): number =>
   a.node < b.node ? -1 : a.node > b.node ? 1 : 0;
@@ -34,8 +35,8 @@ export function decodeCursors(
     let position = shared.get(line);
     if (position === undefined) {
       const m = LINE.exec(line);
-      const seq = Number(m?.[2]);
-      if (m === null || !Number.isSafeInteger(seq)) {
+      const seq = parseSeq(m?.[2]);
+      if (m === null || seq === undefined) {
         throw new StateDecodeError(`bad collection cursor ${JSON.stringify(line.slice(0, 120))}`);
       }
       position = { node: m[1] as string, seq, hash: m[3] as string };

@@ -6,8 +6,9 @@
 // Namespace-scope budget alone is 10,000 list items, and reports need per-namespace totals by
 // resource and the session set too; as JSON objects that passes etcd's 1.5 MiB limit. The
 // encoding below stores each key once in a dictionary and compresses the rows (see the size
-// test in state.test.ts).
+// test, "accumulator state size", in accumulate.test.ts).
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { parseSeq } from '@agentmeter/crds';
 import type { LedgerPosition } from '@agentmeter/crds';
 import { RESOURCES, zeroBreakdown } from './contribution.ts';
 import type { Breakdown } from './contribution.ts';
@@ -90,10 +91,15 @@ interface Wire {
   d: string[];
   b: [string, string, number, number, [number, string][]][];
   r: [string, number, number, NsRow[]][];
-  c: [string, string[], number, number, number, [string, number, string][], NsRow[]][];
+  c: [string, string[], number, number, number, [string, string, string][], NsRow[]][];
 }
 
 const b36 = (n: bigint): string => n.toString(36);
+function seqOf(text: string): bigint {
+  const seq = parseSeq(text);
+  if (seq === undefined) throw new StateDecodeError(`bad ledger seq ${JSON.stringify(text)}`);
+  return seq;
+}
 function fromB36(s: string): bigint {
   if (!/^[0-9a-z]+$/.test(s)) throw new StateDecodeError(`bad amount ${JSON.stringify(s)}`);
   let n = 0n;
@@ -150,7 +156,7 @@ export function encodeState(state: PolicyState): string {
       c.start,
       c.end,
       c.generation,
-      c.heads.map((h) => [h.node, h.seq, h.hash]),
+      c.heads.map((h) => [h.node, h.seq.toString(), h.hash]),
       nsRows(c.namespaces),
     ]),
   };
@@ -214,7 +220,7 @@ export function decodeState(text: string | undefined): PolicyState {
       start,
       end,
       generation,
-      heads: heads.map(([node, seq, hash]) => ({ node, seq, hash })),
+      heads: heads.map(([node, seq, hash]) => ({ node, seq: seqOf(seq), hash })),
       namespaces: nsMap(rows),
     })),
   };

@@ -2,23 +2,20 @@
 // ServiceAccount token (audience agentmeter); the agent checks it with TokenReview and
 // SubjectAccessReview. The token file is re-read on every call because the kubelet rotates it.
 import { readFile } from 'node:fs/promises';
+import { parseSeq } from '@agentmeter/crds';
+import type { ChainHead } from '@agentmeter/crds';
 import type { Agent } from './agents.ts';
 
-export interface Position {
-  readonly seq: string;
-  readonly hash: string;
-}
-
 export interface LedgerInfo {
-  readonly anchor: Position;
-  readonly head: Position;
-  readonly acked: string;
+  readonly anchor: ChainHead;
+  readonly head: ChainHead;
+  readonly acked: bigint;
 }
 
 export interface LedgerPage {
   readonly entries: unknown[];
-  readonly next: string | null;
-  readonly head: Position;
+  readonly next: bigint | null;
+  readonly head: ChainHead;
 }
 
 export interface AgentApi {
@@ -38,6 +35,21 @@ export class AgentRequestError extends Error {
     this.node = node;
     this.status = status;
   }
+}
+
+/** Sequence numbers arrive as decimal strings; anything else is the agent's fault, named. */
+function seqFrom(node: string, what: string, value: unknown): bigint {
+  const seq = parseSeq(value);
+  if (seq === undefined) {
+    throw new AgentRequestError(node, `${what} is not a sequence number: ${JSON.stringify(value)}`);
+  }
+  return seq;
+}
+
+function positionFrom(node: string, what: string, value: unknown): ChainHead {
+  const { seq, hash } = (value ?? {}) as { seq?: unknown; hash?: unknown };
+  if (typeof hash !== 'string') throw new AgentRequestError(node, `${what}.hash is not a string`);
+  return { seq: seqFrom(node, `${what}.seq`, seq), hash };
 }
 
 export interface HttpAgentApiOptions {
@@ -91,9 +103,26 @@ export function httpAgentApi(options: HttpAgentApiOptions): AgentApi {
     return text === '' ? undefined : (JSON.parse(text) as unknown);
   }
   return {
-    info: async (agent) => (await call(agent, 'GET', '/v1/ledger/ack')) as LedgerInfo,
-    page: async (agent, after, limit) =>
-      (await call(agent, 'GET', `/v1/ledger?after=${after}&limit=${limit}`)) as LedgerPage,
+    info: async (agent) => {
+      const body = (await call(agent, 'GET', '/v1/ledger/ack')) as Record<string, unknown>;
+      return {
+        anchor: positionFrom(agent.node, 'anchor', body.anchor),
+        head: positionFrom(agent.node, 'head', body.head),
+        acked: seqFrom(agent.node, 'acked', body.acked),
+      };
+    },
+    page: async (agent, after, limit) => {
+      const path = `/v1/ledger?after=${after}&limit=${limit}`;
+      const body = (await call(agent, 'GET', path)) as Record<string, unknown>;
+      if (!Array.isArray(body.entries)) {
+        throw new AgentRequestError(agent.node, `GET ${path}: entries is not a list`);
+      }
+      return {
+        entries: body.entries as unknown[],
+        next: body.next === null ? null : seqFrom(agent.node, 'next', body.next),
+        head: positionFrom(agent.node, 'head', body.head),
+      };
+    },
     ack: async (agent, seq) => {
       await call(agent, 'POST', '/v1/ledger/ack', { seq: seq.toString() });
     },

@@ -58,7 +58,7 @@ describe('pullChain', () => {
     const r = await pullChain(
       api,
       a,
-      { node: 'node-a', seq: Number(info.anchor.seq), hash: info.anchor.hash },
+      { node: 'node-a', ...info.anchor },
       (after, entries) => {
         pages.push(entries.length);
         fold.add(indexPage('node-a', after, entries));
@@ -71,7 +71,7 @@ describe('pullChain', () => {
     expect(pages.length).toBeGreaterThan(1);
     const counted = fold.finish();
     expect(counted.state.budgets.get('all')?.sums.get('*')).toBe(nanos.reduce((x, y) => x + y, 0n));
-    expect(counted.cursors).toEqual([{ node: 'node-a', seq: 25, hash: r.last?.hash }]);
+    expect(counted.cursors).toEqual([{ node: 'node-a', seq: 25n, hash: r.last?.hash }]);
     await api.ack(a, 25n);
     expect(store.stats().acked).toBe(25n);
     await expect(httpAgentApi({ token: async () => 'bad' }).info(a)).rejects.toThrow(/403/);
@@ -97,7 +97,7 @@ describe('pullChain', () => {
     const r = await pullChain(
       api,
       { node: 'node-b', url: `http://127.0.0.1:${server.port}` },
-      { node: 'node-b', seq: 0, hash: '0'.repeat(64) },
+      { node: 'node-b', seq: 0n, hash: '0'.repeat(64) },
       (after, entries) => {
         starts.push(after);
         got.push(...entries);
@@ -106,6 +106,6 @@ describe('pullChain', () => {
     );
     expect(r.failure?.reason).toBe('hash-mismatch');
     expect(got.map((e) => e.seq)).toEqual(['1', '2']);
-    expect(starts.map((s) => s.seq)).toEqual([0, 1]);
+    expect(starts.map((s) => s.seq)).toEqual([0n, 1n]);
   });
 });

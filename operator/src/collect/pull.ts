@@ -4,18 +4,19 @@
 // verifies is handed over even when a later entry does not, so one tampered entry stops its
 // agent at that point and nowhere else.
 import { LedgerFormatError, parseEntry, verifyChain } from '@agentmeter/crds';
-import type { LedgerEntry, LedgerPosition } from '@agentmeter/crds';
+import type { ChainHead, LedgerEntry, LedgerPosition } from '@agentmeter/crds';
 import type { Agent } from './agents.ts';
-import type { AgentApi, Position } from './client.ts';
+import type { AgentApi } from './client.ts';
 
 export interface ChainFailure {
-  readonly seq: string;
+  /** The first entry refused; undefined when even its seq is unreadable. */
+  readonly seq: bigint | undefined;
   readonly reason: string;
   readonly detail: string;
 }
 
 export interface PullResult {
-  readonly head: Position;
+  readonly head: ChainHead;
   /** True when the pull reached the agent's head. */
   readonly complete: boolean;
   readonly failure: ChainFailure | null;
@@ -51,7 +52,7 @@ export async function pullChain(
 ): Promise<PullResult> {
   const pageSize = options.pageSize ?? 1000;
   const maxEntries = options.maxEntries ?? 50_000;
-  let verifiedTo = { seq: BigInt(from.seq), hash: from.hash };
+  let verifiedTo: ChainHead = { seq: from.seq, hash: from.hash };
   let handed: LedgerPosition = from;
   // Verified entries of a batch that is not complete yet: handed over with the rest of it.
   let held: LedgerEntry[] = [];
@@ -61,12 +62,12 @@ export async function pullChain(
     const end = entries.at(-1);
     if (end === undefined) return;
     sink(handed, entries);
-    handed = { node: agent.node, seq: Number(end.seq), hash: end.hash };
+    handed = { node: agent.node, seq: BigInt(end.seq), hash: end.hash };
     count += entries.length;
     last = end;
   };
   let after = verifiedTo.seq;
-  let head: Position = { seq: from.seq.toString(), hash: from.hash };
+  let head: ChainHead = { seq: from.seq, hash: from.hash };
   let failure: ChainFailure | null = null;
   let complete = false;
   while (count + held.length < maxEntries) {
@@ -78,7 +79,7 @@ export async function pullChain(
         const entry = parseEntry(raw);
         if (entry.node !== agent.node) {
           failure = {
-            seq: entry.seq,
+            seq: BigInt(entry.seq),
             reason: 'node-mismatch',
             detail: `entry of node ${entry.node} served by ${agent.node}`,
           };
@@ -87,8 +88,7 @@ export async function pullChain(
         parsed.push(entry);
       } catch (err) {
         if (!(err instanceof LedgerFormatError)) throw err;
-        const seq = (raw as { seq?: unknown } | null)?.seq;
-        failure = { seq: String(seq), reason: 'malformed', detail: err.message };
+        failure = { seq: err.seq, reason: 'malformed', detail: err.message };
         break;
       }
     }
@@ -109,7 +109,7 @@ export async function pullChain(
     hand(pending.slice(0, whole));
     held = pending.slice(whole);
     if (failure !== null || page.next === null) break;
-    after = BigInt(page.next);
+    after = page.next;
   }
   return { head, complete, failure, count, last };
 }

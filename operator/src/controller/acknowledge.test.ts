@@ -5,12 +5,12 @@ import type { AgentApi } from '../collect/client.ts';
 import { acknowledge, lowestCounted } from './acknowledge.ts';
 import type { AgentPull } from './pull-ledgers.ts';
 
-const at = (node: string, seq: number): LedgerPosition => ({ node, seq, hash: 'h' });
+const at = (node: string, seq: number): LedgerPosition => ({ node, seq: BigInt(seq), hash: 'h' });
 const byNode = (...cs: LedgerPosition[]) => new Map(cs.map((c) => [c.node, c]));
 
 describe('lowestCounted', () => {
   it('is the lowest cursor over all policies', () => {
-    expect(lowestCounted('a', [byNode(at('a', 9)), byNode(at('a', 4), at('b', 1))])).toBe(4);
+    expect(lowestCounted('a', [byNode(at('a', 9)), byNode(at('a', 4), at('b', 1))])).toBe(4n);
   });
   it('is undefined while some policy has counted nothing on the node', () => {
     expect(lowestCounted('b', [byNode(at('a', 9)), byNode(at('b', 1))])).toBeUndefined();
@@ -19,8 +19,8 @@ describe('lowestCounted', () => {
 });
 
 describe('acknowledge', () => {
-  function pull(node: string, acked: string): AgentPull {
-    const position = { seq: '0', hash: 'h' };
+  function pull(node: string, acked: bigint): AgentPull {
+    const position = { seq: 0n, hash: 'h' };
     return {
       agent: { node, url: `http://${node}` },
       info: { anchor: position, head: position, acked },
@@ -40,7 +40,7 @@ describe('acknowledge', () => {
     const deps = { agentApi, logger: pino({ level: 'silent' }), concurrency: 2 };
     await acknowledge(
       deps,
-      [pull('a', '3'), pull('b', '5'), pull('c', '0'), pull('d', '0')],
+      [pull('a', 3n), pull('b', 5n), pull('c', 0n), pull('d', 0n)],
       [
         [at('a', 7), at('b', 5), at('c', 2)],
         [at('a', 6), at('b', 9), at('c', 2), at('d', 1)],

@@ -11,12 +11,12 @@ import type { AgentPull } from './pull-ledgers.ts';
 export function lowestCounted(
   node: string,
   cursorsByPolicy: readonly ReadonlyMap<string, LedgerPosition>[],
-): number | undefined {
-  let min: number | undefined;
+): bigint | undefined {
+  let min: bigint | undefined;
   for (const cursors of cursorsByPolicy) {
     const c = cursors.get(node);
     if (c === undefined) return undefined;
-    min = min === undefined ? c.seq : Math.min(min, c.seq);
+    min = min === undefined || c.seq < min ? c.seq : min;
   }
   return min;
 }
@@ -38,9 +38,9 @@ export async function acknowledge(
   const byPolicy = cursors.map((cs) => new Map(cs.map((c) => [c.node, c])));
   await mapLimit(pulls, deps.concurrency, async (p) => {
     const min = lowestCounted(p.agent.node, byPolicy);
-    if (min === undefined || BigInt(min) <= BigInt(p.info.acked)) return;
+    if (min === undefined || min <= p.info.acked) return;
     try {
-      await deps.agentApi.ack(p.agent, BigInt(min));
+      await deps.agentApi.ack(p.agent, min);
     } catch (err) {
       deps.logger.warn(
         { node: p.agent.node, err: (err as Error).message },

@@ -4,7 +4,7 @@ import { costPolicy, recordingEvents } from './test-support.ts';
 
 const broken = (node: string) => ({
   node,
-  failure: { seq: '7', reason: 'hash-mismatch', detail: 'entry 7 does not hash to its successor' },
+  failure: { seq: 7n, reason: 'hash-mismatch', detail: 'entry 7 does not hash to its successor' },
 });
 
 describe('ChainFailureEvents', () => {

@@ -85,10 +85,10 @@ export class CostPolicyController {
       readInfo(this.#pullDeps, a),
     );
     // A cursor the agent compacted past: that policy starts at the agent's anchor.
-    const anchors = new Map<string, number>();
+    const anchors = new Map<string, bigint>();
     agents.forEach((a, i) => {
       const info = infos[i];
-      if (info) anchors.set(a.node, Number(info.anchor.seq));
+      if (info) anchors.set(a.node, info.anchor.seq);
     });
     const positions: RoundPositions = { anchors, shared: new Map() };
     const prepare = (p: CostPolicy) => preparePolicy(this.#o, p, positions);

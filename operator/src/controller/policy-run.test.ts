@@ -18,10 +18,10 @@ const cursors = `n1 5 ${H}\nn2 9 ${H}`;
 describe('preparePolicy', () => {
   it('starts from the stored cursors, dropping one the agent compacted past', async () => {
     const policy = costPolicy('p', { status: { collection: { cursors } } });
-    const positions = { anchors: new Map([['n1', 7]]), shared: new Map() };
+    const positions = { anchors: new Map([['n1', 7n]]), shared: new Map() };
     const run = await preparePolicy(controllerDeps(server), policy, positions);
     expect(run.fold.cursor('n1')).toBeUndefined();
-    expect(run.fold.cursor('n2')).toEqual({ node: 'n2', seq: 9, hash: H });
+    expect(run.fold.cursor('n2')).toEqual({ node: 'n2', seq: 9n, hash: H });
     expect(run.reports).toBe(0);
   });
 

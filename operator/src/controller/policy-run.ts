@@ -27,7 +27,7 @@ export interface PrepareDeps extends ReportWriterDeps {
 /** Where each node's ledger starts now (the agent's anchor seq), and the cursor positions
  * decoded this round, shared by the policies that stand at them. */
 export interface RoundPositions {
-  readonly anchors: ReadonlyMap<string, number>;
+  readonly anchors: ReadonlyMap<string, bigint>;
   readonly shared: Map<string, LedgerPosition>;
 }
 
@@ -80,7 +80,7 @@ export async function preparePolicy(
     committed = { ...committed, closing: [] };
   }
   // A cursor the agent compacted past: that policy starts at the agent's anchor.
-  const cursors = stored.filter((c) => c.seq >= (positions.anchors.get(c.node) ?? 0));
+  const cursors = stored.filter((c) => c.seq >= (positions.anchors.get(c.node) ?? 0n));
   const view: PolicyView = {
     identity: {
       name: policy.metadata.name ?? '',

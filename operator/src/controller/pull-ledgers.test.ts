@@ -9,9 +9,9 @@ import type { PolicyRun } from './policy-run.ts';
 import { pullAgent, pullStart, readInfo, type PullDeps } from './pull-ledgers.ts';
 
 const info: LedgerInfo = {
-  anchor: { seq: '3', hash: 'anchor' },
-  head: { seq: '10', hash: 'head' },
-  acked: '3',
+  anchor: { seq: 3n, hash: 'anchor' },
+  head: { seq: 10n, hash: 'head' },
+  acked: 3n,
 };
 
 /** A run whose fold stands at `cursor` on n1 (or has none). */
@@ -31,11 +31,11 @@ function deps(agentApi: Partial<AgentApi>): PullDeps {
 
 describe('pullStart', () => {
   it('is the lowest cursor of any run, the anchor for a run with none', () => {
-    const at = (seq: number): LedgerPosition => ({ node: 'n1', seq, hash: `h${seq}` });
+    const at = (seq: number): LedgerPosition => ({ node: 'n1', seq: BigInt(seq), hash: `h${seq}` });
     expect(pullStart('n1', info, [runAt(at(8)), runAt(at(5))])).toEqual(at(5));
     expect(pullStart('n1', info, [runAt(at(8)), runAt(undefined)])).toEqual({
       node: 'n1',
-      seq: 3,
+      seq: 3n,
       hash: 'anchor',
     });
     expect(pullStart('n1', info, [])).toBeUndefined();
@@ -58,7 +58,7 @@ describe('readInfo and pullAgent', () => {
         throw new Error('no page should be asked for');
       },
     });
-    const atHead = runAt({ node: 'n1', seq: 10, hash: 'head' });
+    const atHead = runAt({ node: 'n1', seq: 10n, hash: 'head' });
     const pulled = await pullAgent(d, { node: 'n1', url: 'http://n1' }, info, [atHead]);
     expect(pulled).toMatchObject({ entries: 0, failure: null });
   });

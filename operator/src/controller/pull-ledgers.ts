@@ -40,7 +40,7 @@ export async function readInfo(deps: PullDeps, agent: Agent): Promise<LedgerInfo
 }
 
 function anchorOf(node: string, info: LedgerInfo): LedgerPosition {
-  return { node, seq: Number(info.anchor.seq), hash: info.anchor.hash };
+  return { node, ...info.anchor };
 }
 
 /** The lowest position any run needs on `node` (a run with no cursor there needs the anchor);
@@ -68,7 +68,7 @@ export async function pullAgent(
   const { agentApi, metrics, clock } = deps;
   const node = agent.node;
   const start = pullStart(node, info, runs);
-  if (start === undefined || BigInt(start.seq) >= BigInt(info.head.seq)) {
+  if (start === undefined || start.seq >= info.head.seq) {
     metrics.lag.set({ node }, 0);
     return { agent, info, entries: 0, failure: null };
   }
@@ -113,7 +113,7 @@ export async function repull(
 ): Promise<void> {
   await mapLimit(pulls, deps.concurrency, async ({ agent, info }) => {
     const from = run.fold.cursor(agent.node) ?? anchorOf(agent.node, info);
-    if (BigInt(from.seq) >= BigInt(info.head.seq)) return;
+    if (from.seq >= info.head.seq) return;
     try {
       await pullChain(
         deps.agentApi,

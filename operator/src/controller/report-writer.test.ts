@@ -22,7 +22,7 @@ function closedMay(): ClosedPeriod {
     start: Date.parse('2026-05-01T00:00:00Z'),
     end: Date.parse('2026-06-01T00:00:00Z'),
     generation: 1,
-    heads: [{ node: 'n1', seq: 3, hash: 'f'.repeat(64) }],
+    heads: [{ node: 'n1', seq: 3n, hash: 'f'.repeat(64) }],
     namespaces: new Map([['ns-1', a]]),
   };
 }

@@ -60,7 +60,7 @@ describe('roundConditions', () => {
     };
     const health: Health = {
       unreachable: ['node-2'],
-      refused: [{ node: 'node-1', failure: { reason: 'hash', seq: '4', detail: 'x' } }],
+      refused: [{ node: 'node-1', failure: { reason: 'hash', seq: 4n, detail: 'x' } }],
     };
     const updates = roundConditions(computed, health, ['node-3: cursor ahead'], []);
     const message = (type: string) => updates.find((u) => u.type === type)?.message;

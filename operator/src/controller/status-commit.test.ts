@@ -20,7 +20,7 @@ afterAll(() => server.close());
 
 function setup() {
   const deps = controllerDeps(server);
-  const positions = { anchors: new Map<string, number>(), shared: new Map() };
+  const positions = { anchors: new Map<string, bigint>(), shared: new Map() };
   const repulled: PolicyRun[] = [];
   const commit = {
     ...deps,

@@ -16,7 +16,7 @@ function closed(n: number): ClosedPeriod {
   }
   const heads = Array.from({ length: 500 }, (_, i) => ({
     node: `node-${i}`,
-    seq: i,
+    seq: BigInt(i),
     hash: 'f'.repeat(64),
   }));
   return {

@@ -1,7 +1,7 @@
 // CostReports from a closed period: pure. One report per budget of the period, split into
 // shards of at most MAX_REPORT_NAMESPACES namespaces and `maxBytes` of JSON, so thousands of
 // namespaces never reach etcd's limit. Every shard carries the full totals and chain heads.
-import { API_GROUP, API_VERSION, formatMoney } from '@agentmeter/crds';
+import { API_GROUP, API_VERSION, formatMoney, positionToWire } from '@agentmeter/crds';
 import type { CostBreakdown, CostReport, NamespaceTotals, ReportTotals } from '@agentmeter/crds';
 import { RESOURCES, zeroBreakdown } from '../budgets/contribution.ts';
 import type { Breakdown } from '../budgets/contribution.ts';
@@ -102,7 +102,7 @@ export function buildReports(input: ReportInput): CostReport[] {
       shard: { index, count },
       totals,
       namespaces,
-      chainHeads: [...closed.heads],
+      chainHeads: closed.heads.map(positionToWire),
     },
   });
   const overhead = JSON.stringify(base(999, 999, [])).length;
