@@ -60,7 +60,7 @@ describe('health listener (worker thread)', () => {
     const until = Date.now() + 6000;
     while (Date.now() < until) spawnSync('true');
     expect(await answered).toMatch(/^503 .*event-loop failed/);
-  });
+  }, 30_000);
 });
 
 describe('health verdicts', () => {
