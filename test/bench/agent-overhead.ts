@@ -117,7 +117,7 @@ async function phase(
     const pid = agent.child.pid as number;
     // The first scrape after start compiles the render path's functions; it is timed apart from
     // the steady-state scrapes, as start-up is apart from the steady-state CPU.
-    const firstScrapeMs = (await timedScrape(agent.url)).ms;
+    const firstScrapeMs = (await timedScrape(agent.metricsUrl)).ms;
     // Let start-up (pod watch list, first ticks) settle before measuring steady state.
     await sleep(Math.min(15_000, PHASE_SECONDS * 250));
     const referenceBefore = referenceWorkloadMs();
@@ -140,7 +140,7 @@ async function phase(
         ? ((k >> 1) % 11) * 10
         : Math.floor(((k * GOLDEN_FRACTION) % 1) * tickMs);
       await sleep(Math.max(0, firstBoundary + k * 10_000 + offsetMs - Date.now()));
-      const { ms, body } = await timedScrape(agent.url);
+      const { ms, body } = await timedScrape(agent.metricsUrl);
       renderMs.push(ms);
       if (duringTick) duringTickMs.push(ms);
       const ticks = tickDurations(body);
