@@ -1,7 +1,9 @@
 import { defineConfig } from 'vitest/config';
+import { ClusterTeardownLastSequencer } from './test/setup/sequencer.ts';
 
 export default defineConfig({
   test: {
+    sequence: { sequencer: ClusterTeardownLastSequencer },
     projects: [
       {
         test: {
@@ -9,6 +11,7 @@ export default defineConfig({
           include: [
             '{crds,kube-client,node-agent,operator}/src/**/*.test.ts',
             'hack/**/*.test.ts',
+            'test/apps/*/src/**/*.test.ts',
             'test/support/**/*.test.ts',
           ],
           environment: 'node',
@@ -27,6 +30,19 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 180_000,
           hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
+          name: 'cluster',
+          include: ['test/cluster/**/*.test.ts'],
+          environment: 'node',
+          // One real node (kubelet, containerd, runc, CNI) with the chart installed, started once
+          // per run; needs root. Its teardown suite runs last (test/setup/sequencer.ts).
+          globalSetup: ['test/setup/real-node.ts'],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
         },
       },
     ],

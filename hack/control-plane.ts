@@ -1,17 +1,26 @@
-// Starts a real etcd and kube-apiserver on loopback for tests and the demo, and stops them.
-// Run directly (`node hack/control-plane.ts [--dir DIR]`) to keep one up until Ctrl-C, or import
-// startControlPlane() from a test harness. Binaries come from hack/build-control-plane.sh.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+// Starts a real etcd and kube-apiserver for tests and the demo, and stops them. By default both
+// listen on loopback only; the real test node (hack/real-node.ts) asks for the apiserver on its
+// node address instead. Run directly (`node hack/control-plane.ts [--dir DIR]`) to keep one up
+// until Ctrl-C, or import startControlPlane() from a test harness. Binaries come from
+// hack/build-control-plane.sh.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
-import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import {
+  ComponentError,
+  freePort,
+  launch,
+  probe,
+  runChecked,
+  runScript,
+  terminate,
+  waitReady,
+  type Running,
+} from './lib/processes.ts';
 
 /** The checkout this module runs from: found upward, so a bundle under dist/ finds it too. */
 function findRepoRoot(): string {
@@ -25,17 +34,6 @@ function findRepoRoot(): string {
 }
 
 const repoRoot = findRepoRoot();
-
-export class ControlPlaneError extends Error {
-  readonly component: string;
-  readonly logFile: string | undefined;
-  constructor(component: string, message: string, logFile?: string) {
-    super(`${component}: ${message}${logFile ? ` (log: ${logFile})` : ''}`);
-    this.name = 'ControlPlaneError';
-    this.component = component;
-    this.logFile = logFile;
-  }
-}
 
 export interface Binaries {
   readonly kubeApiserver: string;
@@ -64,6 +62,8 @@ export interface ControlPlaneInfo {
   readonly binaries: Binaries;
   readonly etcdUrl: string;
   readonly version: string;
+  /** The key that signs ServiceAccount tokens (a controller-manager needs it too). */
+  readonly serviceAccountKeyFile: string;
 }
 
 export interface ControlPlane extends ControlPlaneInfo {
@@ -71,6 +71,8 @@ export interface ControlPlane extends ControlPlaneInfo {
   stopServers(): Promise<void>;
   /** Starts them again on the same ports with the same data. */
   startServers(): Promise<void>;
+  /** The daemons running now, for a caller that records what to stop after a crash. */
+  running(): Running[];
   /** Stops everything and removes the data directory unless it was given by the caller. */
   stop(): Promise<void>;
 }
@@ -81,6 +83,21 @@ export interface StartOptions {
   readonly binaries?: Binaries;
   readonly log?: (line: string) => void;
   readonly startTimeoutMs?: number;
+  /** The address the apiserver binds to and advertises; loopback unless a real node needs one. */
+  readonly address?: string;
+  /** The apiserver's port; a free one by default. */
+  readonly apiPort?: number;
+  readonly serviceClusterIpRange?: string;
+  /**
+   * A controller-manager and kubelet will run: the ServiceAccount admission plugin stays on and
+   * the Node authorizer joins RBAC.
+   */
+  readonly forNode?: boolean;
+  /** More static-token users, e.g. the node's components. */
+  readonly extraUsers?: readonly TokenUser[];
+  readonly extraApiserverArgs?: readonly string[];
+  /** Descriptors every daemon inherits (the real node's lock). */
+  readonly extraFds?: readonly number[];
 }
 
 const defaultLog = (line: string): void => {
@@ -90,156 +107,15 @@ const defaultLog = (line: string): void => {
 /** Builds the binaries (or finds them in the cache) by running hack/build-control-plane.sh. */
 export async function ensureBinaries(log = defaultLog): Promise<Binaries> {
   const script = join(repoRoot, 'hack', 'build-control-plane.sh');
-  const output = await new Promise<string>((done, fail) => {
-    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderrTail = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => {
-      const text = chunk.toString();
-      stderrTail = (stderrTail + text).slice(-4000);
-      for (const line of text.split('\n'))
-        if (line.trim()) log(line.replace(/^\[control-plane\] /, ''));
-    });
-    child.on('error', (err) =>
-      fail(new ControlPlaneError('build', `cannot run ${script}: ${err.message}`)),
-    );
-    child.on('close', (code) => {
-      if (code === 0) done(stdout);
-      else
-        fail(
-          new ControlPlaneError(
-            'build',
-            `hack/build-control-plane.sh exited with ${code}:\n${stderrTail}`,
-          ),
-        );
-    });
-  });
-  const lines = output.trim().split('\n');
-  const [kubeApiserver, etcd, kubectl] = lines.slice(-3);
+  const output = await runScript(script, [], 'build', log);
+  const [kubeApiserver, etcd, kubectl] = output.trim().split('\n').slice(-3);
   if (!kubeApiserver || !etcd || !kubectl) {
-    throw new ControlPlaneError('build', `unexpected build output: ${output}`);
+    throw new ComponentError('build', `unexpected build output: ${output}`);
   }
   return { kubeApiserver, etcd, kubectl };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => done(port));
-    });
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms));
-}
-
-interface Probe {
-  status: number;
-  body: string;
-}
-
-function probeHttps(url: string, ca: Buffer, token: string): Promise<Probe> {
-  return new Promise((done, fail) => {
-    const req = request(
-      url,
-      { ca, headers: { authorization: `Bearer ${token}` }, timeout: 2000 },
-      (res) => {
-        let body = '';
-        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        res.on('end', () => done({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', fail);
-    req.end();
-  });
-}
-
-function probeHttp(url: string): Promise<Probe> {
-  return new Promise((done, fail) => {
-    const req = httpRequest(url, { timeout: 2000 }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', fail);
-    req.end();
-  });
-}
-
-interface Running {
-  child: ChildProcess;
-  exited: Promise<number | null>;
-}
-
-function launch(name: string, binary: string, args: string[], logFile: string): Running {
-  const out = createWriteStream(logFile, { flags: 'a' });
-  // detached: its own process group, so a stop reaches every child it may have.
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  child.stdout?.pipe(out);
-  child.stderr?.pipe(out);
-  const exited = new Promise<number | null>((done) => {
-    child.on('exit', (code, signal) => done(code ?? (signal ? -1 : null)));
-    child.on('error', (err) => {
-      out.write(`spawn ${name} failed: ${err.message}\n`);
-      done(-1);
-    });
-  });
-  return { child, exited };
-}
-
-async function terminate(running: Running | undefined, timeoutMs = 10_000): Promise<void> {
-  if (!running || running.child.exitCode !== null || running.child.signalCode !== null) return;
-  const pid = running.child.pid;
-  if (pid === undefined) return;
-  const signal = (sig: NodeJS.Signals): void => {
-    try {
-      process.kill(-pid, sig);
-    } catch {
-      // The group is already gone.
-    }
-  };
-  signal('SIGTERM');
-  const timer = setTimeout(() => signal('SIGKILL'), timeoutMs);
-  await running.exited;
-  clearTimeout(timer);
-}
-
-async function waitFor(
-  component: string,
-  running: Running,
-  logFile: string,
-  timeoutMs: number,
-  check: () => Promise<boolean>,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let exitCode: number | null | undefined;
-  void running.exited.then((code) => (exitCode = code));
-  for (;;) {
-    if (exitCode !== undefined) {
-      const tail = (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-15);
-      throw new ControlPlaneError(
-        component,
-        `exited with ${exitCode} while starting:\n${tail.join('\n')}`,
-        logFile,
-      );
-    }
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) {
-      throw new ControlPlaneError(component, `not ready after ${timeoutMs} ms`, logFile);
-    }
-    await sleep(200);
-  }
-}
-
-function kubeconfigFor(server: string, caFile: string, user: TokenUser): string {
+export function kubeconfigFor(server: string, caFile: string, user: TokenUser): string {
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
@@ -250,29 +126,26 @@ function kubeconfigFor(server: string, caFile: string, user: TokenUser): string 
   });
 }
 
+export function newTokenUser(name: string, groups: readonly string[]): TokenUser {
+  return { name, token: randomBytes(24).toString('hex'), groups };
+}
+
 export async function startControlPlane(options: StartOptions = {}): Promise<ControlPlane> {
   const log = options.log ?? defaultLog;
   const timeoutMs = options.startTimeoutMs ?? 60_000;
   const binaries = options.binaries ?? (await ensureBinaries(log));
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'agentmeter-cp-')));
+  const address = options.address ?? '127.0.0.1';
   const pki = join(dir, 'pki');
   await mkdir(pki, { recursive: true });
 
-  const admin: TokenUser = {
-    name: 'admin',
-    token: randomBytes(24).toString('hex'),
-    groups: ['system:masters'],
-  };
-  const user: TokenUser = {
-    name: 'alice',
-    token: randomBytes(24).toString('hex'),
-    groups: ['agentmeter:tenants'],
-  };
+  const admin = newTokenUser('admin', ['system:masters']);
+  const user = newTokenUser('alice', ['agentmeter:tenants']);
   const tokensFile = join(pki, 'tokens.csv');
   await writeFile(
     tokensFile,
-    [admin, user]
+    [admin, user, ...(options.extraUsers ?? [])]
       .map((u) => `${u.token},${u.name},${u.name}-uid,"${u.groups.join(',')}"`)
       .join('\n') + '\n',
     { mode: 0o600 },
@@ -291,10 +164,10 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   const [etcdClientPort, etcdPeerPort, apiPort] = [
     await freePort(),
     await freePort(),
-    await freePort(),
+    options.apiPort ?? (await freePort(address)),
   ];
   const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
-  const server = `https://127.0.0.1:${apiPort}`;
+  const server = `https://${address}:${apiPort}`;
   // With no serving certificate given, kube-apiserver writes a self-signed pair whose .crt holds
   // the leaf followed by its CA, so it doubles as the kubeconfig's certificate authority.
   const caFile = join(pki, 'apiserver.crt');
@@ -317,38 +190,48 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     `--etcd-servers=${etcdUrl}`,
     `--cert-dir=${pki}`,
     `--secure-port=${apiPort}`,
-    '--bind-address=127.0.0.1',
-    // Without it the apiserver advertises the default-route interface, which is not loopback.
-    '--advertise-address=127.0.0.1',
-    '--service-cluster-ip-range=10.0.0.0/24',
+    `--bind-address=${address}`,
+    // Without it the apiserver advertises the default-route interface, which is not ours.
+    `--advertise-address=${address}`,
+    `--service-cluster-ip-range=${options.serviceClusterIpRange ?? '10.0.0.0/24'}`,
     '--allow-privileged=true',
-    // No kube-controller-manager runs, so no namespace gets a default ServiceAccount.
-    '--disable-admission-plugins=ServiceAccount',
-    '--authorization-mode=RBAC',
+    ...(options.forNode
+      ? ['--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction']
+      : [
+          // No kube-controller-manager runs, so no namespace gets a default ServiceAccount.
+          '--disable-admission-plugins=ServiceAccount',
+          '--authorization-mode=RBAC',
+        ]),
     `--token-auth-file=${tokensFile}`,
-    `--service-account-issuer=https://127.0.0.1:${apiPort}`,
+    `--service-account-issuer=https://${address}:${apiPort}`,
     `--service-account-key-file=${saPub}`,
     `--service-account-signing-key-file=${saKey}`,
-    '--api-audiences=https://127.0.0.1,agentmeter',
+    `--api-audiences=https://${address},agentmeter`,
     '--v=1',
+    ...(options.extraApiserverArgs ?? []),
   ];
 
   let etcd: Running | undefined;
   let apiserver: Running | undefined;
+  const launchOptions = { extraFds: options.extraFds ?? [] };
 
   const startServers = async (): Promise<void> => {
     log(`starting etcd on ${etcdUrl}`);
-    etcd = launch('etcd', binaries.etcd, etcdArgs, etcdLog);
-    await waitFor('etcd', etcd, etcdLog, timeoutMs, async () => {
-      const res = await probeHttp(`${etcdUrl}/health`);
+    const etcdNow = launch('etcd', binaries.etcd, etcdArgs, etcdLog, launchOptions);
+    etcd = etcdNow;
+    await waitReady(etcdNow, timeoutMs, async () => {
+      const res = await probe(`${etcdUrl}/health`);
       return res.status === 200 && res.body.includes('"health":"true"');
     });
     log(`starting kube-apiserver on ${server}`);
-    apiserver = launch('kube-apiserver', binaries.kubeApiserver, apiArgs, apiLog);
-    await waitFor('kube-apiserver', apiserver, apiLog, timeoutMs, async () => {
+    const apiNow = launch('kube-apiserver', binaries.kubeApiserver, apiArgs, apiLog, launchOptions);
+    apiserver = apiNow;
+    await waitReady(apiNow, timeoutMs, async () => {
       if (!existsSync(caFile)) return false;
-      const ca = await readFile(caFile);
-      const res = await probeHttps(`${server}/readyz`, ca, admin.token);
+      const res = await probe(`${server}/readyz`, {
+        ca: await readFile(caFile),
+        token: admin.token,
+      });
       return res.status === 200;
     });
     log('kube-apiserver is ready');
@@ -373,7 +256,7 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   await writeFile(kubeconfig, kubeconfigFor(server, caFile, admin), { mode: 0o600 });
   await writeFile(userKubeconfig, kubeconfigFor(server, caFile, user), { mode: 0o600 });
   const version = JSON.parse(
-    (await probeHttps(`${server}/version`, await readFile(caFile), admin.token)).body,
+    (await probe(`${server}/version`, { ca: await readFile(caFile), token: admin.token })).body,
   ) as { gitVersion: string };
 
   const info: ControlPlaneInfo = {
@@ -387,6 +270,7 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     binaries,
     etcdUrl,
     version: version.gitVersion,
+    serviceAccountKeyFile: saKey,
   };
   await writeFile(join(dir, 'control-plane.json'), JSON.stringify(info, null, 2));
 
@@ -394,18 +278,12 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     ...info,
     stopServers,
     startServers,
+    running: () => [etcd, apiserver].filter((r): r is Running => r !== undefined),
     stop: async () => {
       await stopServers();
       if (ownDir) await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** Runs a binary to completion; used by the CLI entry point below to print versions. */
-function run(binary: string, args: string[]): Promise<string> {
-  return new Promise((done, fail) =>
-    execFile(binary, args, (err, stdout) => (err ? fail(err) : done(stdout.trim()))),
-  );
 }
 
 async function main(): Promise<void> {
@@ -414,7 +292,7 @@ async function main(): Promise<void> {
   const plane = await startControlPlane(dir === undefined ? {} : { dir });
   process.stdout.write(
     `kube-apiserver ${plane.version} ready at ${plane.server}\n` +
-      `etcd: ${await run(plane.binaries.etcd, ['--version']).then((v) => v.split('\n')[0])}\n` +
+      `etcd: ${await runChecked(plane.binaries.etcd, ['--version']).then((v) => v.split('\n')[0])}\n` +
       `export KUBECONFIG=${plane.kubeconfig}\n` +
       `Ctrl-C stops it.\n`,
   );

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The README's test command: from a fresh machine to a passing run of the unit and integration
-# suites. Provisions Node 24, installs the locked dependencies, builds (or reuses) the real
-# kube-apiserver and etcd, type-checks, lints, then runs both vitest projects.
+# The README's test command: from a fresh machine to a passing run of the unit, integration and
+# cluster suites. Provisions Node 24, installs the locked dependencies, builds (or reuses) the real
+# kube-apiserver and etcd and the image tarballs, type-checks, lints, then runs the vitest projects.
+# The cluster project builds (or reuses) the real node's binaries itself, and needs root.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -9,13 +10,19 @@ cd "$ROOT"
 source hack/lib/node.sh
 echo "[test] node $(node --version), npm $(npm --version 2>/dev/null)"
 
-stamp="node_modules/.agentmeter-lock-sha"
-lock_sha="$(sha256sum package-lock.json | cut -d' ' -f1)-$(node --version)"
-if [ "${CI:-}" = "true" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sha" ]; then
-  echo "[test] npm ci"
-  npm ci --no-audit --no-fund
-  echo "$lock_sha" > "$stamp"
-fi
+# npm_ci DIR: installs DIR's locked dependencies unless they are installed from this lock already.
+npm_ci() {
+  local stamp="$1/node_modules/.agentmeter-lock-sha" lock_sha
+  lock_sha="$(sha256sum "$1/package-lock.json" | cut -d' ' -f1)-$(node --version)"
+  if [ "${CI:-}" = "true" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sha" ]; then
+    echo "[test] npm ci in $1"
+    (cd "$1" && npm ci --no-audit --no-fund)
+    echo "$lock_sha" > "$stamp"
+  fi
+}
+npm_ci .
+# The test workload app is its own package (it stands for a user's app), typechecked and tested here.
+npm_ci test/apps/agent-app
 
 echo "[test] control plane binaries"
 bash hack/build-control-plane.sh >/dev/null
@@ -26,6 +33,8 @@ echo "[test] lint"
 npx eslint .
 npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
 
+echo "[test] images (no engine: Debian packages, npm, Go module proxy)"
+bash hack/build-images.sh >/dev/null
 echo "[test] unit suites"
 npx vitest run --project unit
 echo "[test] prometheus"
@@ -34,3 +43,7 @@ echo "[test] helm"
 bash hack/ensure-helm.sh >/dev/null
 echo "[test] integration suites (real kube-apiserver, etcd, cgroups, Prometheus)"
 npx vitest run --project integration
+echo "[test] cluster suites (real kubelet, containerd, runc, CNI, CoreDNS; the chart installed)"
+[ "$(id -u)" -eq 0 ] || { echo "[test] the cluster suites need root (a real kubelet, cgroups, iptables); run as root" >&2; exit 1; }
+bash hack/build-node.sh >/dev/null
+npx vitest run --project cluster

@@ -3,3 +3,11 @@
 K8S_VERSION=v1.36.3
 ETCD_VERSION=v3.6.8
 GO_MIN=1.26.0
+
+# Pinned versions of the real test node (hack/build-node.sh): containerd 2.4 is the first release
+# line with config version 4; runc 1.5 and CNI plugins 1.10 are the releases it is tested with.
+CONTAINERD_VERSION=v2.4.2
+RUNC_VERSION=v1.5.3
+CNI_PLUGINS_VERSION=v1.10.0
+CRICTL_VERSION=v1.37.0
+COREDNS_VERSION=v1.15.0

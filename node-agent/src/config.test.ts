@@ -1,7 +1,8 @@
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig, parseDuration } from './config.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'agentmeter-config-'));
@@ -12,11 +13,18 @@ const sys = join(root, 'sys');
 const readOnly = join(root, 'readonly');
 for (const d of [state, cgroup, proc, sys, readOnly]) mkdirSync(d);
 chmodSync(readOnly, 0o555);
+// Root passes the mode bits, so for root the directory is made immutable as well: access(2) then
+// refuses a write with EPERM, as 0555 refuses anyone else with EACCES.
+const isRoot = process.getuid?.() === 0;
+if (isRoot) execFileSync('chattr', ['+i', readOnly]);
 const kubeconfig = join(root, 'kubeconfig');
 writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\n');
 const aFile = join(root, 'file');
 writeFileSync(aFile, '');
-const isRoot = process.getuid?.() === 0;
+afterAll(() => {
+  if (isRoot) execFileSync('chattr', ['-i', readOnly]);
+  rmSync(root, { recursive: true, force: true });
+});
 
 const dirs: Record<string, string> = {
   'state-dir': state,
@@ -269,15 +277,13 @@ describe('parseConfig', () => {
       env,
       /--tick: invalid value "20s": expected the flag at most once/,
     ],
-  ];
-  if (!isRoot) {
-    bad.push([
+    [
       'read-only state dir',
       args({ 'state-dir': readOnly }),
       env,
-      /--state-dir: .*\(EACCES\)/,
-    ]);
-  }
+      isRoot ? /--state-dir: .*\(EPERM\)/ : /--state-dir: .*\(EACCES\)/,
+    ],
+  ];
 
   it.each(bad)('rejects %s', (_name, argv, environment, message) => {
     let error: unknown;

@@ -189,8 +189,10 @@ async function main(): Promise<void> {
     res.type('text/plain').send('ok\n');
   });
   app.get('/readyz', async (_req, res) => {
+    // The gauge reports the leader's rounds; a standby runs none, and its unset gauge reads 0.
+    // Judging a standby by it kept the chart's second replica unready on a real node forever.
     const metric = await metrics.apiserverUp.get();
-    const up = metric.values[0]?.value !== 0;
+    const up = term === undefined || metric.values[0]?.value !== 0;
     const checks = [
       { name: 'apiserver', ok: up },
       { name: 'leader-or-standby', ok: true },

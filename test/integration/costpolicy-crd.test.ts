@@ -24,7 +24,7 @@ import type {
 import { COST_REPORT_GVK } from '../../crds/src/costreport/crd.ts';
 import type { CostReport } from '../../crds/src/costreport/types.ts';
 import type { LabelSelectorRequirement } from '../../crds/src/schema/common-types.ts';
-import { adminKubeConfig, applyCrds, kubectl } from '../support/kube.ts';
+import { adminKubeConfig, applyCrds, kubectl, refusal } from '../support/kube.ts';
 
 const samplesDir = fileURLToPath(new URL('../../crds/samples/', import.meta.url));
 const run = Math.random().toString(36).slice(2, 8);
@@ -45,18 +45,6 @@ const created: { plural: string; name: string }[] = [];
 
 function uniqueName(base: string): string {
   return `${base}-${run}`;
-}
-
-/** The status code and message of a refused request. */
-async function refusal(request: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await request;
-  } catch (err) {
-    if (!(err instanceof ApiException)) throw err;
-    const body: unknown = typeof err.body === 'string' ? JSON.parse(err.body) : err.body;
-    return { code: err.code, message: (body as { message?: string }).message ?? '' };
-  }
-  throw new Error('the apiserver accepted the request');
 }
 
 async function createPolicy(policy: CostPolicy): Promise<CostPolicy> {

@@ -54,5 +54,7 @@ describe('the demo (bash hack/demo.sh --duration)', () => {
     expect(prefix, context).toMatch(/^agentmeter-demo-[0-9a-f]{6}$/);
     for (const controller of CONTROLLERS)
       expect(existsSync(join(CGROUP_ROOT, controller, prefix ?? '')), controller).toBe(false);
-  }, 300_000);
+    // A guard against a hang only: the demo waits for its sessions to be charged, which on a busy
+    // machine takes minutes beyond its 45 s.
+  }, 600_000);
 });

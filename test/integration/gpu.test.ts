@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { usageToWire, zeroUsage } from '@agentmeter/crds';
 import type { LedgerBody, PodUsageBody, WireUsage } from '@agentmeter/crds';
 import { AgentMetrics } from '../../node-agent/src/metrics/agent-metrics.ts';
 import { LedgerStore } from '../../node-agent/src/ledger/index.ts';
@@ -188,12 +189,7 @@ describe('GPU metering with real cgroups, a gRPC kubelet and nvidia-smi on PATH'
       byModel: [{ model: 'NVIDIA A10G', allocatedUs: 20_000_000n, activeUs: 10_000_000n }],
     });
     const wire: WireUsage = {
-      cpuNs: '0',
-      memoryByteSeconds: '0',
-      ioReadBytes: '0',
-      ioWriteBytes: '0',
-      netRxBytes: '0',
-      netTxBytes: '0',
+      ...usageToWire(zeroUsage()),
       gpuAllocatedUs: String(usage?.gpuAllocatedUs),
       gpuActiveUs: String(usage?.gpuActiveUs),
     };
@@ -227,12 +223,7 @@ describe('GPU metering with real cgroups, a gRPC kubelet and nvidia-smi on PATH'
     // /metrics: the agent's namespace counters and the GPU series (namespace, pod, model).
     const agent = new AgentMetrics();
     agent.addPodUsage(NS, trainer.name, {
-      cpuNs: 0n,
-      memoryByteSeconds: 0n,
-      ioReadBytes: 0n,
-      ioWriteBytes: 0n,
-      netRxBytes: 0n,
-      netTxBytes: 0n,
+      ...zeroUsage(),
       gpuAllocatedUs: usage?.gpuAllocatedUs,
       gpuActiveUs: usage?.gpuActiveUs,
     });

@@ -22,15 +22,18 @@ import { AgentProcess } from '../support/agent-process.ts';
 import {
   CGROUP_ROOT,
   createPodCgroup,
+  freeze,
   removePrefix,
   type TestPodCgroup,
 } from '../support/cgroups.ts';
 import { adminKubeConfig, controlPlane } from '../support/kube.ts';
+import { waitFor } from '../support/wait.ts';
 
 export const NODE = hostname().toLowerCase();
 const PREFIX = `agentmeter-it-${randomBytes(3).toString('hex')}`;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 async function createPods(namespace: string, names: string[]): Promise<Map<string, string>> {
   const core = adminKubeConfig().makeApiClient(CoreV1Api);
@@ -156,22 +159,37 @@ describe('node agent on real cgroups', () => {
     await new Promise((r) => dd.on('exit', r));
     await rm(file, { force: true });
 
-    // Let the allocator settle, then sample the kernel's view of it over several ticks.
-    await sleep(2000);
-    kernel.sampleStartNs = BigInt(Date.now()) * 1_000_000n;
-    for (let i = 0; i < 8; i++) {
+    // Let the allocator settle (its buffer all resident), then sample the kernel's view of it
+    // until the agent has written a tick that lies wholly inside the sampled window.
+    await waitFor('the allocator to touch its buffer', async () => {
+      const { rss } = await kernelWorkingSet(allocator);
+      return rss >= 192n * 1024n * 1024n;
+    });
+    kernel.sampleStartNs = nowNs();
+    const allocatorUid = uids.get('allocator') ?? '';
+    let covered = false;
+    while (kernel.allocWs.length < 8 || !covered) {
       const { ws, rss } = await kernelWorkingSet(allocator);
       kernel.allocWs.push(ws);
       kernel.allocRss.push(rss);
       const status = await readFile(`/proc/${allocProc.pid}/status`, 'utf8');
       kernel.allocProcRss.push(BigInt(/^RssAnon:\s+(\d+) kB$/m.exec(status)?.[1] ?? '0') * 1024n);
       await sleep(600);
+      covered ||= podEntries(await agent.ledger(), allocatorUid).some(
+        (e) => BigInt(e.time.start) >= kernel.sampleStartNs,
+      );
     }
-    kernel.sampleEndNs = BigInt(Date.now()) * 1_000_000n;
+    kernel.sampleEndNs = nowNs();
 
-    // Freeze the burner, so neither the kernel nor the agent sees more CPU from it.
-    burnerProc.kill('SIGSTOP');
-    await sleep(200);
+    // Wait for the CPU the burner is to show (a busy machine gives it less than a core), then
+    // freeze it, so neither the kernel nor the agent sees more CPU from it.
+    await waitFor(
+      'the burner to use 2.5 s of CPU',
+      async () =>
+        (await readBig(join(burner.podDir('cpuacct'), 'cpuacct.usage'))) >= 2_500_000_000n,
+      300_000,
+    );
+    await freeze(burnerProc);
     const schedstat = await readFile(`/proc/${burnerProc.pid}/schedstat`, 'utf8');
     kernel.burnerSchedNs = BigInt(schedstat.split(' ')[0] ?? '0');
     kernel.burnerCpu = await readBig(join(burner.podDir('cpuacct'), 'cpuacct.usage'));
@@ -183,7 +201,7 @@ describe('node agent on real cgroups', () => {
     kernel.writerBytes = BigInt(
       new RegExp(`^${ioDevice} Write (\\d+)$`, 'm').exec(blkio)?.[1] ?? '0',
     );
-    await sleep(2500);
+    // The agent's last tick on shutdown reads the frozen counters.
     expect(await agent.stop()).toBe(0);
     // Read the ledger the operator would: the pull API of a fresh agent on the same state.
     const reader = await AgentProcess.start({

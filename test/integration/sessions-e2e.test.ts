@@ -638,7 +638,24 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
 
   it('/v1/sessions/{namespace}/{id} agrees with the ledger on usage, tokens and cost', async () => {
     for (const id of ['alpha', 'gamma', 'batch-42']) {
-      const shares = entries
+      // The agent keeps ticking: read the view, then the ledger up to the seq the view sums to.
+      const res = await fetch(`${agent.url}/v1/sessions/${NAMESPACE}/${id}`);
+      expect(res.status).toBe(200);
+      const view = (await res.json()) as {
+        session: SessionRef;
+        usage: WireUsage;
+        tokens: { model: string; inputTokens: string; outputTokens: string }[];
+        cost: {
+          infrastructure: Record<string, string>;
+          tokens: Record<string, string>;
+          total: Record<string, string>;
+        };
+        ledgerSeq: string;
+      };
+      const upTo = BigInt(view.ledgerSeq);
+      const atView = (await agent.ledger()).filter((e) => BigInt(e.seq) <= upTo);
+      expect(BigInt(atView.at(-1)?.seq ?? 0)).toBe(upTo);
+      const shares = atView
         .filter((e): e is PodUsageEntry => e.kind === 'pod-usage')
         .flatMap((e) =>
           e.shares
@@ -647,7 +664,9 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
         );
       const infraNano = shares.reduce((sum, x) => sum + BigInt(x.cost?.totalNano ?? '0'), 0n);
       const cpuNs = shares.reduce((sum, x) => sum + BigInt(x.share.usage.cpuNs), 0n);
-      const tokens = tokenEntries().filter((e) => sessionKey(e.session) === key(id));
+      const tokens = atView
+        .filter((e): e is TokensEntry => e.kind === 'tokens')
+        .filter((e) => sessionKey(e.session) === key(id));
       const tokenNano = tokens.reduce((sum, e) => sum + BigInt(e.cost?.totalNano ?? '0'), 0n);
       const perModel = new Map<string, { inputTokens: string; outputTokens: string }>();
       for (const e of tokens) {
@@ -660,18 +679,6 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
         }
       }
 
-      const res = await fetch(`${agent.url}/v1/sessions/${NAMESPACE}/${id}`);
-      expect(res.status).toBe(200);
-      const view = (await res.json()) as {
-        session: SessionRef;
-        usage: WireUsage;
-        tokens: { model: string; inputTokens: string; outputTokens: string }[];
-        cost: {
-          infrastructure: Record<string, string>;
-          tokens: Record<string, string>;
-          total: Record<string, string>;
-        };
-      };
       expect(view.session).toEqual({ namespace: NAMESPACE, id });
       expect(BigInt(view.usage.cpuNs)).toBe(cpuNs);
       expect(view.tokens).toEqual(

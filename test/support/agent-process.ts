@@ -2,10 +2,10 @@
 // it serves. By default it runs what the image ships: the bundle, under the image's node flags
 // and environment.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import type { LedgerEntry } from '@agentmeter/crds';
 import { collectLines } from './child-logs.ts';
 import { shipped } from './shipped.ts';
+import { freePort } from '../../hack/lib/processes.ts';
 
 export interface AgentOptions {
   readonly nodeName: string;
@@ -30,17 +30,7 @@ export interface AgentOptions {
   readonly nodeFlags?: readonly string[];
 }
 
-export async function freePort(host: string): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => done(port));
-    });
-  });
-}
+export { freePort };
 
 export class AgentProcess {
   readonly url: string;

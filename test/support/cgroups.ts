@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { requireRoot } from './require-root.ts';
+import { waitFor } from './wait.ts';
 
 export const CGROUP_ROOT = '/sys/fs/cgroup';
 /** The v1 controllers a kubelet creates pod cgroups in (when the host mounts them). */
@@ -213,4 +214,15 @@ export async function writeControl(
   value: string,
 ): Promise<void> {
   await writeFile(join(CGROUP_ROOT, controller, group.podPath, file), value);
+}
+
+/** SIGSTOPs a process and waits until the kernel shows it stopped: its CPU counters no longer
+ * move from then on, however long the signal took to land on a busy machine. */
+export async function freeze(child: ChildProcess): Promise<void> {
+  child.kill('SIGSTOP');
+  await waitFor(`process ${String(child.pid)} to stop`, async () => {
+    const stat = await readFile(`/proc/${String(child.pid)}/stat`, 'utf8');
+    // The state follows the command name in parentheses.
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+  });
 }

@@ -1,17 +1,20 @@
-// What an image runs, read from its Dockerfile, so benchmarks measure the shipped command (node
-// flags included) rather than a copy of it that could drift.
+// What an image runs, read from its Dockerfile through the reader the engine-less image build
+// follows, so benchmarks and integration suites run the shipped command (node flags included)
+// rather than a copy of it that could drift.
 import { readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { planDockerfile, type FinalStage } from '../../hack/images/dockerfile.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
+function finalStage(dockerfile: string): FinalStage {
+  return planDockerfile(readFileSync(join(repoRoot, dockerfile), 'utf8'), dockerfile).final;
+}
+
 /** The exec-form ENTRYPOINT of a Dockerfile (path relative to the repository root). */
 export function entrypoint(dockerfile: string): string[] {
-  const text = readFileSync(join(repoRoot, dockerfile), 'utf8');
-  const line = /^ENTRYPOINT (\[.*\])$/m.exec(text)?.[1];
-  if (line === undefined) throw new Error(`${dockerfile} has no exec-form ENTRYPOINT`);
-  return JSON.parse(line) as string[];
+  return [...finalStage(dockerfile).entrypoint];
 }
 
 /** The node flags and the script of a `node [flags] script` ENTRYPOINT. */
@@ -26,9 +29,5 @@ export function nodeEntrypoint(dockerfile: string): { flags: string[]; script: s
 
 /** The final stage's `ENV KEY=VALUE` settings, which the image's process runs with. */
 export function imageEnv(dockerfile: string): Record<string, string> {
-  const text = readFileSync(join(repoRoot, dockerfile), 'utf8');
-  const final = text.slice(text.lastIndexOf('\nFROM '));
-  const env: Record<string, string> = {};
-  for (const m of final.matchAll(/^ENV (\S+?)=(\S+)$/gm)) env[m[1] as string] = m[2] as string;
-  return env;
+  return Object.fromEntries(finalStage(dockerfile).env);
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApiextensionsV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, ApiextensionsV1Api, KubeConfig } from '@kubernetes/client-node';
 import { RestClient } from '@agentmeter/kube-client';
 import { inject } from 'vitest';
 import type { ControlPlaneInfo } from '../../hack/control-plane.ts';
@@ -48,6 +48,20 @@ export function tokenKubeConfig(token: string, name = 'token-user'): KubeConfig 
     currentContext: name,
   });
   return kc;
+}
+
+/** The status code and message of a refused request. */
+export async function refusal(
+  request: Promise<unknown>,
+): Promise<{ code: number; message: string }> {
+  try {
+    await request;
+  } catch (err) {
+    if (!(err instanceof ApiException)) throw err;
+    const body: unknown = typeof err.body === 'string' ? JSON.parse(err.body) : err.body;
+    return { code: err.code, message: (body as { message?: string }).message ?? '' };
+  }
+  throw new Error('the apiserver accepted the request');
 }
 
 export interface CommandResult {

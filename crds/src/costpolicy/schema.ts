@@ -57,19 +57,23 @@ const BUDGET_NAME = {
   pattern: DNS_LABEL_PATTERN,
 } as const satisfies SchemaNode;
 
-const BUDGET_NAME_INPUT = {
-  type: 'string',
-  description: BUDGET_NAME.description,
-  minLength: 1,
-  maxLength: 63,
-  'x-kubernetes-validations': [
-    {
-      rule: `self.matches('${DNS_LABEL_PATTERN}')`,
-      message:
-        'budget name must be lowercase letters, digits and "-", starting and ending with a letter or digit (a DNS label)',
-    },
-  ],
-} as const satisfies SchemaNode;
+/** A DNS-label name people write, checked by CEL so the message explains the format. */
+function nameInput(what: string, description: string) {
+  return {
+    type: 'string',
+    description,
+    minLength: 1,
+    maxLength: 63,
+    'x-kubernetes-validations': [
+      {
+        rule: `self.matches('${DNS_LABEL_PATTERN}')`,
+        message: `${what} name must be lowercase letters, digits and "-", starting and ending with a letter or digit (a DNS label)`,
+      },
+    ],
+  } as const satisfies SchemaNode;
+}
+
+const BUDGET_NAME_INPUT = nameInput('budget', BUDGET_NAME.description);
 
 /**
  * Checked by CEL membership rather than `enum`, whose error would list all ~600 names. The
@@ -211,6 +215,75 @@ const budget = {
   },
 } as const satisfies SchemaNode;
 
+/** A positive money amount people write. */
+const POSITIVE_MONEY_INPUT = {
+  ...MONEY_INPUT,
+  'x-kubernetes-validations': [
+    MONEY_RULE,
+    { rule: "!self.matches('^[0.]*$')", message: 'must be greater than zero' },
+  ],
+} as const satisfies SchemaNode;
+
+export const MAX_GUARDS = 16;
+
+const guard = {
+  type: 'object',
+  description:
+    'A runaway-session limit. When a session passes it, the session is marked over budget on every agent so its runtime stops, and an Event names the guard.',
+  required: ['name'],
+  properties: {
+    name: nameInput('guard', 'Name of the guard, unique within the policy (a DNS label).'),
+    maxSpendPerMinute: {
+      ...POSITIVE_MONEY_INPUT,
+      description: 'Most one session may spend in any 60 seconds, in spec.currency.',
+    },
+    maxCallsPerMinute: {
+      type: 'integer',
+      format: 'int32',
+      description: 'Most model, tool and API calls one session may make in any 60 seconds.',
+      minimum: 1,
+      maximum: 1_000_000,
+    },
+    repeatedToolCall: {
+      type: 'object',
+      description:
+        'Trips when one session calls the same tool with the same arguments `count` times within `windowSeconds`. Arguments are compared by the hash a span carries (never the arguments themselves); a call without a hash never counts.',
+      required: ['count'],
+      properties: {
+        count: {
+          type: 'integer',
+          format: 'int32',
+          description: 'Identical calls that trip the guard.',
+          minimum: 2,
+          maximum: 10_000,
+        },
+        windowSeconds: {
+          type: 'integer',
+          format: 'int32',
+          description: 'Length of the sliding window the identical calls are counted in.',
+          minimum: 1,
+          maximum: 86_400,
+          default: 300,
+        },
+      },
+    },
+    action: {
+      type: 'string',
+      description:
+        'MarkOverBudget stops the session through its runtime; Suspend also suspends the pods the session ran in, as a Suspend budget does.',
+      enum: ['MarkOverBudget', 'Suspend'],
+      default: 'MarkOverBudget',
+    },
+  },
+  'x-kubernetes-validations': [
+    {
+      rule: '(has(self.maxSpendPerMinute) ? 1 : 0) + (has(self.maxCallsPerMinute) ? 1 : 0) + (has(self.repeatedToolCall) ? 1 : 0) == 1',
+      message:
+        'a guard sets exactly one of maxSpendPerMinute, maxCallsPerMinute or repeatedToolCall',
+    },
+  ],
+} as const satisfies SchemaNode;
+
 export const costPolicySpecSchema = {
   type: 'object',
   description: 'Rates and budgets for the pods selected by the policy.',
@@ -247,6 +320,14 @@ export const costPolicySpecSchema = {
       'x-kubernetes-list-map-keys': ['name'],
       items: budget,
     },
+    guards: {
+      type: 'array',
+      description: `Runaway-session limits checked every collection round (at most ${MAX_GUARDS}). Validated and stored; the operator does not evaluate them in its round yet.`,
+      maxItems: MAX_GUARDS,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+      items: guard,
+    },
   },
   'x-kubernetes-validations': [
     {
@@ -275,7 +356,18 @@ const budgetStatus = {
     },
     forecast: {
       ...MONEY,
-      description: 'Projected spend at period end for the scope key nearest to its limit.',
+      description:
+        "Projected spend at period end for the scope key nearest to its limit. With the key's hourly spend of earlier weeks: each remaining hour from the same hour in earlier weeks, scaled by the recent level against those weeks (the last day's rate with under a week of history). Without it: the linear projection from the period start.",
+    },
+    forecastLow: {
+      ...MONEY,
+      description:
+        'Low bound of the forecast: the remaining hours at the lowest level of the last seven days. Absent for the linear projection.',
+    },
+    forecastHigh: {
+      ...MONEY,
+      description:
+        'High bound of the forecast: the remaining hours at the highest level of the last seven days. Absent for the linear projection.',
     },
     utilizationPercent: {
       type: 'integer',

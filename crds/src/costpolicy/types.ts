@@ -64,6 +64,27 @@ export interface Budget {
   action?: BudgetAction;
 }
 
+export type GuardAction = 'MarkOverBudget' | 'Suspend';
+
+export interface RepeatedToolCall {
+  /** 2 to 10,000 calls of one tool with one argument hash. */
+  count: number;
+  /** 1 to 86,400; defaults to 300. */
+  windowSeconds?: number;
+}
+
+/** Exactly one of maxSpendPerMinute, maxCallsPerMinute and repeatedToolCall is set. */
+export interface Guard {
+  name: string;
+  /** Greater than zero. */
+  maxSpendPerMinute?: Money;
+  /** 1 to 1,000,000. */
+  maxCallsPerMinute?: number;
+  repeatedToolCall?: RepeatedToolCall;
+  /** Defaults to MarkOverBudget. */
+  action?: GuardAction;
+}
+
 export interface CostPolicySpec {
   selector?: CostPolicySelector;
   /** 0 to 1000, default 0; the highest wins, ties go to the name that sorts first. */
@@ -72,6 +93,7 @@ export interface CostPolicySpec {
   currency: string;
   rates: Rates;
   budgets?: Budget[];
+  guards?: Guard[];
 }
 
 export interface ScopeSpend {
@@ -87,6 +109,8 @@ export interface BudgetStatus {
   spent: Money;
   remaining?: Money;
   forecast?: Money;
+  forecastLow?: Money;
+  forecastHigh?: Money;
   utilizationPercent?: number;
   thresholdsReached?: number[];
   topScopes?: ScopeSpend[];

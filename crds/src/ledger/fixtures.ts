@@ -1,5 +1,6 @@
 import { sealEntry } from './chain.ts';
 import { GENESIS_PREV } from './types.ts';
+import { usageToWire, zeroUsage } from './usage.ts';
 import type { LedgerBody, LedgerDraft, LedgerEntry, PodUsageBody } from './types.ts';
 
 /** Test data builders shared by the ledger tests (not exported from the package). */
@@ -31,14 +32,7 @@ export function podUsage(i: number, overrides: Partial<PodUsageBody> = {}): PodU
 
 export function sampleBodies(): LedgerBody[] {
   const time = { start: '1700000000000000000', end: '1700000001000000000' };
-  const zero = {
-    cpuNs: '0',
-    memoryByteSeconds: '0',
-    ioReadBytes: '0',
-    ioWriteBytes: '0',
-    netRxBytes: '0',
-    netTxBytes: '0',
-  };
+  const zero = usageToWire(zeroUsage());
   return [
     podUsage(1, {
       pod: {

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LedgerFormatError } from './errors.ts';
 import {
+  REQUIRED_USAGE_KEYS,
   USAGE_KEYS,
   addUsage,
   sumUsage,
@@ -26,14 +27,7 @@ const usage: fc.Arbitrary<Usage> = fc.record(
     gpuActiveUs: u64,
   },
   {
-    requiredKeys: [
-      'cpuNs',
-      'memoryByteSeconds',
-      'ioReadBytes',
-      'ioWriteBytes',
-      'netRxBytes',
-      'netTxBytes',
-    ],
+    requiredKeys: [...REQUIRED_USAGE_KEYS],
   },
 );
 

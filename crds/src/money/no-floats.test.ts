@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 // Invariant 4: money and usage never pass through a JS number. These are the usual ways one
-// sneaks in; the scan covers every module (not the tests, which name them) in money/ and units/.
+// sneaks in; the scan covers every module (not the tests, which name them) in money/, units/ and
+// pricing/.
 const FORBIDDEN = [
   /parseFloat/,
   /parseInt/,
@@ -14,17 +15,25 @@ const FORBIDDEN = [
   /toPrecision/,
   /valueOf\(/,
 ];
-const dirs = ['.', '../units'].map((d) => fileURLToPath(new URL(d, import.meta.url)));
+const dirs = ['.', '../units', '../pricing'].map((d) => fileURLToPath(new URL(d, import.meta.url)));
 const sources = dirs.flatMap((dir) =>
   readdirSync(dir)
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.startsWith('test-'))
     .map((f) => join(dir, f)),
 );
 
-describe('no floats in money and unit arithmetic', () => {
+describe('no floats in money, unit and pricing arithmetic', () => {
   it('finds the module sources', () => {
-    expect(sources.some((f) => f.endsWith('parse-decimal.ts'))).toBe(true);
-    expect(sources.some((f) => f.endsWith('price.ts'))).toBe(true);
+    for (const name of [
+      'money/parse-decimal.ts',
+      'units/price.ts',
+      'pricing/price-usage.ts',
+      'pricing/price-shares.ts',
+      'pricing/price-tokens.ts',
+      'pricing/largest-remainder.ts',
+    ]) {
+      expect(sources.some((f) => f.endsWith(name))).toBe(true);
+    }
   });
 
   it.each(sources)('%s uses no float conversions or Math', (file) => {

@@ -1,14 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { SessionRef } from '../ledger/types.ts';
-import { sumUsage } from '../ledger/usage.ts';
+import { sumUsage, zeroUsage } from '../ledger/usage.ts';
 import { CPU_NANOSECONDS_PER_CORE_HOUR } from '../units/constants.ts';
 import type { CompiledRates } from './compile-policy.ts';
 import { PricingError } from './errors.ts';
 import { priceShares } from './price-shares.ts';
 import type { SessionUsage } from './price-shares.ts';
 import { EXACT_COST_DENOMINATOR, exactCostNumerator, priceUsage } from './price-usage.ts';
-import { gpuModelArb, loadSamples, ratesArb, usageArb, zero } from './test-support.ts';
+import { gpuModelArb, loadSamples, ratesArb, usageArb } from './test-support.ts';
 
 const platform = loadSamples().get('platform-default')?.rates as CompiledRates;
 const s = (namespace: string, id: string): SessionRef => ({ namespace, id });
@@ -25,7 +25,11 @@ function reasonOf(run: () => unknown): string {
 
 describe('priceShares', () => {
   it('gives an exclusive pod its whole cost', () => {
-    const usage = { ...zero(), cpuNs: CPU_NANOSECONDS_PER_CORE_HOUR, netRxBytes: 123_456_789n };
+    const usage = {
+      ...zeroUsage(),
+      cpuNs: CPU_NANOSECONDS_PER_CORE_HOUR,
+      netRxBytes: 123_456_789n,
+    };
     const price = priceShares(platform, usage, [{ session: s('team-a', 'run-1'), usage }]);
     expect(price.totalNano).toBe(priceUsage(platform, usage).totalNano);
     expect(price.bySession).toEqual([
@@ -34,8 +38,8 @@ describe('priceShares', () => {
   });
 
   it('splits a core-hour three ways; the tied nano goes to unattributed first', () => {
-    const third = { ...zero(), cpuNs: CPU_NANOSECONDS_PER_CORE_HOUR / 3n };
-    const pod = { ...zero(), cpuNs: CPU_NANOSECONDS_PER_CORE_HOUR };
+    const third = { ...zeroUsage(), cpuNs: CPU_NANOSECONDS_PER_CORE_HOUR / 3n };
+    const pod = { ...zeroUsage(), cpuNs: CPU_NANOSECONDS_PER_CORE_HOUR };
     // 31,600,000 / 3 = 10,533,333⅓ each: one nano is left over.
     const withNull = priceShares(platform, pod, [
       { session: s('a', 's2'), usage: third },
@@ -61,7 +65,7 @@ describe('priceShares', () => {
 
   it('apportions by exact cost, not by rounded share costs', () => {
     // Each share alone rounds 39.5 → 40 (total 80), but the pod's 79 nano is what is charged.
-    const share = { ...zero(), cpuNs: 4_500_000n };
+    const share = { ...zeroUsage(), cpuNs: 4_500_000n };
     const price = priceShares(platform, sumUsage([share, share]), [
       { session: s('a', 'x'), usage: share },
       { session: s('a', 'y'), usage: share },
@@ -71,8 +75,8 @@ describe('priceShares', () => {
   });
 
   it('prices an idle or rate-less pod at zero for every share', () => {
-    expect(priceShares(platform, zero(), [])).toEqual({ totalNano: 0n, bySession: [] });
-    const gpuOnly = { ...zero(), gpuAllocatedUs: 10n ** 12n };
+    expect(priceShares(platform, zeroUsage(), [])).toEqual({ totalNano: 0n, bySession: [] });
+    const gpuOnly = { ...zeroUsage(), gpuAllocatedUs: 10n ** 12n };
     expect(priceShares(platform, gpuOnly, [{ session: null, usage: gpuOnly }])).toEqual({
       totalNano: 0n,
       bySession: [{ session: null, totalNano: 0n }],
@@ -80,14 +84,14 @@ describe('priceShares', () => {
   });
 
   it('refuses shares that do not sum to the pod usage or repeat a session', () => {
-    const usage = { ...zero(), cpuNs: 10n };
+    const usage = { ...zeroUsage(), cpuNs: 10n };
     expect(reasonOf(() => priceShares(platform, usage, []))).toBe('shares-mismatch');
     expect(
       reasonOf(() =>
         priceShares(platform, usage, [{ session: null, usage: { ...usage, cpuNs: 9n } }]),
       ),
     ).toBe('shares-mismatch');
-    const half = { ...zero(), cpuNs: 5n };
+    const half = { ...zeroUsage(), cpuNs: 5n };
     expect(
       reasonOf(() =>
         priceShares(platform, usage, [
@@ -162,8 +166,8 @@ describe('priceShares properties', () => {
   it('zero usage costs zero for every share', () => {
     fc.assert(
       fc.property(ratesArb, sharesArb, gpuModelArb, (rates, shares, model) => {
-        const idle = shares.map((x) => ({ session: x.session, usage: zero() }));
-        const price = priceShares(rates, zero(), idle, model);
+        const idle = shares.map((x) => ({ session: x.session, usage: zeroUsage() }));
+        const price = priceShares(rates, zeroUsage(), idle, model);
         expect(price.totalNano).toBe(0n);
         expect(price.bySession.every((x) => x.totalNano === 0n)).toBe(true);
       }),

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { addUsage } from '../ledger/usage.ts';
+import { addUsage, zeroUsage } from '../ledger/usage.ts';
 import type { Usage } from '../ledger/usage.ts';
 import { ArithmeticRangeError } from '../money/errors.ts';
 import { parseMoney } from '../money/parse-decimal.ts';
@@ -17,7 +17,7 @@ import {
   exactCostNumerator,
   priceUsage,
 } from './price-usage.ts';
-import { gpuModelArb, loadSamples, ratesArb, usageArb, zero } from './test-support.ts';
+import { gpuModelArb, loadSamples, ratesArb, usageArb } from './test-support.ts';
 
 const samples = loadSamples();
 function ratesOf(name: string): CompiledRates {
@@ -51,7 +51,7 @@ describe('priceUsage against hand-computed sample prices', () => {
   it('ml-research-gpu (EUR): GPU by model on the Allocation basis', () => {
     const rates = ratesOf('ml-research-gpu');
     const gpuHour = {
-      ...zero(),
+      ...zeroUsage(),
       gpuAllocatedUs: GPU_MICROSECONDS_PER_GPU_HOUR,
       gpuActiveUs: GPU_MICROSECONDS_PER_GPU_HOUR / 4n, // ignored on this basis
     };
@@ -60,7 +60,7 @@ describe('priceUsage against hand-computed sample prices', () => {
     expect(priceUsage(rates, gpuHour, 'NVIDIA T4').totalNano).toBe(1_200_000_000n); // default
     expect(priceUsage(rates, gpuHour).totalNano).toBe(1_200_000_000n);
     // 15 minutes of an L4 at 0.68 per hour.
-    const quarter = { ...zero(), gpuAllocatedUs: GPU_MICROSECONDS_PER_GPU_HOUR / 4n };
+    const quarter = { ...zeroUsage(), gpuAllocatedUs: GPU_MICROSECONDS_PER_GPU_HOUR / 4n };
     expect(priceUsage(rates, quarter, 'NVIDIA L4').totalNano).toBe(170_000_000n);
 
     const mixed = priceUsage(
@@ -89,7 +89,7 @@ describe('priceUsage against hand-computed sample prices', () => {
     const price = priceUsage(
       rates,
       {
-        ...zero(),
+        ...zeroUsage(),
         memoryByteSeconds: MEMORY_BYTE_SECONDS_PER_GIB_HOUR,
         memoryRssByteSeconds: 100n * MEMORY_BYTE_SECONDS_PER_GIB_HOUR, // not priced
         gpuAllocatedUs: GPU_MICROSECONDS_PER_GPU_HOUR,
@@ -100,32 +100,34 @@ describe('priceUsage against hand-computed sample prices', () => {
     expect(price.byResource.gpu).toBe(1_250_000_000n);
     expect(price.byResource.memory).toBe(4_200_000n);
     expect(price.totalNano).toBe(1_254_200_000n);
-    expect(priceUsage(rates, { ...zero(), gpuAllocatedUs: 5n }).totalNano).toBe(0n);
+    expect(priceUsage(rates, { ...zeroUsage(), gpuAllocatedUs: 5n }).totalNano).toBe(0n);
   });
 
   it('rounds each resource once, half-even, then adds', () => {
     const rates = ratesOf('platform-default');
     // 4.5e6 ns × 0.0316/core-hour = 39.5 nano → 40; 13.5e6 ns → 118.5 → 118.
-    expect(priceUsage(rates, { ...zero(), cpuNs: 4_500_000n }).totalNano).toBe(40n);
-    expect(priceUsage(rates, { ...zero(), cpuNs: 13_500_000n }).totalNano).toBe(118n);
+    expect(priceUsage(rates, { ...zeroUsage(), cpuNs: 4_500_000n }).totalNano).toBe(40n);
+    expect(priceUsage(rates, { ...zeroUsage(), cpuNs: 13_500_000n }).totalNano).toBe(118n);
     // 2^22 bytes × 0.01/GiB = 39062.5 → 39062. Rounding the entry as a whole would give 39181.
-    const both = priceUsage(rates, { ...zero(), cpuNs: 13_500_000n, netRxBytes: 1n << 22n });
+    const both = priceUsage(rates, { ...zeroUsage(), cpuNs: 13_500_000n, netRxBytes: 1n << 22n });
     expect(both.byResource.network).toBe(39_062n);
     expect(both.totalNano).toBe(39_180n);
-    expect(priceUsage(rates, { ...zero(), cpuNs: 1n }).totalNano).toBe(0n);
+    expect(priceUsage(rates, { ...zeroUsage(), cpuNs: 1n }).totalNano).toBe(0n);
   });
 
   it('prices large counters exactly', () => {
     const rate = parseMoney('999999999999999999.999999999');
     const rates = { ...ratesOf('platform-default'), cpuCoreHourNano: rate };
-    const usage = { ...zero(), cpuNs: (1n << 64n) * CPU_NANOSECONDS_PER_CORE_HOUR };
+    const usage = { ...zeroUsage(), cpuNs: (1n << 64n) * CPU_NANOSECONDS_PER_CORE_HOUR };
     expect(priceUsage(rates, usage).totalNano).toBe((1n << 64n) * rate);
   });
 
   it('refuses negative usage', () => {
     const rates = ratesOf('platform-default');
-    expect(() => priceUsage(rates, { ...zero(), netTxBytes: -1n })).toThrow(ArithmeticRangeError);
-    expect(() => priceUsage(rates, { ...zero(), gpuAllocatedUs: -1n })).toThrow(/gpuUs/);
+    expect(() => priceUsage(rates, { ...zeroUsage(), netTxBytes: -1n })).toThrow(
+      ArithmeticRangeError,
+    );
+    expect(() => priceUsage(rates, { ...zeroUsage(), gpuAllocatedUs: -1n })).toThrow(/gpuUs/);
   });
 });
 
@@ -133,9 +135,9 @@ describe('priceUsage properties', () => {
   it('zero usage costs zero', () => {
     fc.assert(
       fc.property(ratesArb, gpuModelArb, (rates, model) => {
-        const price = priceUsage(rates, zero(), model);
+        const price = priceUsage(rates, zeroUsage(), model);
         expect(price.totalNano).toBe(0n);
-        expect(exactCostNumerator(rates, zero(), model)).toBe(0n);
+        expect(exactCostNumerator(rates, zeroUsage(), model)).toBe(0n);
       }),
     );
   });

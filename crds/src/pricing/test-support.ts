@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { parseAllDocuments } from 'yaml';
 import type { CostPolicy } from '../costpolicy/types.ts';
+import { REQUIRED_USAGE_KEYS } from '../ledger/usage.ts';
 import type { Usage } from '../ledger/usage.ts';
 import { compilePolicy } from './compile-policy.ts';
 import type { CompiledPolicy, CompiledRates } from './compile-policy.ts';
@@ -23,17 +24,6 @@ export function loadSamples(): Map<string, CompiledPolicy> {
   return out;
 }
 
-export function zero(): Usage {
-  return {
-    cpuNs: 0n,
-    memoryByteSeconds: 0n,
-    ioReadBytes: 0n,
-    ioWriteBytes: 0n,
-    netRxBytes: 0n,
-    netTxBytes: 0n,
-  };
-}
-
 const counter = fc.oneof(
   fc.bigInt({ min: 0n, max: 1n << 64n }),
   fc.bigInt({ min: 0n, max: 10n ** 6n }),
@@ -51,14 +41,7 @@ export const usageArb: fc.Arbitrary<Usage> = fc.record(
     gpuActiveUs: counter,
   },
   {
-    requiredKeys: [
-      'cpuNs',
-      'memoryByteSeconds',
-      'ioReadBytes',
-      'ioWriteBytes',
-      'netRxBytes',
-      'netTxBytes',
-    ],
+    requiredKeys: [...REQUIRED_USAGE_KEYS],
   },
 );
 

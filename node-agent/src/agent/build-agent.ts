@@ -155,8 +155,8 @@ async function compose(
     batcher,
     pricer,
     ...(gpu === null ? {} : { gpu }),
-    onBatch: (batch) => {
-      book.apply(batch, wallNs());
+    onBatch: (batch, lastSeq) => {
+      book.apply(batch, wallNs(), lastSeq);
       attribution.addBatch(batch);
     },
   });

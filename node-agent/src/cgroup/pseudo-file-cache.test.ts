@@ -3,14 +3,14 @@ import { readdirSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BlockDevices } from './devices.ts';
 import { classifyError } from './errors.ts';
 import type { PodCgroup } from './kubepods.ts';
 import type { CgroupLayout } from './layout.ts';
-import { detectLayout } from './layout.ts';
 import { PseudoFileCache } from './pseudo-file-cache.ts';
 import { createPodCounterReader } from './reader.ts';
+import { hostCgroupV1 } from '../../../test/support/host-cgroup-v1.ts';
 
 const temps: string[] = [];
 afterEach(async () => {
@@ -130,22 +130,21 @@ describe('PseudoFileCache', () => {
   });
 });
 
-const layout: CgroupLayout | null = await detectLayout({
-  mountinfoPath: '/proc/1/mountinfo',
-  hostRoot: '/',
-}).catch(() => null);
-const cpuacct = layout?.mode === 'v2' ? undefined : layout?.v1.cpuacct;
-const isRoot = process.getuid?.() === 0;
-
-describe.skipIf(cpuacct === undefined || !isRoot)('PseudoFileCache on real cgroup v1', () => {
+describe('PseudoFileCache on real cgroup v1', () => {
   const prefix = `agentmeter-unit-${randomBytes(4).toString('hex')}`;
   const created: string[] = [];
+  let l: CgroupLayout;
+  let cpuacct: string;
+  beforeAll(async () => {
+    l = await hostCgroupV1('create and remove cgroups');
+    cpuacct = l.v1.cpuacct as string;
+  });
   afterEach(async () => {
     for (const d of created.splice(0).reverse()) await rmdir(d).catch(() => undefined);
   });
 
   it('a removed cgroup reads as ENODEV once, then missing; a recreated one is picked up', async () => {
-    const dir = path.join(cpuacct as string, prefix);
+    const dir = path.join(cpuacct, prefix);
     await mkdir(dir);
     created.push(dir);
     const cache = new PseudoFileCache();
@@ -163,7 +162,6 @@ describe.skipIf(cpuacct === undefined || !isRoot)('PseudoFileCache on real cgrou
   });
 
   it('reader: removal gives missing errors, recreation a new identity, release closes fds', async () => {
-    const l = layout as CgroupLayout;
     const mounts = [
       ...new Set([l.v1.cpuacct, l.v1.cpu, l.v1.memory, l.v1.blkio].filter((m) => m)),
     ] as string[];

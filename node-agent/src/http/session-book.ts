@@ -28,6 +28,7 @@ function add(map: Map<string, bigint>, key: string, by: bigint): void {
 export class SessionBook {
   readonly #sessions = new Map<string, SessionRecord>();
   readonly #maxSessions: number;
+  #ledgerSeq = 0n;
 
   constructor(options: { maxSessions?: number } = {}) {
     this.#maxSessions = options.maxSessions ?? 100_000;
@@ -61,7 +62,9 @@ export class SessionBook {
     return record;
   }
 
-  apply(batch: TickBatch, atNs: bigint): void {
+  /** Adds a written batch; `lastSeq` is the ledger seq of its last entry. */
+  apply(batch: TickBatch, atNs: bigint, lastSeq: bigint): void {
+    this.#ledgerSeq = lastSeq;
     for (const share of batch.shares) {
       if (share.session === null) continue;
       const zero = Object.values(share.usage).every((v) => v === 0n);
@@ -81,6 +84,11 @@ export class SessionBook {
       record.pods.set(t.meta.uid, { namespace: t.meta.namespace, name: t.meta.name });
       if (t.currency !== null) add(record.tokenNano, t.currency, t.costNano);
     }
+  }
+
+  /** Ledger seq of the last batch applied: every record sums the ledger up to here, no further. */
+  get ledgerSeq(): bigint {
+    return this.#ledgerSeq;
   }
 
   get(namespace: string, id: string): SessionRecord | undefined {

@@ -13,7 +13,12 @@ function moneyByCurrency(map: ReadonlyMap<string, bigint>): Record<string, strin
   );
 }
 
-export function sessionView(record: SessionRecord, node: string, overBudget: boolean): unknown {
+export function sessionView(
+  record: SessionRecord,
+  node: string,
+  overBudget: boolean,
+  ledgerSeq: bigint,
+): unknown {
   const currencies = new Set([...record.infraNano.keys(), ...record.tokenNano.keys()]);
   const total = new Map<string, bigint>();
   for (const c of currencies)
@@ -38,6 +43,8 @@ export function sessionView(record: SessionRecord, node: string, overBudget: boo
     },
     pods: [...record.pods].map(([uid, p]) => ({ uid, namespace: p.namespace, name: p.name })),
     overBudget,
+    // The view sums this node's ledger up to this seq: a reader compares at one position.
+    ledgerSeq: ledgerSeq.toString(),
   };
 }
 
@@ -62,7 +69,14 @@ export function sessionsRouter(options: {
         .json({ error: `no usage of session ${namespace}/${id} on node ${options.node} yet` });
       return;
     }
-    res.json(sessionView(record, options.node, options.isOverBudget?.(namespace, id) ?? false));
+    res.json(
+      sessionView(
+        record,
+        options.node,
+        options.isOverBudget?.(namespace, id) ?? false,
+        options.book.ledgerSeq,
+      ),
+    );
   });
   return router;
 }

@@ -25,10 +25,11 @@ await store.append([
     detail: { baselineSeq: (baseline?.seq ?? 0n).toString() },
   },
 ]);
-process.stdout.write('ready\n');
-for (;;) {
+for (let ticks = 0; ; ticks++) {
   const { bodies } = simulatedTick(pods, BigInt(Date.now()), t0Ms, baseline);
   const written = await store.append(bodies);
   // The baseline advances only from what is durable, exactly as recovery would read it.
   baseline = baselineFromCheckpoint(written.at(-1) as CheckpointEntry);
+  // Ticking: from now on the newest line is a tick's, so a torn tail never cuts the start marker.
+  if (ticks === 0) process.stdout.write('ticking\n');
 }

@@ -21,7 +21,11 @@ afterAll(async () => {
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
 
-/** Starts the writer, waits until it has recovered and is ticking, then SIGKILLs it after `delayMs`. */
+/**
+ * Starts the writer, waits until it has recovered and written its first tick, then SIGKILLs it
+ * after `delayMs`. (Killed before that, on a busy machine, its last line could be its start
+ * marker, and a torn tail would cut the marker rather than a tick.)
+ */
 async function runAndKill(dir: string, t0Ms: bigint, delayMs: number): Promise<string> {
   const child = spawn(
     process.execPath,
@@ -33,13 +37,13 @@ async function runAndKill(dir: string, t0Ms: bigint, delayMs: number): Promise<s
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  const ready = await new Promise<boolean>((resolve) => {
+  const ticking = await new Promise<boolean>((resolve) => {
     child.stdout.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('ready')) resolve(true);
+      if (chunk.toString().includes('ticking')) resolve(true);
     });
     child.on('exit', () => resolve(false));
   });
-  if (!ready) throw new Error(`writer exited before ready: ${stderr}`);
+  if (!ticking) throw new Error(`writer exited before its first tick: ${stderr}`);
   await new Promise((resolve) => setTimeout(resolve, delayMs));
   child.kill('SIGKILL');
   await exited;

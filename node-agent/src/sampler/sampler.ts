@@ -28,9 +28,10 @@ import { baselinesFromCheckpoint, baselinesToCheckpoint } from './checkpoint.ts'
 import type { MeasuredPod, Pricer, TickBatch, TickBatcher } from '../batches/tick-batcher.ts';
 import { computeTick, type PodReading, type SamplerBaselines, type TickResult } from './tick.ts';
 
-/** Receives what each written batch contributed (metrics, the session API). */
+/** Receives what each written batch contributed (metrics, the session API), and the ledger seq
+ * of the batch's last entry. */
 export interface BatchListener {
-  (batch: TickBatch): void;
+  (batch: TickBatch, lastSeq: bigint): void;
 }
 
 export interface SamplerOptions {
@@ -155,7 +156,7 @@ export class Sampler {
     const { ledger, metrics } = this.#opts;
     const written = await ledger.append(batch.bodies);
     metrics.ledgerAppended(BigInt(written.length));
-    this.#opts.onBatch?.(batch);
+    this.#opts.onBatch?.(batch, BigInt(written.at(-1)?.seq ?? 0));
   }
 
   async #tick(reason: string): Promise<void> {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Budget, LedgerEntry } from '@agentmeter/crds';
 import { reducePolicy } from './accumulate.ts';
 import type { NodeChain, PolicyView } from './accumulate.ts';
@@ -111,8 +111,11 @@ describe('reducePolicy', () => {
   });
 });
 
-describe('accumulator state size', () => {
-  function stateFor(bs: Budget[]): string {
+// Sized work (10,000 sealed entries, reduced, gzipped and decoded twice over): seconds of CPU on a
+// busy machine, so the timeout is a guard against a hang, not a speed target.
+describe('accumulator state size', { timeout: 120_000 }, () => {
+  let entries: LedgerEntry[];
+  beforeAll(() => {
     const bodies = [];
     for (let i = 0; i < 10_000; i++) {
       const namespace = `team-${i.toString().padStart(5, '0')}-agents`;
@@ -128,13 +131,11 @@ describe('accumulator state size', () => {
         ),
       );
     }
-    const r = reducePolicy(
-      emptyState(),
-      [],
-      [chain('a', chainOf('a', bodies))],
-      { ...view, budgets: bs },
-      T0,
-    );
+    // Sealed once for both cases: hashing the chain is a third of the work.
+    entries = chainOf('a', bodies);
+  }, 120_000);
+  function stateFor(bs: Budget[]): string {
+    const r = reducePolicy(emptyState(), [], [chain('a', entries)], { ...view, budgets: bs }, T0);
     const encoded = encodeState(r.state);
     expect(decodeState(encoded)).toEqual(r.state);
     return encoded;

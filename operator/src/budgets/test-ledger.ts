@@ -1,15 +1,8 @@
 // Test builders: real sealed ledger entries (crds sealEntry), priced by a named policy.
-import { GENESIS_PREV, sealEntry } from '@agentmeter/crds';
+import { GENESIS_PREV, sealEntry, usageToWire, zeroUsage } from '@agentmeter/crds';
 import type { LedgerBody, LedgerEntry, PodUsageBody } from '@agentmeter/crds';
 
-const ZERO = {
-  cpuNs: '0',
-  memoryByteSeconds: '0',
-  ioReadBytes: '0',
-  ioWriteBytes: '0',
-  netRxBytes: '0',
-  netTxBytes: '0',
-};
+const ZERO = usageToWire(zeroUsage());
 
 export interface PodCostSpec {
   readonly namespace: string;

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Budget } from '@agentmeter/crds';
 import { emptyState } from '../budgets/state.ts';
-import { budgetFigures, budgetStatus, forecastNano, newCrossings } from './compute.ts';
+import { HOUR_MS, WEEK_HOURS, hourOf } from '../anomaly/hourly-series.ts';
+import { FORECAST_HISTORY_HOURS, budgetFigures, budgetStatus, newCrossings } from './compute.ts';
+import type { SpendHistory } from './compute.ts';
 
 const start = Date.parse('2026-05-01T00:00:00Z');
 const end = Date.parse('2026-06-01T00:00:00Z');
@@ -42,11 +44,32 @@ describe('budget status', () => {
     expect(budgetStatus(budgetFigures(budget, state, start), start).topScopes).toHaveLength(20);
   });
 
-  it('forecasts linearly in integers', () => {
+  it('forecasts linearly, without bounds, when no hourly history is kept', () => {
     const half = start + (end - start) / 2;
-    expect(forecastNano(3n, start, end, half)).toBe(6n);
-    expect(forecastNano(5n, start, end, start)).toBe(5n);
-    expect(forecastNano(1n, start, end, start + (end - start) / 3)).toBe(3n);
+    const state = stateWith('b', [['a', 3n]]);
+    const s = budgetStatus(budgetFigures(budget, state, half), half);
+    expect(s.forecast).toBe('0.000000006');
+    expect(s).not.toHaveProperty('forecastLow');
+    expect(s).not.toHaveProperty('forecastHigh');
+  });
+
+  it('forecasts the nearest key from its hourly history, with bounds', () => {
+    // One unit every hour for six weeks: 10 days left of the month forecast 240 more units.
+    const now = Date.parse('2026-05-22T00:00:00Z');
+    const state = stateWith('b', [
+      ['a', 500_000_000_000n],
+      ['c', 1n],
+    ]);
+    const asked: unknown[] = [];
+    const history: SpendHistory = (b, key, from, to) => {
+      asked.push([b, key, from, to]);
+      return { firstHour: from, nano: Array.from({ length: to - from + 1 }, () => 1_000_000_000n) };
+    };
+    const s = budgetStatus(budgetFigures(budget, state, now), now, history);
+    expect(asked).toEqual([['b', 'a', hourOf(now) - FORECAST_HISTORY_HOURS, hourOf(now)]]);
+    expect(end - now).toBe(10 * 24 * HOUR_MS);
+    expect([s.forecastLow, s.forecast, s.forecastHigh]).toEqual(['740', '740', '740']);
+    expect(FORECAST_HISTORY_HOURS).toBe(6 * WEEK_HOURS);
   });
 
   it('reports each crossing once per period', () => {

@@ -1,9 +1,12 @@
 // Status from accumulator state: pure, so the reconcile compares it with what is stored and
 // writes only on change, and threshold crossings are a set difference of two statuses.
-import { formatMoney, mulDivRoundHalfEven, parseMoney } from '@agentmeter/crds';
+import { formatMoney, parseMoney } from '@agentmeter/crds';
 import type { Budget, BudgetStatus, CostPolicySpec, ScopeSpend } from '@agentmeter/crds';
+import { WEEK_HOURS, hourOf } from '../anomaly/hourly-series.ts';
+import type { HourlySeries } from '../anomaly/hourly-series.ts';
 import { periodAt, rfc3339 } from '../budgets/periods.ts';
 import type { PolicyState } from '../budgets/state.ts';
+import { forecastPeriodEnd } from '../forecast/period-end.ts';
 
 export const MAX_TOP_SCOPES = 20;
 
@@ -46,21 +49,49 @@ export function budgetFigures(budget: Budget, state: PolicyState, nowMs: number)
 }
 
 /**
- * Linear forecast to the end of the period: spend × period length / elapsed, integer
- * arithmetic rounded half-even. Before any time has elapsed the forecast is the spend itself.
+ * Hourly spend of a budget's scope key over epoch hours [fromHour, toHour], from wherever the
+ * operator keeps hourly rollups; undefined when it keeps none for that key.
  */
-export function forecastNano(spentNano: bigint, start: number, end: number, nowMs: number): bigint {
-  const length = BigInt(end - start);
-  const elapsed = BigInt(Math.min(Math.max(nowMs - start, 0), end - start));
-  if (elapsed === 0n) return spentNano;
-  return mulDivRoundHalfEven(spentNano, length, elapsed);
+export type SpendHistory = (
+  budget: string,
+  key: string,
+  fromHour: number,
+  toHour: number,
+) => HourlySeries | undefined;
+
+/** History the forecaster reads: its four weeks of rhythm plus the level's two weeks. */
+export const FORECAST_HISTORY_HOURS = 6 * WEEK_HOURS;
+
+function forecastOf(f: BudgetFigures, nowMs: number, history: SpendHistory | undefined) {
+  const nowHour = hourOf(nowMs);
+  const series =
+    f.maxKey === undefined
+      ? undefined
+      : history?.(f.budget.name, f.maxKey, nowHour - FORECAST_HISTORY_HOURS, nowHour);
+  return forecastPeriodEnd({
+    series: series ?? { firstHour: nowHour, nano: [] },
+    spentNano: f.maxNano,
+    periodStartMs: f.start,
+    periodEndMs: f.end,
+    nowMs,
+  });
 }
 
 export function utilizationPercent(spentNano: bigint, amountNano: bigint): number {
   return Number((spentNano * 100n) / amountNano);
 }
 
-export function budgetStatus(f: BudgetFigures, nowMs: number): BudgetStatus {
+/**
+ * The status of one budget. The forecast follows the weekly rhythm and recent level when
+ * `history` has the key's hourly spend, and is the linear projection from the period start
+ * (without bounds) when it has not.
+ */
+export function budgetStatus(
+  f: BudgetFigures,
+  nowMs: number,
+  history?: SpendHistory,
+): BudgetStatus {
+  const forecast = forecastOf(f, nowMs, history);
   const utilization = utilizationPercent(f.maxNano, f.amountNano);
   const reached = (f.budget.thresholds ?? [])
     .filter((t) => f.maxNano * 100n >= BigInt(t) * f.amountNano)
@@ -75,7 +106,9 @@ export function budgetStatus(f: BudgetFigures, nowMs: number): BudgetStatus {
     periodEnd: rfc3339(f.end),
     spent: formatMoney(f.totalNano),
     remaining: formatMoney(remaining),
-    forecast: formatMoney(forecastNano(f.maxNano, f.start, f.end, nowMs)),
+    forecast: formatMoney(forecast.pointNano),
+    ...(forecast.lowNano === undefined ? {} : { forecastLow: formatMoney(forecast.lowNano) }),
+    ...(forecast.highNano === undefined ? {} : { forecastHigh: formatMoney(forecast.highNano) }),
     utilizationPercent: utilization,
     thresholdsReached: [...new Set(reached)],
     topScopes,
@@ -92,9 +125,10 @@ export function computeBudgets(
   spec: CostPolicySpec,
   state: PolicyState,
   nowMs: number,
+  history?: SpendHistory,
 ): ComputedBudgets {
   const figures = (spec.budgets ?? []).map((b) => budgetFigures(b, state, nowMs));
-  const budgets = figures.map((f) => budgetStatus(f, nowMs));
+  const budgets = figures.map((f) => budgetStatus(f, nowMs, history));
   const top = budgets.reduce((m, b) => Math.max(m, b.utilizationPercent ?? 0), -1);
   return { figures, budgets, topBudgetUtilization: top < 0 ? undefined : `${top}%` };
 }

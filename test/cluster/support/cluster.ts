@@ -1,0 +1,65 @@
+// Access to the real node from the cluster suites: its description, and kubectl and helm run the
+// way a user runs them, against its admin kubeconfig.
+import { inject } from 'vitest';
+import type { RealNodeInfo } from '../../../hack/real-node.ts';
+import { run, type CommandResult } from '../../../hack/lib/processes.ts';
+
+/** The chart release the global setup installed. */
+export interface ChartRelease {
+  readonly release: string;
+  readonly namespace: string;
+  readonly helm: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    realNode: RealNodeInfo;
+    chart: ChartRelease;
+  }
+}
+
+export function realNode(): RealNodeInfo {
+  return inject('realNode');
+}
+
+export function chartRelease(): ChartRelease {
+  return inject('chart');
+}
+
+interface RunOptions {
+  readonly input?: string;
+  readonly timeoutMs?: number;
+}
+
+export function kubectl(args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+  const node = realNode();
+  return run(node.binaries.kubectl, ['--kubeconfig', node.kubeconfig, ...args], options);
+}
+
+/** kubectl whose failure is an error quoting the command and its stderr. */
+export async function kubectlOk(
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<string> {
+  const res = await kubectl(args, options);
+  if (res.code !== 0) {
+    throw new Error(`kubectl ${args.join(' ')} exited with ${res.code}: ${res.stderr.trim()}`);
+  }
+  return res.stdout;
+}
+
+export async function kubectlJson<T>(args: readonly string[]): Promise<T> {
+  return JSON.parse(await kubectlOk([...args, '-o', 'json'])) as T;
+}
+
+/** Applies manifests given as objects (one YAML stream). */
+export async function apply(objects: readonly object[]): Promise<void> {
+  await kubectlOk(['apply', '-f', '-'], {
+    input: objects.map((o) => JSON.stringify(o)).join('\n'),
+  });
+}
+
+export function helm(args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+  const node = realNode();
+  return run(chartRelease().helm, ['--kubeconfig', node.kubeconfig, ...args], options);
+}
