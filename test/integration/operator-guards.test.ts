@@ -76,7 +76,11 @@ describe('runaway-session guards in the operator round', () => {
   let dir: string;
 
   const marked = async (id: string): Promise<boolean> => {
-    const res = await fetch(`${agent.url}/v1/sessions/${NS}/${id}/over-budget`);
+    // Reading a mark needs a caller allowed to read the session: the admin token here.
+    const res = await fetch(`${agent.url}/v1/sessions/${NS}/${id}/over-budget`, {
+      headers: { authorization: `Bearer ${agent.token ?? ''}` },
+    });
+    if (!res.ok) throw new Error(`GET over-budget: ${res.status} ${await res.text()}`);
     return ((await res.json()) as { overBudget: boolean }).overBudget;
   };
 
