@@ -46,7 +46,7 @@ const COLUMNS = [
 ] as const;
 const MONEY = new Set(['total', 'cpu', 'memory', 'gpu', 'io', 'network', 'tokens']);
 
-function csvCell(value: string): string {
+export function csvCell(value: string): string {
   return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
@@ -70,7 +70,14 @@ export function formatReport(rows: readonly ReportRow[], format: OutputFormat): 
     );
   }
   const header = columns.map((c) => c.toUpperCase());
-  const body = rows.map((r) => columns.map((c) => cell(r, c, true)));
+  return formatTable(
+    header,
+    rows.map((r) => columns.map((c) => cell(r, c, true))),
+  );
+}
+
+/** Columns padded to their widest cell, two spaces apart. */
+export function formatTable(header: readonly string[], body: readonly string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
   return (
     [header, ...body]

@@ -1,7 +1,7 @@
 // `agentmeter report` (also the kubectl plugin `kubectl agentmeter report`): current periods
 // from CostPolicy status, closed periods from CostReports, per namespace or per session.
 import { parseArgs } from 'node:util';
-import { CustomObjectsApi } from '@kubernetes/client-node';
+import { CustomObjectsApi, EventsV1Api } from '@kubernetes/client-node';
 import { COST_POLICY_GVK, COST_REPORT_GVK, formatMoney } from '@agentmeter/crds';
 import { loadKubeConfig } from '@agentmeter/kube-client/kubeconfig';
 import type { CostPolicy, CostReport } from '@agentmeter/crds';
@@ -9,11 +9,14 @@ import { RESOURCES } from '../budgets/contribution.ts';
 import { rfc3339 } from '../budgets/periods.ts';
 import { decodeState } from '../budgets/state.ts';
 import { LABEL_POLICY } from '../reports/build.ts';
+import { eventRows, formatAnomalies, trippedRows } from './anomalies.ts';
 import { formatReport } from './format.ts';
 import type { OutputFormat, ReportRow } from './format.ts';
 
 export const USAGE = `Usage: agentmeter report [--policy NAME] [--period current|closed|all]
-                         [--format table|csv|json] [--sessions] [--kubeconfig PATH]`;
+                         [--format table|csv|json] [--sessions] [--kubeconfig PATH]
+       agentmeter report --anomalies [--policy NAME] [--format table|csv|json]
+                         [--kubeconfig PATH]`;
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -96,6 +99,7 @@ export async function runReport(argv: readonly string[], out: (s: string) => voi
       period: { type: 'string', default: 'all' },
       format: { type: 'string', default: 'table' },
       sessions: { type: 'boolean', default: false },
+      anomalies: { type: 'boolean', default: false },
       kubeconfig: { type: 'string' },
     },
     strict: true,
@@ -105,17 +109,25 @@ export async function runReport(argv: readonly string[], out: (s: string) => voi
     throw new UsageError(`--format must be table, csv or json\n${USAGE}`);
   if (!['current', 'closed', 'all'].includes(values.period))
     throw new UsageError(`--period must be current, closed or all\n${USAGE}`);
-  const api = loadKubeConfig({ kubeconfig: values.kubeconfig }).makeApiClient(CustomObjectsApi);
+  const kc = loadKubeConfig({ kubeconfig: values.kubeconfig });
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const listPolicies = async () =>
+    (
+      (await api.listClusterCustomObject({
+        group: COST_POLICY_GVK.group,
+        version: COST_POLICY_GVK.version,
+        plural: COST_POLICY_GVK.plural,
+      })) as { items: CostPolicy[] }
+    ).items.filter((p) => !values.policy || p.metadata.name === values.policy);
+  if (values.anomalies) {
+    const events = await kc.makeApiClient(EventsV1Api).listEventForAllNamespaces();
+    const rows = [...eventRows(events.items, values.policy), ...trippedRows(await listPolicies())];
+    out(formatAnomalies(rows, format));
+    return;
+  }
   const rows: ReportRow[] = [];
   if (values.period !== 'closed') {
-    const list = (await api.listClusterCustomObject({
-      group: COST_POLICY_GVK.group,
-      version: COST_POLICY_GVK.version,
-      plural: COST_POLICY_GVK.plural,
-    })) as { items: CostPolicy[] };
-    for (const p of list.items)
-      if (!values.policy || p.metadata.name === values.policy)
-        rows.push(...currentRows(p, values.sessions));
+    for (const p of await listPolicies()) rows.push(...currentRows(p, values.sessions));
   }
   if (values.period !== 'current' && !values.sessions) {
     const list = (await api.listClusterCustomObject({
