@@ -24,6 +24,7 @@ import {
   type WireUsage,
 } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCostPolicy } from '../support/cost-policy.ts';
 import {
   decodeExportResponseProtobuf,
   encodeExportRequest,
@@ -297,29 +298,18 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
     await core.createNamespace({
       body: { metadata: { name: NAMESPACE, labels: { 'agentmeter.dev/test-run': RUN } } },
     });
-    const { group, version, plural } = COST_POLICY_GVK;
-    await custom.createClusterCustomObject({
-      group,
-      version,
-      plural,
-      body: {
-        apiVersion: `${group}/${version}`,
-        kind: 'CostPolicy',
-        metadata: { name: POLICY },
-        spec: {
-          // Highest priority: other suites' policies on the shared apiserver never win here.
-          priority: 1000,
-          selector: { namespaceSelector: { matchLabels: { 'agentmeter.dev/test-run': RUN } } },
-          currency: 'USD',
-          rates: {
-            cpuCoreHour: '36',
-            memoryGiBHour: '0.0042',
-            tokens: [
-              { model: 'claude-sonnet-4-5', inputPerMillion: '3.00', outputPerMillion: '15.00' },
-              { model: 'llama-3.1-8b', inputPerMillion: '0.0125', outputPerMillion: '0.1875' },
-            ],
-          },
-        },
+    await createCostPolicy(custom, POLICY, {
+      // Highest priority: other suites' policies on the shared apiserver never win here.
+      priority: 1000,
+      selector: { namespaceSelector: { matchLabels: { 'agentmeter.dev/test-run': RUN } } },
+      currency: 'USD',
+      rates: {
+        cpuCoreHour: '36',
+        memoryGiBHour: '0.0042',
+        tokens: [
+          { model: 'claude-sonnet-4-5', inputPerMillion: '3.00', outputPerMillion: '15.00' },
+          { model: 'llama-3.1-8b', inputPerMillion: '0.0125', outputPerMillion: '0.1875' },
+        ],
       },
     });
     await createPod('shared', SHARED_IP);
@@ -637,9 +627,11 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
   });
 
   it('/v1/sessions/{namespace}/{id} agrees with the ledger on usage, tokens and cost', async () => {
+    // Read as the cluster admin, whom the SubjectAccessReview allows in every namespace.
+    const admin = { authorization: `Bearer ${controlPlane().admin.token}` };
     for (const id of ['alpha', 'gamma', 'batch-42']) {
       // The agent keeps ticking: read the view, then the ledger up to the seq the view sums to.
-      const res = await fetch(`${agent.url}/v1/sessions/${NAMESPACE}/${id}`);
+      const res = await fetch(`${agent.url}/v1/sessions/${NAMESPACE}/${id}`, { headers: admin });
       expect(res.status).toBe(200);
       const view = (await res.json()) as {
         session: SessionRef;
@@ -689,6 +681,7 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
       expect(parseMoney(view.cost.total.USD ?? '0')).toBe(infraNano + tokenNano);
       expect(infraNano).toBeGreaterThan(0n);
     }
-    expect((await fetch(`${agent.url}/v1/sessions/${NAMESPACE}/spoof`)).status).toBe(404);
+    const spoof = await fetch(`${agent.url}/v1/sessions/${NAMESPACE}/spoof`, { headers: admin });
+    expect(spoof.status).toBe(404);
   });
 });

@@ -5,28 +5,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Budget, LedgerEntry, LedgerPosition } from '@agentmeter/crds';
+import type { LedgerEntry, LedgerPosition } from '@agentmeter/crds';
 import { indexPage, PolicyFold } from '../budgets/accumulate.ts';
-import type { PolicyView } from '../budgets/accumulate.ts';
 import { emptyState } from '../budgets/state.ts';
 import type { PolicyState } from '../budgets/state.ts';
-import { chainOf, podBody } from '../budgets/test-ledger.ts';
+import { chainOf, podBody, view } from '../budgets/test-ledger.ts';
 import { AccountingStore, CursorConflictError } from './accounting.ts';
 import { budgetDeltas, cursorMoves, RoundRecorder } from './round.ts';
 import { SqliteEngine } from './sqlite-engine.ts';
 
 const T0 = Date.parse('2026-05-30T12:00:00Z');
 const DAY = 86_400_000;
-const budgets: Budget[] = [
-  { name: 'all', amount: '10', period: 'Monthly' },
-  { name: 'ns', amount: '1', period: 'Daily', scope: 'Namespace', timeZone: 'Europe/Berlin' },
-  { name: 'sess', amount: '1', period: 'Weekly', scope: 'Session' },
-];
-const view: PolicyView = {
-  identity: { name: 'p', currency: 'USD', createdMs: 0, rates: { cpuCoreHour: '1' } },
-  generation: 1,
-  budgets,
-};
 const GENESIS = (node: string): LedgerPosition => ({ node, seq: 0n, hash: '0'.repeat(64) });
 const dir = mkdtempSync(join(os.tmpdir(), 'agentmeter-round-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
