@@ -1,7 +1,7 @@
 // The store-backed commands end to end on node:sqlite: a test month (November 2026) committed
 // through the store, read back by `report --by` (all formats, FOCUS checked column by column
 // against the FOCUS 1.0 specification) and `sessions --top`.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -281,6 +281,14 @@ describe('agentmeter sessions (store)', () => {
       ]),
     ) as Record<string, string>[];
     expect(b.map((s) => s.session)).toEqual(['s4']);
+  });
+
+  it('says so when the store path does not exist, and creates nothing', async () => {
+    const missing = join(dir, 'typo.db');
+    await expect(
+      runSessions(['--policy', 'p', '--store', missing], () => undefined, NOW),
+    ).rejects.toThrow(/no store at/);
+    expect(existsSync(missing)).toBe(false);
   });
 
   it('refuses a bad --top', async () => {

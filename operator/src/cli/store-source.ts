@@ -1,7 +1,8 @@
 // Where the store-backed commands read: `--store PATH|postgres://URL`, else the operator's own
 // environment (AGENTMETER_STORE_URL, AGENTMETER_STORE_PATH).
+import { existsSync } from 'node:fs';
 import type { AccountingStore } from '../store/accounting.ts';
-import { openStore, storeConfigFromEnv } from '../store/open.ts';
+import { openStore, StoreOpenError, storeConfigFromEnv } from '../store/open.ts';
 import type { StoreConfig } from '../store/open.ts';
 
 export function storeConfig(flag: string | undefined, env: NodeJS.ProcessEnv): StoreConfig {
@@ -16,7 +17,12 @@ export async function withStore<T>(
   flag: string | undefined,
   use: (store: AccountingStore) => Promise<T>,
 ): Promise<T> {
-  const store = await openStore(storeConfig(flag, process.env));
+  const config = storeConfig(flag, process.env);
+  // Opening a SQLite path creates it; a report must not leave an empty store behind a typo.
+  if (config.engine === 'sqlite' && !existsSync(config.path)) {
+    throw new StoreOpenError(`no store at ${config.path} (give --store or AGENTMETER_STORE_PATH)`);
+  }
+  const store = await openStore(config);
   try {
     return await use(store);
   } finally {
