@@ -85,9 +85,9 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(command: typeof runReport, argv: string[]): Promise<string> {
+async function run(command: typeof runReport, args: string): Promise<string> {
   let text = '';
-  await command([...argv, '--store', path], (s) => (text += s), NOW);
+  await command([...args.split(' '), '--store', path], (s) => (text += s), NOW);
   return text;
 }
 
@@ -141,16 +141,7 @@ const REQUIRED: Record<string, { format: RegExp; nullable: boolean }> = {
 describe('agentmeter report --by (store)', () => {
   it('writes a FOCUS export of the test month with every required column well-formed', async () => {
     const rows = parseCsv(
-      await run(runReport, [
-        '--by',
-        'namespace',
-        '--policy',
-        'p',
-        '--period',
-        'last',
-        '--format',
-        'focus',
-      ]),
+      await run(runReport, '--by namespace --policy p --period last --format focus'),
     );
     expect(rows).toHaveLength(3); // team-a on two days, team-b on one; December left out
     for (const row of rows) {
@@ -179,106 +170,52 @@ describe('agentmeter report --by (store)', () => {
 
   it('groups by a tag, by model and by tool, with exact decimals in CSV and JSON', async () => {
     const byTeam = JSON.parse(
-      await run(runReport, [
-        '--by',
-        'tag:team',
-        '--policy',
-        'p',
-        '--period',
-        'last',
-        '--format',
-        'json',
-      ]),
+      await run(runReport, '--by tag:team --policy p --period last --format json'),
     ) as Record<string, unknown>[];
     expect(byTeam.map((r) => [r.team, r.cost, r.calls])).toEqual([
       ['red', '1.250000013', '5'],
       [null, '0.5', '1'],
     ]);
-    const byModel = await run(runReport, [
-      '--by',
-      'model',
-      '--policy',
-      'p',
-      '--period',
-      'last',
-      '--format',
-      'csv',
-    ]);
+    const byModel = await run(runReport, '--by model --policy p --period last --format csv');
     expect(byModel).toBe(
       'policy,periodStart,periodEnd,model,currency,cost,calls\n' +
         'p,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,gpt-5,USD,1.75,4\n',
     );
-    const byTool = await run(runReport, [
-      '--by',
-      'tool',
-      '--policy',
-      'p',
-      '--period',
-      '2026-11-01..2026-11-02',
-    ]);
+    const byTool = await run(runReport, '--by tool --policy p --period 2026-11-01..2026-11-02');
     expect(byTool).toMatch(/^POLICY +PERIODSTART +PERIODEND +TOOL +CURRENCY +COST +CALLS\n/);
     expect(byTool).toMatch(
       /\np +2026-11-01T00:00:00Z +2026-11-02T00:00:00Z +search +USD +0\.00 +2\n$/,
     );
     const focusByTeam = parseCsv(
-      await run(runReport, [
-        '--by',
-        'tag:team',
-        '--policy',
-        'p',
-        '--period',
-        'last',
-        '--format',
-        'focus',
-      ]),
+      await run(runReport, '--by tag:team --policy p --period last --format focus'),
     );
     expect(focusByTeam.map((r) => r.Tags)).toEqual(['{"team":"red"}', '{"team":"red"}', '']);
   });
 
   it('refuses bad arguments with a usage error', async () => {
-    await expect(run(runReport, ['--by', 'pod', '--policy', 'p'])).rejects.toThrow(UsageError);
-    await expect(run(runReport, ['--by', 'model'])).rejects.toThrow(/--policy/);
+    await expect(run(runReport, '--by pod --policy p')).rejects.toThrow(UsageError);
+    await expect(run(runReport, '--by model')).rejects.toThrow(/--policy/);
     await expect(
-      run(runReport, ['--by', 'model', '--policy', 'p', '--period', '2026-13-01..2026-12-01']),
+      run(runReport, '--by model --policy p --period 2026-13-01..2026-12-01'),
     ).rejects.toThrow(/not a date/);
-    await expect(
-      run(runReport, ['--by', 'model', '--policy', 'p', '--format', 'xml']),
-    ).rejects.toThrow(UsageError);
+    await expect(run(runReport, '--by model --policy p --format xml')).rejects.toThrow(UsageError);
   });
 });
 
 describe('agentmeter sessions (store)', () => {
   it('lists the costliest sessions of the period across nodes, optionally of one namespace', async () => {
     const all = JSON.parse(
-      await run(runSessions, ['--policy', 'p', '--period', 'last', '--format', 'json']),
+      await run(runSessions, '--policy p --period last --format json'),
     ) as Record<string, string>[];
     expect(all.map((s) => [s.namespace, s.session, s.total])).toEqual([
       ['team-a', 's1', '5.000000001'],
       ['team-b', 's3', '2.500000001'],
       ['team-a', 's2', '0.000000008'],
     ]);
-    const top1 = await run(runSessions, [
-      '--policy',
-      'p',
-      '--period',
-      'last',
-      '--top',
-      '1',
-      '--format',
-      'csv',
-    ]);
+    const top1 = await run(runSessions, '--policy p --period last --top 1 --format csv');
     expect(top1.split('\n')[1]).toBe('team-a,s1,USD,5.000000001,0.000000001,5,0,0,1,0,3,2');
     const b = JSON.parse(
-      await run(runSessions, [
-        '--policy',
-        'p',
-        '--period',
-        'current',
-        '--namespace',
-        'team-b',
-        '--format',
-        'json',
-      ]),
+      await run(runSessions, '--policy p --period current --namespace team-b --format json'),
     ) as Record<string, string>[];
     expect(b.map((s) => s.session)).toEqual(['s4']);
   });
@@ -292,7 +229,7 @@ describe('agentmeter sessions (store)', () => {
   });
 
   it('refuses a bad --top', async () => {
-    await expect(run(runSessions, ['--policy', 'p', '--top', '0'])).rejects.toThrow(/--top/);
-    await expect(run(runSessions, ['--policy', 'p', '--top', 'x'])).rejects.toThrow(UsageError);
+    await expect(run(runSessions, '--policy p --top 0')).rejects.toThrow(/--top/);
+    await expect(run(runSessions, '--policy p --top x')).rejects.toThrow(UsageError);
   });
 });
