@@ -3,7 +3,7 @@
 // its event TTL) and the sessions the guards hold tripped now (status.guards).
 import type { EventsV1Event } from '@kubernetes/client-node';
 import type { CostPolicy } from '@agentmeter/crds';
-import { csvCell, formatTable, type OutputFormat } from './format.ts';
+import { renderCsv, renderTable, type OutputFormat } from './format.ts';
 
 export const ANOMALY_REASONS = ['SpendAnomaly', 'GuardTripped'] as const;
 
@@ -58,10 +58,8 @@ export function trippedRows(policies: readonly CostPolicy[]): AnomalyRow[] {
 export function formatAnomalies(rows: readonly AnomalyRow[], format: OutputFormat): string {
   if (format === 'json') return `${JSON.stringify(rows, null, 2)}\n`;
   const body = rows.map((r) => COLUMNS.map((c) => r[c]));
-  if (format === 'csv') {
-    return [COLUMNS.join(','), ...body.map((b) => b.map(csvCell).join(','))].join('\n') + '\n';
-  }
-  return formatTable(
+  if (format === 'csv') return renderCsv(COLUMNS, body);
+  return renderTable(
     COLUMNS.map((c) => c.toUpperCase()),
     body,
   );

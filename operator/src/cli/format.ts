@@ -62,22 +62,26 @@ export function formatReport(rows: readonly ReportRow[], format: OutputFormat): 
     return String(v);
   };
   if (format === 'csv') {
-    return (
-      [
-        columns.join(','),
-        ...rows.map((r) => columns.map((c) => csvCell(cell(r, c, false))).join(',')),
-      ].join('\n') + '\n'
+    return renderCsv(
+      columns,
+      rows.map((r) => columns.map((c) => cell(r, c, false))),
     );
   }
-  const header = columns.map((c) => c.toUpperCase());
-  return formatTable(
-    header,
+  return renderTable(
+    columns.map((c) => c.toUpperCase()),
     rows.map((r) => columns.map((c) => cell(r, c, true))),
   );
 }
 
-/** Columns padded to their widest cell, two spaces apart. */
-export function formatTable(header: readonly string[], body: readonly string[][]): string {
+export function renderCsv(header: readonly string[], body: readonly (readonly string[])[]): string {
+  return [header, ...body].map((line) => line.map(csvCell).join(',')).join('\n') + '\n';
+}
+
+/** Columns padded to their widest cell, for people. */
+export function renderTable(
+  header: readonly string[],
+  body: readonly (readonly string[])[],
+): string {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
   return (
     [header, ...body]

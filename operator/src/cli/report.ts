@@ -12,15 +12,26 @@ import { LABEL_POLICY } from '../reports/build.ts';
 import { eventRows, formatAnomalies, trippedRows } from './anomalies.ts';
 import { formatReport } from './format.ts';
 import type { OutputFormat, ReportRow } from './format.ts';
+import { parsePeriod } from './period.ts';
+import { formatStoreReport, parseBreakdown } from './store-report.ts';
+import type { StoreReportFormat } from './store-report.ts';
+import { withStore } from './store-source.ts';
+import { UsageError } from './usage-error.ts';
 
 export const USAGE = `Usage: agentmeter report [--policy NAME] [--period current|closed|all]
                          [--format table|csv|json] [--sessions] [--kubeconfig PATH]
        agentmeter report --anomalies [--policy NAME] [--format table|csv|json]
-                         [--kubeconfig PATH]`;
+                         [--kubeconfig PATH]
+       agentmeter report --by namespace|tag:NAME|model|tool --policy NAME
+                         [--period current|last|FROM..TO] [--format table|csv|json|focus]
+                         [--currency ISO4217] [--store PATH|postgres://URL]
+       agentmeter sessions [--top N] [--namespace NS] --policy NAME
+                         [--period current|last|FROM..TO] [--format table|csv|json]
+                         [--currency ISO4217] [--store PATH|postgres://URL]
+FROM..TO are UTC dates, TO excluded. The store is --store, else AGENTMETER_STORE_URL or
+AGENTMETER_STORE_PATH as the operator reads them.`;
 
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+export { UsageError };
 
 /** Rows of the open periods of a policy, from its status (exact, as the operator counted). */
 export function currentRows(policy: CostPolicy, sessions: boolean): ReportRow[] {
@@ -91,7 +102,37 @@ export function closedRows(reports: readonly CostReport[]): ReportRow[] {
   );
 }
 
-export async function runReport(argv: readonly string[], out: (s: string) => void): Promise<void> {
+async function runStoreReport(
+  values: {
+    by?: string;
+    policy?: string;
+    period: string;
+    format: string;
+    currency: string;
+    store?: string;
+  },
+  out: (s: string) => void,
+  nowMs: number,
+): Promise<void> {
+  const by = parseBreakdown(values.by ?? '');
+  if (!values.policy) throw new UsageError(`--by needs --policy\n${USAGE}`);
+  const format = values.format as StoreReportFormat;
+  if (!['table', 'csv', 'json', 'focus'].includes(format))
+    throw new UsageError(`--format must be table, csv, json or focus\n${USAGE}`);
+  if (!/^[A-Z]{3}$/.test(values.currency))
+    throw new UsageError(`--currency must be an ISO 4217 code such as USD\n${USAGE}`);
+  const policy = values.policy;
+  // The default --period of the CostReport form, "all", means the current month here.
+  const range = parsePeriod(values.period === 'all' ? 'current' : values.period, nowMs);
+  const rows = await withStore(values.store, (s) => s.dailyBreakdown(policy, range, by));
+  out(formatStoreReport(rows, { policy, currency: values.currency, range, by, format }));
+}
+
+export async function runReport(
+  argv: readonly string[],
+  out: (s: string) => void,
+  nowMs: number = Date.now(),
+): Promise<void> {
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -101,9 +142,16 @@ export async function runReport(argv: readonly string[], out: (s: string) => voi
       sessions: { type: 'boolean', default: false },
       anomalies: { type: 'boolean', default: false },
       kubeconfig: { type: 'string' },
+      by: { type: 'string' },
+      store: { type: 'string' },
+      currency: { type: 'string', default: 'USD' },
     },
     strict: true,
   });
+  if (values.by !== undefined) {
+    await runStoreReport(values, out, nowMs);
+    return;
+  }
   const format = values.format as OutputFormat;
   if (!['table', 'csv', 'json'].includes(format))
     throw new UsageError(`--format must be table, csv or json\n${USAGE}`);
