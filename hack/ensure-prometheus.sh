@@ -8,29 +8,10 @@ PROMETHEUS=/usr/bin/prometheus
 PROMTOOL=/usr/bin/promtool
 
 if [ ! -x "$PROMETHEUS" ] || [ ! -x "$PROMTOOL" ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
-  elif command -v sudo >/dev/null 2>&1; then
-    as_root=(sudo -n)
-  else
-    echo "[prometheus] $PROMETHEUS or $PROMTOOL is missing and installing needs root (or sudo)" >&2
-    exit 1
-  fi
-  # policy-rc.d exit 101 tells invoke-rc.d not to start the service the package's postinst
-  # enables; without systemd its init script would otherwise start a Prometheus on :9090.
-  policy=/usr/sbin/policy-rc.d
-  own_policy=false
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' | "${as_root[@]}" tee "$policy" >/dev/null
-    "${as_root[@]}" chmod 0755 "$policy"
-    own_policy=true
-  fi
-  cleanup() { if $own_policy; then "${as_root[@]}" rm -f "$policy"; fi; }
-  trap cleanup EXIT
-  echo "[prometheus] installing Debian's prometheus package" >&2
-  "${as_root[@]}" apt-get update -qq >&2
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends prometheus >&2
+  # shellcheck source=hack/lib/apt.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+  apt_install_quietly prometheus
+  if [ "$(id -u)" -eq 0 ]; then as_root=(); else as_root=(sudo -n); fi
   # Belt and braces: stop a service that started anyway (only the package's daemon, which runs
   # as the prometheus user from /usr/bin/prometheus; never a test's own instance).
   if pids="$(pgrep -u prometheus -x prometheus)"; then

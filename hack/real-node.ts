@@ -484,6 +484,9 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
         `--root-dir=${p.kubeletRoot}`,
         `--cert-dir=${p.kubeletCerts}`,
         `--node-ip=${NODE_ADDRESS}`,
+        // cadvisor (inside the kubelet) asks containerd for each container's pod and name at its
+        // own default socket; without this, /metrics/cadvisor has no labels on container series.
+        `--containerd=${p.containerdSocket}`,
         '--v=1',
       ],
       join(dir, 'kubelet.log'),

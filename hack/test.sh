@@ -39,9 +39,11 @@ echo "[test] unit suites"
 npx vitest run --project unit
 echo "[test] prometheus"
 bash hack/ensure-prometheus.sh
+echo "[test] postgresql"
+bash hack/ensure-postgres.sh
 echo "[test] helm"
 bash hack/ensure-helm.sh >/dev/null
-echo "[test] integration suites (real kube-apiserver, etcd, cgroups, Prometheus)"
+echo "[test] integration suites (real kube-apiserver, etcd, cgroups, Prometheus, PostgreSQL)"
 npx vitest run --project integration
 echo "[test] cluster suites (real kubelet, containerd, runc, CNI, CoreDNS; the chart installed)"
 [ "$(id -u)" -eq 0 ] || { echo "[test] the cluster suites need root (a real kubelet, cgroups, iptables); run as root" >&2; exit 1; }

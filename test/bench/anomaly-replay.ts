@@ -29,7 +29,8 @@ import { forecastPeriodEnd, linearForecast } from '../../operator/src/forecast/p
 import { periodAt } from '../../operator/src/budgets/periods.ts';
 import { seasonalEwmaJudge } from './replay/ewma-baseline.ts';
 import { flatMedianJudge } from './replay/flat-baseline.ts';
-import { HOUR, MINUTE, MODELS, generate, rng } from './replay/traffic.ts';
+import { HOUR, MINUTE, MODELS, generate } from './replay/traffic.ts';
+import { rng } from '../support/rng.ts';
 import type { LabelledAnomaly, Traffic } from './replay/traffic.ts';
 
 const DAYS = Number(process.env.DAYS ?? 98);

@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apply, kubectlJson, kubectlOk, realNode } from './support/cluster.ts';
+import { cadvisorMetrics, statsSummary } from './support/kubelet.ts';
 import {
   createNamespace,
   deleteNamespace,
@@ -142,5 +143,18 @@ describe('the real node', () => {
     const counters = await podCgroupCounters(dns);
     expect(counters.cpuNs).toBeGreaterThan(0n);
     expect(counters.workingSetBytes).toBeGreaterThan(0n);
+  });
+
+  it("serves the kubelet's own usage figures through the apiserver's node proxy", async () => {
+    const [dns] = await listPods('kube-system', 'k8s-app=kube-dns');
+    if (!dns) throw new Error('no CoreDNS pod');
+    const summary = await statsSummary();
+    expect(summary.node.nodeName).toBe(realNode().nodeName);
+    const pod = summary.pods.find((p) => p.podRef.uid === dns.metadata.uid);
+    expect(pod?.cpu?.usageCoreNanoSeconds).toBeGreaterThan(0);
+    expect(pod?.memory?.workingSetBytes).toBeGreaterThan(0);
+    expect(await cadvisorMetrics()).toContain(
+      `container_cpu_usage_seconds_total{container="coredns"`,
+    );
   });
 });

@@ -12,11 +12,13 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import {
   COST_POLICY_GVK,
   conservationViolation,
+  type GpuRates,
   type LedgerEntry,
   type NodeUsageEntry,
   type PodUsageEntry,
 } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCostPolicy } from '../support/cost-policy.ts';
 import {
   FAKE_NVIDIA_SMI_BIN,
   pidsEnv,
@@ -59,7 +61,7 @@ interface ScenarioSpec {
   readonly devices: Record<string, readonly string[]>;
   /** Placeholders of processes outside every pod (e.g. a node daemon using the GPU). */
   readonly strays?: readonly string[];
-  readonly gpuHour: object;
+  readonly gpuHour: GpuRates;
 }
 
 const core = adminKubeConfig().makeApiClient(CoreV1Api);
@@ -77,22 +79,12 @@ async function runScenario(spec: ScenarioSpec): Promise<Scenario> {
   });
   cleanups.push(() => core.deleteNamespace({ name: namespace }).catch(() => undefined));
   const { group, version, plural } = COST_POLICY_GVK;
-  await custom.createClusterCustomObject({
-    group,
-    version,
-    plural,
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'CostPolicy',
-      metadata: { name: policy },
-      spec: {
-        // Highest priority: other suites' policies on the shared apiserver never win here.
-        priority: 1000,
-        selector: { namespaceSelector: { matchLabels: { 'agentmeter.dev/test-run': namespace } } },
-        currency: 'USD',
-        rates: { gpuHour: spec.gpuHour },
-      },
-    },
+  await createCostPolicy(custom, policy, {
+    // Highest priority: other suites' policies on the shared apiserver never win here.
+    priority: 1000,
+    selector: { namespaceSelector: { matchLabels: { 'agentmeter.dev/test-run': namespace } } },
+    currency: 'USD',
+    rates: { gpuHour: spec.gpuHour },
   });
   cleanups.push(() =>
     custom.deleteClusterCustomObject({ group, version, plural, name: policy }).catch(() => 0),

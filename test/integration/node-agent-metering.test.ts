@@ -26,7 +26,7 @@ import {
   removePrefix,
   type TestPodCgroup,
 } from '../support/cgroups.ts';
-import { adminKubeConfig, controlPlane } from '../support/kube.ts';
+import { adminKubeConfig, controlPlane, deleteTestNamespace } from '../support/kube.ts';
 import { waitFor } from '../support/wait.ts';
 
 export const NODE = hostname().toLowerCase();
@@ -112,14 +112,16 @@ describe('node agent on real cgroups', () => {
   beforeAll(async () => {
     stateDir = await mkdtemp(join(tmpdir(), 'agentmeter-agent-'));
     uids = await createPods(namespace, ['burner', 'allocator', 'writer', 'idle']);
-    agent = await AgentProcess.start({
-      nodeName: NODE,
-      kubeconfig: controlPlane().kubeconfig,
-      stateDir,
-      host: '127.0.0.2',
-      tick: '1s',
-      token: controlPlane().admin.token,
-    });
+    const start = (tick: string): Promise<AgentProcess> =>
+      AgentProcess.start({
+        nodeName: NODE,
+        kubeconfig: controlPlane().kubeconfig,
+        stateDir,
+        host: '127.0.0.2',
+        tick,
+        token: controlPlane().admin.token,
+      });
+    agent = await start('1s');
     await agent.waitReady();
 
     // Cgroups made after the agent started: their whole history is new usage on this node.
@@ -204,14 +206,7 @@ describe('node agent on real cgroups', () => {
     // The agent's last tick on shutdown reads the frozen counters.
     expect(await agent.stop()).toBe(0);
     // Read the ledger the operator would: the pull API of a fresh agent on the same state.
-    const reader = await AgentProcess.start({
-      nodeName: NODE,
-      kubeconfig: controlPlane().kubeconfig,
-      stateDir,
-      host: '127.0.0.2',
-      tick: '5m',
-      token: controlPlane().admin.token,
-    });
+    const reader = await start('5m');
     await reader.waitReady();
     entries = await reader.ledger();
     await reader.stop();
@@ -221,10 +216,7 @@ describe('node agent on real cgroups', () => {
     await agent?.kill9();
     for (const group of groups) await group.remove();
     await removePrefix(PREFIX);
-    await adminKubeConfig()
-      .makeApiClient(CoreV1Api)
-      .deleteNamespace({ name: namespace })
-      .catch(() => undefined);
+    await deleteTestNamespace(namespace);
     await rm(stateDir, { recursive: true, force: true });
   });
 

@@ -15,7 +15,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess } from '../support/agent-process.ts';
 import { createPodCgroup, freeze, removePrefix, type TestPodCgroup } from '../support/cgroups.ts';
-import { adminKubeConfig, controlPlane } from '../support/kube.ts';
+import { adminKubeConfig, controlPlane, deleteTestNamespace } from '../support/kube.ts';
 
 const NODE = hostname().toLowerCase();
 const PREFIX = `agentmeter-kill-${randomBytes(3).toString('hex')}`;
@@ -97,10 +97,7 @@ describe('node agent under kill -9', () => {
   afterAll(async () => {
     await group?.remove();
     await removePrefix(PREFIX);
-    await adminKubeConfig()
-      .makeApiClient(CoreV1Api)
-      .deleteNamespace({ name: namespace })
-      .catch(() => undefined);
+    await deleteTestNamespace(namespace);
     await rm(stateDir, { recursive: true, force: true });
   });
 

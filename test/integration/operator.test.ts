@@ -20,7 +20,7 @@ import {
 import type { CostPolicy, CostReport, LedgerEntry } from '@agentmeter/crds';
 import { formatMoney } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeCursors } from '../../operator/src/budgets/cursors.ts';
+import { createCostPolicy } from '../support/cost-policy.ts';
 import { AgentProcess, freePort } from '../support/agent-process.ts';
 import {
   createPodCgroup,
@@ -35,6 +35,8 @@ import {
   applyOperatorRbac,
   eventually,
   ledgerSums,
+  moneyNano,
+  policyCursors,
   publishAgent,
   serviceAccountToken,
   writeTokenFiles,
@@ -75,20 +77,11 @@ async function policy(): Promise<CostPolicy> {
   })) as CostPolicy;
 }
 
-function cursors(p: CostPolicy): Map<string, bigint> {
-  return new Map(decodeCursors(p.status?.collection?.cursors).map((c) => [c.node, c.seq]));
-}
-
 async function policyEvents(): Promise<EventsV1Event[]> {
   const list = await eventsApi.listEventForAllNamespaces();
   return list.items.filter(
     (e) => e.regarding?.kind === 'CostPolicy' && e.regarding.name === POLICY,
   );
-}
-
-function nano(money: string | undefined): bigint {
-  const [whole = '0', frac = ''] = (money ?? '0').split('.');
-  return BigInt(whole) * 1_000_000_000n + BigInt(frac.padEnd(9, '0'));
 }
 
 describe('operator against real agents and a real apiserver', () => {
@@ -128,46 +121,36 @@ describe('operator against real agents and a real apiserver', () => {
       });
     // Only CPU is priced, at 3600 per core-hour: one unit per CPU-second, so budgets of a few
     // units are crossed within seconds by burners held to a fifth of a core.
-    await custom.createClusterCustomObject({
-      group,
-      version,
-      plural: 'costpolicies',
-      body: {
-        apiVersion: `${group}/${version}`,
-        kind: 'CostPolicy',
-        metadata: { name: POLICY },
-        spec: {
-          priority: 900,
-          selector: { namespaceSelector: { matchLabels: { 'agentmeter-it': RUN } } },
-          currency: 'USD',
-          rates: { cpuCoreHour: '3600' },
-          budgets: [
-            {
-              name: 'total',
-              amount: '1.5',
-              period: 'Daily',
-              thresholds: [50, 100],
-              action: 'Notify',
-            },
-            {
-              name: 'per-namespace',
-              amount: '0.4',
-              period: 'Daily',
-              scope: 'Namespace',
-              thresholds: [80, 100],
-              action: 'Suspend',
-            },
-            {
-              name: 'per-session',
-              amount: '1000',
-              period: 'Daily',
-              scope: 'Session',
-              thresholds: [90],
-              action: 'Notify',
-            },
-          ],
+    await createCostPolicy(custom, POLICY, {
+      priority: 900,
+      selector: { namespaceSelector: { matchLabels: { 'agentmeter-it': RUN } } },
+      currency: 'USD',
+      rates: { cpuCoreHour: '3600' },
+      budgets: [
+        {
+          name: 'total',
+          amount: '1.5',
+          period: 'Daily',
+          thresholds: [50, 100],
+          action: 'Notify',
         },
-      },
+        {
+          name: 'per-namespace',
+          amount: '0.4',
+          period: 'Daily',
+          scope: 'Namespace',
+          thresholds: [80, 100],
+          action: 'Suspend',
+        },
+        {
+          name: 'per-session',
+          amount: '1000',
+          period: 'Daily',
+          scope: 'Session',
+          thresholds: [90],
+          action: 'Notify',
+        },
+      ],
     });
 
     // Workloads the Suspend budget acts on; no controller-manager runs, they are just objects.
@@ -298,19 +281,19 @@ describe('operator against real agents and a real apiserver', () => {
     for (const b of burners) b.kill('SIGSTOP');
     // The status is read first: its cursors say exactly which entries it has counted.
     const p = await policy();
-    const upTo = cursors(p);
+    const upTo = policyCursors(p);
     expect([...upTo.keys()].sort()).toEqual([...NODES].sort());
     const sums = ledgerSums(await ledgers(), POLICY, upTo);
     expect(sums.total).toBeGreaterThan(1_500_000_000n);
     const byName = new Map((p.status?.budgets ?? []).map((b) => [b.name, b]));
-    expect(nano(byName.get('total')?.spent)).toBe(sums.total);
-    expect(nano(byName.get('per-namespace')?.spent)).toBe(sums.total);
+    expect(moneyNano(byName.get('total')?.spent)).toBe(sums.total);
+    expect(moneyNano(byName.get('per-namespace')?.spent)).toBe(sums.total);
     const nsSpend = new Map(
-      (byName.get('per-namespace')?.topScopes ?? []).map((s) => [s.key, nano(s.spent)]),
+      (byName.get('per-namespace')?.topScopes ?? []).map((s) => [s.key, moneyNano(s.spent)]),
     );
     expect(nsSpend).toEqual(sums.byNamespace);
     const sessionSpend = new Map(
-      (byName.get('per-session')?.topScopes ?? []).map((s) => [s.key, nano(s.spent)]),
+      (byName.get('per-session')?.topScopes ?? []).map((s) => [s.key, moneyNano(s.spent)]),
     );
     expect(sessionSpend).toEqual(sums.bySession);
     expect(sessionSpend.size).toBe(TENANTS.length);
@@ -402,11 +385,11 @@ describe('operator against real agents and a real apiserver', () => {
     for (const h of report.spec.chainHeads)
       expect(all.get(h.node)?.find((e) => e.seq === h.seq)?.hash).toBe(h.hash);
     const sums = ledgerSums(all, POLICY, heads);
-    expect(nano(report.spec.totals.cost.total)).toBe(sums.total);
-    expect(nano(report.spec.totals.cost.cpu)).toBe(sums.total);
-    expect(new Map(report.spec.namespaces.map((n) => [n.namespace, nano(n.cost.total)]))).toEqual(
-      sums.byNamespace,
-    );
+    expect(moneyNano(report.spec.totals.cost.total)).toBe(sums.total);
+    expect(moneyNano(report.spec.totals.cost.cpu)).toBe(sums.total);
+    expect(
+      new Map(report.spec.namespaces.map((n) => [n.namespace, moneyNano(n.cost.total)])),
+    ).toEqual(sums.byNamespace);
     for (const r of reports) expect(r.spec.totals).toEqual(report.spec.totals);
 
     // Everything counted since the heads is in the new period: together, the whole ledger.
@@ -415,8 +398,8 @@ describe('operator against real agents and a real apiserver', () => {
       const total = x.status?.budgets?.find((b) => b.name === 'total');
       return total?.periodStart === next.toISOString().slice(0, 10) + 'T00:00:00Z' ? x : undefined;
     });
-    const after = ledgerSums(await ledgers(), POLICY, cursors(p));
-    const spentNow = nano(p.status?.budgets?.find((b) => b.name === 'total')?.spent);
+    const after = ledgerSums(await ledgers(), POLICY, policyCursors(p));
+    const spentNow = moneyNano(p.status?.budgets?.find((b) => b.name === 'total')?.spent);
     expect(spentNow + sums.total).toBe(after.total);
     const closed = (await policyEvents()).filter((e) => e.reason === 'PeriodClosed');
     expect(closed).toHaveLength(1);

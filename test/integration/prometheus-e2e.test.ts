@@ -12,8 +12,9 @@ import { request } from 'node:http';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
-import type { LedgerEntry } from '@agentmeter/crds';
+import type { Budget, LedgerEntry } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCostPolicy } from '../support/cost-policy.ts';
 import { FAKE_NVIDIA_SMI_BIN, scenarioDir } from '../../node-agent/src/gpu/test-helpers.ts';
 import {
   AGENT_JOB,
@@ -243,7 +244,7 @@ describe('Prometheus end to end', () => {
     });
     await core.createNamespace({ body: { metadata: { name: AGENT_NAMESPACE } } });
     // A tiny Policy budget so it is exceeded (and alerts); roomy Namespace and Session budgets.
-    const budget = (name: string, scope: string, amount: string) => ({
+    const budget = (name: string, scope: Budget['scope'], amount: string): Budget => ({
       name,
       amount,
       period: 'Daily',
@@ -252,31 +253,21 @@ describe('Prometheus end to end', () => {
       thresholds: [80, 100],
       action: 'Notify',
     });
-    await custom.createClusterCustomObject({
-      group: 'agentmeter.dev',
-      version: 'v1alpha1',
-      plural: 'costpolicies',
-      body: {
-        apiVersion: 'agentmeter.dev/v1alpha1',
-        kind: 'CostPolicy',
-        metadata: { name: POLICY },
-        spec: {
-          priority: 1000,
-          selector: { namespaceSelector: { matchLabels: { 'agentmeter.dev/e2e': ID } } },
-          currency: 'USD',
-          rates: {
-            cpuCoreHour: '36',
-            memoryGiBHour: '0.5',
-            gpuHour: { default: '3.60', basis: 'Allocation' },
-            tokens: [{ model: MODEL, inputPerMillion: '3.00', outputPerMillion: '15.00' }],
-          },
-          budgets: [
-            budget('total', 'Policy', '0.000001'),
-            budget('per-namespace', 'Namespace', '100000'),
-            budget('per-session', 'Session', '100000'),
-          ],
-        },
+    await createCostPolicy(custom, POLICY, {
+      priority: 1000,
+      selector: { namespaceSelector: { matchLabels: { 'agentmeter.dev/e2e': ID } } },
+      currency: 'USD',
+      rates: {
+        cpuCoreHour: '36',
+        memoryGiBHour: '0.5',
+        gpuHour: { default: '3.60', basis: 'Allocation' },
+        tokens: [{ model: MODEL, inputPerMillion: '3.00', outputPerMillion: '15.00' }],
       },
+      budgets: [
+        budget('total', 'Policy', '0.000001'),
+        budget('per-namespace', 'Namespace', '100000'),
+        budget('per-session', 'Session', '100000'),
+      ],
     });
 
     const uid = await runningPod(

@@ -24,6 +24,7 @@ import {
   type WireUsage,
 } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCostPolicy } from '../support/cost-policy.ts';
 import {
   decodeExportResponseProtobuf,
   encodeExportRequest,
@@ -297,29 +298,18 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
     await core.createNamespace({
       body: { metadata: { name: NAMESPACE, labels: { 'agentmeter.dev/test-run': RUN } } },
     });
-    const { group, version, plural } = COST_POLICY_GVK;
-    await custom.createClusterCustomObject({
-      group,
-      version,
-      plural,
-      body: {
-        apiVersion: `${group}/${version}`,
-        kind: 'CostPolicy',
-        metadata: { name: POLICY },
-        spec: {
-          // Highest priority: other suites' policies on the shared apiserver never win here.
-          priority: 1000,
-          selector: { namespaceSelector: { matchLabels: { 'agentmeter.dev/test-run': RUN } } },
-          currency: 'USD',
-          rates: {
-            cpuCoreHour: '36',
-            memoryGiBHour: '0.0042',
-            tokens: [
-              { model: 'claude-sonnet-4-5', inputPerMillion: '3.00', outputPerMillion: '15.00' },
-              { model: 'llama-3.1-8b', inputPerMillion: '0.0125', outputPerMillion: '0.1875' },
-            ],
-          },
-        },
+    await createCostPolicy(custom, POLICY, {
+      // Highest priority: other suites' policies on the shared apiserver never win here.
+      priority: 1000,
+      selector: { namespaceSelector: { matchLabels: { 'agentmeter.dev/test-run': RUN } } },
+      currency: 'USD',
+      rates: {
+        cpuCoreHour: '36',
+        memoryGiBHour: '0.0042',
+        tokens: [
+          { model: 'claude-sonnet-4-5', inputPerMillion: '3.00', outputPerMillion: '15.00' },
+          { model: 'llama-3.1-8b', inputPerMillion: '0.0125', outputPerMillion: '0.1875' },
+        ],
       },
     });
     await createPod('shared', SHARED_IP);

@@ -32,7 +32,7 @@ async function applyCrdManifests(kubectl: string, kubeconfig: string): Promise<v
 
 export async function setup(project: TestProject): Promise<void> {
   plane = await startControlPlane();
-  const { stopServers, startServers, stop, ...info } = plane;
+  const { stopServers, startServers, running, stop, ...info } = plane;
   // Every suite works against an apiserver that serves agentmeter's API, as a cluster with the
   // chart installed does.
   await applyCrdManifests(info.binaries.kubectl, info.kubeconfig);

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApiException, ApiextensionsV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, ApiextensionsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { RestClient } from '@agentmeter/kube-client';
 import { inject } from 'vitest';
 import type { ControlPlaneInfo } from '../../hack/control-plane.ts';
@@ -115,4 +115,12 @@ export async function applyCrds(): Promise<void> {
     if (Date.now() > deadline) throw new Error('agentmeter CRDs were not established within 30 s');
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Deletes a suite's namespace on cleanup; one already gone (or never made) is fine. */
+export async function deleteTestNamespace(name: string): Promise<void> {
+  await adminKubeConfig()
+    .makeApiClient(CoreV1Api)
+    .deleteNamespace({ name })
+    .catch(() => undefined);
 }

@@ -6,7 +6,9 @@ import { writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
-import type { LedgerEntry } from '@agentmeter/crds';
+import { parseMoney } from '@agentmeter/crds';
+import type { CostPolicy, LedgerEntry } from '@agentmeter/crds';
+import { decodeCursors } from '../../operator/src/budgets/cursors.ts';
 import { freePort, metricValue } from './agent-process.ts';
 import { collectLines } from './child-logs.ts';
 import { shipped } from './shipped.ts';
@@ -380,4 +382,14 @@ export async function eventually<T>(
       );
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** A status money string in nano-units; absent (nothing spent yet) is zero. */
+export function moneyNano(money: string | undefined): bigint {
+  return parseMoney(money ?? '0');
+}
+
+/** The collection cursors a CostPolicy's status records: the last seq counted, by node. */
+export function policyCursors(p: CostPolicy): Map<string, bigint> {
+  return new Map(decodeCursors(p.status?.collection?.cursors).map((c) => [c.node, c.seq]));
 }

@@ -396,6 +396,21 @@ const budgetStatus = {
         properties: { key: SCOPE_KEY, spent: MONEY },
       },
     },
+    scopeKeys: {
+      type: 'integer',
+      format: 'int64',
+      description:
+        'Scope keys with spend in the current period (namespaces, sessions); topScopes lists the highest.',
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+    },
+    scopeKeysExceeded: {
+      type: 'integer',
+      format: 'int64',
+      description: 'Scope keys whose spend in the current period reached the amount.',
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+    },
   },
 } as const satisfies SchemaNode;
 

@@ -114,6 +114,10 @@ export interface BudgetStatus {
   utilizationPercent?: number;
   thresholdsReached?: number[];
   topScopes?: ScopeSpend[];
+  /** Scope keys with spend in the current period. */
+  scopeKeys?: number;
+  /** Scope keys whose spend reached the amount. */
+  scopeKeysExceeded?: number;
 }
 
 export interface CollectionState {

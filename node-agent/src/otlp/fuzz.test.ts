@@ -10,6 +10,7 @@ import { decodeExportResponseProtobuf, encodeExportRequest } from './decode-prot
 import { makeTraceBatch } from './test-payloads.ts';
 import { startTestReceiver } from './test-server.ts';
 import type { TestReceiver } from './test-server.ts';
+import { rng } from '../../../test/support/rng.ts';
 
 const PAYLOADS = 10_000;
 
@@ -19,18 +20,6 @@ v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 const CONCURRENCY = 32;
 const MAX_BODY = 256 * 1024;
-
-// Deterministic PRNG (mulberry32) so a failure names a reproducible case index.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   readonly kind: string;

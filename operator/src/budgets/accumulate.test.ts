@@ -1,21 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Budget, LedgerEntry } from '@agentmeter/crds';
 import { reducePolicy } from './accumulate.ts';
-import type { NodeChain, PolicyView } from './accumulate.ts';
+import type { NodeChain } from './accumulate.ts';
 import { decodeState, emptyState, encodeState } from './state.ts';
-import { chainOf, podBody } from './test-ledger.ts';
+import { budgets, chainOf, podBody, view } from './test-ledger.ts';
 
 const T0 = Date.parse('2026-05-10T12:00:00Z');
-const budgets: Budget[] = [
-  { name: 'all', amount: '10', period: 'Monthly' },
-  { name: 'ns', amount: '1', period: 'Daily', scope: 'Namespace', timeZone: 'Europe/Berlin' },
-  { name: 'sess', amount: '1', period: 'Weekly', scope: 'Session' },
-];
-const view: PolicyView = {
-  identity: { name: 'p', currency: 'USD', createdMs: 0, rates: { cpuCoreHour: '1' } },
-  generation: 1,
-  budgets,
-};
 const GENESIS = (node: string) => ({ node, seq: 0n, hash: '0'.repeat(64) });
 
 function chain(node: string, entries: LedgerEntry[], from = GENESIS(node)): NodeChain {

@@ -152,16 +152,20 @@ export class PolicyFold {
   readonly #targets: Target[] = [];
   readonly #dropped: Omit<ClosedPeriod, 'heads'>[] = [];
   readonly #mismatched = new Map<string, CursorMismatch>();
+  readonly #observe: ((c: Contribution) => void) | undefined;
   #consumed = 0;
   #counted = 0;
   #late = 0;
 
+  /** `observe` sees each contribution counted, e.g. to record it in the store. */
   constructor(
     committed: PolicyState,
     cursors: readonly LedgerPosition[],
     policy: PolicyView,
     nowMs: number,
+    observe?: (c: Contribution) => void,
   ) {
+    this.#observe = observe;
     const state = cloneState(committed);
     this.#state = state;
     this.#cursors = new Map(cursors.map((c) => [c.node, c]));
@@ -260,6 +264,7 @@ export class PolicyFold {
 
   #contribute(c: Contribution): void {
     this.#counted++;
+    this.#observe?.(c);
     for (const t of this.#targets) {
       const p = t.ending !== undefined && c.timeMs < t.ending.report.end ? t.ending : t.open;
       if (c.timeMs < p.report.start) this.#late++;

@@ -1,6 +1,7 @@
 // Test builders: real sealed ledger entries (crds sealEntry), priced by a named policy.
 import { GENESIS_PREV, sealEntry, usageToWire, zeroUsage } from '@agentmeter/crds';
-import type { LedgerBody, LedgerEntry, PodUsageBody } from '@agentmeter/crds';
+import type { Budget, LedgerBody, LedgerEntry, PodUsageBody } from '@agentmeter/crds';
+import type { PolicyView } from './accumulate.ts';
 
 const ZERO = usageToWire(zeroUsage());
 
@@ -60,3 +61,17 @@ export function chainOf(
   }
   return out;
 }
+
+/** Budgets of each scope, with three different period specs. */
+export const budgets: Budget[] = [
+  { name: 'all', amount: '10', period: 'Monthly' },
+  { name: 'ns', amount: '1', period: 'Daily', scope: 'Namespace', timeZone: 'Europe/Berlin' },
+  { name: 'sess', amount: '1', period: 'Weekly', scope: 'Session' },
+];
+
+/** Policy `p` (USD, CPU at 1 per core-hour) with `budgets`. */
+export const view: PolicyView = {
+  identity: { name: 'p', currency: 'USD', createdMs: 0, rates: { cpuCoreHour: '1' } },
+  generation: 1,
+  budgets,
+};

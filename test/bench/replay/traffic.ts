@@ -7,21 +7,10 @@
 // Seeded, so every run replays the same month. Floats only shape the synthetic traffic; each
 // session's cost becomes integer nano-units at once.
 import { streamKey } from '../../../operator/src/anomaly/findings.ts';
+import { rng } from '../../support/rng.ts';
 
 export const HOUR = 3_600_000;
 export const MINUTE = 60_000;
-
-/** mulberry32: small, seeded, good enough for synthetic traffic. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normal(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());

@@ -1,0 +1,627 @@
+// The operator's accounting in SQL: what a collection round adds (cursor moves, budget sums,
+// session totals, daily rollups, call records) commits in one transaction, and the questions
+// status, the CLI and reports ask are queries. The same statements run on both engines.
+import type { SqlEngine, SqlRunner, SqlValue } from './engine.ts';
+import { int } from './engine.ts';
+import { migrate } from './migrate.ts';
+
+export type Tags = Readonly<Record<string, string>>;
+
+export interface LedgerPoint {
+  readonly seq: bigint;
+  readonly hash: string;
+}
+
+export interface CursorMove {
+  readonly node: string;
+  /** Where the round found the cursor; null: the store had none for this node. */
+  readonly from: LedgerPoint | null;
+  readonly to: LedgerPoint;
+}
+
+export interface BudgetDelta {
+  readonly budget: string;
+  readonly periodStartNs: bigint;
+  /** '' for Policy scope, the namespace, or "namespace/session-id". */
+  readonly scopeKey: string;
+  readonly nano: bigint;
+}
+
+export interface SessionDelta {
+  readonly namespace: string;
+  readonly sessionId: string;
+  /** Unix day (UTC) the spend falls on. */
+  readonly day: number;
+  readonly infraNano: bigint;
+  readonly tokensNano: bigint;
+  readonly toolsNano: bigint;
+  readonly apisNano: bigint;
+  readonly calls: bigint;
+  readonly unpricedCalls: bigint;
+  readonly inputTokens: bigint;
+  readonly outputTokens: bigint;
+  readonly firstNs: bigint;
+  readonly lastNs: bigint;
+}
+
+export type RollupKind = 'infra' | 'model' | 'tool' | 'api';
+
+export interface RollupDelta {
+  readonly day: number;
+  readonly namespace: string;
+  readonly tags: Tags;
+  readonly kind: RollupKind;
+  /** Model, tool name or API host; '' for infrastructure. */
+  readonly item: string;
+  readonly costNano: bigint;
+  readonly calls: bigint;
+  readonly inputTokens: bigint;
+  readonly outputTokens: bigint;
+}
+
+/** One leaf call (issue 16's fields); ids are lowercase hex as in OTLP JSON. */
+export interface CallRecord {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId: string | null;
+  readonly toolCallId: string | null;
+  readonly startNs: bigint;
+  readonly endNs: bigint;
+  readonly namespace: string;
+  readonly sessionId: string | null;
+  readonly pod: string;
+  readonly kind: 'model' | 'tool' | 'api';
+  readonly operation: string;
+  readonly provider: string | null;
+  readonly model: string | null;
+  readonly toolName: string | null;
+  readonly toolType: string | null;
+  readonly apiHost: string | null;
+  readonly inputTokens: bigint;
+  readonly outputTokens: bigint;
+  readonly cacheReadTokens: bigint;
+  readonly cacheCreationTokens: bigint;
+  readonly reasoningTokens: bigint;
+  readonly errorType: string | null;
+  /** null: unpriced, and unpricedReason says why. */
+  readonly costNano: bigint | null;
+  readonly unpricedReason: string | null;
+  readonly policyGeneration: bigint;
+  readonly tags: Tags;
+}
+
+/** Everything one collection round adds for one policy. */
+export interface RoundCommit {
+  readonly policy: string;
+  readonly atNs: bigint;
+  readonly cursors: readonly CursorMove[];
+  readonly budgets: readonly BudgetDelta[];
+  readonly sessions: readonly SessionDelta[];
+  readonly rollups: readonly RollupDelta[];
+  readonly calls: readonly CallRecord[];
+}
+
+export interface Ranked {
+  readonly key: string;
+  readonly nano: bigint;
+}
+
+export interface BudgetSummary {
+  /** Scope keys with spend in the period. */
+  readonly count: number;
+  /** Scope keys whose spend reached the limit asked about. */
+  readonly reachedLimit: number;
+  readonly totalNano: bigint;
+  /** Highest spend first; ties by key. */
+  readonly top: readonly Ranked[];
+}
+
+export interface SessionRecord {
+  readonly namespace: string;
+  readonly sessionId: string;
+  readonly infraNano: bigint;
+  readonly tokensNano: bigint;
+  readonly toolsNano: bigint;
+  readonly apisNano: bigint;
+  readonly totalNano: bigint;
+  readonly calls: bigint;
+  readonly unpricedCalls: bigint;
+  readonly inputTokens: bigint;
+  readonly outputTokens: bigint;
+  readonly firstNs: bigint;
+  readonly lastNs: bigint;
+}
+
+export interface DayRange {
+  readonly fromDay: number;
+  /** Exclusive. */
+  readonly toDay: number;
+}
+
+export interface ChargebackRow {
+  /** The namespace or the tag's value; null: the entries did not carry the tag. */
+  readonly key: string | null;
+  readonly costNano: bigint;
+  readonly calls: bigint;
+}
+
+export interface Retention {
+  /** Calls that started before this are deleted. */
+  readonly callsBeforeNs: bigint;
+  /** Session totals and rollups of days before these are deleted. */
+  readonly sessionsBeforeDay: number;
+  readonly rollupsBeforeDay: number;
+}
+
+export interface RetentionDays {
+  readonly calls: number;
+  readonly sessions: number;
+  readonly rollups: number;
+}
+
+/** Call rows a month, per-session days a quarter, daily rollups over two years. */
+export const DEFAULT_RETENTION: RetentionDays = { calls: 30, sessions: 90, rollups: 800 };
+
+const DAY_MS = 86_400_000;
+
+/** The cut-offs of `days` at `nowMs`: what is older than that many whole UTC days goes. */
+export function retentionAt(nowMs: number, days: RetentionDays = DEFAULT_RETENTION): Retention {
+  const today = Math.floor(nowMs / DAY_MS);
+  return {
+    callsBeforeNs: BigInt(today - days.calls) * BigInt(DAY_MS) * 1_000_000n,
+    sessionsBeforeDay: today - days.sessions,
+    rollupsBeforeDay: today - days.rollups,
+  };
+}
+
+export class CursorConflictError extends Error {
+  override readonly name = 'CursorConflictError';
+}
+
+export class DuplicateCallError extends Error {
+  override readonly name = 'DuplicateCallError';
+}
+
+const CALL_COLUMNS = `policy, trace_id, span_id, parent_span_id, tool_call_id, start_ns, end_ns,
+  namespace, session_id, pod, kind, operation, provider, model, tool_name, tool_type, api_host,
+  input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens,
+  error_type, cost_nano, unpriced_reason, policy_generation, tag_set`;
+
+const SESSION_SUMS = `sum(infra_nano) AS infra, sum(tokens_nano) AS tokens,
+  sum(tools_nano) AS tools, sum(apis_nano) AS apis, sum(total_nano) AS total, sum(calls) AS calls,
+  sum(unpriced_calls) AS unpriced, sum(input_tokens) AS input, sum(output_tokens) AS output,
+  min(first_ns) AS first, max(last_ns) AS last`;
+
+export const sessionKey = (d: SessionDelta): string => `${d.namespace}\n${d.sessionId}\n${d.day}`;
+
+export function addSessions(a: SessionDelta, b: SessionDelta): SessionDelta {
+  return {
+    ...a,
+    infraNano: a.infraNano + b.infraNano,
+    tokensNano: a.tokensNano + b.tokensNano,
+    toolsNano: a.toolsNano + b.toolsNano,
+    apisNano: a.apisNano + b.apisNano,
+    calls: a.calls + b.calls,
+    unpricedCalls: a.unpricedCalls + b.unpricedCalls,
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    firstNs: a.firstNs < b.firstNs ? a.firstNs : b.firstNs,
+    lastNs: a.lastNs > b.lastNs ? a.lastNs : b.lastNs,
+  };
+}
+
+export const rollupKey = (d: RollupDelta): string =>
+  `${d.day}\n${d.namespace}\n${canonicalTags(d.tags)}\n${d.kind}\n${d.item}`;
+
+export function addRollups(a: RollupDelta, b: RollupDelta): RollupDelta {
+  return {
+    ...a,
+    costNano: a.costNano + b.costNano,
+    calls: a.calls + b.calls,
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+  };
+}
+
+/** Adds `delta` into `map` under `key`, or stores it. Each key is written once per commit. */
+export function mergeInto<T>(
+  map: Map<string, T>,
+  key: string,
+  delta: T,
+  add: (a: T, b: T) => T,
+): void {
+  const have = map.get(key);
+  map.set(key, have === undefined ? delta : add(have, delta));
+}
+
+export function canonicalTags(tags: Tags): string {
+  return JSON.stringify(
+    Object.fromEntries(Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : 1))),
+  );
+}
+
+const bytes = (hex: string | null): Uint8Array | null =>
+  hex === null ? null : Buffer.from(hex, 'hex');
+
+function sessionRecord(
+  namespace: string,
+  sessionId: string,
+  r: Record<string, unknown>,
+): SessionRecord {
+  return {
+    namespace,
+    sessionId,
+    infraNano: int(r.infra),
+    tokensNano: int(r.tokens),
+    toolsNano: int(r.tools),
+    apisNano: int(r.apis),
+    totalNano: int(r.total),
+    calls: int(r.calls),
+    unpricedCalls: int(r.unpriced),
+    inputTokens: int(r.input),
+    outputTokens: int(r.output),
+    firstNs: int(r.first),
+    lastNs: int(r.last),
+  };
+}
+
+export class AccountingStore {
+  /** Canonical tag JSON → tag_sets.id; ids never change once assigned. */
+  private readonly tagSetIds = new Map<string, bigint>();
+
+  readonly engine: SqlEngine;
+
+  constructor(engine: SqlEngine) {
+    this.engine = engine;
+  }
+
+  /** Brings the schema to the newest version; returns the versions applied now. */
+  migrate(): Promise<number[]> {
+    return migrate(this.engine);
+  }
+
+  async cursors(policy: string): Promise<Map<string, LedgerPoint>> {
+    const rows = await this.engine.query<{ node: string; seq: unknown; hash: string }>(
+      'SELECT node, seq, hash FROM ledger_cursors WHERE policy = $1 ORDER BY node',
+      [policy],
+    );
+    return new Map(rows.map((r) => [r.node, { seq: int(r.seq), hash: r.hash }]));
+  }
+
+  /**
+   * Commits one round: every cursor moves from where the round found it, or nothing is
+   * written (CursorConflictError: another replica or an earlier attempt moved it first).
+   */
+  async commit(round: RoundCommit): Promise<void> {
+    const created = new Map<string, bigint>();
+    await this.engine.transaction(async (tx) => {
+      for (const c of round.cursors) await this.moveCursor(tx, round.policy, round.atNs, c);
+      await this.addBudgets(tx, round.policy, round.budgets);
+      await this.addSessions(tx, round.policy, round.sessions);
+      await this.addRollups(tx, round.policy, round.rollups, created);
+      await this.addCalls(tx, round.policy, round.calls, created);
+    });
+    // Only committed tag sets are remembered: a rolled-back round's ids do not exist.
+    for (const [tags, id] of created) this.tagSetIds.set(tags, id);
+  }
+
+  private async moveCursor(
+    tx: SqlRunner,
+    policy: string,
+    atNs: bigint,
+    c: CursorMove,
+  ): Promise<void> {
+    let moved: number;
+    if (c.from === null) {
+      moved = await tx.run(
+        `INSERT INTO ledger_cursors (policy, node, seq, hash, updated_ns) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (policy, node) DO NOTHING`,
+        [policy, c.node, c.to.seq, c.to.hash, atNs],
+      );
+    } else {
+      moved = await tx.run(
+        `UPDATE ledger_cursors SET seq = $3, hash = $4, updated_ns = $5
+         WHERE policy = $1 AND node = $2 AND seq = $6 AND hash = $7`,
+        [policy, c.node, c.to.seq, c.to.hash, atNs, c.from.seq, c.from.hash],
+      );
+    }
+    if (moved !== 1) {
+      const from = c.from === null ? 'no cursor' : `${c.from.seq}`;
+      throw new CursorConflictError(
+        `policy ${policy}: the cursor of node ${c.node} is no longer at ${from}; the round is dropped and collected again`,
+      );
+    }
+  }
+
+  private async addBudgets(
+    tx: SqlRunner,
+    policy: string,
+    deltas: readonly BudgetDelta[],
+  ): Promise<void> {
+    const merged = new Map<string, BudgetDelta>();
+    for (const d of deltas) {
+      mergeInto(merged, `${d.budget}\n${d.periodStartNs}\n${d.scopeKey}`, d, (a, b) => ({
+        ...a,
+        nano: a.nano + b.nano,
+      }));
+    }
+    await tx.insertMany(
+      'INSERT INTO budget_sums (policy, budget, period_start_ns, scope_key, spend_nano)',
+      5,
+      `ON CONFLICT (policy, budget, period_start_ns, scope_key) DO UPDATE SET
+         spend_nano = budget_sums.spend_nano + excluded.spend_nano`,
+      [...merged.values()].map((d) => [policy, d.budget, d.periodStartNs, d.scopeKey, d.nano]),
+    );
+  }
+
+  private async addSessions(
+    tx: SqlRunner,
+    policy: string,
+    deltas: readonly SessionDelta[],
+  ): Promise<void> {
+    const merged = new Map<string, SessionDelta>();
+    for (const d of deltas) mergeInto(merged, sessionKey(d), d, addSessions);
+    const add = (c: string): string => `${c} = session_totals.${c} + excluded.${c}`;
+    await tx.insertMany(
+      `INSERT INTO session_totals (policy, namespace, session_id, day, infra_nano, tokens_nano,
+         tools_nano, apis_nano, total_nano, calls, unpriced_calls, input_tokens, output_tokens,
+         first_ns, last_ns)`,
+      15,
+      `ON CONFLICT (policy, namespace, session_id, day) DO UPDATE SET
+         ${['infra_nano', 'tokens_nano', 'tools_nano', 'apis_nano', 'total_nano', 'calls', 'unpriced_calls', 'input_tokens', 'output_tokens'].map(add).join(', ')},
+         first_ns = CASE WHEN excluded.first_ns < session_totals.first_ns
+           THEN excluded.first_ns ELSE session_totals.first_ns END,
+         last_ns = CASE WHEN excluded.last_ns > session_totals.last_ns
+           THEN excluded.last_ns ELSE session_totals.last_ns END`,
+      [...merged.values()].map((d) => [
+        policy,
+        d.namespace,
+        d.sessionId,
+        d.day,
+        d.infraNano,
+        d.tokensNano,
+        d.toolsNano,
+        d.apisNano,
+        d.infraNano + d.tokensNano + d.toolsNano + d.apisNano,
+        d.calls,
+        d.unpricedCalls,
+        d.inputTokens,
+        d.outputTokens,
+        d.firstNs,
+        d.lastNs,
+      ]),
+    );
+  }
+
+  /** The id of a tag set, created with its members the first time it is seen. */
+  private async tagSetId(tx: SqlRunner, tags: Tags, created: Map<string, bigint>): Promise<bigint> {
+    const canonical = canonicalTags(tags);
+    const known = this.tagSetIds.get(canonical) ?? created.get(canonical);
+    if (known !== undefined) return known;
+    let [row] = await tx.query<{ id: unknown }>('SELECT id FROM tag_sets WHERE tags = $1', [
+      canonical,
+    ]);
+    if (row === undefined) {
+      [row] = await tx.query<{ id: unknown }>(
+        'INSERT INTO tag_sets (tags) VALUES ($1) RETURNING id',
+        [canonical],
+      );
+      const id = int(row?.id);
+      await tx.insertMany(
+        'INSERT INTO tag_set_members (tag_set, name, value)',
+        3,
+        '',
+        Object.entries(tags).map(([name, value]) => [id, name, value]),
+      );
+    }
+    const id = int(row?.id);
+    created.set(canonical, id);
+    return id;
+  }
+
+  private async addRollups(
+    tx: SqlRunner,
+    policy: string,
+    deltas: readonly RollupDelta[],
+    created: Map<string, bigint>,
+  ): Promise<void> {
+    const merged = new Map<string, RollupDelta>();
+    for (const d of deltas) mergeInto(merged, rollupKey(d), d, addRollups);
+    const rows: SqlValue[][] = [];
+    for (const d of merged.values()) {
+      rows.push([
+        policy,
+        d.day,
+        d.namespace,
+        await this.tagSetId(tx, d.tags, created),
+        d.kind,
+        d.item,
+        d.costNano,
+        d.calls,
+        d.inputTokens,
+        d.outputTokens,
+      ]);
+    }
+    const add = (c: string): string => `${c} = daily_rollups.${c} + excluded.${c}`;
+    await tx.insertMany(
+      `INSERT INTO daily_rollups (policy, day, namespace, tag_set, kind, item, cost_nano, calls,
+         input_tokens, output_tokens)`,
+      10,
+      `ON CONFLICT (policy, day, namespace, tag_set, kind, item) DO UPDATE SET
+         ${['cost_nano', 'calls', 'input_tokens', 'output_tokens'].map(add).join(', ')}`,
+      rows,
+    );
+  }
+
+  private async addCalls(
+    tx: SqlRunner,
+    policy: string,
+    calls: readonly CallRecord[],
+    created: Map<string, bigint>,
+  ): Promise<void> {
+    const rows: SqlValue[][] = [];
+    for (const c of calls) {
+      rows.push([
+        policy,
+        bytes(c.traceId),
+        bytes(c.spanId),
+        bytes(c.parentSpanId),
+        c.toolCallId,
+        c.startNs,
+        c.endNs,
+        c.namespace,
+        c.sessionId,
+        c.pod,
+        c.kind,
+        c.operation,
+        c.provider,
+        c.model,
+        c.toolName,
+        c.toolType,
+        c.apiHost,
+        c.inputTokens,
+        c.outputTokens,
+        c.cacheReadTokens,
+        c.cacheCreationTokens,
+        c.reasoningTokens,
+        c.errorType,
+        c.costNano,
+        c.unpricedReason,
+        c.policyGeneration,
+        await this.tagSetId(tx, c.tags, created),
+      ]);
+    }
+    const inserted = await tx.insertMany(
+      `INSERT INTO calls (${CALL_COLUMNS})`,
+      27,
+      'ON CONFLICT (policy, trace_id, span_id) DO NOTHING',
+      rows,
+    );
+    // The agent deduplicates calls (issue 16); one that arrives again here was counted in the
+    // sums of this round too, so the round is refused whole rather than counted twice.
+    if (inserted !== rows.length) {
+      throw new DuplicateCallError(
+        `policy ${policy}: ${rows.length - inserted} of ${rows.length} calls of the round are already stored`,
+      );
+    }
+  }
+
+  /** Spend of one scope key (enforcement asks for one key). */
+  async spend(
+    policy: string,
+    budget: string,
+    periodStartNs: bigint,
+    scopeKey: string,
+  ): Promise<bigint> {
+    const [row] = await this.engine.query<{ spend_nano: unknown }>(
+      `SELECT spend_nano FROM budget_sums
+       WHERE policy = $1 AND budget = $2 AND period_start_ns = $3 AND scope_key = $4`,
+      [policy, budget, periodStartNs, scopeKey],
+    );
+    return int(row?.spend_nano);
+  }
+
+  /**
+   * What status needs of a budget: the number of scope keys, how many reached `limitNano`, the
+   * total and the top `n` keys. Bounded work whatever the number of keys (an index on spend).
+   */
+  async budgetSummary(
+    policy: string,
+    budget: string,
+    periodStartNs: bigint,
+    limitNano: bigint,
+    n: number,
+  ): Promise<BudgetSummary> {
+    const params = [policy, budget, periodStartNs];
+    const [agg] = await this.engine.query<{ n: unknown; reached: unknown; total: unknown }>(
+      `SELECT count(*) AS n, sum(CASE WHEN spend_nano >= $4 THEN 1 ELSE 0 END) AS reached,
+         sum(spend_nano) AS total
+       FROM budget_sums WHERE policy = $1 AND budget = $2 AND period_start_ns = $3`,
+      [...params, limitNano],
+    );
+    const top = await this.engine.query<{ scope_key: string; spend_nano: unknown }>(
+      `SELECT scope_key, spend_nano FROM budget_sums
+       WHERE policy = $1 AND budget = $2 AND period_start_ns = $3
+       ORDER BY spend_nano DESC, scope_key LIMIT $4`,
+      [...params, n],
+    );
+    return {
+      count: Number(int(agg?.n)),
+      reachedLimit: Number(int(agg?.reached)),
+      totalNano: int(agg?.total),
+      top: top.map((r) => ({ key: r.scope_key, nano: int(r.spend_nano) })),
+    };
+  }
+
+  async session(
+    policy: string,
+    namespace: string,
+    sessionId: string,
+  ): Promise<SessionRecord | undefined> {
+    const [row] = await this.engine.query(
+      `SELECT count(*) AS days, ${SESSION_SUMS} FROM session_totals
+       WHERE policy = $1 AND namespace = $2 AND session_id = $3`,
+      [policy, namespace, sessionId],
+    );
+    if (row === undefined || int(row.days) === 0n) return undefined;
+    return sessionRecord(namespace, sessionId, row);
+  }
+
+  /** The `n` costliest sessions whose spend falls in the day range, optionally of one namespace. */
+  async topSessions(
+    policy: string,
+    range: DayRange,
+    n: number,
+    namespace?: string,
+  ): Promise<SessionRecord[]> {
+    const rows = await this.engine.query<{ namespace: string; session_id: string }>(
+      `SELECT namespace, session_id, ${SESSION_SUMS} FROM session_totals
+       WHERE policy = $1 AND day >= $2 AND day < $3 AND ($4 = '' OR namespace = $4)
+       GROUP BY namespace, session_id ORDER BY sum(total_nano) DESC, namespace, session_id
+       LIMIT $5`,
+      [policy, range.fromDay, range.toDay, namespace ?? '', n],
+    );
+    return rows.map((r) => sessionRecord(r.namespace, r.session_id, r));
+  }
+
+  /** Spend in the day range grouped by namespace or by one allocation tag. */
+  async chargeback(
+    policy: string,
+    range: DayRange,
+    by: { readonly namespace: true } | { readonly tag: string },
+  ): Promise<ChargebackRow[]> {
+    const rows =
+      'tag' in by
+        ? await this.engine.query<{ key: string | null; cost: unknown; calls: unknown }>(
+            `SELECT m.value AS key, sum(r.cost_nano) AS cost, sum(r.calls) AS calls
+             FROM daily_rollups r LEFT JOIN tag_set_members m ON m.tag_set = r.tag_set AND m.name = $4
+             WHERE r.policy = $1 AND r.day >= $2 AND r.day < $3
+             GROUP BY m.value ORDER BY sum(r.cost_nano) DESC, m.value IS NULL, m.value`,
+            [policy, range.fromDay, range.toDay, by.tag],
+          )
+        : await this.engine.query<{ key: string | null; cost: unknown; calls: unknown }>(
+            `SELECT namespace AS key, sum(cost_nano) AS cost, sum(calls) AS calls
+             FROM daily_rollups WHERE policy = $1 AND day >= $2 AND day < $3
+             GROUP BY namespace ORDER BY sum(cost_nano) DESC, namespace`,
+            [policy, range.fromDay, range.toDay],
+          );
+    return rows.map((r) => ({ key: r.key, costNano: int(r.cost), calls: int(r.calls) }));
+  }
+
+  /** Deletes what has passed its retention; returns the rows deleted per table. */
+  async retain(r: Retention): Promise<{ calls: number; sessions: number; rollups: number }> {
+    return this.engine.transaction(async (tx) => ({
+      calls: await tx.run('DELETE FROM calls WHERE start_ns < $1', [r.callsBeforeNs]),
+      sessions: await tx.run('DELETE FROM session_totals WHERE day < $1', [r.sessionsBeforeDay]),
+      rollups: await tx.run('DELETE FROM daily_rollups WHERE day < $1', [r.rollupsBeforeDay]),
+    }));
+  }
+
+  sizeBytes(): Promise<bigint> {
+    return this.engine.sizeBytes();
+  }
+
+  close(): Promise<void> {
+    return this.engine.close();
+  }
+}
