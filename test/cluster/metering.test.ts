@@ -27,11 +27,10 @@ import {
   type PodCgroupCounters,
   type PodStatus,
 } from './support/pods.ts';
+import { cadvisorMetrics, statsSummary } from './support/kubelet.ts';
 import {
   agentLedgerAccess,
   cadvisorPodSample,
-  kubeletCadvisor,
-  kubeletSummary,
   podNetCounters,
   pullLedger,
   scaledSample,
@@ -210,14 +209,14 @@ describe('metering real containers on the real node', () => {
       120_000,
     );
     await waitFor('the kubelet to have read the pods after the freeze', async () => {
-      const summary = await kubeletSummary();
+      const { pods: summary } = await statsSummary();
       return [...pods.values()].every((pod) => {
         const s = summary.find((p) => p.podRef.uid === pod.metadata.uid);
         return s?.cpu?.time !== undefined && BigInt(Date.parse(s.cpu.time)) * 1_000_000n > frozenAt;
       });
     });
-    const summary = await kubeletSummary();
-    const cadvisor = await kubeletCadvisor();
+    const { pods: summary } = await statsSummary();
+    const cadvisor = await cadvisorMetrics();
     for (const [name, pod] of pods) {
       const mine = podEntries(entries, pod.metadata.uid);
       const rest = mine.filter((e) => BigInt(e.time.start) >= frozenAt);

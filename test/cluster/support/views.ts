@@ -1,10 +1,10 @@
 // The three views of a pod's usage a metering suite compares: the agent's ledger (pulled as the
-// operator pulls it, with a token for the agents' audience), the kubelet's (/stats/summary and
-// /metrics/cadvisor through the apiserver's node proxy), and the kernel's (the pod's netns).
+// operator pulls it, with a token for the agents' audience), cAdvisor's samples as integers, and
+// the kernel's network counters of a pod (its netns).
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LedgerEntry } from '@agentmeter/crds';
-import { chartRelease, kubectlOk, realNode } from './cluster.ts';
+import { chartRelease, kubectlOk } from './cluster.ts';
 import { listPods, podCgroupDir, type PodStatus } from './pods.ts';
 
 const AGENT = 'app.kubernetes.io/component=agent';
@@ -48,26 +48,6 @@ export async function pullLedger(access: { url: string; token: string }): Promis
     if (page.next === null) return out;
     cursor = page.next;
   }
-}
-
-export interface SummaryPod {
-  podRef: { name: string; namespace: string; uid: string };
-  cpu?: { time: string; usageCoreNanoSeconds?: number };
-  memory?: { time: string; workingSetBytes?: number };
-  network?: { rxBytes?: number; txBytes?: number };
-}
-
-export async function kubeletSummary(): Promise<SummaryPod[]> {
-  const raw = await kubectlOk([
-    'get',
-    '--raw',
-    `/api/v1/nodes/${realNode().nodeName}/proxy/stats/summary`,
-  ]);
-  return (JSON.parse(raw) as { pods?: SummaryPod[] }).pods ?? [];
-}
-
-export async function kubeletCadvisor(): Promise<string> {
-  return kubectlOk(['get', '--raw', `/api/v1/nodes/${realNode().nodeName}/proxy/metrics/cadvisor`]);
 }
 
 /**
