@@ -568,6 +568,8 @@ describe('against the real apiserver', () => {
     ['get', 'pods', '-A'],
     ['watch', 'pods', '-A'],
     ['get', 'nodes/node-a'],
+    ['list', 'namespaces'],
+    ['watch', 'namespaces'],
     ['list', 'costpolicies.agentmeter.dev'],
     ['watch', 'costpolicies.agentmeter.dev'],
     ['create', 'tokenreviews.authentication.k8s.io'],

@@ -1,6 +1,7 @@
 // Sessions, from their two sources to what the tick batcher drains: OTLP spans (checked against
 // the pod that sent them) become activity and token counts, and a pod's session annotation
-// gives the whole pod to one session from the moment it is seen, never before.
+// gives the whole pod to one session from the moment it is seen (from its birth when the pod was
+// created with it), never before.
 import express, { type Express } from 'express';
 import type { Usage } from '@agentmeter/crds';
 import type { AgentConfig } from '../config.ts';
