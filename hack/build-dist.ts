@@ -25,8 +25,6 @@ export interface Program {
  * Modules a program never uses (or uses a small part of), replaced in its bundle by a stand-in:
  * - `throw-on-require` (the default): throws when it is required, for modules their importer
  *   requires only when it is about to use them;
- * - `throw-on-use`: loads, but every use of its export throws, for modules their importer
- *   requires eagerly for features the program never calls;
  * - `data-subset`: for a module that exports plain data, that data with only the listed
  *   top-level members, as JSON.
  */
@@ -42,13 +40,16 @@ export interface LeftOut {
 
 export type StandIn =
   | { readonly kind: 'throw-on-require' }
-  | { readonly kind: 'throw-on-use' }
   | { readonly kind: 'data-subset'; readonly keep: readonly string[] };
 
 export const PROGRAMS: readonly Program[] = [
   {
     name: 'agent',
-    entryPoints: { main: 'node-agent/src/main.ts' },
+    // The health listener's worker thread is loaded by file name (runtime/health-server.ts).
+    entryPoints: {
+      main: 'node-agent/src/main.ts',
+      'health-worker': 'node-agent/src/runtime/health-worker.ts',
+    },
     // Each measured with the agent's flags as heap in use after a full GC, beside express and
     // prom-client loaded whole.
     leftOut: [
@@ -60,14 +61,6 @@ export const PROGRAMS: readonly Program[] = [
         reason: 'the agent accepts JSON bodies in UTF-8, UTF-16 and UTF-32 only',
       },
       {
-        // express 5 parses query strings with node:querystring unless told to use qs, which
-        // with its dependencies is ~0.55 MB of heap.
-        specifier: /^qs$/,
-        importerPackages: ['express', 'body-parser'],
-        reason: "the agent uses express's simple query parser and parses no urlencoded bodies",
-        standIn: { kind: 'throw-on-use' },
-      },
-      {
         // mime-types turns all of mime-db into lookup tables at load (~0.55 MB of heap); the
         // agent sends only these types, and those express picks by extension (html, txt, bin).
         specifier: /^mime-db$/,
@@ -77,13 +70,6 @@ export const PROGRAMS: readonly Program[] = [
           kind: 'data-subset',
           keep: ['application/json', 'application/octet-stream', 'text/html', 'text/plain'],
         },
-      },
-      {
-        // prom-client's index requires every feature; these the agent never calls (~0.6 MB).
-        specifier: /^\.\/lib\/(?:summary|pushgateway|defaultMetrics|cluster)$/,
-        importerPackages: ['prom-client'],
-        reason: 'the agent uses counters, gauges and histograms in its own registries only',
-        standIn: { kind: 'throw-on-use' },
       },
     ],
     assets: [
@@ -160,8 +146,6 @@ function leaveOut(modules: readonly LeftOut[]): Plugin {
         switch (standIn.kind) {
           case 'throw-on-require':
             return { contents: `throw new Error(${JSON.stringify(message)});\n`, loader: 'js' };
-          case 'throw-on-use':
-            return { contents: throwOnUse(message), loader: 'js' };
           case 'data-subset': {
             // Resolved from the importer that reached it first: all of them share one copy.
             const { importer } = args.pluginData as { importer: string };
@@ -175,21 +159,6 @@ function leaveOut(modules: readonly LeftOut[]): Plugin {
       });
     },
   };
-}
-
-/**
- * A CommonJS module whose export throws `message` when called, constructed or read from.
- * Reads that loaders and `await` make without using the module (`__esModule`, `then`, symbols)
- * see undefined.
- */
-function throwOnUse(message: string): string {
-  return `const fail = () => { throw new Error(${JSON.stringify(message)}); };
-module.exports = new Proxy(function leftOut() {}, {
-  get: (_target, key) => (typeof key === 'symbol' || key === '__esModule' || key === 'then' ? undefined : fail()),
-  apply: fail,
-  construct: fail,
-});
-`;
 }
 
 /** Where a program's bundle lands; its entry points are `<dir>/<entry>.js`. */

@@ -412,15 +412,22 @@ async function startWorkloads(core: CoreV1Api, otlp: URL): Promise<Workloads> {
 // ---------------------------------------------------------------------------------------------
 // The table.
 
+interface AgentEndpoints {
+  readonly url: string;
+  readonly metricsUrl: string;
+  /** Bearer token for the session API. */
+  readonly token: string;
+}
+
 async function snapshot(
-  agentUrl: string,
+  agent: AgentEndpoints,
   custom: CustomObjectsApi,
   operator: Managed | undefined,
   workloads: Workloads,
   startedAt: number,
   urls: [string, string][],
 ): Promise<Snapshot> {
-  const metrics = await fetch(`${agentUrl}/metrics`)
+  const metrics = await fetch(`${agent.metricsUrl}/metrics`)
     .then((r) => r.text())
     .catch(() => '');
   const cpu = sumByLabel(metrics, 'agentmeter_namespace_cpu_usage_seconds_total', 'namespace');
@@ -435,9 +442,9 @@ async function snapshot(
   ];
   const views = await Promise.all(
     sessions.map(async (s) => {
-      const res = await fetch(`${agentUrl}/v1/sessions/${s.namespace}/${s.id}`).catch(
-        () => undefined,
-      );
+      const res = await fetch(`${agent.url}/v1/sessions/${s.namespace}/${s.id}`, {
+        headers: { authorization: `Bearer ${agent.token}` },
+      }).catch(() => undefined);
       return res?.ok ? { ...s, view: (await res.json()) as SessionView } : s;
     }),
   );
@@ -538,6 +545,8 @@ async function main(): Promise<number> {
   await mkdir(stateDir);
   const agentPort = await freePort(AGENT_HOST);
   const otlpPort = await freePort(AGENT_HOST);
+  const metricsPort = await freePort(AGENT_HOST);
+  const healthPort = await freePort(AGENT_HOST);
   log(`starting the node agent for node ${NODE} (cgroups under ${CGROUP_ROOT})`);
   const agent = startProcess(
     'node agent',
@@ -549,12 +558,20 @@ async function main(): Promise<number> {
       `--tick=${TICK}`,
       `--listen=${AGENT_HOST}:${agentPort}`,
       `--otlp-listen=${AGENT_HOST}:${otlpPort}`,
+      `--metrics-listen=${AGENT_HOST}:${metricsPort}`,
+      `--health-listen=${AGENT_HOST}:${healthPort}`,
       '--gpu=off',
     ],
     join(dir, 'agent.log'),
   );
   const agentUrl = `http://${AGENT_HOST}:${agentPort}`;
-  if (!(await waitHttp(agent, `${agentUrl}/readyz`, 60_000)))
+  // The demo reads sessions as the cluster admin, whom a SubjectAccessReview allows everywhere.
+  const endpoints: AgentEndpoints = {
+    url: agentUrl,
+    metricsUrl: `http://${AGENT_HOST}:${metricsPort}`,
+    token: plane.admin.token,
+  };
+  if (!(await waitHttp(agent, `http://${AGENT_HOST}:${healthPort}/readyz`, 60_000)))
     throw new Error(`the node agent did not become ready:\n${await logTail(agent, 20)}`);
 
   const tokenFile = join(dir, 'ledger-token');
@@ -604,7 +621,7 @@ async function main(): Promise<number> {
   workloadsRef.current = workloads;
   const startedAt = Date.now();
   const urls: [string, string][] = [
-    ['agent metrics', `${agentUrl}/metrics`],
+    ['agent metrics', `${endpoints.metricsUrl}/metrics`],
     ['agent sessions', `${agentUrl}/v1/sessions/{namespace}/{id}`],
     [
       'operator metrics',
@@ -634,7 +651,7 @@ async function main(): Promise<number> {
       throw new Error(
         `the node agent exited with ${String(agent.exitCode)}:\n${await logTail(agent, 20)}`,
       );
-    const snap = await snapshot(agentUrl, custom, operator, workloads, startedAt, urls);
+    const snap = await snapshot(endpoints, custom, operator, workloads, startedAt, urls);
     if (durationS === undefined) {
       process.stdout.write(`${tty ? '\x1b[2J\x1b[H' : '\n'}${render(snap)}\n`);
       if (tty) process.stdout.write('\nCtrl-C stops the demo and removes everything it made.\n');
@@ -647,7 +664,7 @@ async function main(): Promise<number> {
   workloads.stop.abort();
   if (durationS === undefined) {
     process.stdout.write(
-      `\n${render(await snapshot(agentUrl, custom, operator, workloads, startedAt, urls))}\n`,
+      `\n${render(await snapshot(endpoints, custom, operator, workloads, startedAt, urls))}\n`,
     );
     return 0;
   }
@@ -659,11 +676,11 @@ async function main(): Promise<number> {
   // last calls wait out the watermark: on a busy machine that takes a while, so the verdict waits
   // until every session is charged, with a deadline only as a guard against a hang.
   const settleBy = Date.now() + SETTLE_GUARD_MS;
-  let final = await snapshot(agentUrl, custom, operator, workloads, startedAt, urls);
+  let final = await snapshot(endpoints, custom, operator, workloads, startedAt, urls);
   while (zeroCostSessions(final).length > 0 && Date.now() < settleBy) {
     if (agent.exitCode !== undefined) break;
     await sleep(2000);
-    final = await snapshot(agentUrl, custom, operator, workloads, startedAt, urls);
+    final = await snapshot(endpoints, custom, operator, workloads, startedAt, urls);
   }
   process.stdout.write(`\n${render(final)}\n\n`);
   const zero = zeroCostSessions(final);

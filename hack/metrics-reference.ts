@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import { AttributionMetrics } from '../node-agent/src/metrics/attribution-metrics.ts';
 import { GpuMetrics } from '../node-agent/src/gpu/metrics.ts';
 import { AgentMetrics } from '../node-agent/src/metrics/agent-metrics.ts';
+import { RefusalMetrics } from '../node-agent/src/metrics/refusal-metrics.ts';
 import type { TotalsFamily } from '../node-agent/src/metrics/totals-exposition.ts';
 import { NAMESPACE_FAMILIES, POD_FAMILIES } from '../node-agent/src/metrics/totals-exposition.ts';
 import { OperatorMetrics } from '../operator/src/metrics.ts';
@@ -37,6 +38,7 @@ function agentRegistry(): Registry {
   });
   attribution.register(registry as Registry);
   new GpuMetrics().register(registry as Registry);
+  new RefusalMetrics().register(registry as Registry);
   return registry as Registry;
 }
 

@@ -49,6 +49,8 @@ describe('parseConfig', () => {
       stateDir: state,
       tickMs: 10_000,
       listen: { host: '0.0.0.0', port: 9464 },
+      metricsListen: { host: '0.0.0.0', port: 9465 },
+      healthListen: { host: '0.0.0.0', port: 9466 },
       cgroupRoot: cgroup,
       procRoot: proc,
       sysRoot: sys,
@@ -59,7 +61,7 @@ describe('parseConfig', () => {
       otlpListen: { host: '0.0.0.0', port: 4318 },
       otlpMaxBodyBytes: 8 * 1024 * 1024,
       sessionWatermarkTicks: 2,
-      identityMode: 'default',
+      trustedProxies: [],
       gpu: 'auto',
       nvidiaSmi: 'nvidia-smi',
       podResourcesSocket: '/var/lib/kubelet/pod-resources/kubelet.sock',
@@ -67,6 +69,15 @@ describe('parseConfig', () => {
       ledgerIntervalMs: 10_000,
       heapCapBytes: 6 * 1024 * 1024,
     });
+  });
+
+  it('takes trusted proxies as CIDRs, a bare address as a single host', () => {
+    expect(
+      parseConfig([...good, '--trusted-proxies=10.1.0.0/16, fd00::1'], env).trustedProxies,
+    ).toEqual([
+      { address: '10.1.0.0', prefix: 16, family: 'ipv4' },
+      { address: 'fd00::1', prefix: 128, family: 'ipv6' },
+    ]);
   });
 
   it('takes a heap cap in bytes, or 0 for none', () => {
@@ -78,9 +89,10 @@ describe('parseConfig', () => {
     ['--session-watermark-ticks=31', /--session-watermark-ticks: invalid value "31"/],
     ['--session-watermark-ticks=-1', /--session-watermark-ticks: invalid value "-1"/],
     [
-      '--identity-mode=lenient',
-      /--identity-mode: invalid value "lenient": expected default or strict/,
+      '--trusted-proxies=10.0.0.0/33',
+      /--trusted-proxies: invalid value "10.0.0.0\/33": expected comma-separated CIDRs/,
     ],
+    ['--trusted-proxies=proxy.local', /--trusted-proxies: invalid value "proxy.local"/],
     ['--otlp-max-body=100Gi', /--otlp-max-body: invalid value "100Gi"/],
     [
       '--heap-cap=512Ki',

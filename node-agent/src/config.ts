@@ -12,12 +12,22 @@ export interface ListenAddress {
   readonly port: number;
 }
 
+export interface Cidr {
+  readonly address: string;
+  readonly prefix: number;
+  readonly family: 'ipv4' | 'ipv6';
+}
+
 export interface AgentConfig {
   readonly nodeName: string;
   /** Writable directory holding the ledger and counter checkpoints. */
   readonly stateDir: string;
   readonly tickMs: number;
   readonly listen: ListenAddress;
+  /** /metrics on its own port, so a NetworkPolicy can admit Prometheus there and nothing else. */
+  readonly metricsListen: ListenAddress;
+  /** /healthz and /readyz, answered by a thread of their own (runtime/health-server.ts). */
+  readonly healthListen: ListenAddress;
   /** Explicit kubeconfig; absent means KUBECONFIG or in-cluster (see loadKubeConfig). */
   readonly kubeconfig?: string;
   readonly cgroupRoot: string;
@@ -34,8 +44,9 @@ export interface AgentConfig {
   readonly otlpMaxBodyBytes: number;
   /** Ticks a measured tick waits for late spans before it is split and written. */
   readonly sessionWatermarkTicks: number;
-  /** `strict` refuses spans whose pod cannot be verified from the connection. */
-  readonly identityMode: 'default' | 'strict';
+  /** CIDRs (admin-listed proxies) whose spans may claim a pod by `k8s.pod.uid`; from any
+   * other address that is not a live pod of this node, spans are refused. Empty by default. */
+  readonly trustedProxies: readonly Cidr[];
   /** GPU metering: `auto` turns it on when nvidia-smi can be found. */
   readonly gpu: 'auto' | 'on' | 'off';
   readonly nvidiaSmi: string;
@@ -88,6 +99,16 @@ const SETTINGS = {
   stateDir: { flag: 'state-dir', env: ['AGENTMETER_STATE_DIR'], default: '/var/lib/agentmeter' },
   tick: { flag: 'tick', env: ['AGENTMETER_TICK'], default: '10s' },
   listen: { flag: 'listen', env: ['AGENTMETER_LISTEN'], default: '0.0.0.0:9464' },
+  metricsListen: {
+    flag: 'metrics-listen',
+    env: ['AGENTMETER_METRICS_LISTEN'],
+    default: '0.0.0.0:9465',
+  },
+  healthListen: {
+    flag: 'health-listen',
+    env: ['AGENTMETER_HEALTH_LISTEN'],
+    default: '0.0.0.0:9466',
+  },
   kubeconfig: { flag: 'kubeconfig', env: ['AGENTMETER_KUBECONFIG'] },
   cgroupRoot: { flag: 'cgroup-root', env: ['AGENTMETER_CGROUP_ROOT'], default: '/sys/fs/cgroup' },
   procRoot: { flag: 'proc-root', env: ['AGENTMETER_PROC_ROOT'], default: '/proc' },
@@ -115,7 +136,7 @@ const SETTINGS = {
     env: ['AGENTMETER_SESSION_WATERMARK_TICKS'],
     default: '2',
   },
-  identityMode: { flag: 'identity-mode', env: ['AGENTMETER_IDENTITY_MODE'], default: 'default' },
+  trustedProxies: { flag: 'trusted-proxies', env: ['AGENTMETER_TRUSTED_PROXIES'], default: '' },
   gpu: { flag: 'gpu', env: ['AGENTMETER_GPU'], default: 'auto' },
   nvidiaSmi: { flag: 'nvidia-smi', env: ['AGENTMETER_NVIDIA_SMI'], default: 'nvidia-smi' },
   podResourcesSocket: {
@@ -194,7 +215,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ag
   const otlpListen = read(SETTINGS.otlpListen);
   const otlpMaxBody = read(SETTINGS.otlpMaxBody);
   const watermark = read(SETTINGS.sessionWatermark);
-  const identity = read(SETTINGS.identityMode);
+  const trusted = read(SETTINGS.trustedProxies);
+  const metricsListen = read(SETTINGS.metricsListen);
+  const healthListen = read(SETTINGS.healthListen);
   if (!/^(?:[0-9]|[12][0-9]|30)$/.test(watermark.value ?? '')) {
     throw new ConfigError(
       watermark.source,
@@ -229,9 +252,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ag
   if (!/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$/.test(audience.value ?? '')) {
     throw new ConfigError(audience.source, audience.value, 'a token audience such as agentmeter');
   }
-  if (identity.value !== 'default' && identity.value !== 'strict') {
-    throw new ConfigError(identity.source, identity.value, 'default or strict');
-  }
 
   const level = logLevel.value as LogLevel;
   if (!LOG_LEVELS.includes(level)) {
@@ -242,6 +262,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ag
     stateDir: directory(stateDir, true),
     tickMs: durationIn(tick, SECOND, 5 * MINUTE, '1s to 5m'),
     listen: parseListen(listen.source, listen.value ?? ''),
+    metricsListen: parseListen(metricsListen.source, metricsListen.value ?? ''),
+    healthListen: parseListen(healthListen.source, healthListen.value ?? ''),
     ...(kubeconfig.value !== undefined ? { kubeconfig: readableFile(kubeconfig) } : {}),
     cgroupRoot: directory(cgroupRoot, false),
     procRoot: directory(procRoot, false),
@@ -253,7 +275,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ag
     otlpListen: parseListen(otlpListen.source, otlpListen.value ?? ''),
     otlpMaxBodyBytes: byteSize(otlpMaxBody, 1024, 64 * MI, '1Ki to 64Mi'),
     sessionWatermarkTicks: Number(watermark.value),
-    identityMode: identity.value,
+    trustedProxies: parseCidrs(trusted.source, trusted.value ?? ''),
     gpu: gpu.value,
     nvidiaSmi: nvidiaSmi.value ?? 'nvidia-smi',
     podResourcesSocket: podResources.value ?? '',
@@ -348,6 +370,28 @@ function byteSize(
     );
   }
   return bytes;
+}
+
+/** A comma-separated list of CIDRs (`10.1.0.0/16,fd00::/64`); a bare address is a /32 or /128. */
+export function parseCidrs(source: string, text: string): Cidr[] {
+  const out: Cidr[] = [];
+  for (const item of text.split(',').map((s) => s.trim())) {
+    if (item === '') continue;
+    const [address = '', prefixText, ...rest] = item.split('/');
+    const version = isIP(address);
+    const max = version === 6 ? 128 : 32;
+    const prefix = prefixText === undefined ? max : Number(prefixText);
+    if (
+      version === 0 ||
+      rest.length > 0 ||
+      (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) ||
+      prefix > max
+    ) {
+      throw new ConfigError(source, text, 'comma-separated CIDRs, e.g. 10.1.0.0/16,fd00::/64');
+    }
+    out.push({ address, prefix, family: version === 6 ? 'ipv6' : 'ipv4' });
+  }
+  return out;
 }
 
 /** `host:port` with an IPv4 address, a host name or a bracketed IPv6 address; port 0–65535. */

@@ -31,6 +31,9 @@ export class OperatorMetrics {
   readonly roundSeconds: Histogram;
   readonly apiserverUp: Gauge;
   readonly agents: Gauge<'state'>;
+  readonly guardTrips: Counter<'policy' | 'guard'>;
+  readonly anomalies: Gauge<'policy' | 'dimension' | 'window_hours'>;
+  readonly #anomalySeries = new Map<string, Labels[]>();
   readonly #series = new Map<
     string,
     { spend: Labels[]; limit: Labels[]; utilization: Labels[]; sessions: Labels[]; top: Labels[] }
@@ -110,6 +113,31 @@ export class OperatorMetrics {
       labelNames: ['state'],
       registers,
     });
+    this.guardTrips = new Counter({
+      name: 'agentmeter_guard_trips_total',
+      help: 'Sessions a runaway-session guard newly tripped on, by policy and guard (sessions are never labels)',
+      labelNames: ['policy', 'guard'],
+      registers,
+    });
+    this.anomalies = new Gauge({
+      name: 'agentmeter_spend_anomalies',
+      help: 'Spend anomalies active in the last closed hour, by policy, dimension (namespace, tag, model, session) and window in hours; keys are never labels',
+      labelNames: ['policy', 'dimension', 'window_hours'],
+      registers,
+    });
+  }
+
+  /** Replaces the anomaly counts of `policy`; counts are keyed "dimension/windowHours". */
+  setAnomalies(policy: string, counts: ReadonlyMap<string, number>): void {
+    for (const l of this.#anomalySeries.get(policy) ?? []) this.anomalies.remove(l);
+    const mine: Labels[] = [];
+    for (const [k, n] of counts) {
+      const [dimension = '', windowHours = ''] = k.split('/');
+      const labels = { policy, dimension, window_hours: windowHours };
+      this.anomalies.set(labels, n);
+      mine.push(labels);
+    }
+    this.#anomalySeries.set(policy, mine);
   }
 
   /** Replaces the budget series of `policy`. */

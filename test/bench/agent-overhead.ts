@@ -2,10 +2,15 @@
 // this host, bound to a node on a real apiserver, metered by the real agent process at a 10 s and
 // at a 1 s tick. Prints the agent's CPU as a percentage of one core, its peak RSS and the time to
 // render /metrics. Run: node test/bench/agent-overhead.ts [seconds-per-phase, default 60]
+// Comparing builds or flags on a noisy machine: AGENTMETER_BENCH_VARIANTS runs several agents
+// interleaved in one run, each tick setting taking every variant in turn (the order rotating
+// each round, AGENTMETER_BENCH_ROUNDS, default 1). Variants are separated by ';', each
+// `LABEL=SCRIPT [NODE-FLAG ...]`: SCRIPT is a bundle's main.js, or '-' for this checkout's; flags
+// given replace the image's. E.g. 'image=-;default-compilers=- --max-semi-space-size=1 --expose-gc'.
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { cpus, release, tmpdir } from 'node:os';
+import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { buildProgram, distDir, program } from '../../hack/build-dist.ts';
@@ -23,6 +28,7 @@ const PREFIX = `agentmeter-overhead-${randomBytes(3).toString('hex')}`;
 const CLK_TCK = 100n;
 /** Spreads successive scrapes evenly over the tick period (a low-discrepancy sequence). */
 const GOLDEN_FRACTION = (Math.sqrt(5) - 1) / 2;
+const ROUNDS = Number(process.env.AGENTMETER_BENCH_ROUNDS ?? '1');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function cpuTicks(pid: number): Promise<bigint> {
@@ -77,17 +83,55 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
-async function phase(
-  tick: string,
-  kubeconfig: string,
-  token: string,
-): Promise<{
+/** One agent build and its node flags, measured in turn with the others. */
+interface Variant {
+  readonly label: string;
+  readonly script: string;
+  readonly flags: readonly string[];
+}
+
+function variants(): Variant[] {
+  const extra = (process.env.AGENTMETER_BENCH_AGENT_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const spec = process.env.AGENTMETER_BENCH_VARIANTS;
+  if (spec === undefined || spec === '') {
+    // What the image runs, or the TypeScript sources for readable profile frames (run from the
+    // repository root); profiling runs add flags (AGENTMETER_BENCH_AGENT_NODE_FLAGS=--cpu-prof).
+    const sources = process.env.AGENTMETER_BENCH_AGENT_SOURCE === '1';
+    return [
+      {
+        label: 'image',
+        script: sources ? 'node-agent/src/main.ts' : AGENT_BUNDLE,
+        flags: [...IMAGE.flags, ...extra],
+      },
+    ];
+  }
+  return spec.split(';').map((item) => {
+    const match = /^\s*([\w.-]+)=(\S+)((?:\s+\S+)*)\s*$/.exec(item);
+    if (match === null) throw new Error(`variant must be LABEL=SCRIPT [FLAG ...], got "${item}"`);
+    const [, label, script, flags] = match as unknown as [string, string, string, string];
+    const given = flags.split(' ').filter(Boolean);
+    return {
+      label,
+      script: script === '-' ? AGENT_BUNDLE : script,
+      flags: [...(given.length > 0 ? given : IMAGE.flags), ...extra],
+    };
+  });
+}
+
+interface PhaseResult {
   cpuPercent: string;
   peakRssMiB: string;
   metricsMs: { first: number; p50: number; p99: number; duringTickMax: number };
   tickMeanMs: number;
   referenceMs: [number, number];
-}> {
+}
+
+async function phase(
+  tick: string,
+  variant: Variant,
+  kubeconfig: string,
+  token: string,
+): Promise<PhaseResult> {
   const tickMs = Number(/^(\d+)s$/.exec(tick)?.[1] ?? Number.NaN) * 1000;
   if (!Number.isSafeInteger(tickMs)) throw new Error(`tick must be whole seconds, got ${tick}`);
   const stateDir = await mkdtemp(join(tmpdir(), 'agentmeter-bench-'));
@@ -101,23 +145,16 @@ async function phase(
     ledgerInterval: '10s',
     token,
     extraArgs: ['--log-level=warn'],
-    // What the image runs: the bundle, with the Dockerfile's node flags. Profiling runs can add
-    // flags (AGENTMETER_BENCH_AGENT_NODE_FLAGS=--cpu-prof) or run the TypeScript sources for
-    // readable frames (AGENTMETER_BENCH_AGENT_SOURCE=1; run from the repository root).
-    entry:
-      process.env.AGENTMETER_BENCH_AGENT_SOURCE === '1' ? 'node-agent/src/main.ts' : AGENT_BUNDLE,
+    entry: variant.script,
     env: imageEnv('node-agent/Dockerfile'),
-    nodeFlags: [
-      ...IMAGE.flags,
-      ...(process.env.AGENTMETER_BENCH_AGENT_NODE_FLAGS ?? '').split(' ').filter(Boolean),
-    ],
+    nodeFlags: variant.flags,
   });
   try {
     await agent.waitReady(120_000);
     const pid = agent.child.pid as number;
     // The first scrape after start compiles the render path's functions; it is timed apart from
     // the steady-state scrapes, as start-up is apart from the steady-state CPU.
-    const firstScrapeMs = (await timedScrape(agent.url)).ms;
+    const firstScrapeMs = (await timedScrape(agent.metricsUrl)).ms;
     // Let start-up (pod watch list, first ticks) settle before measuring steady state.
     await sleep(Math.min(15_000, PHASE_SECONDS * 250));
     const referenceBefore = referenceWorkloadMs();
@@ -140,7 +177,7 @@ async function phase(
         ? ((k >> 1) % 11) * 10
         : Math.floor(((k * GOLDEN_FRACTION) % 1) * tickMs);
       await sleep(Math.max(0, firstBoundary + k * 10_000 + offsetMs - Date.now()));
-      const { ms, body } = await timedScrape(agent.url);
+      const { ms, body } = await timedScrape(agent.metricsUrl);
       renderMs.push(ms);
       if (duringTick) duringTickMs.push(ms);
       const ticks = tickDurations(body);
@@ -205,25 +242,46 @@ async function main(): Promise<void> {
       groups.push(group);
       sleepers.push(group.run('sleep', ['3600']));
     }
+    const measured = variants();
     process.stdout.write(
-      `machine: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores, Node ${process.version}, Linux ${release()}\n` +
-        `pods: ${PODS} with live processes, ${PHASE_SECONDS} s measured per tick setting\n` +
-        `agent: ${Object.entries(imageEnv('node-agent/Dockerfile'))
+      `machine: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores, Node ${process.version}, Linux ${release()}, load ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}\n` +
+        `pods: ${PODS} with live processes, ${PHASE_SECONDS} s measured per tick setting, ${ROUNDS} round(s)\n` +
+        `agent env: ${Object.entries(imageEnv('node-agent/Dockerfile'))
           .map(([k, v]) => `${k}=${v}`)
-          .join(
-            ' ',
-          )} node ${[...IMAGE.flags].join(' ')} ${process.env.AGENTMETER_BENCH_AGENT_SOURCE === '1' ? 'node-agent/src/main.ts' : 'dist/agent/main.js'} (node-agent/Dockerfile)\n`,
+          .join(' ')} (node-agent/Dockerfile)\n` +
+        measured.map((v) => `variant ${v.label}: node ${v.flags.join(' ')} ${v.script}\n`).join(''),
     );
-    for (const tick of (process.env.AGENTMETER_BENCH_TICKS ?? '10s,1s').split(',')) {
-      const r = await phase(tick, plane.kubeconfig, plane.admin.token);
-      process.stdout.write(
-        `tick ${tick.padStart(3)}: agent CPU ${r.cpuPercent}% of one core, peak RSS ${r.peakRssMiB} MiB, ` +
-          `/metrics render p50 ${r.metricsMs.p50.toFixed(1)} ms p99 ${r.metricsMs.p99.toFixed(1)} ms ` +
-          `(landing in a tick's first 100 ms: max ${r.metricsMs.duringTickMax.toFixed(1)} ms; ` +
-          `first scrape after start ${r.metricsMs.first.toFixed(1)} ms), ` +
-          `tick wall time mean ${r.tickMeanMs.toFixed(1)} ms ` +
-          `(reference workload ${r.referenceMs[0]}/${r.referenceMs[1]} ms before/after)\n`,
-      );
+    const results = new Map<string, PhaseResult[]>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const tick of (process.env.AGENTMETER_BENCH_TICKS ?? '10s,1s').split(',')) {
+        // The order rotates each round, so no variant always follows the same one.
+        const order = measured.map((_, i) => measured[(i + round) % measured.length] as Variant);
+        for (const variant of order) {
+          const r = await phase(tick, variant, plane.kubeconfig, plane.admin.token);
+          const key = `${tick.padStart(3)} ${variant.label}`;
+          results.set(key, [...(results.get(key) ?? []), r]);
+          process.stdout.write(
+            `round ${round + 1} tick ${tick.padStart(3)} ${variant.label}: agent CPU ${r.cpuPercent}% of one core, peak RSS ${r.peakRssMiB} MiB, ` +
+              `/metrics render p50 ${r.metricsMs.p50.toFixed(1)} ms p99 ${r.metricsMs.p99.toFixed(1)} ms ` +
+              `(landing in a tick's first 100 ms: max ${r.metricsMs.duringTickMax.toFixed(1)} ms; ` +
+              `first scrape after start ${r.metricsMs.first.toFixed(1)} ms), ` +
+              `tick wall time mean ${r.tickMeanMs.toFixed(1)} ms ` +
+              `(reference workload ${r.referenceMs[0]}/${r.referenceMs[1]} ms before/after)\n`,
+          );
+        }
+      }
+    }
+    if (ROUNDS > 1 || measured.length > 1) {
+      process.stdout.write('summary (each round, in order):\n');
+      for (const [key, rs] of [...results].sort(([a], [b]) => a.localeCompare(b))) {
+        const list = (f: (r: PhaseResult) => string): string => rs.map(f).join(' ');
+        process.stdout.write(
+          `tick ${key}: CPU % ${list((r) => r.cpuPercent)} | peak RSS MiB ${list((r) => r.peakRssMiB)} | ` +
+            `/metrics p99 ms ${list((r) => r.metricsMs.p99.toFixed(1))} | tick ms ${list((r) => r.tickMeanMs.toFixed(0))}\n`,
+        );
+      }
     }
   } finally {
     for (const child of sleepers) child.kill('SIGKILL');

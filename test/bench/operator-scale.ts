@@ -20,7 +20,6 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { LedgerStore } from '../../node-agent/src/ledger/index.ts';
 import { createAckRouter } from '../../node-agent/src/http/ack.ts';
-import { AgentMetrics } from '../../node-agent/src/metrics/agent-metrics.ts';
 import { createApp, listen } from '../../node-agent/src/http/server.ts';
 import { podBody } from '../../operator/src/budgets/test-ledger.ts';
 import type { Agent } from '../../operator/src/collect/agents.ts';
@@ -71,7 +70,7 @@ async function serveAgents(): Promise<void> {
     }
     const app = express();
     app.use(createAckRouter({ store, authorize: async () => true }));
-    app.use(createApp({ metrics: new AgentMetrics(), ledger: store, readiness: {} }));
+    app.use(createApp({ ledger: store }));
     const server = await listen(app, '127.0.0.1', 0);
     agents.push({ node, url: `http://127.0.0.1:${server.port}` });
     closers.push(async () => {

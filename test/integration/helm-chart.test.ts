@@ -12,6 +12,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEDGER_ACCESS } from '../../node-agent/src/http/auth.ts';
+import { SESSION_ACCESS } from '../../node-agent/src/http/session-access.ts';
 import { entrypoint, nodeEntrypoint } from '../support/dockerfile.ts';
 import { applyCrds, controlPlane, kubectl, type CommandResult } from '../support/kube.ts';
 
@@ -49,6 +50,58 @@ interface PodSpec {
   containers: Container[];
   volumes: (Record<string, unknown> & { name: string; hostPath?: { path: string } })[];
   tolerations?: unknown[];
+}
+
+// NetworkPolicy ingress semantics (networking.k8s.io/v1), for the rendered policy: a peer is a
+// pod (its namespace's labels and its own) or null for anything that is not a pod (a node, an
+// address outside the cluster). Rules are ORed; within a rule, any `from` entry and any port.
+interface LabelSelector {
+  matchLabels?: Record<string, string>;
+}
+interface NetworkPolicyPeer {
+  namespaceSelector?: LabelSelector;
+  podSelector?: LabelSelector;
+}
+interface NetworkPolicySpec {
+  podSelector: LabelSelector;
+  policyTypes: string[];
+  ingress: { from?: NetworkPolicyPeer[]; ports: { port: string; protocol: string }[] }[];
+}
+type Peer = { namespace: Record<string, string>; pod: Record<string, string> } | null;
+
+function matches(
+  selector: LabelSelector | null | undefined,
+  labels: Record<string, string>,
+): boolean {
+  return Object.entries(selector?.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+}
+
+function templateLabels(m: Manifest): Record<string, string> {
+  return (m.spec as unknown as { template: { metadata: { labels: Record<string, string> } } })
+    .template.metadata.labels;
+}
+
+function admits(
+  spec: NetworkPolicySpec,
+  policyNamespace: string,
+  peer: Peer,
+  port: string,
+): boolean {
+  expect(spec.policyTypes).toEqual(['Ingress']);
+  return spec.ingress.some(
+    (rule) =>
+      rule.ports.some((p) => p.port === port && p.protocol === 'TCP') &&
+      (rule.from === undefined ||
+        rule.from.some((from) => {
+          if (peer === null) return false; // no ipBlock entries: only pods are ever admitted
+          // A podSelector alone means pods of the policy's own namespace.
+          const namespaceOk =
+            from.namespaceSelector === undefined
+              ? peer.namespace['kubernetes.io/metadata.name'] === policyNamespace
+              : matches(from.namespaceSelector, peer.namespace);
+          return namespaceOk && matches(from.podSelector, peer.pod);
+        })),
+  );
 }
 
 /** The values files the chart is held to: the defaults plus every file in ci/. */
@@ -263,6 +316,7 @@ describe('helm lint and template', () => {
       AGENTMETER_CGROUP_ROOT: '/host/sys/fs/cgroup',
       AGENTMETER_PROC_ROOT: '/host/proc',
       AGENTMETER_LISTEN: '0.0.0.0:9464',
+      AGENTMETER_METRICS_LISTEN: '0.0.0.0:9465',
       AGENTMETER_LEDGER_API_AUDIENCE: 'agentmeter',
     });
     expect(env.AGENTMETER_GPU).toBe('off');
@@ -295,6 +349,81 @@ describe('helm lint and template', () => {
       expect(cm.metadata.labels).toMatchObject({ grafana_dashboard: '1' });
       for (const json of Object.values(cm.data as Record<string, string>)) JSON.parse(json);
     }
+  });
+
+  it('NetworkPolicy: OTLP from any pod, metrics from the monitoring namespaces, the API from the operator', async () => {
+    const { docs } = await render('np', 'agentmeter', undefined);
+    const policy = one(docs, 'NetworkPolicy') as Manifest & { spec: NetworkPolicySpec };
+    const ds = one(docs, 'DaemonSet');
+    const agentLabels = templateLabels(ds);
+    expect(matches(policy.spec.podSelector, agentLabels)).toBe(true);
+    // Every port the policy names is a port of the agent's container.
+    const ports = (podSpec(ds).containers[0] as Container & { ports: { name: string }[] }).ports;
+    for (const rule of policy.spec.ingress)
+      for (const p of rule.ports) expect(ports.map((c) => c.name)).toContain(p.port);
+    const operatorLabels = templateLabels(one(docs, 'Deployment'));
+    const tenantPod: Peer = { namespace: { 'kubernetes.io/metadata.name': 'team-a' }, pod: {} };
+    const prometheus: Peer = {
+      namespace: { 'kubernetes.io/metadata.name': 'monitoring' },
+      pod: { app: 'prometheus' },
+    };
+    const operator: Peer = {
+      namespace: { 'kubernetes.io/metadata.name': 'agentmeter' },
+      pod: operatorLabels,
+    };
+    const lookalike: Peer = {
+      namespace: { 'kubernetes.io/metadata.name': 'team-a' },
+      pod: operatorLabels,
+    };
+    const outside: Peer = null;
+    const admitted = (peer: Peer, port: string): boolean =>
+      admits(policy.spec, 'agentmeter', peer, port);
+    expect([tenantPod, prometheus, operator].map((p) => admitted(p, 'otlp-http'))).toEqual([
+      true,
+      true,
+      true,
+    ]);
+    expect(admitted(outside, 'otlp-http')).toBe(false);
+    expect([tenantPod, prometheus, operator, outside].map((p) => admitted(p, 'metrics'))).toEqual([
+      false,
+      true,
+      false,
+      false,
+    ]);
+    expect(
+      [tenantPod, prometheus, operator, lookalike, outside].map((p) => admitted(p, 'http')),
+    ).toEqual([false, false, true, false, false]);
+
+    const off = await render('np', 'agentmeter', undefined, {
+      set: ['networkPolicy.enabled=false'],
+    });
+    expect(off.docs.filter((d) => d.kind === 'NetworkPolicy')).toEqual([]);
+    const scoped = await render('np', 'agentmeter', undefined, {
+      set: ['networkPolicy.metricsPodSelector.matchLabels.app=prometheus'],
+    });
+    const scopedSpec = (one(scoped.docs, 'NetworkPolicy') as Manifest & { spec: NetworkPolicySpec })
+      .spec;
+    expect(admits(scopedSpec, 'agentmeter', prometheus, 'metrics')).toBe(true);
+    expect(
+      admits(scopedSpec, 'agentmeter', { ...prometheus, pod: { app: 'grafana' } }, 'metrics'),
+    ).toBe(false);
+  });
+
+  it('session-reader ClusterRole: get sessions.agentmeter.dev and nothing else', async () => {
+    const { docs } = await render('sr', 'agentmeter', undefined);
+    expect(one(docs, 'ClusterRole', '-session-reader')).toMatchObject({
+      rules: [{ apiGroups: ['agentmeter.dev'], resources: ['sessions'], verbs: ['get'] }],
+    });
+    const trusted = await render('sr', 'agentmeter', undefined, {
+      set: ['agent.trustedProxies={10.1.0.0/16,fd00::/64}'],
+    });
+    const env = (podSpec(one(trusted.docs, 'DaemonSet')).containers[0] as Container).env;
+    expect(env).toContainEqual({
+      name: 'AGENTMETER_TRUSTED_PROXIES',
+      value: '10.1.0.0/16,fd00::/64',
+    });
+    const none = (podSpec(one(docs, 'DaemonSet')).containers[0] as Container).env;
+    expect(none.map((e) => e.name)).not.toContain('AGENTMETER_TRUSTED_PROXIES');
   });
 
   it('GPU values: PodResources mounted read-only, the RuntimeClass and nvidia-smi path set', async () => {
@@ -439,6 +568,8 @@ describe('against the real apiserver', () => {
     ['get', 'pods', '-A'],
     ['watch', 'pods', '-A'],
     ['get', 'nodes/node-a'],
+    ['list', 'namespaces'],
+    ['watch', 'namespaces'],
     ['list', 'costpolicies.agentmeter.dev'],
     ['watch', 'costpolicies.agentmeter.dev'],
     ['create', 'tokenreviews.authentication.k8s.io'],
@@ -574,7 +705,10 @@ describe('against the real apiserver', () => {
       expect(res.code, res.stderr).toBe(0);
       return JSON.parse(res.stdout).status;
     };
-    const mayPull = async (user: string): Promise<boolean> => {
+    const may = async (
+      user: string,
+      access: Record<string, string> = { ...LEDGER_ACCESS },
+    ): Promise<boolean> => {
       const body = {
         apiVersion: 'authorization.k8s.io/v1',
         kind: 'SubjectAccessReview',
@@ -585,8 +719,8 @@ describe('against the real apiserver', () => {
             `system:serviceaccounts:${ns}`,
             'system:authenticated',
           ],
-          // Exactly what the agent asks before serving /v1/ledger.
-          resourceAttributes: { ...LEDGER_ACCESS },
+          // Exactly what the agent asks before serving /v1/ledger (or a session).
+          resourceAttributes: access,
         },
       };
       const res = await kubectl(['create', '--validate=false', '-f', '-', '-o', 'json'], {
@@ -600,13 +734,17 @@ describe('against the real apiserver', () => {
     const operator = await tokenReview(ledgerToken);
     expect(operator.authenticated).toBe(true);
     expect(operator.user?.username).toBe(`system:serviceaccount:${ns}:${operatorSa}`);
-    expect(await mayPull(operator.user?.username ?? '')).toBe(true);
+    expect(await may(operator.user?.username ?? '')).toBe(true);
+    // The operator reads budget marks of any namespace's sessions.
+    const sessions = { ...SESSION_ACCESS, namespace: 'team-a' };
+    expect(await may(operator.user?.username ?? '', sessions)).toBe(true);
 
     // The operator's API token has the wrong audience; another agent's token lacks the grant.
     expect((await tokenReview(apiToken)).authenticated).not.toBe(true);
     const other = await tokenReview(agentToken);
     expect(other.authenticated).toBe(true);
-    expect(await mayPull(other.user?.username ?? '')).toBe(false);
+    expect(await may(other.user?.username ?? '')).toBe(false);
+    expect(await may(other.user?.username ?? '', sessions)).toBe(false);
   });
 });
 

@@ -173,14 +173,14 @@ describe('node agent with bad input', () => {
     await expect.poll(() => cpuOf('healthy'), { timeout: 20_000, interval: 500 }).toBe(2000n);
     // The garbage pod had no readable baseline: its first readable value is its whole history.
     await expect.poll(() => cpuOf('garbage'), { timeout: 20_000, interval: 500 }).toBe(7000n);
-    expect((await fetch(`${agent.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${agent.healthUrl}/healthz`)).status).toBe(200);
   });
 
   it('survives the apiserver going away, says so, and recovers on its own', async () => {
     await plane.stopServers();
     await sleep(4000);
     expect(agent.child.exitCode).toBeNull();
-    expect((await fetch(`${agent.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${agent.healthUrl}/healthz`)).status).toBe(200);
     const during = await agent.metrics();
     expect(metricValue(during, 'agentmeter_pod_watch_restarts_total')).toBeGreaterThan(0);
     expect(agent.jsonLogs().some((l) => l.level === 'warn' || l.level === 'error')).toBe(true);

@@ -366,7 +366,7 @@ describe('Prometheus end to end', () => {
       dir: work,
       ruleFile: join(work, 'rules.yaml'),
       targets: [
-        { job: AGENT_JOB, target: `${AGENT_HOST}:${agentPort}` },
+        { job: AGENT_JOB, target: new URL(agent.metricsUrl).host },
         { job: OPERATOR_JOB, target: `${OPERATOR_HOST}:${operatorPort}` },
       ],
     });

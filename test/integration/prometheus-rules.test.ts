@@ -16,6 +16,8 @@ const ALERTS = [
   'AgentmeterChainVerificationFailed',
   'AgentmeterTickErrors',
   'AgentmeterUnattributedShareHigh',
+  'AgentmeterSpendAnomaly',
+  'AgentmeterGuardTripped',
 ];
 
 let dir: string;

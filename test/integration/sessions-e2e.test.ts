@@ -627,9 +627,11 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
   });
 
   it('/v1/sessions/{namespace}/{id} agrees with the ledger on usage, tokens and cost', async () => {
+    // Read as the cluster admin, whom the SubjectAccessReview allows in every namespace.
+    const admin = { authorization: `Bearer ${controlPlane().admin.token}` };
     for (const id of ['alpha', 'gamma', 'batch-42']) {
       // The agent keeps ticking: read the view, then the ledger up to the seq the view sums to.
-      const res = await fetch(`${agent.url}/v1/sessions/${NAMESPACE}/${id}`);
+      const res = await fetch(`${agent.url}/v1/sessions/${NAMESPACE}/${id}`, { headers: admin });
       expect(res.status).toBe(200);
       const view = (await res.json()) as {
         session: SessionRef;
@@ -679,6 +681,7 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
       expect(parseMoney(view.cost.total.USD ?? '0')).toBe(infraNano + tokenNano);
       expect(infraNano).toBeGreaterThan(0n);
     }
-    expect((await fetch(`${agent.url}/v1/sessions/${NAMESPACE}/spoof`)).status).toBe(404);
+    const spoof = await fetch(`${agent.url}/v1/sessions/${NAMESPACE}/spoof`, { headers: admin });
+    expect(spoof.status).toBe(404);
   });
 });

@@ -238,6 +238,24 @@ describe.each(engines)('accounting store on %s', (engine, config) => {
       { key: 'b', costNano: 4000n, calls: 2n },
       { key: 'a', costNano: 1000n, calls: 1n },
     ]);
+
+    const days = { fromDay: DAY, toDay: DAY + 2 };
+    expect(await store.dailyBreakdown('p', days, { by: 'tag', tag: 'team' })).toEqual([
+      { day: DAY, key: 'blue', costNano: 2000n, calls: 1n },
+      { day: DAY, key: 'red', costNano: 1000n, calls: 1n },
+      { day: DAY, key: null, costNano: 2000n, calls: 1n },
+      { day: DAY + 1, key: 'red', costNano: 400n, calls: 1n },
+    ]);
+    expect(await store.dailyBreakdown('p', days, { by: 'namespace' })).toEqual([
+      { day: DAY, key: 'a', costNano: 1000n, calls: 1n },
+      { day: DAY, key: 'b', costNano: 4000n, calls: 2n },
+      { day: DAY + 1, key: 'a', costNano: 400n, calls: 1n },
+    ]);
+    expect(await store.dailyBreakdown('p', days, { by: 'model' })).toEqual([
+      { day: DAY, key: 'gpt-5', costNano: 5000n, calls: 3n },
+      { day: DAY + 1, key: 'gpt-5', costNano: 400n, calls: 1n },
+    ]);
+    expect(await store.dailyBreakdown('p', days, { by: 'tool' })).toEqual([]);
   });
 
   it('refuses a round whose cursor moved, and writes none of it', async () => {

@@ -36,6 +36,10 @@ export class AgentProcess {
   readonly url: string;
   /** The OTLP/HTTP receiver, on the same loopback address. */
   otlpUrl = '';
+  /** /metrics, on its own port of the same address. */
+  metricsUrl = '';
+  /** /healthz and /readyz, on their own port of the same address. */
+  healthUrl = '';
   token: string | undefined;
   readonly child: ChildProcess;
   readonly logs: string[] = [];
@@ -52,6 +56,8 @@ export class AgentProcess {
     const host = options.host ?? '127.0.0.1';
     const port = options.port ?? (await freePort(host));
     const otlpPort = await freePort(host);
+    const metricsPort = await freePort(host);
+    const healthPort = await freePort(host);
     const image = options.entry === undefined ? shipped('agent') : undefined;
     const args = [
       ...(image?.flags ?? options.nodeFlags ?? []),
@@ -63,6 +69,8 @@ export class AgentProcess {
       `--ledger-interval=${options.ledgerInterval ?? options.tick ?? '1s'}`,
       `--listen=${host}:${port}`,
       `--otlp-listen=${host}:${otlpPort}`,
+      `--metrics-listen=${host}:${metricsPort}`,
+      `--health-listen=${host}:${healthPort}`,
       // Each flag may be given once, so GPU settings replace `--gpu=off` rather than follow it.
       ...(options.gpu === undefined
         ? ['--gpu=off']
@@ -79,6 +87,8 @@ export class AgentProcess {
     });
     const agent = new AgentProcess(`http://${host}:${port}`, child);
     agent.otlpUrl = `http://${host}:${otlpPort}`;
+    agent.metricsUrl = `http://${host}:${metricsPort}`;
+    agent.healthUrl = `http://${host}:${healthPort}`;
     agent.token = options.token;
     return agent;
   }
@@ -90,7 +100,7 @@ export class AgentProcess {
     void this.exited.then(() => (exited = true));
     for (;;) {
       if (exited) throw new Error(`agent exited before ready:\n${this.logs.slice(-20).join('\n')}`);
-      const ok = await fetch(`${this.url}/readyz`)
+      const ok = await fetch(`${this.healthUrl}/readyz`)
         .then((r) => r.ok)
         .catch(() => false);
       if (ok) return;
@@ -115,7 +125,7 @@ export class AgentProcess {
   }
 
   async metrics(): Promise<string> {
-    return (await fetch(`${this.url}/metrics`)).text();
+    return (await fetch(`${this.metricsUrl}/metrics`)).text();
   }
 
   /** Every ledger entry after `after`, following `next` across pages. */

@@ -322,7 +322,7 @@ export const costPolicySpecSchema = {
     },
     guards: {
       type: 'array',
-      description: `Runaway-session limits checked every collection round (at most ${MAX_GUARDS}). Validated and stored; the operator does not evaluate them in its round yet.`,
+      description: `Runaway-session limits checked every collection round (at most ${MAX_GUARDS}) over the recent ledger activity of each session.`,
       maxItems: MAX_GUARDS,
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['name'],
@@ -414,6 +414,54 @@ const budgetStatus = {
   },
 } as const satisfies SchemaNode;
 
+export const MAX_TRIPPED_GUARDS = 100;
+
+const guardsStatus = {
+  type: 'object',
+  description:
+    'Sessions the guards tripped on. Each stays marked over budget on every agent until the end of the period it tripped in, or until the agentmeter.dev/clear-guards annotation is given a new value.',
+  properties: {
+    tripped: {
+      type: 'array',
+      description: `Tripped (guard, session) pairs (at most ${MAX_TRIPPED_GUARDS}, the earliest kept).`,
+      maxItems: MAX_TRIPPED_GUARDS,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['guard', 'session'],
+      items: {
+        type: 'object',
+        required: ['guard', 'session', 'action', 'kind', 'trippedAt', 'until', 'observed', 'limit'],
+        properties: {
+          guard: { type: 'string', minLength: 1, maxLength: 63 },
+          session: SCOPE_KEY,
+          action: { type: 'string', enum: ['MarkOverBudget', 'Suspend'] },
+          kind: { type: 'string', enum: ['spendPerMinute', 'callsPerMinute', 'repeatedToolCall'] },
+          trippedAt: {
+            ...TIMESTAMP,
+            description: 'Time of the ledger entry that passed the limit.',
+          },
+          until: { ...TIMESTAMP, description: 'When the mark clears by itself.' },
+          observed: {
+            type: 'string',
+            maxLength: 40,
+            description: 'Spend (in spec.currency) or calls in the window that passed the limit.',
+          },
+          limit: { type: 'string', maxLength: 40 },
+          tool: { type: 'string', maxLength: 256 },
+        },
+      },
+    },
+    cleared: {
+      type: 'string',
+      maxLength: 253,
+      description: 'The agentmeter.dev/clear-guards annotation value last acted on.',
+    },
+    clearedAt: {
+      ...TIMESTAMP,
+      description: 'Activity up to this time was forgiven by the last clear.',
+    },
+  },
+} as const satisfies SchemaNode;
+
 export const costPolicyStatusSchema = {
   type: 'object',
   description: 'Written by the operator only, through the status subresource.',
@@ -446,6 +494,7 @@ export const costPolicyStatusSchema = {
       'x-kubernetes-list-map-keys': ['name'],
       items: budgetStatus,
     },
+    guards: guardsStatus,
     lastCollectionTime: {
       ...TIMESTAMP,
       description: 'When the operator last collected ledger entries.',

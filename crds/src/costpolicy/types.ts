@@ -133,8 +133,36 @@ export interface Accumulator {
   nano: string;
 }
 
+export type GuardKind = 'spendPerMinute' | 'callsPerMinute' | 'repeatedToolCall';
+
+/** A session a guard tripped on: marked over budget on every agent until `until`. */
+export interface TrippedGuard {
+  guard: string;
+  /** "namespace/session-id". */
+  session: string;
+  action: GuardAction;
+  kind: GuardKind;
+  /** When the limit was passed (the time of the ledger entry that passed it). */
+  trippedAt: Timestamp;
+  /** End of the policy's shortest budget period open at the trip (the UTC day without budgets). */
+  until: Timestamp;
+  /** Spend (Money) or calls in the window that passed the limit. */
+  observed: string;
+  limit: string;
+  tool?: string;
+}
+
+export interface GuardsStatus {
+  tripped?: TrippedGuard[];
+  /** The agentmeter.dev/clear-guards annotation value last acted on. */
+  cleared?: string;
+  /** Activity up to this time was forgiven by the last clear. */
+  clearedAt?: Timestamp;
+}
+
 export interface CostPolicyStatus {
   observedGeneration?: number;
+  guards?: GuardsStatus;
   conditions?: Condition[];
   /** e.g. "82%". */
   topBudgetUtilization?: string;

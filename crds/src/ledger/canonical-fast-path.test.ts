@@ -4,6 +4,7 @@ import { canonicalSplit } from './canonical.ts';
 import { canonicalSplitFast } from './canonical-fast-path.ts';
 import { sealEntryLine } from './chain.ts';
 import { draft, podUsage, sampleBodies } from './fixtures.ts';
+import { FIELD_MAX_LENGTH } from './limits.ts';
 import { parseEntry } from './parse.ts';
 import { GENESIS_PREV } from './types.ts';
 import { REQUIRED_USAGE_KEYS } from './usage.ts';
@@ -277,4 +278,79 @@ describe('canonicalSplitFast', () => {
       }
     }
   });
+
+  it("follows FIELD_MAX_LENGTH as parseEntry does: a string at its limit is taken, one unit longer is left to parseEntry's error", () => {
+    const session = { namespace: 'agents', id: 's-1' };
+    const pod: Json = {
+      ...sealEntryLine(draft(podUsage(1)), GENESIS_PREV, 1n).entry,
+      bootId: 'boot',
+      pod: {
+        uid: 'u',
+        namespace: 'n',
+        name: 'p',
+        qos: 'Burstable',
+        workload: { kind: 'Job', name: 'j' },
+      },
+      shares: [{ session, usage: podUsage(1).usage }],
+      cost: {
+        currency: 'USD',
+        policy: { name: 'p', generation: '1' },
+        totalNano: '5',
+        bySession: [{ session, totalNano: '5' }],
+      },
+      priced: true,
+      flags: ['a'],
+      hash: undefined,
+    };
+    const checkpoint: Json = {
+      ...sealEntryLine(
+        draft({
+          kind: 'checkpoint',
+          time: podUsage(1).time,
+          tick: 't',
+          cgroups: [{ key: 'k', podUid: 'u', counters: { a: '1' } }],
+        }),
+        GENESIS_PREV,
+        1n,
+      ).entry,
+      hash: undefined,
+    };
+    const cases: [Json, string, keyof typeof FIELD_MAX_LENGTH][] = [
+      [pod, 'agentId', 'agentId'],
+      [pod, 'node', 'node'],
+      [pod, 'bootId', 'bootId'],
+      [pod, 'tick', 'tick'],
+      [pod, 'pod.uid', 'podUid'],
+      [pod, 'pod.namespace', 'name'],
+      [pod, 'pod.name', 'name'],
+      [pod, 'pod.workload.kind', 'kind'],
+      [pod, 'pod.workload.name', 'name'],
+      [pod, 'shares.0.session.namespace', 'name'],
+      [pod, 'shares.0.session.id', 'sessionId'],
+      [pod, 'cost.policy.name', 'name'],
+      [pod, 'flags.0', 'default'],
+      [checkpoint, 'cgroups.0.key', 'cgroupKey'],
+      [checkpoint, 'cgroups.0.podUid', 'podUid'],
+    ];
+    expect(canonicalSplitFast(pod)).toBeDefined();
+    expect(canonicalSplitFast(checkpoint)).toBeDefined();
+    for (const [record, path, limit] of cases) {
+      const max = FIELD_MAX_LENGTH[limit];
+      const atLimit = withMember(record, path, 'a'.repeat(max));
+      expect(agrees(atLimit), `${path} at ${max}`).toBe(true);
+      const over = withMember(record, path, 'a'.repeat(max + 1));
+      expect(canonicalSplitFast(over), `${path} at ${max + 1}`).toBeUndefined();
+      expect(() => parseEntry({ ...over, hash: 'f'.repeat(64) })).toThrow(/length must be 1\.\./);
+    }
+  });
 });
+
+/** A deep copy of `record` with the member at a dotted path (array indexes as numbers) set. */
+function withMember(record: Json, path: string, value: unknown): Json {
+  const copy = structuredClone(record);
+  const keys = path.split('.');
+  let parent = copy;
+  for (const key of keys.slice(0, -1)) parent = parent[key] as Json;
+  parent[keys.at(-1) as string] = value;
+  return copy;
+}

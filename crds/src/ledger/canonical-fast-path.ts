@@ -1,4 +1,5 @@
 import { isCurrencyCode } from '../money/currencies.ts';
+import { FIELD_MAX_LENGTH as MAX } from './limits.ts';
 import { FLAG_PATTERN, HASH_PATTERN, NAME_KEY_PATTERN, isDecimalText } from './fields.ts';
 import { POD_QOS_CLASSES } from './types.ts';
 import type { PodQos } from './types.ts';
@@ -43,10 +44,10 @@ interface Envelope {
 }
 
 function envelopeOf(record: Fields): Envelope | undefined {
-  const agentId = text(own(record, 'agentId'), 128);
+  const agentId = text(own(record, 'agentId'), MAX.agentId);
   const seq = own(record, 'seq');
   const batch = batchJson(own(record, 'batch'), seq);
-  const node = text(own(record, 'node'), 253);
+  const node = text(own(record, 'node'), MAX.node);
   const prev = own(record, 'prev');
   const time = timeJson(own(record, 'time'));
   if (
@@ -64,7 +65,7 @@ function envelopeOf(record: Fields): Envelope | undefined {
   let head = `"agentId":${agentId},"batch":${batch}`;
   const bootId = own(record, 'bootId');
   if (bootId !== undefined) {
-    const json = text(bootId, 128);
+    const json = text(bootId, MAX.bootId);
     if (json === undefined) return undefined;
     head += `,"bootId":${json}`;
     members++;
@@ -79,7 +80,7 @@ function podUsage(record: Fields, e: Envelope): [string, string] | undefined {
   const pod = podJson(own(record, 'pod'));
   const priced = own(record, 'priced');
   const shares = sharesJson(own(record, 'shares'));
-  const tick = text(own(record, 'tick'), 64);
+  const tick = text(own(record, 'tick'), MAX.tick);
   const usage = usageJson(own(record, 'usage'));
   if (
     cost === undefined ||
@@ -103,7 +104,7 @@ function podUsage(record: Fields, e: Envelope): [string, string] | undefined {
 
 function checkpoint(record: Fields, e: Envelope): [string, string] | undefined {
   const cgroups = cgroupsJson(own(record, 'cgroups'));
-  const tick = text(own(record, 'tick'), 64);
+  const tick = text(own(record, 'tick'), MAX.tick);
   if (cgroups === undefined || tick === undefined || Object.keys(record).length !== e.members + 2) {
     return undefined;
   }
@@ -194,8 +195,8 @@ function sessionJson(value: unknown): { json: string; key: string } | undefined 
   if (session === undefined) return undefined;
   const namespace = own(session, 'namespace');
   const id = own(session, 'id');
-  const namespaceJson = text(namespace, 253);
-  const idJson = text(id, 256);
+  const namespaceJson = text(namespace, MAX.name);
+  const idJson = text(id, MAX.sessionId);
   if (namespaceJson === undefined || idJson === undefined) return undefined;
   return {
     json: `{"id":${idJson},"namespace":${namespaceJson}}`,
@@ -249,7 +250,7 @@ function costJson(value: unknown): string | undefined {
     return undefined;
   }
   const generation = decimalJson(own(policy, 'generation'));
-  const name = text(own(policy, 'name'), 253);
+  const name = text(own(policy, 'name'), MAX.name);
   if (generation === undefined || name === undefined) return undefined;
   const rows = sessionRowsJson(bySession, 'totalNano', decimalJson);
   if (rows === undefined) return undefined;
@@ -262,10 +263,10 @@ function costJson(value: unknown): string | undefined {
 function podJson(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const pod = value as Fields;
-  const name = text(own(pod, 'name'), 253);
-  const namespace = text(own(pod, 'namespace'), 253);
+  const name = text(own(pod, 'name'), MAX.name);
+  const namespace = text(own(pod, 'namespace'), MAX.name);
   const qos = own(pod, 'qos');
-  const uid = text(own(pod, 'uid'), 128);
+  const uid = text(own(pod, 'uid'), MAX.podUid);
   if (
     name === undefined ||
     namespace === undefined ||
@@ -281,8 +282,8 @@ function podJson(value: unknown): string | undefined {
   }
   const workload = record(workloadValue, 2);
   if (workload === undefined || Object.keys(pod).length !== 5) return undefined;
-  const kind = text(own(workload, 'kind'), 253);
-  const workloadName = text(own(workload, 'name'), 253);
+  const kind = text(own(workload, 'kind'), MAX.kind);
+  const workloadName = text(own(workload, 'name'), MAX.name);
   if (kind === undefined || workloadName === undefined) return undefined;
   return `{${members},"workload":{"kind":${kind},"name":${workloadName}}}`;
 }
@@ -292,7 +293,7 @@ function flagsJson(value: unknown): string | undefined {
   let out = '';
   for (let i = 0; i < value.length; i++) {
     const flag: unknown = value[i];
-    if (typeof flag !== 'string' || flag.length > 1024 || !FLAG_PATTERN.test(flag)) {
+    if (typeof flag !== 'string' || flag.length > MAX.default || !FLAG_PATTERN.test(flag)) {
       return undefined;
     }
     // Kebab-case: nothing to escape. Duplicates are rare enough to look for by scanning.
@@ -322,9 +323,9 @@ function cgroupsJson(value: unknown): string | undefined {
     const cgroup = record(value[i], 3);
     if (cgroup === undefined) return undefined;
     const key = own(cgroup, 'key');
-    const keyJson = text(key, 4096);
+    const keyJson = text(key, MAX.cgroupKey);
     const podUid = own(cgroup, 'podUid');
-    const podUidJson = podUid === null ? 'null' : text(podUid, 128);
+    const podUidJson = podUid === null ? 'null' : text(podUid, MAX.podUid);
     const counters = countersJson(own(cgroup, 'counters'));
     if (keyJson === undefined || podUidJson === undefined || counters === undefined) {
       return undefined;

@@ -1,6 +1,7 @@
 import { CounterParseError } from '../units/errors.ts';
 import { U64_MAX, parseCounter } from '../units/counter.ts';
 import { LedgerFormatError, describeValue } from './errors.ts';
+import { FIELD_MAX_LENGTH as MAX } from './limits.ts';
 
 /** Strict field readers shared by parseEntry and the wire converters; each names the JSON path. */
 
@@ -27,18 +28,14 @@ export function keys(
   required: readonly string[],
   optional: readonly string[] = [],
 ): void {
-  // Indexed loops: the agent validates every entry it writes and runs without an optimising
-  // compiler, where each for-of step allocates an iterator result.
-  for (let i = 0; i < required.length; i++) {
-    const key = required[i] as string;
+  for (const key of required) {
     if (obj[key] === undefined || !Object.hasOwn(obj, key))
       throw new LedgerFormatError(`${path}.${key}`, 'missing-field', 'required');
   }
   const all = Object.keys(obj);
   // Every required key is there; if nothing else is, there is nothing unknown to look for.
   if (all.length === required.length) return;
-  for (let i = 0; i < all.length; i++) {
-    const key = all[i] as string;
+  for (const key of all) {
     if (!required.includes(key) && !optional.includes(key)) {
       throw new LedgerFormatError(
         `${path}.${key}`,
@@ -49,7 +46,7 @@ export function keys(
   }
 }
 
-export function string(value: unknown, path: string, maxLength = 1024): string {
+export function string(value: unknown, path: string, maxLength: number = MAX.default): string {
   if (typeof value !== 'string') {
     throw new LedgerFormatError(path, 'wrong-type', `expected string, got ${describeValue(value)}`);
   }

@@ -1,4 +1,5 @@
 import { isCurrencyCode } from '../money/currencies.ts';
+import { FIELD_MAX_LENGTH as MAX } from './limits.ts';
 import { parseSeq } from './position.ts';
 import { LedgerFormatError, describeValue } from './errors.ts';
 import {
@@ -103,9 +104,9 @@ function parseObject(obj: JsonObject): LedgerEntry {
   if (seq < 1n) throw new LedgerFormatError('$.seq', 'invalid-value', 'seq starts at 1');
   matching(obj.prev, '$.prev', HASH_PATTERN, 'a sha256 hex digest');
   matching(obj.hash, '$.hash', HASH_PATTERN, 'a sha256 hex digest');
-  string(obj.node, '$.node', 253);
-  string(obj.agentId, '$.agentId', 128);
-  if (obj.bootId !== undefined) string(obj.bootId, '$.bootId', 128);
+  string(obj.node, '$.node', MAX.node);
+  string(obj.agentId, '$.agentId', MAX.agentId);
+  if (obj.bootId !== undefined) string(obj.bootId, '$.bootId', MAX.bootId);
 
   const batch = object(obj.batch, '$.batch');
   keys(batch, '$.batch', ['first', 'size']);
@@ -151,8 +152,8 @@ function wireUsage(value: unknown, path: string): WireUsage {
 function session(value: unknown, path: string): SessionRef {
   const obj = object(value, path);
   keys(obj, path, ['namespace', 'id']);
-  string(obj.namespace, `${path}.namespace`, 253);
-  string(obj.id, `${path}.id`, 256);
+  string(obj.namespace, `${path}.namespace`, MAX.name);
+  string(obj.id, `${path}.id`, MAX.sessionId);
   return obj as unknown as SessionRef;
 }
 
@@ -167,13 +168,13 @@ function sessionKey(ref: SessionRef | null): string {
 function policy(value: unknown, path: string): PolicyRef {
   const obj = object(value, path);
   keys(obj, path, ['name', 'generation']);
-  string(obj.name, `${path}.name`, 253);
+  string(obj.name, `${path}.name`, MAX.name);
   checkDecimal(obj.generation, `${path}.generation`);
   return obj as unknown as PolicyRef;
 }
 
 function currency(value: unknown, path: string): void {
-  const code = string(value, path, 3);
+  const code = string(value, path, MAX.currency);
   if (!isCurrencyCode(code)) {
     throw new LedgerFormatError(
       path,
@@ -202,12 +203,12 @@ function uniqueSessions(refs: readonly (SessionRef | null)[], path: string): voi
 }
 
 function parsePodUsage(obj: JsonObject): void {
-  string(obj.tick, '$.tick', 64);
+  string(obj.tick, '$.tick', MAX.tick);
   const pod = object(obj.pod, '$.pod');
   keys(pod, '$.pod', ['uid', 'namespace', 'name', 'qos'], ['workload']);
-  string(pod.uid, '$.pod.uid', 128);
-  string(pod.namespace, '$.pod.namespace', 253);
-  string(pod.name, '$.pod.name', 253);
+  string(pod.uid, '$.pod.uid', MAX.podUid);
+  string(pod.namespace, '$.pod.namespace', MAX.name);
+  string(pod.name, '$.pod.name', MAX.name);
   if (!POD_QOS_CLASSES.includes(pod.qos as PodQos)) {
     throw new LedgerFormatError(
       '$.pod.qos',
@@ -218,8 +219,8 @@ function parsePodUsage(obj: JsonObject): void {
   if (pod.workload !== undefined) {
     const workload = object(pod.workload, '$.pod.workload');
     keys(workload, '$.pod.workload', ['kind', 'name']);
-    string(workload.kind, '$.pod.workload.kind', 253);
-    string(workload.name, '$.pod.workload.name', 253);
+    string(workload.kind, '$.pod.workload.kind', MAX.kind);
+    string(workload.name, '$.pod.workload.name', MAX.name);
   }
   wireUsage(obj.usage, '$.usage');
   const shares = array(obj.shares, '$.shares');
@@ -273,10 +274,12 @@ function gpuUsage(value: unknown, path: string, withDevice: boolean): void {
         ? ['device', 'model', 'allocatedUs', 'activeUs']
         : ['model', 'allocatedUs', 'activeUs'],
     );
-    string(row.model, `${itemPath}.model`, 256);
+    string(row.model, `${itemPath}.model`, MAX.gpuModel);
     checkDecimal(row.allocatedUs, `${itemPath}.allocatedUs`);
     checkDecimal(row.activeUs, `${itemPath}.activeUs`);
-    const key = withDevice ? string(row.device, `${itemPath}.device`, 256) : (row.model as string);
+    const key = withDevice
+      ? string(row.device, `${itemPath}.device`, MAX.gpuModel)
+      : (row.model as string);
     if (seen.has(key)) throw new LedgerFormatError(itemPath, 'invalid-value', 'duplicate GPU row');
     seen.add(key);
   });
@@ -284,7 +287,7 @@ function gpuUsage(value: unknown, path: string, withDevice: boolean): void {
 
 function parseNodeUsage(obj: JsonObject): void {
   if (obj.gpuUnattributed !== undefined) gpuUsage(obj.gpuUnattributed, '$.gpuUnattributed', true);
-  string(obj.tick, '$.tick', 64);
+  string(obj.tick, '$.tick', MAX.tick);
   wireUsage(obj.nodeTotal, '$.nodeTotal');
   wireUsage(obj.pods, '$.pods');
   wireUsage(obj.nonPod, '$.nonPod');
@@ -292,18 +295,18 @@ function parseNodeUsage(obj: JsonObject): void {
 }
 
 function parseTokens(obj: JsonObject): void {
-  string(obj.tick, '$.tick', 64);
+  string(obj.tick, '$.tick', MAX.tick);
   sessionOrNull(obj.session, '$.session');
   const pod = object(obj.pod, '$.pod');
   keys(pod, '$.pod', ['uid', 'namespace', 'name']);
-  string(pod.uid, '$.pod.uid', 128);
-  string(pod.namespace, '$.pod.namespace', 253);
-  string(pod.name, '$.pod.name', 253);
+  string(pod.uid, '$.pod.uid', MAX.podUid);
+  string(pod.namespace, '$.pod.namespace', MAX.name);
+  string(pod.name, '$.pod.name', MAX.name);
   const models = array(obj.models, '$.models').map((value, i): ModelTokens => {
     const path = `$.models[${i}]`;
     const item = object(value, path);
     keys(item, path, ['model', 'inputTokens', 'outputTokens']);
-    string(item.model, `${path}.model`, 256);
+    string(item.model, `${path}.model`, MAX.gpuModel);
     checkDecimal(item.inputTokens, `${path}.inputTokens`);
     checkDecimal(item.outputTokens, `${path}.outputTokens`);
     return item as unknown as ModelTokens;
@@ -322,21 +325,19 @@ function parseTokens(obj: JsonObject): void {
 }
 
 function parseCheckpoint(obj: JsonObject): void {
-  string(obj.tick, '$.tick', 64);
+  string(obj.tick, '$.tick', MAX.tick);
   const seen = new Set<string>();
   array(obj.cgroups, '$.cgroups').forEach((value, i) => {
     const path = `$.cgroups[${i}]`;
     const cgroup = object(value, path);
     keys(cgroup, path, ['key', 'podUid', 'counters']);
-    const key = string(cgroup.key, `${path}.key`, 4096);
+    const key = string(cgroup.key, `${path}.key`, MAX.cgroupKey);
     if (seen.has(key))
       throw new LedgerFormatError(`${path}.key`, 'invalid-value', 'duplicate cgroup key');
     seen.add(key);
-    if (cgroup.podUid !== null) string(cgroup.podUid, `${path}.podUid`, 128);
+    if (cgroup.podUid !== null) string(cgroup.podUid, `${path}.podUid`, MAX.podUid);
     const counters = object(cgroup.counters, `${path}.counters`);
-    const names = Object.keys(counters);
-    for (let n = 0; n < names.length; n++) {
-      const name = names[n] as string;
+    for (const name of Object.keys(counters)) {
       matching(name, `${path}.counters`, NAME_KEY_PATTERN, 'a counter name');
       checkDecimal(counters[name], `${path}.counters`, name);
     }
@@ -355,7 +356,7 @@ function parseMarker(obj: JsonObject): void {
   const detail = object(obj.detail, '$.detail');
   for (const [name, value] of Object.entries(detail)) {
     matching(name, '$.detail', NAME_KEY_PATTERN, 'a detail name');
-    string(value, `$.detail.${name}`, 4096);
+    string(value, `$.detail.${name}`, MAX.markerDetail);
   }
 }
 

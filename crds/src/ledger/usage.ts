@@ -67,8 +67,7 @@ export function addUsage(a: Usage, b: Usage): Usage {
 /** a += b key by key, in place: for sums kept across ticks, where a new record per addition
  * would be garbage on the sampling path. */
 export function addUsageInto(a: MutableUsage, b: Usage): void {
-  for (let i = 0; i < USAGE_KEYS.length; i++) {
-    const key = USAGE_KEYS[i] as UsageKey;
+  for (const key of USAGE_KEYS) {
     const value = b[key];
     if (value !== undefined) a[key] = (a[key] ?? 0n) + value;
   }
@@ -100,8 +99,7 @@ export function usageFromWire(wire: unknown, path = '$'): Usage {
 export function checkWireUsage(wire: unknown, path = '$'): void {
   const obj = object(wire, path);
   keys(obj, path, REQUIRED_USAGE_KEYS, OPTIONAL_USAGE_KEYS);
-  for (let i = 0; i < USAGE_KEYS.length; i++) {
-    const key = USAGE_KEYS[i] as UsageKey;
+  for (const key of USAGE_KEYS) {
     if (obj[key] !== undefined) checkDecimal(obj[key], path, key);
   }
 }
@@ -112,8 +110,7 @@ const WIRE_ORDER: readonly UsageKey[] = [...USAGE_KEYS].sort();
 
 export function usageToWire(usage: Usage): WireUsage {
   const out: { [K in UsageKey]?: string } = {};
-  for (let i = 0; i < WIRE_ORDER.length; i++) {
-    const key = WIRE_ORDER[i] as UsageKey;
+  for (const key of WIRE_ORDER) {
     const value = usage[key];
     if (value === undefined) continue;
     // A negative usage means a counter reset was turned into a negative delta (invariant 3).

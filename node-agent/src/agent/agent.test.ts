@@ -48,7 +48,9 @@ function fakeParts(
       recover: record('sampler.recover'),
       close: () => void calls.push('sampler.close'),
     },
+    health: server('health'),
     api: server('api'),
+    metricsServer: server('metrics'),
     otlp: server('otlp'),
     pods: watch('pods', options.podsSync ?? Promise.resolve()),
     policies: watch('policies', options.policiesSync ?? Promise.resolve()),
@@ -66,11 +68,13 @@ const STOP_ORDER = [
   'otlp.close',
   'ticks.stop',
   'api.close',
+  'metrics.close',
   'gpu.stop',
   'pods.stop',
   'policies.stop',
   'sampler.close',
   'ledger.close',
+  'health.close',
 ];
 
 describe('Agent', () => {
@@ -81,7 +85,9 @@ describe('Agent', () => {
     expect(calls).toEqual([
       'ledger.markStart',
       'sampler.recover',
+      'health.listen',
       'api.listen',
+      'metrics.listen',
       'otlp.listen',
       'pods.start',
       'policies.start',

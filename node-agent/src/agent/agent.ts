@@ -45,8 +45,12 @@ export interface AgentParts {
     /** Closes the kept-open cgroup files. */
     close(): void;
   };
-  /** /metrics, /healthz, /readyz, the ledger pull and session APIs. */
+  /** /healthz, /readyz, the ledger pull and session APIs. */
   readonly api: { listen(): Promise<Listening> };
+  /** /metrics, on a port of its own. */
+  readonly metricsServer: { listen(): Promise<Listening> };
+  /** /healthz and /readyz, on a port and a thread of their own. */
+  readonly health: { listen(): Promise<Listening> };
   /** The OTLP/HTTP receiver. */
   readonly otlp: { listen(): Promise<Listening> };
   readonly pods: Watch;
@@ -57,13 +61,16 @@ export interface AgentParts {
   readonly policySyncWaitMs: number;
 }
 
-type Started = 'ledger' | 'sampler' | 'api' | 'otlp' | 'watches' | 'gpu' | 'ticks';
+type Started =
+  'ledger' | 'sampler' | 'health' | 'api' | 'metrics' | 'otlp' | 'watches' | 'gpu' | 'ticks';
 
 export class Agent {
   readonly #parts: AgentParts;
   /** The ledger is opened and the sampler built before start(), so stop() always closes them. */
   readonly #started = new Set<Started>(['ledger', 'sampler']);
   #api: Listening | undefined;
+  #metrics: Listening | undefined;
+  #health: Listening | undefined;
   #otlp: Listening | undefined;
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
@@ -100,13 +107,23 @@ export class Agent {
   }
 
   async #start(): Promise<void> {
-    const { log, ledger, sampler, api, otlp, pods, policies, gpu, ticks } = this.#parts;
+    const { log, ledger, sampler, health, api, metricsServer, otlp, pods, policies, gpu, ticks } =
+      this.#parts;
     await ledger.markStart();
     await sampler.recover();
+    if (this.#stopRequested) return;
+    // First, so the kubelet's probes are answered (not ready yet) while the rest starts.
+    this.#health = await health.listen();
+    this.#started.add('health');
+    log.info({ host: this.#health.host, port: this.#health.port }, 'health listening');
     if (this.#stopRequested) return;
     this.#api = await api.listen();
     this.#started.add('api');
     log.info({ host: this.#api.host, port: this.#api.port }, 'http listening');
+    if (this.#stopRequested) return;
+    this.#metrics = await metricsServer.listen();
+    this.#started.add('metrics');
+    log.info({ host: this.#metrics.host, port: this.#metrics.port }, 'metrics listening');
     if (this.#stopRequested) return;
     this.#otlp = await otlp.listen();
     this.#started.add('otlp');
@@ -159,11 +176,14 @@ export class Agent {
     await step('otlp', 'otlp-close', () => this.#otlp?.close());
     await step('ticks', 'final-tick', () => ticks.stop());
     await step('api', 'api-close', () => this.#api?.close());
+    await step('metrics', 'metrics-close', () => this.#metrics?.close());
     await step('gpu', 'gpu-stop', () => gpu?.stop());
     await step('watches', 'watches-stop', async () => {
       await Promise.all([pods.stop(), policies.stop()]);
     });
     await step('sampler', 'sampler-close', () => sampler.close());
     await step('ledger', 'ledger-close', () => ledger.close());
+    // Last: probes keep being answered while the agent drains.
+    await step('health', 'health-close', () => this.#health?.close());
   }
 }

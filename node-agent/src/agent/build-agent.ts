@@ -12,8 +12,10 @@ import { TickBatcher } from '../batches/tick-batcher.ts';
 import { detectLayout, readNetNs, type CgroupLayout } from '../cgroup/index.ts';
 import type { AgentConfig } from '../config.ts';
 import { createAckRouter } from '../http/ack.ts';
-import { createTokenReviewAuthorizer } from '../http/auth.ts';
-import { createApp, listen } from '../http/server.ts';
+import { operatorAccess } from '../http/auth.ts';
+import { createApp, createMetricsApp, listen } from '../http/server.ts';
+import { sessionReaderAccess } from '../http/session-access.ts';
+import { TokenReviewer } from '../http/token-review.ts';
 import { SessionBook } from '../http/session-book.ts';
 import { sessionsRouter } from '../http/sessions-api.ts';
 import { createSessionsBudgetRouter, OverBudgetSessions } from '../http/sessions-budget.ts';
@@ -21,8 +23,10 @@ import { LedgerStore } from '../ledger/segment-store.ts';
 import { componentLogger, type Logger } from '../log.ts';
 import { AgentMetrics } from '../metrics/agent-metrics.ts';
 import { AttributionMetrics } from '../metrics/attribution-metrics.ts';
+import { RefusalMetrics } from '../metrics/refusal-metrics.ts';
 import { PodWatch } from '../pods/pod-watch.ts';
 import { PolicyPricer } from '../pricing/policy-pricer.ts';
+import { listenHealth } from '../runtime/health-server.ts';
 import { HeapCap } from '../runtime/heap-cap.ts';
 import { Sampler } from '../sampler/sampler.ts';
 import { Agent } from './agent.ts';
@@ -121,7 +125,15 @@ async function compose(
   pods.on('synced', () => metrics.setPodWatchSynced(true));
   const pricer = new PolicyPricer({ client: kube, log: componentLogger(log, 'pricing') });
 
-  const sessions = wireSessions({ config, pods, clock: wallNs, log: componentLogger(log, 'otlp') });
+  const refusals = new RefusalMetrics();
+  metrics.extend((registry) => refusals.register(registry));
+  const sessions = wireSessions({
+    config,
+    pods,
+    clock: wallNs,
+    log: componentLogger(log, 'otlp'),
+    refusals,
+  });
   const book = new SessionBook();
   const attribution = new AttributionMetrics({
     ingest: () => sessions.ingest.counters,
@@ -183,34 +195,50 @@ async function compose(
     });
   });
 
-  // The operator's API (ledger pull, acknowledgements, session budget marks) is for its
-  // ServiceAccount only: TokenReview for our audience, then SubjectAccessReview.
-  const authorize = createTokenReviewAuthorizer({
+  // Caller checks ask the apiserver (TokenReview, SubjectAccessReview), bounded per source and
+  // overall. The operator's API (ledger pull, acknowledgements, budget marks) is for its
+  // ServiceAccount only; a session is for its own namespace (http/session-access.ts).
+  const reviewer = new TokenReviewer({
     client: kube,
+    audience: config.ledgerApiAudience,
     logger: componentLogger(log, 'auth'),
+    onReview: (kind, outcome) => refusals.review(kind, outcome),
   });
+  const authorize = operatorAccess(reviewer);
+  const readSession = sessionReaderAccess({ pods: sessions.directory, reviewer });
   const overBudget = new OverBudgetSessions();
+  const sessionReads = sessionsRouter({
+    book,
+    node: config.nodeName,
+    isOverBudget: (namespace, id) => overBudget.has(namespace, id),
+    readSession,
+  });
+  // Pods read their sessions on the port they send spans to; NetworkPolicy keeps the API port
+  // for the operator.
+  sessions.otlpApp.use(sessionReads);
+  const httpLogger = componentLogger(log, 'http');
+  const checks = readinessChecks({
+    podWatchSynced: () => pods.synced,
+    ledgerWritable: () => ledger.writable,
+    lastTickEndNs: () => sampler.lastTickEndNs,
+    nowNs: wallNs,
+    tickStaleNs: tickStaleNs(config.tickMs),
+  });
   const apiApp = createApp({
-    metrics,
     ledger,
-    readiness: readinessChecks({
-      podWatchSynced: () => pods.synced,
-      ledgerWritable: () => ledger.writable,
-      lastTickEndNs: () => sampler.lastTickEndNs,
-      nowNs: wallNs,
-      tickStaleNs: tickStaleNs(config.tickMs),
-    }),
     authorize,
-    logger: componentLogger(log, 'http'),
+    logger: httpLogger,
+    countResponses: refusals.countResponses('api'),
     routers: [
       createAckRouter({ store: ledger, authorize }),
-      createSessionsBudgetRouter({ sessions: overBudget, authorize }),
-      sessionsRouter({
-        book,
-        node: config.nodeName,
-        isOverBudget: (namespace, id) => overBudget.has(namespace, id),
-      }),
+      createSessionsBudgetRouter({ sessions: overBudget, authorize, readSession }),
+      sessionReads,
     ],
+  });
+  const metricsApp = createMetricsApp({
+    metrics,
+    countResponses: refusals.countResponses('metrics'),
+    logger: httpLogger,
   });
 
   return new Agent({
@@ -231,6 +259,13 @@ async function compose(
     },
     sampler,
     api: { listen: () => listen(apiApp, config.listen.host, config.listen.port) },
+    health: {
+      listen: () =>
+        listenHealth({ host: config.healthListen.host, port: config.healthListen.port, checks }),
+    },
+    metricsServer: {
+      listen: () => listen(metricsApp, config.metricsListen.host, config.metricsListen.port),
+    },
     otlp: {
       listen: () => listen(sessions.otlpApp, config.otlpListen.host, config.otlpListen.port),
     },

@@ -1,10 +1,12 @@
 // Sessions, from their two sources to what the tick batcher drains: OTLP spans (checked against
 // the pod that sent them) become activity and token counts, and a pod's session annotation
-// gives the whole pod to one session from the moment it is seen, never before.
+// gives the whole pod to one session from the moment it is seen (from its birth when the pod was
+// created with it), never before.
 import express, { type Express } from 'express';
 import type { Usage } from '@agentmeter/crds';
 import type { AgentConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
+import type { RefusalMetrics } from '../metrics/refusal-metrics.ts';
 import { otlpRouter } from '../otlp/receiver.ts';
 import type { PodMeta } from '../pods/pod-meta.ts';
 import type { PodWatch } from '../pods/pod-watch.ts';
@@ -14,6 +16,7 @@ import {
   TokenCounter,
   sessionFromAnnotations,
   sessionKeyString,
+  trustedSources,
   type PodDirectory,
   type PodIdentity,
 } from '../sessions/index.ts';
@@ -25,8 +28,10 @@ export interface Sessions {
   readonly tokens: TokenCounter;
   /** The span sink behind the OTLP receiver. */
   readonly ingest: SessionIngest<Usage>;
-  /** The OTLP/HTTP receiver's app (`/v1/traces`). */
+  /** The OTLP/HTTP receiver's app (`/v1/traces`); more routes may be added to it. */
   readonly otlpApp: Express;
+  /** Live pods of this node by address and uid, as identity checks see them. */
+  readonly directory: PodDirectory;
 }
 
 function identity(meta: PodMeta): PodIdentity {
@@ -46,8 +51,9 @@ export function wireSessions(options: {
   /** Wall clock in unix ns. */
   readonly clock: () => bigint;
   readonly log: Logger;
+  readonly refusals: RefusalMetrics;
 }): Sessions {
-  const { config, pods, clock, log } = options;
+  const { config, pods, clock, log, refusals } = options;
   // The batcher holds ticks for the watermark itself; the settlement splits when it is asked.
   const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
   const tokens = new TokenCounter();
@@ -65,7 +71,7 @@ export function wireSessions(options: {
     // Token keys name the pod too, so a tokens entry can say where the spans came from.
     tokenKey,
     clock,
-    strict: config.identityMode === 'strict',
+    trustedSource: trustedSources(config.trustedProxies),
   });
 
   const observe = (meta: PodMeta): void => {
@@ -81,13 +87,16 @@ export function wireSessions(options: {
 
   const otlpApp = express();
   otlpApp.disable('x-powered-by');
+  otlpApp.use(refusals.countResponses('otlp'));
   otlpApp.use(
     otlpRouter({
       sink: ingest,
       maxBodyBytes: config.otlpMaxBodyBytes,
       clock,
       onError: (err) => log.error({ err }, 'otlp receiver failed'),
+      onRefused: (reason) => refusals.otlpRequestRefused(reason),
+      onDecodeRejected: (rejected) => refusals.otlpSpansRejected(rejected),
     }),
   );
-  return { settlement, tokens, ingest, otlpApp };
+  return { settlement, tokens, ingest, otlpApp, directory };
 }

@@ -2,8 +2,8 @@
 // compact its ledger (LedgerStore.acknowledge), and the positions the operator needs to start a
 // new cursor: the anchor (oldest verifiable point) and the head.
 import { Router, json } from 'express';
-import type { Request, Response } from 'express';
 import { parseSeq } from '@agentmeter/crds';
+import { requireAccess, type Authorize } from './access.ts';
 
 export interface AckStore {
   acknowledge(seq: bigint): Promise<unknown>;
@@ -14,7 +14,8 @@ export interface AckStore {
 
 export interface AckRouterOptions {
   readonly store: AckStore;
-  readonly authorize?: (req: Request) => Promise<boolean>;
+  /** The operator's check (auth.ts); none lets every caller on. */
+  readonly authorize?: Authorize;
 }
 
 function state(store: AckStore): object {
@@ -31,19 +32,11 @@ function state(store: AckStore): object {
 export function createAckRouter(options: AckRouterOptions): Router {
   const { store, authorize } = options;
   const router = Router();
-  const gate = async (req: Request, res: Response): Promise<boolean> => {
-    if (authorize && !(await authorize(req))) {
-      res.status(403).json({ error: 'forbidden' });
-      return false;
-    }
-    return true;
-  };
-  router.get('/v1/ledger/ack', async (req, res) => {
-    if (!(await gate(req, res))) return;
+  const gate = requireAccess(authorize);
+  router.get('/v1/ledger/ack', gate, (_req, res) => {
     res.status(200).json(state(store));
   });
-  router.post('/v1/ledger/ack', json({ limit: '1kb' }), async (req, res) => {
-    if (!(await gate(req, res))) return;
+  router.post('/v1/ledger/ack', gate, json({ limit: '1kb' }), async (req, res) => {
     const seq = parseSeq((req.body as { seq?: unknown } | undefined)?.seq);
     if (seq === undefined) {
       res.status(400).json({ error: 'body must be {"seq": "<decimal sequence number>"}' });

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Usage } from '@agentmeter/crds';
 import { AgentMetrics } from '../metrics/agent-metrics.ts';
-import { LEDGER_MAX_LIMIT, createApp, listen } from './server.ts';
+import { AccessRefused } from './access.ts';
+import { LEDGER_MAX_LIMIT, createApp, createMetricsApp, listen } from './server.ts';
 import type { AppOptions, LedgerReader, Listening } from './server.ts';
 
 /** An in-memory ledger with entries seq first..last. */
@@ -28,13 +29,16 @@ afterEach(async () => {
 
 async function serve(overrides: Partial<AppOptions> = {}) {
   const metrics = new AgentMetrics();
-  const app = createApp({ metrics, ledger: memoryLedger(1, 1200), readiness: {}, ...overrides });
+  const app = createApp({ ledger: memoryLedger(1, 1200), ...overrides });
   const s = await listen(app, '127.0.0.1', 0);
-  servers.push(s);
+  const m = await listen(createMetricsApp({ metrics }), '127.0.0.1', 0);
+  servers.push(s, m);
   const base = `http://127.0.0.1:${s.port}`;
   return {
     metrics,
-    get: (path: string, headers: Record<string, string> = {}) => fetch(base + path, { headers }),
+    get: (path: string, headers: Record<string, string> = {}) =>
+      fetch(`${path === '/metrics' ? `http://127.0.0.1:${m.port}` : base}${path}`, { headers }),
+    getApi: (path: string) => fetch(base + path),
   };
 }
 
@@ -81,39 +85,6 @@ describe('/metrics', () => {
     expect(await (await get('/metrics', { accept: 'application/json' })).text()).toBe(promText);
     const bare = await get('/metrics', { accept: 'application/openmetrics-text' });
     expect(bare.headers.get('content-type')).toMatch(/^application\/openmetrics-text/);
-  });
-});
-
-describe('/healthz and /readyz', () => {
-  it('reports alive always and ready only when every check passes, saying which failed', async () => {
-    const state = { synced: false, ledgerWritable: true };
-    const { get } = await serve({
-      readiness: {
-        'pod-watch-synced': () => state.synced,
-        'ledger-writable': () => state.ledgerWritable,
-      },
-    });
-    expect((await get('/healthz')).status).toBe(200);
-    const notReady = await get('/readyz');
-    expect(notReady.status).toBe(503);
-    expect(await notReady.text()).toBe(
-      '[-]pod-watch-synced failed\n[+]ledger-writable ok\nreadyz check failed\n',
-    );
-    state.synced = true;
-    const ready = await get('/readyz');
-    expect(ready.status).toBe(200);
-    expect(await ready.text()).toContain('readyz check passed');
-  });
-
-  it('counts a throwing check as failed', async () => {
-    const { get } = await serve({
-      readiness: {
-        broken: () => {
-          throw new Error('x');
-        },
-      },
-    });
-    expect((await get('/readyz')).status).toBe(503);
   });
 });
 
@@ -222,8 +193,27 @@ describe('/v1/ledger', () => {
     expect((await get('/v1/ledger')).status).toBe(403);
     expect((await get('/v1/ledger', { authorization: 'Bearer ok' })).status).toBe(200);
     expect(authorize).toHaveBeenCalledTimes(2);
-    // The hook guards only the ledger.
-    expect((await get('/metrics')).status).toBe(200);
+  });
+
+  it('answers a refusal the hook throws with its status, and Retry-After for 429', async () => {
+    const { get } = await serve({
+      authorize: async (req: { headers: Record<string, unknown> }) => {
+        if (req.headers.authorization === undefined) throw new AccessRefused(401, 'token needed');
+        throw new AccessRefused(429, 'too many token checks; retry later', 0.2);
+      },
+    });
+    const unauthenticated = await get('/v1/ledger');
+    expect(unauthenticated.status).toBe(401);
+    expect(unauthenticated.headers.get('www-authenticate')).toBe('Bearer');
+    const throttled = await get('/v1/ledger', { authorization: 'Bearer x' });
+    expect(throttled.status).toBe(429);
+    expect(throttled.headers.get('retry-after')).toBe('1');
+    expect(await throttled.json()).toEqual({ error: 'too many token checks; retry later' });
+  });
+
+  it('serves /metrics only on the metrics app', async () => {
+    const { getApi } = await serve();
+    expect((await getApi('/metrics')).status).toBe(404);
   });
 
   it('answers 404 as JSON for unknown paths', async () => {

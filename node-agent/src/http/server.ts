@@ -1,13 +1,16 @@
-// The agent's HTTP surface: /metrics, /healthz, /readyz and the ledger pull API. The factory
-// only builds the app; listen() binds it, so tests can use 127.0.0.1:0.
+// The agent's HTTP surfaces: the API app (the ledger pull API and the routers given; health is
+// runtime/health-server.ts) and the metrics app (/metrics alone, on its own port so a NetworkPolicy can admit only
+// Prometheus there). The factories only build apps; listen() binds them, so tests can use
+// 127.0.0.1:0.
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import type { Express, NextFunction, Request, Response, Router } from 'express';
+import type { Express, NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import { parseSeq } from '@agentmeter/crds';
 import type { InformerLogger } from '@agentmeter/kube-client';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
+import { requireAccess, type Authorize } from './access.ts';
 
 /** What the ledger store offers the pull API. Entries are parsed ledger entries (JSON objects
  * whose `seq` is a decimal string), in ascending seq order, all with seq > `after`. */
@@ -24,15 +27,20 @@ export interface LedgerPage {
 }
 
 export interface AppOptions {
-  readonly metrics: AgentMetrics;
   readonly ledger: LedgerReader;
-  /** Named readiness checks (agent/readiness.ts); /readyz fails when any of them does. */
-  readonly readiness: Readonly<Record<string, () => boolean>>;
-  /** Gate for /v1/ledger: the operator's TokenReview and SubjectAccessReview (auth.ts); false → 403. */
-  readonly authorize?: (req: Request) => Promise<boolean>;
+  /** Gate for /v1/ledger: the operator's TokenReview and SubjectAccessReview (auth.ts). */
+  readonly authorize?: Authorize;
   readonly logger?: InformerLogger;
   /** More routes (session API, ledger acknowledgements), mounted before the 404 handler. */
   readonly routers?: readonly Router[];
+  /** Runs first on every request, e.g. RefusalMetrics.countResponses. */
+  readonly countResponses?: RequestHandler;
+}
+
+export interface MetricsAppOptions {
+  readonly metrics: AgentMetrics;
+  readonly countResponses?: RequestHandler;
+  readonly logger?: InformerLogger;
 }
 
 export const LEDGER_DEFAULT_LIMIT = 500;
@@ -47,66 +55,15 @@ class BadRequest extends Error {
   override readonly name = 'BadRequest';
 }
 
-export function createApp(options: AppOptions): Express {
-  const { metrics, ledger, readiness, authorize, logger } = options;
+function baseApp(countResponses: RequestHandler | undefined): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  if (countResponses !== undefined) app.use(countResponses);
+  return app;
+}
 
-  app.get('/metrics', async (req, res) => {
-    // Prometheus text first: it is the answer for a missing Accept header or */*; Prometheus
-    // asks for OpenMetrics with the higher q-value.
-    const format =
-      req.accepts([PROMETHEUS_OFFER, OPENMETRICS_OFFER]) === OPENMETRICS_OFFER
-        ? 'openmetrics'
-        : 'prometheus';
-    const body = await metrics.render(format);
-    res.status(200).type(metrics.contentType(format)).send(body);
-  });
-
-  app.get('/healthz', (_req, res) => {
-    res.status(200).type('text/plain').send('ok\n');
-  });
-
-  app.get('/readyz', (_req, res) => {
-    const results = Object.entries(readiness).map(([name, check]) => {
-      let ok: boolean;
-      try {
-        ok = check();
-      } catch {
-        ok = false;
-      }
-      return { name, ok };
-    });
-    const ready = results.every((r) => r.ok);
-    // The apiserver's verbose /readyz format: one line per check, then the verdict.
-    const lines = results.map((r) => `[${r.ok ? '+' : '-'}]${r.name} ${r.ok ? 'ok' : 'failed'}`);
-    lines.push(ready ? 'readyz check passed' : 'readyz check failed');
-    res
-      .status(ready ? 200 : 503)
-      .type('text/plain')
-      .send(`${lines.join('\n')}\n`);
-  });
-
-  app.get('/v1/ledger', async (req, res) => {
-    if (authorize && !(await authorize(req))) {
-      res.status(403).json({ error: 'forbidden' });
-      return;
-    }
-    const { after, limit } = ledgerQuery(req);
-    const entries = await ledger.readAfter(after, limit);
-    const lastSeq = checkOrder(entries, after);
-    const head = ledger.head();
-    const page: LedgerPage = {
-      entries,
-      next: lastSeq !== undefined && lastSeq < head.seq ? lastSeq.toString() : null,
-      head: { seq: head.seq.toString(), hash: head.hash },
-    };
-    res.status(200).json(page);
-  });
-
-  for (const router of options.routers ?? []) app.use(router);
-
+function finish(app: Express, logger: InformerLogger | undefined): Express {
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });
   });
@@ -123,6 +80,43 @@ export function createApp(options: AppOptions): Express {
     if (!res.headersSent) res.status(500).json({ error: 'internal error' });
   });
   return app;
+}
+
+export function createMetricsApp(options: MetricsAppOptions): Express {
+  const { metrics } = options;
+  const app = baseApp(options.countResponses);
+  app.get('/metrics', async (req, res) => {
+    // Prometheus text first: it is the answer for a missing Accept header or */*; Prometheus
+    // asks for OpenMetrics with the higher q-value.
+    const format =
+      req.accepts([PROMETHEUS_OFFER, OPENMETRICS_OFFER]) === OPENMETRICS_OFFER
+        ? 'openmetrics'
+        : 'prometheus';
+    const body = await metrics.render(format);
+    res.status(200).type(metrics.contentType(format)).send(body);
+  });
+  return finish(app, options.logger);
+}
+
+export function createApp(options: AppOptions): Express {
+  const { ledger, authorize, logger } = options;
+  const app = baseApp(options.countResponses);
+
+  app.get('/v1/ledger', requireAccess(authorize), async (req, res) => {
+    const { after, limit } = ledgerQuery(req);
+    const entries = await ledger.readAfter(after, limit);
+    const lastSeq = checkOrder(entries, after);
+    const head = ledger.head();
+    const page: LedgerPage = {
+      entries,
+      next: lastSeq !== undefined && lastSeq < head.seq ? lastSeq.toString() : null,
+      head: { seq: head.seq.toString(), hash: head.hash },
+    };
+    res.status(200).json(page);
+  });
+
+  for (const router of options.routers ?? []) app.use(router);
+  return finish(app, logger);
 }
 
 function ledgerQuery(req: Request): { after: bigint; limit: number } {

@@ -1,9 +1,10 @@
 // GET /v1/sessions/{namespace}/{id}: one session's usage, tokens and cost so far on this node.
 // Per-session detail lives here and in the ledger, never in metric labels (invariant 7).
-import { Router } from 'express';
+import { Router, type NextFunction, type Request, type Response } from 'express';
 import { formatMoney, usageToWire } from '@agentmeter/crds';
 import type { SessionBook, SessionRecord } from './session-book.ts';
 import { isValidSessionId } from '../sessions/index.ts';
+import { requireAccess, type Authorize } from './access.ts';
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -11,6 +12,25 @@ function moneyByCurrency(map: ReadonlyMap<string, bigint>): Record<string, strin
   return Object.fromEntries(
     [...map].sort(([a], [b]) => (a < b ? -1 : 1)).map(([c, n]) => [c, formatMoney(n)]),
   );
+}
+
+/** Route middleware: a 400 for a malformed namespace or session id, before any access check
+ * spends an apiserver review on it. */
+export function validSessionPath(req: Request, res: Response, next: NextFunction): void {
+  const { namespace, id } = req.params as { namespace?: string; id?: string };
+  if (
+    namespace === undefined ||
+    !NAMESPACE.test(namespace) ||
+    namespace.length > 63 ||
+    id === undefined ||
+    !isValidSessionId(id)
+  ) {
+    res
+      .status(400)
+      .json({ error: 'namespace must be a DNS label and id match [A-Za-z0-9._:-]{1,128}' });
+    return;
+  }
+  next();
 }
 
 export function sessionView(
@@ -52,16 +72,13 @@ export function sessionsRouter(options: {
   book: SessionBook;
   node: string;
   isOverBudget?: (namespace: string, id: string) => boolean;
+  /** Who may read the namespace's sessions (session-access.ts); none lets every caller on. */
+  readSession?: Authorize;
 }): Router {
   const router = Router();
-  router.get('/v1/sessions/:namespace/:id', (req, res) => {
-    const { namespace, id } = req.params;
-    if (!NAMESPACE.test(namespace) || namespace.length > 63 || !isValidSessionId(id)) {
-      res
-        .status(400)
-        .json({ error: 'namespace must be a DNS label and id match [A-Za-z0-9._:-]{1,128}' });
-      return;
-    }
+  const read = [validSessionPath, requireAccess(options.readSession)];
+  router.get('/v1/sessions/:namespace/:id', ...read, (req, res) => {
+    const { namespace, id } = req.params as { namespace: string; id: string };
     const record = options.book.get(namespace, id);
     if (record === undefined) {
       res

@@ -3,6 +3,8 @@
 // itself; the operator clears the mark when the period rolls over or the budget is raised.
 import { Router } from 'express';
 import type { Request, Response } from 'express';
+import { requireAccess, type Authorize } from './access.ts';
+import { validSessionPath } from './sessions-api.ts';
 
 export class OverBudgetSessions {
   readonly #keys = new Set<string>();
@@ -27,7 +29,10 @@ export class OverBudgetSessions {
 
 export interface SessionsBudgetRouterOptions {
   readonly sessions: OverBudgetSessions;
-  readonly authorize?: (req: Request) => Promise<boolean>;
+  /** The operator's check (auth.ts): changing a mark and listing them all. */
+  readonly authorize?: Authorize;
+  /** Reading one session's mark: its namespace's callers (session-access.ts). */
+  readonly readSession?: Authorize;
 }
 
 /**
@@ -35,28 +40,21 @@ export interface SessionsBudgetRouterOptions {
  * GET /v1/sessions-over-budget lists every mark, so an operator that failed over can reconcile.
  */
 export function createSessionsBudgetRouter(options: SessionsBudgetRouterOptions): Router {
-  const { sessions, authorize } = options;
+  const { sessions } = options;
+  const operator = requireAccess(options.authorize);
   const router = Router();
   const path = '/v1/sessions/:namespace/:id/over-budget';
-  const handle = (over: boolean | null) => async (req: Request, res: Response) => {
-    // Reading the mark is for the session's own runtime; changing it is for the operator.
-    if (over !== null && authorize && !(await authorize(req))) {
-      res.status(403).json({ error: 'forbidden' });
-      return;
-    }
+  const handle = (over: boolean | null) => (req: Request, res: Response) => {
     const { namespace, id } = req.params as { namespace: string; id: string };
     if (over !== null) sessions.set(namespace, id, over);
     res.status(200).json({ namespace, id, overBudget: sessions.has(namespace, id) });
   };
-  router.get('/v1/sessions-over-budget', async (req, res) => {
-    if (authorize && !(await authorize(req))) {
-      res.status(403).json({ error: 'forbidden' });
-      return;
-    }
+  router.get('/v1/sessions-over-budget', operator, (_req, res) => {
     res.status(200).json({ sessions: sessions.list() });
   });
-  router.get(path, handle(null));
-  router.post(path, handle(true));
-  router.delete(path, handle(false));
+  // Reading the mark is for the session's own runtime; changing it is for the operator.
+  router.get(path, validSessionPath, requireAccess(options.readSession), handle(null));
+  router.post(path, operator, validSessionPath, handle(true));
+  router.delete(path, operator, validSessionPath, handle(false));
   return router;
 }

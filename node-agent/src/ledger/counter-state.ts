@@ -47,13 +47,10 @@ export function checkpointBody(
   };
 }
 
-/** The counters as decimal strings, by name in sorted order. Plain loops: this runs for every
- * counter of every cgroup in each batch, and the agent runs without an optimising compiler. */
+/** The counters as decimal strings, by name in sorted order. */
 function wireCounters(cgroup: CgroupCounters): Record<string, string> {
-  const names = Object.keys(cgroup.counters).sort();
   const out: Record<string, string> = {};
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i] as string;
+  for (const name of Object.keys(cgroup.counters).sort()) {
     const value = cgroup.counters[name] as bigint;
     if (value < 0n) {
       throw new LedgerStoreError(

@@ -1,40 +1,18 @@
 // Per-namespace attribution, cost and token metrics. Labels stay bounded (invariant 7): the
 // namespace, whether usage went to a session or stayed unattributed, the currency, and the model
 // only when a policy prices it by name (else `other`). Session and trace ids never appear.
-import { Counter, Gauge, type Registry } from 'prom-client';
-import type { OpenMetricsContentType } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
+import { LabelSums, sumsCounter, type AnyRegistry } from './label-sums.ts';
 import type { IngestCounters } from '../sessions/index.ts';
 import type { TickBatch } from '../batches/tick-batcher.ts';
-
-type AnyRegistry = Registry | Registry<OpenMetricsContentType>;
-
-class Sums {
-  readonly #values = new Map<string, { labels: Record<string, string>; value: bigint }>();
-
-  add(labels: Record<string, string>, by: bigint): void {
-    const key = Object.values(labels).join('\u0000');
-    const entry = this.#values.get(key);
-    if (entry) entry.value += by;
-    else this.#values.set(key, { labels, value: by });
-  }
-
-  entries(): Iterable<{ labels: Record<string, string>; value: bigint }> {
-    return this.#values.values();
-  }
-}
-
-/** Integer sub-units → a float only here, at the exposition edge, keeping the whole part exact. */
-function scaled(value: bigint, per: bigint): number {
-  return Number(value / per) + Number(value % per) / Number(per);
-}
 
 const NS = 1_000_000_000n;
 
 export class AttributionMetrics {
-  readonly #cpu = new Sums();
-  readonly #memory = new Sums();
-  readonly #cost = new Sums();
-  readonly #tokens = new Sums();
+  readonly #cpu = new LabelSums();
+  readonly #memory = new LabelSums();
+  readonly #cost = new LabelSums();
+  readonly #tokens = new LabelSums();
   readonly #ingest: () => IngestCounters;
   readonly #late: () => number;
   readonly #active: () => Map<string, number>;
@@ -89,17 +67,13 @@ export class AttributionMetrics {
 
   register(registry: AnyRegistry): void {
     const registers = [registry];
-    const fromSums = (name: string, help: string, labelNames: string[], sums: Sums, per: bigint) =>
-      new Counter({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          for (const { labels, value } of sums.entries()) this.inc(labels, scaled(value, per));
-        },
-      });
+    const fromSums = (
+      name: string,
+      help: string,
+      labelNames: string[],
+      sums: LabelSums,
+      per: bigint,
+    ) => sumsCounter(registry, { name, help, labelNames }, sums, per);
     fromSums(
       'agentmeter_namespace_attributed_cpu_seconds_total',
       'CPU time of pods in the namespace, seconds, by whether a session was charged for it.',

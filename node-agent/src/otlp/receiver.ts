@@ -4,7 +4,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import { Router } from 'express';
 import { decodeJsonRequest } from './decode-json.ts';
-import type { DecodeLimits, SpanRecord } from './types.ts';
+import { TurnQueue } from './turns.ts';
+import type { DecodeLimits, SpanRecord, SpanRejectReason } from './types.ts';
 import { DEFAULT_DECODE_LIMITS, OtlpDecodeError } from './types.ts';
 
 export const OTLP_TRACES_PATH = '/v1/traces';
@@ -44,7 +45,22 @@ export interface ReceiverOptions {
   readonly clock?: () => bigint;
   /** Unexpected failures (answered with 500). */
   readonly onError?: (err: unknown) => void;
+  /** A request refused as a whole, with a reason from RequestRefusal (for metrics). */
+  readonly onRefused?: (reason: RequestRefusal) => void;
+  /** Spans the decoder rejected in an accepted request, per reason (for metrics). */
+  readonly onDecodeRejected?: (rejected: ReadonlyMap<SpanRejectReason, number>) => void;
 }
+
+/** Bounded reasons a whole export request is refused; usable as a metric label. */
+export type RequestRefusal =
+  | 'method_not_allowed'
+  | 'unsupported_media_type'
+  | 'unsupported_encoding'
+  | 'too_large'
+  | 'bad_body'
+  | 'malformed'
+  | 'overloaded'
+  | 'aborted';
 
 type Encoding = 'json' | 'protobuf';
 
@@ -208,10 +224,14 @@ export function createOtlpHandler(
   const limits = options.limits ?? DEFAULT_DECODE_LIMITS;
   const clock = options.clock ?? wallClockNs;
   let inFlight = 0;
+  const refused = (reason: RequestRefusal): void => options.onRefused?.(reason);
+  // Decoding and ingesting take turns with all other work of the event loop.
+  const turns = new TurnQueue();
 
   async function handle(req: IncomingMessage, res: ServerResponse, encoding: Encoding) {
     const contentEncoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
     if (contentEncoding !== 'identity' && contentEncoding !== 'gzip') {
+      refused('unsupported_encoding');
       req.resume();
       await sendStatus(
         res,
@@ -224,6 +244,7 @@ export function createOtlpHandler(
     }
     const declared = Number(req.headers['content-length'] ?? '0');
     if (declared > maxBody) {
+      refused('too_large');
       req.resume();
       await sendStatus(
         res,
@@ -242,9 +263,11 @@ export function createOtlpHandler(
       body = await readBody(req, contentEncoding === 'gzip', maxBody);
     } catch (err) {
       if (!(err instanceof BodyError)) {
+        refused('aborted');
         req.destroy();
         return;
       }
+      refused(err.status === 413 ? 'too_large' : 'bad_body');
       const rpc = err.status === 413 ? RPC_RESOURCE_EXHAUSTED : RPC_INVALID_ARGUMENT;
       await sendStatus(
         res,
@@ -257,14 +280,17 @@ export function createOtlpHandler(
       return;
     }
     const decodeOptions = { limits, nowNs: clock() };
+    const codec = encoding === 'protobuf' ? await protobuf() : undefined;
     let decoded;
     try {
-      decoded =
-        encoding === 'json'
+      decoded = await turns.run(() =>
+        codec === undefined
           ? decodeJsonRequest(body.toString('utf8'), decodeOptions)
-          : (await protobuf()).decodeProtobufRequest(body, decodeOptions);
+          : codec.decodeProtobufRequest(body, decodeOptions),
+      );
     } catch (err) {
       if (!(err instanceof OtlpDecodeError)) throw err;
+      refused('malformed');
       await sendStatus(res, 400, encoding, RPC_INVALID_ARGUMENT, err.message.slice(0, 512));
       return;
     }
@@ -272,23 +298,28 @@ export function createOtlpHandler(
     const baggage = headerString(req.headers.baggage, ',');
     let result: SinkResult;
     try {
-      result = options.sink.accept(
-        {
-          remoteAddress: req.socket.remoteAddress ?? '',
-          headers: {
-            ...(traceparent === undefined ? {} : { traceparent }),
-            ...(baggage === undefined ? {} : { baggage }),
+      const spans = decoded.spans;
+      result = await turns.run(() =>
+        options.sink.accept(
+          {
+            remoteAddress: req.socket.remoteAddress ?? '',
+            headers: {
+              ...(traceparent === undefined ? {} : { traceparent }),
+              ...(baggage === undefined ? {} : { baggage }),
+            },
           },
-        },
-        decoded.spans,
+          spans,
+        ),
       );
     } catch (err) {
       if (!(err instanceof SinkOverloadedError)) throw err;
+      refused('overloaded');
       await sendStatus(res, 429, encoding, RPC_RESOURCE_EXHAUSTED, err.message, {
         'Retry-After': retryAfter,
       });
       return;
     }
+    if (decoded.rejected.size > 0) options.onDecodeRejected?.(decoded.rejected);
     let rejected = result.rejected;
     const reasons: string[] = [];
     for (const [reason, n] of decoded.rejected) {
@@ -306,12 +337,14 @@ export function createOtlpHandler(
 
   return (req, res) => {
     if (req.method !== 'POST') {
+      refused('method_not_allowed');
       req.resume();
       sendPlain(res, 405, `405 method not allowed, supported: [POST]`, { Allow: 'POST' });
       return;
     }
     const encoding = encodingOf(req.headers['content-type']);
     if (encoding === undefined) {
+      refused('unsupported_media_type');
       req.resume();
       // The request's encoding is unknown, so the Status goes out as JSON.
       void sendStatus(
@@ -324,6 +357,7 @@ export function createOtlpHandler(
       return;
     }
     if (inFlight >= maxInFlight) {
+      refused('overloaded');
       req.resume();
       sendStatus(res, 429, encoding, RPC_RESOURCE_EXHAUSTED, 'too many requests in flight', {
         'Retry-After': retryAfter,

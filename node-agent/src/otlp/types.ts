@@ -51,7 +51,7 @@ export type SpanRejectReason =
   | 'spoofed_pod'
   | 'unknown_pod'
   | 'ambiguous_pod'
-  | 'unverified';
+  | 'untrusted_source';
 
 export interface DecodeLimits {
   /** Per span, and separately per resource. */

@@ -209,9 +209,8 @@ export class Sampler {
     // between slices of it.
     const slice = new TimeSlice();
     const readings: PodReading[] = [];
-    for (let i = 0; i < known.length; i++) {
+    for (const { cgroup } of known) {
       if (slice.spent()) await slice.next();
-      const { cgroup } = known[i] as { cgroup: PodCgroup };
       const result = this.#reader.read(cgroup);
       this.#countErrors(result.errors);
       readings.push({ uid: cgroup.uid, ...result.counters });

@@ -109,10 +109,7 @@ function cgroupUsage(
   const base: Mutable<CounterBaseline> = { identity };
   const usage: Mutable<Usage> = zeroUsage();
 
-  // Indexed loops throughout: this runs per pod and tick, and the agent runs without an
-  // optimising compiler, where each for-of step allocates an iterator result.
-  for (let i = 0; i < COUNTERS.length; i++) {
-    const key = COUNTERS[i] as CounterKey;
+  for (const key of COUNTERS) {
     const value = reading[key];
     const before = sameCgroup ? previous[key] : undefined;
     if (value === null) {
@@ -136,8 +133,7 @@ function cgroupUsage(
   if (netNs !== null && netNs !== undefined) {
     const sameNs = sameCgroup && previous.netNs === netNs;
     base.netNs = netNs;
-    for (let i = 0; i < NET_COUNTERS.length; i++) {
-      const key = NET_COUNTERS[i] as (typeof NET_COUNTERS)[number];
+    for (const key of NET_COUNTERS) {
       const value = (reading as PodReading)[key];
       const before = sameNs ? previous[key] : undefined;
       if (value === null) {
@@ -160,12 +156,7 @@ function cgroupUsage(
   }
 
   // Memory is a gauge: integrate the mean of the previous and current readings over the tick.
-  for (let i = 0; i < GAUGES.length; i++) {
-    // Index access, not array destructuring, which would iterate.
-    const row = GAUGES[i] as (typeof GAUGES)[number];
-    const gauge = row[0];
-    const integral = row[1];
-    const carryKey = row[2];
+  for (const [gauge, integral, carryKey] of GAUGES) {
     const value = reading[gauge];
     const before = sameCgroup ? previous[gauge] : undefined;
     const carry = (sameCgroup ? previous[carryKey] : undefined) ?? 0n;

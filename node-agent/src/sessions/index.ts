@@ -1,6 +1,12 @@
 export { clipIntervals, PodActivity, totalLength, unionIntervals } from './activity.ts';
 export type { Interval } from './activity.ts';
-export { identifySource, normaliseAddress, POD_UID_ATTRIBUTE, spanIdentity } from './identity.ts';
+export {
+  identifySource,
+  normaliseAddress,
+  POD_UID_ATTRIBUTE,
+  spanIdentity,
+  trustedSources,
+} from './identity.ts';
 export type { PodDirectory, PodIdentity, SourceIdentity, SpanIdentity } from './identity.ts';
 export { SessionIngest, unattributedKeyString } from './ingest.ts';
 export type { IngestCounters, SessionIngestOptions } from './ingest.ts';

@@ -3,7 +3,7 @@ import { decodeJsonValue } from '../otlp/decode-json.ts';
 import { makeTraceBatch } from '../otlp/test-payloads.ts';
 import type { AttrValue, SpanRecord } from '../otlp/types.ts';
 import type { PodDirectory, PodIdentity } from './identity.ts';
-import { identifySource, normaliseAddress, spanIdentity } from './identity.ts';
+import { IDENTITY_REFUSALS, identifySource, normaliseAddress, spanIdentity } from './identity.ts';
 import { SessionIngest, unattributedKeyString } from './ingest.ts';
 import { SessionResolver } from './resolve.ts';
 import type { SpanContext } from './resolve.ts';
@@ -83,15 +83,19 @@ describe('identity', () => {
       ok: false,
       reason: 'unknown_pod',
     });
-    expect(spanIdentity(unknown, 'uid-zzz', pods, false)).toEqual({
+    expect(spanIdentity(unknown, 'uid-zzz', pods, true)).toEqual({
       ok: false,
       reason: 'unknown_pod',
     });
-    expect(spanIdentity(unknown, 'uid-h', pods, false)).toMatchObject({
+    expect(spanIdentity(unknown, 'uid-h', pods, true)).toMatchObject({
       ok: true,
       verified: false,
     });
-    expect(spanIdentity(unknown, 'uid-h', pods, true)).toEqual({ ok: false, reason: 'unverified' });
+    // By default no source is trusted: a claim from an address that is no pod here is refused.
+    expect(spanIdentity(unknown, 'uid-h', pods, false)).toEqual({
+      ok: false,
+      reason: 'untrusted_source',
+    });
     const ambiguous = identifySource('10.0.0.2', pods);
     expect(spanIdentity(ambiguous, undefined, pods, false)).toEqual({
       ok: false,
@@ -269,7 +273,7 @@ describe('SessionIngest', () => {
     });
     expect(ingest.accept({ remoteAddress: '10.0.0.2', headers: {} }, batch.spans)).toEqual({
       rejected: 20,
-      reasons: ['spoofed_pod: 20'],
+      reasons: [`spoofed_pod: 20, ${IDENTITY_REFUSALS.spoofed_pod}`],
     });
     expect(ingest.tokens.get('team-a/s-1-0', 'llama-3.1-8b')?.requests).toBe(10n);
     now += 1n;
@@ -312,13 +316,10 @@ describe('SessionIngest', () => {
     ]);
     ingest.flush(true);
     expect(ingest.tokens.get('team-a/job-7', 'unknown')?.inputTokens).toBe(4n);
-    const strict = new SessionIngest({
-      pods: directory([]),
-      settlement,
-      clock: () => T,
-      strict: true,
-    });
-    expect(strict.accept({ remoteAddress: '1.2.3.4', headers: {} }, [span({})]).rejected).toBe(1);
+    const untrusted = new SessionIngest({ pods: directory([]), settlement, clock: () => T });
+    const refused = untrusted.accept({ remoteAddress: '1.2.3.4', headers: {} }, [span({})]);
+    expect(refused.rejected).toBe(1);
+    expect(refused.reasons.join()).toMatch(/not a live pod of this node/);
     expect(unattributedKeyString('ns')).toBe('ns/');
   });
 });

@@ -2,7 +2,7 @@
 // the session (resolve.ts), then activity for the split and token counts.
 import type { SinkResult, SpanSink, SpanSource } from '../otlp/receiver.ts';
 import type { SpanRecord, SpanRejectReason } from '../otlp/types.ts';
-import { identifySource, POD_UID_ATTRIBUTE, spanIdentity } from './identity.ts';
+import { IDENTITY_REFUSALS, identifySource, POD_UID_ATTRIBUTE, spanIdentity } from './identity.ts';
 import type { PodDirectory } from './identity.ts';
 import type { ResolvedSpan, SpanContext } from './resolve.ts';
 import { SessionResolver } from './resolve.ts';
@@ -35,8 +35,8 @@ export interface SessionIngestOptions<U extends UsageVector<U>> {
   readonly tokens?: TokenCounter;
   readonly resolver?: SessionResolver;
   readonly clock: () => bigint;
-  /** Refuse spans whose pod could not be verified from the connection. */
-  readonly strict?: boolean;
+  /** Sources (proxies the admin trusts) whose `k8s.pod.uid` claims are believed; none by default. */
+  readonly trustedSource?: (remoteAddress: string) => boolean;
   /** Key under which tokens are counted; the agent includes the pod so its entry names it. */
   readonly tokenKey?: (podUid: string, sessionKey: SessionKeyString) => string;
 }
@@ -46,7 +46,7 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
   readonly settlement: Settlement<U>;
   readonly tokens: TokenCounter;
   readonly resolver: SessionResolver;
-  readonly strict: boolean;
+  readonly trustedSource: (remoteAddress: string) => boolean;
   readonly counters: IngestCounters = {
     accepted: 0,
     rejected: new Map(),
@@ -64,13 +64,14 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
     this.settlement = options.settlement;
     this.tokens = options.tokens ?? new TokenCounter();
     this.resolver = options.resolver ?? new SessionResolver();
-    this.strict = options.strict ?? false;
+    this.trustedSource = options.trustedSource ?? (() => false);
     this.#clock = options.clock;
   }
 
   accept(source: SpanSource, spans: SpanRecord[]): SinkResult {
     const nowNs = this.#clock();
     const identity = identifySource(source.remoteAddress, this.pods);
+    const trusted = identity.kind !== 'verified' && this.trustedSource(source.remoteAddress);
     const headers = this.#headerContext(source);
     const rejected = new Map<SpanRejectReason, number>();
     const reject = (reason: SpanRejectReason) =>
@@ -81,7 +82,7 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
         identity,
         typeof claim === 'string' ? claim : undefined,
         this.pods,
-        this.strict,
+        trusted,
       );
       if (!who.ok) {
         reject(who.reason);
@@ -108,7 +109,8 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
     const reasons: string[] = [];
     for (const [reason, n] of rejected) {
       this.counters.rejected.set(reason, (this.counters.rejected.get(reason) ?? 0) + n);
-      reasons.push(`${reason}: ${n}`);
+      const why = IDENTITY_REFUSALS[reason];
+      reasons.push(why === undefined ? `${reason}: ${n}` : `${reason}: ${n}, ${why}`);
     }
     let total = 0;
     for (const n of rejected.values()) total += n;

@@ -41,6 +41,36 @@ describe('Settlement', () => {
     expect(second?.shares.get('ns/x')).toEqual({ cpuNs: 500n });
   });
 
+  it('charges a pod created with the annotation mid-tick wholly to its session', () => {
+    // As measured on a real kubelet: a Job pod appearing 4.8 s into a 10 s tick.
+    const s = new Settlement<{ cpuNs: bigint }>({ watermarkTicks: 0 });
+    s.observeAnnotation('p', T + 4_800n, 'ns/job');
+    const [first] = s.pushTick(tick(0n, 8_000n));
+    expect(first?.shares.get('ns/job')).toEqual({ cpuNs: 8_000n });
+    expect(first?.unattributed).toEqual({ cpuNs: 0n });
+    expect(first?.window).toEqual(tick(0n, 0n).window);
+    const [second] = s.pushTick(tick(1n, 10_000n));
+    expect(second?.shares.get('ns/job')).toEqual({ cpuNs: 10_000n });
+  });
+
+  it('splits a pod born mid-tick by its spans over its life, not the whole tick', () => {
+    const s = new Settlement<{ cpuNs: bigint }>({ watermarkTicks: 0 });
+    s.observeAnnotation('p', T + 5_000n, null);
+    s.recordSpan('p', 'ns/a', T + 5_000n, T + 7_500n);
+    const [first] = s.pushTick(tick(0n, 1_000n));
+    expect(first?.shares.get('ns/a')).toEqual({ cpuNs: 500n });
+    expect(first?.unattributed).toEqual({ cpuNs: 500n });
+  });
+
+  it('still applies an annotation added after creation only from when it is seen', () => {
+    const s = new Settlement<{ cpuNs: bigint }>({ watermarkTicks: 0 });
+    s.observeAnnotation('p', T + 2_000n, null);
+    s.observeAnnotation('p', T + 6_000n, 'ns/job');
+    const [first] = s.pushTick(tick(0n, 800n));
+    expect(first?.shares.get('ns/job')).toEqual({ cpuNs: 400n });
+    expect(first?.unattributed).toEqual({ cpuNs: 400n });
+  });
+
   it('computes exclusive segments', () => {
     const w = { t0: 100n, t1: 200n };
     expect(exclusiveSegments([], w)).toEqual([]);

@@ -57,6 +57,9 @@ interface PodState<U> {
   annotations: AnnotationObservation[];
   /** End of the last settled tick; activity before it no longer changes anything. */
   settledUntil: bigint | null;
+  /** When the pod watch first showed the pod (it shows a pod on creation), if it came first;
+   * a span that started earlier proves the pod older. */
+  bornNs: bigint | null;
 }
 
 export class Settlement<U extends UsageVector<U>> {
@@ -72,10 +75,16 @@ export class Settlement<U extends UsageVector<U>> {
     return this.#lateSpans;
   }
 
-  #pod(podUid: string): PodState<U> {
+  #pod(podUid: string, bornNs: bigint | null = null): PodState<U> {
     let state = this.#pods.get(podUid);
     if (state === undefined) {
-      state = { activity: new PodActivity(), queue: [], annotations: [], settledUntil: null };
+      state = {
+        activity: new PodActivity(),
+        queue: [],
+        annotations: [],
+        settledUntil: null,
+        bornNs,
+      };
       this.#pods.set(podUid, state);
     }
     return state;
@@ -84,6 +93,7 @@ export class Settlement<U extends UsageVector<U>> {
   /** Adds a span's active time; the part before the pod's settled time is late and dropped. */
   recordSpan(podUid: string, key: SessionKeyString, startNs: bigint, endNs: bigint): SpanTiming {
     const state = this.#pod(podUid);
+    if (state.bornNs !== null && startNs < state.bornNs) state.bornNs = startNs;
     const settled = state.settledUntil;
     if (settled !== null && startNs < settled) {
       this.#lateSpans++;
@@ -95,9 +105,13 @@ export class Settlement<U extends UsageVector<U>> {
     return 'on_time';
   }
 
-  /** The pod-scoped session annotation as seen at `atNs` (never applied retroactively). */
+  /**
+   * The pod-scoped session annotation as seen at `atNs` (never applied retroactively). The first
+   * sight of a pod is its birth: nothing of the pod can be measured before it, so an annotation
+   * it was created with covers all of its usage.
+   */
   observeAnnotation(podUid: string, atNs: bigint, key: SessionKeyString | null): void {
-    const state = this.#pod(podUid);
+    const state = this.#pod(podUid, atNs);
     const last = state.annotations[state.annotations.length - 1];
     if (last !== undefined && last.key === key) return;
     const at = state.settledUntil !== null && atNs < state.settledUntil ? state.settledUntil : atNs;
@@ -125,12 +139,16 @@ export class Settlement<U extends UsageVector<U>> {
 
   #settle(state: PodState<U>): SettledSplit<U> {
     const tick = state.queue.shift() as PodTick<U>;
-    const { t0, t1 } = tick.window;
+    const { t1 } = tick.window;
+    // A pod born mid-tick used its first tick's usage after its birth, not spread over the tick.
+    const born = state.bornNs;
+    const window =
+      born !== null && born > tick.window.t0 && born < t1 ? { t0: born, t1 } : tick.window;
     const result = splitTick({
-      window: tick.window,
+      window,
       usage: tick.usage,
-      activity: state.activity.window(t0, t1),
-      exclusive: exclusiveSegments(state.annotations, tick.window),
+      activity: state.activity.window(window.t0, t1),
+      exclusive: exclusiveSegments(state.annotations, window),
     });
     state.settledUntil =
       state.settledUntil === null || t1 > state.settledUntil ? t1 : state.settledUntil;

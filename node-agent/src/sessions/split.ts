@@ -184,9 +184,7 @@ export function splitTick<U extends UsageVector<U>>(input: SplitInput<U>): Split
   const shares = new Map<SessionKeyString, Record<string, bigint>>();
   for (const key of weights.numerators.keys()) shares.set(key, {});
   const unattributed: Record<string, bigint> = {};
-  const resources = Object.keys(usage) as (keyof U & string)[];
-  for (let i = 0; i < resources.length; i++) {
-    const resource = resources[i] as keyof U & string;
+  for (const resource of Object.keys(usage) as (keyof U & string)[]) {
     const total = usage[resource];
     if (total === undefined) continue;
     if (total < 0n) throw new SplitError('negative-usage', `${resource} = ${total}`);

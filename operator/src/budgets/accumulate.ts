@@ -5,6 +5,9 @@
 // the cursor's hash, hence never twice and never skipped. Pages are folded as they arrive and
 // dropped, so memory holds the accumulators, never a round's worth of entries.
 import type { Budget, LedgerEntry, LedgerPosition } from '@agentmeter/crds';
+import { addHourly, type HourlyAdds } from '../anomaly/hourly-book.ts';
+import { activityOf } from '../guards/activity.ts';
+import { entryKey, type EntryActivity } from '../guards/window.ts';
 import { contributionOf } from './contribution.ts';
 import type { Contribution, PolicyIdentity } from './contribution.ts';
 import { periodAt, periodSpecKey } from './periods.ts';
@@ -22,6 +25,9 @@ export interface PolicyView {
   readonly identity: PolicyIdentity;
   readonly generation: number;
   readonly budgets: readonly Budget[];
+  /** Entries measured from this time on have their session activity kept for the guards;
+   * undefined when the policy has no guards. */
+  readonly activitySinceMs?: number;
 }
 
 /** A node whose chain does not continue from this policy's cursor. */
@@ -40,6 +46,10 @@ export interface ReduceResult {
   readonly counted: number;
   readonly late: number;
   readonly mismatches: CursorMismatch[];
+  /** Session activity of the counted entries since `activitySinceMs`, per entry. */
+  readonly activity: EntryActivity[];
+  /** Spend counted, per stream (policy total, namespace, session) and hour. */
+  readonly hourly: HourlyAdds;
 }
 
 export function budgetSpec(budget: Budget): string {
@@ -152,6 +162,8 @@ export class PolicyFold {
   readonly #targets: Target[] = [];
   readonly #dropped: Omit<ClosedPeriod, 'heads'>[] = [];
   readonly #mismatched = new Map<string, CursorMismatch>();
+  readonly #activity: EntryActivity[] = [];
+  readonly #hourly: HourlyAdds = new Map();
   readonly #observe: ((c: Contribution) => void) | undefined;
   #consumed = 0;
   #counted = 0;
@@ -256,14 +268,23 @@ export class PolicyFold {
     this.#consumed += entries.length - offset;
     for (const i of page.byPolicy.get(this.#policy.identity.name) ?? []) {
       if (i < offset) continue;
-      const c = contributionOf(entries[i] as LedgerEntry, this.#policy.identity);
-      if (c !== null) this.#contribute(c);
+      const entry = entries[i] as LedgerEntry;
+      const c = contributionOf(entry, this.#policy.identity);
+      if (c === null) continue;
+      this.#contribute(c);
+      const since = this.#policy.activitySinceMs;
+      if (since !== undefined && c.timeMs >= since && c.sessions.length > 0) {
+        this.#activity.push({ entry: entryKey(node, BigInt(entry.seq)), records: activityOf(c) });
+      }
     }
     this.#cursors.set(node, end);
   }
 
   #contribute(c: Contribution): void {
     this.#counted++;
+    addHourly(this.#hourly, 'policy:*', c.timeMs, c.totalNano);
+    addHourly(this.#hourly, `namespace:${c.namespace}`, c.timeMs, c.totalNano);
+    for (const s of c.sessions) addHourly(this.#hourly, `session:${s.key}`, c.timeMs, s.nano);
     this.#observe?.(c);
     for (const t of this.#targets) {
       const p = t.ending !== undefined && c.timeMs < t.ending.report.end ? t.ending : t.open;
@@ -295,6 +316,8 @@ export class PolicyFold {
       counted: this.#counted,
       late: this.#late,
       mismatches: [...this.#mismatched.values()],
+      activity: this.#activity,
+      hourly: this.#hourly,
     };
   }
 }

@@ -46,7 +46,7 @@ const COLUMNS = [
 ] as const;
 const MONEY = new Set(['total', 'cpu', 'memory', 'gpu', 'io', 'network', 'tokens']);
 
-function csvCell(value: string): string {
+export function csvCell(value: string): string {
   return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
@@ -62,15 +62,26 @@ export function formatReport(rows: readonly ReportRow[], format: OutputFormat): 
     return String(v);
   };
   if (format === 'csv') {
-    return (
-      [
-        columns.join(','),
-        ...rows.map((r) => columns.map((c) => csvCell(cell(r, c, false))).join(',')),
-      ].join('\n') + '\n'
+    return renderCsv(
+      columns,
+      rows.map((r) => columns.map((c) => cell(r, c, false))),
     );
   }
-  const header = columns.map((c) => c.toUpperCase());
-  const body = rows.map((r) => columns.map((c) => cell(r, c, true)));
+  return renderTable(
+    columns.map((c) => c.toUpperCase()),
+    rows.map((r) => columns.map((c) => cell(r, c, true))),
+  );
+}
+
+export function renderCsv(header: readonly string[], body: readonly (readonly string[])[]): string {
+  return [header, ...body].map((line) => line.map(csvCell).join(',')).join('\n') + '\n';
+}
+
+/** Columns padded to their widest cell, for people. */
+export function renderTable(
+  header: readonly string[],
+  body: readonly (readonly string[])[],
+): string {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
   return (
     [header, ...body]

@@ -1,14 +1,16 @@
 // Entry point of the `agentmeter` CLI and the `kubectl-agentmeter` plugin.
 import { runReport, USAGE, UsageError } from './report.ts';
+import { runSessions } from './sessions.ts';
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command !== 'report') {
+  const run = command === 'report' ? runReport : command === 'sessions' ? runSessions : undefined;
+  if (run === undefined) {
     process.stderr.write(`${USAGE}\n`);
     return command === undefined || command === '--help' ? 0 : 2;
   }
   try {
-    await runReport(rest, (s) => process.stdout.write(s));
+    await run(rest, (s) => process.stdout.write(s));
     return 0;
   } catch (err) {
     process.stderr.write(`agentmeter: ${(err as Error).message}\n`);

@@ -1,7 +1,7 @@
 // `agentmeter report` (also the kubectl plugin `kubectl agentmeter report`): current periods
 // from CostPolicy status, closed periods from CostReports, per namespace or per session.
 import { parseArgs } from 'node:util';
-import { CustomObjectsApi } from '@kubernetes/client-node';
+import { CustomObjectsApi, EventsV1Api } from '@kubernetes/client-node';
 import { COST_POLICY_GVK, COST_REPORT_GVK, formatMoney } from '@agentmeter/crds';
 import { loadKubeConfig } from '@agentmeter/kube-client/kubeconfig';
 import type { CostPolicy, CostReport } from '@agentmeter/crds';
@@ -9,15 +9,29 @@ import { RESOURCES } from '../budgets/contribution.ts';
 import { rfc3339 } from '../budgets/periods.ts';
 import { decodeState } from '../budgets/state.ts';
 import { LABEL_POLICY } from '../reports/build.ts';
+import { eventRows, formatAnomalies, trippedRows } from './anomalies.ts';
 import { formatReport } from './format.ts';
 import type { OutputFormat, ReportRow } from './format.ts';
+import { parsePeriod } from './period.ts';
+import { formatStoreReport, parseBreakdown } from './store-report.ts';
+import type { StoreReportFormat } from './store-report.ts';
+import { withStore } from './store-source.ts';
+import { UsageError } from './usage-error.ts';
 
 export const USAGE = `Usage: agentmeter report [--policy NAME] [--period current|closed|all]
-                         [--format table|csv|json] [--sessions] [--kubeconfig PATH]`;
+                         [--format table|csv|json] [--sessions] [--kubeconfig PATH]
+       agentmeter report --anomalies [--policy NAME] [--format table|csv|json]
+                         [--kubeconfig PATH]
+       agentmeter report --by namespace|tag:NAME|model|tool --policy NAME
+                         [--period current|last|FROM..TO] [--format table|csv|json|focus]
+                         [--currency ISO4217] [--store PATH|postgres://URL]
+       agentmeter sessions [--top N] [--namespace NS] --policy NAME
+                         [--period current|last|FROM..TO] [--format table|csv|json]
+                         [--currency ISO4217] [--store PATH|postgres://URL]
+FROM..TO are UTC dates, TO excluded. The store is --store, else AGENTMETER_STORE_URL or
+AGENTMETER_STORE_PATH as the operator reads them.`;
 
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+export { UsageError };
 
 /** Rows of the open periods of a policy, from its status (exact, as the operator counted). */
 export function currentRows(policy: CostPolicy, sessions: boolean): ReportRow[] {
@@ -88,7 +102,37 @@ export function closedRows(reports: readonly CostReport[]): ReportRow[] {
   );
 }
 
-export async function runReport(argv: readonly string[], out: (s: string) => void): Promise<void> {
+async function runStoreReport(
+  values: {
+    by?: string;
+    policy?: string;
+    period: string;
+    format: string;
+    currency: string;
+    store?: string;
+  },
+  out: (s: string) => void,
+  nowMs: number,
+): Promise<void> {
+  const by = parseBreakdown(values.by ?? '');
+  if (!values.policy) throw new UsageError(`--by needs --policy\n${USAGE}`);
+  const format = values.format as StoreReportFormat;
+  if (!['table', 'csv', 'json', 'focus'].includes(format))
+    throw new UsageError(`--format must be table, csv, json or focus\n${USAGE}`);
+  if (!/^[A-Z]{3}$/.test(values.currency))
+    throw new UsageError(`--currency must be an ISO 4217 code such as USD\n${USAGE}`);
+  const policy = values.policy;
+  // The default --period of the CostReport form, "all", means the current month here.
+  const range = parsePeriod(values.period === 'all' ? 'current' : values.period, nowMs);
+  const rows = await withStore(values.store, (s) => s.dailyBreakdown(policy, range, by));
+  out(formatStoreReport(rows, { policy, currency: values.currency, range, by, format }));
+}
+
+export async function runReport(
+  argv: readonly string[],
+  out: (s: string) => void,
+  nowMs: number = Date.now(),
+): Promise<void> {
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -96,26 +140,42 @@ export async function runReport(argv: readonly string[], out: (s: string) => voi
       period: { type: 'string', default: 'all' },
       format: { type: 'string', default: 'table' },
       sessions: { type: 'boolean', default: false },
+      anomalies: { type: 'boolean', default: false },
       kubeconfig: { type: 'string' },
+      by: { type: 'string' },
+      store: { type: 'string' },
+      currency: { type: 'string', default: 'USD' },
     },
     strict: true,
   });
+  if (values.by !== undefined) {
+    await runStoreReport(values, out, nowMs);
+    return;
+  }
   const format = values.format as OutputFormat;
   if (!['table', 'csv', 'json'].includes(format))
     throw new UsageError(`--format must be table, csv or json\n${USAGE}`);
   if (!['current', 'closed', 'all'].includes(values.period))
     throw new UsageError(`--period must be current, closed or all\n${USAGE}`);
-  const api = loadKubeConfig({ kubeconfig: values.kubeconfig }).makeApiClient(CustomObjectsApi);
+  const kc = loadKubeConfig({ kubeconfig: values.kubeconfig });
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const listPolicies = async () =>
+    (
+      (await api.listClusterCustomObject({
+        group: COST_POLICY_GVK.group,
+        version: COST_POLICY_GVK.version,
+        plural: COST_POLICY_GVK.plural,
+      })) as { items: CostPolicy[] }
+    ).items.filter((p) => !values.policy || p.metadata.name === values.policy);
+  if (values.anomalies) {
+    const events = await kc.makeApiClient(EventsV1Api).listEventForAllNamespaces();
+    const rows = [...eventRows(events.items, values.policy), ...trippedRows(await listPolicies())];
+    out(formatAnomalies(rows, format));
+    return;
+  }
   const rows: ReportRow[] = [];
   if (values.period !== 'closed') {
-    const list = (await api.listClusterCustomObject({
-      group: COST_POLICY_GVK.group,
-      version: COST_POLICY_GVK.version,
-      plural: COST_POLICY_GVK.plural,
-    })) as { items: CostPolicy[] };
-    for (const p of list.items)
-      if (!values.policy || p.metadata.name === values.policy)
-        rows.push(...currentRows(p, values.sessions));
+    for (const p of await listPolicies()) rows.push(...currentRows(p, values.sessions));
   }
   if (values.period !== 'current' && !values.sessions) {
     const list = (await api.listClusterCustomObject({

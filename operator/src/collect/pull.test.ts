@@ -7,7 +7,6 @@ import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LedgerStore } from '../../../node-agent/src/ledger/index.ts';
 import { createAckRouter } from '../../../node-agent/src/http/ack.ts';
-import { AgentMetrics } from '../../../node-agent/src/metrics/agent-metrics.ts';
 import { createApp, listen } from '../../../node-agent/src/http/server.ts';
 import type { Listening } from '../../../node-agent/src/http/server.ts';
 import type { LedgerEntry, LedgerPosition } from '@agentmeter/crds';
@@ -32,7 +31,7 @@ async function agent(node: string, nanos: bigint[]) {
   app.use(
     createAckRouter({ store, authorize: async (req) => req.headers.authorization === 'Bearer ok' }),
   );
-  app.use(createApp({ metrics: new AgentMetrics(), ledger: store, readiness: {} }));
+  app.use(createApp({ ledger: store }));
   const server: Listening = await listen(app, '127.0.0.1', 0);
   cleanup.push(async () => {
     await server.close();
@@ -90,11 +89,7 @@ describe('pullChain', () => {
             : e,
         ),
     };
-    const server = await listen(
-      createApp({ metrics: new AgentMetrics(), ledger: tampered, readiness: {} }),
-      '127.0.0.1',
-      0,
-    );
+    const server = await listen(createApp({ ledger: tampered }), '127.0.0.1', 0);
     cleanup.push(() => server.close());
     const api = httpAgentApi({ token: async () => 'ok' });
     const got: LedgerEntry[] = [];

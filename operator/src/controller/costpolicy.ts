@@ -3,9 +3,11 @@
 //
 // A round: discover agents → pull each agent's ledger once, from the lowest cursor any policy
 // holds for it, folding each verified page into every policy (pull-ledgers) → per policy, commit
-// accumulators + cursors in one guarded /status patch (status-commit, status-build) → acknowledge
-// to each agent the lowest cursor over all policies (acknowledge) → enforce Suspend budgets
-// (enforcement, session-marks). A chain that stops verifying is told once (chain-failures).
+// accumulators + cursors, guard trips (guard-round) and forecasts from the hourly book in one
+// guarded /status patch (status-commit, status-build) → acknowledge to each agent the lowest
+// cursor over all policies (acknowledge) → enforce Suspend budgets and guards, marking tripped
+// sessions on every agent (enforcement, session-marks) → once per closed hour, the spend
+// detectors (anomaly-watch). A chain that stops verifying is told once (chain-failures).
 // Closed periods become CostReports before the status that drops them is written (policy-run,
 // report-writer), so a crash anywhere repeats work, never counts.
 import type { Logger } from 'pino';
@@ -15,8 +17,11 @@ import type { Agent, Discover } from '../collect/agents.ts';
 import type { AgentApi } from '../collect/client.ts';
 import type { ChainFailure, PullOptions } from '../collect/pull.ts';
 import type { Enforcer } from '../enforce/apply.ts';
+import { HourlyBook } from '../anomaly/hourly-book.ts';
+import { ActivityWindow } from '../guards/window.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { acknowledge } from './acknowledge.ts';
+import { AnomalyWatch } from './anomaly-watch.ts';
 import { ChainFailureEvents } from './chain-failures.ts';
 import { suspensions } from './enforcement.ts';
 import { mapLimit } from './map-limit.ts';
@@ -61,6 +66,11 @@ export class CostPolicyController {
   readonly #pullDeps: PullDeps;
   readonly #marks: SessionMarks;
   readonly #chains: ChainFailureEvents;
+  /** Per policy: the guard activity its status counts, kept across rounds. */
+  readonly #windows = new Map<string, ActivityWindow>();
+  /** Hourly spend per stream of each policy, for forecasts and the anomaly detectors. */
+  readonly #history = new HourlyBook();
+  readonly #anomalies: AnomalyWatch;
   /** An apiserver outage in progress, and one that ended but is not yet on every policy. */
   #outage: { since: number; failedRounds: number } | undefined;
   #recovered: Outage | undefined;
@@ -72,6 +82,7 @@ export class CostPolicyController {
     this.#pullDeps = { ...options, concurrency };
     this.#marks = new SessionMarks({ ...options, concurrency });
     this.#chains = new ChainFailureEvents(options.events);
+    this.#anomalies = new AnomalyWatch({ ...options, history: this.#history });
   }
 
   /** One full round. Throws only when the apiserver cannot be reached at all (error policy: the
@@ -134,6 +145,8 @@ export class CostPolicyController {
       ...this.#o,
       prepare,
       repull: (run: PolicyRun) => repull(this.#pullDeps, run, ok),
+      guardWindow: (name: string) => this.#window(name),
+      history: this.#history,
     };
     const outcomes = await mapLimit(runs, writeConcurrency, async (run, i) => {
       if (run === null) return null;
@@ -168,8 +181,11 @@ export class CostPolicyController {
       outcomes.filter((o): o is PolicyOutcome => o !== null),
       agents,
     );
+    await this.#detect(policies);
     const live = new Set(policies.map((p) => p.metadata.name ?? ''));
     for (const name of metrics.policies()) if (!live.has(name)) metrics.forgetPolicy(name);
+    for (const name of this.#windows.keys()) if (!live.has(name)) this.#windows.delete(name);
+    for (const name of this.#history.policies()) if (!live.has(name)) this.#history.forget(name);
     metrics.roundSeconds.observe((clock.now() - started) / 1000);
     return {
       agents: agents.length,
@@ -210,8 +226,27 @@ export class CostPolicyController {
     return { policies, agents };
   }
 
+  #window(policy: string): ActivityWindow {
+    let w = this.#windows.get(policy);
+    if (w === undefined) {
+      w = new ActivityWindow();
+      this.#windows.set(policy, w);
+    }
+    return w;
+  }
+
+  /** The detectors, once per closed hour; a failure is logged and tried next round. */
+  async #detect(policies: readonly CostPolicy[]): Promise<void> {
+    try {
+      const raised = await this.#anomalies.check(policies, this.#o.clock.date().getTime());
+      if (raised.length > 0) this.#log.warn({ findings: raised.length }, 'spend anomalies raised');
+    } catch (err) {
+      this.#log.error({ err: (err as Error).message }, 'anomaly detection failed');
+    }
+  }
+
   async #enforce(outcomes: readonly PolicyOutcome[], agents: readonly Agent[]): Promise<void> {
-    const { namespaces, sessions, sessionBudgets } = suspensions(outcomes);
+    const { namespaces, sessions, sessionBudgets, marks } = suspensions(outcomes);
     if (this.#o.enforcer) {
       try {
         await this.#o.enforcer.enforce(namespaces, sessions);
@@ -219,6 +254,6 @@ export class CostPolicyController {
         this.#log.error({ err: (err as Error).message }, 'enforcement failed; retried next round');
       }
     }
-    if (this.#marks.due(sessionBudgets)) await this.#marks.sync(new Set(sessions.keys()), agents);
+    if (this.#marks.due(sessionBudgets || marks.size > 0)) await this.#marks.sync(marks, agents);
   }
 }

@@ -1,16 +1,32 @@
 import { describe, expect, it } from 'vitest';
-import type { Budget } from '@agentmeter/crds';
+import type { Budget, GuardAction } from '@agentmeter/crds';
 import type { BudgetFigures } from '../status/compute.ts';
 import { suspensions } from './enforcement.ts';
 import type { PolicyOutcome } from './status-commit.ts';
 import { costPolicy } from './test-support.ts';
 
-function outcome(name: string, budgets: [Budget, string[]][], namespaces: string[]): PolicyOutcome {
+function outcome(
+  name: string,
+  budgets: [Budget, string[]][],
+  namespaces: string[],
+  tripped: PolicyOutcome['tripped'] = [],
+): PolicyOutcome {
   const figures = budgets.map(
     ([budget, exceeded]) => ({ budget, exceeded }) as unknown as BudgetFigures,
   );
-  return { policy: costPolicy(name), figures, namespaces, cursors: [] };
+  return { policy: costPolicy(name), figures, namespaces, cursors: [], tripped };
 }
+
+const trip = (guard: string, session: string, action: GuardAction) => ({
+  guard,
+  session,
+  action,
+  kind: 'callsPerMinute' as const,
+  trippedAt: '2026-05-10T12:00:00Z',
+  until: '2026-05-11T00:00:00Z',
+  observed: '4',
+  limit: '3',
+});
 
 const budget = (name: string, scope: Budget['scope'], action: Budget['action']): Budget => ({
   name,
@@ -43,5 +59,22 @@ describe('suspensions', () => {
     ]);
     expect(s.namespaces.size + s.sessions.size).toBe(0);
     expect(s.sessionBudgets).toBe(true);
+  });
+
+  it('marks every tripped session, and suspends only those of a Suspend guard', () => {
+    const s = suspensions([
+      outcome('p', [[budget('per-s', 'Session', 'Suspend'), ['ns-1/a']]], ['ns-1']),
+      outcome(
+        'q',
+        [],
+        [],
+        [trip('calls', 'ns-2/b', 'MarkOverBudget'), trip('loop', 'ns-3/c', 'Suspend')],
+      ),
+    ]);
+    expect([...s.marks].sort()).toEqual(['ns-1/a', 'ns-2/b', 'ns-3/c']);
+    expect([...s.sessions]).toEqual([
+      ['ns-1/a', 'p/per-s'],
+      ['ns-3/c', 'q/loop'],
+    ]);
   });
 });

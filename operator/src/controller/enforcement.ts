@@ -1,5 +1,5 @@
-// Which namespaces and sessions Suspend budgets hold over their limit. Pure: the Enforcer and the
-// session marks act on the answer.
+// Which namespaces and sessions Suspend budgets hold over their limit, and which sessions guards
+// tripped on. Pure: the Enforcer and the session marks act on the answer.
 import type { PolicyOutcome } from './status-commit.ts';
 
 export interface Suspensions {
@@ -9,6 +9,9 @@ export interface Suspensions {
   readonly sessions: Map<string, string>;
   /** Whether any Suspend budget is scoped to sessions (so marks must be kept in step). */
   readonly sessionBudgets: boolean;
+  /** Sessions to mark over budget on every agent: the suspended ones and every session a guard
+   * tripped on. */
+  readonly marks: Set<string>;
 }
 
 export function suspensions(outcomes: readonly PolicyOutcome[]): Suspensions {
@@ -28,5 +31,13 @@ export function suspensions(outcomes: readonly PolicyOutcome[]): Suspensions {
       }
     }
   }
-  return { namespaces, sessions, sessionBudgets };
+  const marks = new Set(sessions.keys());
+  for (const o of outcomes) {
+    for (const t of o.tripped) {
+      marks.add(t.session);
+      if (t.action === 'Suspend')
+        sessions.set(t.session, `${o.policy.metadata.name ?? ''}/${t.guard}`);
+    }
+  }
+  return { namespaces, sessions, sessionBudgets, marks };
 }

@@ -7,6 +7,7 @@ import { mergePatchOptions } from '../runtime/index.ts';
 import { PolicyFold, type PolicyView } from '../budgets/accumulate.ts';
 import { decodeCursors } from '../budgets/cursors.ts';
 import { decodeState, StateDecodeError } from '../budgets/state.ts';
+import { compileGuards, lookbackMs, type CompiledGuard } from '../guards/compile.ts';
 import { POLICY_API } from './policies.ts';
 import { writeReports, type ReportWriterDeps } from './report-writer.ts';
 import { applyConditions } from './status-build.ts';
@@ -18,6 +19,7 @@ export interface PolicyRun {
   /** CostReports written while preparing. */
   readonly reports: number;
   readonly fold: PolicyFold;
+  readonly guards: readonly CompiledGuard[];
 }
 
 export interface PrepareDeps extends ReportWriterDeps {
@@ -81,6 +83,7 @@ export async function preparePolicy(
   }
   // A cursor the agent compacted past: that policy starts at the agent's anchor.
   const cursors = stored.filter((c) => c.seq >= (positions.anchors.get(c.node) ?? 0n));
+  const guards = compileGuards(policy.spec.guards ?? []);
   const view: PolicyView = {
     identity: {
       name: policy.metadata.name ?? '',
@@ -90,6 +93,9 @@ export async function preparePolicy(
     },
     generation: policy.metadata.generation ?? 1,
     budgets: policy.spec.budgets ?? [],
+    // Twice the longest window: entries arrive up to a round late, and a window ending at an
+    // entry that arrives now may start a full window before it.
+    ...(guards.length > 0 ? { activitySinceMs: now - 2 * lookbackMs(guards) } : {}),
   };
-  return { policy, now, reports, fold: new PolicyFold(committed, cursors, view, now) };
+  return { policy, now, reports, guards, fold: new PolicyFold(committed, cursors, view, now) };
 }

@@ -162,6 +162,7 @@ export function sameOwnedStatus(
       s?.conditions ?? [],
       s?.topBudgetUtilization,
       s?.budgets ?? [],
+      s?.guards ?? {},
       s?.lastCollectionTime,
       s?.collection?.cursors ?? '',
       s?.accumulatorState ?? '',

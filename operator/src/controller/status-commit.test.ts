@@ -3,6 +3,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CostPolicy, CostPolicyStatus } from '@agentmeter/crds';
 import { FakeApiServer, statusReply, type SeenRequest } from '../runtime/fake-apiserver.ts';
+import { chainOf, podBody } from '../budgets/test-ledger.ts';
+import { indexPage } from '../budgets/accumulate.ts';
+import { HourlyBook } from '../anomaly/hourly-book.ts';
+import { ActivityWindow } from '../guards/window.ts';
 import { preparePolicy, type PolicyRun } from './policy-run.ts';
 import { commitStatus, MAX_ATTEMPTS, ReconcileError } from './status-commit.ts';
 import type { Health } from './status-build.ts';
@@ -18,18 +22,22 @@ beforeAll(async () => {
 afterEach(() => server.verify());
 afterAll(() => server.close());
 
-function setup() {
+function setup(pulled: (run: PolicyRun) => void = () => undefined) {
   const deps = controllerDeps(server);
   const positions = { anchors: new Map<string, bigint>(), shared: new Map() };
   const repulled: PolicyRun[] = [];
+  const window = new ActivityWindow();
   const commit = {
     ...deps,
     prepare: (p: CostPolicy) => preparePolicy(deps, p, positions),
     repull: async (run: PolicyRun) => {
       repulled.push(run);
+      pulled(run);
     },
+    guardWindow: () => window,
+    history: new HourlyBook(),
   };
-  return { deps, commit, repulled };
+  return { deps, commit, repulled, window };
 }
 
 /** Answers a status patch with the policy carrying the patched status at a new version. */
@@ -119,5 +127,108 @@ describe('commitStatus', () => {
       reply: statusReply(422, 'Invalid', 'status.budgets: Invalid value'),
     });
     await expect(commitStatus(commit, run, healthy)).rejects.toThrow(/Invalid value|422/);
+  });
+
+  describe('guards', () => {
+    const now = Date.parse('2026-05-10T12:00:00Z');
+    // Four ticks of 0.3 in 30 s for session s1 of ns-1: 1.2 in a minute against a limit of 1.
+    const entries = chainOf(
+      'n1',
+      [0, 10, 20, 30].map((s, i) =>
+        podBody(
+          { namespace: 'ns-1', nano: 300_000_000n, atMs: now - 40_000 + s * 1000, session: 's1' },
+          i,
+        ),
+      ),
+    );
+    const page = indexPage('n1', { node: 'n1', seq: 0n, hash: entries[0]?.prev ?? '' }, entries);
+    const guarded = (status?: CostPolicyStatus, annotations?: Record<string, string>) => {
+      const p = costPolicy('p', status ? { status } : {});
+      p.spec.guards = [{ name: 'burn', maxSpendPerMinute: '1' }];
+      if (annotations) p.metadata.annotations = annotations;
+      return p;
+    };
+
+    it('trips a session once, with an Event naming the guard, also after a conflict re-run', async () => {
+      const { deps, commit, repulled, window } = setup((run) => run.fold.add(page));
+      const run = await commit.prepare(guarded());
+      run.fold.add(page);
+      let sent: CostPolicyStatus | undefined;
+      server.expect(
+        { method: 'PATCH', path: STATUS, reply: conflict },
+        { method: 'GET', path: `${POLICY_PATH}/p`, reply: { body: guarded() } },
+        {
+          method: 'PATCH',
+          path: STATUS,
+          check: (req) => (sent = (req.body as { status: CostPolicyStatus }).status),
+          reply: accept('2'),
+        },
+      );
+      const r = await commitStatus(commit, run, healthy);
+      expect(repulled).toHaveLength(1);
+      expect(sent?.guards?.tripped).toEqual([
+        {
+          guard: 'burn',
+          session: 'ns-1/s1',
+          action: 'MarkOverBudget',
+          kind: 'spendPerMinute',
+          trippedAt: '2026-05-10T11:59:50Z',
+          until: '2026-05-11T00:00:00Z',
+          observed: '1.2',
+          limit: '1',
+        },
+      ]);
+      expect(r.outcome.tripped.map((t) => t.session)).toEqual(['ns-1/s1']);
+      const trips = deps.events.recorded.filter((e) => e.input.reason === 'GuardTripped');
+      expect(trips).toHaveLength(1);
+      expect(trips[0]?.input.note).toBe(
+        'guard burn: session ns-1/s1 spent 1.2 USD in one minute (limit 1) at 2026-05-10T11:59:50.000Z',
+      );
+      // The four entries are in the window once each, however often they were folded.
+      expect(window.size).toBe(4);
+      expect(window.records([], -Infinity)).toHaveLength(4);
+    });
+
+    it('clears the tripped set on a new clear-guards value and forgives the activity before it', async () => {
+      const { deps, commit, window } = setup();
+      window.commit([
+        {
+          entry: 'n1/1',
+          records: [{ session: 'ns-1/s1', atMs: now - 1000, nano: 2_000_000_000n }],
+        },
+      ]);
+      const held: CostPolicyStatus = {
+        guards: {
+          tripped: [
+            {
+              guard: 'burn',
+              session: 'ns-1/s1',
+              action: 'MarkOverBudget',
+              kind: 'spendPerMinute',
+              trippedAt: '2026-05-10T11:59:59Z',
+              until: '2026-05-11T00:00:00Z',
+              observed: '2',
+              limit: '1',
+            },
+          ],
+        },
+      };
+      let sent: CostPolicyStatus | undefined;
+      server.expect({
+        method: 'PATCH',
+        path: STATUS,
+        check: (req) => (sent = (req.body as { status: CostPolicyStatus }).status),
+        reply: accept('2'),
+      });
+      const run = await commit.prepare(guarded(held, { 'agentmeter.dev/clear-guards': 'x1' }));
+      const r = await commitStatus(commit, run, healthy);
+      expect(sent?.guards).toEqual({
+        tripped: [],
+        cleared: 'x1',
+        clearedAt: '2026-05-10T12:00:00Z',
+      });
+      expect(r.outcome.tripped).toEqual([]);
+      expect(deps.events.recorded.filter((e) => e.input.reason === 'GuardTripped')).toEqual([]);
+    });
   });
 });

@@ -5,13 +5,20 @@
 // become CostReports on the next pass, before the status that drops them is written.
 import type { Logger } from 'pino';
 import { isConflict } from '@agentmeter/kube-client';
-import type { CostPolicy, CostPolicyStatus, LedgerPosition } from '@agentmeter/crds';
+import type { CostPolicy, CostPolicyStatus, LedgerPosition, TrippedGuard } from '@agentmeter/crds';
 import { mergePatchOptions, type EventRecorder } from '../runtime/index.ts';
 import { rfc3339 } from '../budgets/periods.ts';
 import { encodeCursors } from '../budgets/cursors.ts';
 import { encodeState } from '../budgets/state.ts';
+import type { HourlyBook, SpendHistorySource } from '../anomaly/hourly-book.ts';
+import { spendHistoryOf } from '../anomaly/history-view.ts';
+import { lookbackMs } from '../guards/compile.ts';
+import { guardEvent } from '../anomaly/findings.ts';
+import type { GuardTrip } from '../guards/evaluate.ts';
+import type { ActivityWindow } from '../guards/window.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { computeBudgets, newCrossings, type BudgetFigures } from '../status/compute.ts';
+import { guardRound, guardsField } from './guard-round.ts';
 import { getPolicy, POLICY_API, policyRef, slim, type CustomApi } from './policies.ts';
 import type { PolicyRun } from './policy-run.ts';
 import { buildStatus, sameOwnedStatus, type Health } from './status-build.ts';
@@ -27,17 +34,23 @@ export interface PolicyOutcome {
   readonly figures: readonly BudgetFigures[];
   readonly policy: CostPolicy;
   readonly namespaces: readonly string[];
+  /** Sessions the policy's guards hold tripped. */
+  readonly tripped: readonly TrippedGuard[];
 }
 
 export interface CommitDeps {
   readonly custom: CustomApi;
   readonly events: Pick<EventRecorder, 'record'>;
-  readonly metrics: Pick<OperatorMetrics, 'apiWrites' | 'setBudgets'>;
+  readonly metrics: Pick<OperatorMetrics, 'apiWrites' | 'setBudgets' | 'guardTrips'>;
   readonly logger: Logger;
   /** Readies a policy as read from the apiserver (writing its closed periods' reports). */
   readonly prepare: (policy: CostPolicy) => Promise<PolicyRun>;
   /** Pulls this round's ledgers again into a fresh run. */
   readonly repull: (run: PolicyRun) => Promise<void>;
+  /** The policy's committed guard activity, kept across rounds. */
+  readonly guardWindow: (policy: string) => ActivityWindow;
+  /** Hourly spend the forecasts read, fed with what each write counts. */
+  readonly history: HourlyBook;
 }
 
 export interface CommitResult {
@@ -50,8 +63,14 @@ function ms(timestamp: string | undefined): number {
   return timestamp === undefined ? 0 : Date.parse(timestamp);
 }
 
-/** The status to store for `run`: the round's conditions and budgets, cursors and state. */
-function nextStatus(run: PolicyRun, health: Health) {
+/** The status to store for `run`: the round's conditions and budgets, guards, cursors and
+ * state. */
+function nextStatus(
+  run: PolicyRun,
+  health: Health,
+  window: ActivityWindow,
+  source: SpendHistorySource,
+) {
   const { policy, now } = run;
   const r = run.fold.finish();
   const previous = policy.status;
@@ -59,15 +78,38 @@ function nextStatus(run: PolicyRun, health: Health) {
   const lastCollection =
     r.counted > 0 || !previous?.lastCollectionTime ? rfc3339(now) : previous.lastCollectionTime;
   const asOf = Math.max(ms(lastCollection), now - 1) === now ? now : ms(lastCollection);
-  const computed = computeBudgets(policy.spec, r.state, asOf);
+  const name = policy.metadata.name ?? '';
+  const history = spendHistoryOf(source, name, policy.spec.budgets ?? []);
+  const computed = computeBudgets(policy.spec, r.state, asOf, history);
   const mismatches = r.mismatches.map((m) => `${m.node}: ${m.detail}`);
+  const guards = guardRound({
+    policy,
+    guards: run.guards,
+    window,
+    pending: r.activity,
+    budgets: computed.budgets,
+    nowMs: now,
+  });
   const status: CostPolicyStatus = {
     ...buildStatus(policy, computed, health, mismatches, now),
+    ...guardsField(policy, run.guards, guards.status),
     lastCollectionTime: lastCollection,
     collection: { cursors: encodeCursors(r.cursors) },
     accumulatorState: encodeState(r.state),
   };
-  return { r, computed, status };
+  return { r, computed, status, fresh: guards.fresh };
+}
+
+/** Names each newly tripped guard in an Event on the policy. */
+async function recordTrips(
+  deps: Pick<CommitDeps, 'events' | 'metrics'>,
+  policy: CostPolicy,
+  fresh: readonly GuardTrip[],
+): Promise<void> {
+  for (const t of fresh) {
+    deps.metrics.guardTrips.inc({ policy: policy.metadata.name ?? '', guard: t.guard });
+    await deps.events.record(policyRef(policy), guardEvent(t, policy.spec.currency));
+  }
 }
 
 /** Records a budget-threshold Event for each threshold newly crossed by a write. */
@@ -99,11 +141,12 @@ export async function commitStatus(
   let writes = 0;
   let reports = 0;
   const name = run.policy.metadata.name ?? '';
+  const window = deps.guardWindow(name);
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     let { policy } = run;
     try {
       const previous = policy.status;
-      const { r, computed, status } = nextStatus(run, health);
+      const { r, computed, status, fresh } = nextStatus(run, health, window, deps.history);
       if (!sameOwnedStatus(status, previous)) {
         const body = { metadata: { resourceVersion: policy.metadata.resourceVersion }, status };
         policy = slim(
@@ -114,7 +157,11 @@ export async function commitStatus(
         );
         writes++;
         metrics.apiWrites.inc({ verb: 'patch', resource: 'costpolicies/status' });
+        // Counted now: the next rounds judge this activity from the window.
+        window.commit(r.activity);
+        deps.history.add(name, r.hourly, run.now);
         await recordCrossings(deps.events, policy, previous, status);
+        await recordTrips(deps, policy, fresh);
         if (r.state.closing.length > 0) {
           // Write its reports, then drop it: everything pulled is behind the new cursors.
           run = await deps.prepare(policy);
@@ -122,10 +169,17 @@ export async function commitStatus(
           continue;
         }
       }
+      window.prune(run.now - 2 * lookbackMs(run.guards));
       metrics.setBudgets(name, policy.spec.currency, computed.figures);
       const namespaces = [...r.state.reports.values()].flatMap((x) => [...x.namespaces.keys()]);
       return {
-        outcome: { cursors: r.cursors, figures: computed.figures, policy, namespaces },
+        outcome: {
+          cursors: r.cursors,
+          figures: computed.figures,
+          policy,
+          namespaces,
+          tripped: status.guards?.tripped ?? [],
+        },
         writes,
         reports,
       };

@@ -145,6 +145,14 @@ export interface ChargebackRow {
   readonly calls: bigint;
 }
 
+export type Breakdown =
+  { readonly by: 'namespace' | 'model' | 'tool' } | { readonly by: 'tag'; readonly tag: string };
+
+export interface DailyRow extends ChargebackRow {
+  /** Unix day (UTC). */
+  readonly day: number;
+}
+
 export interface Retention {
   /** Calls that started before this are deleted. */
   readonly callsBeforeNs: bigint;
@@ -606,6 +614,39 @@ export class AccountingStore {
             [policy, range.fromDay, range.toDay],
           );
     return rows.map((r) => ({ key: r.key, costNano: int(r.cost), calls: int(r.calls) }));
+  }
+
+  /**
+   * Spend per day and per group in the day range (reports and the FOCUS export): by namespace,
+   * by one allocation tag (null: entries without it), or by model or tool name.
+   */
+  async dailyBreakdown(policy: string, range: DayRange, by: Breakdown): Promise<DailyRow[]> {
+    const select =
+      by.by === 'tag'
+        ? `SELECT r.day AS day, m.value AS key, sum(r.cost_nano) AS cost, sum(r.calls) AS calls
+           FROM daily_rollups r LEFT JOIN tag_set_members m ON m.tag_set = r.tag_set AND m.name = $4
+           WHERE r.policy = $1 AND r.day >= $2 AND r.day < $3
+           GROUP BY r.day, m.value ORDER BY r.day, m.value IS NULL, m.value`
+        : by.by === 'namespace'
+          ? `SELECT day, namespace AS key, sum(cost_nano) AS cost, sum(calls) AS calls
+             FROM daily_rollups WHERE policy = $1 AND day >= $2 AND day < $3 AND $4 = ''
+             GROUP BY day, namespace ORDER BY day, namespace`
+          : `SELECT day, item AS key, sum(cost_nano) AS cost, sum(calls) AS calls
+             FROM daily_rollups WHERE policy = $1 AND day >= $2 AND day < $3 AND kind = $4
+             GROUP BY day, item ORDER BY day, item`;
+    const arg = by.by === 'tag' ? by.tag : by.by === 'namespace' ? '' : by.by;
+    const rows = await this.engine.query<{
+      day: unknown;
+      key: string | null;
+      cost: unknown;
+      calls: unknown;
+    }>(select, [policy, range.fromDay, range.toDay, arg]);
+    return rows.map((r) => ({
+      day: Number(int(r.day)),
+      key: r.key,
+      costNano: int(r.cost),
+      calls: int(r.calls),
+    }));
   }
 
   /** Deletes what has passed its retention; returns the rows deleted per table. */

@@ -8,6 +8,7 @@ export interface StatsSummary {
     podRef: { name: string; namespace: string; uid: string };
     cpu?: { usageCoreNanoSeconds?: number; time?: string };
     memory?: { workingSetBytes?: number; time?: string };
+    network?: { rxBytes?: number; txBytes?: number };
   }[];
 }
 

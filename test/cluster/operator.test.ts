@@ -1,0 +1,122 @@
+// The operator as the chart runs it: it finds the agents through the EndpointSlices of their
+// Service, pulls their ledgers with its projected token, and a CostPolicy's status shows the
+// spend of the pods it prices, equal to the ledgers' sum to the nano-unit.
+import { parseMoney, type LedgerEntry, type PodUsageEntry } from '@agentmeter/crds';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../support/wait.ts';
+import { apply, chartRelease, kubectlJson, kubectlOk, realNode } from './support/cluster.ts';
+import { createNamespace, deleteNamespace, listPods, waitForPodPhase } from './support/pods.ts';
+import { agentLedgerAccess, pullLedger } from './support/views.ts';
+
+interface PolicyStatus {
+  status?: {
+    budgets?: { name: string; spent: string }[];
+    collection?: { cursors?: string };
+  };
+}
+
+/** The operator's committed ledger position for the node, from status.collection.cursors. */
+function cursorSeq(policy: PolicyStatus, node: string): bigint | undefined {
+  for (const line of (policy.status?.collection?.cursors ?? '').split('\n')) {
+    const [name, seq] = line.split(' ');
+    if (name === node && seq) return BigInt(seq);
+  }
+  return undefined;
+}
+
+describe('the operator on the real node', () => {
+  let namespace = '';
+  const policy = `cluster-${Math.random().toString(36).slice(2, 8)}`;
+
+  beforeAll(async () => {
+    namespace = await createNamespace('operator');
+    await kubectlOk(['label', 'namespace', namespace, `agentmeter-test=${policy}`]);
+  });
+
+  afterAll(async () => {
+    await kubectlOk(['delete', 'costpolicy', policy, '--ignore-not-found']);
+    if (namespace) await deleteNamespace(namespace);
+  });
+
+  it('finds the agent through its EndpointSlices', async () => {
+    const { namespace: system } = chartRelease();
+    const [agent] = await listPods(system, 'app.kubernetes.io/component=agent');
+    const slices = await kubectlJson<{
+      items: { endpoints?: { addresses: string[]; targetRef?: { name: string } }[] }[];
+    }>(['get', 'endpointslices', '-n', system]);
+    const targets = slices.items.flatMap((s) => s.endpoints ?? []);
+    expect(targets.some((e) => e.targetRef?.name === agent?.metadata.name)).toBe(true);
+  });
+
+  it("shows a CostPolicy's spend equal to the ledgers' sum to the nano-unit", async () => {
+    await apply([
+      {
+        apiVersion: 'agentmeter.dev/v1alpha1',
+        kind: 'CostPolicy',
+        metadata: { name: policy },
+        spec: {
+          selector: { namespaceSelector: { matchLabels: { 'agentmeter-test': policy } } },
+          currency: 'USD',
+          rates: { cpuCoreHour: '0.05', memoryGiBHour: '0.01', networkGiB: '0.02' },
+          budgets: [{ name: 'all', amount: '1000', period: 'Monthly', action: 'Notify' }],
+        },
+      },
+    ]);
+    const access = await agentLedgerAccess();
+    // Priced only once the agent has the policy: wait for its first priced entry before work.
+    await apply([
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'work', namespace },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'work',
+              image: realNode().images.busybox ?? 'agentmeter.local/busybox:dev',
+              imagePullPolicy: 'Never',
+              command: ['sh', '-c', 'i=0; while [ $i -lt 800000 ]; do i=$((i+1)); done'],
+            },
+          ],
+        },
+      },
+    ]);
+    await waitForPodPhase(namespace, 'work', ['Succeeded'], 180_000);
+    const priced = (entries: readonly LedgerEntry[]): PodUsageEntry[] =>
+      entries.filter(
+        (e): e is PodUsageEntry => e.kind === 'pod-usage' && e.cost?.policy.name === policy,
+      );
+    let target = 0n;
+    await waitFor(
+      'the agent to price the pod and settle past its end',
+      async () => {
+        const entries = await pullLedger(access);
+        const mine = priced(entries).filter((e) => e.pod.namespace === namespace);
+        const last = entries.at(-1);
+        if (mine.length === 0 || !last) return false;
+        target = BigInt(last.seq);
+        return true;
+      },
+      120_000,
+    );
+    let status: PolicyStatus = {};
+    await waitFor(
+      'the operator to collect past that point',
+      async () => {
+        status = await kubectlJson<PolicyStatus>(['get', 'costpolicy', policy]);
+        return (cursorSeq(status, realNode().nodeName) ?? 0n) >= target;
+      },
+      180_000,
+    );
+    const cursor = cursorSeq(status, realNode().nodeName) ?? 0n;
+    const entries = (await pullLedger(access)).filter((e) => BigInt(e.seq) <= cursor);
+    const ledgerNano = priced(entries).reduce((s, e) => s + BigInt(e.cost?.totalNano ?? '0'), 0n);
+    const spent = status.status?.budgets?.find((b) => b.name === 'all')?.spent;
+    process.stdout.write(
+      `CostPolicy ${policy}: status spent ${spent} USD; ledger sum to seq ${cursor}: ${ledgerNano} nano-USD\n`,
+    );
+    expect(ledgerNano).toBeGreaterThan(0n);
+    expect(parseMoney(spent ?? '')).toBe(ledgerNano);
+  });
+});
