@@ -33,6 +33,8 @@ import type {
 import { int } from '../../operator/src/store/engine.ts';
 import { openStore } from '../../operator/src/store/open.ts';
 import { isEngineChild, machine, runEngineChild } from './engine-child.ts';
+import { timeLookups } from './store/lookups.ts';
+import { modelCallRecord } from '../support/call-record.ts';
 import { serverPssBytes, startCluster } from '../support/postgres.ts';
 import {
   BUDGET,
@@ -94,34 +96,22 @@ function roundOf(k: number, sessions: number, seq: bigint): RoundCommit {
     const startNs = BigInt(day) * DAY_NS + BigInt(i) * 1_000_000_000n;
     for (let j = 0; j < CALLS_PER_SESSION; j++) {
       const c = s * CALLS_PER_SESSION + j;
-      calls.push({
-        traceId: s.toString(16).padStart(32, '0'),
-        spanId: c.toString(16).padStart(16, '0'),
-        parentSpanId: null,
-        toolCallId: null,
-        startNs: startNs + BigInt(j) * 45_000_000_000n,
-        endNs: startNs + BigInt(j) * 45_000_000_000n + 1_000_000_000n,
-        namespace: ns,
-        sessionId: id,
-        pod: `${ns}-runtime-${s % 8}`,
-        kind: 'model',
-        operation: 'chat',
-        provider: 'openai',
-        model: 'gpt-5',
-        toolName: null,
-        toolType: null,
-        apiHost: null,
-        inputTokens: 1000n,
-        outputTokens: 100n,
-        cacheReadTokens: 0n,
-        cacheCreationTokens: 0n,
-        reasoningTokens: 0n,
-        errorType: null,
-        costNano: 2_250_000n,
-        unpricedReason: null,
-        policyGeneration: 3n,
-        tags,
-      });
+      calls.push(
+        modelCallRecord({
+          traceId: s.toString(16).padStart(32, '0'),
+          spanId: c.toString(16).padStart(16, '0'),
+          startNs: startNs + BigInt(j) * 45_000_000_000n,
+          endNs: startNs + BigInt(j) * 45_000_000_000n + 1_000_000_000n,
+          namespace: ns,
+          sessionId: id,
+          pod: `${ns}-runtime-${s % 8}`,
+          inputTokens: 1000n,
+          outputTokens: 100n,
+          costNano: 2_250_000n,
+          policyGeneration: 3n,
+          tags,
+        }),
+      );
     }
     const n = BigInt(CALLS_PER_SESSION);
     const tokens = 2_250_000n * n;
@@ -284,26 +274,14 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
   });
   const statusBytes = Buffer.byteLength(JSON.stringify(status.result));
 
-  // Lookups: existing sessions, and 5% that do not exist.
-  const lookups = Number(process.env.LOOKUPS ?? 2000);
-  const lookupMs: number[] = [];
-  let found = 0;
-  for (let i = 0; i < lookups; i++) {
-    const s = Math.floor((((i * 2_654_435_761) >>> 0) / 2 ** 32) * sessions);
-    const missing = i % 20 === 0;
-    t = performance.now();
-    const row = await store.session(
-      POLICY,
-      namespaceOf(s),
-      missing ? `missing-${i}` : sessionIdOf(s),
-    );
-    lookupMs.push(ms(t));
-    if (row !== undefined) found++;
-  }
-  const expectFound = lookups - Math.ceil(lookups / 20);
-  if (found !== expectFound)
-    throw new Error(`lookups found ${found} sessions, expected ${expectFound}`);
-  lookupMs.sort((a, b) => a - b);
+  // Lookups by (namespace, id).
+  const lookups = await timeLookups(
+    store,
+    POLICY,
+    sessions,
+    Number(process.env.LOOKUPS ?? 2000),
+    (s) => ({ namespace: namespaceOf(s), id: sessionIdOf(s) }),
+  );
 
   const month = { fromDay: FIRST_DAY, toDay: FIRST_DAY + DAYS };
   const top = await timed3(() => store.topSessions(POLICY, month, 100));
@@ -370,12 +348,7 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
       nearest: status.result.budgets[0]?.topScopes?.[0],
       conditions: status.result.conditions.map((c) => `${c.type}=${c.status}: ${c.message}`),
     },
-    lookupMs: {
-      n: lookups,
-      p50: round1(quantile(lookupMs, 0.5), 2),
-      p99: round1(quantile(lookupMs, 0.99), 2),
-      max: round1(lookupMs.at(-1) ?? NaN, 2),
-    },
+    lookupMs: lookups,
     top100: {
       fromSessionTotalsMs: top.ms,
       fromBudgetSumsMs: topFromBudget.ms,

@@ -1,11 +1,13 @@
-// Store engines for the operator (issue 17): PostgreSQL (Debian's server, through `pg`), PGlite
-// (Postgres in WASM, in process) and node:sqlite, on the same synthetic month: 1,000,000 sessions
+// Store engines for the operator (issue 17): the operator's own store (operator/src/store) on
+// PostgreSQL (Debian's server, through `pg`), PGlite (Postgres in WASM, in process) and
+// node:sqlite, on the same synthetic month: 1,000,000 sessions
 // in 50 namespaces, 20,000,000 calls at SCALE=1. Each engine runs in a child process of its own,
 // under the operator image's V8 flags, so its RSS is its own. Prints the machine, then per engine:
-// ingest rate (calls and session upserts per second, one transaction per agent pull with the
-// cursor move), per-pull transaction time (for an embedded engine, time the event loop is held),
-// session lookup p50/p99, top-100 sessions of the month, chargeback by tag, store size on disk,
-// RSS, reopen time, retention delete of a day of calls, and whether all sums agree to the nano.
+// ingest rate (calls and session upserts per second, one AccountingStore.commit per agent pull
+// with its cursor move), per-pull transaction time (for an embedded engine, time the event loop is
+// held), session lookup p50/p99, top-100 sessions of the month, chargeback by tag, store size on
+// disk, RSS, reopen time, retention delete of a day of calls, and whether all sums agree to the
+// nano.
 // Run: nice -n 10 node test/bench/store-engines.ts
 //   SCALE=0.1 (share of the full month) ENGINES=postgres,pglite-lean,pglite,sqlite NODES=100
 //   SESSIONS_PER_PULL=100 (sessions starting per pull; a pull holds 4x that many sessions)
@@ -14,8 +16,15 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { isEngineChild, machine, runEngineChild } from './engine-child.ts';
-import { pgConnection, pgliteConnection } from './store/connections.ts';
-import { deltasOf } from './store/deltas.ts';
+import { timeLookups } from './store/lookups.ts';
+import { AccountingStore } from '../../operator/src/store/accounting.ts';
+import type { LedgerPoint } from '../../operator/src/store/accounting.ts';
+import type { SqlEngine } from '../../operator/src/store/engine.ts';
+import { int } from '../../operator/src/store/engine.ts';
+import { PostgresEngine } from '../../operator/src/store/postgres-engine.ts';
+import { SqliteEngine } from '../../operator/src/store/sqlite-engine.ts';
+import { roundOf } from './store/deltas.ts';
+import { PgliteEngine } from './store/pglite-engine.ts';
 import {
   BUDGETS,
   CALLS_PER_SESSION,
@@ -23,18 +32,14 @@ import {
   DAYS,
   MONTH_START_NS,
   NAMESPACES,
-  POLICY_GENERATION,
+  POLICY,
   namespaceOf,
   pullAt,
   pullCount,
   sessionIdOf,
-  tagSets,
 } from './store/month.ts';
 import type { MonthShape } from './store/month.ts';
 import { serverPssBytes, startCluster } from '../support/postgres.ts';
-import { PostgresStore } from './store/postgres-store.ts';
-import { SqliteStore } from './store/sqlite-store.ts';
-import type { Store } from './store/store.ts';
 
 const FULL_SESSIONS = 1_000_000;
 const MiB = 1024 * 1024;
@@ -81,33 +86,26 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
   const dir = process.env.BENCH_DIR as string;
   const pgSocket = process.env.BENCH_PG_SOCKET;
   const postmaster = Number(process.env.BENCH_PG_PID ?? 0);
-  const open = async (): Promise<Store> => {
+  const openEngine = async (): Promise<SqlEngine> => {
     switch (engine) {
-      case 'postgres':
-        return new PostgresStore(
-          await pgConnection({
-            host: pgSocket,
-            port: Number(process.env.BENCH_PG_PORT),
-            user: 'postgres',
-            database: 'postgres',
-          }),
-          POLICY_GENERATION,
-        );
+      case 'postgres': {
+        const socket = encodeURIComponent(pgSocket ?? '');
+        const url = `postgres://postgres@localhost:${process.env.BENCH_PG_PORT}/postgres?host=${socket}`;
+        return new PostgresEngine({ url, maxConnections: 1 });
+      }
       case 'pglite':
       case 'pglite-lean':
-        return new PostgresStore(
-          await pgliteConnection({
-            dataDir: join(dir, 'pglite'),
-            settings: engine === 'pglite-lean' ? ['shared_buffers=32MB'] : [],
-          }),
-          POLICY_GENERATION,
-        );
+        return PgliteEngine.open({
+          dataDir: join(dir, 'pglite'),
+          settings: engine === 'pglite-lean' ? ['shared_buffers=32MB'] : [],
+        });
       case 'sqlite':
-        return new SqliteStore({ path: join(dir, 'store.db'), cacheKiB: 65536 }, POLICY_GENERATION);
+        return new SqliteEngine({ path: join(dir, 'store.db'), cacheKiB: 65536 });
       default:
         throw new Error(`unknown engine ${engine}; known: ${Object.keys(ENGINES).join(', ')}`);
     }
   };
+  const open = async (): Promise<AccountingStore> => new AccountingStore(await openEngine());
   const storePath = engine === 'postgres' ? (process.env.BENCH_PG_DATA as string) : dir;
   const serverMiB = (): number | undefined =>
     postmaster > 0 ? round(serverPssBytes(postmaster) / MiB) : undefined;
@@ -118,12 +116,11 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
   const openMs = ms(t);
   const rssOpen = rssMiB();
   await store.migrate();
-  await store.registerTagSets(tagSets());
-  const version = await store.version();
+  const version = await store.engine.version();
 
   // Ingest: every pull in one transaction with its cursor move.
   const pulls = pullCount(shape);
-  const seqs = new Map<string, bigint>();
+  const cursors = new Map<string, LedgerPoint>();
   const applyMs: number[] = [];
   const deciles: { calls: number; sessions: number; storeMs: number }[] = Array.from(
     { length: 10 },
@@ -138,19 +135,13 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
   const wallStart = performance.now();
   for (let k = 0; k < pulls; k++) {
     const pull = pullAt(k, shape);
-    const deltas = deltasOf(pull);
-    const after = seqs.get(pull.node) ?? 0n;
-    const to = after + BigInt(pull.entries);
-    seqs.set(pull.node, to);
-    const hash = createHash('sha256').update(`${pull.node}:${to}`).digest('hex');
+    const from = cursors.get(pull.node) ?? null;
+    const seq = (from?.seq ?? 0n) + BigInt(pull.entries);
+    const to = { seq, hash: createHash('sha256').update(`${pull.node}:${seq}`).digest('hex') };
+    cursors.set(pull.node, to);
+    const deltas = roundOf(pull, { node: pull.node, from, to }, MONTH_START_NS);
     t = performance.now();
-    await store.apply(pull, deltas, {
-      node: pull.node,
-      agentId: pull.agentId,
-      afterSeq: after,
-      toSeq: to,
-      hash,
-    });
+    await store.commit(deltas);
     const took = ms(t);
     applyMs.push(took);
     const n = pull.calls.traceId.length;
@@ -177,24 +168,14 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
   const rssAfterIngest = rssMiB();
   const serverAfterIngest = serverMiB();
 
-  // Lookups by (namespace, id): existing sessions, and 5% that do not exist.
-  const lookups = Number(process.env.LOOKUPS ?? 2000);
-  const lookupMs: number[] = [];
-  let found = 0;
-  for (let i = 0; i < lookups; i++) {
-    const s = Math.floor((((i * 2_654_435_761) >>> 0) / 2 ** 32) * shape.sessions);
-    const missing = i % 20 === 0;
-    t = performance.now();
-    const row = await store.session(namespaceOf(s), missing ? `missing-${i}` : sessionIdOf(s));
-    lookupMs.push(ms(t));
-    if (row !== undefined) found++;
-  }
-  if (found !== lookups - Math.ceil(lookups / 20)) {
-    throw new Error(
-      `lookups found ${found} sessions, expected ${lookups - Math.ceil(lookups / 20)}`,
-    );
-  }
-  lookupMs.sort((a, b) => a - b);
+  // Lookups by (namespace, id).
+  const lookups = await timeLookups(
+    store,
+    POLICY,
+    shape.sessions,
+    Number(process.env.LOOKUPS ?? 2000),
+    (s) => ({ namespace: namespaceOf(s), id: sessionIdOf(s) }),
+  );
 
   const firstDay = Number(MONTH_START_NS / DAY_NS);
   const timed = async <T>(work: () => Promise<T>): Promise<{ ms: number[]; result: T }> => {
@@ -207,32 +188,36 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
     }
     return { ms: times, result: result as T };
   };
-  const topBudget = await timed(() => store.topFromBudget(BUDGETS.session, MONTH_START_NS, 100));
-  const topDays = await timed(() => store.topFromDays(firstDay, firstDay + DAYS, 100));
-  if (topBudget.result[0]?.nano !== topDays.result[0]?.nano) {
+  const days = { fromDay: firstDay, toDay: firstDay + DAYS };
+  const summary = (budget: string, n: number) =>
+    store.budgetSummary(POLICY, budget, MONTH_START_NS, 0n, n);
+  const topBudget = await timed(async () => (await summary(BUDGETS.session, 100)).top);
+  const topDays = await timed(() => store.topSessions(POLICY, days, 100));
+  if (topBudget.result[0]?.nano !== topDays.result[0]?.totalNano) {
     throw new Error(
-      `top session differs: budget ${JSON.stringify(topBudget.result[0])}, days ${JSON.stringify(topDays.result[0])}`,
+      `top session differs: budget ${topBudget.result[0]?.nano}, days ${topDays.result[0]?.totalNano}`,
     );
   }
-  const keyCount = await timed(() => store.scopeKeyCount(BUDGETS.session, MONTH_START_NS));
-  const byTeam = await timed(() => store.chargebackFromRollups(firstDay, firstDay + DAYS, 'team'));
-  const byAgent = await timed(() =>
-    store.chargebackFromRollups(firstDay, firstDay + DAYS, 'gen_ai.agent.name'),
+  const keyCount = await timed(async () => (await summary(BUDGETS.session, 0)).count);
+  const byTeam = await timed(() => store.chargeback(POLICY, days, { tag: 'team' }));
+  const byAgent = await timed(() => store.chargeback(POLICY, days, { tag: 'gen_ai.agent.name' }));
+  const byNamespace = await store.chargeback(POLICY, days, { namespace: true });
+  const [sessionSum] = await store.engine.query<{ total: unknown }>(
+    'SELECT sum(total_nano) AS total FROM session_totals WHERE policy = $1',
+    [POLICY],
   );
-  t = performance.now();
-  const fromCalls = await store.chargebackFromCalls(
-    MONTH_START_NS,
-    MONTH_START_NS + BigInt(DAYS) * DAY_NS,
-    'team',
-  );
-  const chargebackFromCallsMs = round(ms(t));
-  const totals = await store.totals(BUDGETS.all);
+  const totals = {
+    budget: (await summary(BUDGETS.all, 0)).totalNano,
+    sessions: int(sessionSum?.total),
+    rollups: byNamespace.reduce((sum, r) => sum + r.costNano, 0n),
+  };
   const exact =
-    totals.budget === expectedTotal.toString() &&
+    totals.budget === expectedTotal &&
     totals.sessions === totals.budget &&
     totals.rollups === totals.budget;
   if (!exact) {
-    throw new Error(`sums disagree: expected ${expectedTotal}, store ${JSON.stringify(totals)}`);
+    const said = Object.entries(totals).map(([k, v]) => `${k} ${v}`);
+    throw new Error(`sums disagree: expected ${expectedTotal}, store ${said.join(', ')}`);
   }
   const rssAfterQueries = rssMiB();
   const serverAfterQueries = serverMiB();
@@ -240,14 +225,20 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
 
   // Retention: the daily job drops the calls that have become 30 days old (the month's first day).
   t = performance.now();
-  const deleted = await store.deleteCallsBefore(MONTH_START_NS + DAY_NS);
+  const deleted = (
+    await store.retain({
+      callsBeforeNs: MONTH_START_NS + DAY_NS,
+      sessionsBeforeDay: 0,
+      rollupsBeforeDay: 0,
+    })
+  ).calls;
   const retentionMs = ms(t);
 
   // Restart: reopen the store and answer one lookup (embedded engines replay nothing else).
   await store.close();
   t = performance.now();
   store = await open();
-  await store.session(namespaceOf(0), sessionIdOf(0));
+  await store.session(POLICY, namespaceOf(0), sessionIdOf(0));
   const reopenMs = ms(t);
   await store.close();
 
@@ -276,26 +267,19 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
         max: round(sortedApply.at(-1) ?? NaN),
       },
     },
-    lookupMs: {
-      n: lookups,
-      p50: round(quantile(lookupMs, 0.5), 2),
-      p99: round(quantile(lookupMs, 0.99), 2),
-      max: round(lookupMs.at(-1) ?? NaN, 2),
-    },
+    lookupMs: lookups,
     top100: {
       fromBudgetSumsMs: topBudget.ms,
       fromDailySessionTotalsMs: topDays.ms,
-      topSessionNano: topBudget.result[0]?.nano,
+      topSessionNano: topBudget.result[0]?.nano.toString(),
     },
     scopeKeyCount: { ms: keyCount.ms, keys: keyCount.result },
     chargeback: {
       byTeamFromRollupsMs: byTeam.ms,
       byAgentNameFromRollupsMs: byAgent.ms,
       teams: byTeam.result.length,
-      byTeamFromCallRowsMs: chargebackFromCallsMs,
-      callRowsGroups: fromCalls.length,
     },
-    sumsAgree: { exact, totalNano: totals.budget },
+    sumsAgree: { exact, totalNano: totals.budget.toString() },
     retention: {
       deletedCalls: deleted,
       ms: round(retentionMs),

@@ -1,5 +1,6 @@
 // The accounting store on both engines: node:sqlite in a temp file, and Debian's PostgreSQL
 // server started for this suite (test/support/postgres.ts). Every case runs on each.
+import { modelCallRecord } from '../support/call-record.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -54,34 +55,20 @@ function sessionDelta(
 }
 
 function call(n: number, ns: string, session: string, tags: Record<string, string>): CallRecord {
-  return {
+  return modelCallRecord({
     traceId: hash(n).slice(32),
     spanId: hash(n).slice(48),
-    parentSpanId: null,
-    toolCallId: null,
     startNs: BigInt(DAY) * DAY_NS + BigInt(n),
     endNs: BigInt(DAY) * DAY_NS + BigInt(n) + 1000n,
     namespace: ns,
     sessionId: session,
     pod: `${ns}-pod`,
-    kind: 'model',
-    operation: 'chat',
-    provider: 'openai',
-    model: 'gpt-5',
-    toolName: null,
-    toolType: null,
-    apiHost: null,
     inputTokens: 10n,
     outputTokens: 5n,
-    cacheReadTokens: 0n,
-    cacheCreationTokens: 0n,
-    reasoningTokens: 0n,
-    errorType: null,
     costNano: 700n,
-    unpricedReason: null,
     policyGeneration: 1n,
     tags,
-  };
+  });
 }
 
 function rollup(ns: string, tags: Record<string, string>, cost: bigint, day = DAY): RollupDelta {

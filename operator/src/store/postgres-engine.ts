@@ -14,16 +14,26 @@ export interface PostgresOptions {
 const MAX_PARAMS = 65_535;
 const MAX_ROWS_PER_STATEMENT = 1000;
 
-type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
+/**
+ * What the runner needs of a PostgreSQL connection: pg's pool or client, or another client of the
+ * same dialect (the store bench runs PGlite through it). Without parameters, `text` may hold
+ * several statements.
+ */
+export interface PgQueryable {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+}
 
-class PostgresRunner implements SqlRunner {
-  private readonly db: Queryable;
+export class PostgresRunner implements SqlRunner {
+  private readonly db: PgQueryable;
 
-  constructor(db: Queryable) {
+  constructor(db: PgQueryable) {
     this.db = db;
   }
 
-  private async send(sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
+  private async send(
+    sql: string,
+    params: readonly SqlValue[],
+  ): Promise<Awaited<ReturnType<PgQueryable['query']>>> {
     try {
       return await this.db.query(
         sql,
@@ -69,39 +79,31 @@ class PostgresRunner implements SqlRunner {
     }
     return changed;
   }
+
+  // The two below serve the engines built on this runner (SqlEngine's, not SqlRunner's).
+  async sizeBytes(): Promise<bigint> {
+    const [row] = await this.query<{ bytes: string }>(
+      'SELECT pg_database_size(current_database()) AS bytes',
+    );
+    return BigInt(row?.bytes ?? 0);
+  }
+
+  async version(): Promise<string> {
+    const [row] = await this.query<{ v: string }>("SELECT current_setting('server_version') AS v");
+    return `PostgreSQL ${row?.v ?? '?'}`;
+  }
 }
 
-export class PostgresEngine implements SqlEngine {
+export class PostgresEngine extends PostgresRunner implements SqlEngine {
   readonly dialect = 'postgres' as const;
   private readonly pool: pg.Pool;
-  private readonly runner: PostgresRunner;
 
   constructor(options: PostgresOptions) {
-    this.pool = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 4 });
+    const pool = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 4 });
+    super(pool);
+    this.pool = pool;
     // An idle connection the server dropped must not crash the process; the next query reconnects.
     this.pool.on('error', () => undefined);
-    this.runner = new PostgresRunner(this.pool);
-  }
-
-  query<R extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<R[]> {
-    return this.runner.query<R>(sql, params);
-  }
-
-  run(sql: string, params?: readonly SqlValue[]): Promise<number> {
-    return this.runner.run(sql, params);
-  }
-
-  exec(script: string): Promise<void> {
-    return this.runner.exec(script);
-  }
-
-  insertMany(
-    head: string,
-    width: number,
-    tail: string,
-    rows: readonly (readonly SqlValue[])[],
-  ): Promise<number> {
-    return this.runner.insertMany(head, width, tail, rows);
   }
 
   async transaction<T>(work: (tx: SqlRunner) => Promise<T>): Promise<T> {
@@ -131,18 +133,6 @@ export class PostgresEngine implements SqlEngine {
     } finally {
       client.release(broken);
     }
-  }
-
-  async sizeBytes(): Promise<bigint> {
-    const [row] = await this.query<{ bytes: string }>(
-      'SELECT pg_database_size(current_database()) AS bytes',
-    );
-    return BigInt(row?.bytes ?? 0);
-  }
-
-  async version(): Promise<string> {
-    const [row] = await this.query<{ v: string }>("SELECT current_setting('server_version') AS v");
-    return `PostgreSQL ${row?.v ?? '?'}`;
   }
 
   close(): Promise<void> {

@@ -1,174 +1,151 @@
-// What one pull adds to the store's sums: pure, plain data in and out (the operator's core would
-// compute this; the engines only apply it). Each key appears once per pull, so one upsert per key
-// and transaction, whatever the number of entries behind it.
-import { BUDGETS, DAY_NS, MONTH_START_NS, POLICY } from './month.ts';
+// One agent pull of the synthetic month as the operator's store commits it: the call records and
+// what they and the infrastructure shares add to the sums, merged with the store's own helpers so
+// each key is written once per round.
+import {
+  addRollups,
+  addSessions,
+  mergeInto,
+  rollupKey,
+  sessionKey,
+} from '../../../operator/src/store/accounting.ts';
+import type {
+  BudgetDelta,
+  CallRecord,
+  CursorMove,
+  RollupDelta,
+  RoundCommit,
+  SessionDelta,
+  Tags,
+} from '../../../operator/src/store/accounting.ts';
+import { BUDGETS, DAY_NS, MONTH_START_NS, POLICY, POLICY_GENERATION, tagSets } from './month.ts';
 import type { Pull } from './month.ts';
 
-export interface SessionDelta {
-  namespace: string;
-  sessionId: string;
-  day: number;
-  infraNano: bigint;
-  tokensNano: bigint;
-  toolsNano: bigint;
-  apisNano: bigint;
-  totalNano: bigint;
-  calls: bigint;
-  unpricedCalls: bigint;
-  inputTokens: bigint;
-  outputTokens: bigint;
-  cacheReadTokens: bigint;
-  cpuNs: bigint;
-  memoryByteSeconds: bigint;
-  firstNs: bigint;
-  lastNs: bigint;
-}
-
-export interface BudgetDelta {
-  readonly policy: string;
-  readonly budget: string;
-  readonly periodStartNs: bigint;
-  readonly scopeKey: string;
-  nano: bigint;
-}
-
-export interface RollupDelta {
-  readonly day: number;
-  readonly policy: string;
-  readonly namespace: string;
-  readonly tagSet: number;
-  readonly kind: 'infra' | 'model' | 'tool' | 'api';
-  readonly item: string;
-  costNano: bigint;
-  calls: bigint;
-  inputTokens: bigint;
-  outputTokens: bigint;
-}
-
-export interface PullDeltas {
-  readonly sessions: SessionDelta[];
-  readonly budgets: BudgetDelta[];
-  readonly rollups: RollupDelta[];
-}
-
 const dayOf = (ns: bigint): number => Number(ns / DAY_NS);
+const TAGS = new Map(tagSets().map((t) => [t.id, t.tags]));
+const tagsOf = (id: number): Tags => TAGS.get(id) ?? {};
 
-export function deltasOf(pull: Pull): PullDeltas {
+interface Spend {
+  readonly namespace: string;
+  readonly sessionId: string;
+  readonly atNs: bigint;
+  readonly tagSet: number;
+  readonly kind: RollupDelta['kind'];
+  readonly item: string;
+  readonly nano: bigint;
+  readonly priced: boolean;
+  readonly inputTokens: bigint;
+  readonly outputTokens: bigint;
+}
+
+export function roundOf(pull: Pull, cursor: CursorMove, atNs: bigint): RoundCommit {
   const sessions = new Map<string, SessionDelta>();
   const budgets = new Map<string, BudgetDelta>();
   const rollups = new Map<string, RollupDelta>();
-  const session = (namespace: string, sessionId: string, atNs: bigint): SessionDelta => {
-    const day = dayOf(atNs);
-    const key = `${namespace}/${sessionId}/${day}`;
-    let d = sessions.get(key);
-    if (d === undefined) {
-      d = {
-        namespace,
-        sessionId,
-        day,
-        infraNano: 0n,
-        tokensNano: 0n,
-        toolsNano: 0n,
-        apisNano: 0n,
-        totalNano: 0n,
-        calls: 0n,
-        unpricedCalls: 0n,
-        inputTokens: 0n,
-        outputTokens: 0n,
-        cacheReadTokens: 0n,
-        cpuNs: 0n,
-        memoryByteSeconds: 0n,
-        firstNs: atNs,
-        lastNs: atNs,
-      };
-      sessions.set(key, d);
-    }
-    if (atNs < d.firstNs) d.firstNs = atNs;
-    if (atNs > d.lastNs) d.lastNs = atNs;
-    return d;
-  };
-  const spend = (namespace: string, sessionId: string, nano: bigint): void => {
+  const add = (s: Spend): void => {
+    const isCall = s.kind !== 'infra';
+    const session: SessionDelta = {
+      namespace: s.namespace,
+      sessionId: s.sessionId,
+      day: dayOf(s.atNs),
+      infraNano: isCall ? 0n : s.nano,
+      tokensNano: s.kind === 'model' ? s.nano : 0n,
+      toolsNano: s.kind === 'tool' ? s.nano : 0n,
+      apisNano: s.kind === 'api' ? s.nano : 0n,
+      calls: isCall ? 1n : 0n,
+      unpricedCalls: s.priced ? 0n : 1n,
+      inputTokens: s.inputTokens,
+      outputTokens: s.outputTokens,
+      firstNs: s.atNs,
+      lastNs: s.atNs,
+    };
+    mergeInto(sessions, sessionKey(session), session, addSessions);
     for (const [budget, scopeKey] of [
       [BUDGETS.all, ''],
-      [BUDGETS.namespace, namespace],
-      [BUDGETS.session, `${namespace}/${sessionId}`],
+      [BUDGETS.namespace, s.namespace],
+      [BUDGETS.session, `${s.namespace}/${s.sessionId}`],
     ] as const) {
-      const key = `${budget}\n${scopeKey}`;
-      const b = budgets.get(key);
-      if (b === undefined) {
-        budgets.set(key, { policy: POLICY, budget, periodStartNs: MONTH_START_NS, scopeKey, nano });
-      } else {
-        b.nano += nano;
-      }
+      const delta = { budget, periodStartNs: MONTH_START_NS, scopeKey, nano: s.nano };
+      mergeInto(budgets, `${budget}\n${scopeKey}`, delta, (a, b) => ({
+        ...a,
+        nano: a.nano + b.nano,
+      }));
     }
-  };
-  const rollup = (
-    atNs: bigint,
-    namespace: string,
-    tagSet: number,
-    kind: RollupDelta['kind'],
-    item: string,
-  ): RollupDelta => {
-    const day = dayOf(atNs);
-    const key = `${day}\n${namespace}\n${tagSet}\n${kind}\n${item}`;
-    let r = rollups.get(key);
-    if (r === undefined) {
-      r = {
-        day,
-        policy: POLICY,
-        namespace,
-        tagSet,
-        kind,
-        item,
-        costNano: 0n,
-        calls: 0n,
-        inputTokens: 0n,
-        outputTokens: 0n,
-      };
-      rollups.set(key, r);
-    }
-    return r;
+    const rollup: RollupDelta = {
+      day: session.day,
+      namespace: s.namespace,
+      tags: tagsOf(s.tagSet),
+      kind: s.kind,
+      item: s.item,
+      costNano: s.nano,
+      calls: session.calls,
+      inputTokens: s.inputTokens,
+      outputTokens: s.outputTokens,
+    };
+    mergeInto(rollups, rollupKey(rollup), rollup, addRollups);
   };
 
   const c = pull.calls;
+  const calls: CallRecord[] = [];
   for (let i = 0; i < c.traceId.length; i++) {
-    const ns = c.namespace[i] as string;
-    const sid = c.sessionId[i] as string;
-    const at = c.startNs[i] as bigint;
-    const kind = c.kind[i] as 'model' | 'tool' | 'api';
-    const cost = c.costNano[i] ?? 0n;
-    const input = c.inputTokens[i] as bigint;
-    const output = c.outputTokens[i] as bigint;
-    const s = session(ns, sid, at);
-    s.calls += 1n;
-    if (c.costNano[i] === null) s.unpricedCalls += 1n;
-    if (kind === 'model') s.tokensNano += cost;
-    else if (kind === 'tool') s.toolsNano += cost;
-    else s.apisNano += cost;
-    s.totalNano += cost;
-    s.inputTokens += input;
-    s.outputTokens += output;
-    s.cacheReadTokens += c.cacheReadTokens[i] as bigint;
-    spend(ns, sid, cost);
-    const item = c.model[i] ?? c.toolName[i] ?? c.apiHost[i] ?? '';
-    const r = rollup(at, ns, c.tagSet[i] as number, kind, item);
-    r.costNano += cost;
-    r.calls += 1n;
-    r.inputTokens += input;
-    r.outputTokens += output;
+    const call: CallRecord = {
+      traceId: c.traceId[i] as string,
+      spanId: c.spanId[i] as string,
+      parentSpanId: c.parentSpanId[i] as string,
+      toolCallId: null,
+      startNs: c.startNs[i] as bigint,
+      endNs: c.endNs[i] as bigint,
+      namespace: c.namespace[i] as string,
+      sessionId: c.sessionId[i] as string,
+      pod: c.pod[i] as string,
+      kind: c.kind[i] as CallRecord['kind'],
+      operation: c.operation[i] as string,
+      provider: c.provider[i] ?? null,
+      model: c.model[i] ?? null,
+      toolName: c.toolName[i] ?? null,
+      toolType: c.toolType[i] ?? null,
+      apiHost: c.apiHost[i] ?? null,
+      inputTokens: c.inputTokens[i] as bigint,
+      outputTokens: c.outputTokens[i] as bigint,
+      cacheReadTokens: c.cacheReadTokens[i] as bigint,
+      cacheCreationTokens: c.cacheCreationTokens[i] as bigint,
+      reasoningTokens: c.reasoningTokens[i] as bigint,
+      errorType: c.errorType[i] ?? null,
+      costNano: c.costNano[i] ?? null,
+      unpricedReason: c.unpricedReason[i] ?? null,
+      policyGeneration: POLICY_GENERATION,
+      tags: tagsOf(c.tagSet[i] as number),
+    };
+    calls.push(call);
+    add({
+      namespace: call.namespace,
+      sessionId: call.sessionId as string,
+      atNs: call.startNs,
+      tagSet: c.tagSet[i] as number,
+      kind: call.kind,
+      item: call.model ?? call.toolName ?? call.apiHost ?? '',
+      nano: call.costNano ?? 0n,
+      priced: call.costNano !== null,
+      inputTokens: call.inputTokens,
+      outputTokens: call.outputTokens,
+    });
   }
   for (const share of pull.infra) {
-    const s = session(share.namespace, share.sessionId, share.atNs);
-    s.infraNano += share.nano;
-    s.totalNano += share.nano;
-    s.cpuNs += share.cpuNs;
-    s.memoryByteSeconds += share.memoryByteSeconds;
-    spend(share.namespace, share.sessionId, share.nano);
-    rollup(share.atNs, share.namespace, share.tagSet, 'infra', '').costNano += share.nano;
+    add({
+      ...share,
+      kind: 'infra',
+      item: '',
+      priced: true,
+      inputTokens: 0n,
+      outputTokens: 0n,
+    });
   }
   return {
-    sessions: [...sessions.values()],
+    policy: POLICY,
+    atNs,
+    cursors: [cursor],
     budgets: [...budgets.values()],
+    sessions: [...sessions.values()],
     rollups: [...rollups.values()],
+    calls,
   };
 }
