@@ -153,6 +153,8 @@ async function main(): Promise<void> {
 
   let shuttingDown = false;
   let elector: LeaderElector | undefined;
+  // Unknown until the first Lease request; the campaign makes one at once.
+  let leaseApiAnswered: boolean | undefined;
   const campaign = async (): Promise<void> => {
     while (!shuttingDown) {
       elector = new LeaderElector({
@@ -171,6 +173,9 @@ async function main(): Promise<void> {
             term = startTerm();
           },
           onNewLeader: (id) => logger.info({ leader: id }, 'leader observed'),
+          onLeaseApi: (answered) => {
+            leaseApiAnswered = answered;
+          },
         },
       });
       await elector.run();
@@ -189,10 +194,11 @@ async function main(): Promise<void> {
     res.type('text/plain').send('ok\n');
   });
   app.get('/readyz', async (_req, res) => {
-    // The gauge reports the leader's rounds; a standby runs none, and its unset gauge reads 0.
-    // Judging a standby by it kept the chart's second replica unready on a real node forever.
+    // The gauge reports the leader's rounds; a standby runs none, and its unset gauge reads 0
+    // (judging a standby by it kept the chart's second replica unready forever). A standby is
+    // judged by its own Lease requests instead, so an outage makes every replica unready.
     const metric = await metrics.apiserverUp.get();
-    const up = term === undefined || metric.values[0]?.value !== 0;
+    const up = term === undefined ? leaseApiAnswered !== false : metric.values[0]?.value !== 0;
     const checks = [
       { name: 'apiserver', ok: up },
       { name: 'leader-or-standby', ok: true },

@@ -16,9 +16,12 @@ const logger = pino({ level: 'silent' });
 class FakeLeases implements LeaseApi {
   lease: V1Lease | undefined;
   failing = false;
+  /** No apiserver answers at all, as when it is down: a network error with no status. */
+  unreachable = false;
   #rv = 0;
 
   #check(): void {
+    if (this.unreachable) throw new Error('connect ECONNREFUSED 127.0.0.1:6443');
     if (this.failing) throw new ApiException(503, 'unavailable', '', {});
   }
 
@@ -142,6 +145,33 @@ describe('LeaderElector', () => {
     // Others may take over leaseDuration after the last renewal they saw; a must be gone first.
     expect(stoppedAt).toBeLessThan(lastRenewal + 15_000);
     expect(stoppedAt).toBeGreaterThanOrEqual(lastRenewal + 10_000);
+  });
+
+  it('tells a standby whether the apiserver answers its Lease requests', async () => {
+    const clock = new FakeClock();
+    const api = new FakeLeases();
+    const a = contender(api, clock, 'a');
+    await clock.advance(0);
+    const answers: boolean[] = [];
+    const b = contender(api, clock, 'b', { callbacks: { onLeaseApi: (ok) => answers.push(ok) } });
+    await clock.advance(2_000);
+    expect(b.elector.isLeader()).toBe(false);
+    expect(answers.length).toBeGreaterThan(0);
+    expect(answers.every((ok) => ok)).toBe(true);
+
+    // A status, even an error one, is an answer; a refused connection is not.
+    api.failing = true;
+    await clock.advance(4_000);
+    expect(answers.at(-1)).toBe(true);
+    api.failing = false;
+    api.unreachable = true;
+    await clock.advance(4_000);
+    expect(answers.at(-1)).toBe(false);
+    api.unreachable = false;
+    await clock.advance(4_000);
+    expect(answers.at(-1)).toBe(true);
+    await a.elector.stop();
+    await b.elector.stop();
   });
 
   it('loses a write race with 409 and keeps campaigning', async () => {

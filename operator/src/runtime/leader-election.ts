@@ -2,7 +2,7 @@
 // controller-runtime's default timings. Only the leader runs controllers; a replica that cannot
 // renew within renewDeadline stops leading (and the process exits) before anyone else can
 // take the lease over.
-import { isConflict, isNotFound } from '@agentmeter/kube-client';
+import { isConflict, isNotFound, statusCodeOf } from '@agentmeter/kube-client';
 import {
   V1MicroTime,
   type CoordinationV1Api,
@@ -26,6 +26,11 @@ export interface LeaderCallbacks {
   onStoppedLeading?: () => void;
   /** A different holder was observed (including this replica). */
   onNewLeader?: (identity: string) => void;
+  /**
+   * After each Lease read or write: whether the apiserver answered (with any status, a conflict
+   * included). A standby runs no rounds, so this is how it knows it can reach the API.
+   */
+  onLeaseApi?: (answered: boolean) => void;
 }
 
 export interface LeaderElectorOptions {
@@ -269,10 +274,12 @@ export class LeaderElector {
     // 2. Read the lease, creating it when it does not exist.
     let current: V1Lease;
     try {
-      current = await this.#api.readNamespacedLease({
-        name: this.#name,
-        namespace: this.#namespace,
-      });
+      current = await this.#reported(
+        this.#api.readNamespacedLease({
+          name: this.#name,
+          namespace: this.#namespace,
+        }),
+      );
     } catch (err) {
       if (!isNotFound(err)) {
         this.#logger.warn({ err }, 'reading the leader lease failed');
@@ -312,15 +319,17 @@ export class LeaderElector {
 
   async #create(record: LeaseRecord): Promise<boolean> {
     try {
-      this.#lease = await this.#api.createNamespacedLease({
-        namespace: this.#namespace,
-        body: {
-          apiVersion: 'coordination.k8s.io/v1',
-          kind: 'Lease',
-          metadata: { name: this.#name, namespace: this.#namespace },
-          spec: specFromRecord(record),
-        },
-      });
+      this.#lease = await this.#reported(
+        this.#api.createNamespacedLease({
+          namespace: this.#namespace,
+          body: {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name: this.#name, namespace: this.#namespace },
+            spec: specFromRecord(record),
+          },
+        }),
+      );
     } catch (err) {
       const lostRace = isConflict(err);
       this.#logger[lostRace ? 'debug' : 'warn']({ err }, 'creating the leader lease failed');
@@ -336,11 +345,13 @@ export class LeaderElector {
     if (!lease?.metadata?.resourceVersion) {
       throw new Error(`lease ${this.#namespace}/${this.#name} has not been read yet`);
     }
-    this.#lease = await this.#api.replaceNamespacedLease({
-      name: this.#name,
-      namespace: this.#namespace,
-      body: { ...lease, spec: specFromRecord(record) },
-    });
+    this.#lease = await this.#reported(
+      this.#api.replaceNamespacedLease({
+        name: this.#name,
+        namespace: this.#namespace,
+        body: { ...lease, spec: specFromRecord(record) },
+      }),
+    );
     this.#observe(record);
   }
 
@@ -387,6 +398,21 @@ export class LeaderElector {
   #setLeading(leading: boolean): void {
     this.#leading = leading;
     this.#status?.set({ name: this.#name }, leading ? 1 : 0);
+  }
+
+  #reported<T>(request: Promise<T>): Promise<T> {
+    const report = (answered: boolean): void =>
+      this.#call('onLeaseApi', () => this.#callbacks.onLeaseApi?.(answered));
+    return request.then(
+      (value) => {
+        report(true);
+        return value;
+      },
+      (err: unknown) => {
+        report(statusCodeOf(err) !== undefined);
+        throw err;
+      },
+    );
   }
 
   #call(name: string, fn: () => void): void {
