@@ -122,7 +122,7 @@ export function indexPage(
 ): ChainPage {
   const byPolicy = new Map<string, number[]>();
   entries.forEach((e, i) => {
-    if (e.kind !== 'pod-usage' && e.kind !== 'tokens') return;
+    if (e.kind !== 'pod-usage' && e.kind !== 'tokens' && e.kind !== 'calls') return;
     const name = e.cost?.policy.name;
     if (name === undefined) return;
     const list = byPolicy.get(name);

@@ -76,6 +76,8 @@ export function currentRows(policy: CostPolicy, sessions: boolean): ReportRow[] 
         io: formatMoney(a.cost.io),
         network: formatMoney(a.cost.network),
         tokens: formatMoney(a.cost.tokens),
+        tools: formatMoney(a.cost.tools),
+        apis: formatMoney(a.cost.apis),
         inputTokens: Number(a.input),
         outputTokens: Number(a.output),
         sessions: a.sessions.size,

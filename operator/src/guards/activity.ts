@@ -6,5 +6,15 @@ import type { Contribution } from '../budgets/contribution.ts';
 import type { SessionActivity } from './evaluate.ts';
 
 export function activityOf(c: Contribution): SessionActivity[] {
-  return c.sessions.map((s) => ({ session: s.key, atMs: c.timeMs, nano: s.nano }));
+  const session = c.sessions[0]?.key;
+  if (c.calls === null || session === undefined) {
+    return c.sessions.map((s) => ({ session: s.key, atMs: c.timeMs, nano: s.nano }));
+  }
+  // One record per call at the call's end; spans carry no argument hash in the ledger.
+  return c.calls.calls.map((call) => ({
+    session,
+    atMs: Number(BigInt(call.end) / 1_000_000n),
+    nano: call.costNano === null ? 0n : BigInt(call.costNano),
+    call: call.tool === null ? {} : { tool: call.tool.name },
+  }));
 }
