@@ -213,7 +213,7 @@ const badPolicies: { name: string; breakIt: (f: Fixture) => void; message: strin
     name: 'long-context threshold of zero',
     breakIt: (f) => (f.longContext.aboveInputTokens = 0),
     message:
-      'spec.rates.tokens[0].longContext.aboveInputTokens: Invalid value: "integer": aboveInputTokens must be greater than zero',
+      'spec.rates.tokens[0].longContext.aboveInputTokens: Invalid value: 0: aboveInputTokens must be greater than zero',
   },
   {
     name: 'long-context threshold as a string',
