@@ -38,10 +38,10 @@ describe('the stored spend history', () => {
   it('keeps the policy stream first and sessions last when the bound bites', () => {
     const streams = new Map<string, Map<number, bigint>>([['policy:*', new Map([[1, 1n]])]]);
     for (let i = 0; i < 300; i++) {
-      // Sessions hold most of the bytes: two days of hours each.
+      // Sessions hold most of the bytes: two days of hours each, of scattered amounts.
       const hours = Array.from({ length: 48 }, (_, h): [number, bigint] => [
         h,
-        BigInt(1000 + i * h),
+        BigInt(((i + 1) * 2_654_435_761 * (h + 1)) % 4_294_967_291),
       ]);
       streams.set(`session:a/${i}`, new Map(hours));
       streams.set(`namespace:n${i}`, new Map([[1, BigInt(i)]]));

@@ -40,7 +40,7 @@ function encodeStreams(since: number, streams: readonly Stream[]): string {
     });
   const wire: Wire = { v: 1, since, d: [], s };
   wire.d = dict.words;
-  return pack(wire);
+  return pack(wire, 1);
 }
 
 const total = (hours: Map<number, bigint>): bigint => {

@@ -251,7 +251,7 @@ describe('commitStatus', () => {
 
     it('a new leader judges the window and forecasts from the history the last one stored', async () => {
       const stored = await firstLeader();
-      expect(decodeWindow(stored.guards?.window).map((e) => e.entry)).toEqual(['n1/1', 'n1/2']);
+      expect(decodeWindow(stored.guards?.window).map((e) => e.entry)).toEqual(['n1/2', 'n1/1']);
       // A fresh process: empty window and book, the policy as the apiserver holds it.
       const { commit, window } = setup();
       const run = await commit.prepare(guarded(stored));

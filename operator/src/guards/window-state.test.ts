@@ -22,7 +22,7 @@ describe('the stored guard window', () => {
     expect(kept).toBe(2);
     expect(text).toMatch(/^v1\./);
     const back = decodeWindow(text);
-    expect(back.map((e) => e.entry)).toEqual(['n1/3', 'n2/7']);
+    expect(back.map((e) => e.entry)).toEqual(['n2/7', 'n1/3']);
     expect(back).toEqual(expect.arrayContaining(entries));
     expect(encodeWindow([...entries].reverse()).text).toBe(text);
     expect(decodeWindow(undefined)).toEqual([]);
