@@ -30,8 +30,12 @@ function encodeStreams(since: number, streams: readonly Stream[]): string {
   const s = [...streams]
     .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
     .map(([key, hours]): StreamRow => {
-      const first = Math.min(...hours.keys());
-      const last = Math.max(...hours.keys());
+      let first = Infinity;
+      let last = -Infinity;
+      for (const h of hours.keys()) {
+        if (h < first) first = h;
+        if (h > last) last = h;
+      }
       const values = Array.from({ length: last - first + 1 }, (_, i) => {
         const nano = hours.get(first + i);
         return nano === undefined ? '' : b36(nano);
@@ -43,20 +47,31 @@ function encodeStreams(since: number, streams: readonly Stream[]): string {
   return pack(wire, 1);
 }
 
-const total = (hours: Map<number, bigint>): bigint => {
+function total(hours: Map<number, bigint>): bigint {
   let sum = 0n;
   for (const nano of hours.values()) sum += nano;
   return sum;
-};
+}
+
+const tier = (key: string): number => (key === 'policy:*' ? 0 : key.startsWith('session:') ? 2 : 1);
 
 /** Order of keeping when the bound bites: the policy stream, other streams, sessions last;
  * within each, the larger spender first. */
-function rank(a: Stream, b: Stream): number {
-  const tier = ([key]: Stream) => (key === 'policy:*' ? 0 : key.startsWith('session:') ? 2 : 1);
-  if (tier(a) !== tier(b)) return tier(a) - tier(b);
-  const ta = total(a[1]);
-  const tb = total(b[1]);
-  return ta === tb ? (a[0] < b[0] ? -1 : 1) : ta > tb ? -1 : 1;
+function ranked(streams: Map<string, Map<number, bigint>>): Stream[] {
+  return [...streams]
+    .map((s) => ({ s, tier: tier(s[0]), total: total(s[1]) }))
+    .sort((a, b) =>
+      a.tier !== b.tier
+        ? a.tier - b.tier
+        : a.total === b.total
+          ? a.s[0] < b.s[0]
+            ? -1
+            : 1
+          : a.total > b.total
+            ? -1
+            : 1,
+    )
+    .map((x) => x.s);
 }
 
 /** The stored form of `view`: every stream, or the first by rank that fit in `maxBytes`. */
@@ -64,8 +79,11 @@ export function encodeHistory(
   view: BookView,
   maxBytes = MAX_HISTORY_BYTES,
 ): { text: string; kept: number } {
-  const ranked = [...view.streams].sort(rank);
-  return packWithin(ranked, (streams) => encodeStreams(view.since, streams), maxBytes);
+  return packWithin(
+    ranked(view.streams),
+    (streams) => encodeStreams(view.since, streams),
+    maxBytes,
+  );
 }
 
 export function decodeHistory(text: string): BookView {
