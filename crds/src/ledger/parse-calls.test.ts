@@ -78,8 +78,21 @@ describe('parseEntry: calls', () => {
     [
       'a tool on a model call',
       [...c0, 'tool'],
-      { name: 'x', type: null, callId: null },
+      { name: 'x', type: null, callId: null, argsHash: null },
       '$.calls[0].tool',
+    ],
+    ['a short argument hash', [...c1, 'tool', 'argsHash'], 'ab', '$.calls[1].tool.argsHash'],
+    [
+      'an upper-case argument hash',
+      [...c1, 'tool', 'argsHash'],
+      'AB'.repeat(32),
+      '$.calls[1].tool.argsHash',
+    ],
+    [
+      'a tool without an argument hash',
+      [...c1, 'tool', 'argsHash'],
+      undefined,
+      '$.calls[1].tool.argsHash',
     ],
     [
       'an API host with a scheme',
