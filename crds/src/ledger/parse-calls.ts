@@ -124,11 +124,12 @@ function word(value: unknown, path: string, max: number): void {
 
 function tool(value: unknown, path: string): void {
   const obj = object(value, path);
-  keys(obj, path, ['name', 'type', 'callId', 'argsHash']);
+  // argsHash may be left out (read as null): ledgers written before agents hashed arguments.
+  keys(obj, path, ['name', 'type', 'callId'], ['argsHash']);
   string(obj.name, `${path}.name`, MAX.toolName);
   if (obj.type !== null) string(obj.type, `${path}.type`, MAX.toolType);
   if (obj.callId !== null) string(obj.callId, `${path}.callId`, MAX.toolCallId);
-  if (obj.argsHash !== null) {
+  if (obj.argsHash !== undefined && obj.argsHash !== null) {
     matching(obj.argsHash, `${path}.argsHash`, ARGS_HASH_PATTERN, '64 lower-case hex digits');
   }
 }

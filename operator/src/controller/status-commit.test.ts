@@ -52,6 +52,18 @@ function accept(rv: string) {
 
 const conflict = statusReply(409, 'Conflict', 'the object has been modified');
 
+/** Expects one status patch, accepted at `rv`; the function returned gives the status it sent. */
+function capturePatch(rv: string): () => CostPolicyStatus | undefined {
+  let sent: CostPolicyStatus | undefined;
+  server.expect({
+    method: 'PATCH',
+    path: STATUS,
+    check: (req) => (sent = (req.body as { status: CostPolicyStatus }).status),
+    reply: accept(rv),
+  });
+  return () => sent;
+}
+
 describe('commitStatus', () => {
   it('writes one merge patch guarded by the resourceVersion it read', async () => {
     const { commit } = setup();
@@ -214,16 +226,10 @@ describe('commitStatus', () => {
           ],
         },
       };
-      let sent: CostPolicyStatus | undefined;
-      server.expect({
-        method: 'PATCH',
-        path: STATUS,
-        check: (req) => (sent = (req.body as { status: CostPolicyStatus }).status),
-        reply: accept('2'),
-      });
+      const sent = capturePatch('2');
       const run = await commit.prepare(guarded(held, { 'agentmeter.dev/clear-guards': 'x1' }));
       const r = await commitStatus(commit, run, healthy);
-      expect(sent?.guards).toMatchObject({
+      expect(sent()?.guards).toMatchObject({
         tripped: [],
         cleared: 'x1',
         clearedAt: '2026-05-10T12:00:00Z',
@@ -237,16 +243,10 @@ describe('commitStatus', () => {
       const { commit } = setup();
       const run = await commit.prepare(guarded());
       run.fold.add(indexPage('n1', page.after, entries.slice(0, 2)));
-      let sent: CostPolicyStatus | undefined;
-      server.expect({
-        method: 'PATCH',
-        path: STATUS,
-        check: (req) => (sent = (req.body as { status: CostPolicyStatus }).status),
-        reply: accept('2'),
-      });
+      const sent = capturePatch('2');
       const r = await commitStatus(commit, run, healthy);
       expect(r.outcome.tripped).toEqual([]);
-      return sent as CostPolicyStatus;
+      return sent() as CostPolicyStatus;
     }
 
     it('a new leader judges the window and forecasts from the history the last one stored', async () => {

@@ -16,7 +16,7 @@ function callActivity(session: string, call: CallRecord): SessionActivity {
     nano: call.costNano === null ? 0n : BigInt(call.costNano),
     call: {
       ...(tool === null ? {} : { tool: tool.name }),
-      ...(tool === null || tool.argsHash === null ? {} : { argsHash: tool.argsHash }),
+      ...(tool?.argsHash == null ? {} : { argsHash: tool.argsHash }),
     },
   };
 }
