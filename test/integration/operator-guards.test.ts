@@ -4,9 +4,10 @@
 // budget on the agent and its Job suspended (the guard's action is Suspend), Events name the
 // guard, a calm session beside it is left alone, and a new value of the clear annotation lifts
 // the mark and restores the Job. Then the operator is killed and a new one started: it goes on
-// judging the guard window the first one stored, and its spend history counts every entry once.
+// judging the guard window the first one stored, and its spend history counts every entry once;
+// when the period the trip happened in ends (the operator's clock file), the mark lifts.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -79,10 +80,12 @@ async function policy(): Promise<CostPolicy> {
 describe('runaway-session guards in the operator round', () => {
   let agent: AgentProcess;
   let operator: OperatorProcess;
-  let startOperator: (identity: string) => Promise<OperatorProcess>;
+  let startOperator: (identity: string, clockFile?: string) => Promise<OperatorProcess>;
   const groups: TestPodCgroup[] = [];
   const burners = new Map<string, { kill(signal: NodeJS.Signals): boolean }>();
   let dir: string;
+
+  const clockFile = () => join(dir, 'clock');
 
   const jobEvents = async () =>
     (await eventsApi.listNamespacedEvent({ namespace: NS })).items.filter(
@@ -149,8 +152,9 @@ describe('runaway-session guards in the operator round', () => {
     });
     await agent.waitReady();
     await publishAgent(discovery, SYSTEM, chart.agentService, NODE, port);
-    startOperator = async (identity) => {
+    startOperator = async (identity, clockFile) => {
       const o = await OperatorProcess.start({
+        ...(clockFile === undefined ? {} : { clockFile }),
         kubeconfig: files.kubeconfig,
         namespace: SYSTEM,
         identity,
@@ -340,7 +344,9 @@ describe('runaway-session guards in the operator round', () => {
       },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-    operator = await startOperator('gd-2');
+    // The new operator's wall clock reads a file, so the next test can end the period.
+    await writeFile(clockFile(), new Date().toISOString());
+    operator = await startOperator('gd-2', clockFile());
     // Everything the calm session spent, the first operator counted: only the stored window can
     // trip the guard, at a time before the stop.
     const trip = await eventually(
@@ -358,5 +364,15 @@ describe('runaway-session guards in the operator round', () => {
     const sums = ledgerSums(new Map([[NODE, await agent.ledger()]]), POLICY, policyCursors(p));
     expect(hours.reduce((a, b) => a + b, 0n)).toBe(sums.total);
     expect(sums.total).toBeGreaterThan(0n);
+  });
+
+  it('lifts the mark when the period it tripped in ends', async () => {
+    const held = (await policy()).status?.guards?.tripped?.find((t) => t.session === `${NS}/calm`);
+    const until = new Date(Date.parse(held?.until ?? ''));
+    // The day without budgets: the mark holds until the next UTC midnight.
+    expect(until.toISOString()).toMatch(/T00:00:00\.000Z$/);
+    await writeFile(clockFile(), new Date(until.getTime() + 30_000).toISOString());
+    await eventually('the mark lifted on the agent', async () => !(await marked('calm')), 60_000);
+    expect((await policy()).status?.guards?.tripped ?? []).toEqual([]);
   });
 });
