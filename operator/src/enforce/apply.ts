@@ -204,7 +204,6 @@ export class Enforcer {
       if (isConflict(err) || isNotFound(err)) return false;
       throw err;
     }
-    const suspend = action.type === 'suspend';
     this.#logger.info(
       { workload: workloadKey(w), action: action.type, by: action.reason },
       'enforcement',
