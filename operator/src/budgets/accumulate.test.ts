@@ -4,7 +4,7 @@ import { reducePolicy } from './accumulate.ts';
 import type { NodeChain } from './accumulate.ts';
 import { decodeState, emptyState, encodeState } from './state.ts';
 import { gzipSync } from 'node:zlib';
-import { budgets, callRecord, callsBody, chainOf, podBody, view } from './test-ledger.ts';
+import { budgets, leafCall, callsEntryBody, chainOf, podBody, view } from './test-ledger.ts';
 
 const T0 = Date.parse('2026-05-10T12:00:00Z');
 const GENESIS = (node: string) => ({ node, seq: 0n, hash: '0'.repeat(64) });
@@ -105,17 +105,17 @@ describe('reducePolicy', () => {
 describe('reducePolicy: calls entries', () => {
   const calls = chainOf('a', [
     podBody({ namespace: 'n1', nano: 100n, atMs: T0, session: 's1' }),
-    callsBody({ namespace: 'n1', atMs: T0, session: 's1' }, [
-      callRecord({ kind: 'model', nano: 40n, item: 'gpt-4o', input: 1000n, output: 20n }, 0, T0),
-      callRecord({ kind: 'tool', nano: 7n, item: 'web_search' }, 1, T0),
-      callRecord({ kind: 'api', nano: 3n, item: 'api.stripe.com' }, 2, T0),
-      callRecord({ kind: 'tool', nano: null, item: 'calculator' }, 3, T0),
+    callsEntryBody({ namespace: 'n1', atMs: T0, session: 's1' }, [
+      leafCall({ kind: 'model', nano: 40n, item: 'gpt-4o', input: 1000n, output: 20n }, 0, T0),
+      leafCall({ kind: 'tool', nano: 7n, item: 'web_search' }, 1, T0),
+      leafCall({ kind: 'api', nano: 3n, item: 'api.stripe.com' }, 2, T0),
+      leafCall({ kind: 'tool', nano: null, item: 'calculator' }, 3, T0),
     ]),
-    callsBody({ namespace: 'n2', atMs: T0 }, [
-      callRecord({ kind: 'model', nano: 11n, item: 'gpt-4o', input: 5n, output: 6n }, 0, T0),
+    callsEntryBody({ namespace: 'n2', atMs: T0 }, [
+      leafCall({ kind: 'model', nano: 11n, item: 'gpt-4o', input: 5n, output: 6n }, 0, T0),
     ]),
-    callsBody({ namespace: 'n1', atMs: T0, session: 's1', policy: 'other' }, [
-      callRecord({ kind: 'model', nano: 1000n, item: 'gpt-4o' }, 0, T0),
+    callsEntryBody({ namespace: 'n1', atMs: T0, session: 's1', policy: 'other' }, [
+      leafCall({ kind: 'model', nano: 1000n, item: 'gpt-4o' }, 0, T0),
     ]),
   ]);
 

@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { reducePolicy } from './accumulate.ts';
 import { emptyState } from './state.ts';
 import type { PolicyState } from './state.ts';
-import { callsBody, chainOf, podBody, view } from './test-ledger.ts';
+import { callsEntryBody, chainOf, podBody, view } from './test-ledger.ts';
 
 const T0 = Date.parse('2026-05-10T08:00:00Z');
 const NAMESPACE = 'n';
@@ -231,7 +231,7 @@ function writeLedger(s: Scenario): { entries: LedgerEntry[]; legs: Leg[][] } {
         arrived.map((l) => l.record),
       );
       if (write.length === 0) return;
-      bodies.push(callsBody(spec, write, tick));
+      bodies.push(callsEntryBody(spec, write, tick));
       // Write first, then mark seen.
       flush();
       for (const key of mark) seen.add(key);

@@ -52,7 +52,7 @@ export function podBody(spec: PodCostSpec, i = 0): PodUsageBody {
   };
 }
 
-export interface CallSpec {
+export interface LeafCallSpec {
   readonly kind: CallKind;
   /** null: unpriced (no rate for its model, tool or host). */
   readonly nano: bigint | null;
@@ -62,8 +62,8 @@ export interface CallSpec {
   readonly output?: bigint;
 }
 
-/** One leaf call record, its span id from `n`. */
-export function callRecord(spec: CallSpec, n: number, atMs: number): CallRecord {
+/** One leaf call record of any kind, its span id from `n`. */
+export function leafCall(spec: LeafCallSpec, n: number, atMs: number): CallRecord {
   const end = BigInt(atMs) * 1_000_000n;
   return {
     traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
@@ -101,8 +101,8 @@ export function callRecord(spec: CallSpec, n: number, atMs: number): CallRecord 
   };
 }
 
-/** A calls entry of policy `p` (or another), its cost the sum of the priced calls. */
-export function callsBody(
+/** A calls entry of given records, priced by policy `p` (or another), its cost their sum. */
+export function callsEntryBody(
   spec: { namespace: string; atMs: number; session?: string; policy?: string },
   calls: readonly CallRecord[],
   i = 0,
@@ -126,6 +126,65 @@ export function callsBody(
 }
 
 /** Seals bodies one batch each, continuing after `after` (default: genesis). */
+/** One call of a calls entry: a tool call when `tool` is set, else a model call; `nano` null
+ * leaves it unpriced (no rate for its kind). */
+export interface CallSpec {
+  readonly atMs: number;
+  readonly nano?: bigint | null;
+  readonly tool?: string;
+  readonly argsHash?: string | null;
+}
+
+const ZERO_TOKENS = { input: '0', output: '0', cacheRead: '0', cacheCreation: '0', reasoning: '0' };
+
+function callRecord(c: CallSpec, i: number, seq: number): CallRecord {
+  const end = BigInt(c.atMs) * 1_000_000n;
+  const nano = c.nano === undefined ? 1000n : c.nano;
+  const kind = c.tool === undefined ? 'model' : 'tool';
+  return {
+    traceId: `${'a'.repeat(24)}${seq.toString(16).padStart(8, '0')}`,
+    spanId: (i + 1).toString(16).padStart(16, '0'),
+    parentSpanId: null,
+    start: (end - 100_000_000n).toString(),
+    end: end.toString(),
+    kind,
+    operation: kind === 'tool' ? 'execute_tool' : 'chat',
+    provider: kind === 'tool' ? null : 'openai',
+    model: kind === 'tool' ? null : 'gpt-5',
+    tool:
+      c.tool === undefined
+        ? null
+        : { name: c.tool, type: 'function', callId: null, argsHash: c.argsHash ?? null },
+    apiHost: null,
+    tokens: kind === 'tool' ? null : ZERO_TOKENS,
+    errorType: null,
+    costNano: nano === null ? null : nano.toString(),
+    rate: nano === null ? null : (c.tool ?? '*'),
+    unpriced: nano === null ? (kind === 'tool' ? 'no-tool-rate' : 'no-model-rate') : null,
+  };
+}
+
+/** A calls entry of `session` in `namespace` holding `calls`, priced by policy `p`. */
+export function callsBody(
+  spec: { namespace: string; session: string | null; calls: readonly CallSpec[] },
+  i = 0,
+): CallsBody {
+  const calls = spec.calls.map((c, j) => callRecord(c, j, i));
+  const ends = spec.calls.map((c) => BigInt(c.atMs) * 1_000_000n);
+  const end = ends.reduce((a, b) => (a > b ? a : b));
+  const total = calls.reduce((a, c) => a + BigInt(c.costNano ?? '0'), 0n);
+  return {
+    kind: 'calls',
+    time: { start: (end - 1_000_000_000n).toString(), end: end.toString() },
+    tick: `t${i}`,
+    session: spec.session === null ? null : { namespace: spec.namespace, id: spec.session },
+    pod: { uid: `u-${spec.namespace}-${i}`, namespace: spec.namespace, name: `pod-${i}` },
+    calls,
+    cost: { currency: 'USD', policy: { name: 'p', generation: '1' }, totalNano: total.toString() },
+    priced: true,
+  };
+}
+
 export function chainOf(
   node: string,
   bodies: readonly LedgerBody[],

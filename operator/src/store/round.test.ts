@@ -9,7 +9,7 @@ import type { LedgerEntry, LedgerPosition } from '@agentmeter/crds';
 import { indexPage, PolicyFold } from '../budgets/accumulate.ts';
 import { emptyState } from '../budgets/state.ts';
 import type { PolicyState } from '../budgets/state.ts';
-import { callRecord, callsBody, chainOf, podBody, view } from '../budgets/test-ledger.ts';
+import { leafCall, callsEntryBody, chainOf, podBody, view } from '../budgets/test-ledger.ts';
 import { AccountingStore, CursorConflictError } from './accounting.ts';
 import { budgetDeltas, cursorMoves, RoundRecorder } from './round.ts';
 import { SqliteEngine } from './sqlite-engine.ts';
@@ -131,12 +131,12 @@ describe('rounds of the fold committed to the store', () => {
     await store.migrate();
     const entries = chainOf('a', [
       podBody({ namespace: 'n1', nano: 100n, atMs: T0, session: 's1' }),
-      callsBody({ namespace: 'n1', atMs: T0, session: 's1' }, [
-        callRecord({ kind: 'model', nano: 40n, item: 'gpt-4o', input: 1000n, output: 20n }, 0, T0),
-        callRecord({ kind: 'tool', nano: 7n, item: 'web_search' }, 1, T0),
-        callRecord({ kind: 'tool', nano: 7n, item: 'web_search' }, 2, T0),
-        callRecord({ kind: 'api', nano: 3n, item: 'api.stripe.com' }, 3, T0),
-        callRecord({ kind: 'tool', nano: null, item: 'calculator' }, 4, T0),
+      callsEntryBody({ namespace: 'n1', atMs: T0, session: 's1' }, [
+        leafCall({ kind: 'model', nano: 40n, item: 'gpt-4o', input: 1000n, output: 20n }, 0, T0),
+        leafCall({ kind: 'tool', nano: 7n, item: 'web_search' }, 1, T0),
+        leafCall({ kind: 'tool', nano: 7n, item: 'web_search' }, 2, T0),
+        leafCall({ kind: 'api', nano: 3n, item: 'api.stripe.com' }, 3, T0),
+        leafCall({ kind: 'tool', nano: null, item: 'calculator' }, 4, T0),
       ]),
     ]);
     const c = await round(
