@@ -1,10 +1,7 @@
 import {
   GENESIS_PREV,
   canonicalSplitFast,
-  compilePolicy,
   decodeEntry,
-  priceCall,
-  priceShares,
   sealEntryLine,
   zeroUsage,
   type Usage,
@@ -13,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import type { PodMeta } from '../pods/pod-meta.ts';
 import { CallCollector, type CallDraft } from '../calls/index.ts';
 import { Settlement } from '../sessions/index.ts';
-import { TickBatcher, type MeasuredTick, type Pricer, type PricingRef } from './tick-batcher.ts';
+import { testPricer } from './test-pricer.ts';
+import { TickBatcher, type MeasuredTick } from './tick-batcher.ts';
 
 const meta: PodMeta = {
   uid: 'pod-1',
@@ -27,7 +25,7 @@ const meta: PodMeta = {
   terminated: false,
 };
 
-const policy = compilePolicy('p', 3n, {
+const { pricer, ref } = testPricer({
   currency: 'USD',
   rates: {
     cpuCoreHour: '3600',
@@ -43,23 +41,6 @@ const policy = compilePolicy('p', 3n, {
     tools: [{ name: 'web_search', perCall: '0.01' }],
   },
 });
-const ref: PricingRef = { policy: { name: 'p', generation: '3' }, currency: 'USD' };
-const pricer: Pricer = {
-  policyFor: () => ref,
-  priceUsage: (_ref, usage, shares) => {
-    const price = priceShares(policy.rates, usage, shares);
-    return {
-      currency: 'USD',
-      policy: ref.policy,
-      totalNano: price.totalNano.toString(),
-      bySession: price.bySession.map((s) => ({
-        session: s.session,
-        totalNano: s.totalNano.toString(),
-      })),
-    };
-  },
-  priceCall: (_ref, call) => priceCall(policy.rates, call),
-};
 
 const T0 = 1_000_000_000n;
 
