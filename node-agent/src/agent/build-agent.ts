@@ -20,6 +20,7 @@ import { TokenReviewer } from '../http/token-review.ts';
 import { SessionBook } from '../http/session-book.ts';
 import { sessionsRouter } from '../http/sessions-api.ts';
 import { createSessionsBudgetRouter, OverBudgetSessions } from '../http/sessions-budget.ts';
+import { readSeqs } from '../ledger/read-seqs.ts';
 import { LedgerStore } from '../ledger/segment-store.ts';
 import { componentLogger, type Logger } from '../log.ts';
 import { AgentMetrics } from '../metrics/agent-metrics.ts';
@@ -222,6 +223,7 @@ async function compose(
     node: config.nodeName,
     isOverBudget: (namespace, id) => overBudget.has(namespace, id),
     readSession,
+    readEntries: (seqs) => readSeqs(ledger, seqs),
   });
   // Pods read their sessions on the port they send spans to; NetworkPolicy keeps the API port
   // for the operator.

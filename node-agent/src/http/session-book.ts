@@ -40,6 +40,14 @@ export interface SessionRecord {
   infraNano: Map<string, bigint>;
   callNano: Map<string, bigint>;
   pods: Map<string, { namespace: string; name: string }>;
+  /**
+   * Ledger seqs of the entries with this session's share or calls, oldest first, the most
+   * recent MAX_ENTRY_SEQS of them: `/calls` reads the calls and the infrastructure share from
+   * the same entries, so both cover the same time.
+   */
+  entrySeqs: number[];
+  /** Entries dropped from entrySeqs (the oldest), so a reader knows the list is partial. */
+  droppedEntrySeqs: number;
   firstSeenNs: bigint;
   lastSeenNs: bigint;
 }
@@ -49,6 +57,16 @@ function add(map: Map<string, bigint>, key: string, by: bigint): void {
 }
 
 export const UNKNOWN_MODEL = 'unknown';
+export const MAX_ENTRY_SEQS = 4096;
+
+function addSeq(record: SessionRecord, seq: number): void {
+  if (record.entrySeqs.at(-1) === seq) return;
+  record.entrySeqs.push(seq);
+  if (record.entrySeqs.length > MAX_ENTRY_SEQS) {
+    record.entrySeqs.shift();
+    record.droppedEntrySeqs++;
+  }
+}
 
 /** The name a call is summed under within its kind. */
 export function callSubject(call: CallRecord): string {
@@ -114,6 +132,8 @@ export class SessionBook {
         infraNano: new Map(),
         callNano: new Map(),
         pods: new Map(),
+        entrySeqs: [],
+        droppedEntrySeqs: 0,
         firstSeenNs: atNs,
         lastSeenNs: atNs,
       };
@@ -134,6 +154,19 @@ export class SessionBook {
   /** Adds a written batch; `lastSeq` is the ledger seq of its last entry. */
   apply(batch: TickBatch, atNs: bigint, lastSeq: bigint): void {
     this.#ledgerSeq = lastSeq;
+    // The batch was appended whole: its bodies hold the seqs up to lastSeq, in order.
+    const firstSeq = Number(lastSeq) - batch.bodies.length + 1;
+    batch.bodies.forEach((body, i) => {
+      if (body.kind === 'calls' && body.session !== null) {
+        addSeq(this.#record(body.session, atNs), firstSeq + i);
+      } else if (body.kind === 'pod-usage') {
+        for (const share of body.cost?.bySession ?? []) {
+          if (share.session !== null && share.totalNano !== '0') {
+            addSeq(this.#record(share.session, atNs), firstSeq + i);
+          }
+        }
+      }
+    });
     for (const share of batch.shares) {
       if (share.session === null) continue;
       const zero = Object.values(share.usage).every((v) => v === 0n);

@@ -2,7 +2,8 @@
 // infrastructure plus every model, tool and API call, the total their exact sum.
 // Per-session detail lives here and in the ledger, never in metric labels (invariant 7).
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { formatMoney, usageToWire } from '@agentmeter/crds';
+import { formatMoney, usageToWire, type LedgerEntry } from '@agentmeter/crds';
+import { sessionCalls, sessionCallsView } from './session-calls.ts';
 import type { CallSums, SessionBook, SessionRecord } from './session-book.ts';
 import { isValidSessionId } from '../sessions/index.ts';
 import { requireAccess, type Authorize } from './access.ts';
@@ -106,18 +107,38 @@ export function sessionsRouter(options: {
   isOverBudget?: (namespace: string, id: string) => boolean;
   /** Who may read the namespace's sessions (session-access.ts); none lets every caller on. */
   readSession?: Authorize;
+  /** Ledger entries by seq (ledger/read-seqs.ts), for the calls route. */
+  readEntries?: (seqs: readonly number[]) => Promise<{ entries: LedgerEntry[]; missing: number }>;
 }): Router {
   const router = Router();
   const read = [validSessionPath, requireAccess(options.readSession)];
+  const notFound = (res: Response, namespace: string, id: string) =>
+    res
+      .status(404)
+      .json({ error: `no usage of session ${namespace}/${id} on node ${options.node} yet` });
+  const readEntries = options.readEntries;
+  if (readEntries !== undefined) {
+    // Same access as the session itself: its namespace's pods, or a token allowed to read it.
+    router.get('/v1/sessions/:namespace/:id/calls', ...read, async (req, res) => {
+      const { namespace, id } = req.params as { namespace: string; id: string };
+      const record = options.book.get(namespace, id);
+      if (record === undefined) return void notFound(res, namespace, id);
+      const ledgerSeq = options.book.ledgerSeq;
+      const seqs = [...record.entrySeqs];
+      const { entries, missing } = await readEntries(seqs);
+      res.json(
+        sessionCallsView(record.session, sessionCalls(record.session, entries), {
+          node: options.node,
+          ledgerSeq,
+          complete: missing === 0 && record.droppedEntrySeqs === 0,
+        }),
+      );
+    });
+  }
   router.get('/v1/sessions/:namespace/:id', ...read, (req, res) => {
     const { namespace, id } = req.params as { namespace: string; id: string };
     const record = options.book.get(namespace, id);
-    if (record === undefined) {
-      res
-        .status(404)
-        .json({ error: `no usage of session ${namespace}/${id} on node ${options.node} yet` });
-      return;
-    }
+    if (record === undefined) return void notFound(res, namespace, id);
     res.json(
       sessionView(
         record,
