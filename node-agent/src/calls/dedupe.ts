@@ -44,8 +44,9 @@ function callIdKey(namespace: string, callId: string): string {
 export class CallDedupe {
   readonly windowNs: bigint;
   readonly #bucketNs: bigint;
-  readonly #buckets = new Map<bigint, FingerprintSet>();
-  #oldest = -1n;
+  /** By bucket index (end time / bucket width): a number, cheaper to hash than a bigint. */
+  readonly #buckets = new Map<number, FingerprintSet>();
+  #oldest = -1;
 
   constructor(options: { windowNs: bigint }) {
     if (options.windowNs < BUCKETS) throw new RangeError('dedupe window too short');
@@ -57,36 +58,36 @@ export class CallDedupe {
   claim(call: CallIdentity, nowNs: bigint): Claim {
     this.expire(nowNs);
     if (call.endNs < nowNs - this.windowNs) return 'stale';
+    const index = Number(call.endNs / this.#bucketNs);
     const span = fingerprint(spanKey(call));
-    const bucket = this.#buckets.get(call.endNs / this.#bucketNs);
-    if (bucket?.has(span[0], span[1]) === true) return 'duplicate';
-    if (call.callId !== null) {
-      const id = fingerprint(callIdKey(call.namespace, call.callId));
+    if (this.#buckets.get(index)?.has(span[0], span[1]) === true) return 'duplicate';
+    const id = call.callId === null ? null : fingerprint(callIdKey(call.namespace, call.callId));
+    if (id !== null) {
       for (const b of this.#buckets.values()) if (b.has(id[0], id[1])) return 'duplicate';
     }
-    this.markWritten(call);
+    this.#mark(index, span, id);
     return 'new';
   }
 
   /** Marks a call already in the ledger (the rebuild at start), without checks. */
   markWritten(call: CallIdentity): void {
-    const index = call.endNs / this.#bucketNs;
+    const id = call.callId === null ? null : fingerprint(callIdKey(call.namespace, call.callId));
+    this.#mark(Number(call.endNs / this.#bucketNs), fingerprint(spanKey(call)), id);
+  }
+
+  #mark(index: number, span: [number, number], id: [number, number] | null): void {
     let bucket = this.#buckets.get(index);
     if (bucket === undefined) {
       bucket = new FingerprintSet();
       this.#buckets.set(index, bucket);
     }
-    const span = fingerprint(spanKey(call));
     bucket.add(span[0], span[1]);
-    if (call.callId !== null) {
-      const id = fingerprint(callIdKey(call.namespace, call.callId));
-      bucket.add(id[0], id[1]);
-    }
+    if (id !== null) bucket.add(id[0], id[1]);
   }
 
   /** Drops the buckets that ended before the window. */
   expire(nowNs: bigint): void {
-    const oldest = (nowNs - this.windowNs) / this.#bucketNs;
+    const oldest = Number((nowNs - this.windowNs) / this.#bucketNs);
     if (oldest <= this.#oldest) return;
     this.#oldest = oldest;
     for (const index of this.#buckets.keys()) if (index < oldest) this.#buckets.delete(index);
