@@ -518,6 +518,9 @@ const budgetStatus = {
 } as const satisfies SchemaNode;
 
 export const MAX_TRIPPED_GUARDS = 100;
+/** Bounds of status.guards.window and status.spendHistory; the operator trims to fit. */
+export const MAX_GUARD_WINDOW_BYTES = 256 * 1024;
+export const MAX_SPEND_HISTORY_BYTES = 256 * 1024;
 
 const guardsStatus = {
   type: 'object',
@@ -561,6 +564,12 @@ const guardsStatus = {
     clearedAt: {
       ...TIMESTAMP,
       description: 'Activity up to this time was forgiven by the last clear.',
+    },
+    window: {
+      type: 'string',
+      description:
+        'The recent session activity the guards judge (spend and calls of the counted ledger entries within twice the longest guard window), as "v1." + base64(gzip(JSON)). Written in the same update as collection.cursors, so a new operator leader goes on judging the same window.',
+      maxLength: MAX_GUARD_WINDOW_BYTES,
     },
   },
 } as const satisfies SchemaNode;
@@ -619,6 +628,12 @@ export const costPolicyStatusSchema = {
       description:
         'Running spend per budget, scope key and period plus the per-namespace report totals of the open periods, as "v1." + base64(gzip(JSON)). Written by the operator in the same update as collection.cursors; compact so 10,000 namespaces stay far below the etcd object size limit. Read budgets[] instead.',
       maxLength: MAX_ACCUMULATOR_STATE_BYTES,
+    },
+    spendHistory: {
+      type: 'string',
+      description:
+        'Hourly spend per stream (policy, namespace, session) the forecasts and anomaly detectors read, as "v1." + base64(gzip(JSON)). Written in the same update as collection.cursors, so a new operator leader starts from the weeks already counted.',
+      maxLength: MAX_SPEND_HISTORY_BYTES,
     },
     accumulators: {
       type: 'array',

@@ -188,6 +188,8 @@ export interface GuardsStatus {
   cleared?: string;
   /** Activity up to this time was forgiven by the last clear. */
   clearedAt?: Timestamp;
+  /** Operator-private: the guard window, written together with collection.cursors. */
+  window?: string;
 }
 
 export interface CostPolicyStatus {
@@ -201,6 +203,8 @@ export interface CostPolicyStatus {
   collection?: CollectionState;
   /** Operator-private, versioned and compressed; written together with collection.cursors. */
   accumulatorState?: string;
+  /** Operator-private: the hourly spend history, written together with collection.cursors. */
+  spendHistory?: string;
   accumulators?: Accumulator[];
 }
 

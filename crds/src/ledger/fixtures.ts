@@ -149,7 +149,7 @@ export function callsBody(overrides: Partial<CallsBody> = {}): CallsBody {
         ...modelCall({ spanId: '00f067aa0ba902b8', kind: 'tool', operation: 'execute_tool' }),
         provider: null,
         model: null,
-        tool: { name: 'web_search', type: 'function', callId: 'call_1' },
+        tool: { name: 'web_search', type: 'function', callId: 'call_1', argsHash: 'ab'.repeat(32) },
         tokens: null,
         costNano: null,
         rate: null,

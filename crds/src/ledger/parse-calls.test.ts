@@ -35,6 +35,14 @@ describe('parseEntry: calls', () => {
     expect(parseEntry(JSON.parse(JSON.stringify(calls)))).toEqual(calls);
   });
 
+  it('accepts a tool call without an argument hash (ledgers from before agents hashed them)', () => {
+    const [model, tool, api] = callsBody().calls;
+    const { argsHash: _, ...bare } = tool?.tool ?? { name: 'x', type: null, callId: null };
+    const body = callsBody({ calls: [model, { ...tool, tool: bare }, api] as CallsBody['calls'] });
+    const entry = sealEntry(draft(body), GENESIS_PREV, 1n);
+    expect(parseEntry(JSON.parse(JSON.stringify(entry)))).toEqual(entry);
+  });
+
   it('accepts an unpriced entry whose calls are all no-policy', () => {
     const body: CallsBody = callsBody({
       session: null,
@@ -78,8 +86,15 @@ describe('parseEntry: calls', () => {
     [
       'a tool on a model call',
       [...c0, 'tool'],
-      { name: 'x', type: null, callId: null },
+      { name: 'x', type: null, callId: null, argsHash: null },
       '$.calls[0].tool',
+    ],
+    ['a short argument hash', [...c1, 'tool', 'argsHash'], 'ab', '$.calls[1].tool.argsHash'],
+    [
+      'an upper-case argument hash',
+      [...c1, 'tool', 'argsHash'],
+      'AB'.repeat(32),
+      '$.calls[1].tool.argsHash',
     ],
     [
       'an API host with a scheme',

@@ -13,6 +13,8 @@ export const API_HOST_PATTERN =
   /^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** Operation and provider names: printable ASCII without spaces. */
 export const CALL_WORD_PATTERN = /^[!-~]+$/;
+/** A tool call's argument hash: a sha256 in lower-case hex, never the arguments. */
+export const ARGS_HASH_PATTERN = /^[0-9a-f]{64}$/;
 
 export const CALL_FIELDS = [
   'traceId',
@@ -122,10 +124,14 @@ function word(value: unknown, path: string, max: number): void {
 
 function tool(value: unknown, path: string): void {
   const obj = object(value, path);
-  keys(obj, path, ['name', 'type', 'callId']);
+  // argsHash may be left out (read as null): ledgers written before agents hashed arguments.
+  keys(obj, path, ['name', 'type', 'callId'], ['argsHash']);
   string(obj.name, `${path}.name`, MAX.toolName);
   if (obj.type !== null) string(obj.type, `${path}.type`, MAX.toolType);
   if (obj.callId !== null) string(obj.callId, `${path}.callId`, MAX.toolCallId);
+  if (obj.argsHash !== undefined && obj.argsHash !== null) {
+    matching(obj.argsHash, `${path}.argsHash`, ARGS_HASH_PATTERN, '64 lower-case hex digits');
+  }
 }
 
 function tokens(value: unknown, path: string): void {

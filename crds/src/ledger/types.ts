@@ -192,6 +192,11 @@ export interface CallTool {
   readonly type: string | null;
   /** gen_ai.tool.call.id, when the span carries one. */
   readonly callId: string | null;
+  /** 64 hex: sha256 of gen_ai.tool.call.arguments (hashed by the agent; the arguments are never
+   * stored), or the span's `agentmeter.tool.arguments_hash` attribute if the app sends a hash
+   * itself; else null (or absent, in entries written before agents hashed arguments). The
+   * repeated-tool-call guard keys on (tool name, argsHash). */
+  readonly argsHash?: string | null;
 }
 
 /** Why a call has no cost; a call is never silently free. */
