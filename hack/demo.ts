@@ -492,7 +492,7 @@ function zeroCostSessions(s: Snapshot): string[] {
     .filter(({ view }) => {
       if (view === undefined) return true;
       const c = sessionCostNano(view, CURRENCY);
-      return c.infra + c.tokens === 0n;
+      return c.infra + c.calls === 0n;
     })
     .map(({ namespace, id }) => `${namespace}/${id}`);
 }
@@ -693,8 +693,8 @@ async function main(): Promise<number> {
     return 1;
   }
   const total = final.sessions.reduce((sum, s) => {
-    const c = s.view === undefined ? { infra: 0n, tokens: 0n } : sessionCostNano(s.view, CURRENCY);
-    return sum + c.infra + c.tokens;
+    const c = s.view === undefined ? { infra: 0n, calls: 0n } : sessionCostNano(s.view, CURRENCY);
+    return sum + c.infra + c.calls;
   }, 0n);
   const shown = formatMoney(divRoundHalfEven(total, 100_000n) * 100_000n, { minFractionDigits: 4 });
   process.stdout.write(

@@ -29,12 +29,13 @@ function agentRegistry(): Registry {
       rejected: new Map(),
       unverified: 0,
       exclusiveConflicts: 0,
-      invalidTokenUsage: 0,
+      duplicateCalls: 0,
       badHeaders: 0,
     }),
     lateSpans: () => 0,
     activeSessions: () => new Map(),
     pricedModels: () => new Set(),
+    dedupe: () => ({ keys: 0, bytes: 0 }),
   });
   attribution.register(registry as Registry);
   new GpuMetrics().register(registry as Registry);

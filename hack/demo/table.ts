@@ -8,7 +8,11 @@ export interface SessionView {
   session: { namespace: string; id: string };
   usage: { cpuNs?: string; memoryByteSeconds?: string };
   tokens: { model: string; inputTokens: string; outputTokens: string }[];
-  cost: { infrastructure: Record<string, string>; tokens: Record<string, string> };
+  cost: {
+    infrastructure: Record<string, string>;
+    tokens: Record<string, string>;
+    total: Record<string, string>;
+  };
   pods: { name: string }[];
   overBudget: boolean;
 }
@@ -62,12 +66,11 @@ export function sumByLabel(
 export function sessionCostNano(
   view: SessionView,
   currency: string,
-): { infra: bigint; tokens: bigint } {
+): { infra: bigint; calls: bigint } {
   const money = (s: string | undefined): bigint => (s === undefined ? 0n : parseMoney(s));
-  return {
-    infra: money(view.cost.infrastructure[currency]),
-    tokens: money(view.cost.tokens[currency]),
-  };
+  const infra = money(view.cost.infrastructure[currency]);
+  // Model, tool and API calls: the view's total is infrastructure plus them, exactly.
+  return { infra, calls: money(view.cost.total[currency]) - infra };
 }
 
 /** Four decimals, half-even: cents would show most of a short demo's sessions as 0.00. */
@@ -150,8 +153,8 @@ export function render(s: Snapshot): string {
       cpuS.toFixed(2),
       memGiBs.toFixed(2),
       view.tokens.length === 0 ? '-' : `${tokensIn}/${tokensOut}`,
-      `${money4(cost.infra)} + ${money4(cost.tokens)}`,
-      money4(cost.infra + cost.tokens) + (view.overBudget ? ' OVER BUDGET' : ''),
+      `${money4(cost.infra)} + ${money4(cost.calls)}`,
+      money4(cost.infra + cost.calls) + (view.overBudget ? ' OVER BUDGET' : ''),
       ...(withBudget ? [budgetUsage(s.policy, 'Session', `${namespace}/${id}`)] : []),
     ];
   });
@@ -163,7 +166,7 @@ export function render(s: Snapshot): string {
         'CPU s',
         'MEM GiB·s',
         'TOKENS in/out',
-        'INFRA + TOKENS',
+        'INFRA + CALLS',
         `TOTAL ${s.currency}`,
         ...(withBudget ? [`BUDGET ${sessionBudget?.name ?? ''}`] : []),
       ],

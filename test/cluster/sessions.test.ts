@@ -7,7 +7,7 @@ import {
   zeroUsage,
   type LedgerEntry,
   type PodUsageEntry,
-  type TokensEntry,
+  type CallsEntry,
   type Usage,
 } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -183,15 +183,22 @@ describe('sessions on the real node', () => {
     const answer = (await res.json()) as { inputTokens: string; outputTokens: string };
     expect((await fetch(`${base}/flush`, { method: 'POST' })).ok).toBe(true);
     const entries = await ledgerPast(nowNs());
-    const tokens = entries.filter(
-      (e): e is TokensEntry => e.kind === 'tokens' && isSession(e.session, namespace, 'chat-1'),
+    const calls = entries.filter(
+      (e): e is CallsEntry => e.kind === 'calls' && isSession(e.session, namespace, 'chat-1'),
     );
-    expect(tokens.length).toBeGreaterThan(0);
-    for (const t of tokens) expect(t.pod.uid).toBe(pod.metadata.uid);
-    const sumTokens = (key: 'inputTokens' | 'outputTokens'): bigint =>
-      tokens.reduce((s, t) => s + t.models.reduce((m, x) => m + BigInt(x[key]), 0n), 0n);
-    expect(sumTokens('inputTokens')).toBe(BigInt(answer.inputTokens));
-    expect(sumTokens('outputTokens')).toBe(BigInt(answer.outputTokens));
+    expect(calls.length).toBeGreaterThan(0);
+    for (const c of calls) expect(c.pod.uid).toBe(pod.metadata.uid);
+    const sumTokens = (key: 'input' | 'output'): bigint =>
+      calls.reduce(
+        (s, e) => s + e.calls.reduce((m, c) => m + BigInt(c.tokens?.[key] ?? '0'), 0n),
+        0n,
+      );
+    expect(sumTokens('input')).toBe(BigInt(answer.inputTokens));
+    expect(sumTokens('output')).toBe(BigInt(answer.outputTokens));
+    // One chat per turn and one tool call per turn, each once.
+    const kinds = calls.flatMap((e) => e.calls.map((c) => c.kind));
+    expect(kinds.filter((k) => k === 'model')).toHaveLength(3);
+    expect(kinds.filter((k) => k === 'tool')).toHaveLength(3);
     const cpu = charged(podEntries(entries, pod.metadata.uid), namespace, 'chat-1').cpuNs;
     process.stdout.write(
       `agent-app ${pod.status.podIP} -> ${endpoint}: session chat-1 charged ${cpu} ns CPU, ${answer.inputTokens}/${answer.outputTokens} tokens; source pod IP survived kube-proxy\n`,

@@ -210,6 +210,19 @@ describe('tenant isolation on the real agent and apiserver', () => {
       const own = await call(`${base}/v1/sessions/${TENANT_A}/a-1`, { localAddress: POD_A_IP });
       expect(own.status, own.body).toBe(200);
       expect(JSON.parse(own.body)).toMatchObject({ session: { namespace: TENANT_A, id: 'a-1' } });
+      // The session's calls: the same rule.
+      const calls = await call(`${base}/v1/sessions/${TENANT_A}/a-1/calls`, {
+        localAddress: POD_B_IP,
+      });
+      expect(calls.status, calls.body).toBe(403);
+      expect(calls.body).not.toContain('traceId');
+      const ownCalls = await call(`${base}/v1/sessions/${TENANT_A}/a-1/calls`, {
+        localAddress: POD_A_IP,
+      });
+      expect(ownCalls.status, ownCalls.body).toBe(200);
+      expect(JSON.parse(ownCalls.body)).toMatchObject({
+        session: { namespace: TENANT_A, id: 'a-1' },
+      });
     }
     const mark = await call(`${agent.url}/v1/sessions/${TENANT_A}/a-1/over-budget`, {
       localAddress: POD_A_IP,
@@ -298,9 +311,10 @@ describe('tenant isolation on the real agent and apiserver', () => {
     // Ticks after the proxied spans settled, the stranger's session still does not exist.
     expect((await session(TENANT_A, 'stolen', POD_A_IP)).status).toBe(404);
     const entries = await agent.ledger();
-    const stolenEntries = entries.filter(
-      (e) =>
-        e.kind === 'tokens' && (e as { session?: { id: string } | null }).session?.id === 'stolen',
+    const stolenEntries = entries.filter((e) =>
+      e.kind === 'calls'
+        ? e.session?.id === 'stolen'
+        : e.kind === 'pod-usage' && e.shares.some((share) => share.session?.id === 'stolen'),
     );
     expect(stolenEntries).toEqual([]);
   });

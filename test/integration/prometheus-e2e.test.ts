@@ -152,7 +152,7 @@ function postSpans(otlpUrl: string, body: string): Promise<{ status: number; bod
   });
 }
 
-/** Ledger cost charged to `namespace` (pod usage and tokens), in nano-units, and per tick. */
+/** Ledger cost charged to `namespace` (pod usage and model calls), in nano-units, and per tick. */
 function ledgerCost(entries: readonly LedgerEntry[], namespace: string) {
   let infrastructure = 0n;
   let tokens = 0n;
@@ -162,8 +162,11 @@ function ledgerCost(entries: readonly LedgerEntry[], namespace: string) {
     if (e.kind === 'pod-usage' && e.pod.namespace === namespace && e.cost) {
       nano = BigInt(e.cost.totalNano);
       infrastructure += nano;
-    } else if (e.kind === 'tokens' && e.pod.namespace === namespace && e.cost) {
-      nano = BigInt(e.cost.totalNano);
+    } else if (e.kind === 'calls' && e.pod.namespace === namespace && e.cost) {
+      // Model calls are the `tokens` kind of agentmeter_namespace_cost_total.
+      nano = e.calls
+        .filter((c) => c.kind === 'model')
+        .reduce((sum, c) => sum + BigInt(c.costNano ?? '0'), 0n);
       tokens += nano;
     }
     if (nano !== undefined && 'tick' in e) perTick.set(e.tick, (perTick.get(e.tick) ?? 0n) + nano);

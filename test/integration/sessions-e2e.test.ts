@@ -1,6 +1,7 @@
 // Issue 5 end to end: the real agent process, the real apiserver and real cgroups. One shared
 // pod burns CPU while three sessions report overlapping OTLP spans (JSON and protobuf) from the
-// pod's own address; the ledger's split, its prices and the session API are checked against an
+// pod's own address; the ledger's split, its prices, its calls (issue 16: cache reads, a count
+// sent as a double, a retried export counted once) and the session API are checked against an
 // expectation computed here from the spans sent, without the agent's split or pricing code.
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
@@ -19,8 +20,8 @@ import {
   parseMoney,
   type LedgerEntry,
   type PodUsageEntry,
+  type CallsEntry,
   type SessionRef,
-  type TokensEntry,
   type WireUsage,
 } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,9 +58,11 @@ const CPU_CORE_HOUR_NANO = 36_000_000_000n; // '36'
 const MEM_GIB_HOUR_NANO = 4_200_000n; // '0.0042'
 const CPU_NS_PER_CORE_HOUR = 3_600n * 1_000_000_000n;
 const MEM_BYTE_SECONDS_PER_GIB_HOUR = 3_600n * (1n << 30n);
-const TOKEN_RATES: Record<string, { input: bigint; output: bigint }> = {
-  'claude-sonnet-4-5': { input: 3_000_000_000n, output: 15_000_000_000n }, // '3.00', '15.00'
-  'llama-3.1-8b': { input: 12_500_000n, output: 187_500_000n }, // '0.0125', '0.1875'
+const TOKEN_RATES: Record<string, { input: bigint; output: bigint; cacheRead: bigint }> = {
+  // '3.00', '15.00', cache reads '0.30'
+  'claude-sonnet-4-5': { input: 3_000_000_000n, output: 15_000_000_000n, cacheRead: 300_000_000n },
+  // '0.0125', '0.1875', cache reads at the input rate (none given)
+  'llama-3.1-8b': { input: 12_500_000n, output: 187_500_000n, cacheRead: 12_500_000n },
 };
 
 // ---- OTLP payloads -------------------------------------------------------------------------
@@ -71,6 +74,10 @@ interface SentSpan {
   readonly model?: string;
   readonly input?: bigint;
   readonly output?: bigint;
+  /** Of `input`, read from the provider's cache. */
+  readonly cacheRead?: bigint;
+  /** Sends the input count as a double (`1234.0`), as some SDKs do. */
+  readonly inputAsDouble?: boolean;
 }
 
 let idCounter = 0;
@@ -79,7 +86,8 @@ function hexId(width: number): string {
   return (RUN + idCounter.toString(16).padStart(8, '0')).padStart(width, 'a');
 }
 
-function attr(key: string, value: string | bigint): { key: string; value: object } {
+function attr(key: string, value: string | bigint | number): { key: string; value: object } {
+  if (typeof value === 'number') return { key, value: { doubleValue: value } };
   return typeof value === 'string'
     ? { key, value: { stringValue: value } }
     : { key, value: { intValue: value.toString() } };
@@ -107,9 +115,16 @@ function exportRequest(spans: readonly SentSpan[], podUidClaim?: string): object
                 ...(s.model === undefined
                   ? []
                   : [
+                      attr('gen_ai.operation.name', 'chat'),
                       attr('gen_ai.request.model', s.model),
-                      attr('gen_ai.usage.input_tokens', s.input ?? 0n),
+                      attr(
+                        'gen_ai.usage.input_tokens',
+                        s.inputAsDouble === true ? Number(s.input ?? 0n) : (s.input ?? 0n),
+                      ),
                       attr('gen_ai.usage.output_tokens', s.output ?? 0n),
+                      ...(s.cacheRead === undefined
+                        ? []
+                        : [attr('gen_ai.usage.cache_read.input_tokens', s.cacheRead)]),
                     ]),
               ],
             })),
@@ -246,10 +261,15 @@ function expectedEntryTotal(usage: WireUsage): bigint {
   );
 }
 
-function expectedTokenNano(model: string, input: bigint, output: bigint): bigint {
+/** One call's cost: cache reads out of the input at their own rate, rounded once per call. */
+function expectedCallNano(model: string, input: bigint, output: bigint, cacheRead: bigint): bigint {
   const rate = TOKEN_RATES[model];
-  if (rate === undefined) return 0n;
-  return roundHalfEven(input * rate.input + output * rate.output, 1_000_000n);
+  if (rate === undefined) throw new Error(`no rate for ${model}`);
+  const uncached = (input > cacheRead ? input : cacheRead) - cacheRead;
+  return roundHalfEven(
+    uncached * rate.input + cacheRead * rate.cacheRead + output * rate.output,
+    1_000_000n,
+  );
 }
 
 // ---- The suite ------------------------------------------------------------------------------
@@ -307,7 +327,12 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
         cpuCoreHour: '36',
         memoryGiBHour: '0.0042',
         tokens: [
-          { model: 'claude-sonnet-4-5', inputPerMillion: '3.00', outputPerMillion: '15.00' },
+          {
+            model: 'claude-sonnet-4-5',
+            inputPerMillion: '3.00',
+            outputPerMillion: '15.00',
+            cacheReadPerMillion: '0.30',
+          },
           { model: 'llama-3.1-8b', inputPerMillion: '0.0125', outputPerMillion: '0.1875' },
         ],
       },
@@ -352,6 +377,7 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
         model: 'claude-sonnet-4-5',
         input: 1234n,
         output: 567n,
+        cacheRead: 1000n,
       },
       {
         session: 'alpha',
@@ -372,6 +398,7 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
         model: 'llama-3.1-8b',
         input: 333n,
         output: 77n,
+        inputAsDouble: true,
       },
       {
         session: 'beta',
@@ -402,8 +429,11 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
     ];
     spansEndNs = at(3400);
     const shared = uids.get('shared') ?? '';
-    // JSON with and without the (agreeing) pod claim, and protobuf.
-    expect(await postSpans(agent.otlpUrl, 'json', exportRequest(alpha), SHARED_IP)).toBe(0n);
+    // JSON with and without the (agreeing) pod claim, and protobuf. Alpha's export is retried,
+    // as an exporter does when it did not see the answer: its calls count once.
+    const alphaRequest = exportRequest(alpha);
+    expect(await postSpans(agent.otlpUrl, 'json', alphaRequest, SHARED_IP)).toBe(0n);
+    expect(await postSpans(agent.otlpUrl, 'protobuf', alphaRequest, SHARED_IP)).toBe(0n);
     expect(await postSpans(agent.otlpUrl, 'json', exportRequest(beta, shared), SHARED_IP)).toBe(0n);
     expect(await postSpans(agent.otlpUrl, 'protobuf', exportRequest(gamma), SHARED_IP)).toBe(0n);
     sent.push(...alpha, ...beta, ...gamma);
@@ -473,8 +503,8 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
     entries.filter(
       (e): e is PodUsageEntry => e.kind === 'pod-usage' && e.pod.uid === uids.get(name),
     );
-  const tokenEntries = (): TokensEntry[] =>
-    entries.filter((e): e is TokensEntry => e.kind === 'tokens' && e.pod.namespace === NAMESPACE);
+  const callEntries = (): CallsEntry[] =>
+    entries.filter((e): e is CallsEntry => e.kind === 'calls' && e.pod.namespace === NAMESPACE);
 
   it('splits the shared pod exactly as the algorithm prescribes, per resource, and conserves it', () => {
     const activity = new Map<string, Interval[]>();
@@ -557,35 +587,43 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
     for (const id of ['alpha', 'beta', 'gamma']) expect(sessionCost(id)).toBeGreaterThan(0n);
   });
 
-  it('counts tokens per session and model as sent, priced at the policy rates', () => {
-    const expected = new Map<string, { input: bigint; output: bigint }>();
-    for (const s of sent) {
-      if (s.model === undefined) continue;
-      const k = `${key(s.session)} ${s.model}`;
-      const t = expected.get(k) ?? { input: 0n, output: 0n };
-      t.input += s.input ?? 0n;
-      t.output += s.output ?? 0n;
-      expected.set(k, t);
-    }
-    const got = new Map<string, { input: bigint; output: bigint }>();
-    for (const entry of tokenEntries()) {
+  it('records each model call once as sent, cache reads and all, priced per call at the policy rates', () => {
+    const expected = sent
+      .filter((s) => s.model !== undefined)
+      .map((s) => ({
+        session: key(s.session),
+        model: s.model,
+        input: String(s.input ?? 0n),
+        output: String(s.output ?? 0n),
+        cacheRead: String(s.cacheRead ?? 0n),
+        costNano: String(
+          expectedCallNano(s.model ?? '', s.input ?? 0n, s.output ?? 0n, s.cacheRead ?? 0n),
+        ),
+      }));
+    const got: typeof expected = [];
+    for (const entry of callEntries()) {
       expect(entry.pod.uid).toBe(uids.get('shared'));
       expect(entry.priced).toBe(true);
       expect(entry.cost?.policy.name).toBe(POLICY);
       let entryNano = 0n;
-      for (const m of entry.models) {
-        const input = BigInt(m.inputTokens);
-        const output = BigInt(m.outputTokens);
-        entryNano += expectedTokenNano(m.model, input, output);
-        const k = `${sessionKey(entry.session)} ${m.model}`;
-        const t = got.get(k) ?? { input: 0n, output: 0n };
-        t.input += input;
-        t.output += output;
-        got.set(k, t);
+      for (const call of entry.calls) {
+        expect(call).toMatchObject({ kind: 'model', operation: 'chat', unpriced: null });
+        entryNano += BigInt(call.costNano ?? '0');
+        got.push({
+          session: sessionKey(entry.session),
+          model: call.model ?? undefined,
+          input: call.tokens?.input ?? '',
+          output: call.tokens?.output ?? '',
+          cacheRead: call.tokens?.cacheRead ?? '',
+          costNano: call.costNano ?? '',
+        });
       }
       expect(entry.cost?.totalNano).toBe(entryNano.toString());
     }
-    expect(got).toEqual(expected);
+    const order = (a: (typeof expected)[number], b: (typeof expected)[number]) =>
+      JSON.stringify(a) < JSON.stringify(b) ? -1 : 1;
+    // Each call once: the retried export of alpha added none.
+    expect(got.sort(order)).toEqual(expected.sort(order));
   });
 
   it('spans from a source that is not the claimed pod are rejected and move no cost', () => {
@@ -601,11 +639,11 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
         for (const s of entry.cost?.bySession ?? [])
           expect(spoofed).not.toContain(sessionKey(s.session));
       }
-      if (entry.kind === 'tokens') expect(spoofed).not.toContain(sessionKey(entry.session));
+      if (entry.kind === 'calls') expect(spoofed).not.toContain(sessionKey(entry.session));
     }
-    // The other pod's address was not charged either: it has no usage entries or tokens at all.
+    // The other pod's address was not charged either: it has no usage entries or calls at all.
     expect(podEntries('other')).toEqual([]);
-    expect(tokenEntries().every((e) => e.pod.uid === uids.get('shared'))).toBe(true);
+    expect(callEntries().every((e) => e.pod.uid === uids.get('shared'))).toBe(true);
   });
 
   it('gives the whole exclusive pod to its annotated session', () => {
@@ -626,7 +664,7 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
     expect(cpu).toBeGreaterThan(100_000_000n);
   });
 
-  it('/v1/sessions/{namespace}/{id} agrees with the ledger on usage, tokens and cost', async () => {
+  it('/v1/sessions/{namespace}/{id} and its /calls agree with the ledger on usage, calls and cost', async () => {
     // Read as the cluster admin, whom the SubjectAccessReview allows in every namespace.
     const admin = { authorization: `Bearer ${controlPlane().admin.token}` };
     for (const id of ['alpha', 'gamma', 'batch-42']) {
@@ -636,10 +674,17 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
       const view = (await res.json()) as {
         session: SessionRef;
         usage: WireUsage;
-        tokens: { model: string; inputTokens: string; outputTokens: string }[];
+        tokens: {
+          model: string;
+          inputTokens: string;
+          outputTokens: string;
+          cacheReadTokens: string;
+        }[];
         cost: {
           infrastructure: Record<string, string>;
           tokens: Record<string, string>;
+          tools: Record<string, string>;
+          apis: Record<string, string>;
           total: Record<string, string>;
         };
         ledgerSeq: string;
@@ -656,17 +701,26 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
         );
       const infraNano = shares.reduce((sum, x) => sum + BigInt(x.cost?.totalNano ?? '0'), 0n);
       const cpuNs = shares.reduce((sum, x) => sum + BigInt(x.share.usage.cpuNs), 0n);
-      const tokens = atView
-        .filter((e): e is TokensEntry => e.kind === 'tokens')
+      const calls = atView
+        .filter((e): e is CallsEntry => e.kind === 'calls')
         .filter((e) => sessionKey(e.session) === key(id));
-      const tokenNano = tokens.reduce((sum, e) => sum + BigInt(e.cost?.totalNano ?? '0'), 0n);
-      const perModel = new Map<string, { inputTokens: string; outputTokens: string }>();
-      for (const e of tokens) {
-        for (const m of e.models) {
-          const t = perModel.get(m.model) ?? { inputTokens: '0', outputTokens: '0' };
-          perModel.set(m.model, {
-            inputTokens: String(BigInt(t.inputTokens) + BigInt(m.inputTokens)),
-            outputTokens: String(BigInt(t.outputTokens) + BigInt(m.outputTokens)),
+      const tokenNano = calls.reduce((sum, e) => sum + BigInt(e.cost?.totalNano ?? '0'), 0n);
+      const perModel = new Map<
+        string,
+        { inputTokens: string; outputTokens: string; cacheReadTokens: string }
+      >();
+      for (const e of calls) {
+        for (const c of e.calls) {
+          const model = c.model ?? 'unknown';
+          const t = perModel.get(model) ?? {
+            inputTokens: '0',
+            outputTokens: '0',
+            cacheReadTokens: '0',
+          };
+          perModel.set(model, {
+            inputTokens: String(BigInt(t.inputTokens) + BigInt(c.tokens?.input ?? '0')),
+            outputTokens: String(BigInt(t.outputTokens) + BigInt(c.tokens?.output ?? '0')),
+            cacheReadTokens: String(BigInt(t.cacheReadTokens) + BigInt(c.tokens?.cacheRead ?? '0')),
           });
         }
       }
@@ -674,12 +728,37 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
       expect(view.session).toEqual({ namespace: NAMESPACE, id });
       expect(BigInt(view.usage.cpuNs)).toBe(cpuNs);
       expect(view.tokens).toEqual(
-        [...perModel].sort(([a], [b]) => (a < b ? -1 : 1)).map(([model, t]) => ({ model, ...t })),
+        [...perModel]
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([model, t]) => expect.objectContaining({ model, ...t })),
       );
       expect(parseMoney(view.cost.infrastructure.USD ?? '0')).toBe(infraNano);
       expect(parseMoney(view.cost.tokens.USD ?? '0')).toBe(tokenNano);
       expect(parseMoney(view.cost.total.USD ?? '0')).toBe(infraNano + tokenNano);
       expect(infraNano).toBeGreaterThan(0n);
+
+      // The calls route: the same calls as a tree, infrastructure from the same entries.
+      const tree = await fetch(`${agent.url}/v1/sessions/${NAMESPACE}/${id}/calls`, {
+        headers: admin,
+      });
+      expect(tree.status).toBe(200);
+      const listed = (await tree.json()) as {
+        calls: string;
+        traces: { calls: unknown[] }[];
+        cost: {
+          infrastructure: { USD?: string };
+          calls: { USD?: string };
+          total: { USD?: string };
+        };
+      };
+      const callsNano = parseMoney(listed.cost.calls.USD ?? '0');
+      expect(parseMoney(listed.cost.total.USD ?? '0')).toBe(
+        parseMoney(listed.cost.infrastructure.USD ?? '0') + callsNano,
+      );
+      const sentCalls = sent.filter((s) => s.session === id && s.model !== undefined).length;
+      expect(listed.calls).toBe(String(sentCalls));
+      expect(listed.traces.flatMap((t) => t.calls)).toHaveLength(sentCalls);
+      expect(parseMoney(listed.cost.infrastructure.USD ?? '0')).toBeGreaterThanOrEqual(infraNano);
     }
     const spoof = await fetch(`${agent.url}/v1/sessions/${NAMESPACE}/spoof`, { headers: admin });
     expect(spoof.status).toBe(404);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { RestClient, loadRestConfig } from '@agentmeter/kube-client';
 import { TickBatcher } from '../batches/tick-batcher.ts';
+import { rebuildDedupe } from '../calls/index.ts';
 import { detectLayout, readNetNs, type CgroupLayout } from '../cgroup/index.ts';
 import type { AgentConfig } from '../config.ts';
 import { createAckRouter } from '../http/ack.ts';
@@ -19,6 +20,7 @@ import { TokenReviewer } from '../http/token-review.ts';
 import { SessionBook } from '../http/session-book.ts';
 import { sessionsRouter } from '../http/sessions-api.ts';
 import { createSessionsBudgetRouter, OverBudgetSessions } from '../http/sessions-budget.ts';
+import { readSeqs } from '../ledger/read-seqs.ts';
 import { LedgerStore } from '../ledger/segment-store.ts';
 import { componentLogger, type Logger } from '../log.ts';
 import { AgentMetrics } from '../metrics/agent-metrics.ts';
@@ -133,21 +135,30 @@ async function compose(
     clock: wallNs,
     log: componentLogger(log, 'otlp'),
     refusals,
+    apiHostFor: (meta, host) => pricer.apiHostFor(meta, host),
   });
+  // Before any span is received: a retry of a call written before a restart stays a duplicate.
+  const rebuilt = await rebuildDedupe(ledger, sessions.dedupe, wallNs());
+  log.info(
+    { calls: rebuilt, windowNs: sessions.dedupe.windowNs.toString(), bytes: sessions.dedupe.bytes },
+    'call dedupe set rebuilt from the ledger',
+  );
   const book = new SessionBook();
   const attribution = new AttributionMetrics({
     ingest: () => sessions.ingest.counters,
     lateSpans: () => sessions.settlement.lateSpans,
     activeSessions: () => book.activeByNamespace(wallNs() - ACTIVE_SESSION_WINDOW_NS),
     pricedModels: () => pricer.pricedModels(),
+    dedupe: () => ({ keys: sessions.dedupe.keys, bytes: sessions.dedupe.bytes }),
   });
   metrics.extend((registry) => attribution.register(registry));
 
   const batcher = new TickBatcher({
     settlement: sessions.settlement,
-    tokens: sessions.tokens,
+    calls: sessions.calls,
     pricer,
-    podByUid: (uid) => pods.byUid(uid),
+    // A pod deleted since its spans arrived still names its policy (tombstones).
+    podByUid: (uid) => pods.byUid(uid) ?? pods.byCgroupUid(uid),
     watermarkTicks: config.sessionWatermarkTicks,
     // At short ticks several settled ticks make one batch, so ledger volume and sealing cost
     // follow the ledger interval rather than the tick.
@@ -212,6 +223,7 @@ async function compose(
     node: config.nodeName,
     isOverBudget: (namespace, id) => overBudget.has(namespace, id),
     readSession,
+    readEntries: (seqs) => readSeqs(ledger, seqs),
   });
   // Pods read their sessions on the port they send spans to; NetworkPolicy keeps the API port
   // for the operator.

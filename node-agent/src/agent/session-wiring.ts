@@ -1,9 +1,10 @@
 // Sessions, from their two sources to what the tick batcher drains: OTLP spans (checked against
-// the pod that sent them) become activity and token counts, and a pod's session annotation
+// the pod that sent them) become activity and calls (each counted once), and a pod's session annotation
 // gives the whole pod to one session from the moment it is seen (from its birth when the pod was
 // created with it), never before.
 import express, { type Express } from 'express';
 import type { Usage } from '@agentmeter/crds';
+import { CallCollector, CallDedupe } from '../calls/index.ts';
 import type { AgentConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { RefusalMetrics } from '../metrics/refusal-metrics.ts';
@@ -11,21 +12,23 @@ import { otlpRouter } from '../otlp/receiver.ts';
 import type { PodMeta } from '../pods/pod-meta.ts';
 import type { PodWatch } from '../pods/pod-watch.ts';
 import {
+  DEFAULT_CALL_DEDUPE_WINDOW_NS,
   SessionIngest,
   Settlement,
-  TokenCounter,
   sessionFromAnnotations,
   sessionKeyString,
   trustedSources,
   type PodDirectory,
   type PodIdentity,
 } from '../sessions/index.ts';
-import { tokenKey } from '../batches/tick-batcher.ts';
 
 export interface Sessions {
   /** Splits each pod's ticks across its sessions once the watermark has passed. */
   readonly settlement: Settlement<Usage>;
-  readonly tokens: TokenCounter;
+  /** Calls claimed since the last tick, for the tick batcher. */
+  readonly calls: CallCollector;
+  /** What was counted in the dedupe window; rebuilt from the ledger at start. */
+  readonly dedupe: CallDedupe;
   /** The span sink behind the OTLP receiver. */
   readonly ingest: SessionIngest<Usage>;
   /** The OTLP/HTTP receiver's app (`/v1/traces`); more routes may be added to it. */
@@ -52,11 +55,14 @@ export function wireSessions(options: {
   readonly clock: () => bigint;
   readonly log: Logger;
   readonly refusals: RefusalMetrics;
+  /** The host pattern the pod's policy prices `host` by, or null. */
+  readonly apiHostFor: (meta: PodMeta, host: string) => string | null;
 }): Sessions {
-  const { config, pods, clock, log, refusals } = options;
+  const { config, pods, clock, log, refusals, apiHostFor } = options;
   // The batcher holds ticks for the watermark itself; the settlement splits when it is asked.
   const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
-  const tokens = new TokenCounter();
+  const calls = new CallCollector();
+  const dedupe = new CallDedupe({ windowNs: DEFAULT_CALL_DEDUPE_WINDOW_NS });
   const directory: PodDirectory = {
     podsByIp: (ip) => pods.byIp(ip).map(identity),
     podByUid: (uid) => {
@@ -67,9 +73,12 @@ export function wireSessions(options: {
   const ingest = new SessionIngest<Usage>({
     pods: directory,
     settlement,
-    tokens,
-    // Token keys name the pod too, so a tokens entry can say where the spans came from.
-    tokenKey,
+    calls,
+    dedupe,
+    apiHosts: (uid) => {
+      const meta = pods.byUid(uid);
+      return (host) => (meta === undefined ? null : apiHostFor(meta, host));
+    },
     clock,
     trustedSource: trustedSources(config.trustedProxies),
   });
@@ -98,5 +107,5 @@ export function wireSessions(options: {
       onDecodeRejected: (rejected) => refusals.otlpSpansRejected(rejected),
     }),
   );
-  return { settlement, tokens, ingest, otlpApp, directory };
+  return { settlement, calls, dedupe, ingest, otlpApp, directory };
 }

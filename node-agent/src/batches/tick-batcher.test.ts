@@ -1,21 +1,17 @@
 import {
   GENESIS_PREV,
   canonicalSplitFast,
-  compilePolicy,
-  priceShares,
+  decodeEntry,
+  sealEntryLine,
   zeroUsage,
   type Usage,
 } from '@agentmeter/crds';
 import { describe, expect, it } from 'vitest';
 import type { PodMeta } from '../pods/pod-meta.ts';
-import { Settlement, TokenCounter } from '../sessions/index.ts';
-import {
-  TickBatcher,
-  tokenKey,
-  type MeasuredTick,
-  type Pricer,
-  type PricingRef,
-} from './tick-batcher.ts';
+import { CallCollector, type CallDraft } from '../calls/index.ts';
+import { Settlement } from '../sessions/index.ts';
+import { testPricer } from './test-pricer.ts';
+import { TickBatcher, type MeasuredTick } from './tick-batcher.ts';
 
 const meta: PodMeta = {
   uid: 'pod-1',
@@ -29,34 +25,45 @@ const meta: PodMeta = {
   terminated: false,
 };
 
-const policy = compilePolicy('p', 3n, {
+const { pricer, ref } = testPricer({
   currency: 'USD',
   rates: {
     cpuCoreHour: '3600',
-    tokens: [{ model: 'm', inputPerMillion: '1', outputPerMillion: '2' }],
+    tokens: [
+      {
+        model: 'm',
+        inputPerMillion: '1',
+        outputPerMillion: '2',
+        cacheReadPerMillion: '0.1',
+        cacheCreationPerMillion: '1.25',
+      },
+    ],
+    tools: [{ name: 'web_search', perCall: '0.01' }],
   },
 });
-const ref: PricingRef = { policy: { name: 'p', generation: '3' }, currency: 'USD' };
-const pricer: Pricer = {
-  policyFor: () => ref,
-  priceUsage: (_ref, usage, shares) => {
-    const price = priceShares(policy.rates, usage, shares);
-    return {
-      currency: 'USD',
-      policy: ref.policy,
-      totalNano: price.totalNano.toString(),
-      bySession: price.bySession.map((s) => ({
-        session: s.session,
-        totalNano: s.totalNano.toString(),
-      })),
-    };
-  },
-  priceTokens: (_ref, _model, input, output) => ({
-    currency: 'USD',
-    policy: ref.policy,
-    totalNano: (input * 1000n + output * 2000n).toString(),
-  }),
-};
+
+const T0 = 1_000_000_000n;
+
+function draft(n: number, over: Partial<CallDraft> = {}): CallDraft {
+  return {
+    traceId: 'a'.repeat(32),
+    spanId: n.toString(16).padStart(16, '0'),
+    parentSpanId: null,
+    startNs: T0 + BigInt(n),
+    endNs: T0 + BigInt(n) + 10n,
+    kind: 'model',
+    operation: 'chat',
+    provider: 'openai',
+    model: 'm',
+    tool: null,
+    apiHost: null,
+    tokens: { input: 10_000n, output: 500n, cacheRead: 8_000n, cacheCreation: 0n, reasoning: 100n },
+    errorType: null,
+    ...over,
+  };
+}
+
+const pod = { uid: meta.uid, namespace: meta.namespace, name: meta.name };
 
 function measured(n: bigint, cpuNs: bigint): MeasuredTick {
   const usage: Usage = { ...zeroUsage(), cpuNs };
@@ -75,16 +82,16 @@ function measured(n: bigint, cpuNs: bigint): MeasuredTick {
 
 function batcher(watermarkTicks: number) {
   const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
-  const tokens = new TokenCounter();
+  const calls = new CallCollector();
   const s = new TickBatcher({
     settlement,
-    tokens,
+    calls,
     pricer,
     podByUid: () => meta,
     watermarkTicks,
     releaseSpans: () => undefined,
   });
-  return { s, settlement, tokens };
+  return { s, settlement, calls };
 }
 
 describe('TickBatcher', () => {
@@ -159,20 +166,113 @@ describe('TickBatcher', () => {
     ]);
   });
 
-  it('writes token counts with the pod that produced them', () => {
-    const { s, tokens } = batcher(0);
-    tokens.add(tokenKey(meta.uid, 'agents/x'), { model: 'm', inputTokens: 10n, outputTokens: 5n });
+  it('writes each call priced on its own, the entry total their exact sum, in a valid entry', () => {
+    const { s, calls } = batcher(0);
+    calls.add(pod, 'agents/x', draft(2));
+    calls.add(
+      pod,
+      'agents/x',
+      draft(1, {
+        kind: 'tool',
+        operation: 'execute_tool',
+        provider: null,
+        model: null,
+        tokens: null,
+        tool: { name: 'web_search', type: 'function', callId: 'c1' },
+      }),
+    );
+    calls.add(
+      pod,
+      'agents/x',
+      draft(3, {
+        kind: 'tool',
+        operation: 'execute_tool',
+        provider: null,
+        model: null,
+        tokens: null,
+        tool: { name: 'calculator', type: null, callId: null },
+      }),
+    );
+    calls.add(pod, 'agents/', draft(4, { model: 'other-model' }));
     const [batch] = s.push(measured(1n, 0n));
-    const entry = batch?.bodies.find((b) => b.kind === 'tokens');
-    expect(entry).toMatchObject({
-      kind: 'tokens',
-      session: { namespace: 'agents', id: 'x' },
+    const entries = batch?.bodies.filter((b) => b.kind === 'calls') ?? [];
+    expect(entries.map((e) => e.session)).toEqual([null, { namespace: 'agents', id: 'x' }]);
+    const [unattributed, session] = entries;
+    // 2,000 uncached input at $1/M + 8,000 cache reads at $0.10/M + 500 output at $2/M.
+    const chat = (2_000n * 1000n + 8_000n * 100n + 500n * 2000n).toString();
+    expect(session).toMatchObject({
+      kind: 'calls',
       pod: { uid: 'pod-1', namespace: 'agents', name: 'runtime' },
-      models: [{ model: 'm', inputTokens: '10', outputTokens: '5' }],
-      cost: { currency: 'USD', totalNano: '20000' },
+      calls: [
+        {
+          spanId: '0000000000000001',
+          kind: 'tool',
+          costNano: '10000000',
+          rate: 'web_search',
+          unpriced: null,
+        },
+        {
+          spanId: '0000000000000002',
+          kind: 'model',
+          tokens: {
+            input: '10000',
+            output: '500',
+            cacheRead: '8000',
+            cacheCreation: '0',
+            reasoning: '100',
+          },
+          costNano: chat,
+          rate: 'm',
+        },
+        {
+          spanId: '0000000000000003',
+          kind: 'tool',
+          costNano: null,
+          rate: null,
+          unpriced: 'no-tool-rate',
+        },
+      ],
+      cost: {
+        currency: 'USD',
+        policy: { name: 'p', generation: '3' },
+        totalNano: (10_000_000n + BigInt(chat)).toString(),
+      },
       priced: true,
     });
-    expect(batch?.tokens[0]).toMatchObject({ model: 'm', inputTokens: 10n, costNano: 20000n });
+    expect(unattributed).toMatchObject({
+      calls: [{ costNano: null, unpriced: 'no-model-rate' }],
+      cost: { totalNano: '0' },
+    });
+    // The entries pass the ledger's own parser, as the operator will read them.
+    for (const body of entries) {
+      const sealed = sealEntryLine({ node: 'n', agentId: 'a', ...body }, GENESIS_PREV, 1n);
+      expect(() => decodeEntry(sealed.line)).not.toThrow();
+    }
+    expect(batch?.calls.map((c) => [c.session?.id ?? null, c.calls.length, c.currency])).toEqual([
+      [null, 1, 'USD'],
+      ['x', 3, 'USD'],
+    ]);
+    expect(calls.pending).toBe(0);
+  });
+
+  it('records every call unpriced no-policy when no policy selects the pod', () => {
+    const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
+    const calls = new CallCollector();
+    const s = new TickBatcher({
+      settlement,
+      calls,
+      pricer: { ...pricer, policyFor: () => null },
+      podByUid: () => meta,
+      watermarkTicks: 0,
+      releaseSpans: () => undefined,
+    });
+    calls.add(pod, 'agents/x', draft(1));
+    const [batch] = s.push({ ...measured(1n, 0n), pods: [] });
+    expect(batch?.bodies.find((b) => b.kind === 'calls')).toMatchObject({
+      calls: [{ costNano: null, rate: null, unpriced: 'no-policy' }],
+      cost: null,
+      priced: false,
+    });
   });
 });
 
@@ -181,7 +281,7 @@ describe('TickBatcher with a ledger interval of several ticks', () => {
     const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
     const s = new TickBatcher({
       settlement,
-      tokens: new TokenCounter(),
+      calls: new CallCollector(),
       pricer,
       podByUid: () => meta,
       watermarkTicks: 0,
@@ -212,7 +312,7 @@ describe('TickBatcher GPU rows', () => {
   it('sums per-model GPU rows across the ticks of a batch once each', () => {
     const s = new TickBatcher({
       settlement: new Settlement<Usage>({ watermarkTicks: 0 }),
-      tokens: new TokenCounter(),
+      calls: new CallCollector(),
       pricer,
       podByUid: () => meta,
       watermarkTicks: 0,

@@ -5,19 +5,23 @@
 // last written checkpoint.
 import { USAGE_KEYS, addUsage, addUsageInto, zeroUsage } from '@agentmeter/crds';
 import type {
+  CallPrice,
+  CallRecord,
+  CallsBody,
+  CallUsage,
   GpuDeviceUsage,
   GpuModelUsage,
   LedgerBody,
   PodCost,
   SessionRef,
   TimeRange,
-  TokenCost,
-  TokensBody,
   MutableUsage,
   Usage,
 } from '@agentmeter/crds';
+import type { CallCollector, CallPod } from '../calls/index.ts';
 import type { PodMeta } from '../pods/pod-meta.ts';
-import type { Settlement, TokenCounter } from '../sessions/index.ts';
+import type { Settlement } from '../sessions/index.ts';
+import { callsBodies } from './calls-bodies.ts';
 import { tickBatch, type PodEntryInput } from './ledger-bodies.ts';
 import type { TickResult } from '../sampler/tick.ts';
 
@@ -43,7 +47,8 @@ export interface Pricer {
     shares: readonly { session: SessionRef | null; usage: Usage }[],
     gpuModel?: string,
   ): PodCost;
-  priceTokens(ref: PricingRef, model: string, inputTokens: bigint, outputTokens: bigint): TokenCost;
+  /** One call under the policy generation `ref` names (crds priceCall). */
+  priceCall(ref: PricingRef, call: CallUsage): CallPrice;
 }
 
 export interface MeasuredTick {
@@ -64,13 +69,12 @@ export interface BatchShare {
   readonly currency: string | null;
 }
 
-export interface BatchTokens {
-  readonly meta: PodMeta;
+/** One pod's and session's priced calls of the batch, as written. */
+export interface BatchCalls {
+  readonly pod: CallPod;
   readonly session: SessionRef | null;
-  readonly model: string;
-  readonly inputTokens: bigint;
-  readonly outputTokens: bigint;
-  readonly costNano: bigint;
+  readonly calls: readonly CallRecord[];
+  /** Null when no policy priced them (every call unpriced `no-policy`). */
   readonly currency: string | null;
 }
 
@@ -78,14 +82,14 @@ export interface TickBatch {
   readonly tick: string;
   readonly bodies: LedgerBody[];
   readonly shares: readonly BatchShare[];
-  readonly tokens: readonly BatchTokens[];
+  readonly calls: readonly BatchCalls[];
 }
 
 export interface TickBatcherOptions {
   readonly settlement: Settlement<Usage>;
-  readonly tokens: TokenCounter;
+  readonly calls: CallCollector;
   readonly pricer: Pricer;
-  /** Pod metadata by UID, for token counts of pods that may no longer be measured. */
+  /** Pod metadata by UID, for the policy of calls of pods that may no longer be measured. */
   readonly podByUid: (uid: string) => PodMeta | undefined;
   /** Ticks a measured tick waits before it is split (the span watermark). */
   readonly watermarkTicks: number;
@@ -97,11 +101,6 @@ export interface TickBatcherOptions {
   readonly ticksPerBatch?: number;
   /** Releases spans still waiting for their trace's session; called before each settle. */
   readonly releaseSpans: (all: boolean) => void;
-}
-
-/** Token counter keys are `<pod uid> <session key>`: the tokens entry names the pod. */
-export function tokenKey(podUid: string, sessionKey: string): string {
-  return `${podUid} ${sessionKey}`;
 }
 
 function parseSessionKey(key: string): SessionRef | null {
@@ -315,54 +314,23 @@ export class TickBatcher {
       });
       return { ...pod, shares: podShares, cost };
     });
-    const tokens: BatchTokens[] = [];
-    const tokenBodies: TokensBody[] = [];
-    for (const [key, perModel] of this.#opts.tokens.drain()) {
-      const space = key.indexOf(' ');
-      const meta = this.#opts.podByUid(key.slice(0, space));
-      if (meta === undefined) continue;
-      const session = parseSessionKey(key.slice(space + 1));
-      const pricing = this.#opts.pricer.policyFor(meta);
-      const models = [...perModel.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      let totalNano = 0n;
-      for (const [model, t] of models) {
-        const cost =
-          pricing === null
-            ? null
-            : this.#opts.pricer.priceTokens(pricing, model, t.inputTokens, t.outputTokens);
-        const nano = cost === null ? 0n : BigInt(cost.totalNano);
-        totalNano += nano;
-        tokens.push({
-          meta,
-          session,
-          model,
-          inputTokens: t.inputTokens,
-          outputTokens: t.outputTokens,
-          costNano: nano,
-          currency: pricing?.currency ?? null,
-        });
-      }
-      tokenBodies.push({
-        kind: 'tokens',
+    const calls: BatchCalls[] = [];
+    const callBodies: CallsBody[] = [];
+    for (const group of this.#opts.calls.drain()) {
+      const meta = this.#opts.podByUid(group.pod.uid);
+      const ref = meta === undefined ? null : this.#opts.pricer.policyFor(meta);
+      const pricer = this.#opts.pricer;
+      const session = parseSessionKey(group.sessionKey);
+      const { records, bodies } = callsBodies(
         tick,
         time,
+        group.pod,
         session,
-        pod: { uid: meta.uid, namespace: meta.namespace, name: meta.name },
-        models: models.map(([model, t]) => ({
-          model,
-          inputTokens: t.inputTokens.toString(),
-          outputTokens: t.outputTokens.toString(),
-        })),
-        cost:
-          pricing === null
-            ? null
-            : {
-                currency: pricing.currency,
-                policy: pricing.policy,
-                totalNano: totalNano.toString(),
-              },
-        priced: pricing !== null,
-      });
+        group.calls,
+        ref === null ? null : { ref, price: (usage) => pricer.priceCall(ref, usage) },
+      );
+      calls.push({ pod: group.pod, session, calls: records, currency: ref?.currency ?? null });
+      callBodies.push(...bodies);
     }
     const result: TickResult = {
       pods: [],
@@ -371,11 +339,11 @@ export class TickBatcher {
     };
     return {
       tick,
-      bodies: tickBatch(tick, time, entries, result, tokenBodies, [
+      bodies: tickBatch(tick, time, entries, result, callBodies, [
         ...group.gpuUnattributed.values(),
       ]),
       shares,
-      tokens,
+      calls,
     };
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { zeroUsage } from '@agentmeter/crds';
+import { zeroUsage, type CallRecord } from '@agentmeter/crds';
 import type { TickBatch } from '../batches/tick-batcher.ts';
 import type { PodMeta } from '../pods/pod-meta.ts';
 import { SessionBook } from './session-book.ts';
@@ -23,7 +23,29 @@ function batch(cpuNs: bigint, costNano: bigint): TickBatch {
     tick: 't',
     bodies: [],
     shares: [{ meta, session, usage: { ...zeroUsage(), cpuNs }, costNano, currency: 'USD' }],
-    tokens: [],
+    calls: [],
+  };
+}
+
+function call(n: number, over: Partial<CallRecord>): CallRecord {
+  return {
+    traceId: 'a'.repeat(32),
+    spanId: n.toString(16).padStart(16, '0'),
+    parentSpanId: null,
+    start: '1',
+    end: '2',
+    kind: 'model',
+    operation: 'chat',
+    provider: 'openai',
+    model: 'gpt-5',
+    tool: null,
+    apiHost: null,
+    tokens: { input: '1000', output: '100', cacheRead: '800', cacheCreation: '0', reasoning: '10' },
+    errorType: null,
+    costNano: '7',
+    rate: 'gpt-5',
+    unpriced: null,
+    ...over,
   };
 }
 
@@ -43,6 +65,86 @@ describe('SessionBook', () => {
       usage: { cpuNs: '15' },
       cost: { infrastructure: { USD: '0.000000005' }, total: { USD: '0.000000005' } },
       ledgerSeq: '104',
+    });
+  });
+
+  it('sums calls per model, tool and host; the total is infrastructure plus calls exactly', () => {
+    const book = new SessionBook();
+    const tool = { kind: 'tool' as const, operation: 'execute_tool', model: null, tokens: null };
+    book.apply(
+      {
+        ...batch(10n, 3n),
+        calls: [
+          {
+            pod: { uid: 'u1', namespace: 'team', name: 'runner' },
+            session,
+            currency: 'USD',
+            calls: [
+              call(1, {}),
+              call(2, { costNano: '5' }),
+              call(3, {
+                ...tool,
+                tool: { name: 'web_search', type: null, callId: null },
+                costNano: '11',
+                rate: 'web_search',
+              }),
+              call(4, {
+                ...tool,
+                tool: { name: 'shell', type: null, callId: null },
+                costNano: null,
+                rate: null,
+                unpriced: 'no-tool-rate',
+              }),
+              call(5, {
+                kind: 'api',
+                operation: 'http',
+                provider: null,
+                model: null,
+                tokens: null,
+                apiHost: 'api.stripe.com',
+                costNano: '13',
+                rate: 'api.stripe.com',
+              }),
+            ],
+          },
+          // Calls of spans without a session are the namespace's, in no session view.
+          {
+            pod: { uid: 'u1', namespace: 'team', name: 'runner' },
+            session: null,
+            currency: 'USD',
+            calls: [call(6, {})],
+          },
+        ],
+      },
+      1n,
+      9n,
+    );
+    const record = book.get('team', 's1');
+    expect(sessionView(record as NonNullable<typeof record>, 'node-a', false, 9n)).toMatchObject({
+      tokens: [
+        {
+          model: 'gpt-5',
+          calls: '2',
+          inputTokens: '2000',
+          outputTokens: '200',
+          cacheReadTokens: '1600',
+          reasoningTokens: '20',
+          cost: { USD: '0.000000012' },
+        },
+      ],
+      tools: [
+        { name: 'shell', calls: '1', unpricedCalls: '1', cost: {} },
+        { name: 'web_search', calls: '1', unpricedCalls: '0', cost: { USD: '0.000000011' } },
+      ],
+      apis: [{ host: 'api.stripe.com', calls: '1', cost: { USD: '0.000000013' } }],
+      cost: {
+        infrastructure: { USD: '0.000000003' },
+        tokens: { USD: '0.000000012' },
+        tools: { USD: '0.000000011' },
+        apis: { USD: '0.000000013' },
+        // 3 + 12 + 11 + 13
+        total: { USD: '0.000000039' },
+      },
     });
   });
 });

@@ -277,6 +277,17 @@ export class LedgerStore {
     return out;
   }
 
+  /**
+   * A seq to read after (readAfter) so as to see every stored entry whose time ends at or after
+   * `timeNs`: the entry before the first segment whose last entry is that recent.
+   */
+  seqBeforeTime(timeNs: bigint): bigint {
+    for (const segment of this.#segments) {
+      if (segment.lastTime === null || segment.lastTime >= timeNs) return segment.first - 1n;
+    }
+    return this.#head.seq;
+  }
+
   /** The newest entry matching `predicate`, searching backwards one segment at a time. */
   async findLast(predicate: (entry: LedgerEntry) => boolean): Promise<LedgerEntry | null> {
     this.#checkUsable();

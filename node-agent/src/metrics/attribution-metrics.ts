@@ -1,6 +1,7 @@
-// Per-namespace attribution, cost and token metrics. Labels stay bounded (invariant 7): the
-// namespace, whether usage went to a session or stayed unattributed, the currency, and the model
-// only when a policy prices it by name (else `other`). Session and trace ids never appear.
+// Per-namespace attribution, cost, call and token metrics. Labels stay bounded (invariant 7):
+// the namespace, whether usage went to a session or stayed unattributed, the currency, the call
+// kind and unpriced reason (fixed sets), and the model only when a policy prices it by name
+// (else `other`). Session, trace, tool-call ids, tool names and hosts never appear.
 import { Counter, Gauge } from 'prom-client';
 import { LabelSums, sumsCounter, type AnyRegistry } from './label-sums.ts';
 import type { IngestCounters } from '../sessions/index.ts';
@@ -8,22 +9,31 @@ import type { TickBatch } from '../batches/tick-batcher.ts';
 
 const NS = 1_000_000_000n;
 
+/** The `kind` of agentmeter_namespace_cost_total a call's cost is counted under. */
+const COST_KIND = { model: 'tokens', tool: 'tools', api: 'apis' } as const;
+
 export class AttributionMetrics {
   readonly #cpu = new LabelSums();
   readonly #memory = new LabelSums();
   readonly #cost = new LabelSums();
   readonly #tokens = new LabelSums();
+  readonly #calls = new LabelSums();
+  readonly #unpriced = new LabelSums();
   readonly #ingest: () => IngestCounters;
   readonly #late: () => number;
   readonly #active: () => Map<string, number>;
   readonly #models: () => ReadonlySet<string>;
+  readonly #dedupe: () => { keys: number; bytes: number };
 
   constructor(options: {
     ingest: () => IngestCounters;
     lateSpans: () => number;
     activeSessions: () => Map<string, number>;
     pricedModels: () => ReadonlySet<string>;
+    /** Size of the call dedupe set (calls/dedupe.ts). */
+    dedupe: () => { keys: number; bytes: number };
   }) {
+    this.#dedupe = options.dedupe;
     this.#ingest = options.ingest;
     this.#late = options.lateSpans;
     this.#active = options.activeSessions;
@@ -46,27 +56,36 @@ export class AttributionMetrics {
         );
       }
     }
-    for (const t of batch.tokens) {
-      const model = models.has(t.model) ? t.model : 'other';
-      const base = { namespace: t.meta.namespace, model };
-      this.#tokens.add({ ...base, token_type: 'input' }, t.inputTokens);
-      this.#tokens.add({ ...base, token_type: 'output' }, t.outputTokens);
-      if (t.currency !== null) {
-        this.#cost.add(
-          {
-            namespace: t.meta.namespace,
-            attribution: t.session === null ? 'unattributed' : 'session',
-            currency: t.currency,
-            kind: 'tokens',
-          },
-          t.costNano,
-        );
+    for (const group of batch.calls) {
+      const namespace = group.pod.namespace;
+      const attribution = group.session === null ? 'unattributed' : 'session';
+      for (const call of group.calls) {
+        this.#calls.add({ namespace, kind: call.kind });
+        if (call.unpriced !== null) {
+          this.#unpriced.add({ namespace, kind: call.kind, reason: call.unpriced });
+        }
+        if (call.costNano !== null && group.currency !== null) {
+          this.#cost.add(
+            { namespace, attribution, currency: group.currency, kind: COST_KIND[call.kind] },
+            BigInt(call.costNano),
+          );
+        }
+        const t = call.tokens;
+        if (t === null) continue;
+        const model = call.model !== null && models.has(call.model) ? call.model : 'other';
+        const base = { namespace, model };
+        this.#tokens.add({ ...base, token_type: 'input' }, BigInt(t.input));
+        this.#tokens.add({ ...base, token_type: 'output' }, BigInt(t.output));
+        this.#tokens.add({ ...base, token_type: 'cache_read' }, BigInt(t.cacheRead));
+        this.#tokens.add({ ...base, token_type: 'cache_creation' }, BigInt(t.cacheCreation));
+        this.#tokens.add({ ...base, token_type: 'reasoning' }, BigInt(t.reasoning));
       }
     }
   }
 
   register(registry: AnyRegistry): void {
     const registers = [registry];
+    const ingestCounters = this.#ingest;
     const fromSums = (
       name: string,
       help: string,
@@ -90,18 +109,58 @@ export class AttributionMetrics {
     );
     fromSums(
       'agentmeter_namespace_cost_total',
-      'Cost charged to the namespace in currency units, by attribution and kind (infrastructure|tokens).',
+      'Cost charged to the namespace in currency units, by attribution and kind (infrastructure|tokens|tools|apis).',
       ['namespace', 'attribution', 'currency', 'kind'],
       this.#cost,
       NS,
     );
     fromSums(
       'agentmeter_genai_tokens_total',
-      'Tokens used by the namespace, by model (priced models, else other) and token type.',
+      'Tokens used by the namespace, by model (priced models, else other) and token type (input|output|cache_read|cache_creation|reasoning; input includes cached, output includes reasoning).',
       ['namespace', 'model', 'token_type'],
       this.#tokens,
       1n,
     );
+    fromSums(
+      'agentmeter_calls_total',
+      'Leaf calls recorded in the ledger, by namespace and kind (model|tool|api), each counted once.',
+      ['namespace', 'kind'],
+      this.#calls,
+      1n,
+    );
+    fromSums(
+      'agentmeter_calls_unpriced_total',
+      'Calls recorded without a cost, by namespace, kind and reason (no-policy|no-model-rate|no-tool-rate|no-api-rate).',
+      ['namespace', 'kind', 'reason'],
+      this.#unpriced,
+      1n,
+    );
+    const dedupe = this.#dedupe;
+    new Counter({
+      name: 'agentmeter_calls_duplicate_total',
+      help: 'Calls received again (exporter retries, duplicate spans, one tool call id twice) and not counted again.',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(ingestCounters().duplicateCalls);
+      },
+    });
+    new Gauge({
+      name: 'agentmeter_call_dedupe_keys',
+      help: 'Keys in the call dedupe set (span ids and tool call ids of calls in its window).',
+      registers: [registry],
+      collect() {
+        this.set(dedupe().keys);
+      },
+    });
+    new Gauge({
+      name: 'agentmeter_call_dedupe_bytes',
+      help: 'Bytes the call dedupe set holds.',
+      registers: [registry],
+      collect() {
+        this.set(dedupe().bytes);
+      },
+    });
     const ingest = this.#ingest;
     const late = this.#late;
     const active = this.#active;

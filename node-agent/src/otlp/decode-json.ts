@@ -258,6 +258,10 @@ function decodeSpan(
   const kind = int32(o.kind, `${path}.kind`);
   const startNs = u64(o.startTimeUnixNano, `${path}.startTimeUnixNano`);
   const endNs = u64(o.endTimeUnixNano, `${path}.endTimeUnixNano`);
+  const statusCode =
+    o.status === undefined || o.status === null
+      ? 0
+      : int32(object(o.status, `${path}.status`).code, `${path}.status.code`);
   let attrs: AttrMap;
   try {
     attrs = attributes(o.attributes, `${path}.attributes`, limits);
@@ -280,6 +284,7 @@ function decodeSpan(
       startNs,
       endNs,
       attributes: attrs,
+      ...(statusCode === 0 ? {} : { statusCode }),
       resourceAttributes,
     },
     limits,

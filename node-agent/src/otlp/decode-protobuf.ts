@@ -57,6 +57,7 @@ interface PbSpan {
   readonly startTimeUnixNano: LongLike | number;
   readonly endTimeUnixNano: LongLike | number;
   readonly attributes: readonly PbKeyValue[];
+  readonly status?: { readonly code: number } | null;
 }
 interface PbRequest {
   readonly resourceSpans: readonly {
@@ -182,6 +183,7 @@ function decodeSpan(
   const parentSpanId = parentHex === '' ? undefined : parentHex;
   const startNs = unsigned64(s.startTimeUnixNano);
   const endNs = unsigned64(s.endTimeUnixNano);
+  const statusCode = s.status?.code ?? 0;
   acceptSpan(
     result,
     {
@@ -193,6 +195,7 @@ function decodeSpan(
       startNs,
       endNs,
       attributes: attrs,
+      ...(statusCode === 0 ? {} : { statusCode }),
       resourceAttributes,
     },
     limits,

@@ -51,6 +51,14 @@ describe('OTLP decoding (JSON and protobuf agree)', () => {
     expect(spans[0]?.resourceAttributes.get('k8s.pod.uid')).toBe('u');
   });
 
+  it('keeps a span status only when it is set, so a call can say it failed', () => {
+    const error = both(request(baseSpan({ status: { code: 2, message: 'boom' } })));
+    expect(error.spans[0]?.statusCode).toBe(2);
+    const ok = both(request(baseSpan({ status: { code: 1 } })));
+    expect(ok.spans[0]?.statusCode).toBe(1);
+    expect(both(request(baseSpan())).spans[0]).not.toHaveProperty('statusCode');
+  });
+
   it('decodes every AnyValue shape', () => {
     const attributes = [
       { key: 's', value: { stringValue: 'x' } },

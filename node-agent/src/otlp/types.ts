@@ -25,6 +25,9 @@ export const SPAN_KIND_CLIENT = 3;
 export const SPAN_KIND_PRODUCER = 4;
 export const SPAN_KIND_CONSUMER = 5;
 
+/** OTLP Status.StatusCode ERROR. */
+export const STATUS_CODE_ERROR = 2;
+
 export interface SpanRecord {
   /** 32 lowercase hex characters, not all zero. */
   readonly traceId: string;
@@ -37,6 +40,8 @@ export interface SpanRecord {
   readonly startNs: bigint;
   readonly endNs: bigint;
   readonly attributes: Attributes;
+  /** OTLP Status.code when it is not UNSET (STATUS_CODE_ERROR is 2). */
+  readonly statusCode?: number;
   /** Shared by every span of one ResourceSpans. */
   readonly resourceAttributes: Attributes;
 }
@@ -51,7 +56,12 @@ export type SpanRejectReason =
   | 'spoofed_pod'
   | 'unknown_pod'
   | 'ambiguous_pod'
-  | 'untrusted_source';
+  | 'untrusted_source'
+  | 'token_count_negative'
+  | 'token_count_fractional'
+  | 'token_count_not_a_number'
+  | 'token_count_too_large'
+  | 'stale_call';
 
 export interface DecodeLimits {
   /** Per span, and separately per resource. */

@@ -4,14 +4,16 @@
 import {
   COST_POLICY_GVK,
   compilePolicy,
+  matchApiHost,
+  priceCall,
   priceShares,
-  priceTokens,
   selectPolicy,
+  type CallPrice,
+  type CallUsage,
   type CompiledPolicy,
   type CostPolicy,
   type PodCost,
   type SessionRef,
-  type TokenCost,
   type Usage,
 } from '@agentmeter/crds';
 import { Informer, type RestClient } from '@agentmeter/kube-client';
@@ -173,18 +175,21 @@ export class PolicyPricer implements Pricer {
     };
   }
 
-  priceTokens(
-    ref: PricingRef,
-    model: string,
-    inputTokens: bigint,
-    outputTokens: bigint,
-  ): TokenCost {
+  priceCall(ref: PricingRef, call: CallUsage): CallPrice {
     const policy = this.#compiledFor(ref);
-    const totalNano =
-      policy === undefined
-        ? 0n
-        : priceTokens(policy.rates, model, inputTokens, outputTokens).totalNano;
-    return { currency: ref.currency, policy: ref.policy, totalNano: totalNano.toString() };
+    if (policy === undefined) {
+      throw new Error(
+        `policy ${ref.policy.name} generation ${ref.policy.generation} no longer retained`,
+      );
+    }
+    return priceCall(policy.rates, call);
+  }
+
+  /** The host pattern the pod's policy prices `host` by: its HTTP client spans there are calls. */
+  apiHostFor(meta: PodMeta, host: string): string | null {
+    const ref = this.policyFor(meta);
+    const policy = ref === null ? undefined : this.#compiledFor(ref);
+    return policy === undefined ? null : matchApiHost(policy.rates, host);
   }
 
   /** Token models some policy prices by name: the allowlist for the `model` metric label. */

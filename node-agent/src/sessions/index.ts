@@ -8,7 +8,7 @@ export {
   trustedSources,
 } from './identity.ts';
 export type { PodDirectory, PodIdentity, SourceIdentity, SpanIdentity } from './identity.ts';
-export { SessionIngest, unattributedKeyString } from './ingest.ts';
+export { DEFAULT_CALL_DEDUPE_WINDOW_NS, SessionIngest, unattributedKeyString } from './ingest.ts';
 export type { IngestCounters, SessionIngestOptions } from './ingest.ts';
 export { DEFAULT_RESOLVER_CONFIG, SESSION_ID_ATTRIBUTE, SessionResolver } from './resolve.ts';
 export type {
@@ -48,15 +48,6 @@ export type {
   TickWindow,
   UsageVector,
 } from './split.ts';
-export {
-  extractTokenUsage,
-  INPUT_TOKEN_KEYS,
-  MODEL_KEYS,
-  OUTPUT_TOKEN_KEYS,
-  TokenCounter,
-  UNKNOWN_MODEL,
-} from './tokens.ts';
-export type { TokenExtraction, TokenTotals, TokenUsage } from './tokens.ts';
 export {
   BAGGAGE_MAX_BYTES,
   BAGGAGE_MAX_MEMBERS,

@@ -9,7 +9,9 @@ import { SessionResolver } from './resolve.ts';
 import type { SpanContext } from './resolve.ts';
 import { SESSION_ANNOTATION } from './session-id.ts';
 import { Settlement } from './settlement.ts';
-import { extractTokenUsage } from './tokens.ts';
+import { CallCollector, CallDedupe, type CallGroup } from '../calls/index.ts';
+import { SinkOverloadedError } from '../otlp/receiver.ts';
+import { SPAN_KIND_CLIENT } from '../otlp/types.ts';
 
 const podA: PodIdentity = {
   uid: 'uid-a',
@@ -43,7 +45,7 @@ function directory(pods: PodIdentity[]): PodDirectory {
 const T = 1_760_000_000_000_000_000n;
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 
-function span(attrs: Record<string, string | bigint>, over: Partial<SpanRecord> = {}): SpanRecord {
+function span(attrs: Record<string, AttrValue>, over: Partial<SpanRecord> = {}): SpanRecord {
   return {
     traceId: TRACE,
     spanId: '00f067aa0ba902b7',
@@ -217,44 +219,6 @@ describe('SessionResolver', () => {
   });
 });
 
-describe('tokens', () => {
-  it('counts current and old names, prefers the response model, refuses non-integers', () => {
-    expect(
-      extractTokenUsage(
-        new Map<string, AttrValue>([
-          ['gen_ai.usage.input_tokens', 5n],
-          ['gen_ai.usage.prompt_tokens', 99n],
-          ['gen_ai.usage.output_tokens', 2n],
-          ['gen_ai.request.model', 'gpt-4'],
-          ['gen_ai.response.model', 'gpt-4-0613'],
-        ]),
-      ),
-    ).toEqual({
-      kind: 'usage',
-      usage: { model: 'gpt-4-0613', inputTokens: 5n, outputTokens: 2n },
-    });
-    expect(
-      extractTokenUsage(
-        new Map<string, AttrValue>([
-          ['gen_ai.usage.prompt_tokens', 7n],
-          ['gen_ai.usage.completion_tokens', '3'],
-        ]),
-      ),
-    ).toEqual({
-      kind: 'usage',
-      usage: { model: 'unknown', inputTokens: 7n, outputTokens: 3n },
-    });
-    expect(extractTokenUsage(new Map([['gen_ai.usage.input_tokens', 1.5]]))).toEqual({
-      kind: 'invalid',
-      key: 'gen_ai.usage.input_tokens',
-    });
-    expect(extractTokenUsage(new Map([['gen_ai.usage.output_tokens', -1n]]))).toMatchObject({
-      kind: 'invalid',
-    });
-    expect(extractTokenUsage(new Map())).toEqual({ kind: 'none' });
-  });
-});
-
 describe('SessionIngest', () => {
   it('joins a decoded batch to pods, sessions, activity and tokens', () => {
     let now = T;
@@ -275,7 +239,15 @@ describe('SessionIngest', () => {
       rejected: 20,
       reasons: [`spoofed_pod: 20, ${IDENTITY_REFUSALS.spoofed_pod}`],
     });
-    expect(ingest.tokens.get('team-a/s-1-0', 'llama-3.1-8b')?.requests).toBe(10n);
+    const [s0, s1] = ingest.calls.drain();
+    expect([s0?.sessionKey, s0?.calls.length, s1?.sessionKey, s1?.calls.length]).toEqual([
+      'team-a/s-1-0',
+      10,
+      'team-a/s-1-1',
+      10,
+    ]);
+    expect(s0?.pod).toEqual({ uid: 'uid-a', namespace: 'team-a', name: 'a' });
+    expect(s0?.calls[0]).toMatchObject({ kind: 'model', model: 'llama-3.1-8b' });
     now += 1n;
     const [settled] = [
       ...settlement.pushTick({
@@ -297,9 +269,11 @@ describe('SessionIngest', () => {
     expect([...(settled?.shares.keys() ?? [])]).toEqual(['team-a/s-1-0', 'team-a/s-1-1']);
     // Spans cover [T, T + 269 ms): pool = floor(1000 · 0.269) = 269.
     expect(settled?.unattributed.cpuNs).toBe(731n);
-    // A span for the settled tick now counts for tokens only, as late.
+    // A span for the settled tick now counts as late activity; its call was counted already.
     ingest.accept({ remoteAddress: '10.0.0.1', headers: {} }, batch.spans.slice(0, 1));
     expect(settlement.lateSpans).toBe(1);
+    expect(ingest.counters.duplicateCalls).toBe(1);
+    expect(ingest.calls.pending).toBe(0);
   });
 
   it('uses the request baggage header and the exclusive annotation', () => {
@@ -309,17 +283,87 @@ describe('SessionIngest', () => {
     ingest.accept({ remoteAddress: '10.0.0.1', headers: { baggage: 'session.id=hdr-1' } }, [
       span({ 'gen_ai.usage.input_tokens': 3n }),
     ]);
-    expect(ingest.tokens.get('team-a/hdr-1', 'unknown')?.inputTokens).toBe(3n);
+    const tokensOf = (groups: CallGroup[], key: string) =>
+      groups.find((g) => g.sessionKey === key)?.calls[0]?.tokens?.input;
+    expect(tokensOf(ingest.calls.drain(), 'team-a/hdr-1')).toBe(3n);
     expect(ingest.counters.exclusiveConflicts).toBe(1);
     ingest.accept({ remoteAddress: '10.0.0.1', headers: {} }, [
       span({ 'gen_ai.usage.input_tokens': 4n }, { traceId: 'e'.repeat(32) }),
     ]);
     ingest.flush(true);
-    expect(ingest.tokens.get('team-a/job-7', 'unknown')?.inputTokens).toBe(4n);
+    expect(tokensOf(ingest.calls.drain(), 'team-a/job-7')).toBe(4n);
     const untrusted = new SessionIngest({ pods: directory([]), settlement, clock: () => T });
     const refused = untrusted.accept({ remoteAddress: '1.2.3.4', headers: {} }, [span({})]);
     expect(refused.rejected).toBe(1);
     expect(refused.reasons.join()).toMatch(/not a live pod of this node/);
     expect(unattributedKeyString('ns')).toBe('ns/');
+  });
+
+  it('counts each call once across retries, and refuses a bad token count with a reason', () => {
+    const ingest = new SessionIngest({
+      pods: directory([podA, podB]),
+      settlement: new Settlement<{ cpuNs: bigint }>(),
+      clock: () => T + 2000n,
+    });
+    const from = (ip: string) => ({ remoteAddress: ip, headers: {} });
+    const chat = span({ 'session.id': 's', 'gen_ai.usage.input_tokens': 100.0 });
+    expect(ingest.accept(from('10.0.0.1'), [chat])).toEqual({ rejected: 0, reasons: [] });
+    // The exporter retries the same span: accepted (so it stops retrying), counted once.
+    expect(ingest.accept(from('10.0.0.1'), [chat]).rejected).toBe(0);
+    expect(ingest.counters.duplicateCalls).toBe(1);
+    // The same ids from another tenant's pod are that tenant's call.
+    const other = span({ 'session.id': 's', 'gen_ai.usage.input_tokens': 1n });
+    expect(ingest.accept(from('10.0.0.2'), [other]).rejected).toBe(0);
+    const bad = span(
+      { 'gen_ai.usage.input_tokens': 100.5, 'gen_ai.usage.output_tokens': 5n },
+      { spanId: '1'.repeat(16) },
+    );
+    expect(ingest.accept(from('10.0.0.1'), [bad])).toEqual({
+      rejected: 1,
+      reasons: ['token_count_fractional: 1, a gen_ai.usage count is not a whole number'],
+    });
+    expect(ingest.counters.rejected.get('token_count_fractional')).toBe(1);
+    const groups = ingest.calls.drain();
+    expect(groups.map((g) => [g.pod.uid, g.sessionKey, g.calls.length])).toEqual([
+      ['uid-a', 'team-a/s', 1],
+      ['uid-b', 'team-b/s', 1],
+    ]);
+  });
+
+  it('dedupes on the tool call id, refuses stale calls, and pushes back when full', () => {
+    const dedupe = new CallDedupe({ windowNs: 60_000_000_000n });
+    const calls = new CallCollector({ maxPending: 2 });
+    let now = T + 2000n;
+    const ingest = new SessionIngest({
+      pods: directory([podA]),
+      settlement: new Settlement<{ cpuNs: bigint }>(),
+      clock: () => now,
+      dedupe,
+      calls,
+      apiHosts: () => (host) => (host === 'api.stripe.com' ? host : null),
+    });
+    const from = { remoteAddress: '10.0.0.1', headers: {} };
+    const tool = (spanId: string, op: Record<string, AttrValue>) =>
+      span({ 'session.id': 's', 'gen_ai.tool.call.id': 'call_1', ...op }, { spanId });
+    ingest.accept(from, [
+      tool('1'.repeat(16), { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'x' }),
+      tool('2'.repeat(16), { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'x' }),
+      span(
+        { 'session.id': 's', 'http.request.method': 'GET', 'server.address': 'api.stripe.com' },
+        { spanId: '3'.repeat(16), kind: SPAN_KIND_CLIENT },
+      ),
+    ]);
+    expect(ingest.counters.duplicateCalls).toBe(1);
+    expect(calls.pending).toBe(2);
+    expect(() => ingest.accept(from, [span({ 'gen_ai.usage.input_tokens': 1n })])).toThrow(
+      SinkOverloadedError,
+    );
+    expect(calls.drain()[0]?.calls.map((c) => c.kind)).toEqual(['tool', 'api']);
+    now = T + 120_000_000_000n;
+    const late = ingest.accept(from, [
+      span({ 'gen_ai.usage.input_tokens': 1n }, { spanId: '4'.repeat(16) }),
+    ]);
+    expect(late.rejected).toBe(1);
+    expect(late.reasons[0]).toMatch(/^stale_call: 1, the call ended before the dedupe window/);
   });
 });

@@ -1,20 +1,30 @@
 // The SpanSink that joins received spans to pods and sessions: the sending pod (identity.ts),
-// the session (resolve.ts), then activity for the split and token counts.
+// the call the span describes (claimed once, calls/), the session (resolve.ts), then activity
+// for the split and the call for the tick's calls entry.
+import {
+  CallCollector,
+  CallDedupe,
+  extractCall,
+  type ApiHostMatcher,
+  type CallDraft,
+  type CallPod,
+  type TokenCountProblem,
+} from '../calls/index.ts';
+import { SinkOverloadedError } from '../otlp/receiver.ts';
 import type { SinkResult, SpanSink, SpanSource } from '../otlp/receiver.ts';
 import type { SpanRecord, SpanRejectReason } from '../otlp/types.ts';
 import { IDENTITY_REFUSALS, identifySource, POD_UID_ATTRIBUTE, spanIdentity } from './identity.ts';
-import type { PodDirectory } from './identity.ts';
+import type { PodDirectory, PodIdentity } from './identity.ts';
 import type { ResolvedSpan, SpanContext } from './resolve.ts';
 import { SessionResolver } from './resolve.ts';
 import { sessionFromAnnotations, sessionKeyString } from './session-id.ts';
 import type { SessionKeyString } from './session-id.ts';
 import type { Settlement } from './settlement.ts';
 import type { UsageVector } from './split.ts';
-import { extractTokenUsage, TokenCounter } from './tokens.ts';
 import { baggageValue, parseBaggage, parseTraceparent } from './w3c.ts';
 import { isValidSessionId } from './session-id.ts';
 
-/** Tokens of spans without a session, per namespace: `ns/` is never a valid session key. */
+/** Calls of spans without a session, per namespace: `ns/` is never a valid session key. */
 export function unattributedKeyString(namespace: string): SessionKeyString {
   return `${namespace}/`;
 }
@@ -25,26 +35,51 @@ export interface IngestCounters {
   unverified: number;
   /** Spans naming another session than their exclusive pod's annotation. */
   exclusiveConflicts: number;
-  invalidTokenUsage: number;
+  /** Calls whose span (or tool call id) was already counted: retries and duplicates. */
+  duplicateCalls: number;
   badHeaders: number;
 }
+
+/** How long the dedupe set remembers a call, by its end time (see calls/dedupe.ts). */
+export const DEFAULT_CALL_DEDUPE_WINDOW_NS = 30n * 60n * 1_000_000_000n;
+
+const TOKEN_REJECTIONS: Readonly<Record<TokenCountProblem, SpanRejectReason>> = {
+  negative: 'token_count_negative',
+  fractional: 'token_count_fractional',
+  not_a_number: 'token_count_not_a_number',
+  too_large: 'token_count_too_large',
+};
+
+/** What the exporter is told, besides the count, for refusals that are not about identity. */
+const CALL_REFUSALS: Readonly<Record<string, string>> = {
+  token_count_negative: 'a gen_ai.usage count is below zero',
+  token_count_fractional: 'a gen_ai.usage count is not a whole number',
+  token_count_not_a_number: 'a gen_ai.usage count is not a number',
+  token_count_too_large: 'a gen_ai.usage count is over 10^12',
+  stale_call:
+    'the call ended before the dedupe window, so it cannot be counted exactly once; export sooner',
+};
 
 export interface SessionIngestOptions<U extends UsageVector<U>> {
   readonly pods: PodDirectory;
   readonly settlement: Settlement<U>;
-  readonly tokens?: TokenCounter;
+  readonly calls?: CallCollector;
+  readonly dedupe?: CallDedupe;
+  /** Hosts the policy of a pod prices: its HTTP client spans to them are API calls. */
+  readonly apiHosts?: (podUid: string) => ApiHostMatcher;
   readonly resolver?: SessionResolver;
   readonly clock: () => bigint;
   /** Sources (proxies the admin trusts) whose `k8s.pod.uid` claims are believed; none by default. */
   readonly trustedSource?: (remoteAddress: string) => boolean;
-  /** Key under which tokens are counted; the agent includes the pod so its entry names it. */
-  readonly tokenKey?: (podUid: string, sessionKey: SessionKeyString) => string;
 }
+
+const NO_API_HOSTS: ApiHostMatcher = () => null;
 
 export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
   readonly pods: PodDirectory;
   readonly settlement: Settlement<U>;
-  readonly tokens: TokenCounter;
+  readonly calls: CallCollector;
+  readonly dedupe: CallDedupe;
   readonly resolver: SessionResolver;
   readonly trustedSource: (remoteAddress: string) => boolean;
   readonly counters: IngestCounters = {
@@ -52,23 +87,28 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
     rejected: new Map(),
     unverified: 0,
     exclusiveConflicts: 0,
-    invalidTokenUsage: 0,
+    duplicateCalls: 0,
     badHeaders: 0,
   };
   readonly #clock: () => bigint;
-  readonly #tokenKey: (podUid: string, sessionKey: SessionKeyString) => string;
+  readonly #apiHosts: (podUid: string) => ApiHostMatcher;
+  /** Claimed calls of spans still waiting for their session. */
+  readonly #drafts = new WeakMap<SpanRecord, { call: CallDraft; pod: CallPod }>();
 
   constructor(options: SessionIngestOptions<U>) {
-    this.#tokenKey = options.tokenKey ?? ((_pod, key) => key);
     this.pods = options.pods;
     this.settlement = options.settlement;
-    this.tokens = options.tokens ?? new TokenCounter();
+    this.calls = options.calls ?? new CallCollector();
+    this.dedupe = options.dedupe ?? new CallDedupe({ windowNs: DEFAULT_CALL_DEDUPE_WINDOW_NS });
+    this.#apiHosts = options.apiHosts ?? (() => NO_API_HOSTS);
     this.resolver = options.resolver ?? new SessionResolver();
     this.trustedSource = options.trustedSource ?? (() => false);
     this.#clock = options.clock;
   }
 
   accept(source: SpanSource, spans: SpanRecord[]): SinkResult {
+    // Nothing of the request is claimed yet, so the exporter's retry loses nothing.
+    if (this.calls.full) throw new SinkOverloadedError('too many calls waiting for the next tick');
     const nowNs = this.#clock();
     const identity = identifySource(source.remoteAddress, this.pods);
     const trusted = identity.kind !== 'verified' && this.trustedSource(source.remoteAddress);
@@ -98,23 +138,57 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
         ...headers,
         ...(annotation.kind === 'session' ? { annotationSessionId: annotation.id } : {}),
       };
+      // Refused for its call before the resolver sees it, so a refused span leaves no trace.
+      const read = this.#readCall(span, who.pod.uid, nowNs);
+      if (typeof read === 'string') {
+        reject(read);
+        continue;
+      }
       const outcome = this.resolver.resolve(span, ctx);
       if (outcome.kind === 'invalid_session_id') {
         reject('invalid_session_id');
         continue;
       }
+      if (read !== null) this.#claim(span, read, who.pod, nowNs);
       this.counters.accepted++;
       if (outcome.kind === 'resolved') for (const r of outcome.spans) this.#deliver(r);
     }
     const reasons: string[] = [];
     for (const [reason, n] of rejected) {
       this.counters.rejected.set(reason, (this.counters.rejected.get(reason) ?? 0) + n);
-      const why = IDENTITY_REFUSALS[reason];
+      const why = IDENTITY_REFUSALS[reason] ?? CALL_REFUSALS[reason];
       reasons.push(why === undefined ? `${reason}: ${n}` : `${reason}: ${n}, ${why}`);
     }
     let total = 0;
     for (const n of rejected.values()) total += n;
     return { rejected: total, reasons };
+  }
+
+  /** The span's call, null when it is none, or why the span is refused. */
+  #readCall(span: SpanRecord, podUid: string, nowNs: bigint): CallDraft | null | SpanRejectReason {
+    // Only HTTP client spans ask which hosts the pod's policy prices.
+    const extracted = extractCall(span, (host) => this.#apiHosts(podUid)(host));
+    if (extracted.kind === 'none') return null;
+    if (extracted.kind === 'invalid') return TOKEN_REJECTIONS[extracted.problem];
+    if (extracted.call.endNs < nowNs - this.dedupe.windowNs) return 'stale_call';
+    return extracted.call;
+  }
+
+  /** Counts the call once: a retry or duplicate of a claimed call is dropped here. */
+  #claim(span: SpanRecord, call: CallDraft, pod: PodIdentity, nowNs: bigint): void {
+    const claim = this.dedupe.claim(
+      {
+        namespace: pod.namespace,
+        traceId: call.traceId,
+        spanId: call.spanId,
+        callId: call.tool?.callId ?? null,
+        endNs: call.endNs,
+      },
+      nowNs,
+    );
+    const from = { uid: pod.uid, namespace: pod.namespace, name: pod.name };
+    if (claim === 'new') this.#drafts.set(span, { call, pod: from });
+    else this.counters.duplicateCalls++;
   }
 
   /** Releases spans whose trace never named a session; call once per tick before settling. */
@@ -152,8 +226,10 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
       }
       this.settlement.recordSpan(context.podUid, key, span.startNs, span.endNs);
     }
-    const tokens = extractTokenUsage(span.attributes);
-    if (tokens.kind === 'usage') this.tokens.add(this.#tokenKey(context.podUid, key), tokens.usage);
-    else if (tokens.kind === 'invalid') this.counters.invalidTokenUsage++;
+    const claimed = this.#drafts.get(span);
+    if (claimed !== undefined) {
+      this.#drafts.delete(span);
+      this.calls.add(claimed.pod, key, claimed.call);
+    }
   }
 }

@@ -1,10 +1,16 @@
 // Entry point of the `agentmeter` CLI and the `kubectl-agentmeter` plugin.
 import { runReport, USAGE, UsageError } from './report.ts';
+import { runSession } from './session.ts';
 import { runSessions } from './sessions.ts';
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const run = command === 'report' ? runReport : command === 'sessions' ? runSessions : undefined;
+  const commands: Record<string, (argv: string[], out: (s: string) => void) => Promise<void>> = {
+    report: runReport,
+    sessions: runSessions,
+    session: runSession,
+  };
+  const run = command === undefined ? undefined : commands[command];
   if (run === undefined) {
     process.stderr.write(`${USAGE}\n`);
     return command === undefined || command === '--help' ? 0 : 2;

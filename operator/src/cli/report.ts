@@ -28,6 +28,8 @@ export const USAGE = `Usage: agentmeter report [--policy NAME] [--period current
        agentmeter sessions [--top N] [--namespace NS] --policy NAME
                          [--period current|last|FROM..TO] [--format table|csv|json]
                          [--currency ISO4217] [--store PATH|postgres://URL]
+       agentmeter session NAMESPACE/ID --policy NAME [--format table|json]
+                         [--currency ISO4217] [--store PATH|postgres://URL]
 FROM..TO are UTC dates, TO excluded. The store is --store, else AGENTMETER_STORE_URL or
 AGENTMETER_STORE_PATH as the operator reads them.`;
 

@@ -252,6 +252,42 @@ export function canonicalTags(tags: Tags): string {
 const bytes = (hex: string | null): Uint8Array | null =>
   hex === null ? null : Buffer.from(hex, 'hex');
 
+const hex = (value: unknown): string | null =>
+  value === null || value === undefined ? null : Buffer.from(value as Uint8Array).toString('hex');
+const textOrNull = (value: unknown): string | null =>
+  value === null || value === undefined ? null : String(value);
+
+function callFromRow(r: Record<string, unknown>): CallRecord {
+  return {
+    traceId: hex(r.trace_id) ?? '',
+    spanId: hex(r.span_id) ?? '',
+    parentSpanId: hex(r.parent_span_id),
+    toolCallId: textOrNull(r.tool_call_id),
+    startNs: int(r.start_ns),
+    endNs: int(r.end_ns),
+    namespace: String(r.namespace),
+    sessionId: textOrNull(r.session_id),
+    pod: String(r.pod),
+    kind: String(r.kind) as CallRecord['kind'],
+    operation: String(r.operation),
+    provider: textOrNull(r.provider),
+    model: textOrNull(r.model),
+    toolName: textOrNull(r.tool_name),
+    toolType: textOrNull(r.tool_type),
+    apiHost: textOrNull(r.api_host),
+    inputTokens: int(r.input_tokens),
+    outputTokens: int(r.output_tokens),
+    cacheReadTokens: int(r.cache_read_tokens),
+    cacheCreationTokens: int(r.cache_creation_tokens),
+    reasoningTokens: int(r.reasoning_tokens),
+    errorType: textOrNull(r.error_type),
+    costNano: r.cost_nano === null || r.cost_nano === undefined ? null : int(r.cost_nano),
+    unpricedReason: textOrNull(r.unpriced_reason),
+    policyGeneration: int(r.policy_generation),
+    tags: JSON.parse(String(r.tags_json ?? '{}')) as Tags,
+  };
+}
+
 function sessionRecord(
   namespace: string,
   sessionId: string,
@@ -574,6 +610,22 @@ export class AccountingStore {
     );
     if (row === undefined || int(row.days) === 0n) return undefined;
     return sessionRecord(namespace, sessionId, row);
+  }
+
+  /** A session's stored calls, oldest first, at most `limit` (the CLI's `session` command). */
+  async sessionCalls(
+    policy: string,
+    namespace: string,
+    sessionId: string,
+    limit: number,
+  ): Promise<CallRecord[]> {
+    const rows = await this.engine.query(
+      `SELECT c.*, t.tags AS tags_json FROM calls c JOIN tag_sets t ON t.id = c.tag_set
+       WHERE c.policy = $1 AND c.namespace = $2 AND c.session_id = $3
+       ORDER BY c.start_ns, c.trace_id, c.span_id LIMIT $4`,
+      [policy, namespace, sessionId, limit],
+    );
+    return rows.map(callFromRow);
   }
 
   /** The `n` costliest sessions whose spend falls in the day range, optionally of one namespace. */

@@ -1,7 +1,7 @@
 // The app as a process, with the real OTel SDK exporting to a local OTLP/HTTP endpoint whose
-// bodies are read by the node agent's own decoder and token reader: concurrent sessions, every
-// span charged to its session by `session.id`, token totals as the agent will count them, and
-// shutdown() exporting everything before the process exits.
+// bodies are read by the node agent's own decoder and call reader: concurrent sessions, every
+// span charged to its session by `session.id`, calls (chat with cache reads, tools, an API) as
+// the agent will record them, and shutdown() exporting everything before the process exits.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,7 +12,7 @@ import {
   encodeExportResponseProtobuf,
 } from '../../../../node-agent/src/otlp/decode-protobuf.ts';
 import type { SpanRecord } from '../../../../node-agent/src/otlp/types.ts';
-import { extractTokenUsage } from '../../../../node-agent/src/sessions/tokens.ts';
+import { extractCall } from '../../../../node-agent/src/calls/extract.ts';
 import { parseSessionRequest, SessionRequestError } from './session.ts';
 
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -28,6 +28,8 @@ describe('parseSessionRequest', () => {
       cpuMsPerStep: 5,
       inputTokens: 1200,
       outputTokens: 300,
+      cacheReadTokens: 0,
+      apiHost: null,
     });
   });
   it.each([
@@ -37,6 +39,8 @@ describe('parseSessionRequest', () => {
     ['s', 'turns=101'],
     ['s', 'input_tokens=1e6'],
     ['s', 'model=a%20b'],
+    ['s', 'input_tokens=10&cache_read_tokens=11'],
+    ['s', 'api_host=https://x'],
     ['x'.repeat(129), ''],
   ])('refuses session %j with %j', (id, query) => {
     expect(() => parseSessionRequest(id, new URLSearchParams(query), 'm')).toThrow(
@@ -94,7 +98,7 @@ describe('agent-app process', () => {
       const results = await Promise.all(
         sessions.map(async (id, i) => {
           const res = await fetch(
-            `${base}/sessions/${id}?turns=${i + 2}&tools=2&cpu_ms=15&input_tokens=${100 * (i + 1)}&output_tokens=7`,
+            `${base}/sessions/${id}?turns=${i + 2}&tools=2&cpu_ms=15&input_tokens=${100 * (i + 1)}&output_tokens=7&cache_read_tokens=${80 * (i + 1)}&api_host=api.stripe.com`,
             { method: 'POST' },
           );
           expect(res.status).toBe(200);
@@ -103,7 +107,9 @@ describe('agent-app process', () => {
             traceId: string;
             inputTokens: string;
             outputTokens: string;
+            cacheReadTokens: string;
             toolCalls: number;
+            apiCalls: number;
           };
         }),
       );
@@ -118,27 +124,47 @@ describe('agent-app process', () => {
           session: id,
           inputTokens: String(100 * (i + 1) * turns),
           outputTokens: String(7 * turns),
+          cacheReadTokens: String(80 * (i + 1) * turns),
           toolCalls: 2 * turns,
+          apiCalls: turns,
         });
-        const mine = spans.filter((s) => s.attributes.get('session.id') === id);
-        expect(mine.every((s) => s.traceId === result?.traceId)).toBe(true);
-        expect(spans.filter((s) => s.traceId === result?.traceId)).toHaveLength(mine.length);
+        // The API span carries no session.id: it inherits the session through its trace.
+        const mine = spans.filter((s) => s.traceId === result?.traceId);
+        expect(mine.filter((s) => s.attributes.get('session.id') === id)).toHaveLength(
+          1 + 3 * turns,
+        );
         const ops = mine.map((s) => s.attributes.get('gen_ai.operation.name'));
         expect(ops.filter((o) => o === 'invoke_agent')).toHaveLength(1);
         expect(ops.filter((o) => o === 'chat')).toHaveLength(turns);
         expect(ops.filter((o) => o === 'execute_tool')).toHaveLength(2 * turns);
         let input = 0n;
         let out = 0n;
+        let cacheRead = 0n;
+        const kinds: string[] = [];
         for (const span of mine) {
-          const usage = extractTokenUsage(span.attributes);
-          if (usage.kind === 'usage') {
-            expect(usage.usage.model).toBe('gpt-4o-mini');
-            input += usage.usage.inputTokens;
-            out += usage.usage.outputTokens;
-          } else expect(usage.kind).toBe('none');
+          const read = extractCall(span, (host) => (host === 'api.stripe.com' ? host : null));
+          expect(read.kind).not.toBe('invalid');
+          if (read.kind !== 'call') continue;
+          const { call } = read;
+          kinds.push(call.kind);
+          if (call.kind === 'model') {
+            expect(call.model).toBe('gpt-4o-mini');
+            input += call.tokens?.input ?? 0n;
+            out += call.tokens?.output ?? 0n;
+            cacheRead += call.tokens?.cacheRead ?? 0n;
+          }
+          if (call.kind === 'tool') expect(call.tool?.callId).toMatch(/^call_\d+_\d$/);
+          if (call.kind === 'api') expect(call.apiHost).toBe('api.stripe.com');
         }
+        // invoke_agent wraps the calls and is none of them.
+        expect(kinds.sort()).toEqual([
+          ...Array(turns).fill('api'),
+          ...Array(turns).fill('model'),
+          ...Array(2 * turns).fill('tool'),
+        ]);
         expect(input.toString()).toBe(result?.inputTokens);
         expect(out.toString()).toBe(result?.outputTokens);
+        expect(cacheRead.toString()).toBe(result?.cacheReadTokens);
         expect(mine[0]?.resourceAttributes.get('k8s.pod.uid')).toBe(
           '0f8b1a52-5c1e-4c2e-9d7a-3f1f6b7e2a10',
         );

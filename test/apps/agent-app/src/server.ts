@@ -38,6 +38,8 @@ async function handle(opts: AppOptions, req: IncomingMessage, res: ServerRespons
       toolCalls: result.toolCalls,
       inputTokens: result.inputTokens.toString(),
       outputTokens: result.outputTokens.toString(),
+      cacheReadTokens: result.cacheReadTokens.toString(),
+      apiCalls: result.apiCalls,
     };
     opts.log({ level: 'info', msg: 'session done', ...body });
     reply(res, 200, body);

@@ -17,9 +17,12 @@ export interface SessionRequest {
   readonly toolsPerTurn: number;
   /** CPU each step (model call or tool call) spends. */
   readonly cpuMsPerStep: number;
-  /** Tokens of each chat turn. */
+  /** Tokens of each chat turn; input includes the cache reads (semantic conventions). */
   readonly inputTokens: number;
   readonly outputTokens: number;
+  readonly cacheReadTokens: number;
+  /** External API each turn calls once (an HTTP client span), or none. */
+  readonly apiHost: string | null;
 }
 
 export interface SessionResult {
@@ -29,6 +32,8 @@ export interface SessionResult {
   readonly toolCalls: number;
   readonly inputTokens: bigint;
   readonly outputTokens: bigint;
+  readonly cacheReadTokens: bigint;
+  readonly apiCalls: number;
 }
 
 export class SessionRequestError extends Error {
@@ -46,7 +51,10 @@ function count(params: URLSearchParams, name: string, fallback: number, max: num
   return Number(raw);
 }
 
-/** Reads `POST /sessions/{id}?turns=&tools=&cpu_ms=&input_tokens=&output_tokens=&model=`. */
+/**
+ * Reads `POST /sessions/{id}?turns=&tools=&cpu_ms=&input_tokens=&output_tokens=&model=`
+ * `&cache_read_tokens=&api_host=`.
+ */
 export function parseSessionRequest(
   sessionId: string,
   params: URLSearchParams,
@@ -60,14 +68,23 @@ export function parseSessionRequest(
   const model = params.get('model') ?? defaultModel;
   if (!/^[\w.:/-]{1,128}$/.test(model))
     throw new SessionRequestError(`model ${JSON.stringify(model)} is not a model name`);
+  const apiHost = params.get('api_host');
+  if (apiHost !== null && !/^[a-z0-9.-]{1,253}$/.test(apiHost))
+    throw new SessionRequestError(`api_host ${JSON.stringify(apiHost)} is not a host name`);
+  const inputTokens = count(params, 'input_tokens', 1200, LIMITS.tokens);
+  const cacheReadTokens = count(params, 'cache_read_tokens', 0, LIMITS.tokens);
+  if (cacheReadTokens > inputTokens)
+    throw new SessionRequestError('cache_read_tokens: input_tokens includes them, so at most it');
   return {
     sessionId,
     model,
     turns: count(params, 'turns', 3, LIMITS.turns),
     toolsPerTurn: count(params, 'tools', 1, LIMITS.toolsPerTurn),
     cpuMsPerStep: count(params, 'cpu_ms', 20, LIMITS.cpuMsPerStep),
-    inputTokens: count(params, 'input_tokens', 1200, LIMITS.tokens),
+    inputTokens,
     outputTokens: count(params, 'output_tokens', 300, LIMITS.tokens),
+    cacheReadTokens,
+    apiHost,
   };
 }
 
@@ -125,9 +142,23 @@ export async function runSession(
           'gen_ai.response.model': req.model,
           'gen_ai.usage.input_tokens': req.inputTokens,
           'gen_ai.usage.output_tokens': req.outputTokens,
+          'gen_ai.usage.cache_read.input_tokens': req.cacheReadTokens,
         });
         await spendCpu(req.cpuMsPerStep);
       });
+      if (req.apiHost !== null) {
+        const host = req.apiHost;
+        // What an HTTP client instrumentation records; the agent keeps only the host.
+        await inSpan(tracer, 'POST', SpanKind.CLIENT, async (span) => {
+          span.setAttributes({
+            'http.request.method': 'POST',
+            'server.address': host,
+            'url.full': `https://${host}/v1/charges?api_key=not-for-the-ledger`,
+            'http.response.status_code': 200,
+          });
+          await spendCpu(req.cpuMsPerStep);
+        });
+      }
       for (let t = 0; t < req.toolsPerTurn; t++) {
         const tool = `tool_${t}`;
         await inSpan(tracer, `execute_tool ${tool}`, SpanKind.INTERNAL, async (span) => {
@@ -135,6 +166,8 @@ export async function runSession(
             ...session,
             'gen_ai.operation.name': 'execute_tool',
             'gen_ai.tool.name': tool,
+            'gen_ai.tool.type': 'function',
+            'gen_ai.tool.call.id': `call_${turn}_${t}`,
           });
           await spendCpu(req.cpuMsPerStep);
         });
@@ -148,6 +181,8 @@ export async function runSession(
       toolCalls,
       inputTokens: BigInt(req.inputTokens) * BigInt(req.turns),
       outputTokens: BigInt(req.outputTokens) * BigInt(req.turns),
+      cacheReadTokens: BigInt(req.cacheReadTokens) * BigInt(req.turns),
+      apiCalls: req.apiHost === null ? 0 : req.turns,
     };
   });
 }

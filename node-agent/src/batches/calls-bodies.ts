@@ -1,0 +1,107 @@
+// One tick's calls of one pod and session → priced call records and their `calls` entries.
+// Each call is priced on its own (rounded once), the entry's total is their exact sum, and a
+// call with no rate is recorded unpriced with the reason: never silently free.
+import {
+  MAX_CALLS_PER_ENTRY,
+  type CallPrice,
+  type CallRecord,
+  type CallsBody,
+  type CallUsage,
+  type SessionRef,
+  type TimeRange,
+} from '@agentmeter/crds';
+import type { CallDraft, CallPod } from '../calls/index.ts';
+import type { PricingRef } from './tick-batcher.ts';
+
+export interface CallPricing {
+  readonly ref: PricingRef;
+  readonly price: (call: CallUsage) => CallPrice;
+}
+
+const NO_POLICY: CallPrice = { costNano: null, rate: null, unpriced: 'no-policy' };
+
+function byStart(a: CallDraft, b: CallDraft): number {
+  if (a.startNs !== b.startNs) return a.startNs < b.startNs ? -1 : 1;
+  const ka = a.traceId + a.spanId;
+  const kb = b.traceId + b.spanId;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+export function callRecord(call: CallDraft, price: CallPrice): CallRecord {
+  const t = call.tokens;
+  return {
+    traceId: call.traceId,
+    spanId: call.spanId,
+    parentSpanId: call.parentSpanId,
+    start: call.startNs.toString(),
+    end: call.endNs.toString(),
+    kind: call.kind,
+    operation: call.operation,
+    provider: call.provider,
+    model: call.model,
+    tool: call.tool,
+    apiHost: call.apiHost,
+    tokens:
+      t === null
+        ? null
+        : {
+            input: t.input.toString(),
+            output: t.output.toString(),
+            cacheRead: t.cacheRead.toString(),
+            cacheCreation: t.cacheCreation.toString(),
+            reasoning: t.reasoning.toString(),
+          },
+    errorType: call.errorType,
+    costNano: price.costNano === null ? null : price.costNano.toString(),
+    rate: price.rate,
+    unpriced: price.unpriced,
+  };
+}
+
+export function callUsage(call: CallDraft): CallUsage {
+  return {
+    kind: call.kind,
+    model: call.model,
+    toolName: call.tool?.name ?? null,
+    apiHost: call.apiHost,
+    tokens: call.tokens,
+  };
+}
+
+/** The group's priced records, in start order, and its entries of at most MAX_CALLS_PER_ENTRY. */
+export function callsBodies(
+  tick: string,
+  time: TimeRange,
+  pod: CallPod,
+  session: SessionRef | null,
+  drafts: readonly CallDraft[],
+  pricing: CallPricing | null,
+): { records: CallRecord[]; bodies: CallsBody[] } {
+  const records = [...drafts]
+    .sort(byStart)
+    .map((d) => callRecord(d, pricing === null ? NO_POLICY : pricing.price(callUsage(d))));
+  const bodies: CallsBody[] = [];
+  for (let i = 0; i < records.length; i += MAX_CALLS_PER_ENTRY) {
+    const calls = records.slice(i, i + MAX_CALLS_PER_ENTRY);
+    let totalNano = 0n;
+    for (const c of calls) if (c.costNano !== null) totalNano += BigInt(c.costNano);
+    bodies.push({
+      kind: 'calls',
+      tick,
+      time,
+      session,
+      pod: { uid: pod.uid, namespace: pod.namespace, name: pod.name },
+      calls,
+      cost:
+        pricing === null
+          ? null
+          : {
+              currency: pricing.ref.currency,
+              policy: pricing.ref.policy,
+              totalNano: totalNano.toString(),
+            },
+      priced: pricing !== null,
+    });
+  }
+  return { records, bodies };
+}

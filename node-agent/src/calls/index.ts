@@ -1,0 +1,10 @@
+export { CallCollector, DEFAULT_MAX_PENDING_CALLS } from './collector.ts';
+export type { CallGroup, CallPod } from './collector.ts';
+export { CallDedupe } from './dedupe.ts';
+export type { CallIdentity, Claim } from './dedupe.ts';
+export { extractCall, normaliseHost, spanHost, TOKEN_KEYS } from './extract.ts';
+export type { ApiHostMatcher, CallDraft, CallExtraction, CallTokenCounts } from './extract.ts';
+export { MAX_TOKEN_COUNT, tokenCount } from './token-count.ts';
+export type { TokenCountProblem } from './token-count.ts';
+export { rebuildDedupe, CALL_ENTRY_SLACK_NS } from './rebuild.ts';
+export type { LedgerReader } from './rebuild.ts';
