@@ -152,11 +152,15 @@ const callRecord = (priced: boolean): fc.Arbitrary<Json> =>
       operation: word(64),
       provider: fc.option(word(128), { nil: null }),
       model: fc.option(anyText(256), { nil: null }),
-      tool: fc.record({
-        name: anyText(256),
-        type: fc.option(anyText(64), { nil: null }),
-        callId: fc.option(anyText(256), { nil: null }),
-      }),
+      tool: fc.record(
+        {
+          name: anyText(256),
+          type: fc.option(anyText(64), { nil: null }),
+          callId: fc.option(anyText(256), { nil: null }),
+          argsHash: fc.option(hex(64), { nil: null }),
+        },
+        { requiredKeys: ['name', 'type', 'callId'] },
+      ),
       apiHost: fc.constantFrom('api.stripe.com', 'a', 'x-1.example.com', '10.0.0.1'),
       tokens: fc.record({
         input: decimal,

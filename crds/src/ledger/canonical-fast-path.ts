@@ -2,6 +2,7 @@ import { isCurrencyCode } from '../money/currencies.ts';
 import { FIELD_MAX_LENGTH as MAX, MAX_CALLS_PER_ENTRY } from './limits.ts';
 import {
   API_HOST_PATTERN,
+  ARGS_HASH_PATTERN,
   CALL_FIELDS,
   CALL_WORD_PATTERN,
   SPAN_ID_PATTERN,
@@ -272,13 +273,13 @@ function sharesJson(value: unknown): string | undefined {
   return sessionRowsJson(value, 'usage', usageJson);
 }
 
-function costJson(value: unknown): string | undefined {
-  const cost = record(value, 4);
-  if (cost === undefined) return undefined;
+/** The JSON of the currency, policy and totalNano members every cost has. */
+function costMembers(
+  cost: Fields,
+): { currency: string; policy: string; totalNano: string } | undefined {
   const currency = own(cost, 'currency');
   const totalNano = decimalJson(own(cost, 'totalNano'));
   const policy = record(own(cost, 'policy'), 2);
-  const bySession = own(cost, 'bySession');
   if (
     typeof currency !== 'string' ||
     !isCurrencyCode(currency) ||
@@ -290,12 +291,22 @@ function costJson(value: unknown): string | undefined {
   const generation = decimalJson(own(policy, 'generation'));
   const name = text(own(policy, 'name'), MAX.name);
   if (generation === undefined || name === undefined) return undefined;
-  const rows = sessionRowsJson(bySession, 'totalNano', decimalJson);
-  if (rows === undefined) return undefined;
-  return (
-    `{"bySession":${rows},"currency":${JSON.stringify(currency)},` +
-    `"policy":{"generation":${generation},"name":${name}},"totalNano":${totalNano}}`
-  );
+  return {
+    currency: JSON.stringify(currency),
+    policy: `{"generation":${generation},"name":${name}}`,
+    totalNano,
+  };
+}
+
+function costJson(value: unknown): string | undefined {
+  const cost = record(value, 4);
+  const m = cost === undefined ? undefined : costMembers(cost);
+  const rows =
+    cost === undefined
+      ? undefined
+      : sessionRowsJson(own(cost, 'bySession'), 'totalNano', decimalJson);
+  if (m === undefined || rows === undefined) return undefined;
+  return `{"bySession":${rows},"currency":${m.currency},"policy":${m.policy},"totalNano":${m.totalNano}}`;
 }
 
 function podJson(value: unknown): string | undefined {
@@ -406,25 +417,9 @@ function spanPodJson(value: unknown): string | undefined {
 
 function tokenCostJson(value: unknown): string | undefined {
   const cost = record(value, 3);
-  if (cost === undefined) return undefined;
-  const currency = own(cost, 'currency');
-  const totalNano = decimalJson(own(cost, 'totalNano'));
-  const policy = record(own(cost, 'policy'), 2);
-  if (
-    typeof currency !== 'string' ||
-    !isCurrencyCode(currency) ||
-    totalNano === undefined ||
-    policy === undefined
-  ) {
-    return undefined;
-  }
-  const generation = decimalJson(own(policy, 'generation'));
-  const name = text(own(policy, 'name'), MAX.name);
-  if (generation === undefined || name === undefined) return undefined;
-  return (
-    `{"currency":${JSON.stringify(currency)},` +
-    `"policy":{"generation":${generation},"name":${name}},"totalNano":${totalNano}}`
-  );
+  const m = cost === undefined ? undefined : costMembers(cost);
+  if (m === undefined) return undefined;
+  return `{"currency":${m.currency},"policy":${m.policy},"totalNano":${m.totalNano}}`;
 }
 
 /** The call records of an entry (`priced`: a policy priced it), each (traceId, spanId) once. */
@@ -551,13 +546,23 @@ function callJson(call: Fields, priced: boolean): string | undefined {
 }
 
 function toolJson(value: unknown): string | undefined {
-  const tool = record(value, 3);
-  if (tool === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const tool = value as Fields;
+  // argsHash may be left out (entries of agents that did not hash arguments).
+  const hashValue = own(tool, 'argsHash');
+  const members = Object.keys(tool).length;
+  if (members !== (hashValue === undefined ? 3 : 4)) return undefined;
+  let argsHash = '';
+  if (hashValue !== undefined) {
+    const json = nullableMatch(hashValue, ARGS_HASH_PATTERN, 64);
+    if (json === undefined) return undefined;
+    argsHash = `"argsHash":${json},`;
+  }
   const callId = nullableText(own(tool, 'callId'), MAX.toolCallId);
   const name = text(own(tool, 'name'), MAX.toolName);
   const type = nullableText(own(tool, 'type'), MAX.toolType);
   if (callId === undefined || name === undefined || type === undefined) return undefined;
-  return `{"callId":${callId},"name":${name},"type":${type}}`;
+  return `{${argsHash}"callId":${callId},"name":${name},"type":${type}}`;
 }
 
 function callTokensJson(value: unknown): string | undefined {

@@ -1,4 +1,6 @@
 import { sealEntry } from './chain.ts';
+import { LedgerFormatError } from './errors.ts';
+import { parseEntry } from './parse.ts';
 import { GENESIS_PREV } from './types.ts';
 import { usageToWire, zeroUsage } from './usage.ts';
 import type {
@@ -174,6 +176,32 @@ export function callsBody(overrides: Partial<CallsBody> = {}): CallsBody {
     priced: true,
     ...overrides,
   };
+}
+
+/** A deep copy of `entry` with the value at `path` replaced (or removed when `value` is undefined). */
+export function withValue(
+  entry: LedgerEntry,
+  path: readonly (string | number)[],
+  value: unknown,
+): unknown {
+  const copy = structuredClone(entry) as unknown as Record<string | number, unknown>;
+  let node = copy;
+  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
+  const last = path.at(-1) as string | number;
+  if (value === undefined) Reflect.deleteProperty(node, last);
+  else node[last] = value;
+  return copy;
+}
+
+/** The LedgerFormatError parseEntry throws for `json`; fails when it accepts it. */
+export function refusal(json: unknown): LedgerFormatError {
+  try {
+    parseEntry(json);
+  } catch (error) {
+    if (error instanceof LedgerFormatError) return error;
+    throw error;
+  }
+  throw new Error('parseEntry accepted the value');
 }
 
 export function draft(body: LedgerBody): LedgerDraft {

@@ -65,6 +65,7 @@ export type {
   PolicyRef,
   SessionCost,
   SessionRef,
+  SpanPodRef,
   TimeRange,
   TokenCost,
   TokensBody,

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { sealEntry } from './chain.ts';
-import { LedgerFormatError } from './errors.ts';
-import { callsBody, draft, modelCall } from './fixtures.ts';
+import { callsBody, draft, modelCall, refusal, withValue } from './fixtures.ts';
 import { MAX_CALLS_PER_ENTRY } from './limits.ts';
 import { conservationViolation, parseEntry } from './parse.ts';
 import { GENESIS_PREV } from './types.ts';
@@ -10,25 +9,8 @@ import type { CallsBody, LedgerEntry } from './types.ts';
 const calls = sealEntry(draft(callsBody()), GENESIS_PREV, 1n);
 
 /** The calls sample with the member at `path` set (removed when `value` is undefined). */
-function withValue(path: readonly (string | number)[], value: unknown): unknown {
-  const copy = structuredClone(calls) as unknown as Record<string | number, unknown>;
-  let node = copy;
-  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
-  const last = path.at(-1) as string | number;
-  if (value === undefined) Reflect.deleteProperty(node, last);
-  else node[last] = value;
-  return copy;
-}
-
-function refusal(json: unknown): LedgerFormatError {
-  try {
-    parseEntry(json);
-  } catch (error) {
-    if (error instanceof LedgerFormatError) return error;
-    throw error;
-  }
-  throw new Error('parseEntry accepted the value');
-}
+const withCall = (path: readonly (string | number)[], value: unknown): unknown =>
+  withValue(calls, path, value);
 
 describe('parseEntry: calls', () => {
   it('accepts the sample calls entry unchanged', () => {
@@ -125,7 +107,7 @@ describe('parseEntry: calls', () => {
     ['no calls', ['calls'], [], '$.calls'],
     ['a duplicate span', ['calls'], [modelCall(), modelCall()], '$.calls[1]'],
   ] as const)('refuses %s', (_name, path, value, at) => {
-    const error = refusal(withValue(path, value));
+    const error = refusal(withCall(path, value));
     expect(error.path).toBe(at);
     expect(error.seq).toBe(1n);
   });
@@ -139,14 +121,14 @@ describe('parseEntry: calls', () => {
     const many = Array.from({ length: MAX_CALLS_PER_ENTRY + 1 }, (_, i) =>
       modelCall({ spanId: (i + 1).toString(16).padStart(16, '0') }),
     );
-    expect(refusal(withValue(['calls'], many)).path).toBe('$.calls');
+    expect(refusal(withCall(['calls'], many)).path).toBe('$.calls');
   });
 });
 
 describe('conservationViolation: calls', () => {
   it("accepts calls whose costs sum to the entry's cost and flags any other sum", () => {
     expect(conservationViolation(calls)).toBeNull();
-    const off = withValue(['cost', 'totalNano'], '17900001') as LedgerEntry;
+    const off = withCall(['cost', 'totalNano'], '17900001') as LedgerEntry;
     expect(conservationViolation(off)).toMatch(/do not sum/);
   });
 });

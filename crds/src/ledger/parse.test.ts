@@ -1,39 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { sealEntry } from './chain.ts';
-import { LedgerFormatError } from './errors.ts';
-import { draft, podUsage, sampleBodies } from './fixtures.ts';
+import { draft, podUsage, refusal, sampleBodies, withValue } from './fixtures.ts';
 import { conservationViolation, parseEntry } from './parse.ts';
 import { GENESIS_PREV } from './types.ts';
 import type { LedgerEntry } from './types.ts';
 
 function sealed(): LedgerEntry[] {
   return sampleBodies().map((body, i) => sealEntry(draft(body), GENESIS_PREV, BigInt(i + 1)));
-}
-
-/** A deep copy of `entry` with the value at `path` replaced (or removed when `value` is undefined). */
-function withValue(
-  entry: LedgerEntry,
-  path: readonly (string | number)[],
-  value: unknown,
-): unknown {
-  const copy = structuredClone(entry) as unknown as Record<string | number, unknown>;
-  let node = copy;
-  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
-  const last = path.at(-1) as string | number;
-  if (value === undefined) Reflect.deleteProperty(node, last);
-  else node[last] = value;
-  return copy;
-}
-
-function refusal(json: unknown): LedgerFormatError {
-  try {
-    parseEntry(json);
-  } catch (error) {
-    if (error instanceof LedgerFormatError) return error;
-    throw error;
-  }
-  throw new Error('parseEntry accepted the value');
 }
 
 describe('parseEntry', () => {

@@ -159,14 +159,20 @@ export interface TokenCost {
   readonly totalNano: string;
 }
 
+/** The pod spans came from. */
+export interface SpanPodRef {
+  readonly uid: string;
+  readonly namespace: string;
+  readonly name: string;
+}
+
 /** Tokens one session (or the pod's unattributed spans) used in one tick, per model. */
 export interface TokensBody extends BodyBase {
   readonly kind: 'tokens';
   readonly tick: string;
   /** null: tokens of spans without a session, still charged to the pod's namespace. */
   readonly session: SessionRef | null;
-  /** The pod the spans came from. */
-  readonly pod: { readonly uid: string; readonly namespace: string; readonly name: string };
+  readonly pod: SpanPodRef;
   readonly models: readonly ModelTokens[];
   readonly cost: TokenCost | null;
   readonly priced: boolean;
@@ -245,7 +251,7 @@ export interface CallsBody extends BodyBase {
   readonly tick: string;
   /** null: calls of spans without a session, still charged to the pod's namespace. */
   readonly session: SessionRef | null;
-  readonly pod: { readonly uid: string; readonly namespace: string; readonly name: string };
+  readonly pod: SpanPodRef;
   readonly calls: readonly CallRecord[];
   /** totalNano = Σ costNano of the priced calls; null when no policy priced the calls. */
   readonly cost: TokenCost | null;

@@ -8,7 +8,7 @@ import {
   parseMoney,
   priceNano,
 } from '@agentmeter/crds';
-import type { CallsEntry, LedgerEntry, Rates } from '@agentmeter/crds';
+import type { CallsEntry, LedgerEntry, Rates, TokensEntry } from '@agentmeter/crds';
 
 /** `tokens` is model calls (and the older per-tick tokens entries); `tools` and `apis` are
  * per-call prices of tool and API calls. */
@@ -115,17 +115,8 @@ export function contributionOf(entry: LedgerEntry, policy: PolicyIdentity): Cont
       input += BigInt(m.inputTokens);
       output += BigInt(m.outputTokens);
     }
-    const session = entry.session;
-    return {
-      timeMs,
-      namespace: session?.namespace ?? entry.pod.namespace,
-      totalNano,
-      sessions: session ? [{ key: `${session.namespace}/${session.id}`, nano: totalNano }] : [],
-      breakdown: { ...zeroBreakdown(), tokens: totalNano },
-      inputTokens: input,
-      outputTokens: output,
-      calls: null,
-    };
+    const breakdown = { ...zeroBreakdown(), tokens: totalNano };
+    return spanContribution(entry, timeMs, breakdown, input, output, null);
   }
   const u = entry.usage;
   const r = policy.rates;
@@ -183,7 +174,19 @@ function callsContribution(entry: CallsEntry, timeMs: number): Contribution {
       output += BigInt(call.tokens.output);
     }
   }
-  const totalNano = breakdown.tokens + breakdown.tools + breakdown.apis;
+  return spanContribution(entry, timeMs, breakdown, input, output, entry);
+}
+
+/** A tokens or calls entry: all of it goes to its session, if it has one, and its namespace. */
+function spanContribution(
+  entry: TokensEntry | CallsEntry,
+  timeMs: number,
+  breakdown: Breakdown,
+  inputTokens: bigint,
+  outputTokens: bigint,
+  calls: CallsEntry | null,
+): Contribution {
+  const totalNano = RESOURCES.reduce((sum, r) => sum + breakdown[r], 0n);
   const session = entry.session;
   return {
     timeMs,
@@ -191,8 +194,8 @@ function callsContribution(entry: CallsEntry, timeMs: number): Contribution {
     totalNano,
     sessions: session ? [{ key: `${session.namespace}/${session.id}`, nano: totalNano }] : [],
     breakdown,
-    inputTokens: input,
-    outputTokens: output,
-    calls: entry,
+    inputTokens,
+    outputTokens,
+    calls,
   };
 }

@@ -1,6 +1,7 @@
 // Output of `agentmeter report`: pure formatting of report rows. CSV and JSON carry exact
 // decimal strings (for chargeback); the table rounds to the currency's minor unit for people.
 import { formatMoneyForDisplay, parseMoney } from '@agentmeter/crds';
+import { RESOURCES } from '../budgets/contribution.ts';
 
 export interface ReportRow {
   readonly policy: string;
@@ -36,29 +37,12 @@ const COLUMNS = [
   'session',
   'currency',
   'total',
-  'cpu',
-  'memory',
-  'gpu',
-  'io',
-  'network',
-  'tokens',
-  'tools',
-  'apis',
+  ...RESOURCES,
   'inputTokens',
   'outputTokens',
   'sessions',
 ] as const;
-const MONEY = new Set([
-  'total',
-  'cpu',
-  'memory',
-  'gpu',
-  'io',
-  'network',
-  'tokens',
-  'tools',
-  'apis',
-]);
+const MONEY: ReadonlySet<string> = new Set(['total', ...RESOURCES]);
 
 export function csvCell(value: string): string {
   return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
