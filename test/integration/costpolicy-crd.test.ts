@@ -18,8 +18,11 @@ import type {
   CostPolicyStatus,
   GpuModelRate,
   GpuRates,
+  ApiRate,
+  LongContextRate,
   Rates,
   TokenRate,
+  ToolRate,
 } from '../../crds/src/costpolicy/types.ts';
 import { COST_REPORT_GVK } from '../../crds/src/costreport/crd.ts';
 import type { CostReport } from '../../crds/src/costreport/types.ts';
@@ -69,6 +72,9 @@ interface Fixture {
   gpu: GpuRates;
   gpuModel: GpuModelRate;
   token: TokenRate;
+  longContext: LongContextRate;
+  tool: ToolRate;
+  api: ApiRate;
   budget: Budget;
   namespaceLabels: Record<string, string>;
   podRequirement: LabelSelectorRequirement;
@@ -83,7 +89,22 @@ function fixture(name: string): Fixture {
   };
   const gpuModel: GpuModelRate = { model: 'NVIDIA L4', rate: '0.68' };
   const gpu: GpuRates = { default: '2.50', basis: 'Allocation', models: [gpuModel] };
-  const token: TokenRate = { model: 'gpt-4o', inputPerMillion: '2.50', outputPerMillion: '10.00' };
+  const longContext: LongContextRate = {
+    aboveInputTokens: 200_000,
+    inputPerMillion: '5.00',
+    outputPerMillion: '20.00',
+    cacheReadPerMillion: '0.50',
+  };
+  const token: TokenRate = {
+    model: 'gpt-4o',
+    inputPerMillion: '2.50',
+    outputPerMillion: '10.00',
+    cacheReadPerMillion: '0.25',
+    cacheCreationPerMillion: '3.125',
+    longContext,
+  };
+  const tool: ToolRate = { name: 'web_search', perCall: '0.01' };
+  const api: ApiRate = { host: 'api.stripe.com', perCall: '0.002' };
   const rates: Rates = {
     cpuCoreHour: '0.0316',
     memoryGiBHour: '0.0042',
@@ -91,6 +112,8 @@ function fixture(name: string): Fixture {
     ioGiB: '0.0005',
     networkGiB: '0.01',
     tokens: [token],
+    tools: [tool, { name: '*', perCall: '0.001' }],
+    apis: [api, { host: '*.googleapis.com', perCall: '0.0005' }],
   };
   const budget: Budget = {
     name: 'monthly',
@@ -116,7 +139,19 @@ function fixture(name: string): Fixture {
       budgets: [budget],
     },
   };
-  return { policy, rates, gpu, gpuModel, token, budget, namespaceLabels, podRequirement };
+  return {
+    policy,
+    rates,
+    gpu,
+    gpuModel,
+    token,
+    longContext,
+    tool,
+    api,
+    budget,
+    namespaceLabels,
+    podRequirement,
+  };
 }
 
 /** Each case breaks one thing, so the apiserver reports exactly that problem. */
@@ -161,6 +196,99 @@ const badPolicies: { name: string; breakIt: (f: Fixture) => void; message: strin
     breakIt: (f) => (f.token.inputPerMillion = '02.50'),
     message:
       'spec.rates.tokens[0].inputPerMillion: Invalid value: "02.50": must be a non-negative decimal amount',
+  },
+  {
+    name: 'negative cache-read price',
+    breakIt: (f) => (f.token.cacheReadPerMillion = '-0.30'),
+    message:
+      'spec.rates.tokens[0].cacheReadPerMillion: Invalid value: "-0.30": must be a non-negative decimal amount',
+  },
+  {
+    name: 'malformed cache-creation price',
+    breakIt: (f) => (f.token.cacheCreationPerMillion = '3,75'),
+    message:
+      'spec.rates.tokens[0].cacheCreationPerMillion: Invalid value: "3,75": must be a non-negative decimal amount',
+  },
+  {
+    name: 'long-context threshold of zero',
+    breakIt: (f) => (f.longContext.aboveInputTokens = 0),
+    message:
+      'spec.rates.tokens[0].longContext.aboveInputTokens: Invalid value: 0: aboveInputTokens must be greater than zero',
+  },
+  {
+    name: 'long-context threshold as a string',
+    breakIt: (f) => set(f.longContext, 'aboveInputTokens', '200000'),
+    message:
+      'spec.rates.tokens[0].longContext.aboveInputTokens: Invalid value: "string": spec.rates.tokens[0].longContext.aboveInputTokens in body must be of type integer',
+  },
+  {
+    name: 'long-context tier without an output price',
+    breakIt: (f) => unset(f.longContext, 'outputPerMillion'),
+    message: 'spec.rates.tokens[0].longContext.outputPerMillion: Required value',
+  },
+  {
+    name: 'long-context price in exponent notation',
+    breakIt: (f) => (f.longContext.inputPerMillion = '5e0'),
+    message:
+      'spec.rates.tokens[0].longContext.inputPerMillion: Invalid value: "5e0": must be a non-negative decimal amount',
+  },
+  {
+    name: 'negative tool price',
+    breakIt: (f) => (f.tool.perCall = '-0.01'),
+    message:
+      'spec.rates.tools[0].perCall: Invalid value: "-0.01": must be a non-negative decimal amount',
+  },
+  {
+    name: 'duplicate tool name',
+    breakIt: (f) => (f.rates.tools = [f.tool, { ...f.tool, perCall: '0.02' }]),
+    message: 'spec.rates.tools[1]: Duplicate value: {"name":"web_search"}',
+  },
+  {
+    name: 'tool name with a trailing space',
+    breakIt: (f) => (f.tool.name = 'web_search '),
+    message:
+      'spec.rates.tools[0].name: Invalid value: "web_search ": tool name must be printable ASCII without leading or trailing spaces',
+  },
+  {
+    name: 'API price as a JSON number',
+    breakIt: (f) => set(f.api, 'perCall', 0.002),
+    message:
+      'spec.rates.apis[0].perCall: Invalid value: "number": spec.rates.apis[0].perCall in body must be of type string',
+  },
+  {
+    name: 'duplicate API host',
+    breakIt: (f) => (f.rates.apis = [f.api, { ...f.api, perCall: '1' }]),
+    message: 'spec.rates.apis[1]: Duplicate value: {"host":"api.stripe.com"}',
+  },
+  {
+    name: 'API host given as a URL',
+    breakIt: (f) => (f.api.host = 'https://api.stripe.com/v1'),
+    message:
+      'spec.rates.apis[0].host: Invalid value: "https://api.stripe.com/v1": host must be a lower-case DNS name such as api.stripe.com',
+  },
+  {
+    name: 'API host with a port',
+    breakIt: (f) => (f.api.host = 'api.stripe.com:443'),
+    message:
+      'spec.rates.apis[0].host: Invalid value: "api.stripe.com:443": host must be a lower-case DNS name',
+  },
+  {
+    name: 'upper-case API host',
+    breakIt: (f) => (f.api.host = 'API.Stripe.com'),
+    message:
+      'spec.rates.apis[0].host: Invalid value: "API.Stripe.com": host must be a lower-case DNS name',
+  },
+  {
+    name: 'bare "*" API host',
+    breakIt: (f) => (f.api.host = '*'),
+    message:
+      'spec.rates.apis[0].host: Invalid value: "*": host must not be a bare "*": only hosts a policy prices are API calls',
+  },
+  {
+    name: 'wildcard in the middle of an API host',
+    breakIt: (f) => (f.api.host = 'api.*.com'),
+    message:
+      'spec.rates.apis[0].host: Invalid value: "api.*.com": host must be a lower-case DNS name',
   },
   {
     name: 'unknown currency',

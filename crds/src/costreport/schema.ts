@@ -29,7 +29,17 @@ const costBreakdown = {
     gpu: MONEY,
     io: MONEY,
     network: MONEY,
-    tokens: MONEY,
+    tokens: { ...MONEY, description: 'Model calls: tokens priced by rates.tokens.' },
+    tools: {
+      ...MONEY,
+      description:
+        'Tool calls priced by rates.tools. Absent from reports written before tool calls were priced.',
+    },
+    apis: {
+      ...MONEY,
+      description:
+        'External API calls priced by rates.apis. Absent from reports written before API calls were priced.',
+    },
   },
 } as const satisfies SchemaNode;
 

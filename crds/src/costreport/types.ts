@@ -13,7 +13,12 @@ export interface CostBreakdown {
   gpu: Money;
   io: Money;
   network: Money;
+  /** Model calls. */
   tokens: Money;
+  /** Tool calls; absent from reports written before calls were priced. */
+  tools?: Money;
+  /** External API calls; absent from reports written before calls were priced. */
+  apis?: Money;
 }
 
 export interface TokenCounts {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalSplit } from './canonical.ts';
 import { canonicalSplitFast } from './canonical-fast-path.ts';
 import { sealEntryLine } from './chain.ts';
-import { draft, podUsage, sampleBodies } from './fixtures.ts';
+import { callsBody as callsBody_, draft, podUsage, sampleBodies } from './fixtures.ts';
 import { FIELD_MAX_LENGTH } from './limits.ts';
 import { parseEntry } from './parse.ts';
 import { GENESIS_PREV } from './types.ts';
@@ -127,6 +127,92 @@ const checkpointBody = fc
   })
   .map((b): Json => ({ kind: 'checkpoint', ...b }));
 
+const hex = (length: number): fc.Arbitrary<string> =>
+  fc
+    .string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: length, maxLength: length })
+    .filter((id) => /[1-9a-f]/.test(id));
+const word = (max: number): fc.Arbitrary<string> =>
+  fc.oneof(
+    fc.constantFrom('chat', 'execute_tool', 'tools/call', 'http', 'a"b', 'a\\b'),
+    fc.string({ unit: fc.constantFrom('a', 'Z', '_', '.', '~'), minLength: 1, maxLength: max }),
+  );
+const callKind = fc.constantFrom('model' as const, 'tool' as const, 'api' as const);
+const MISSING_RATE = { model: 'no-model-rate', tool: 'no-tool-rate', api: 'no-api-rate' } as const;
+
+/** A call record consistent with its kind and with whether the entry is priced. */
+const callRecord = (priced: boolean): fc.Arbitrary<Json> =>
+  fc
+    .record({
+      traceId: hex(32),
+      spanId: hex(16),
+      parentSpanId: fc.option(hex(16), { nil: null }),
+      start: fc.bigInt({ min: 0n, max: 1n << 62n }),
+      length: fc.bigInt({ min: 0n, max: 1n << 40n }),
+      kind: callKind,
+      operation: word(64),
+      provider: fc.option(word(128), { nil: null }),
+      model: fc.option(anyText(256), { nil: null }),
+      tool: fc.record({
+        name: anyText(256),
+        type: fc.option(anyText(64), { nil: null }),
+        callId: fc.option(anyText(256), { nil: null }),
+      }),
+      apiHost: fc.constantFrom('api.stripe.com', 'a', 'x-1.example.com', '10.0.0.1'),
+      tokens: fc.record({
+        input: decimal,
+        output: decimal,
+        cacheRead: decimal,
+        cacheCreation: decimal,
+        reasoning: decimal,
+      }),
+      errorType: fc.option(anyText(256), { nil: null }),
+      price: priced
+        ? fc.option(fc.record({ costNano: decimal, rate: anyText(256) }), { nil: null })
+        : fc.constant(null),
+    })
+    .map((c): Json => ({
+      traceId: c.traceId,
+      spanId: c.spanId,
+      parentSpanId: c.parentSpanId,
+      start: c.start.toString(),
+      end: (c.start + c.length).toString(),
+      kind: c.kind,
+      operation: c.operation,
+      provider: c.provider,
+      model: c.model,
+      tool: c.kind === 'tool' ? c.tool : null,
+      apiHost: c.kind === 'api' ? c.apiHost : null,
+      tokens: c.kind === 'model' ? c.tokens : null,
+      errorType: c.errorType,
+      costNano: c.price?.costNano ?? null,
+      rate: c.price?.rate ?? null,
+      unpriced: c.price !== null ? null : priced ? MISSING_RATE[c.kind] : 'no-policy',
+    }));
+
+const callsBody = fc
+  .option(
+    fc.record({
+      currency: fc.constantFrom('USD', 'EUR', 'JPY'),
+      policy: fc.record({ name: anyText(253), generation: decimal }),
+      totalNano: decimal,
+    }),
+    { nil: null },
+  )
+  .chain((cost) =>
+    fc.record({
+      tick: anyText(64),
+      session,
+      pod: fc.record({ uid: anyText(128), namespace: anyText(253), name: anyText(253) }),
+      calls: fc.uniqueArray(callRecord(cost !== null), {
+        minLength: 1,
+        maxLength: 4,
+        selector: (c) => `${c.traceId as string}/${c.spanId as string}`,
+      }),
+      cost: fc.constant(cost),
+    }),
+  )
+  .map((b): Json => ({ kind: 'calls', ...b, priced: b.cost !== null }));
+
 /** Keys in another order at every level: the fast path must not depend on member order. */
 function reversed(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(reversed);
@@ -212,13 +298,15 @@ function agrees(record: Json): boolean {
   return true;
 }
 
-const entry = fc.tuple(envelope, fc.oneof(podUsageBody, checkpointBody)).map(([e, b]) => ({
-  ...b,
-  ...e,
-}));
+const entry = fc
+  .tuple(envelope, fc.oneof(podUsageBody, checkpointBody, callsBody))
+  .map(([e, b]) => ({
+    ...b,
+    ...e,
+  }));
 
 describe('canonicalSplitFast', () => {
-  it('takes every valid pod-usage and checkpoint entry, in any member order, and matches canonicalSplit', () => {
+  it('takes every valid pod-usage, checkpoint and calls entry, in any member order, and matches canonicalSplit', () => {
     fc.assert(
       fc.property(entry, fc.boolean(), (record, reverse) => {
         const input = reverse ? (reversed(record) as Json) : record;
@@ -243,7 +331,8 @@ describe('canonicalSplitFast', () => {
     );
     // Some mutations leave a valid entry (an odd string where any string goes): those are taken.
     expect(taken).toBeGreaterThan(0);
-  });
+    // 3000 entries of three kinds, each refused or checked twice: seconds on a busy machine.
+  }, 60_000);
 
   it('refuses what parseEntry refuses in the fields a writer is most likely to get wrong', () => {
     const sealed = sealEntryLine(draft(podUsage(3)), GENESIS_PREV, 1n);
@@ -263,6 +352,34 @@ describe('canonicalSplitFast', () => {
     }
   });
 
+  it('refuses the call records parseEntry refuses', () => {
+    const valid: Json = {
+      ...sealEntryLine(draft(callsBody_()), GENESIS_PREV, 1n).entry,
+      hash: undefined,
+    };
+    expect(canonicalSplitFast(valid)).toBeDefined();
+    const broken = [
+      ['calls.0.kind', 'toString'],
+      ['calls.0.rate', null],
+      ['calls.0.unpriced', 'no-model-rate'],
+      ['calls.1.unpriced', 'no-policy'],
+      ['calls.1.rate', 'web_search'],
+      ['calls.2.apiHost', 'https://api.stripe.com'],
+      ['calls.2.apiHost', `${'a.'.repeat(127)}ab`],
+      ['calls.0.traceId', '0'.repeat(32)],
+      ['calls.0.operation', 'chat completion'],
+      ['calls.0.tokens.input', '100.0'],
+      ['calls.0.tool', { name: 'x', type: null, callId: null }],
+      ['calls', []],
+      ['priced', false],
+    ] as const;
+    for (const [path, value] of broken) {
+      const record = withMember(valid, path, value);
+      expect(canonicalSplitFast(record), path).toBeUndefined();
+      expect(() => parseEntry({ ...record, hash: 'f'.repeat(64) }), path).toThrow();
+    }
+  });
+
   it('leaves other kinds and GPU rows to the generic path', () => {
     const gpuPod = podUsage(2, {
       gpu: [{ model: 'NVIDIA A100-SXM4-40GB', allocatedUs: '7', activeUs: '3' }],
@@ -271,7 +388,11 @@ describe('canonicalSplitFast', () => {
       const sealed = sealEntryLine(draft(body), GENESIS_PREV, 1n);
       const record: Json = { ...sealed.entry, hash: undefined };
       const fast = canonicalSplitFast(record);
-      if (body.kind === 'checkpoint' || (body.kind === 'pod-usage' && body.gpu === undefined)) {
+      if (
+        body.kind === 'checkpoint' ||
+        body.kind === 'calls' ||
+        (body.kind === 'pod-usage' && body.gpu === undefined)
+      ) {
         expect(fast).toEqual(canonicalSplit(record, 'hash'));
       } else {
         expect(fast).toBeUndefined();
@@ -315,7 +436,24 @@ describe('canonicalSplitFast', () => {
       ).entry,
       hash: undefined,
     };
+    const calls: Json = {
+      ...sealEntryLine(draft(callsBody_()), GENESIS_PREV, 1n).entry,
+      hash: undefined,
+    };
     const cases: [Json, string, keyof typeof FIELD_MAX_LENGTH][] = [
+      [calls, 'tick', 'tick'],
+      [calls, 'pod.uid', 'podUid'],
+      [calls, 'pod.name', 'name'],
+      [calls, 'session.id', 'sessionId'],
+      [calls, 'cost.policy.name', 'name'],
+      [calls, 'calls.0.operation', 'callOperation'],
+      [calls, 'calls.0.provider', 'callProvider'],
+      [calls, 'calls.0.model', 'callModel'],
+      [calls, 'calls.0.rate', 'callRate'],
+      [calls, 'calls.1.tool.name', 'toolName'],
+      [calls, 'calls.1.tool.type', 'toolType'],
+      [calls, 'calls.1.tool.callId', 'toolCallId'],
+      [calls, 'calls.2.errorType', 'errorType'],
       [pod, 'agentId', 'agentId'],
       [pod, 'node', 'node'],
       [pod, 'bootId', 'bootId'],

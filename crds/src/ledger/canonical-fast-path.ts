@@ -1,13 +1,20 @@
 import { isCurrencyCode } from '../money/currencies.ts';
-import { FIELD_MAX_LENGTH as MAX } from './limits.ts';
+import { FIELD_MAX_LENGTH as MAX, MAX_CALLS_PER_ENTRY } from './limits.ts';
+import {
+  API_HOST_PATTERN,
+  CALL_FIELDS,
+  CALL_WORD_PATTERN,
+  SPAN_ID_PATTERN,
+  TRACE_ID_PATTERN,
+} from './parse-calls.ts';
 import { FLAG_PATTERN, HASH_PATTERN, NAME_KEY_PATTERN, isDecimalText } from './fields.ts';
 import { POD_QOS_CLASSES } from './types.ts';
 import type { PodQos } from './types.ts';
 import { REQUIRED_USAGE_KEYS, USAGE_KEYS } from './usage.ts';
 
 /**
- * The writer's fast path for the entries it writes in bulk: a pod-usage entry per pod and a
- * checkpoint per batch. Returns what `canonicalSplit(record, 'hash')` returns, built member by
+ * The writer's fast path for the entries it writes in bulk: a pod-usage entry per pod, a
+ * checkpoint per batch and the calls entries (one record per model, tool and API call). Returns what `canonicalSplit(record, 'hash')` returns, built member by
  * member in sorted order while checking what `parseEntry` checks, or undefined when the record
  * is anything else (another kind, GPU rows, an extra or missing member, keys out of order, an
  * invalid value). The writer then takes the generic path, which produces the precise error.
@@ -26,8 +33,12 @@ export function canonicalSplitFast(
   // `hash` is an own member, still undefined: the writer fills it in from these members.
   if (record.hash !== undefined || !Object.hasOwn(record, 'hash')) return undefined;
   const kind = own(record, 'kind');
-  const envelope = kind === 'pod-usage' || kind === 'checkpoint' ? envelopeOf(record) : undefined;
+  const envelope =
+    kind === 'pod-usage' || kind === 'checkpoint' || kind === 'calls'
+      ? envelopeOf(record)
+      : undefined;
   if (envelope === undefined) return undefined;
+  if (kind === 'calls') return calls(record, envelope);
   return kind === 'pod-usage' ? podUsage(record, envelope) : checkpoint(record, envelope);
 }
 
@@ -112,6 +123,33 @@ function checkpoint(record: Fields, e: Envelope): [string, string] | undefined {
     `${e.head},"cgroups":${cgroups}`,
     `"kind":"checkpoint","node":${e.node},"prev":"${e.prev}","seq":"${e.seq}","tick":${tick},` +
       `"time":${e.time},"v":1`,
+  ];
+}
+
+function calls(record: Fields, e: Envelope): [string, string] | undefined {
+  const costValue = own(record, 'cost');
+  const priced = own(record, 'priced');
+  const cost = costValue === null ? 'null' : tokenCostJson(costValue);
+  const list = callListJson(own(record, 'calls'), costValue !== null);
+  const pod = spanPodJson(own(record, 'pod'));
+  const session = sessionJson(own(record, 'session'));
+  const tick = text(own(record, 'tick'), MAX.tick);
+  if (
+    cost === undefined ||
+    list === undefined ||
+    pod === undefined ||
+    priced !== (costValue !== null) ||
+    session === undefined ||
+    tick === undefined ||
+    // calls, cost, pod, priced, session, tick.
+    Object.keys(record).length !== e.members + 6
+  ) {
+    return undefined;
+  }
+  return [
+    `${e.head},"calls":${list},"cost":${cost}`,
+    `"kind":"calls","node":${e.node},"pod":${pod},"prev":"${e.prev}","priced":${String(priced)},` +
+      `"seq":"${e.seq}","session":${session.json},"tick":${tick},"time":${e.time},"v":1`,
   ];
 }
 
@@ -353,4 +391,194 @@ function countersJson(value: unknown): string | undefined {
     out += `${i === 0 ? '' : ','}"${name}":"${item}"`;
   }
   return `{${out}}`;
+}
+
+/** The pod of a tokens or calls entry: uid, namespace and name only. */
+function spanPodJson(value: unknown): string | undefined {
+  const pod = record(value, 3);
+  if (pod === undefined) return undefined;
+  const name = text(own(pod, 'name'), MAX.name);
+  const namespace = text(own(pod, 'namespace'), MAX.name);
+  const uid = text(own(pod, 'uid'), MAX.podUid);
+  if (name === undefined || namespace === undefined || uid === undefined) return undefined;
+  return `{"name":${name},"namespace":${namespace},"uid":${uid}}`;
+}
+
+function tokenCostJson(value: unknown): string | undefined {
+  const cost = record(value, 3);
+  if (cost === undefined) return undefined;
+  const currency = own(cost, 'currency');
+  const totalNano = decimalJson(own(cost, 'totalNano'));
+  const policy = record(own(cost, 'policy'), 2);
+  if (
+    typeof currency !== 'string' ||
+    !isCurrencyCode(currency) ||
+    totalNano === undefined ||
+    policy === undefined
+  ) {
+    return undefined;
+  }
+  const generation = decimalJson(own(policy, 'generation'));
+  const name = text(own(policy, 'name'), MAX.name);
+  if (generation === undefined || name === undefined) return undefined;
+  return (
+    `{"currency":${JSON.stringify(currency)},` +
+    `"policy":{"generation":${generation},"name":${name}},"totalNano":${totalNano}}`
+  );
+}
+
+/** The call records of an entry (`priced`: a policy priced it), each (traceId, spanId) once. */
+function callListJson(value: unknown, priced: boolean): string | undefined {
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_CALLS_PER_ENTRY) {
+    return undefined;
+  }
+  const seen = value.length > 1 ? new Set<string>() : undefined;
+  let out = '';
+  for (let i = 0; i < value.length; i++) {
+    const call = record(value[i], CALL_FIELDS.length);
+    const json = call === undefined ? undefined : callJson(call, priced);
+    if (json === undefined) return undefined;
+    if (seen !== undefined) {
+      const key = `${call?.traceId as string}/${call?.spanId as string}`;
+      if (seen.has(key)) return undefined;
+      seen.add(key);
+    }
+    out += i === 0 ? json : `,${json}`;
+  }
+  return `[${out}]`;
+}
+
+const MISSING_RATE: Readonly<Record<string, string>> = {
+  model: 'no-model-rate',
+  tool: 'no-tool-rate',
+  api: 'no-api-rate',
+};
+
+/** A nullable string member: `null`, or the JSON of a string of 1..max units. */
+function nullableText(value: unknown, max: number): string | undefined {
+  return value === null ? 'null' : text(value, max);
+}
+
+function nullableMatch(value: unknown, pattern: RegExp, max: number): string | undefined {
+  if (value === null) return 'null';
+  return typeof value === 'string' && value.length <= max && pattern.test(value)
+    ? `"${value}"`
+    : undefined;
+}
+
+/** One call record, checked as parse-calls.ts checks it. */
+function callJson(call: Fields, priced: boolean): string | undefined {
+  const kind = own(call, 'kind');
+  const unpriced = own(call, 'unpriced');
+  const costNano = own(call, 'costNano');
+  const start = own(call, 'start');
+  const end = own(call, 'end');
+  const traceId = own(call, 'traceId');
+  const spanId = own(call, 'spanId');
+  if (
+    typeof kind !== 'string' ||
+    !Object.hasOwn(MISSING_RATE, kind) ||
+    typeof traceId !== 'string' ||
+    !TRACE_ID_PATTERN.test(traceId) ||
+    typeof spanId !== 'string' ||
+    !SPAN_ID_PATTERN.test(spanId) ||
+    !isDecimalText(start) ||
+    !isDecimalText(end) ||
+    decimalLess(end, start)
+  ) {
+    return undefined;
+  }
+  const parentSpanId = nullableMatch(own(call, 'parentSpanId'), SPAN_ID_PATTERN, 16);
+  // Operation and provider are printable ASCII without spaces, but may hold `"` and `\`.
+  const operationValue = own(call, 'operation');
+  const operation =
+    typeof operationValue === 'string' && CALL_WORD_PATTERN.test(operationValue)
+      ? text(operationValue, MAX.callOperation)
+      : undefined;
+  const providerValue = own(call, 'provider');
+  const provider =
+    providerValue === null
+      ? 'null'
+      : typeof providerValue === 'string' && CALL_WORD_PATTERN.test(providerValue)
+        ? text(providerValue, MAX.callProvider)
+        : undefined;
+  const model = nullableText(own(call, 'model'), MAX.callModel);
+  const errorType = nullableText(own(call, 'errorType'), MAX.errorType);
+  const toolValue = own(call, 'tool');
+  const tool = toolValue === null ? 'null' : toolJson(toolValue);
+  const apiHostValue = own(call, 'apiHost');
+  const apiHost = nullableMatch(apiHostValue, API_HOST_PATTERN, MAX.apiHost);
+  const tokensValue = own(call, 'tokens');
+  const tokens = tokensValue === null ? 'null' : callTokensJson(tokensValue);
+  const rateValue = own(call, 'rate');
+  const rate = rateValue === null ? 'null' : text(rateValue, MAX.callRate);
+  // costNano and rate are set together, and `unpriced` says why they are not.
+  let price: string | undefined;
+  if (costNano === null) {
+    const expected = priced ? MISSING_RATE[kind] : 'no-policy';
+    price =
+      rateValue === null && unpriced === expected ? `"costNano":null,"end":"${end}"` : undefined;
+  } else {
+    price =
+      priced && isDecimalText(costNano) && rateValue !== null && unpriced === null
+        ? `"costNano":"${costNano}","end":"${end}"`
+        : undefined;
+  }
+  if (
+    parentSpanId === undefined ||
+    operation === undefined ||
+    provider === undefined ||
+    model === undefined ||
+    errorType === undefined ||
+    tool === undefined ||
+    apiHost === undefined ||
+    tokens === undefined ||
+    price === undefined ||
+    rate === undefined ||
+    (toolValue !== null) !== (kind === 'tool') ||
+    (apiHostValue !== null) !== (kind === 'api') ||
+    (tokensValue !== null) !== (kind === 'model')
+  ) {
+    return undefined;
+  }
+  return (
+    `{"apiHost":${apiHost},${price},"errorType":${errorType},"kind":"${kind}",` +
+    `"model":${model},"operation":${operation},"parentSpanId":${parentSpanId},` +
+    `"provider":${provider},"rate":${rate},"spanId":"${spanId}","start":"${start}",` +
+    `"tokens":${tokens},"tool":${tool},"traceId":"${traceId}",` +
+    `"unpriced":${unpriced === null ? 'null' : `"${unpriced as string}"`}}`
+  );
+}
+
+function toolJson(value: unknown): string | undefined {
+  const tool = record(value, 3);
+  if (tool === undefined) return undefined;
+  const callId = nullableText(own(tool, 'callId'), MAX.toolCallId);
+  const name = text(own(tool, 'name'), MAX.toolName);
+  const type = nullableText(own(tool, 'type'), MAX.toolType);
+  if (callId === undefined || name === undefined || type === undefined) return undefined;
+  return `{"callId":${callId},"name":${name},"type":${type}}`;
+}
+
+function callTokensJson(value: unknown): string | undefined {
+  const tokens = record(value, 5);
+  if (tokens === undefined) return undefined;
+  const cacheCreation = own(tokens, 'cacheCreation');
+  const cacheRead = own(tokens, 'cacheRead');
+  const input = own(tokens, 'input');
+  const output = own(tokens, 'output');
+  const reasoning = own(tokens, 'reasoning');
+  if (
+    !isDecimalText(cacheCreation) ||
+    !isDecimalText(cacheRead) ||
+    !isDecimalText(input) ||
+    !isDecimalText(output) ||
+    !isDecimalText(reasoning)
+  ) {
+    return undefined;
+  }
+  return (
+    `{"cacheCreation":"${cacheCreation}","cacheRead":"${cacheRead}","input":"${input}",` +
+    `"output":"${output}","reasoning":"${reasoning}"}`
+  );
 }

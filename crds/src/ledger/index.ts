@@ -1,3 +1,5 @@
+export { callKeys, callsToWrite, seenFromLedger } from './call-dedup.ts';
+export type { CallsToWrite } from './call-dedup.ts';
 export { canonicalize } from './canonical.ts';
 export { canonicalSplitFast } from './canonical-fast-path.ts';
 export {

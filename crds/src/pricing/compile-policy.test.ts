@@ -60,6 +60,51 @@ describe('compilePolicy', () => {
     );
   });
 
+  it('compiles cache, long-context, tool and API rates', () => {
+    const p = compilePolicy('p', 1n, {
+      currency: 'USD',
+      rates: {
+        tokens: [
+          {
+            model: 'm',
+            inputPerMillion: '3',
+            outputPerMillion: '15',
+            cacheReadPerMillion: '0.30',
+            longContext: {
+              aboveInputTokens: 200_000,
+              inputPerMillion: '6',
+              outputPerMillion: '22.5',
+            },
+          },
+        ],
+        tools: [{ name: 'web_search', perCall: '0.01' }],
+        apis: [
+          { host: 'api.stripe.com', perCall: '0.002' },
+          { host: '*.googleapis.com', perCall: '0.0005' },
+        ],
+      },
+    });
+    expect(p.rates.tokens.get('m')).toEqual({
+      inputPerMillionNano: 3_000_000_000n,
+      outputPerMillionNano: 15_000_000_000n,
+      cacheReadPerMillionNano: 300_000_000n,
+      cacheCreationPerMillionNano: 3_000_000_000n,
+      longContext: {
+        aboveInputTokens: 200_000n,
+        inputPerMillionNano: 6_000_000_000n,
+        outputPerMillionNano: 22_500_000_000n,
+        // The tier's cache rates default to the tier's input rate.
+        cacheReadPerMillionNano: 6_000_000_000n,
+        cacheCreationPerMillionNano: 6_000_000_000n,
+      },
+    });
+    expect(p.rates.tools).toEqual(new Map([['web_search', 10_000_000n]]));
+    expect(p.rates.apis).toEqual({
+      exact: new Map([['api.stripe.com', 2_000_000n]]),
+      subdomains: new Map([['googleapis.com', 500_000n]]),
+    });
+  });
+
   it('defaults the GPU basis to Allocation and priority to 0', () => {
     const p = compilePolicy('p', 3n, { currency: 'USD', rates: { gpuHour: { default: '1' } } });
     expect(p.rates.gpuHour?.basis).toBe('Allocation');
@@ -112,6 +157,102 @@ describe('compilePolicy', () => {
       'spec.rates.tokens[0].inputPerMillion',
       'invalid-rate',
     ],
+    [
+      'a bad cache-read rate',
+      {
+        currency: 'USD',
+        rates: {
+          tokens: [
+            { model: 'm', inputPerMillion: '1', outputPerMillion: '1', cacheReadPerMillion: '-1' },
+          ],
+        },
+      },
+      'spec.rates.tokens[0].cacheReadPerMillion',
+      'invalid-rate',
+    ],
+    [
+      'a long-context threshold of zero',
+      {
+        currency: 'USD',
+        rates: {
+          tokens: [
+            {
+              model: 'm',
+              inputPerMillion: '1',
+              outputPerMillion: '1',
+              longContext: { aboveInputTokens: 0, inputPerMillion: '2', outputPerMillion: '2' },
+            },
+          ],
+        },
+      },
+      'spec.rates.tokens[0].longContext.aboveInputTokens',
+      'invalid-rate',
+    ],
+    [
+      'a bad long-context cache-creation rate',
+      {
+        currency: 'USD',
+        rates: {
+          tokens: [
+            {
+              model: 'm',
+              inputPerMillion: '1',
+              outputPerMillion: '1',
+              longContext: {
+                aboveInputTokens: 10,
+                inputPerMillion: '2',
+                outputPerMillion: '2',
+                cacheCreationPerMillion: '1,5',
+              },
+            },
+          ],
+        },
+      },
+      'spec.rates.tokens[0].longContext.cacheCreationPerMillion',
+      'invalid-rate',
+    ],
+    [
+      'a repeated tool',
+      {
+        currency: 'USD',
+        rates: {
+          tools: [
+            { name: 'web_search', perCall: '1' },
+            { name: 'web_search', perCall: '2' },
+          ],
+        },
+      },
+      'spec.rates.tools[1]',
+      'duplicate-tool',
+    ],
+    [
+      'a bad tool price',
+      { currency: 'USD', rates: { tools: [{ name: 't', perCall: '0.1.2' }] } },
+      'spec.rates.tools[0].perCall',
+      'invalid-rate',
+    ],
+    [
+      'a repeated API host pattern',
+      {
+        currency: 'USD',
+        rates: {
+          apis: [
+            { host: '*.example.com', perCall: '1' },
+            { host: '*.example.com', perCall: '2' },
+          ],
+        },
+      },
+      'spec.rates.apis[1]',
+      'duplicate-host',
+    ],
+    ...['*', 'https://api.example.com', 'api.example.com:443', 'API.example.com', 'a.*.com'].map(
+      (host): [string, CostPolicySpec, string, PolicyCompileError['reason']] => [
+        `the API host ${host}`,
+        { currency: 'USD', rates: { apis: [{ host, perCall: '1' }] } },
+        'spec.rates.apis[0].host',
+        'invalid-host',
+      ],
+    ),
     [
       'a repeated token model',
       {

@@ -3,7 +3,8 @@ import type { Budget, LedgerEntry } from '@agentmeter/crds';
 import { reducePolicy } from './accumulate.ts';
 import type { NodeChain } from './accumulate.ts';
 import { decodeState, emptyState, encodeState } from './state.ts';
-import { budgets, chainOf, podBody, view } from './test-ledger.ts';
+import { gzipSync } from 'node:zlib';
+import { budgets, leafCall, callsEntryBody, chainOf, podBody, view } from './test-ledger.ts';
 
 const T0 = Date.parse('2026-05-10T12:00:00Z');
 const GENESIS = (node: string) => ({ node, seq: 0n, hash: '0'.repeat(64) });
@@ -98,6 +99,77 @@ describe('reducePolicy', () => {
     expect(r.state.budgets.get('ns')?.sums.get('n1')).toBe(3n);
     // The monthly budget keeps counting across the day boundary.
     expect(r.state.budgets.get('all')?.sums.get('*')).toBe(103n);
+  });
+});
+
+describe('reducePolicy: calls entries', () => {
+  const calls = chainOf('a', [
+    podBody({ namespace: 'n1', nano: 100n, atMs: T0, session: 's1' }),
+    callsEntryBody({ namespace: 'n1', atMs: T0, session: 's1' }, [
+      leafCall({ kind: 'model', nano: 40n, item: 'gpt-4o', input: 1000n, output: 20n }, 0, T0),
+      leafCall({ kind: 'tool', nano: 7n, item: 'web_search' }, 1, T0),
+      leafCall({ kind: 'api', nano: 3n, item: 'api.stripe.com' }, 2, T0),
+      leafCall({ kind: 'tool', nano: null, item: 'calculator' }, 3, T0),
+    ]),
+    callsEntryBody({ namespace: 'n2', atMs: T0 }, [
+      leafCall({ kind: 'model', nano: 11n, item: 'gpt-4o', input: 5n, output: 6n }, 0, T0),
+    ]),
+    callsEntryBody({ namespace: 'n1', atMs: T0, session: 's1', policy: 'other' }, [
+      leafCall({ kind: 'model', nano: 1000n, item: 'gpt-4o' }, 0, T0),
+    ]),
+  ]);
+
+  it("counts each call's cost once per budget, session and namespace, by kind", () => {
+    const r = reducePolicy(emptyState(), [], [chain('a', calls)], view, T0);
+    // Infrastructure 100 + calls 40 + 7 + 3 (+ an unpriced call) in n1/s1; 11 in n2 unattributed.
+    expect(r.state.budgets.get('all')?.sums.get('*')).toBe(161n);
+    expect(r.state.budgets.get('ns')?.sums).toEqual(
+      new Map([
+        ['n1', 150n],
+        ['n2', 11n],
+      ]),
+    );
+    expect(r.state.budgets.get('sess')?.sums).toEqual(new Map([['n1/s1', 150n]]));
+    const n1 = [...r.state.reports.values()][0]?.namespaces.get('n1');
+    expect(n1?.cost).toMatchObject({ cpu: 100n, tokens: 40n, tools: 7n, apis: 3n });
+    expect([n1?.input, n1?.output]).toEqual([1000n, 20n]);
+    expect(r.counted).toBe(3);
+    // Again from the committed state: nothing counts twice.
+    const again = reducePolicy(
+      decodeState(encodeState(r.state)),
+      r.cursors,
+      [chain('a', calls)],
+      view,
+      T0,
+    );
+    expect(again.counted).toBe(0);
+    expect(encodeState(again.state)).toBe(encodeState(r.state));
+  });
+
+  it('keeps tool and API spend through the state encoding, and reads a state written before them', () => {
+    const r = reducePolicy(emptyState(), [], [chain('a', calls)], view, T0);
+    expect(decodeState(encodeState(r.state))).toEqual(r.state);
+    // A namespace row as written before calls: six resources, input, output, sessions.
+    const old = {
+      v: 1,
+      d: ['n1', 'n1/s1'],
+      b: [],
+      r: [['Monthly/UTC', T0, T0 + 1, [[0, '2s', '0', '0', '0', '0', '14', '1', '2', '1']]]],
+      c: [],
+    };
+    const text = `v1.${gzipSync(JSON.stringify(old)).toString('base64')}`;
+    const ns = decodeState(text).reports.get('Monthly/UTC')?.namespaces.get('n1');
+    expect(ns?.cost).toEqual({
+      cpu: 100n,
+      memory: 0n,
+      gpu: 0n,
+      io: 0n,
+      network: 0n,
+      tokens: 40n,
+      tools: 0n,
+      apis: 0n,
+    });
+    expect([ns?.input, ns?.output, [...(ns?.sessions ?? [])]]).toEqual([1n, 2n, ['n1/s1']]);
   });
 });
 

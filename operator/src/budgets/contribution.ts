@@ -8,9 +8,20 @@ import {
   parseMoney,
   priceNano,
 } from '@agentmeter/crds';
-import type { LedgerEntry, Rates } from '@agentmeter/crds';
+import type { CallsEntry, LedgerEntry, Rates } from '@agentmeter/crds';
 
-export const RESOURCES = ['cpu', 'memory', 'gpu', 'io', 'network', 'tokens'] as const;
+/** `tokens` is model calls (and the older per-tick tokens entries); `tools` and `apis` are
+ * per-call prices of tool and API calls. */
+export const RESOURCES = [
+  'cpu',
+  'memory',
+  'gpu',
+  'io',
+  'network',
+  'tokens',
+  'tools',
+  'apis',
+] as const;
 export type Resource = (typeof RESOURCES)[number];
 export type Breakdown = Record<Resource, bigint>;
 
@@ -29,6 +40,8 @@ export interface Contribution {
   readonly breakdown: Breakdown;
   readonly inputTokens: bigint;
   readonly outputTokens: bigint;
+  /** The calls entry this came from, for per-call records; null for other kinds. */
+  readonly calls: CallsEntry | null;
 }
 
 export interface PolicyIdentity {
@@ -40,7 +53,7 @@ export interface PolicyIdentity {
 }
 
 export function zeroBreakdown(): Breakdown {
-  return { cpu: 0n, memory: 0n, gpu: 0n, io: 0n, network: 0n, tokens: 0n };
+  return { cpu: 0n, memory: 0n, gpu: 0n, io: 0n, network: 0n, tokens: 0n, tools: 0n, apis: 0n };
 }
 
 function rate(money: string | undefined): bigint {
@@ -89,10 +102,11 @@ export function pricedBy(
 
 /** The contribution of `entry` to `policy`, or null when the policy did not price it. */
 export function contributionOf(entry: LedgerEntry, policy: PolicyIdentity): Contribution | null {
-  if (entry.kind !== 'pod-usage' && entry.kind !== 'tokens') return null;
+  if (entry.kind !== 'pod-usage' && entry.kind !== 'tokens' && entry.kind !== 'calls') return null;
   const cost = entry.cost;
   if (cost === null || !pricedBy(cost, entry.time.end, policy)) return null;
   const timeMs = entryTimeMs(entry.time.end);
+  if (entry.kind === 'calls') return callsContribution(entry, timeMs);
   const totalNano = BigInt(cost.totalNano);
   if (entry.kind === 'tokens') {
     let input = 0n;
@@ -110,6 +124,7 @@ export function contributionOf(entry: LedgerEntry, policy: PolicyIdentity): Cont
       breakdown: { ...zeroBreakdown(), tokens: totalNano },
       inputTokens: input,
       outputTokens: output,
+      calls: null,
     };
   }
   const u = entry.usage;
@@ -140,8 +155,44 @@ export function contributionOf(entry: LedgerEntry, policy: PolicyIdentity): Cont
     namespace: entry.pod.namespace,
     totalNano,
     sessions,
-    breakdown: { cpu, memory, gpu, io, network, tokens: 0n },
+    breakdown: { ...zeroBreakdown(), cpu, memory, gpu, io, network },
     inputTokens: 0n,
     outputTokens: 0n,
+    calls: null,
+  };
+}
+
+/**
+ * A calls entry counts each priced call once: its cost goes to tokens, tools or apis by the
+ * call's kind, and the total is their sum (which the ledger's conservation check holds equal to
+ * cost.totalNano), so the budgets, the report columns and the per-call records agree exactly.
+ */
+function callsContribution(entry: CallsEntry, timeMs: number): Contribution {
+  const breakdown = zeroBreakdown();
+  let input = 0n;
+  let output = 0n;
+  for (const call of entry.calls) {
+    if (call.costNano !== null) {
+      const nano = BigInt(call.costNano);
+      if (call.kind === 'tool') breakdown.tools += nano;
+      else if (call.kind === 'api') breakdown.apis += nano;
+      else breakdown.tokens += nano;
+    }
+    if (call.tokens !== null) {
+      input += BigInt(call.tokens.input);
+      output += BigInt(call.tokens.output);
+    }
+  }
+  const totalNano = breakdown.tokens + breakdown.tools + breakdown.apis;
+  const session = entry.session;
+  return {
+    timeMs,
+    namespace: session?.namespace ?? entry.pod.namespace,
+    totalNano,
+    sessions: session ? [{ key: `${session.namespace}/${session.id}`, nano: totalNano }] : [],
+    breakdown,
+    inputTokens: input,
+    outputTokens: output,
+    calls: entry,
   };
 }

@@ -10,7 +10,7 @@
 import { parseSeq } from '@agentmeter/crds';
 import type { LedgerPosition } from '@agentmeter/crds';
 import { b36, Dictionary, fromB36 as fromB36Of, pack, unpack, wordsOf } from '../status/packed.ts';
-import { RESOURCES, zeroBreakdown } from './contribution.ts';
+import { zeroBreakdown } from './contribution.ts';
 import type { Breakdown } from './contribution.ts';
 
 export interface BudgetAccum {
@@ -83,7 +83,11 @@ export function cloneState(state: PolicyState): PolicyState {
 }
 
 // Wire rows. Amounts are base-36 strings: shorter than decimal, still exact BigInt.
+// A namespace row is [id, ...ROW_RESOURCES, input, output, sessions, ...ADDED_RESOURCES]: the
+// resources priced since calls came are appended, so a state written before reads as theirs 0.
 type NsRow = [number, ...string[]];
+const ROW_RESOURCES = ['cpu', 'memory', 'gpu', 'io', 'network', 'tokens'] as const;
+const ADDED_RESOURCES = ['tools', 'apis'] as const;
 interface Wire {
   v: 1;
   d: string[];
@@ -109,13 +113,14 @@ export function encodeState(state: PolicyState): string {
       const a = m.get(ns) as NamespaceAccum;
       return [
         id(ns),
-        ...RESOURCES.map((r) => b36(a.cost[r])),
+        ...ROW_RESOURCES.map((r) => b36(a.cost[r])),
         b36(a.input),
         b36(a.output),
         [...a.sessions]
           .sort()
           .map((s) => id(s).toString(36))
           .join(','),
+        ...ADDED_RESOURCES.map((r) => b36(a.cost[r])),
       ];
     });
   const wire: Wire = {
@@ -158,12 +163,14 @@ export function decodeState(text: string | undefined): PolicyState {
     const m = new Map<string, NamespaceAccum>();
     for (const [nsId, ...cols] of rows) {
       const cost = zeroBreakdown();
-      RESOURCES.forEach((r, i) => (cost[r] = fromB36(cols[i] ?? '')));
-      const sessionsCol = cols[RESOURCES.length + 2] ?? '';
+      const n = ROW_RESOURCES.length;
+      ROW_RESOURCES.forEach((r, i) => (cost[r] = fromB36(cols[i] ?? '')));
+      ADDED_RESOURCES.forEach((r, i) => (cost[r] = fromB36(cols[n + 3 + i] ?? '0')));
+      const sessionsCol = cols[n + 2] ?? '';
       m.set(word(nsId), {
         cost,
-        input: fromB36(cols[RESOURCES.length] ?? ''),
-        output: fromB36(cols[RESOURCES.length + 1] ?? ''),
+        input: fromB36(cols[n] ?? ''),
+        output: fromB36(cols[n + 1] ?? ''),
         sessions: new Set(
           sessionsCol === '' ? [] : sessionsCol.split(',').map((s) => word(parseInt(s, 36))),
         ),

@@ -2,6 +2,7 @@
 import { GENESIS_PREV, sealEntry, usageToWire, zeroUsage } from '@agentmeter/crds';
 import type {
   Budget,
+  CallKind,
   CallRecord,
   CallsBody,
   LedgerBody,
@@ -48,6 +49,79 @@ export function podBody(spec: PodCostSpec, i = 0): PodUsageBody {
           },
     priced: policy !== null,
     flags: [],
+  };
+}
+
+export interface LeafCallSpec {
+  readonly kind: CallKind;
+  /** null: unpriced (no rate for its model, tool or host). */
+  readonly nano: bigint | null;
+  /** Model, tool name or API host. */
+  readonly item: string;
+  readonly input?: bigint;
+  readonly output?: bigint;
+}
+
+/** One leaf call record of any kind, its span id from `n`. */
+export function leafCall(spec: LeafCallSpec, n: number, atMs: number): CallRecord {
+  const end = BigInt(atMs) * 1_000_000n;
+  return {
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    spanId: (n + 1).toString(16).padStart(16, '0'),
+    parentSpanId: null,
+    start: (end - 1_000_000n).toString(),
+    end: end.toString(),
+    kind: spec.kind,
+    operation: spec.kind === 'model' ? 'chat' : spec.kind === 'tool' ? 'execute_tool' : 'http',
+    provider: null,
+    model: spec.kind === 'model' ? spec.item : null,
+    tool: spec.kind === 'tool' ? { name: spec.item, type: null, callId: null } : null,
+    apiHost: spec.kind === 'api' ? spec.item : null,
+    tokens:
+      spec.kind === 'model'
+        ? {
+            input: (spec.input ?? 0n).toString(),
+            output: (spec.output ?? 0n).toString(),
+            cacheRead: '0',
+            cacheCreation: '0',
+            reasoning: '0',
+          }
+        : null,
+    errorType: null,
+    costNano: spec.nano === null ? null : spec.nano.toString(),
+    rate: spec.nano === null ? null : spec.item,
+    unpriced:
+      spec.nano !== null
+        ? null
+        : spec.kind === 'model'
+          ? 'no-model-rate'
+          : spec.kind === 'tool'
+            ? 'no-tool-rate'
+            : 'no-api-rate',
+  };
+}
+
+/** A calls entry of given records, priced by policy `p` (or another), its cost their sum. */
+export function callsEntryBody(
+  spec: { namespace: string; atMs: number; session?: string; policy?: string },
+  calls: readonly CallRecord[],
+  i = 0,
+): CallsBody {
+  const end = BigInt(spec.atMs) * 1_000_000n;
+  const total = calls.reduce((sum, c) => sum + BigInt(c.costNano ?? '0'), 0n);
+  return {
+    kind: 'calls',
+    time: { start: (end - 1_000_000_000n).toString(), end: end.toString() },
+    tick: `t${i}`,
+    session: spec.session ? { namespace: spec.namespace, id: spec.session } : null,
+    pod: { uid: `u-${spec.namespace}-${i}`, namespace: spec.namespace, name: `pod-${i}` },
+    calls,
+    cost: {
+      currency: 'USD',
+      policy: { name: spec.policy ?? 'p', generation: '1' },
+      totalNano: total.toString(),
+    },
+    priced: true,
   };
 }
 

@@ -21,6 +21,7 @@ const SERVICE: Record<Breakdown['by'], string> = {
   tag: 'AI agent sessions',
   model: 'AI model calls',
   tool: 'AI agent tool calls',
+  api: 'External API calls',
 };
 
 function groupName(by: Breakdown): string {

@@ -16,6 +16,8 @@ const row: ReportRow = {
   io: '0',
   network: '0',
   tokens: '0',
+  tools: '0',
+  apis: '0',
   inputTokens: 5,
   outputTokens: 6,
   sessions: 2,
@@ -24,9 +26,13 @@ const row: ReportRow = {
 describe('formatReport', () => {
   it('writes exact CSV rows per namespace', () => {
     expect(formatReport([row], 'csv')).toBe(
-      'policy,period,periodStart,periodEnd,namespace,currency,total,cpu,memory,gpu,io,network,tokens,inputTokens,outputTokens,sessions\n' +
-        'team,closed,2026-05-01T00:00:00Z,2026-06-01T00:00:00Z,a,USD,1.234567891,1.234567891,0,0,0,0,0,5,6,2\n',
+      'policy,period,periodStart,periodEnd,namespace,currency,total,cpu,memory,gpu,io,network,tokens,tools,apis,inputTokens,outputTokens,sessions\n' +
+        'team,closed,2026-05-01T00:00:00Z,2026-06-01T00:00:00Z,a,USD,1.234567891,1.234567891,0,0,0,0,0,0,0,5,6,2\n',
     );
+  });
+  it('leaves the tools and apis cells empty for a report written before calls were priced', () => {
+    const { tools: _tools, apis: _apis, ...before } = row;
+    expect(formatReport([before], 'csv').split('\n')[1]).toContain(',0,,,5,6,2');
   });
   it('adds a session column only per session', () => {
     const s = formatReport([{ ...row, session: 's,1' }], 'csv');

@@ -18,6 +18,8 @@ export interface ReportRow {
   readonly io?: string;
   readonly network?: string;
   readonly tokens?: string;
+  readonly tools?: string;
+  readonly apis?: string;
   readonly inputTokens?: number;
   readonly outputTokens?: number;
   readonly sessions?: number;
@@ -40,11 +42,23 @@ const COLUMNS = [
   'io',
   'network',
   'tokens',
+  'tools',
+  'apis',
   'inputTokens',
   'outputTokens',
   'sessions',
 ] as const;
-const MONEY = new Set(['total', 'cpu', 'memory', 'gpu', 'io', 'network', 'tokens']);
+const MONEY = new Set([
+  'total',
+  'cpu',
+  'memory',
+  'gpu',
+  'io',
+  'network',
+  'tokens',
+  'tools',
+  'apis',
+]);
 
 export function csvCell(value: string): string {
   return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;

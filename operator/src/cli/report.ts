@@ -22,7 +22,7 @@ export const USAGE = `Usage: agentmeter report [--policy NAME] [--period current
                          [--format table|csv|json] [--sessions] [--kubeconfig PATH]
        agentmeter report --anomalies [--policy NAME] [--format table|csv|json]
                          [--kubeconfig PATH]
-       agentmeter report --by namespace|tag:NAME|model|tool --policy NAME
+       agentmeter report --by namespace|tag:NAME|model|tool|api --policy NAME
                          [--period current|last|FROM..TO] [--format table|csv|json|focus]
                          [--currency ISO4217] [--store PATH|postgres://URL]
        agentmeter sessions [--top N] [--namespace NS] --policy NAME
@@ -78,6 +78,8 @@ export function currentRows(policy: CostPolicy, sessions: boolean): ReportRow[] 
         io: formatMoney(a.cost.io),
         network: formatMoney(a.cost.network),
         tokens: formatMoney(a.cost.tokens),
+        tools: formatMoney(a.cost.tools),
+        apis: formatMoney(a.cost.apis),
         inputTokens: Number(a.input),
         outputTokens: Number(a.output),
         sessions: a.sessions.size,

@@ -1,4 +1,4 @@
-// `agentmeter report --by namespace|tag:NAME|model|tool`: spend of a policy in a period from
+// `agentmeter report --by namespace|tag:NAME|model|tool|api`: spend of a policy in a period from
 // the store, per group, as a table, CSV, JSON or FinOps FOCUS CSV.
 import { formatMoney, formatMoneyForDisplay } from '@agentmeter/crds';
 import type { Breakdown, DailyRow, DayRange } from '../store/accounting.ts';
@@ -18,9 +18,11 @@ export interface StoreReportOptions {
 }
 
 export function parseBreakdown(text: string): Breakdown {
-  if (text === 'namespace' || text === 'model' || text === 'tool') return { by: text };
+  if (text === 'namespace' || text === 'model' || text === 'tool' || text === 'api') {
+    return { by: text };
+  }
   if (text.startsWith('tag:') && text.length > 4) return { by: 'tag', tag: text.slice(4) };
-  throw new UsageError(`--by must be namespace, tag:NAME, model or tool, not "${text}"`);
+  throw new UsageError(`--by must be namespace, tag:NAME, model, tool or api, not "${text}"`);
 }
 
 interface GroupTotal {

@@ -36,6 +36,8 @@ function breakdown(cost: Breakdown): CostBreakdown {
     io: formatMoney(cost.io),
     network: formatMoney(cost.network),
     tokens: formatMoney(cost.tokens),
+    tools: formatMoney(cost.tools),
+    apis: formatMoney(cost.apis),
   };
 }
 

@@ -146,7 +146,8 @@ export interface ChargebackRow {
 }
 
 export type Breakdown =
-  { readonly by: 'namespace' | 'model' | 'tool' } | { readonly by: 'tag'; readonly tag: string };
+  | { readonly by: 'namespace' | 'model' | 'tool' | 'api' }
+  | { readonly by: 'tag'; readonly tag: string };
 
 export interface DailyRow extends ChargebackRow {
   /** Unix day (UTC). */

@@ -9,7 +9,7 @@ import type { LedgerEntry, LedgerPosition } from '@agentmeter/crds';
 import { indexPage, PolicyFold } from '../budgets/accumulate.ts';
 import { emptyState } from '../budgets/state.ts';
 import type { PolicyState } from '../budgets/state.ts';
-import { chainOf, podBody, view } from '../budgets/test-ledger.ts';
+import { leafCall, callsEntryBody, chainOf, podBody, view } from '../budgets/test-ledger.ts';
 import { AccountingStore, CursorConflictError } from './accounting.ts';
 import { budgetDeltas, cursorMoves, RoundRecorder } from './round.ts';
 import { SqliteEngine } from './sqlite-engine.ts';
@@ -123,6 +123,51 @@ describe('rounds of the fold committed to the store', () => {
       ['n1', 130n],
       ['n3', 5n],
     ]);
+    await store.close();
+  });
+
+  it('records calls entries: session totals by kind, a rollup per model, tool and host, a row per call', async () => {
+    const store = new AccountingStore(new SqliteEngine({ path: join(dir, 'calls.db') }));
+    await store.migrate();
+    const entries = chainOf('a', [
+      podBody({ namespace: 'n1', nano: 100n, atMs: T0, session: 's1' }),
+      callsEntryBody({ namespace: 'n1', atMs: T0, session: 's1' }, [
+        leafCall({ kind: 'model', nano: 40n, item: 'gpt-4o', input: 1000n, output: 20n }, 0, T0),
+        leafCall({ kind: 'tool', nano: 7n, item: 'web_search' }, 1, T0),
+        leafCall({ kind: 'tool', nano: 7n, item: 'web_search' }, 2, T0),
+        leafCall({ kind: 'api', nano: 3n, item: 'api.stripe.com' }, 3, T0),
+        leafCall({ kind: 'tool', nano: null, item: 'calculator' }, 4, T0),
+      ]),
+    ]);
+    const c = await round(
+      store,
+      { state: emptyState(), cursors: [] },
+      [{ node: 'a', after: GENESIS('a'), entries }],
+      T0,
+    );
+    await expectSameSums(store, c.state);
+    expect(await store.session('p', 'n1', 's1')).toMatchObject({
+      infraNano: 100n,
+      tokensNano: 40n,
+      toolsNano: 14n,
+      apisNano: 3n,
+      totalNano: 157n,
+      calls: 5n,
+      unpricedCalls: 1n,
+      inputTokens: 1000n,
+      outputTokens: 20n,
+    });
+    const day = Math.floor(T0 / DAY);
+    const range = { fromDay: day, toDay: day + 1 };
+    const byTool = await store.dailyBreakdown('p', range, { by: 'tool' });
+    expect(byTool.map((r) => [r.key, r.costNano, r.calls])).toEqual([
+      ['calculator', 0n, 1n],
+      ['web_search', 14n, 2n],
+    ]);
+    const byModel = await store.dailyBreakdown('p', range, { by: 'model' });
+    expect(byModel.map((r) => [r.key, r.costNano, r.calls])).toEqual([['gpt-4o', 40n, 1n]]);
+    const byApi = await store.dailyBreakdown('p', range, { by: 'api' });
+    expect(byApi.map((r) => [r.key, r.costNano, r.calls])).toEqual([['api.stripe.com', 3n, 1n]]);
     await store.close();
   });
 });

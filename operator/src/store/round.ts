@@ -2,12 +2,13 @@
 // the budget sums as the difference between the state the round started from and the state it
 // finished with (so periods, late arrivals and budgets opened mid-period follow the fold's rules
 // exactly), and the session totals and daily rollups from the contributions it counted. Pure.
-import type { LedgerPosition } from '@agentmeter/crds';
+import type { CallsEntry, LedgerPosition } from '@agentmeter/crds';
 import type { Contribution } from '../budgets/contribution.ts';
 import type { PolicyState } from '../budgets/state.ts';
 import { addRollups, addSessions, mergeInto, rollupKey, sessionKey } from './accounting.ts';
 import type {
   BudgetDelta,
+  CallRecord,
   CursorMove,
   RollupDelta,
   RoundCommit,
@@ -56,9 +57,14 @@ export function cursorMoves(
 export class RoundRecorder {
   readonly #sessions = new Map<string, SessionDelta>();
   readonly #rollups = new Map<string, RollupDelta>();
+  readonly #calls: CallRecord[] = [];
 
   /** Pass as PolicyFold's observer. */
   readonly record = (c: Contribution): void => {
+    if (c.calls !== null) {
+      this.#recordCalls(c, c.calls);
+      return;
+    }
     const day = Math.floor(c.timeMs / DAY_MS);
     const atNs = BigInt(c.timeMs) * MS;
     // A tokens entry is a model's cost; a pod-usage entry is the pod's infrastructure.
@@ -97,6 +103,88 @@ export class RoundRecorder {
     mergeInto(this.#rollups, rollupKey(r), r, addRollups);
   };
 
+  /** A calls entry: its session's totals, a rollup per model, tool and host, and a row per call. */
+  #recordCalls(c: Contribution, entry: CallsEntry): void {
+    const day = Math.floor(c.timeMs / DAY_MS);
+    const generation = BigInt(entry.cost?.policy.generation ?? '0');
+    let first = BigInt(c.timeMs) * MS;
+    let last = first;
+    let unpriced = 0n;
+    for (const call of entry.calls) {
+      const start = BigInt(call.start);
+      const end = BigInt(call.end);
+      if (start < first) first = start;
+      if (end > last) last = end;
+      if (call.costNano === null) unpriced++;
+      const input = BigInt(call.tokens?.input ?? '0');
+      const output = BigInt(call.tokens?.output ?? '0');
+      const costNano = call.costNano === null ? null : BigInt(call.costNano);
+      const r: RollupDelta = {
+        day,
+        namespace: c.namespace,
+        tags: {},
+        kind: call.kind,
+        item:
+          (call.kind === 'tool'
+            ? call.tool?.name
+            : call.kind === 'api'
+              ? call.apiHost
+              : call.model) ?? '',
+        costNano: costNano ?? 0n,
+        calls: 1n,
+        inputTokens: input,
+        outputTokens: output,
+      };
+      mergeInto(this.#rollups, rollupKey(r), r, addRollups);
+      this.#calls.push({
+        traceId: call.traceId,
+        spanId: call.spanId,
+        parentSpanId: call.parentSpanId,
+        toolCallId: call.tool?.callId ?? null,
+        startNs: start,
+        endNs: end,
+        namespace: c.namespace,
+        sessionId: entry.session?.id ?? null,
+        pod: entry.pod.name,
+        kind: call.kind,
+        operation: call.operation,
+        provider: call.provider,
+        model: call.model,
+        toolName: call.tool?.name ?? null,
+        toolType: call.tool?.type ?? null,
+        apiHost: call.apiHost,
+        inputTokens: input,
+        outputTokens: output,
+        cacheReadTokens: BigInt(call.tokens?.cacheRead ?? '0'),
+        cacheCreationTokens: BigInt(call.tokens?.cacheCreation ?? '0'),
+        reasoningTokens: BigInt(call.tokens?.reasoning ?? '0'),
+        errorType: call.errorType,
+        costNano,
+        unpricedReason: call.unpriced,
+        policyGeneration: generation,
+        tags: {},
+      });
+    }
+    const session = entry.session;
+    if (session === null) return;
+    const d: SessionDelta = {
+      namespace: session.namespace,
+      sessionId: session.id,
+      day,
+      infraNano: 0n,
+      tokensNano: c.breakdown.tokens,
+      toolsNano: c.breakdown.tools,
+      apisNano: c.breakdown.apis,
+      calls: BigInt(entry.calls.length),
+      unpricedCalls: unpriced,
+      inputTokens: c.inputTokens,
+      outputTokens: c.outputTokens,
+      firstNs: first,
+      lastNs: last,
+    };
+    mergeInto(this.#sessions, sessionKey(d), d, addSessions);
+  }
+
   commit(
     policy: string,
     atNs: bigint,
@@ -110,7 +198,7 @@ export class RoundRecorder {
       budgets,
       sessions: [...this.#sessions.values()],
       rollups: [...this.#rollups.values()],
-      calls: [],
+      calls: this.#calls,
     };
   }
 }
