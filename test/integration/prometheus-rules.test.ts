@@ -16,6 +16,7 @@ const ALERTS = [
   'AgentmeterChainVerificationFailed',
   'AgentmeterTickErrors',
   'AgentmeterUnattributedShareHigh',
+  'AgentmeterUnpricedCalls',
   'AgentmeterSpendAnomaly',
   'AgentmeterGuardTripped',
 ];

@@ -1,6 +1,7 @@
 // A Pricer over one compiled policy, for tests of the batcher and of what is built on it: the
 // same crds pricing functions as PolicyPricer, without the informers.
-import { compilePolicy, priceCall, priceShares, type CostPolicySpec } from '@agentmeter/crds';
+import { compilePolicy, priceCall, type CostPolicySpec } from '@agentmeter/crds';
+import { podCost } from '../pricing/policy-pricer.ts';
 import type { Pricer, PricingRef } from './tick-batcher.ts';
 
 export function testPricer(spec: CostPolicySpec): { pricer: Pricer; ref: PricingRef } {
@@ -8,18 +9,7 @@ export function testPricer(spec: CostPolicySpec): { pricer: Pricer; ref: Pricing
   const ref: PricingRef = { policy: { name: 'p', generation: '3' }, currency: policy.currency };
   const pricer: Pricer = {
     policyFor: () => ref,
-    priceUsage: (_ref, usage, shares) => {
-      const price = priceShares(policy.rates, usage, shares);
-      return {
-        currency: policy.currency,
-        policy: ref.policy,
-        totalNano: price.totalNano.toString(),
-        bySession: price.bySession.map((s) => ({
-          session: s.session,
-          totalNano: s.totalNano.toString(),
-        })),
-      };
-    },
+    priceUsage: (_ref, usage, shares, gpuModel) => podCost(policy, ref, usage, shares, gpuModel),
     priceCall: (_ref, call) => priceCall(policy.rates, call),
   };
   return { pricer, ref };

@@ -3,7 +3,7 @@
 // a policy prices. Wrapper spans (invoke_agent, …) aggregate their children and are never
 // calls, so nothing is counted twice. Only ids, names, counts and the host are kept: never
 // prompt or response text, URLs or query strings.
-import type { CallKind } from '@agentmeter/crds';
+import type { CallKind, CallTokenCounts } from '@agentmeter/crds';
 import type { Attributes, AttrValue, SpanRecord } from '../otlp/types.ts';
 import { SPAN_KIND_CLIENT, STATUS_CODE_ERROR } from '../otlp/types.ts';
 import { tokenCount, type TokenCountProblem } from './token-count.ts';
@@ -57,14 +57,6 @@ const HOST_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?
 const MAX_HOST = 253;
 export const UNKNOWN_TOOL = 'unknown';
 export const UNKNOWN_OPERATION = 'unknown';
-
-export interface CallTokenCounts {
-  readonly input: bigint;
-  readonly output: bigint;
-  readonly cacheRead: bigint;
-  readonly cacheCreation: bigint;
-  readonly reasoning: bigint;
-}
 
 /** A call as read from its span, before it is priced. */
 export interface CallDraft {

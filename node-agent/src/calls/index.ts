@@ -3,7 +3,7 @@ export type { CallGroup, CallPod } from './collector.ts';
 export { CallDedupe } from './dedupe.ts';
 export type { CallIdentity, Claim } from './dedupe.ts';
 export { extractCall, normaliseHost, spanHost, TOKEN_KEYS } from './extract.ts';
-export type { ApiHostMatcher, CallDraft, CallExtraction, CallTokenCounts } from './extract.ts';
+export type { ApiHostMatcher, CallDraft, CallExtraction } from './extract.ts';
 export { MAX_TOKEN_COUNT, tokenCount } from './token-count.ts';
 export type { TokenCountProblem } from './token-count.ts';
 export { rebuildDedupe, CALL_ENTRY_SLACK_NS } from './rebuild.ts';

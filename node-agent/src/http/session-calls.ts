@@ -86,26 +86,14 @@ function money(map: ReadonlyMap<string, bigint>): Record<string, string> {
 }
 
 function nodeView(node: CallNode): unknown {
-  const { call } = node;
+  // The record as the ledger holds it, its cost in the entry's currency, then its children.
+  const { traceId: _trace, costNano, ...call } = node.call;
   return {
-    spanId: call.spanId,
-    parentSpanId: call.parentSpanId,
-    start: call.start,
-    end: call.end,
-    kind: call.kind,
-    operation: call.operation,
-    provider: call.provider,
-    model: call.model,
-    tool: call.tool,
-    apiHost: call.apiHost,
-    tokens: call.tokens,
-    errorType: call.errorType,
+    ...call,
     cost:
-      call.costNano === null || node.currency === null
+      costNano === null || node.currency === null
         ? null
-        : { [node.currency]: formatMoney(BigInt(call.costNano)) },
-    rate: call.rate,
-    unpriced: call.unpriced,
+        : { [node.currency]: formatMoney(BigInt(costNano)) },
     children: node.children.map(nodeView),
   };
 }

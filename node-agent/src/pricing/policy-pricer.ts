@@ -31,6 +31,26 @@ interface Retained {
   supersededAt: number | undefined;
 }
 
+/** A pod's usage and its shares priced under `policy`, as the pod-usage entry records it. */
+export function podCost(
+  policy: CompiledPolicy,
+  ref: PricingRef,
+  usage: Usage,
+  shares: readonly { session: SessionRef | null; usage: Usage }[],
+  gpuModel?: string,
+): PodCost {
+  const price = priceShares(policy.rates, usage, shares, gpuModel);
+  return {
+    currency: policy.currency,
+    policy: ref.policy,
+    totalNano: price.totalNano.toString(),
+    bySession: price.bySession.map((s) => ({
+      session: s.session,
+      totalNano: s.totalNano.toString(),
+    })),
+  };
+}
+
 export class PolicyPricer implements Pricer {
   readonly #policies: Informer<PolicyObject>;
   readonly #namespaces: Informer<V1Namespace>;
@@ -163,16 +183,7 @@ export class PolicyPricer implements Pricer {
         `policy ${ref.policy.name} generation ${ref.policy.generation} no longer retained`,
       );
     }
-    const price = priceShares(policy.rates, usage, shares, gpuModel);
-    return {
-      currency: policy.currency,
-      policy: ref.policy,
-      totalNano: price.totalNano.toString(),
-      bySession: price.bySession.map((s) => ({
-        session: s.session,
-        totalNano: s.totalNano.toString(),
-      })),
-    };
+    return podCost(policy, ref, usage, shares, gpuModel);
   }
 
   priceCall(ref: PricingRef, call: CallUsage): CallPrice {
