@@ -7,34 +7,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  DiscoveryV1Api,
-  EventsV1Api,
-  PatchStrategy,
-  RbacAuthorizationV1Api,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { CostPolicy } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess, freePort } from '../support/agent-process.ts';
-import {
-  createPodCgroup,
-  removePrefix,
-  writeControl,
-  type TestPodCgroup,
-} from '../support/cgroups.ts';
-import { adminKubeConfig, controlPlane } from '../support/kube.ts';
-import {
-  OperatorProcess,
-  agentHostName,
-  applyOperatorRbac,
-  eventually,
-  publishAgent,
-  serviceAccountToken,
-  writeTokenFiles,
-} from '../support/operator-process.ts';
+import { startBurnerPod } from '../support/burner-pod.ts';
+import { removePrefix, type TestPodCgroup } from '../support/cgroups.ts';
+import { createCostPolicy, deleteCostPolicy, getCostPolicy } from '../support/cost-policy.ts';
+import { kubeApis } from '../support/kube-apis.ts';
+import { controlPlane } from '../support/kube.ts';
+import { InstalledOperator, type OperatorProcess } from '../support/operator-process.ts';
+import { eventually } from '../support/wait.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const SYSTEM = `am-gd-${RUN}`;
@@ -52,21 +35,9 @@ const SESSIONS = [
 const group = 'agentmeter.dev';
 const version = 'v1alpha1';
 
-const kc = adminKubeConfig();
-const core = kc.makeApiClient(CoreV1Api);
-const custom = kc.makeApiClient(CustomObjectsApi);
-const discovery = kc.makeApiClient(DiscoveryV1Api);
-const eventsApi = kc.makeApiClient(EventsV1Api);
-const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+const { core, custom, discovery, events: eventsApi, rbac } = kubeApis();
 
-async function policy(): Promise<CostPolicy> {
-  return (await custom.getClusterCustomObject({
-    group,
-    version,
-    plural: 'costpolicies',
-    name: POLICY,
-  })) as CostPolicy;
-}
+const policy = (): Promise<CostPolicy> => getCostPolicy(custom, POLICY);
 
 describe('runaway-session guards in the operator round', () => {
   let agent: AgentProcess;
@@ -74,6 +45,7 @@ describe('runaway-session guards in the operator round', () => {
   const groups: TestPodCgroup[] = [];
   const burners = new Map<string, { kill(signal: NodeJS.Signals): boolean }>();
   let dir: string;
+  let installed: InstalledOperator | undefined;
 
   const marked = async (id: string): Promise<boolean> => {
     // Reading a mark needs a caller allowed to read the session: the admin token here.
@@ -87,40 +59,20 @@ describe('runaway-session guards in the operator round', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'agentmeter-gd-'));
     const plane = controlPlane();
-    const access = {
-      server: plane.server,
-      caFile: plane.caFile,
-      kubeconfig: plane.kubeconfig,
-      kubectl: plane.binaries.kubectl,
-      adminToken: plane.admin.token,
-    };
-    await core.createNamespace({ body: { metadata: { name: SYSTEM } } });
-    const chart = await applyOperatorRbac(access, RELEASE, SYSTEM);
-    const token = await serviceAccountToken(core, SYSTEM, chart.serviceAccount);
-    const files = await writeTokenFiles(dir, access, token);
+    installed = await InstalledOperator.install(core, plane, RELEASE, SYSTEM, dir);
     await core.createNamespace({
       body: { metadata: { name: NS, labels: { 'agentmeter-gd': RUN } } },
     });
     // Only CPU is priced, one unit per CPU-second; the guard allows 3 units in any 60 seconds.
-    await custom.createClusterCustomObject({
-      group,
-      version,
-      plural: 'costpolicies',
-      body: {
-        apiVersion: `${group}/${version}`,
-        kind: 'CostPolicy',
-        metadata: { name: POLICY },
-        spec: {
-          priority: 900,
-          selector: { namespaceSelector: { matchLabels: { 'agentmeter-gd': RUN } } },
-          currency: 'USD',
-          rates: { cpuCoreHour: '3600' },
-          guards: [
-            { name: 'burn-rate', maxSpendPerMinute: '3' },
-            { name: 'same-call', repeatedToolCall: { count: 5 } },
-          ],
-        },
-      },
+    await createCostPolicy(custom, POLICY, {
+      priority: 900,
+      selector: { namespaceSelector: { matchLabels: { 'agentmeter-gd': RUN } } },
+      currency: 'USD',
+      rates: { cpuCoreHour: '3600' },
+      guards: [
+        { name: 'burn-rate', maxSpendPerMinute: '3' },
+        { name: 'same-call', repeatedToolCall: { count: 5 } },
+      ],
     });
 
     const port = await freePort(HOST);
@@ -134,31 +86,25 @@ describe('runaway-session guards in the operator round', () => {
       token: plane.admin.token,
     });
     await agent.waitReady();
-    await publishAgent(discovery, SYSTEM, chart.agentService, NODE, port);
-    operator = await OperatorProcess.start({
-      kubeconfig: files.kubeconfig,
-      namespace: SYSTEM,
+    await installed.publish(discovery, NODE, port);
+    operator = await installed.startReplica({
       identity: 'gd-1',
-      ledgerTokenFile: files.tokenFile,
-      agentService: chart.agentService,
       agentPort: port,
-      hosts: { [agentHostName(NODE)]: HOST },
-      leaseName: chart.leaseName,
+      agents: { [NODE]: HOST },
     });
     await operator.waitStarted();
 
     for (const s of SESSIONS) {
-      const pod = await core.createNamespacedPod({
+      const pod = await startBurnerPod(core, {
         namespace: NS,
-        body: {
-          metadata: { name: s.pod, annotations: { 'agentmeter.dev/session-id': s.id } },
-          spec: { nodeName: NODE, containers: [{ name: 'main', image: 'example.invalid/app:1' }] },
-        },
+        name: s.pod,
+        node: NODE,
+        prefix: PREFIX,
+        quotaUs: s.quota,
+        session: s.id,
       });
-      const cg = await createPodCgroup({ uid: pod.metadata?.uid ?? '', prefix: PREFIX });
-      groups.push(cg);
-      await writeControl(cg, 'cpu', 'cpu.cfs_quota_us', s.quota);
-      burners.set(s.id, cg.run('sh', ['-c', 'while :; do :; done']));
+      groups.push(pod.group);
+      burners.set(s.id, pod.burner);
     }
   });
 
@@ -167,13 +113,9 @@ describe('runaway-session guards in the operator round', () => {
     await agent?.stop();
     for (const g of groups) await g.remove();
     await removePrefix(PREFIX);
-    await custom
-      .deleteClusterCustomObject({ group, version, plural: 'costpolicies', name: POLICY })
-      .catch(() => undefined);
+    await deleteCostPolicy(custom, POLICY);
     for (const ns of [SYSTEM, NS]) await core.deleteNamespace({ name: ns }).catch(() => undefined);
-    const name = `${RELEASE}-agentmeter-operator`;
-    await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
-    await rbac.deleteClusterRole({ name }).catch(() => undefined);
+    await installed?.removeClusterRbac(rbac);
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -12,10 +12,9 @@ import { LABEL_POLICY } from '../reports/build.ts';
 import { eventRows, formatAnomalies, trippedRows } from './anomalies.ts';
 import { formatReport } from './format.ts';
 import type { OutputFormat, ReportRow } from './format.ts';
-import { parsePeriod } from './period.ts';
 import { formatStoreReport, parseBreakdown } from './store-report.ts';
 import type { StoreReportFormat } from './store-report.ts';
-import { withStore } from './store-source.ts';
+import { storeQuery, withStore } from './store-source.ts';
 import { UsageError } from './usage-error.ts';
 
 export const USAGE = `Usage: agentmeter report [--policy NAME] [--period current|closed|all]
@@ -102,6 +101,8 @@ export function closedRows(reports: readonly CostReport[]): ReportRow[] {
   );
 }
 
+const STORE_REPORT_FORMATS: readonly StoreReportFormat[] = ['table', 'csv', 'json', 'focus'];
+
 async function runStoreReport(
   values: {
     by?: string;
@@ -115,17 +116,13 @@ async function runStoreReport(
   nowMs: number,
 ): Promise<void> {
   const by = parseBreakdown(values.by ?? '');
-  if (!values.policy) throw new UsageError(`--by needs --policy\n${USAGE}`);
-  const format = values.format as StoreReportFormat;
-  if (!['table', 'csv', 'json', 'focus'].includes(format))
-    throw new UsageError(`--format must be table, csv, json or focus\n${USAGE}`);
-  if (!/^[A-Z]{3}$/.test(values.currency))
-    throw new UsageError(`--currency must be an ISO 4217 code such as USD\n${USAGE}`);
-  const policy = values.policy;
-  // The default --period of the CostReport form, "all", means the current month here.
-  const range = parsePeriod(values.period === 'all' ? 'current' : values.period, nowMs);
+  const { policy, format, currency, range } = storeQuery(
+    // The default --period of the CostReport form, "all", means the current month here.
+    { ...values, period: values.period === 'all' ? 'current' : values.period },
+    { command: '--by', formats: STORE_REPORT_FORMATS, usage: USAGE, nowMs },
+  );
   const rows = await withStore(values.store, (s) => s.dailyBreakdown(policy, range, by));
-  out(formatStoreReport(rows, { policy, currency: values.currency, range, by, format }));
+  out(formatStoreReport(rows, { policy, currency, range, by, format }));
 }
 
 export async function runReport(

@@ -4,9 +4,8 @@ import { parseArgs } from 'node:util';
 import { formatMoney, formatMoneyForDisplay } from '@agentmeter/crds';
 import type { SessionRecord } from '../store/accounting.ts';
 import { renderCsv, renderTable } from './format.ts';
-import { parsePeriod } from './period.ts';
 import { USAGE } from './report.ts';
-import { withStore } from './store-source.ts';
+import { storeQuery, withStore } from './store-source.ts';
 import { UsageError } from './usage-error.ts';
 
 const MONEY = ['totalNano', 'infraNano', 'tokensNano', 'toolsNano', 'apisNano'] as const;
@@ -73,16 +72,14 @@ export async function runSessions(
   const top = Number(values.top);
   if (!/^\d+$/.test(values.top) || top < 1 || top > 10_000)
     throw new UsageError(`--top must be a whole number from 1 to 10000\n${USAGE}`);
-  if (!values.policy) throw new UsageError(`sessions needs --policy\n${USAGE}`);
-  const format = values.format;
-  if (format !== 'table' && format !== 'csv' && format !== 'json')
-    throw new UsageError(`--format must be table, csv or json\n${USAGE}`);
-  if (!/^[A-Z]{3}$/.test(values.currency))
-    throw new UsageError(`--currency must be an ISO 4217 code such as USD\n${USAGE}`);
-  const policy = values.policy;
-  const range = parsePeriod(values.period, nowMs);
+  const { policy, format, currency, range } = storeQuery(values, {
+    command: 'sessions',
+    formats: ['table', 'csv', 'json'] as const,
+    usage: USAGE,
+    nowMs,
+  });
   const sessions = await withStore(values.store, (s) =>
     s.topSessions(policy, range, top, values.namespace),
   );
-  out(formatSessions(sessions, values.currency, format));
+  out(formatSessions(sessions, currency, format));
 }
