@@ -1,6 +1,5 @@
 // `agentmeter report` (also the kubectl plugin `kubectl agentmeter report`): current periods
 // from CostPolicy status, closed periods from CostReports, per namespace or per session.
-import { parseArgs } from 'node:util';
 import { CustomObjectsApi, EventsV1Api } from '@kubernetes/client-node';
 import { COST_POLICY_GVK, COST_REPORT_GVK, formatMoney } from '@agentmeter/crds';
 import { loadKubeConfig } from '@agentmeter/kube-client/kubeconfig';
@@ -14,7 +13,7 @@ import { formatReport } from './format.ts';
 import type { OutputFormat, ReportRow } from './format.ts';
 import { formatStoreReport, parseBreakdown } from './store-report.ts';
 import type { StoreReportFormat } from './store-report.ts';
-import { storeQuery, withStore } from './store-source.ts';
+import { parseStoreArgs, storeQuery, withStore, type Command } from './store-source.ts';
 import { UsageError } from './usage-error.ts';
 
 export const USAGE = `Usage: agentmeter report [--policy NAME] [--period current|closed|all]
@@ -125,25 +124,13 @@ async function runStoreReport(
   out(formatStoreReport(rows, { policy, currency, range, by, format }));
 }
 
-export async function runReport(
-  argv: readonly string[],
-  out: (s: string) => void,
-  nowMs: number = Date.now(),
-): Promise<void> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      policy: { type: 'string' },
-      period: { type: 'string', default: 'all' },
-      format: { type: 'string', default: 'table' },
-      sessions: { type: 'boolean', default: false },
-      anomalies: { type: 'boolean', default: false },
-      kubeconfig: { type: 'string' },
-      by: { type: 'string' },
-      store: { type: 'string' },
-      currency: { type: 'string', default: 'USD' },
-    },
-    strict: true,
+export const runReport: Command = async (argv, out, nowMs = Date.now()) => {
+  const values = parseStoreArgs(argv, {
+    period: { type: 'string', default: 'all' },
+    sessions: { type: 'boolean', default: false },
+    anomalies: { type: 'boolean', default: false },
+    kubeconfig: { type: 'string' },
+    by: { type: 'string' },
   });
   if (values.by !== undefined) {
     await runStoreReport(values, out, nowMs);
@@ -187,4 +174,4 @@ export async function runReport(
     rows.push(...closedRows(sorted));
   }
   out(formatReport(rows, format));
-}
+};

@@ -1,11 +1,10 @@
 // `kubectl agentmeter sessions --top N`: the costliest sessions of a policy in a period, across
 // every node (the store holds what the operator collected from all of them).
-import { parseArgs } from 'node:util';
 import { formatMoney, formatMoneyForDisplay } from '@agentmeter/crds';
 import type { SessionRecord } from '../store/accounting.ts';
 import { renderCsv, renderTable } from './format.ts';
 import { USAGE } from './report.ts';
-import { storeQuery, withStore } from './store-source.ts';
+import { parseStoreArgs, storeQuery, withStore, type Command } from './store-source.ts';
 import { UsageError } from './usage-error.ts';
 
 const MONEY = ['totalNano', 'infraNano', 'tokensNano', 'toolsNano', 'apisNano'] as const;
@@ -51,23 +50,11 @@ export function formatSessions(
       );
 }
 
-export async function runSessions(
-  argv: readonly string[],
-  out: (s: string) => void,
-  nowMs: number = Date.now(),
-): Promise<void> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      top: { type: 'string', default: '20' },
-      namespace: { type: 'string' },
-      policy: { type: 'string' },
-      period: { type: 'string', default: 'current' },
-      format: { type: 'string', default: 'table' },
-      currency: { type: 'string', default: 'USD' },
-      store: { type: 'string' },
-    },
-    strict: true,
+export const runSessions: Command = async (argv, out, nowMs = Date.now()) => {
+  const values = parseStoreArgs(argv, {
+    top: { type: 'string', default: '20' },
+    namespace: { type: 'string' },
+    period: { type: 'string', default: 'current' },
   });
   const top = Number(values.top);
   if (!/^\d+$/.test(values.top) || top < 1 || top > 10_000)
@@ -82,4 +69,4 @@ export async function runSessions(
     s.topSessions(policy, range, top, values.namespace),
   );
   out(formatSessions(sessions, currency, format));
-}
+};

@@ -1,11 +1,36 @@
 // Where the store-backed commands read: `--store PATH|postgres://URL`, else the operator's own
 // environment (AGENTMETER_STORE_URL, AGENTMETER_STORE_PATH); and what they ask of it, checked.
 import { existsSync } from 'node:fs';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import type { AccountingStore, DayRange } from '../store/accounting.ts';
 import { openStore, StoreOpenError, storeConfigFromEnv } from '../store/open.ts';
 import type { StoreConfig } from '../store/open.ts';
 import { parsePeriod } from './period.ts';
 import { UsageError } from './usage-error.ts';
+
+/** A command of the CLI: its arguments, where it writes, and the time "current" is taken at. */
+export type Command = (
+  argv: readonly string[],
+  out: (s: string) => void,
+  nowMs?: number,
+) => Promise<void>;
+
+/** The options every store-backed command takes (its --period default is its own). */
+const STORE_OPTIONS = {
+  policy: { type: 'string' },
+  format: { type: 'string', default: 'table' },
+  currency: { type: 'string', default: 'USD' },
+  store: { type: 'string' },
+} as const satisfies ParseArgsOptionsConfig;
+
+/** Parses a store-backed command's arguments: STORE_OPTIONS and the command's own `options`. */
+export function parseStoreArgs<T extends ParseArgsOptionsConfig>(
+  argv: readonly string[],
+  options: T,
+) {
+  return parseArgs({ args: [...argv], options: { ...STORE_OPTIONS, ...options }, strict: true })
+    .values;
+}
 
 /** What a store-backed command asks: one policy's spend over a range of days, in a format. */
 export interface StoreQuery<F extends string> {
