@@ -31,7 +31,9 @@ interface Pki {
 /** A throwaway CA, a second unrelated CA, and leaf certificates, made with the openssl CLI. */
 function makePki(): Pki {
   const dir = mkdtempSync(join(tmpdir(), 'rest-client-pki-'));
-  const openssl = (...args: string[]): void => {
+  // Each command as one line of space-separated arguments (none of them contains a space).
+  const openssl = (line: string): void => {
+    const args = line.split(' ');
     try {
       execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
     } catch (err) {
@@ -41,56 +43,19 @@ function makePki(): Pki {
       });
     }
   };
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const ec = '-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';
   const ca = (name: string): void =>
     openssl(
-      'req',
-      '-x509',
-      ...ec,
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.crt`,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${name}`,
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
+      `req -x509 ${ec} -keyout ${name}.key -out ${name}.crt -days 2 -subj /CN=${name} ` +
+        '-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign',
     );
   let serial = 1;
   const leaf = (name: string, subject: string, ext: string): void => {
-    openssl(
-      'req',
-      '-new',
-      ...ec,
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      subject,
-    );
+    openssl(`req -new ${ec} -keyout ${name}.key -out ${name}.csr -subj ${subject}`);
     writeFileSync(join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\n${ext}\n`);
     openssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-set_serial',
-      String(++serial),
-      '-days',
-      '2',
-      '-extfile',
-      `${name}.ext`,
-      '-out',
-      `${name}.crt`,
+      `x509 -req -in ${name}.csr -CA ca.crt -CAkey ca.key -set_serial ${++serial} -days 2 ` +
+        `-extfile ${name}.ext -out ${name}.crt`,
     );
   };
   ca('ca');
