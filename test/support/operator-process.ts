@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { CoreV1Api, DiscoveryV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import type { ControlPlaneInfo } from '../../hack/control-plane.ts';
 import { freePort, metricValue } from './agent-process.ts';
-import { collectLines } from './child-logs.ts';
+import { LoggedChild } from './child-logs.ts';
 import { shipped } from './shipped.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -53,19 +53,14 @@ function agentHostName(node: string): string {
   return `${node}.agents.test`;
 }
 
-export class OperatorProcess {
+export class OperatorProcess extends LoggedChild {
   readonly url: string;
   readonly identity: string;
-  readonly child: ChildProcess;
-  readonly logs: string[] = [];
-  readonly exited: Promise<number | null>;
 
   private constructor(url: string, identity: string, child: ChildProcess) {
+    super(child);
     this.url = url;
     this.identity = identity;
-    this.child = child;
-    collectLines(child, this.logs);
-    this.exited = new Promise((done) => child.on('exit', (code) => done(code)));
   }
 
   static async start(o: OperatorOptions): Promise<OperatorProcess> {
@@ -104,10 +99,6 @@ export class OperatorProcess {
     return new OperatorProcess(`http://${host}:${port}`, o.identity, child);
   }
 
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
   /** Polls /healthz until it answers; fails early if the process exits. */
   async waitStarted(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -126,16 +117,6 @@ export class OperatorProcess {
     }
   }
 
-  async stop(): Promise<number | null> {
-    if (this.running) this.child.kill('SIGTERM');
-    return this.exited;
-  }
-
-  async kill9(): Promise<void> {
-    if (this.running) this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
   async metrics(): Promise<string> {
     return (await fetch(`${this.url}/metrics`)).text();
   }
@@ -148,16 +129,6 @@ export class OperatorProcess {
     return fetch(`${this.url}/readyz`)
       .then((r) => r.status)
       .catch(() => 0);
-  }
-
-  jsonLogs(): Record<string, unknown>[] {
-    return this.logs.flatMap((line) => {
-      try {
-        return [JSON.parse(line) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
   }
 }
 
