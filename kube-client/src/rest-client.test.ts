@@ -555,6 +555,25 @@ describe('RestClient.watch', () => {
     ...over,
   });
 
+  /** Watches /p until aborted; `onEach` gets the abort after each event is collected. */
+  async function watchUntilAborted(
+    server: string,
+    onEach: (abort: () => void) => void,
+  ): Promise<Seen[]> {
+    const controller = new AbortController();
+    const { events } = collector();
+    await client(server).watch(
+      '/p',
+      {},
+      (type, object) => {
+        events.push({ type, object });
+        onEach(() => controller.abort());
+      },
+      opts({ signal: controller.signal, idleTimeoutMs: 60_000 }),
+    );
+    return events;
+  }
+
   it('delivers events in order across chunk boundaries and resolves at the end', async () => {
     const seen: URL[] = [];
     const server = await httpServer((_req, res, url) => {
@@ -724,17 +743,7 @@ describe('RestClient.watch', () => {
       streamHead(res);
       res.write(line('ADDED', 1));
     });
-    const controller = new AbortController();
-    const { events } = collector();
-    await client(server).watch(
-      '/p',
-      {},
-      (type, object) => {
-        events.push({ type, object });
-        setTimeout(() => controller.abort(), 10);
-      },
-      opts({ signal: controller.signal, idleTimeoutMs: 60_000 }),
-    );
+    const events = await watchUntilAborted(server, (abort) => setTimeout(abort, 10));
     expect(events).toEqual([{ type: 'ADDED', object: { n: 1 } }]);
   });
 
@@ -743,17 +752,7 @@ describe('RestClient.watch', () => {
       streamHead(res);
       res.write(line('ADDED', 1) + line('ADDED', 2) + line('ADDED', 3));
     });
-    const controller = new AbortController();
-    const { events } = collector();
-    await client(server).watch(
-      '/p',
-      {},
-      (type, object) => {
-        events.push({ type, object });
-        controller.abort();
-      },
-      opts({ signal: controller.signal, idleTimeoutMs: 60_000 }),
-    );
+    const events = await watchUntilAborted(server, (abort) => abort());
     expect(events).toEqual([{ type: 'ADDED', object: { n: 1 } }]);
   });
 
