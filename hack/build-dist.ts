@@ -45,7 +45,11 @@ export type StandIn =
 export const PROGRAMS: readonly Program[] = [
   {
     name: 'agent',
-    entryPoints: { main: 'node-agent/src/main.ts' },
+    // The health listener's worker thread is loaded by file name (runtime/health-server.ts).
+    entryPoints: {
+      main: 'node-agent/src/main.ts',
+      'health-worker': 'node-agent/src/runtime/health-worker.ts',
+    },
     // Each measured with the agent's flags as heap in use after a full GC, beside express and
     // prom-client loaded whole.
     leftOut: [
