@@ -293,7 +293,7 @@ export class InstalledOperator {
     readonly identity: string;
     readonly agentPort: number;
     readonly agents: Readonly<Record<string, string>>;
-    readonly clockFile?: string;
+    readonly clockFile?: string | undefined;
   }): Promise<OperatorProcess> {
     return OperatorProcess.start({
       kubeconfig: this.files.kubeconfig,
