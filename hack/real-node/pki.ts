@@ -12,21 +12,19 @@ export interface NodePki {
   readonly kubeletClientKey: string;
 }
 
+/** A new P-256 key, unencrypted, written to `key`; the request or certificate to `out`. */
+const ecKey = (key: string, out: string): string[] => [
+  ...['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+  ...['-keyout', key, '-out', out],
+];
+
 export async function makeNodePki(dir: string): Promise<NodePki> {
   const p = paths(dir);
   const days = '30';
   await runChecked('openssl', [
     'req',
     '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    p.nodeCaKey,
-    '-out',
-    p.nodeCaCert,
+    ...ecKey(p.nodeCaKey, p.nodeCaCert),
     '-days',
     days,
     '-subj',
@@ -40,15 +38,7 @@ export async function makeNodePki(dir: string): Promise<NodePki> {
   await runChecked('openssl', [
     'req',
     '-new',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    p.kubeletClientKey,
-    '-out',
-    csr,
+    ...ecKey(p.kubeletClientKey, csr),
     // system:masters: the kubelet's webhook authorizer asks the apiserver, which grants it all.
     '-subj',
     '/O=system:masters/CN=kube-apiserver-kubelet-client',

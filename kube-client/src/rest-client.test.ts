@@ -31,7 +31,9 @@ interface Pki {
 /** A throwaway CA, a second unrelated CA, and leaf certificates, made with the openssl CLI. */
 function makePki(): Pki {
   const dir = mkdtempSync(join(tmpdir(), 'rest-client-pki-'));
-  const openssl = (...args: string[]): void => {
+  // Each command as one line of space-separated arguments (none of them contains a space).
+  const openssl = (line: string): void => {
+    const args = line.split(' ');
     try {
       execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
     } catch (err) {
@@ -41,56 +43,19 @@ function makePki(): Pki {
       });
     }
   };
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const ec = '-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';
   const ca = (name: string): void =>
     openssl(
-      'req',
-      '-x509',
-      ...ec,
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.crt`,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${name}`,
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
+      `req -x509 ${ec} -keyout ${name}.key -out ${name}.crt -days 2 -subj /CN=${name} ` +
+        '-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign',
     );
   let serial = 1;
   const leaf = (name: string, subject: string, ext: string): void => {
-    openssl(
-      'req',
-      '-new',
-      ...ec,
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      subject,
-    );
+    openssl(`req -new ${ec} -keyout ${name}.key -out ${name}.csr -subj ${subject}`);
     writeFileSync(join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\n${ext}\n`);
     openssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-set_serial',
-      String(++serial),
-      '-days',
-      '2',
-      '-extfile',
-      `${name}.ext`,
-      '-out',
-      `${name}.crt`,
+      `x509 -req -in ${name}.csr -CA ca.crt -CAkey ca.key -set_serial ${++serial} -days 2 ` +
+        `-extfile ${name}.ext -out ${name}.crt`,
     );
   };
   ca('ca');
@@ -590,6 +555,25 @@ describe('RestClient.watch', () => {
     ...over,
   });
 
+  /** Watches /p until aborted; `onEach` gets the abort after each event is collected. */
+  async function watchUntilAborted(
+    server: string,
+    onEach: (abort: () => void) => void,
+  ): Promise<Seen[]> {
+    const controller = new AbortController();
+    const { events } = collector();
+    await client(server).watch(
+      '/p',
+      {},
+      (type, object) => {
+        events.push({ type, object });
+        onEach(() => controller.abort());
+      },
+      opts({ signal: controller.signal, idleTimeoutMs: 60_000 }),
+    );
+    return events;
+  }
+
   it('delivers events in order across chunk boundaries and resolves at the end', async () => {
     const seen: URL[] = [];
     const server = await httpServer((_req, res, url) => {
@@ -759,17 +743,7 @@ describe('RestClient.watch', () => {
       streamHead(res);
       res.write(line('ADDED', 1));
     });
-    const controller = new AbortController();
-    const { events } = collector();
-    await client(server).watch(
-      '/p',
-      {},
-      (type, object) => {
-        events.push({ type, object });
-        setTimeout(() => controller.abort(), 10);
-      },
-      opts({ signal: controller.signal, idleTimeoutMs: 60_000 }),
-    );
+    const events = await watchUntilAborted(server, (abort) => setTimeout(abort, 10));
     expect(events).toEqual([{ type: 'ADDED', object: { n: 1 } }]);
   });
 
@@ -778,17 +752,7 @@ describe('RestClient.watch', () => {
       streamHead(res);
       res.write(line('ADDED', 1) + line('ADDED', 2) + line('ADDED', 3));
     });
-    const controller = new AbortController();
-    const { events } = collector();
-    await client(server).watch(
-      '/p',
-      {},
-      (type, object) => {
-        events.push({ type, object });
-        controller.abort();
-      },
-      opts({ signal: controller.signal, idleTimeoutMs: 60_000 }),
-    );
+    const events = await watchUntilAborted(server, (abort) => abort());
     expect(events).toEqual([{ type: 'ADDED', object: { n: 1 } }]);
   });
 

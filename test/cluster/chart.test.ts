@@ -28,6 +28,16 @@ function jwtClaims(token: string): { aud: string[]; sub: string; exp: number } {
   };
 }
 
+/** The chart's workloads of one kind and component in its namespace. */
+async function workloads(
+  kind: 'daemonsets' | 'deployments',
+  selector: string,
+): Promise<Workload[]> {
+  const { namespace } = chartRelease();
+  return (await kubectlJson<{ items: Workload[] }>(['get', kind, '-n', namespace, '-l', selector]))
+    .items;
+}
+
 async function readFileInPod(pod: PodStatus, path: string): Promise<string> {
   const res = await execInPod(pod.metadata.namespace, pod.metadata.name, [
     'node',
@@ -48,34 +58,20 @@ describe('helm install charts/agentmeter on the real node', () => {
 
   it('runs the agent DaemonSet on the node, ready', async () => {
     const { namespace } = chartRelease();
-    const sets = await kubectlJson<{ items: Workload[] }>([
-      'get',
-      'daemonsets',
-      '-n',
-      namespace,
-      '-l',
-      AGENT,
-    ]);
-    expect(sets.items).toHaveLength(1);
-    expect(sets.items[0]?.status.desiredNumberScheduled).toBe(1);
-    expect(sets.items[0]?.status.numberReady).toBe(1);
+    const sets = await workloads('daemonsets', AGENT);
+    expect(sets).toHaveLength(1);
+    expect(sets[0]?.status.desiredNumberScheduled).toBe(1);
+    expect(sets[0]?.status.numberReady).toBe(1);
     const pods = await listPods(namespace, AGENT);
     expect(pods.map((p) => p.status.phase)).toEqual(['Running']);
   });
 
   it('runs two operator replicas, exactly one of them leading', async () => {
     const { namespace } = chartRelease();
-    const deployments = await kubectlJson<{ items: Workload[] }>([
-      'get',
-      'deployments',
-      '-n',
-      namespace,
-      '-l',
-      OPERATOR,
-    ]);
-    expect(deployments.items).toHaveLength(1);
-    expect(deployments.items[0]?.spec.replicas).toBe(2);
-    expect(deployments.items[0]?.status.readyReplicas).toBe(2);
+    const deployments = await workloads('deployments', OPERATOR);
+    expect(deployments).toHaveLength(1);
+    expect(deployments[0]?.spec.replicas).toBe(2);
+    expect(deployments[0]?.status.readyReplicas).toBe(2);
     const pods = (await listPods(namespace, OPERATOR)).map((p) => p.metadata.name);
     const leases = await kubectlJson<{ items: { spec: { holderIdentity?: string } }[] }>([
       'get',

@@ -131,6 +131,9 @@ function run(cmd: string, args: string[], input?: string, cwd = repoRoot): Promi
 
 let helmBin = '';
 const helm = (args: string[]): Promise<CommandResult> => run(helmBin, args);
+/** `helm lint --strict` of the chart for KUBE_VERSION, with more arguments. */
+const lint = (...args: string[]): Promise<CommandResult> =>
+  helm(['lint', '--strict', chartDir, '--kube-version', KUBE_VERSION, ...args]);
 
 async function render(
   release: string,
@@ -177,45 +180,21 @@ beforeAll(async () => {
 
 describe('helm lint and template', () => {
   it.each(valuesFiles.map((f) => [label(f), f]))('lint --strict passes: %s', async (_, file) => {
-    const res = await helm([
-      'lint',
-      '--strict',
-      chartDir,
-      '--kube-version',
-      KUBE_VERSION,
-      ...(file ? ['-f', join(chartDir, file)] : []),
-    ]);
+    const res = await lint(...(file ? ['-f', join(chartDir, file)] : []));
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(res.stdout).toContain('0 chart(s) failed');
   });
 
   it('the schema refuses unknown keys and out-of-range values', async () => {
-    const res = await helm([
-      'lint',
-      '--strict',
-      chartDir,
-      '--kube-version',
-      KUBE_VERSION,
-      '--set',
-      'agent.port=0',
-      '--set',
-      'operator.replica=2',
-    ]);
+    const res = await lint('--set', 'agent.port=0', '--set', 'operator.replica=2');
     expect(res.code).not.toBe(0);
     expect(res.stdout).toContain('agent.port: Must be greater than or equal to 1');
     expect(res.stdout).toContain('Additional property replica is not allowed');
   });
 
   it('refuses several operator replicas without leader election', async () => {
-    const res = await helm([
-      'template',
-      'x',
-      chartDir,
-      '--kube-version',
-      KUBE_VERSION,
-      '--set',
-      'operator.leaderElection.enabled=false',
-    ]);
+    const set = ['--set', 'operator.leaderElection.enabled=false'];
+    const res = await helm(['template', 'x', chartDir, '--kube-version', KUBE_VERSION, ...set]);
     expect(res.code).not.toBe(0);
     expect(res.stderr).toContain('needs operator.leaderElection.enabled');
   });

@@ -7,40 +7,18 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
-import {
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  DiscoveryV1Api,
-  EventsV1Api,
-  KubeConfig,
-} from '@kubernetes/client-node';
 import type { CostPolicy, LedgerEntry } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCostPolicy } from '../support/cost-policy.ts';
+import { createCostPolicy, getCostPolicy } from '../support/cost-policy.ts';
 import { startControlPlane, type ControlPlane } from '../../hack/control-plane.ts';
 import { LedgerStore } from '../../node-agent/src/ledger/index.ts';
 import { AgentProcess, freePort } from '../support/agent-process.ts';
-import {
-  createPodCgroup,
-  removePrefix,
-  writeControl,
-  type TestPodCgroup,
-} from '../support/cgroups.ts';
-import {
-  OperatorProcess,
-  agentHostName,
-  applyOperatorRbac,
-  eventually,
-  ledgerSums,
-  moneyNano,
-  policyCursors,
-  publishAgent,
-  serviceAccountToken,
-  unpublishAgent,
-  writeTokenFiles,
-  type PlaneAccess,
-} from '../support/operator-process.ts';
+import { startBurnerPod } from '../support/burner-pod.ts';
+import { removePrefix, type TestPodCgroup } from '../support/cgroups.ts';
+import { kubeApis } from '../support/kube-apis.ts';
+import { ledgerSums, moneyNano, policyCursors } from '../support/ledger-sums.ts';
+import { InstalledOperator, type OperatorProcess } from '../support/operator-process.ts';
+import { eventually } from '../support/wait.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const SYSTEM = `am-opf-${RUN}`;
@@ -50,20 +28,13 @@ const POLICY = `opf-${RUN}`;
 const NODES = [`opf-a-${RUN}`, `opf-b-${RUN}`, `opf-c-${RUN}`] as const;
 const HOSTS = ['127.0.0.21', '127.0.0.22', '127.0.0.23'] as const;
 const NAMESPACES = NODES.map((_, i) => `opf-ns${i}-${RUN}`);
-const group = 'agentmeter.dev';
-const version = 'v1alpha1';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('operator faults', () => {
   let plane: ControlPlane;
   let dir: string;
-  let core: CoreV1Api;
-  let custom: CustomObjectsApi;
-  let discovery: DiscoveryV1Api;
-  let coordination: CoordinationV1Api;
-  let eventsApi: EventsV1Api;
-  let chart: Awaited<ReturnType<typeof applyOperatorRbac>>;
-  let files: { kubeconfig: string; tokenFile: string };
+  let k: ReturnType<typeof kubeApis>;
+  let installed: InstalledOperator;
   let port: number;
   const agents: AgentProcess[] = [];
   const stateDirs: string[] = [];
@@ -74,13 +45,7 @@ describe('operator faults', () => {
   const frozen = new Map<string, LedgerEntry[]>();
   let operatorCount = 0;
 
-  const policy = async (): Promise<CostPolicy> =>
-    (await custom.getClusterCustomObject({
-      group,
-      version,
-      plural: 'costpolicies',
-      name: POLICY,
-    })) as CostPolicy;
+  const policy = (): Promise<CostPolicy> => getCostPolicy(k.custom, POLICY);
 
   const startAgent = async (i: number): Promise<AgentProcess> => {
     const agent = await AgentProcess.start({
@@ -98,15 +63,10 @@ describe('operator faults', () => {
   };
 
   const startOperator = async (): Promise<OperatorProcess> => {
-    const op = await OperatorProcess.start({
-      kubeconfig: files.kubeconfig,
-      namespace: SYSTEM,
+    const op = await installed.startReplica({
       identity: `opf-${++operatorCount}`,
-      ledgerTokenFile: files.tokenFile,
-      agentService: chart.agentService,
       agentPort: port,
-      leaseName: chart.leaseName,
-      hosts: Object.fromEntries(NODES.map((n, i) => [agentHostName(n), HOSTS[i] as string])),
+      agents: Object.fromEntries(NODES.map((n, i) => [n, HOSTS[i] as string])),
     });
     operators.push(op);
     await op.waitStarted();
@@ -114,9 +74,9 @@ describe('operator faults', () => {
   };
 
   const holder = async (): Promise<string | undefined> => {
-    const lease = await coordination.readNamespacedLease({
+    const lease = await k.coordination.readNamespacedLease({
       namespace: SYSTEM,
-      name: chart.leaseName,
+      name: installed.chart.leaseName,
     });
     return lease.spec?.holderIdentity ?? undefined;
   };
@@ -183,28 +143,9 @@ describe('operator faults', () => {
         (err, _o, stderr) => (err ? fail(new Error(stderr)) : done()),
       ),
     );
-    const kc = new KubeConfig();
-    kc.loadFromFile(plane.kubeconfig);
-    core = kc.makeApiClient(CoreV1Api);
-    custom = kc.makeApiClient(CustomObjectsApi);
-    discovery = kc.makeApiClient(DiscoveryV1Api);
-    coordination = kc.makeApiClient(CoordinationV1Api);
-    eventsApi = kc.makeApiClient(EventsV1Api);
-    const access: PlaneAccess = {
-      server: plane.server,
-      caFile: plane.caFile,
-      kubeconfig: plane.kubeconfig,
-      kubectl: plane.binaries.kubectl,
-      adminToken: plane.admin.token,
-    };
-    await core.createNamespace({ body: { metadata: { name: SYSTEM } } });
-    chart = await applyOperatorRbac(access, RELEASE, SYSTEM);
-    files = await writeTokenFiles(
-      dir,
-      access,
-      await serviceAccountToken(core, SYSTEM, chart.serviceAccount),
-    );
-    await createCostPolicy(custom, POLICY, {
+    k = kubeApis(plane.kubeconfig);
+    installed = await InstalledOperator.install(k.core, plane, RELEASE, SYSTEM, dir);
+    await createCostPolicy(k.custom, POLICY, {
       selector: { namespaceSelector: { matchLabels: { 'agentmeter-it': RUN } } },
       currency: 'EUR',
       rates: { cpuCoreHour: '3600' },
@@ -217,27 +158,21 @@ describe('operator faults', () => {
     for (const [i, ns] of NAMESPACES.entries()) {
       stateDirs.push(await mkdtemp(join(dir, `agent-${i}-`)));
       await startAgent(i);
-      await core.createNamespace({
+      await k.core.createNamespace({
         body: { metadata: { name: ns, labels: { 'agentmeter-it': RUN } } },
       });
-      const pod = await core.createNamespacedPod({
+      const pod = await startBurnerPod(k.core, {
         namespace: ns,
-        body: {
-          metadata: { name: 'burner' },
-          spec: {
-            nodeName: NODES[i],
-            containers: [{ name: 'main', image: 'example.invalid/a:1' }],
-          },
-        },
+        name: 'burner',
+        node: NODES[i] as string,
+        prefix: PREFIX,
+        quotaUs: '10000',
       });
-      const cg = await createPodCgroup({ uid: pod.metadata?.uid ?? '', prefix: PREFIX });
-      groups.push(cg);
-      await writeControl(cg, 'cpu', 'cpu.cfs_quota_us', '10000');
-      burners.push(cg.run('sh', ['-c', 'while :; do :; done']));
+      groups.push(pod.group);
+      burners.push(pod.burner);
     }
     // Node C stays unpublished until its ledger has been altered (see below).
-    for (const i of [0, 1])
-      await publishAgent(discovery, SYSTEM, chart.agentService, NODES[i] as string, port);
+    for (const i of [0, 1]) await installed.publish(k.discovery, NODES[i] as string, port);
     await startOperator();
     await startOperator();
   });
@@ -317,7 +252,7 @@ describe('operator faults', () => {
     const cond = p.status?.conditions?.find((k) => k.type === 'ApiserverReachable');
     expect(cond?.status).toBe('True');
     expect(cond?.message).toMatch(/unreachable from \S+ to \S+ \(\d+ rounds failed\)/);
-    const events = await eventsApi.listEventForAllNamespaces();
+    const events = await k.events.listEventForAllNamespaces();
     expect(
       events.items.filter((e) => e.reason === 'ApiserverOutage' && e.regarding?.name === POLICY),
     ).toHaveLength(1);
@@ -364,7 +299,7 @@ describe('operator faults', () => {
     });
     await writeFile(file, lines.join('\n'));
     await startAgent(2);
-    await publishAgent(discovery, SYSTEM, chart.agentService, NODES[2], port);
+    await installed.publish(k.discovery, NODES[2], port);
 
     const p = await eventually('LedgerVerified=False', async () => {
       const x = await policy();
@@ -375,7 +310,7 @@ describe('operator faults', () => {
       `${NODES[2]}: hash-mismatch at seq ${target.seq}`,
     );
     const broken = await eventually('a LedgerChainBroken Event', async () => {
-      const list = await eventsApi.listEventForAllNamespaces();
+      const list = await k.events.listEventForAllNamespaces();
       const mine = list.items.filter(
         (e) => e.reason === 'LedgerChainBroken' && e.note?.includes(NODES[2]),
       );
@@ -392,9 +327,9 @@ describe('operator faults', () => {
     burners[1]?.kill('SIGSTOP');
     const before = await expectExact([0, 1]);
     const cursorB = policyCursors(before).get(NODES[1]) as bigint;
-    await unpublishAgent(discovery, SYSTEM, chart.agentService, NODES[1]);
+    await installed.unpublish(k.discovery, NODES[1]);
     await b.stop();
-    await core.deleteNamespace({ name: NAMESPACES[1] as string });
+    await k.core.deleteNamespace({ name: NAMESPACES[1] as string });
     const store = await LedgerStore.open({
       dir: stateDirs[1] as string,
       identity: { node: NODES[1], agentId: 'reader' },

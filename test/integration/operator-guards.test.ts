@@ -10,39 +10,20 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  BatchV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  DiscoveryV1Api,
-  EventsV1Api,
-  PatchStrategy,
-  RbacAuthorizationV1Api,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { CostPolicy } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHistory } from '../../operator/src/anomaly/history-state.ts';
 import { decodeWindow } from '../../operator/src/guards/window-state.ts';
 import { AgentProcess, freePort } from '../support/agent-process.ts';
-import {
-  createPodCgroup,
-  removePrefix,
-  writeControl,
-  type TestPodCgroup,
-} from '../support/cgroups.ts';
-import { adminKubeConfig, controlPlane } from '../support/kube.ts';
-import {
-  OperatorProcess,
-  agentHostName,
-  applyOperatorRbac,
-  eventually,
-  ledgerSums,
-  policyCursors,
-  publishAgent,
-  serviceAccountToken,
-  writeTokenFiles,
-} from '../support/operator-process.ts';
+import { startBurnerPod } from '../support/burner-pod.ts';
+import { removePrefix, type TestPodCgroup } from '../support/cgroups.ts';
+import { createCostPolicy, deleteCostPolicy, getCostPolicy } from '../support/cost-policy.ts';
+import { kubeApis } from '../support/kube-apis.ts';
+import { controlPlane } from '../support/kube.ts';
+import { ledgerSums, policyCursors } from '../support/ledger-sums.ts';
+import { InstalledOperator, type OperatorProcess } from '../support/operator-process.ts';
+import { eventually } from '../support/wait.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const SYSTEM = `am-gd-${RUN}`;
@@ -60,22 +41,9 @@ const SESSIONS = [
 const group = 'agentmeter.dev';
 const version = 'v1alpha1';
 
-const kc = adminKubeConfig();
-const batch = kc.makeApiClient(BatchV1Api);
-const core = kc.makeApiClient(CoreV1Api);
-const custom = kc.makeApiClient(CustomObjectsApi);
-const discovery = kc.makeApiClient(DiscoveryV1Api);
-const eventsApi = kc.makeApiClient(EventsV1Api);
-const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+const { batch, core, custom, discovery, events: eventsApi, rbac } = kubeApis();
 
-async function policy(): Promise<CostPolicy> {
-  return (await custom.getClusterCustomObject({
-    group,
-    version,
-    plural: 'costpolicies',
-    name: POLICY,
-  })) as CostPolicy;
-}
+const policy = (): Promise<CostPolicy> => getCostPolicy(custom, POLICY);
 
 describe('runaway-session guards in the operator round', () => {
   let agent: AgentProcess;
@@ -84,6 +52,7 @@ describe('runaway-session guards in the operator round', () => {
   const groups: TestPodCgroup[] = [];
   const burners = new Map<string, { kill(signal: NodeJS.Signals): boolean }>();
   let dir: string;
+  let installed: InstalledOperator | undefined;
 
   const clockFile = () => join(dir, 'clock');
 
@@ -104,40 +73,21 @@ describe('runaway-session guards in the operator round', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'agentmeter-gd-'));
     const plane = controlPlane();
-    const access = {
-      server: plane.server,
-      caFile: plane.caFile,
-      kubeconfig: plane.kubeconfig,
-      kubectl: plane.binaries.kubectl,
-      adminToken: plane.admin.token,
-    };
-    await core.createNamespace({ body: { metadata: { name: SYSTEM } } });
-    const chart = await applyOperatorRbac(access, RELEASE, SYSTEM);
-    const token = await serviceAccountToken(core, SYSTEM, chart.serviceAccount);
-    const files = await writeTokenFiles(dir, access, token);
+    const install = await InstalledOperator.install(core, plane, RELEASE, SYSTEM, dir);
+    installed = install;
     await core.createNamespace({
       body: { metadata: { name: NS, labels: { 'agentmeter-gd': RUN } } },
     });
     // Only CPU is priced, one unit per CPU-second; the guard allows 3 units in any 60 seconds.
-    await custom.createClusterCustomObject({
-      group,
-      version,
-      plural: 'costpolicies',
-      body: {
-        apiVersion: `${group}/${version}`,
-        kind: 'CostPolicy',
-        metadata: { name: POLICY },
-        spec: {
-          priority: 900,
-          selector: { namespaceSelector: { matchLabels: { 'agentmeter-gd': RUN } } },
-          currency: 'USD',
-          rates: { cpuCoreHour: '3600' },
-          guards: [
-            { name: 'burn-rate', maxSpendPerMinute: '3', action: 'Suspend' },
-            { name: 'same-call', repeatedToolCall: { count: 5 } },
-          ],
-        },
-      },
+    await createCostPolicy(custom, POLICY, {
+      priority: 900,
+      selector: { namespaceSelector: { matchLabels: { 'agentmeter-gd': RUN } } },
+      currency: 'USD',
+      rates: { cpuCoreHour: '3600' },
+      guards: [
+        { name: 'burn-rate', maxSpendPerMinute: '3', action: 'Suspend' },
+        { name: 'same-call', repeatedToolCall: { count: 5 } },
+      ],
     });
 
     const port = await freePort(HOST);
@@ -151,19 +101,10 @@ describe('runaway-session guards in the operator round', () => {
       token: plane.admin.token,
     });
     await agent.waitReady();
-    await publishAgent(discovery, SYSTEM, chart.agentService, NODE, port);
+    await install.publish(discovery, NODE, port);
     startOperator = async (identity, clockFile) => {
-      const o = await OperatorProcess.start({
-        ...(clockFile === undefined ? {} : { clockFile }),
-        kubeconfig: files.kubeconfig,
-        namespace: SYSTEM,
-        identity,
-        ledgerTokenFile: files.tokenFile,
-        agentService: chart.agentService,
-        agentPort: port,
-        hosts: { [agentHostName(NODE)]: HOST },
-        leaseName: chart.leaseName,
-      });
+      const agents = { [NODE]: HOST };
+      const o = await install.startReplica({ identity, agentPort: port, agents, clockFile });
       await o.waitStarted();
       return o;
     };
@@ -187,17 +128,16 @@ describe('runaway-session guards in the operator round', () => {
       },
     });
     for (const s of SESSIONS) {
-      const pod = await core.createNamespacedPod({
+      const pod = await startBurnerPod(core, {
         namespace: NS,
-        body: {
-          metadata: { name: s.pod, annotations: { 'agentmeter.dev/session-id': s.id } },
-          spec: { nodeName: NODE, containers: [{ name: 'main', image: 'example.invalid/app:1' }] },
-        },
+        name: s.pod,
+        node: NODE,
+        prefix: PREFIX,
+        quotaUs: s.quota,
+        session: s.id,
       });
-      const cg = await createPodCgroup({ uid: pod.metadata?.uid ?? '', prefix: PREFIX });
-      groups.push(cg);
-      await writeControl(cg, 'cpu', 'cpu.cfs_quota_us', s.quota);
-      burners.set(s.id, cg.run('sh', ['-c', 'while :; do :; done']));
+      groups.push(pod.group);
+      burners.set(s.id, pod.burner);
     }
   });
 
@@ -206,13 +146,9 @@ describe('runaway-session guards in the operator round', () => {
     await agent?.stop();
     for (const g of groups) await g.remove();
     await removePrefix(PREFIX);
-    await custom
-      .deleteClusterCustomObject({ group, version, plural: 'costpolicies', name: POLICY })
-      .catch(() => undefined);
+    await deleteCostPolicy(custom, POLICY);
     for (const ns of [SYSTEM, NS]) await core.deleteNamespace({ name: ns }).catch(() => undefined);
-    const name = `${RELEASE}-agentmeter-operator`;
-    await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
-    await rbac.deleteClusterRole({ name }).catch(() => undefined);
+    await installed?.removeClusterRbac(rbac);
     await rm(dir, { recursive: true, force: true });
   });
 

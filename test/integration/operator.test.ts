@@ -7,41 +7,19 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  AppsV1Api,
-  BatchV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  DiscoveryV1Api,
-  EventsV1Api,
-  RbacAuthorizationV1Api,
-  type EventsV1Event,
-} from '@kubernetes/client-node';
+import type { EventsV1Event } from '@kubernetes/client-node';
 import type { CostPolicy, CostReport, LedgerEntry } from '@agentmeter/crds';
 import { formatMoney } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCostPolicy } from '../support/cost-policy.ts';
+import { createCostPolicy, deleteCostPolicy, getCostPolicy } from '../support/cost-policy.ts';
 import { AgentProcess, freePort } from '../support/agent-process.ts';
-import {
-  createPodCgroup,
-  removePrefix,
-  writeControl,
-  type TestPodCgroup,
-} from '../support/cgroups.ts';
-import { adminKubeConfig, controlPlane } from '../support/kube.ts';
-import {
-  OperatorProcess,
-  agentHostName,
-  applyOperatorRbac,
-  eventually,
-  ledgerSums,
-  moneyNano,
-  policyCursors,
-  publishAgent,
-  serviceAccountToken,
-  writeTokenFiles,
-  type PlaneAccess,
-} from '../support/operator-process.ts';
+import { startBurnerPod } from '../support/burner-pod.ts';
+import { removePrefix, type TestPodCgroup } from '../support/cgroups.ts';
+import { kubeApis } from '../support/kube-apis.ts';
+import { controlPlane } from '../support/kube.ts';
+import { ledgerSums, moneyNano, policyCursors } from '../support/ledger-sums.ts';
+import { InstalledOperator, type OperatorProcess } from '../support/operator-process.ts';
+import { eventually } from '../support/wait.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const SYSTEM = `am-op-${RUN}`;
@@ -59,23 +37,9 @@ const TENANTS = [
 const group = 'agentmeter.dev';
 const version = 'v1alpha1';
 
-const kc = adminKubeConfig();
-const core = kc.makeApiClient(CoreV1Api);
-const apps = kc.makeApiClient(AppsV1Api);
-const batch = kc.makeApiClient(BatchV1Api);
-const custom = kc.makeApiClient(CustomObjectsApi);
-const discovery = kc.makeApiClient(DiscoveryV1Api);
-const eventsApi = kc.makeApiClient(EventsV1Api);
-const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+const { core, apps, batch, custom, discovery, events: eventsApi, rbac } = kubeApis();
 
-async function policy(): Promise<CostPolicy> {
-  return (await custom.getClusterCustomObject({
-    group,
-    version,
-    plural: 'costpolicies',
-    name: POLICY,
-  })) as CostPolicy;
-}
+const policy = (): Promise<CostPolicy> => getCostPolicy(custom, POLICY);
 
 async function policyEvents(): Promise<EventsV1Event[]> {
   const list = await eventsApi.listEventForAllNamespaces();
@@ -90,6 +54,7 @@ describe('operator against real agents and a real apiserver', () => {
   const groups: TestPodCgroup[] = [];
   const burners: { kill(signal: NodeJS.Signals): boolean }[] = [];
   let dir: string;
+  let installed: InstalledOperator | undefined;
   let clockFile: string;
   let periodStart: Date;
 
@@ -103,17 +68,7 @@ describe('operator against real agents and a real apiserver', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'agentmeter-op-'));
     const plane = controlPlane();
-    const access: PlaneAccess = {
-      server: plane.server,
-      caFile: plane.caFile,
-      kubeconfig: plane.kubeconfig,
-      kubectl: plane.binaries.kubectl,
-      adminToken: plane.admin.token,
-    };
-    await core.createNamespace({ body: { metadata: { name: SYSTEM } } });
-    const chart = await applyOperatorRbac(access, RELEASE, SYSTEM);
-    const token = await serviceAccountToken(core, SYSTEM, chart.serviceAccount);
-    const files = await writeTokenFiles(dir, access, token);
+    installed = await InstalledOperator.install(core, plane, RELEASE, SYSTEM, dir);
 
     for (const t of TENANTS)
       await core.createNamespace({
@@ -192,39 +147,30 @@ describe('operator against real agents and a real apiserver', () => {
       agents.push(agent);
     }
     for (const a of agents) await a.waitReady();
-    for (const node of NODES) await publishAgent(discovery, SYSTEM, chart.agentService, node, port);
+    for (const node of NODES) await installed.publish(discovery, node, port);
 
     for (const t of TENANTS) {
-      const pod = await core.createNamespacedPod({
-        namespace: t.ns,
-        body: {
-          metadata: { name: 'burner', annotations: { 'agentmeter.dev/session-id': t.session } },
-          spec: {
-            nodeName: NODES[t.node],
-            containers: [{ name: 'main', image: 'example.invalid/app:1' }],
-          },
-        },
-      });
-      const cg = await createPodCgroup({ uid: pod.metadata?.uid ?? '', prefix: PREFIX });
-      groups.push(cg);
       // A fifth of a core each, so three burners leave this shared 2-core host room.
-      await writeControl(cg, 'cpu', 'cpu.cfs_quota_us', '20000');
-      burners.push(cg.run('sh', ['-c', 'while :; do :; done']));
+      const pod = await startBurnerPod(core, {
+        namespace: t.ns,
+        name: 'burner',
+        node: NODES[t.node],
+        prefix: PREFIX,
+        quotaUs: '20000',
+        session: t.session,
+      });
+      groups.push(pod.group);
+      burners.push(pod.burner);
     }
 
     periodStart = new Date();
     clockFile = join(dir, 'clock');
     await writeFile(clockFile, periodStart.toISOString());
     for (const identity of ['op-1', 'op-2']) {
-      const op = await OperatorProcess.start({
-        kubeconfig: files.kubeconfig,
-        namespace: SYSTEM,
+      const op = await installed.startReplica({
         identity,
-        ledgerTokenFile: files.tokenFile,
-        agentService: chart.agentService,
         agentPort: port,
-        hosts: Object.fromEntries(NODES.map((n, i) => [agentHostName(n), HOSTS[i] as string])),
-        leaseName: chart.leaseName,
+        agents: Object.fromEntries(NODES.map((n, i) => [n, HOSTS[i] as string])),
         clockFile,
       });
       operators.push(op);
@@ -237,9 +183,7 @@ describe('operator against real agents and a real apiserver', () => {
     for (const a of agents) await a.stop();
     for (const g of groups) await g.remove();
     await removePrefix(PREFIX);
-    await custom
-      .deleteClusterCustomObject({ group, version, plural: 'costpolicies', name: POLICY })
-      .catch(() => undefined);
+    await deleteCostPolicy(custom, POLICY);
     const reports = (await custom
       .listClusterCustomObject({
         group,
@@ -259,9 +203,7 @@ describe('operator against real agents and a real apiserver', () => {
         .catch(() => undefined);
     for (const ns of [SYSTEM, ...TENANTS.map((t) => t.ns)])
       await core.deleteNamespace({ name: ns }).catch(() => undefined);
-    const name = `${RELEASE}-agentmeter-operator`;
-    await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
-    await rbac.deleteClusterRole({ name }).catch(() => undefined);
+    await installed?.removeClusterRbac(rbac);
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -3,7 +3,7 @@
 // and environment.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { LedgerEntry } from '@agentmeter/crds';
-import { collectLines } from './child-logs.ts';
+import { LoggedChild } from './child-logs.ts';
 import { shipped } from './shipped.ts';
 import { freePort } from '../../hack/lib/processes.ts';
 
@@ -32,7 +32,7 @@ export interface AgentOptions {
 
 export { freePort };
 
-export class AgentProcess {
+export class AgentProcess extends LoggedChild {
   readonly url: string;
   /** The OTLP/HTTP receiver, on the same loopback address. */
   otlpUrl = '';
@@ -41,15 +41,10 @@ export class AgentProcess {
   /** /healthz and /readyz, on their own port of the same address. */
   healthUrl = '';
   token: string | undefined;
-  readonly child: ChildProcess;
-  readonly logs: string[] = [];
-  readonly exited: Promise<number | null>;
 
   private constructor(url: string, child: ChildProcess) {
+    super(child);
     this.url = url;
-    this.child = child;
-    collectLines(child, this.logs);
-    this.exited = new Promise((done) => child.on('exit', (code) => done(code)));
   }
 
   static async start(options: AgentOptions): Promise<AgentProcess> {
@@ -113,17 +108,6 @@ export class AgentProcess {
     }
   }
 
-  /** SIGTERM and wait: the agent takes a final tick and closes its ledger. */
-  async stop(): Promise<number | null> {
-    if (this.child.exitCode === null) this.child.kill('SIGTERM');
-    return this.exited;
-  }
-
-  async kill9(): Promise<void> {
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
   async metrics(): Promise<string> {
     return (await fetch(`${this.metricsUrl}/metrics`)).text();
   }
@@ -142,17 +126,6 @@ export class AgentProcess {
       if (page.next === null) return out;
       cursor = page.next;
     }
-  }
-
-  /** Log lines parsed as JSON (the agent logs structured JSON). */
-  jsonLogs(): Record<string, unknown>[] {
-    return this.logs.flatMap((line) => {
-      try {
-        return [JSON.parse(line) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
   }
 }
 

@@ -1,16 +1,14 @@
 // Runs the real operator as the image ships it (the bundle, under the image's node flags and
 // environment, in the bundle directory) with its metrics server on its own loopback port, and
-// collects its JSON log lines.
+// collects its JSON log lines; and the chart's install of it on a control plane.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
-import { parseMoney } from '@agentmeter/crds';
-import type { CostPolicy, LedgerEntry } from '@agentmeter/crds';
-import { decodeCursors } from '../../operator/src/budgets/cursors.ts';
+import type { CoreV1Api, DiscoveryV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import type { ControlPlaneInfo } from '../../hack/control-plane.ts';
 import { freePort, metricValue } from './agent-process.ts';
-import { collectLines } from './child-logs.ts';
+import { LoggedChild } from './child-logs.ts';
 import { shipped } from './shipped.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -51,23 +49,18 @@ dns.lookup = function (host, options, callback) {
 };
 `;
 
-export function agentHostName(node: string): string {
+function agentHostName(node: string): string {
   return `${node}.agents.test`;
 }
 
-export class OperatorProcess {
+export class OperatorProcess extends LoggedChild {
   readonly url: string;
   readonly identity: string;
-  readonly child: ChildProcess;
-  readonly logs: string[] = [];
-  readonly exited: Promise<number | null>;
 
   private constructor(url: string, identity: string, child: ChildProcess) {
+    super(child);
     this.url = url;
     this.identity = identity;
-    this.child = child;
-    collectLines(child, this.logs);
-    this.exited = new Promise((done) => child.on('exit', (code) => done(code)));
   }
 
   static async start(o: OperatorOptions): Promise<OperatorProcess> {
@@ -106,10 +99,6 @@ export class OperatorProcess {
     return new OperatorProcess(`http://${host}:${port}`, o.identity, child);
   }
 
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
   /** Polls /healthz until it answers; fails early if the process exits. */
   async waitStarted(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -128,16 +117,6 @@ export class OperatorProcess {
     }
   }
 
-  async stop(): Promise<number | null> {
-    if (this.running) this.child.kill('SIGTERM');
-    return this.exited;
-  }
-
-  async kill9(): Promise<void> {
-    if (this.running) this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
   async metrics(): Promise<string> {
     return (await fetch(`${this.url}/metrics`)).text();
   }
@@ -151,29 +130,9 @@ export class OperatorProcess {
       .then((r) => r.status)
       .catch(() => 0);
   }
-
-  jsonLogs(): Record<string, unknown>[] {
-    return this.logs.flatMap((line) => {
-      try {
-        return [JSON.parse(line) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
-  }
 }
 
 // ---- cluster fixtures shared by the operator suites ----------------------------------------
-
-/** What the operator suites need of a control plane (the shared one or a dedicated one). */
-export interface PlaneAccess {
-  readonly server: string;
-  readonly caFile: string;
-  /** Admin kubeconfig. */
-  readonly kubeconfig: string;
-  readonly kubectl: string;
-  readonly adminToken: string;
-}
 
 function exec(
   bin: string,
@@ -196,8 +155,8 @@ function exec(
  * ships, nothing added), so the operator runs with exactly the rights a user installs.
  * Returns the ServiceAccount name, Lease name and agent Service name the chart uses.
  */
-export async function applyOperatorRbac(
-  plane: PlaneAccess,
+async function applyOperatorRbac(
+  plane: ControlPlaneInfo,
   release: string,
   namespace: string,
 ): Promise<{ serviceAccount: string; leaseName: string; agentService: string }> {
@@ -220,7 +179,7 @@ export async function applyOperatorRbac(
     );
   if (docs.length < 5) throw new Error(`expected the operator's SA and RBAC, got ${docs.length}`);
   const applied = await exec(
-    plane.kubectl,
+    plane.binaries.kubectl,
     ['--kubeconfig', plane.kubeconfig, 'apply', '-f', '-'],
     docs.join('\n---\n'),
   );
@@ -250,9 +209,9 @@ export async function serviceAccountToken(
 }
 
 /** Writes a kubeconfig that authenticates with `token`, and the token file itself. */
-export async function writeTokenFiles(
+async function writeTokenFiles(
   dir: string,
-  plane: PlaneAccess,
+  plane: ControlPlaneInfo,
   token: string,
 ): Promise<{ kubeconfig: string; tokenFile: string }> {
   const kubeconfig = join(dir, 'operator.kubeconfig');
@@ -284,10 +243,84 @@ export async function writeTokenFiles(
 }
 
 /**
+ * The operator as the chart installs it on a control plane: its namespace, the chart's
+ * ServiceAccount and RBAC, and that ServiceAccount's kubeconfig and ledger token file. Replicas
+ * started from it collect from agents published the way the chart's headless Service would be.
+ */
+export class InstalledOperator {
+  readonly namespace: string;
+  readonly release: string;
+  readonly chart: Awaited<ReturnType<typeof applyOperatorRbac>>;
+  readonly files: Awaited<ReturnType<typeof writeTokenFiles>>;
+
+  private constructor(
+    namespace: string,
+    release: string,
+    chart: InstalledOperator['chart'],
+    files: InstalledOperator['files'],
+  ) {
+    this.namespace = namespace;
+    this.release = release;
+    this.chart = chart;
+    this.files = files;
+  }
+
+  /** Creates `namespace`, applies the chart's operator RBAC there and writes the files into `dir`. */
+  static async install(
+    core: CoreV1Api,
+    plane: ControlPlaneInfo,
+    release: string,
+    namespace: string,
+    dir: string,
+  ): Promise<InstalledOperator> {
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    const chart = await applyOperatorRbac(plane, release, namespace);
+    const token = await serviceAccountToken(core, namespace, chart.serviceAccount);
+    const files = await writeTokenFiles(dir, plane, token);
+    return new InstalledOperator(namespace, release, chart, files);
+  }
+
+  publish(discovery: DiscoveryV1Api, node: string, port: number): Promise<void> {
+    return publishAgent(discovery, this.namespace, this.chart.agentService, node, port);
+  }
+
+  unpublish(discovery: DiscoveryV1Api, node: string): Promise<void> {
+    return unpublishAgent(discovery, this.namespace, this.chart.agentService, node);
+  }
+
+  /** Starts a replica that collects from agents on `agentPort` of `agents` (node name → IP). */
+  startReplica(o: {
+    readonly identity: string;
+    readonly agentPort: number;
+    readonly agents: Readonly<Record<string, string>>;
+    readonly clockFile?: string | undefined;
+  }): Promise<OperatorProcess> {
+    return OperatorProcess.start({
+      kubeconfig: this.files.kubeconfig,
+      namespace: this.namespace,
+      identity: o.identity,
+      ledgerTokenFile: this.files.tokenFile,
+      agentService: this.chart.agentService,
+      agentPort: o.agentPort,
+      leaseName: this.chart.leaseName,
+      hosts: Object.fromEntries(Object.entries(o.agents).map(([n, ip]) => [agentHostName(n), ip])),
+      ...(o.clockFile === undefined ? {} : { clockFile: o.clockFile }),
+    });
+  }
+
+  /** Removes the cluster-scoped RBAC (the namespaced objects go with the namespace). */
+  async removeClusterRbac(rbac: RbacAuthorizationV1Api): Promise<void> {
+    const name = `${this.release}-agentmeter-operator`;
+    await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
+    await rbac.deleteClusterRole({ name }).catch(() => undefined);
+  }
+}
+
+/**
  * Publishes an agent as the endpoint controller would for the chart's headless Service, under
  * its FQDN (see AGENT_DNS).
  */
-export async function publishAgent(
+async function publishAgent(
   discovery: DiscoveryV1Api,
   namespace: string,
   service: string,
@@ -307,89 +340,11 @@ export async function publishAgent(
   });
 }
 
-export async function unpublishAgent(
+async function unpublishAgent(
   discovery: DiscoveryV1Api,
   namespace: string,
   service: string,
   node: string,
 ): Promise<void> {
   await discovery.deleteNamespacedEndpointSlice({ namespace, name: `${service}-${node}` });
-}
-
-/** What a policy's budgets should hold, summed straight from ledger entries. */
-export interface LedgerSums {
-  total: bigint;
-  byNamespace: Map<string, bigint>;
-  bySession: Map<string, bigint>;
-  sessionsByNamespace: Map<string, Set<string>>;
-}
-
-/** Sums the cost of the entries priced by `policy`, for each node only up to `upTo[node]`. */
-export function ledgerSums(
-  ledgers: ReadonlyMap<string, readonly LedgerEntry[]>,
-  policy: string,
-  upTo: ReadonlyMap<string, bigint>,
-): LedgerSums {
-  const sums: LedgerSums = {
-    total: 0n,
-    byNamespace: new Map(),
-    bySession: new Map(),
-    sessionsByNamespace: new Map(),
-  };
-  const add = (m: Map<string, bigint>, k: string, v: bigint): void => {
-    m.set(k, (m.get(k) ?? 0n) + v);
-  };
-  for (const [node, entries] of ledgers) {
-    const limit = upTo.get(node) ?? 0n;
-    for (const e of entries) {
-      if (BigInt(e.seq) > limit) break;
-      if (e.kind !== 'pod-usage' || e.cost === null || e.cost.policy.name !== policy) continue;
-      const nano = BigInt(e.cost.totalNano);
-      sums.total += nano;
-      add(sums.byNamespace, e.pod.namespace, nano);
-      for (const s of e.cost.bySession ?? []) {
-        if (s.session === null) continue;
-        const key = `${s.session.namespace}/${s.session.id}`;
-        add(sums.bySession, key, BigInt(s.totalNano));
-        const set = sums.sessionsByNamespace.get(e.pod.namespace) ?? new Set<string>();
-        set.add(key);
-        sums.sessionsByNamespace.set(e.pod.namespace, set);
-      }
-    }
-  }
-  return sums;
-}
-
-/** Polls `check` until it returns something other than undefined/false. */
-export async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 60_000,
-  everyMs = 200,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
-      );
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
-/** A status money string in nano-units; absent (nothing spent yet) is zero. */
-export function moneyNano(money: string | undefined): bigint {
-  return parseMoney(money ?? '0');
-}
-
-/** The collection cursors a CostPolicy's status records: the last seq counted, by node. */
-export function policyCursors(p: CostPolicy): Map<string, bigint> {
-  return new Map(decodeCursors(p.status?.collection?.cursors).map((c) => [c.node, c.seq]));
 }

@@ -51,12 +51,12 @@ describe('parseSingleValue', () => {
 });
 
 describe('parseFlatKeyed', () => {
+  const memoryStat = (path: string): Map<string, bigint> =>
+    parseFlatKeyed(fixture(path), 'memory.stat');
+
   it('keeps unknown keys wherever they appear (v2 memory.stat)', () => {
-    const stat = parseFlatKeyed(
-      fixture(
-        'v2-systemd-containerd/sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod2c9f8a79_5391_454b_88cb_86190881cb96.slice/memory.stat',
-      ),
-      'memory.stat',
+    const stat = memoryStat(
+      'v2-systemd-containerd/sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod2c9f8a79_5391_454b_88cb_86190881cb96.slice/memory.stat',
     );
     expect(stat.get('anon')).toBe(44892160n);
     expect(stat.get('inactive_file')).toBe(159744n);
@@ -64,11 +64,8 @@ describe('parseFlatKeyed', () => {
   });
 
   it('reads v1 memory.stat including hierarchical limits near 2^63', () => {
-    const stat = parseFlatKeyed(
-      fixture(
-        'v1-cgroupfs-containerd/sys/fs/cgroup/memory/kubepods/burstable/podf6adb0af-0855-4bab-b25b-c853f18d0ce2/memory.stat',
-      ),
-      'memory.stat',
+    const stat = memoryStat(
+      'v1-cgroupfs-containerd/sys/fs/cgroup/memory/kubepods/burstable/podf6adb0af-0855-4bab-b25b-c853f18d0ce2/memory.stat',
     );
     expect(stat.get('hierarchical_memory_limit')).toBe(9223372036854771712n);
     expect(stat.get('total_inactive_file')).toBe(1294123008n);

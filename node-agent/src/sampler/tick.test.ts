@@ -32,35 +32,33 @@ function node(cpuNs: bigint): NodeReading {
   };
 }
 
+/** computeTick over a second, not a cold start, unless told otherwise. */
+function tick(
+  previous: SamplerBaselines,
+  pods: PodReading[],
+  nodeCpuNs: bigint,
+  o: { coldStart?: boolean; intervalNs?: bigint } = {},
+): ReturnType<typeof computeTick> {
+  return computeTick({
+    previous,
+    pods,
+    node: node(nodeCpuNs),
+    intervalNs: o.intervalNs ?? SECOND,
+    coldStart: o.coldStart ?? false,
+  });
+}
+
 describe('computeTick', () => {
   it('only establishes baselines for cgroups found on a cold start', () => {
-    const result = computeTick({
-      previous: empty,
-      pods: [pod('a', 500n)],
-      node: node(10_000n),
-      intervalNs: SECOND,
-      coldStart: true,
-    });
+    const result = tick(empty, [pod('a', 500n)], 10_000n, { coldStart: true });
     expect(result.pods[0]?.usage.cpuNs).toBe(0n);
     expect(result.node.total.cpuNs).toBe(0n);
     expect(result.baselines.pods.get('a')?.cpuNs).toBe(500n);
   });
 
   it('counts the whole history of a cgroup created after the agent started', () => {
-    const first = computeTick({
-      previous: empty,
-      pods: [],
-      node: node(10_000n),
-      intervalNs: SECOND,
-      coldStart: true,
-    });
-    const second = computeTick({
-      previous: first.baselines,
-      pods: [pod('a', 700n)],
-      node: node(11_000n),
-      intervalNs: SECOND,
-      coldStart: false,
-    });
+    const first = tick(empty, [], 10_000n, { coldStart: true });
+    const second = tick(first.baselines, [pod('a', 700n)], 11_000n);
     expect(second.pods[0]?.usage.cpuNs).toBe(700n);
     expect(second.node.total.cpuNs).toBe(1000n);
     expect(second.node.nonPod.cpuNs).toBe(300n);
@@ -71,13 +69,7 @@ describe('computeTick', () => {
       pods: new Map([['a', { identity: 'old', cpuNs: 900n }]]),
       node: { identity: 'node', cpuNs: 0n },
     };
-    const result = computeTick({
-      previous,
-      pods: [pod('a', 40n, { identity: 'new' })],
-      node: node(1000n),
-      intervalNs: SECOND,
-      coldStart: false,
-    });
+    const result = tick(previous, [pod('a', 40n, { identity: 'new' })], 1000n);
     expect(result.pods[0]?.usage.cpuNs).toBe(40n);
     expect(result.pods[0]?.flags).toContain('cpu-ns-reset-identity');
   });
@@ -87,21 +79,9 @@ describe('computeTick', () => {
       pods: new Map([['a', { identity: 'ino-a', cpuNs: 100n }]]),
       node: { identity: 'node', cpuNs: 0n },
     };
-    const missing = computeTick({
-      previous,
-      pods: [pod('a', 0n, { cpuNs: null })],
-      node: node(0n),
-      intervalNs: SECOND,
-      coldStart: false,
-    });
+    const missing = tick(previous, [pod('a', 0n, { cpuNs: null })], 0n);
     expect(missing.pods[0]?.usage.cpuNs).toBe(0n);
-    const back = computeTick({
-      previous: missing.baselines,
-      pods: [pod('a', 350n)],
-      node: node(1000n),
-      intervalNs: SECOND,
-      coldStart: false,
-    });
+    const back = tick(missing.baselines, [pod('a', 350n)], 1000n);
     expect(back.pods[0]?.usage.cpuNs).toBe(250n);
   });
 
@@ -110,12 +90,8 @@ describe('computeTick', () => {
       pods: new Map([['a', { identity: 'ino-a', cpuNs: 0n, memoryWorkingSetBytes: 1000n }]]),
       node: undefined,
     };
-    const result = computeTick({
-      previous,
-      pods: [pod('a', 0n, { memoryWorkingSetBytes: 3000n })],
-      node: node(0n),
+    const result = tick(previous, [pod('a', 0n, { memoryWorkingSetBytes: 3000n })], 0n, {
       intervalNs: 2n * SECOND,
-      coldStart: false,
     });
     expect(result.pods[0]?.usage.memoryByteSeconds).toBe(4000n);
   });
@@ -130,13 +106,11 @@ describe('computeTick', () => {
             pods: new Map(podCpu.map((_, i) => [`p${i}`, { identity: `ino-p${i}`, cpuNs: 0n }])),
             node: { identity: 'node', cpuNs: 0n },
           };
-          const result = computeTick({
+          const result = tick(
             previous,
-            pods: podCpu.map((cpu, i) => pod(`p${i}`, cpu)),
-            node: node(nodeCpu),
-            intervalNs: SECOND,
-            coldStart: false,
-          });
+            podCpu.map((cpu, i) => pod(`p${i}`, cpu)),
+            nodeCpu,
+          );
           const { total, pods, nonPod, skew } = result.node;
           expect(usageEquals(total, addUsage(pods, nonPod))).toBe(true);
           expect(nonPod.cpuNs >= 0n && skew.cpuNs >= 0n).toBe(true);
@@ -157,13 +131,7 @@ describe('computeTick', () => {
         let counted = 0n;
         for (const step of steps) {
           value += step;
-          const result = computeTick({
-            previous: baselines,
-            pods: [pod('a', value)],
-            node: node(value),
-            intervalNs: SECOND,
-            coldStart: false,
-          });
+          const result = tick(baselines, [pod('a', value)], value);
           counted += result.pods[0]?.usage.cpuNs ?? 0n;
           baselines = result.baselines;
         }

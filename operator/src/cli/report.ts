@@ -1,6 +1,5 @@
 // `agentmeter report` (also the kubectl plugin `kubectl agentmeter report`): current periods
 // from CostPolicy status, closed periods from CostReports, per namespace or per session.
-import { parseArgs } from 'node:util';
 import { CustomObjectsApi, EventsV1Api } from '@kubernetes/client-node';
 import { COST_POLICY_GVK, COST_REPORT_GVK, formatMoney } from '@agentmeter/crds';
 import { loadKubeConfig } from '@agentmeter/kube-client/kubeconfig';
@@ -12,10 +11,9 @@ import { LABEL_POLICY } from '../reports/build.ts';
 import { eventRows, formatAnomalies, trippedRows } from './anomalies.ts';
 import { formatReport } from './format.ts';
 import type { OutputFormat, ReportRow } from './format.ts';
-import { parsePeriod } from './period.ts';
 import { formatStoreReport, parseBreakdown } from './store-report.ts';
 import type { StoreReportFormat } from './store-report.ts';
-import { withStore } from './store-source.ts';
+import { parseStoreArgs, storeQuery, withStore, type Command } from './store-source.ts';
 import { UsageError } from './usage-error.ts';
 
 export const USAGE = `Usage: agentmeter report [--policy NAME] [--period current|closed|all]
@@ -106,6 +104,8 @@ export function closedRows(reports: readonly CostReport[]): ReportRow[] {
   );
 }
 
+const STORE_REPORT_FORMATS: readonly StoreReportFormat[] = ['table', 'csv', 'json', 'focus'];
+
 async function runStoreReport(
   values: {
     by?: string;
@@ -119,38 +119,22 @@ async function runStoreReport(
   nowMs: number,
 ): Promise<void> {
   const by = parseBreakdown(values.by ?? '');
-  if (!values.policy) throw new UsageError(`--by needs --policy\n${USAGE}`);
-  const format = values.format as StoreReportFormat;
-  if (!['table', 'csv', 'json', 'focus'].includes(format))
-    throw new UsageError(`--format must be table, csv, json or focus\n${USAGE}`);
-  if (!/^[A-Z]{3}$/.test(values.currency))
-    throw new UsageError(`--currency must be an ISO 4217 code such as USD\n${USAGE}`);
-  const policy = values.policy;
-  // The default --period of the CostReport form, "all", means the current month here.
-  const range = parsePeriod(values.period === 'all' ? 'current' : values.period, nowMs);
+  const { policy, format, currency, range } = storeQuery(
+    // The default --period of the CostReport form, "all", means the current month here.
+    { ...values, period: values.period === 'all' ? 'current' : values.period },
+    { command: '--by', formats: STORE_REPORT_FORMATS, usage: USAGE, nowMs },
+  );
   const rows = await withStore(values.store, (s) => s.dailyBreakdown(policy, range, by));
-  out(formatStoreReport(rows, { policy, currency: values.currency, range, by, format }));
+  out(formatStoreReport(rows, { policy, currency, range, by, format }));
 }
 
-export async function runReport(
-  argv: readonly string[],
-  out: (s: string) => void,
-  nowMs: number = Date.now(),
-): Promise<void> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      policy: { type: 'string' },
-      period: { type: 'string', default: 'all' },
-      format: { type: 'string', default: 'table' },
-      sessions: { type: 'boolean', default: false },
-      anomalies: { type: 'boolean', default: false },
-      kubeconfig: { type: 'string' },
-      by: { type: 'string' },
-      store: { type: 'string' },
-      currency: { type: 'string', default: 'USD' },
-    },
-    strict: true,
+export const runReport: Command = async (argv, out, nowMs = Date.now()) => {
+  const values = parseStoreArgs(argv, {
+    period: { type: 'string', default: 'all' },
+    sessions: { type: 'boolean', default: false },
+    anomalies: { type: 'boolean', default: false },
+    kubeconfig: { type: 'string' },
+    by: { type: 'string' },
   });
   if (values.by !== undefined) {
     await runStoreReport(values, out, nowMs);
@@ -194,4 +178,4 @@ export async function runReport(
     rows.push(...closedRows(sorted));
   }
   out(formatReport(rows, format));
-}
+};

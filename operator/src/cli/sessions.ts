@@ -1,12 +1,10 @@
 // `kubectl agentmeter sessions --top N`: the costliest sessions of a policy in a period, across
 // every node (the store holds what the operator collected from all of them).
-import { parseArgs } from 'node:util';
 import { formatMoney, formatMoneyForDisplay } from '@agentmeter/crds';
 import type { SessionRecord } from '../store/accounting.ts';
 import { renderCsv, renderTable } from './format.ts';
-import { parsePeriod } from './period.ts';
 import { USAGE } from './report.ts';
-import { withStore } from './store-source.ts';
+import { parseStoreArgs, storeQuery, withStore, type Command } from './store-source.ts';
 import { UsageError } from './usage-error.ts';
 
 const MONEY = ['totalNano', 'infraNano', 'tokensNano', 'toolsNano', 'apisNano'] as const;
@@ -52,37 +50,23 @@ export function formatSessions(
       );
 }
 
-export async function runSessions(
-  argv: readonly string[],
-  out: (s: string) => void,
-  nowMs: number = Date.now(),
-): Promise<void> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      top: { type: 'string', default: '20' },
-      namespace: { type: 'string' },
-      policy: { type: 'string' },
-      period: { type: 'string', default: 'current' },
-      format: { type: 'string', default: 'table' },
-      currency: { type: 'string', default: 'USD' },
-      store: { type: 'string' },
-    },
-    strict: true,
+export const runSessions: Command = async (argv, out, nowMs = Date.now()) => {
+  const values = parseStoreArgs(argv, {
+    top: { type: 'string', default: '20' },
+    namespace: { type: 'string' },
+    period: { type: 'string', default: 'current' },
   });
   const top = Number(values.top);
   if (!/^\d+$/.test(values.top) || top < 1 || top > 10_000)
     throw new UsageError(`--top must be a whole number from 1 to 10000\n${USAGE}`);
-  if (!values.policy) throw new UsageError(`sessions needs --policy\n${USAGE}`);
-  const format = values.format;
-  if (format !== 'table' && format !== 'csv' && format !== 'json')
-    throw new UsageError(`--format must be table, csv or json\n${USAGE}`);
-  if (!/^[A-Z]{3}$/.test(values.currency))
-    throw new UsageError(`--currency must be an ISO 4217 code such as USD\n${USAGE}`);
-  const policy = values.policy;
-  const range = parsePeriod(values.period, nowMs);
+  const { policy, format, currency, range } = storeQuery(values, {
+    command: 'sessions',
+    formats: ['table', 'csv', 'json'] as const,
+    usage: USAGE,
+    nowMs,
+  });
   const sessions = await withStore(values.store, (s) =>
     s.topSessions(policy, range, top, values.namespace),
   );
-  out(formatSessions(sessions, values.currency, format));
-}
+  out(formatSessions(sessions, currency, format));
+};
