@@ -3,9 +3,10 @@
 // the demo policy's spend as the operator wrote it into the CostPolicy status, checked against
 // the agent's ledger up to the operator's cursor, to the nano-unit.
 import { divRoundHalfEven, formatMoney, parseMoney } from '@agentmeter/crds';
-import type { CostPolicy, LedgerEntry } from '@agentmeter/crds';
+import type { CostPolicy } from '@agentmeter/crds';
 import type { RealNodeInfo } from '../real-node.ts';
 import type { ChartRelease } from '../real-node/chart.ts';
+import { pullLedger } from '../lib/ledger-api.ts';
 import { runChecked } from '../lib/processes.ts';
 import { cursorSeq, ledgerSpendNano } from './spend.ts';
 import { render, sessionCostNano, sumByLabel, type SessionView, type Snapshot } from './table.ts';
@@ -276,21 +277,6 @@ async function stopWorkloads(kube: Kube, w: Workloads, log: (line: string) => vo
   ]);
 }
 
-async function pullLedger(access: Access): Promise<LedgerEntry[]> {
-  const out: LedgerEntry[] = [];
-  let cursor = '0';
-  for (;;) {
-    const res = await fetch(`${access.agentUrl}/v1/ledger?after=${cursor}&limit=5000`, {
-      headers: { authorization: `Bearer ${access.ledgerToken}` },
-    });
-    if (!res.ok) throw new Error(`GET /v1/ledger: ${res.status} ${await res.text()}`);
-    const page = (await res.json()) as { entries: LedgerEntry[]; next: string | null };
-    out.push(...page.entries);
-    if (page.next === null) return out;
-    cursor = page.next;
-  }
-}
-
 async function snapshot(
   kube: Kube,
   access: Access,
@@ -366,12 +352,13 @@ async function totalSpend(
   log: (line: string) => void,
 ): Promise<{ statusNano: bigint; ledgerNano: bigint; seq: bigint }> {
   const endNs = BigInt(Date.now()) * 1_000_000n;
+  const ledger = { url: access.agentUrl, token: access.ledgerToken };
   let target = 0n;
   await until(
     'the agent to settle a tick that began after the work ended',
     SETTLE_GUARD_MS,
     async () => {
-      const entries = await pullLedger(access);
+      const entries = await pullLedger(ledger);
       target = BigInt(entries.at(-1)?.seq ?? '0');
       return entries.some((e) => e.kind === 'node-usage' && BigInt(e.time.start) > endNs);
     },
@@ -386,7 +373,7 @@ async function totalSpend(
   const spent = policy?.status?.budgets?.find((b) => b.name === TOTAL_BUDGET)?.spent ?? '0';
   return {
     statusNano: parseMoney(spent),
-    ledgerNano: ledgerSpendNano(await pullLedger(access), POLICY, seq),
+    ledgerNano: ledgerSpendNano(await pullLedger(ledger), POLICY, seq),
     seq,
   };
 }
