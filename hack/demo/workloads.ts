@@ -152,9 +152,9 @@ export async function driveSession(
 ): Promise<void> {
   while (!signal.aborted) {
     const query = new URLSearchParams({
-      turns: String(randomInt(2, 4)),
+      turns: String(randomInt(2, 3)),
       tools: '1',
-      cpu_ms: String(randomInt(150, 400)),
+      cpu_ms: String(randomInt(100, 250)),
       model: plan.model,
       input_tokens: String(randomInt(800, 4000)),
       output_tokens: String(randomInt(150, 900)),

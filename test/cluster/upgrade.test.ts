@@ -5,7 +5,13 @@
 // ledger and the policy's status left off. The release ends as the global setup installed it.
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseMoney, verifyChain, type LedgerEntry, type PodUsageEntry } from '@agentmeter/crds';
+import {
+  parseEntry,
+  parseMoney,
+  verifyChain,
+  type LedgerEntry,
+  type PodUsageEntry,
+} from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { cursorSeq, ledgerSpendNano } from '../../hack/demo/spend.ts';
@@ -50,7 +56,8 @@ const lastSeq = (entries: readonly LedgerEntry[]): bigint => BigInt(entries.at(-
 
 /** The ledger read from the start: one unbroken hash chain, or the reason it is not. */
 async function wholeLedger(): Promise<LedgerEntry[]> {
-  const entries = await pullLedger(await agentLedgerAccess());
+  // Parsed as the operator parses them, so the hashes are recomputed from the entries' fields.
+  const entries = (await pullLedger(await agentLedgerAccess())).map((raw) => parseEntry(raw));
   const check = verifyChain(entries);
   if (!check.ok)
     throw new Error(`ledger chain broken at seq ${check.seq}: ${check.reason} ${check.detail}`);
