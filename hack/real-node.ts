@@ -606,6 +606,38 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
   }
 }
 
+const LOCK_RETRY_MS = 15_000;
+
+/**
+ * Starts the node, waiting up to `waitMs` while another run holds the machine's node lock: on a
+ * shared machine that is a queue, not a failure. Its holder is named while waiting and when
+ * giving up; it is never stopped from here.
+ */
+export async function startRealNodeWhenFree(
+  options: RealNodeOptions,
+  waitMs: number,
+): Promise<RealNode> {
+  const log = options.log ?? defaultLog;
+  const deadline = Date.now() + waitMs;
+  let said = '';
+  for (;;) {
+    try {
+      return await startRealNode(options);
+    } catch (err) {
+      const busy = err instanceof RealNodeError && err.message.startsWith('another real node');
+      if (!busy) throw err;
+      if (Date.now() + LOCK_RETRY_MS > deadline) {
+        throw new RealNodeError(`gave up after waiting ${waitMs} ms: ${err.message}`);
+      }
+      if (err.message !== said) {
+        log(`waiting for the node lock: ${err.message}`);
+        said = err.message;
+      }
+      await sleep(LOCK_RETRY_MS);
+    }
+  }
+}
+
 /** The node is named for the machine, as kubeadm does; /etc/hosts maps it to this machine. */
 function nodeName(): string {
   return hostname().toLowerCase();

@@ -1,28 +1,20 @@
-// The demo's workloads: CPU burners as real processes in kubelet-style pod cgroups, and an agent
-// runtime's OTLP/HTTP trace exporter that sends GenAI spans from its pod's own IP, so the agent
-// verifies the sender by source address exactly as it does for a real pod.
-import { randomBytes } from 'node:crypto';
-import { request } from 'node:http';
-import type { TestPodCgroup } from '../../test/support/cgroups.ts';
+// The demo's workloads as real pods on the real node: an agent runtime on the standard OTel SDK
+// (test/apps/agent-app) serving concurrent sessions, a Job per batch session whose pod template
+// carries the session annotation, and a noisy neighbour with no sessions at all. The manifests
+// are plain objects; the session driver calls the runtime's HTTP API from this host, over the
+// pod network, as a user's frontend would.
 
-/**
- * Busy for `duty` of every 100 ms, asleep the rest: a steady fraction of one core, so the demo
- * stays visible without starving other work on a small machine.
- */
-const BURNER = `const d = Number(process.argv[1]);
-(function burn() {
-  const t = Date.now();
-  while (Date.now() - t < d * 100);
-  setTimeout(burn, (1 - d) * 100);
-})();`;
+export const SESSION_ANNOTATION = 'agentmeter.dev/session-id';
 
-export function startBurner(group: TestPodCgroup, duty: number): void {
-  const child = group.run(process.execPath, ['-e', BURNER, String(duty)]);
-  // A burner that dies early (e.g. could not join its cgroup: exit 97) would show as a zero row.
-  child.on('exit', (code, signal) => {
-    if (signal === null && code !== 0)
-      process.stderr.write(`[demo] burner in pod ${group.uid} exited with ${code}\n`);
-  });
+export interface SessionPlan {
+  readonly id: string;
+  readonly model: string;
+}
+
+export interface SessionStats {
+  runs: number;
+  failed: number;
+  lastError?: string;
 }
 
 /** Sleeps `ms` unless `signal` aborts first; true when the full time passed. */
@@ -41,122 +33,148 @@ export function pause(ms: number, signal: AbortSignal): Promise<boolean> {
   });
 }
 
-export interface SessionPlan {
-  readonly id: string;
-  readonly model: string;
-}
-
-export interface SpanStats {
-  sent: number;
-  rejected: number;
-  failed: number;
-  lastError?: string;
-}
-
-function attr(key: string, value: string | number): { key: string; value: object } {
-  return typeof value === 'string'
-    ? { key, value: { stringValue: value } }
-    : { key, value: { intValue: String(value) } };
-}
-
 const randomInt = (min: number, max: number): number =>
   min + Math.floor(Math.random() * (max - min + 1));
 
-/** One OTLP/JSON export of a finished LLM call span. */
-function exportRequest(session: SessionPlan, startMs: number, endMs: number): object {
-  const ns = (ms: number): string => (BigInt(ms) * 1_000_000n).toString();
+/** The agent runtime: one pod on the OTel SDK exporting to the chart's node-local OTLP Service. */
+export function agentRuntimePod(
+  namespace: string,
+  image: string,
+  otlpEndpoint: string,
+): Record<string, unknown> {
   return {
-    resourceSpans: [
-      {
-        resource: { attributes: [attr('service.name', 'agent-runtime')] },
-        scopeSpans: [
-          {
-            scope: { name: 'agentmeter-demo' },
-            spans: [
-              {
-                traceId: randomBytes(16).toString('hex'),
-                spanId: randomBytes(8).toString('hex'),
-                name: `chat ${session.model}`,
-                kind: 3,
-                startTimeUnixNano: ns(startMs),
-                endTimeUnixNano: ns(endMs),
-                attributes: [
-                  attr('session.id', session.id),
-                  attr('gen_ai.operation.name', 'chat'),
-                  attr('gen_ai.request.model', session.model),
-                  attr('gen_ai.usage.input_tokens', randomInt(800, 4000)),
-                  attr('gen_ai.usage.output_tokens', randomInt(150, 900)),
-                ],
-                status: { code: 1 },
-              },
-            ],
-          },
-        ],
-      },
-    ],
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: 'agent-runtime-0',
+      namespace,
+      labels: { 'app.kubernetes.io/component': 'agent-runtime' },
+    },
+    spec: {
+      containers: [
+        {
+          name: 'runtime',
+          image,
+          imagePullPolicy: 'Never',
+          env: [
+            { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: otlpEndpoint },
+            { name: 'PORT', value: '8080' },
+          ],
+          resources: { requests: { cpu: '100m' }, limits: { cpu: '500m', memory: '256Mi' } },
+        },
+      ],
+    },
   };
 }
 
-function post(
-  target: URL,
-  localAddress: string,
-  body: object,
-): Promise<{ status: number; text: string }> {
-  const data = JSON.stringify(body);
-  return new Promise((done, fail) => {
-    const req = request(
-      {
-        host: target.hostname,
-        port: target.port,
-        path: '/v1/traces',
-        method: 'POST',
-        localAddress,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
-        timeout: 5000,
+/** A busybox shell loop of `iterations` steps: a fixed amount of CPU work. */
+function cpuLoop(iterations: number): string[] {
+  return ['sh', '-c', `i=0; while [ $i -lt ${iterations} ]; do i=$((i+1)); done`];
+}
+
+/** One batch run: a Job whose pod is wholly that session's, from its creation. */
+export function batchJob(
+  namespace: string,
+  image: string,
+  n: number,
+  sessionId: string,
+): Record<string, unknown> {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: `nightly-eval-${n}`, namespace },
+    spec: {
+      backoffLimit: 0,
+      template: {
+        metadata: {
+          labels: { 'app.kubernetes.io/component': 'nightly-eval' },
+          annotations: { [SESSION_ANNOTATION]: sessionId },
+        },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'eval',
+              image,
+              imagePullPolicy: 'Never',
+              command: cpuLoop(1_000_000),
+              resources: { limits: { cpu: '300m', memory: '32Mi' } },
+            },
+          ],
+        },
       },
-      (res) => {
-        let text = '';
-        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        res.on('end', () => done({ status: res.statusCode ?? 0, text }));
+    },
+  };
+}
+
+/** Burns up to half a core forever, with no sessions: its cost is its namespace's alone. */
+export function noisyNeighbour(namespace: string, image: string): Record<string, unknown> {
+  const labels = { 'app.kubernetes.io/component': 'noisy-neighbour' };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'noisy-neighbour', namespace },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'burn',
+              image,
+              imagePullPolicy: 'Never',
+              command: ['sh', '-c', 'while :; do :; done'],
+              resources: {
+                requests: { cpu: '500m', memory: '16Mi' },
+                limits: { cpu: '500m', memory: '16Mi' },
+              },
+            },
+          ],
+        },
       },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', fail);
-    req.end(data);
-  });
+    },
+  };
 }
 
 /**
- * Runs `session` until `signal` aborts: LLM calls of 1–3 s with short pauses between them, each
- * exported as a span when it ends, like an SDK's batch processor with a short delay.
+ * Drives one session of the agent runtime until `signal` aborts: a run of a few model turns
+ * with tool calls, then its spans flushed, then a short pause. Every run names the same session,
+ * so the agent charges the runtime's CPU while the session's spans are open, and its tokens.
  */
-export async function runSession(
-  otlp: URL,
-  podIp: string,
-  session: SessionPlan,
-  stats: SpanStats,
+export async function driveSession(
+  runtimeUrl: string,
+  plan: SessionPlan,
+  stats: SessionStats,
   signal: AbortSignal,
 ): Promise<void> {
   while (!signal.aborted) {
-    const start = Date.now();
-    if (!(await pause(randomInt(1000, 3000), signal))) return;
+    const query = new URLSearchParams({
+      turns: String(randomInt(2, 3)),
+      tools: '1',
+      cpu_ms: String(randomInt(100, 250)),
+      model: plan.model,
+      input_tokens: String(randomInt(800, 4000)),
+      output_tokens: String(randomInt(150, 900)),
+    });
     try {
-      const res = await post(otlp, podIp, exportRequest(session, start, Date.now()));
-      stats.sent++;
-      const partial = res.status === 200 ? (JSON.parse(res.text || '{}') as PartialBody) : {};
-      const rejected = Number(partial.partialSuccess?.rejectedSpans ?? 0);
-      if (res.status !== 200 || rejected > 0) {
-        stats.rejected++;
-        stats.lastError = `HTTP ${res.status} ${partial.partialSuccess?.errorMessage ?? res.text}`;
-      }
+      const run = await fetch(`${runtimeUrl}/sessions/${plan.id}?${query.toString()}`, {
+        method: 'POST',
+        signal: AbortSignal.timeout(60_000),
+      });
+      if (!run.ok) throw new Error(`POST /sessions/${plan.id}: ${run.status} ${await run.text()}`);
+      const flush = await fetch(`${runtimeUrl}/flush`, {
+        method: 'POST',
+        signal: AbortSignal.timeout(30_000),
+      });
+      if (!flush.ok) throw new Error(`POST /flush: ${flush.status}`);
+      stats.runs++;
     } catch (err) {
       stats.failed++;
-      stats.lastError = (err as Error).message;
+      stats.lastError = err instanceof Error ? err.message : String(err);
     }
-    await pause(randomInt(0, 800), signal);
+    await pause(randomInt(500, 2000), signal);
   }
-}
-
-interface PartialBody {
-  partialSuccess?: { rejectedSpans?: string; errorMessage?: string };
 }

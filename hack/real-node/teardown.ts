@@ -3,7 +3,7 @@
 // step tolerates having been done already.
 import { existsSync } from 'node:fs';
 import { readdir, readFile, readlink, rm, rmdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { run, sleep } from '../lib/processes.ts';
 import {
   diffHostState,
@@ -90,12 +90,27 @@ async function podProcesses(): Promise<number[]> {
   return [...pids];
 }
 
+/**
+ * Lock holders that are the node's own leftovers. A Node.js process holding the lock is a
+ * starter, never a daemon: once this node's daemons are gone, the next run's starter may take
+ * the lock while this teardown still runs, and must not be killed for it.
+ */
+async function daemonLockHolders(): Promise<number[]> {
+  const out: number[] = [];
+  for (const pid of await lockHolders()) {
+    if (pid === process.pid) continue;
+    const exe = await readlink(`/proc/${pid}/exe`).catch(() => '');
+    if (basename(exe) !== basename(process.execPath)) out.push(pid);
+  }
+  return out;
+}
+
 async function killLeftoverProcesses(record: NodeRecord, log: Log): Promise<void> {
   for (let round = 0; round < 50; round++) {
     const pids = [
       ...(await processesUnder(record.dir)),
       ...(await podProcesses()),
-      ...(await lockHolders()).filter((pid) => pid !== process.pid),
+      ...(await daemonLockHolders()),
     ];
     if (pids.length === 0) return;
     if (round === 0) log(`killing ${pids.length} leftover processes (shims, containers)`);

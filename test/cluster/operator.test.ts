@@ -3,6 +3,7 @@
 // spend of the pods it prices, equal to the ledgers' sum to the nano-unit.
 import { parseMoney, type LedgerEntry, type PodUsageEntry } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cursorSeq } from '../../hack/demo/spend.ts';
 import { waitFor } from '../support/wait.ts';
 import { apply, chartRelease, kubectlJson, kubectlOk, realNode } from './support/cluster.ts';
 import { createNamespace, deleteNamespace, listPods, waitForPodPhase } from './support/pods.ts';
@@ -13,15 +14,6 @@ interface PolicyStatus {
     budgets?: { name: string; spent: string }[];
     collection?: { cursors?: string };
   };
-}
-
-/** The operator's committed ledger position for the node, from status.collection.cursors. */
-function cursorSeq(policy: PolicyStatus, node: string): bigint | undefined {
-  for (const line of (policy.status?.collection?.cursors ?? '').split('\n')) {
-    const [name, seq] = line.split(' ');
-    if (name === node && seq) return BigInt(seq);
-  }
-  return undefined;
 }
 
 describe('the operator on the real node', () => {
@@ -105,11 +97,11 @@ describe('the operator on the real node', () => {
       'the operator to collect past that point',
       async () => {
         status = await kubectlJson<PolicyStatus>(['get', 'costpolicy', policy]);
-        return (cursorSeq(status, realNode().nodeName) ?? 0n) >= target;
+        return (cursorSeq(status.status?.collection?.cursors, realNode().nodeName) ?? 0n) >= target;
       },
       180_000,
     );
-    const cursor = cursorSeq(status, realNode().nodeName) ?? 0n;
+    const cursor = cursorSeq(status.status?.collection?.cursors, realNode().nodeName) ?? 0n;
     const entries = (await pullLedger(access)).filter((e) => BigInt(e.seq) <= cursor);
     const ledgerNano = priced(entries).reduce((s, e) => s + BigInt(e.cost?.totalNano ?? '0'), 0n);
     const spent = status.status?.budgets?.find((b) => b.name === 'all')?.spent;

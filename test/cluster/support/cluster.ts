@@ -2,14 +2,8 @@
 // way a user runs them, against its admin kubeconfig.
 import { inject } from 'vitest';
 import type { RealNodeInfo } from '../../../hack/real-node.ts';
+import type { ChartRelease } from '../../../hack/real-node/chart.ts';
 import { run, type CommandResult } from '../../../hack/lib/processes.ts';
-
-/** The chart release the global setup installed. */
-export interface ChartRelease {
-  readonly release: string;
-  readonly namespace: string;
-  readonly helm: string;
-}
 
 declare module 'vitest' {
   export interface ProvidedContext {

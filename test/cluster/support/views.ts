@@ -3,7 +3,6 @@
 // the kernel's network counters of a pod (its netns).
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { LedgerEntry } from '@agentmeter/crds';
 import { chartRelease, kubectlOk } from './cluster.ts';
 import { listPods, podCgroupDir, type PodStatus } from './pods.ts';
 
@@ -34,21 +33,7 @@ export async function agentLedgerAccess(): Promise<{ url: string; token: string 
   return { url: `http://${agent.status.podIP}:${AGENT_PORT}`, token };
 }
 
-/** Every ledger entry from the first, page by page, as the operator reads them. */
-export async function pullLedger(access: { url: string; token: string }): Promise<LedgerEntry[]> {
-  const out: LedgerEntry[] = [];
-  let cursor = '0';
-  for (;;) {
-    const res = await fetch(`${access.url}/v1/ledger?after=${cursor}&limit=5000`, {
-      headers: { authorization: `Bearer ${access.token}` },
-    });
-    if (!res.ok) throw new Error(`GET /v1/ledger: ${res.status} ${await res.text()}`);
-    const page = (await res.json()) as { entries: LedgerEntry[]; next: string | null };
-    out.push(...page.entries);
-    if (page.next === null) return out;
-    cursor = page.next;
-  }
-}
+export { pullLedger } from '../../../hack/lib/ledger-api.ts';
 
 /**
  * A Prometheus sample value as an integer of `scale` units (1e9 for seconds → ns), exactly:

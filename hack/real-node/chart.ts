@@ -1,10 +1,16 @@
 // Installs charts/agentmeter on the real node as a user would: `helm install`, unchanged but for
 // the locally built images (pull policy Never), then waits for the agent DaemonSet and the
-// operator Deployment to be ready.
+// operator Deployment to be ready. The cluster suites' global setup and the demo both use it.
 import { join } from 'node:path';
-import type { RealNodeInfo } from '../../../hack/real-node.ts';
-import { runChecked } from '../../../hack/lib/processes.ts';
-import type { ChartRelease } from './cluster.ts';
+import type { RealNodeInfo } from '../real-node.ts';
+import { run } from '../lib/processes.ts';
+
+/** A release of the chart on the node, and the helm binary that manages it. */
+export interface ChartRelease {
+  readonly release: string;
+  readonly namespace: string;
+  readonly helm: string;
+}
 
 /** The images the chart runs; hack/build-images.sh builds them under these names. */
 export const CHART_IMAGES = ['node-agent', 'operator'] as const;
@@ -33,7 +39,7 @@ export async function installChart(
 ): Promise<ChartRelease> {
   const release = options.release ?? 'agentmeter';
   const namespace = options.namespace ?? 'agentmeter-system';
-  await runChecked(
+  const res = await run(
     helmBinary,
     [
       '--kubeconfig',
@@ -52,5 +58,22 @@ export async function installChart(
     ],
     { timeoutMs: 330_000 },
   );
+  if (res.code !== 0) {
+    throw new Error(
+      `helm install of charts/agentmeter failed (exit ${res.code}): ${res.stderr.trim()}\n${await clusterState(node)}`,
+    );
+  }
   return { release, namespace, helm: helmBinary };
+}
+
+/** What the cluster shows about a failed install: every pod, and every event. */
+async function clusterState(node: RealNodeInfo): Promise<string> {
+  const get = (args: string[]): Promise<string> =>
+    run(node.binaries.kubectl, ['--kubeconfig', node.kubeconfig, ...args]).then(
+      (r) => r.stdout + r.stderr,
+    );
+  return [
+    await get(['get', 'pods', '-A', '-o', 'wide']),
+    await get(['get', 'events', '-A', '--sort-by=.lastTimestamp']),
+  ].join('\n');
 }
