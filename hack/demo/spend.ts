@@ -21,7 +21,10 @@ export function ledgerSpendNano(
   let sum = 0n;
   for (const e of entries) {
     if (BigInt(e.seq) > seq) continue;
-    if ((e.kind === 'pod-usage' || e.kind === 'tokens' || e.kind === 'calls') && e.cost?.policy.name === policy)
+    if (
+      (e.kind === 'pod-usage' || e.kind === 'tokens' || e.kind === 'calls') &&
+      e.cost?.policy.name === policy
+    )
       sum += BigInt(e.cost.totalNano);
   }
   return sum;
