@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile, readlink } from 'node:fs/promises';
-import { sleep } from '../lib/processes.ts';
+import { run, sleep } from '../lib/processes.ts';
 import {
   isAlive,
   processStartTime,
@@ -150,6 +150,17 @@ export async function startComponent(relaunch: Relaunch): Promise<NodeProcess> {
   return started;
 }
 
+/** Waits until containerd answers on its CRI socket. */
+async function runtimeAnswers(record: NodeRecord, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const args = ['--runtime-endpoint', `unix://${record.containerdSocket}`, 'version'];
+  while ((await run(record.binaries.crictl, args)).code !== 0) {
+    if (Date.now() > deadline)
+      throw new RestartError(`containerd did not answer in ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
 /** Takes the node lock once the stopped node's daemons have let it go. */
 async function relock(timeoutMs: number): Promise<HeldLock> {
   const deadline = Date.now() + timeoutMs;
@@ -198,6 +209,8 @@ export async function restartRecordedNode(
     for (const name of START_ORDER) {
       const relaunch = relaunches.get(name);
       if (relaunch) started.push(await startRelaunch(relaunch, lock.fd));
+      // The kubelet gives up on a runtime that does not answer at its start.
+      if (name === 'containerd') await runtimeAnswers(record, 60_000);
     }
     const unknown = [...relaunches.keys()].filter((n) => !START_ORDER.includes(n));
     if (unknown.length) throw new RestartError(`no start order for ${unknown.join(', ')}`);

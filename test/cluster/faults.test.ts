@@ -45,12 +45,10 @@ function crictl(args: readonly string[]): Promise<string> {
 async function containerPid(namespace: string, pod: string, container: string): Promise<number> {
   const ids = await crictl([
     'ps',
-    '--namespace',
-    namespace,
-    '--pod',
-    (await crictl(['pods', '--namespace', namespace, '--name', `^${pod}$`, '-q']))
-      .trim()
-      .split('\n')[0] ?? '',
+    '--label',
+    `io.kubernetes.pod.namespace=${namespace}`,
+    '--label',
+    `io.kubernetes.pod.name=${pod}`,
     '--name',
     `^${container}$`,
     '--state',
