@@ -5,9 +5,15 @@
 import { parseMoney, type LedgerEntry, type PodUsageEntry } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.ts';
-import { apply, chartRelease, kubectlJson, kubectlOk, realNode } from './support/cluster.ts';
+import { chartRelease, kubectlJson, kubectlOk, realNode } from './support/cluster.ts';
 import { reportFigures, settleAndCompare, startBurner, thaw } from './support/faults.ts';
 import { createNamespace, deleteNamespace, listPods, type PodStatus } from './support/pods.ts';
+import {
+  applyNamespacePolicy,
+  cursorSeq,
+  POLICY_LABEL,
+  type PolicyStatus,
+} from './support/policies.ts';
 import { agentLedgerAccess, pullLedger } from './support/views.ts';
 
 interface Lease {
@@ -17,13 +23,6 @@ interface Lease {
     acquireTime?: string;
     renewTime?: string;
     leaseTransitions?: number;
-  };
-}
-
-interface PolicyStatus {
-  status?: {
-    budgets?: { name: string; spent: string }[];
-    collection?: { cursors?: string };
   };
 }
 
@@ -38,14 +37,6 @@ function micros(time: string | undefined): bigint {
   return BigInt(Date.parse(`${whole}Z`)) * 1000n + BigInt(fraction.padEnd(6, '0'));
 }
 
-function cursorSeq(policy: PolicyStatus, node: string): bigint {
-  for (const line of (policy.status?.collection?.cursors ?? '').split('\n')) {
-    const [name, seq] = line.split(' ');
-    if (name === node && seq) return BigInt(seq);
-  }
-  return 0n;
-}
-
 describe('operator failover on the real node', () => {
   let namespace = '';
   let burner: PodStatus | undefined;
@@ -53,7 +44,7 @@ describe('operator failover on the real node', () => {
 
   beforeAll(async () => {
     namespace = await createNamespace('failover');
-    await kubectlOk(['label', 'namespace', namespace, `agentmeter-test=${policy}`]);
+    await kubectlOk(['label', 'namespace', namespace, `${POLICY_LABEL}=${policy}`]);
   });
 
   afterAll(async () => {
@@ -65,19 +56,7 @@ describe('operator failover on the real node', () => {
   it('hands the lease over within its duration; budgets equal the ledgers exactly', async () => {
     const { namespace: system, release } = chartRelease();
     const node = realNode().nodeName;
-    await apply([
-      {
-        apiVersion: 'agentmeter.dev/v1alpha1',
-        kind: 'CostPolicy',
-        metadata: { name: policy },
-        spec: {
-          selector: { namespaceSelector: { matchLabels: { 'agentmeter-test': policy } } },
-          currency: 'USD',
-          rates: { cpuCoreHour: '0.05', memoryGiBHour: '0.01' },
-          budgets: [{ name: 'all', amount: '1000', period: 'Monthly', action: 'Notify' }],
-        },
-      },
-    ]);
+    await applyNamespacePolicy(policy, { cpuCoreHour: '0.05', memoryGiBHour: '0.01' });
     burner = await startBurner(namespace, 'burn-failover');
     const priced = (entries: readonly LedgerEntry[]): PodUsageEntry[] =>
       entries.filter(
@@ -133,11 +112,11 @@ describe('operator failover on the real node', () => {
       'the new leader to collect past the settled ledger',
       async () => {
         status = await kubectlJson<PolicyStatus>(['get', 'costpolicy', policy]);
-        return cursorSeq(status, node) >= target;
+        return (cursorSeq(status, node) ?? 0n) >= target;
       },
       180_000,
     );
-    const cursor = cursorSeq(status, node);
+    const cursor = cursorSeq(status, node) ?? 0n;
     const entries = (await pullLedger(await agentLedgerAccess())).filter(
       (e) => BigInt(e.seq) <= cursor,
     );

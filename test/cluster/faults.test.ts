@@ -23,8 +23,10 @@ import {
   thaw,
 } from './support/faults.ts';
 import {
+  busyboxContainer,
   createNamespace,
   deleteNamespace,
+  listPods,
   podCgroupDir,
   waitForPodPhase,
   type PodStatus,
@@ -183,12 +185,7 @@ describe('faults on the real node', () => {
             spec: {
               restartPolicy: 'Never',
               containers: [
-                {
-                  name: 'work',
-                  image: realNode().images.busybox ?? 'agentmeter.local/busybox:dev',
-                  imagePullPolicy: 'Never',
-                  command: ['sh', '-c', 'i=0; while [ $i -lt 600000 ]; do i=$((i+1)); done'],
-                },
+                busyboxContainer('work', 'i=0; while [ $i -lt 600000 ]; do i=$((i+1)); done'),
               ],
             },
           },
@@ -197,15 +194,7 @@ describe('faults on the real node', () => {
     ]);
     let pod: PodStatus | undefined;
     await waitFor('the Job pod', async () => {
-      const list = await kubectlJson<{ items: PodStatus[] }>([
-        'get',
-        'pods',
-        '-n',
-        namespace,
-        '-l',
-        'job-name=finish',
-      ]);
-      pod = list.items.find((p) => p.status.qosClass !== undefined);
+      pod = (await listPods(namespace, 'job-name=finish')).find((p) => p.status.qosClass);
       return pod !== undefined;
     });
     const job = pod as PodStatus;

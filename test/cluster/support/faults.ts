@@ -5,10 +5,12 @@ import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { usageFromWire, type LedgerEntry, type PodUsageEntry } from '@agentmeter/crds';
 import { waitFor } from '../../support/wait.ts';
-import { apply, kubectlJson, realNode } from './cluster.ts';
+import { apply } from './cluster.ts';
 export { TEST_TICK_MS } from './chart.ts';
 import {
+  busyboxContainer,
   getPod,
+  listPods,
   podCgroupCounters,
   podCgroupDir,
   waitForPodPhase,
@@ -28,16 +30,12 @@ export async function startBurner(namespace: string, name: string): Promise<PodS
       spec: {
         terminationGracePeriodSeconds: 1,
         containers: [
-          {
-            name: 'burn',
-            image: realNode().images.busybox ?? 'agentmeter.local/busybox:dev',
-            imagePullPolicy: 'Never',
-            command: ['sh', '-c', 'while :; do :; done'],
+          busyboxContainer('burn', 'while :; do :; done', {
             resources: {
               requests: { cpu: '100m', memory: '16Mi' },
               limits: { cpu: '100m', memory: '16Mi' },
             },
-          },
+          }),
         ],
       },
     },
@@ -171,15 +169,7 @@ export async function settleAndCompare(
 
 /** The agent pod of the chart release, as the API shows it. */
 export async function agentPod(namespace: string): Promise<PodStatus> {
-  const list = await kubectlJson<{ items: PodStatus[] }>([
-    'get',
-    'pods',
-    '-n',
-    namespace,
-    '-l',
-    'app.kubernetes.io/component=agent',
-  ]);
-  const [pod] = list.items;
+  const [pod] = await listPods(namespace, 'app.kubernetes.io/component=agent');
   if (!pod) throw new Error(`no agent pod in ${namespace}`);
   return pod;
 }
