@@ -39,6 +39,7 @@ export async function whenCgroupEmptied(
     if (count === undefined) return 'vanished';
     if (count === 0) return 'emptied';
     if (Date.now() >= deadline) return 'timeout';
-    await new Promise((done) => setTimeout(done, pollMs));
+    // Unref'd: a wait in progress never holds up the agent's exit.
+    await new Promise((done) => setTimeout(done, pollMs).unref());
   }
 }
