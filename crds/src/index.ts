@@ -11,6 +11,7 @@ export type {
   Timestamp,
 } from './schema/common-types.ts';
 export { COST_POLICY_GVK } from './costpolicy/crd.ts';
+export { MAX_GUARD_WINDOW_BYTES, MAX_SPEND_HISTORY_BYTES } from './costpolicy/schema.ts';
 export { TIME_ZONES } from './costpolicy/time-zones.ts';
 export type * from './costpolicy/types.ts';
 export { COST_REPORT_GVK } from './costreport/crd.ts';

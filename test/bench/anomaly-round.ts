@@ -1,16 +1,20 @@
 // What the anomaly and guard work adds to one operator round, at the store benchmark's scale
 // (50 namespaces; sessions and calls as set below): feeding a round's hourly spend into the
-// book, the hourly detector pass over six weeks of every namespace stream, and the guards over a
-// window of recent session activity. Prints medians of repeated runs and the machine.
+// book, the hourly detector pass over six weeks of every namespace stream, the guards over a
+// window of recent session activity, and storing the window and the book in the status (the
+// encodings a status write that counted something carries). Prints medians of repeated runs and
+// the machine.
 //   node test/bench/anomaly-round.ts   (NAMESPACES, SESSIONS, RECORDS, RUNS)
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { addHourly, HourlyBook, type HourlyAdds } from '../../operator/src/anomaly/hourly-book.ts';
 import { HOUR_MS } from '../../operator/src/anomaly/hourly-series.ts';
+import { encodeHistory } from '../../operator/src/anomaly/history-state.ts';
 import { judgeHour } from '../../operator/src/controller/anomaly-watch.ts';
 import { compileGuards } from '../../operator/src/guards/compile.ts';
 import { evaluateGuards, type SessionActivity } from '../../operator/src/guards/evaluate.ts';
 import { ActivityWindow } from '../../operator/src/guards/window.ts';
+import { encodeWindow } from '../../operator/src/guards/window-state.ts';
 
 const NAMESPACES = Number(process.env.NAMESPACES ?? 50);
 const SESSIONS = Number(process.env.SESSIONS ?? 10_000);
@@ -77,14 +81,28 @@ const pending = Array.from({ length: RECORDS }, (_, i) => ({
 const feed: number[] = [];
 const detect: number[] = [];
 const guard: number[] = [];
+const store: number[] = [];
 let findings = 0;
 let trips = 0;
+let stored = { window: 0, history: 0, windowKept: 0, streamsKept: 0 };
 for (let r = 0; r < RUNS; r++) {
   feed.push(time(() => book.add('p', round, NOW + r)));
   detect.push(time(() => (findings = judgeHour(book, 'p', NOW + HOUR_MS).length)));
   guard.push(
     time(() => {
       trips = evaluateGuards(guards, window.records(pending, -Infinity)).length;
+    }),
+  );
+  store.push(
+    time(() => {
+      const w = encodeWindow(window.after(pending, -Infinity));
+      const h = encodeHistory(book.view('p', round, NOW + r));
+      stored = {
+        window: w.text.length,
+        history: h.text.length,
+        windowKept: w.kept,
+        streamsKept: h.kept,
+      };
     }),
   );
 }
@@ -100,5 +118,6 @@ process.stdout.write(
     `hourly book, one round's adds and trim: ${median(feed).toFixed(1)} ms (every round)`,
     `detectors, one closed hour: ${median(detect).toFixed(1)} ms (once an hour; ${findings} findings)`,
     `guards over the window: ${median(guard).toFixed(1)} ms (every round with guards; ${trips} trips)`,
+    `window and book encoded for the status: ${median(store).toFixed(1)} ms (every write that counted something; window ${stored.window} B holding ${stored.windowKept} of ${RECORDS} entries, history ${stored.history} B holding ${stored.streamsKept} streams)`,
   ].join('\n') + '\n',
 );

@@ -1,13 +1,17 @@
 // Runaway-session guards end to end: the operator as its own process (the chart's
 // ServiceAccount and RBAC) against the real apiserver and a real node agent metering real
 // processes in real cgroups. A session that burns past a spend-per-minute guard is marked over
-// budget on the agent, an Event names the guard, a calm session beside it is left alone, and a
-// new value of the clear annotation lifts the mark.
+// budget on the agent and its Job suspended (the guard's action is Suspend), Events name the
+// guard, a calm session beside it is left alone, and a new value of the clear annotation lifts
+// the mark and restores the Job. Then the operator is killed and a new one started: it goes on
+// judging the guard window the first one stored, and its spend history counts every entry once;
+// when the period the trip happened in ends (the operator's clock file), the mark lifts.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
   DiscoveryV1Api,
@@ -18,6 +22,8 @@ import {
 } from '@kubernetes/client-node';
 import type { CostPolicy } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeHistory } from '../../operator/src/anomaly/history-state.ts';
+import { decodeWindow } from '../../operator/src/guards/window-state.ts';
 import { AgentProcess, freePort } from '../support/agent-process.ts';
 import {
   createPodCgroup,
@@ -31,6 +37,8 @@ import {
   agentHostName,
   applyOperatorRbac,
   eventually,
+  ledgerSums,
+  policyCursors,
   publishAgent,
   serviceAccountToken,
   writeTokenFiles,
@@ -53,6 +61,7 @@ const group = 'agentmeter.dev';
 const version = 'v1alpha1';
 
 const kc = adminKubeConfig();
+const batch = kc.makeApiClient(BatchV1Api);
 const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const discovery = kc.makeApiClient(DiscoveryV1Api);
@@ -71,9 +80,17 @@ async function policy(): Promise<CostPolicy> {
 describe('runaway-session guards in the operator round', () => {
   let agent: AgentProcess;
   let operator: OperatorProcess;
+  let startOperator: (identity: string, clockFile?: string) => Promise<OperatorProcess>;
   const groups: TestPodCgroup[] = [];
   const burners = new Map<string, { kill(signal: NodeJS.Signals): boolean }>();
   let dir: string;
+
+  const clockFile = () => join(dir, 'clock');
+
+  const jobEvents = async () =>
+    (await eventsApi.listNamespacedEvent({ namespace: NS })).items.filter(
+      (e) => e.regarding?.kind === 'Job' && e.regarding.name === 'looper',
+    );
 
   const marked = async (id: string): Promise<boolean> => {
     // Reading a mark needs a caller allowed to read the session: the admin token here.
@@ -116,7 +133,7 @@ describe('runaway-session guards in the operator round', () => {
           currency: 'USD',
           rates: { cpuCoreHour: '3600' },
           guards: [
-            { name: 'burn-rate', maxSpendPerMinute: '3' },
+            { name: 'burn-rate', maxSpendPerMinute: '3', action: 'Suspend' },
             { name: 'same-call', repeatedToolCall: { count: 5 } },
           ],
         },
@@ -135,18 +152,40 @@ describe('runaway-session guards in the operator round', () => {
     });
     await agent.waitReady();
     await publishAgent(discovery, SYSTEM, chart.agentService, NODE, port);
-    operator = await OperatorProcess.start({
-      kubeconfig: files.kubeconfig,
-      namespace: SYSTEM,
-      identity: 'gd-1',
-      ledgerTokenFile: files.tokenFile,
-      agentService: chart.agentService,
-      agentPort: port,
-      hosts: { [agentHostName(NODE)]: HOST },
-      leaseName: chart.leaseName,
-    });
-    await operator.waitStarted();
+    startOperator = async (identity, clockFile) => {
+      const o = await OperatorProcess.start({
+        ...(clockFile === undefined ? {} : { clockFile }),
+        kubeconfig: files.kubeconfig,
+        namespace: SYSTEM,
+        identity,
+        ledgerTokenFile: files.tokenFile,
+        agentService: chart.agentService,
+        agentPort: port,
+        hosts: { [agentHostName(NODE)]: HOST },
+        leaseName: chart.leaseName,
+      });
+      await o.waitStarted();
+      return o;
+    };
+    operator = await startOperator('gd-1');
 
+    // The looping session's Job: what a Suspend guard stops (no controller runs it here; the
+    // pod below stands for its pod).
+    await batch.createNamespacedJob({
+      namespace: NS,
+      body: {
+        metadata: { name: 'looper' },
+        spec: {
+          template: {
+            metadata: { annotations: { 'agentmeter.dev/session-id': 'loop' } },
+            spec: {
+              restartPolicy: 'Never',
+              containers: [{ name: 'main', image: 'example.invalid/app:1' }],
+            },
+          },
+        },
+      },
+    });
     for (const s of SESSIONS) {
       const pod = await core.createNamespacedPod({
         namespace: NS,
@@ -190,7 +229,7 @@ describe('runaway-session guards in the operator round', () => {
     expect(t).toMatchObject({
       guard: 'burn-rate',
       session: `${NS}/loop`,
-      action: 'MarkOverBudget',
+      action: 'Suspend',
       kind: 'spendPerMinute',
       limit: '3',
     });
@@ -212,7 +251,21 @@ describe('runaway-session guards in the operator round', () => {
     ).toBe(1);
   });
 
-  it('keeps the mark across rounds and lifts it on a new clear-guards value', async () => {
+  it("suspends the tripped session's Job and names the guard in an Event on it", async () => {
+    const job = await eventually('the Job suspended', async () => {
+      const j = await batch.readNamespacedJob({ namespace: NS, name: 'looper' });
+      return j.spec?.suspend === true ? j : undefined;
+    });
+    expect(job.metadata?.annotations?.['agentmeter.dev/suspended-by']).toBe(
+      `${POLICY}/guard:burn-rate`,
+    );
+    const suspended = (await jobEvents()).filter((e) => e.reason === 'GuardSuspended');
+    expect(suspended.map((e) => e.note)).toEqual([
+      `Job ${NS}/looper suspended: guard burn-rate of policy ${POLICY} tripped on its session`,
+    ]);
+  });
+
+  it('keeps the mark across rounds, lifts it and restores the Job on a new clear-guards value', async () => {
     // Rounds run every second: the mark and the one Event stay.
     await new Promise((r) => setTimeout(r, 3000));
     expect(await marked('loop')).toBe(true);
@@ -235,5 +288,91 @@ describe('runaway-session guards in the operator round', () => {
     expect(
       list.items.filter((e) => e.regarding?.name === POLICY && e.reason === 'GuardTripped'),
     ).toHaveLength(1);
+    const job = await eventually('the Job restored', async () => {
+      const j = await batch.readNamespacedJob({ namespace: NS, name: 'looper' });
+      return j.spec?.suspend === false ? j : undefined;
+    });
+    expect(job.metadata?.annotations?.['agentmeter.dev/suspended-by']).toBeUndefined();
+    const restored = await eventually('a GuardRestored Event', async () => {
+      const mine = (await jobEvents()).filter((e) => e.reason === 'GuardRestored');
+      return mine.length > 0 ? mine : undefined;
+    });
+    expect(restored.map((e) => e.note)).toEqual([
+      `Job ${NS}/looper restored: guard burn-rate of policy ${POLICY} no longer holds its session`,
+    ]);
+  });
+
+  it('a new operator after a kill -9 judges the window the first one stored', async () => {
+    const cleared = Date.parse((await policy()).status?.guards?.clearedAt ?? '');
+    // The calm session spends 0.6 a minute: once the stored window holds 0.2 of it since the
+    // clear, it is stopped, and the first operator is killed once it has counted the stop.
+    await eventually(
+      'the calm session in the stored window',
+      async () => {
+        const window = decodeWindow((await policy()).status?.guards?.window);
+        const calm = window
+          .flatMap((e) => e.records)
+          .filter((r) => r.session === `${NS}/calm` && r.atMs > cleared);
+        return calm.reduce((a, r) => a + r.nano, 0n) >= 200_000_000n;
+      },
+      90_000,
+    );
+    burners.get('calm')?.kill('SIGSTOP');
+    const stoppedAt = Date.now();
+    const head = async () => BigInt((await agent.ledger()).at(-1)?.seq ?? '0');
+    await new Promise((r) => setTimeout(r, 2000));
+    const last = await head();
+    await eventually('the stop counted', async () =>
+      (policyCursors(await policy()).get(NODE) ?? 0n) >= last ? true : undefined,
+    );
+    await operator.kill9();
+    // While no operator runs, the guard is tightened below what the calm session spent.
+    await custom.patchClusterCustomObject(
+      {
+        group,
+        version,
+        plural: 'costpolicies',
+        name: POLICY,
+        body: {
+          spec: {
+            guards: [
+              { name: 'burn-rate', maxSpendPerMinute: '0.1', action: 'Suspend' },
+              { name: 'same-call', repeatedToolCall: { count: 5 } },
+            ],
+          },
+        },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    // The new operator's wall clock reads a file, so the next test can end the period.
+    await writeFile(clockFile(), new Date().toISOString());
+    operator = await startOperator('gd-2', clockFile());
+    // Everything the calm session spent, the first operator counted: only the stored window can
+    // trip the guard, at a time before the stop.
+    const trip = await eventually(
+      'the calm session tripped by the new operator',
+      async () => (await policy()).status?.guards?.tripped?.find((t) => t.session === `${NS}/calm`),
+      90_000,
+    );
+    expect(trip).toMatchObject({ guard: 'burn-rate', limit: '0.1' });
+    expect(Date.parse(trip.trippedAt)).toBeLessThanOrEqual(stoppedAt);
+    await eventually('the calm session marked on the agent', () => marked('calm'));
+    // The spend history the new operator stores counts every entry of the policy exactly once.
+    const p = await policy();
+    const history = decodeHistory(p.status?.spendHistory ?? '');
+    const hours = [...(history.streams.get('policy:*') ?? new Map<number, bigint>()).values()];
+    const sums = ledgerSums(new Map([[NODE, await agent.ledger()]]), POLICY, policyCursors(p));
+    expect(hours.reduce((a, b) => a + b, 0n)).toBe(sums.total);
+    expect(sums.total).toBeGreaterThan(0n);
+  });
+
+  it('lifts the mark when the period it tripped in ends', async () => {
+    const held = (await policy()).status?.guards?.tripped?.find((t) => t.session === `${NS}/calm`);
+    const until = new Date(Date.parse(held?.until ?? ''));
+    // The day without budgets: the mark holds until the next UTC midnight.
+    expect(until.toISOString()).toMatch(/T00:00:00\.000Z$/);
+    await writeFile(clockFile(), new Date(until.getTime() + 30_000).toISOString());
+    await eventually('the mark lifted on the agent', async () => !(await marked('calm')), 60_000);
+    expect((await policy()).status?.guards?.tripped ?? []).toEqual([]);
   });
 });

@@ -37,11 +37,28 @@ export function addHourly(adds: HourlyAdds, stream: string, atMs: number, nano: 
   hours.set(hour, (hours.get(hour) ?? 0n) + nano);
 }
 
+/** One policy's part of the book. */
+export interface BookView {
+  readonly since: number;
+  readonly streams: Map<string, Map<number, bigint>>;
+}
+
 export class HourlyBook implements SpendHistorySource {
   readonly #policies = new Map<string, Map<string, Map<number, bigint>>>();
   /** The first hour each policy was counted in by this process: earlier hours are unknown, not
    * hours without spend, so series start there. */
   readonly #since = new Map<string, number>();
+  /** Per policy, the stored form (status.spendHistory) the book was last written as or read
+   * from. */
+  readonly #stored = new Map<string, string | undefined>();
+
+  stored(policy: string): string | undefined {
+    return this.#stored.get(policy);
+  }
+
+  markStored(policy: string, text: string | undefined): void {
+    this.#stored.set(policy, text);
+  }
 
   /** Adds a committed round's spend and forgets what fell out of the bounds as of `nowMs`. */
   add(policy: string, adds: HourlyAdds, nowMs: number): void {
@@ -79,9 +96,37 @@ export class HourlyBook implements SpendHistorySource {
     }
   }
 
+  /** What `add(policy, adds, nowMs)` would leave for `policy`, without changing the book: the
+   * first hour counted and each stream's hours (the MAX_STREAMS bound aside). */
+  view(policy: string, adds: HourlyAdds, nowMs: number): BookView {
+    const nowHour = Math.floor(nowMs / HOUR_MS);
+    const held = this.#policies.get(policy) ?? new Map<string, Map<number, bigint>>();
+    const streams = new Map<string, Map<number, bigint>>();
+    for (const key of new Set([...held.keys(), ...adds.keys()])) {
+      const keep = key.startsWith('session:') ? SESSION_HOURS : MAX_HOURS;
+      const hours = new Map<number, bigint>();
+      for (const source of [held.get(key), adds.get(key)]) {
+        for (const [h, nano] of source ?? []) {
+          if (h > nowHour - keep) hours.set(h, (hours.get(h) ?? 0n) + nano);
+        }
+      }
+      if (hours.size > 0) streams.set(key, hours);
+    }
+    return { since: this.#since.get(policy) ?? nowHour, streams };
+  }
+
+  /** Replaces what the book holds for `policy` (read back from its status after a restart). */
+  restore(policy: string, view: BookView, nowMs: number): void {
+    this.forget(policy);
+    this.#since.set(policy, view.since);
+    this.#policies.set(policy, view.streams);
+    this.#trim(view.streams, Math.floor(nowMs / HOUR_MS));
+  }
+
   forget(policy: string): void {
     this.#policies.delete(policy);
     this.#since.delete(policy);
+    this.#stored.delete(policy);
   }
 
   policies(): string[] {

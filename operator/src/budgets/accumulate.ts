@@ -122,7 +122,7 @@ export function indexPage(
 ): ChainPage {
   const byPolicy = new Map<string, number[]>();
   entries.forEach((e, i) => {
-    if (e.kind !== 'pod-usage' && e.kind !== 'tokens') return;
+    if (e.kind !== 'pod-usage' && e.kind !== 'tokens' && e.kind !== 'calls') return;
     const name = e.cost?.policy.name;
     if (name === undefined) return;
     const list = byPolicy.get(name);
@@ -270,11 +270,12 @@ export class PolicyFold {
       if (i < offset) continue;
       const entry = entries[i] as LedgerEntry;
       const c = contributionOf(entry, this.#policy.identity);
-      if (c === null) continue;
-      this.#contribute(c);
+      if (c !== null) this.#contribute(c);
       const since = this.#policy.activitySinceMs;
-      if (since !== undefined && c.timeMs >= since && c.sessions.length > 0) {
-        this.#activity.push({ entry: entryKey(node, BigInt(entry.seq)), records: activityOf(c) });
+      if (since === undefined) continue;
+      const records = activityOf(entry, c, this.#policy.identity);
+      if (records.some((r) => r.atMs >= since)) {
+        this.#activity.push({ entry: entryKey(node, BigInt(entry.seq)), records });
       }
     }
     this.#cursors.set(node, end);

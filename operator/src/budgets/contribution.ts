@@ -72,15 +72,27 @@ function entryTimeMs(endNs: string): number {
   return Number(BigInt(endNs) / 1_000_000n);
 }
 
+/** Whether `policy` priced an entry with this cost and end time: its name and currency, and
+ * not an earlier policy of the same name. */
+export function pricedBy(
+  cost: { readonly currency: string; readonly policy: { readonly name: string } } | null,
+  endNs: string,
+  policy: PolicyIdentity,
+): boolean {
+  return (
+    cost !== null &&
+    cost.policy.name === policy.name &&
+    cost.currency === policy.currency &&
+    entryTimeMs(endNs) >= policy.createdMs - 1000
+  );
+}
+
 /** The contribution of `entry` to `policy`, or null when the policy did not price it. */
 export function contributionOf(entry: LedgerEntry, policy: PolicyIdentity): Contribution | null {
   if (entry.kind !== 'pod-usage' && entry.kind !== 'tokens') return null;
   const cost = entry.cost;
-  if (cost === null || cost.policy.name !== policy.name || cost.currency !== policy.currency) {
-    return null;
-  }
+  if (cost === null || !pricedBy(cost, entry.time.end, policy)) return null;
   const timeMs = entryTimeMs(entry.time.end);
-  if (timeMs < policy.createdMs - 1000) return null;
   const totalNano = BigInt(cost.totalNano);
   if (entry.kind === 'tokens') {
     let input = 0n;

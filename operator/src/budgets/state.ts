@@ -7,9 +7,9 @@
 // resource and the session set too; as JSON objects that passes etcd's 1.5 MiB limit. The
 // encoding below stores each key once in a dictionary and compresses the rows (see the size
 // test, "accumulator state size", in accumulate.test.ts).
-import { gunzipSync, gzipSync } from 'node:zlib';
 import { parseSeq } from '@agentmeter/crds';
 import type { LedgerPosition } from '@agentmeter/crds';
+import { b36, Dictionary, fromB36 as fromB36Of, pack, unpack, wordsOf } from '../status/packed.ts';
 import { RESOURCES, zeroBreakdown } from './contribution.ts';
 import type { Breakdown } from './contribution.ts';
 
@@ -57,8 +57,6 @@ export class StateDecodeError extends Error {
   override readonly name = 'StateDecodeError';
 }
 
-export const STATE_PREFIX = 'v1.';
-
 export function emptyState(): PolicyState {
   return { budgets: new Map(), reports: new Map(), closing: [] };
 }
@@ -94,30 +92,17 @@ interface Wire {
   c: [string, string[], number, number, number, [string, string, string][], NsRow[]][];
 }
 
-const b36 = (n: bigint): string => n.toString(36);
 function seqOf(text: string): bigint {
   const seq = parseSeq(text);
   if (seq === undefined) throw new StateDecodeError(`bad ledger seq ${JSON.stringify(text)}`);
   return seq;
 }
-function fromB36(s: string): bigint {
-  if (!/^[0-9a-z]+$/.test(s)) throw new StateDecodeError(`bad amount ${JSON.stringify(s)}`);
-  let n = 0n;
-  for (const ch of s) n = n * 36n + BigInt(parseInt(ch, 36));
-  return n;
-}
+const fromB36 = (s: string): bigint => fromB36Of(s, StateDecodeError);
 
 /** Encodes state as "v1." + base64(gzip(JSON)). Deterministic: equal states, equal strings. */
 export function encodeState(state: PolicyState): string {
-  const dict = new Map<string, number>();
-  const id = (s: string): number => {
-    let i = dict.get(s);
-    if (i === undefined) {
-      i = dict.size;
-      dict.set(s, i);
-    }
-    return i;
-  };
+  const dict = new Dictionary();
+  const id = (s: string): number => dict.id(s);
   const sortedKeys = <V>(m: Map<string, V>): string[] => [...m.keys()].sort();
   const nsRows = (m: Map<string, NamespaceAccum>): NsRow[] =>
     sortedKeys(m).map((ns) => {
@@ -160,33 +145,15 @@ export function encodeState(state: PolicyState): string {
       nsRows(c.namespaces),
     ]),
   };
-  wire.d = [...dict.keys()];
-  return STATE_PREFIX + gzipSync(JSON.stringify(wire), { level: 9 }).toString('base64');
+  wire.d = dict.words;
+  return pack(wire);
 }
 
 export function decodeState(text: string | undefined): PolicyState {
   if (text === undefined || text === '') return emptyState();
-  if (!text.startsWith(STATE_PREFIX)) {
-    throw new StateDecodeError(
-      `unknown accumulator state version ${JSON.stringify(text.slice(0, 8))}`,
-    );
-  }
-  let wire: Wire;
-  try {
-    wire = JSON.parse(
-      gunzipSync(Buffer.from(text.slice(STATE_PREFIX.length), 'base64')).toString('utf8'),
-    ) as Wire;
-  } catch (err) {
-    throw new StateDecodeError(`accumulator state is corrupt: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
+  const wire = unpack(text, 'accumulator state', StateDecodeError) as Wire;
   if (wire.v !== 1) throw new StateDecodeError(`unsupported accumulator state v${String(wire.v)}`);
-  const word = (i: number): string => {
-    const s = wire.d[i];
-    if (s === undefined) throw new StateDecodeError(`dictionary index ${i} out of range`);
-    return s;
-  };
+  const word = wordsOf(wire.d, StateDecodeError);
   const nsMap = (rows: NsRow[]): Map<string, NamespaceAccum> => {
     const m = new Map<string, NamespaceAccum>();
     for (const [nsId, ...cols] of rows) {

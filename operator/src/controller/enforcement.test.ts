@@ -74,7 +74,7 @@ describe('suspensions', () => {
     expect([...s.marks].sort()).toEqual(['ns-1/a', 'ns-2/b', 'ns-3/c']);
     expect([...s.sessions]).toEqual([
       ['ns-1/a', 'p/per-s'],
-      ['ns-3/c', 'q/loop'],
+      ['ns-3/c', 'q/guard:loop'],
     ]);
   });
 });

@@ -1,11 +1,12 @@
 // Which namespaces and sessions Suspend budgets hold over their limit, and which sessions guards
 // tripped on. Pure: the Enforcer and the session marks act on the answer.
+import { guardReason } from '../enforce/plan.ts';
 import type { PolicyOutcome } from './status-commit.ts';
 
 export interface Suspensions {
   /** Namespace → the `policy/budget` that suspends it. */
   readonly namespaces: Map<string, string>;
-  /** `namespace/session` → the `policy/budget` that suspends it. */
+  /** `namespace/session` → the `policy/budget` or guard (guardReason) that suspends it. */
   readonly sessions: Map<string, string>;
   /** Whether any Suspend budget is scoped to sessions (so marks must be kept in step). */
   readonly sessionBudgets: boolean;
@@ -35,8 +36,9 @@ export function suspensions(outcomes: readonly PolicyOutcome[]): Suspensions {
   for (const o of outcomes) {
     for (const t of o.tripped) {
       marks.add(t.session);
-      if (t.action === 'Suspend')
-        sessions.set(t.session, `${o.policy.metadata.name ?? ''}/${t.guard}`);
+      if (t.action === 'Suspend') {
+        sessions.set(t.session, guardReason(o.policy.metadata.name ?? '', t.guard));
+      }
     }
   }
   return { namespaces, sessions, sessionBudgets, marks };

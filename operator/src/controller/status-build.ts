@@ -166,6 +166,7 @@ export function sameOwnedStatus(
       s?.lastCollectionTime,
       s?.collection?.cursors ?? '',
       s?.accumulatorState ?? '',
+      s?.spendHistory ?? '',
     ]);
   return owned(a) === owned(b);
 }

@@ -7,6 +7,7 @@ import { chainOf, podBody } from '../budgets/test-ledger.ts';
 import { indexPage } from '../budgets/accumulate.ts';
 import { HourlyBook } from '../anomaly/hourly-book.ts';
 import { ActivityWindow } from '../guards/window.ts';
+import { decodeWindow } from '../guards/window-state.ts';
 import { preparePolicy, type PolicyRun } from './policy-run.ts';
 import { commitStatus, MAX_ATTEMPTS, ReconcileError } from './status-commit.ts';
 import type { Health } from './status-build.ts';
@@ -50,6 +51,18 @@ function accept(rv: string) {
 }
 
 const conflict = statusReply(409, 'Conflict', 'the object has been modified');
+
+/** Expects one status patch, accepted at `rv`; the function returned gives the status it sent. */
+function capturePatch(rv: string): () => CostPolicyStatus | undefined {
+  let sent: CostPolicyStatus | undefined;
+  server.expect({
+    method: 'PATCH',
+    path: STATUS,
+    check: (req) => (sent = (req.body as { status: CostPolicyStatus }).status),
+    reply: accept(rv),
+  });
+  return () => sent;
+}
 
 describe('commitStatus', () => {
   it('writes one merge patch guarded by the resourceVersion it read', async () => {
@@ -213,22 +226,56 @@ describe('commitStatus', () => {
           ],
         },
       };
-      let sent: CostPolicyStatus | undefined;
-      server.expect({
-        method: 'PATCH',
-        path: STATUS,
-        check: (req) => (sent = (req.body as { status: CostPolicyStatus }).status),
-        reply: accept('2'),
-      });
+      const sent = capturePatch('2');
       const run = await commit.prepare(guarded(held, { 'agentmeter.dev/clear-guards': 'x1' }));
       const r = await commitStatus(commit, run, healthy);
-      expect(sent?.guards).toEqual({
+      expect(sent()?.guards).toMatchObject({
         tripped: [],
         cleared: 'x1',
         clearedAt: '2026-05-10T12:00:00Z',
       });
       expect(r.outcome.tripped).toEqual([]);
       expect(deps.events.recorded.filter((e) => e.input.reason === 'GuardTripped')).toEqual([]);
+    });
+
+    /** A first operator counts the first two ticks (0.6, under the limit) and stores its status. */
+    async function firstLeader(): Promise<CostPolicyStatus> {
+      const { commit } = setup();
+      const run = await commit.prepare(guarded());
+      run.fold.add(indexPage('n1', page.after, entries.slice(0, 2)));
+      const sent = capturePatch('2');
+      const r = await commitStatus(commit, run, healthy);
+      expect(r.outcome.tripped).toEqual([]);
+      return sent() as CostPolicyStatus;
+    }
+
+    it('a new leader judges the window and forecasts from the history the last one stored', async () => {
+      const stored = await firstLeader();
+      expect(decodeWindow(stored.guards?.window).map((e) => e.entry)).toEqual(['n1/2', 'n1/1']);
+      // A fresh process: empty window and book, the policy as the apiserver holds it.
+      const { commit, window } = setup();
+      const run = await commit.prepare(guarded(stored));
+      run.fold.add(page);
+      server.expect({ method: 'PATCH', path: STATUS, reply: accept('3') });
+      const r = await commitStatus(commit, run, healthy);
+      // Only ticks 3 and 4 are counted here; with the stored two they pass the limit.
+      expect(r.outcome.tripped).toMatchObject([{ guard: 'burn', observed: '1.2' }]);
+      expect(window.size).toBe(4);
+      // The ticks were in the hour before `now`: all four in the restored book and this round.
+      const hour = Math.floor(now / 3_600_000) - 1;
+      const held = commit.history.view('p', new Map(), now).streams.get('policy:*');
+      expect(held).toEqual(new Map([[hour, 1_200_000_000n]]));
+    });
+
+    it('without the stored window a new leader would miss the trip', async () => {
+      const stored = await firstLeader();
+      const { commit } = setup();
+      const run = await commit.prepare(
+        guarded({ ...stored, guards: { ...stored.guards, window: '' } }),
+      );
+      run.fold.add(page);
+      server.expect({ method: 'PATCH', path: STATUS, reply: accept('3') });
+      expect((await commitStatus(commit, run, healthy)).outcome.tripped).toEqual([]);
     });
   });
 });

@@ -10,7 +10,7 @@ import { mergePatchOptions, type EventRecorder } from '../runtime/index.ts';
 import { rfc3339 } from '../budgets/periods.ts';
 import { encodeCursors } from '../budgets/cursors.ts';
 import { encodeState } from '../budgets/state.ts';
-import type { HourlyBook, SpendHistorySource } from '../anomaly/hourly-book.ts';
+import type { HourlyBook } from '../anomaly/hourly-book.ts';
 import { spendHistoryOf } from '../anomaly/history-view.ts';
 import { lookbackMs } from '../guards/compile.ts';
 import { guardEvent } from '../anomaly/findings.ts';
@@ -18,6 +18,7 @@ import type { GuardTrip } from '../guards/evaluate.ts';
 import type { ActivityWindow } from '../guards/window.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { computeBudgets, newCrossings, type BudgetFigures } from '../status/compute.ts';
+import { adoptStored, historyToStore, windowToStore } from './carried-state.ts';
 import { guardRound, guardsField } from './guard-round.ts';
 import { getPolicy, POLICY_API, policyRef, slim, type CustomApi } from './policies.ts';
 import type { PolicyRun } from './policy-run.ts';
@@ -65,12 +66,7 @@ function ms(timestamp: string | undefined): number {
 
 /** The status to store for `run`: the round's conditions and budgets, guards, cursors and
  * state. */
-function nextStatus(
-  run: PolicyRun,
-  health: Health,
-  window: ActivityWindow,
-  source: SpendHistorySource,
-) {
+function nextStatus(run: PolicyRun, health: Health, window: ActivityWindow, book: HourlyBook) {
   const { policy, now } = run;
   const r = run.fold.finish();
   const previous = policy.status;
@@ -79,7 +75,7 @@ function nextStatus(
     r.counted > 0 || !previous?.lastCollectionTime ? rfc3339(now) : previous.lastCollectionTime;
   const asOf = Math.max(ms(lastCollection), now - 1) === now ? now : ms(lastCollection);
   const name = policy.metadata.name ?? '';
-  const history = spendHistoryOf(source, name, policy.spec.budgets ?? []);
+  const history = spendHistoryOf(book, name, policy.spec.budgets ?? []);
   const computed = computeBudgets(policy.spec, r.state, asOf, history);
   const mismatches = r.mismatches.map((m) => `${m.node}: ${m.detail}`);
   const guards = guardRound({
@@ -90,12 +86,17 @@ function nextStatus(
     budgets: computed.budgets,
     nowMs: now,
   });
+  const spendHistory = historyToStore(name, book, r, now);
   const status: CostPolicyStatus = {
     ...buildStatus(policy, computed, health, mismatches, now),
-    ...guardsField(policy, run.guards, guards.status),
+    ...guardsField(policy, run.guards, {
+      ...guards.status,
+      window: windowToStore(run.guards, window, r, now),
+    }),
     lastCollectionTime: lastCollection,
     collection: { cursors: encodeCursors(r.cursors) },
     accumulatorState: encodeState(r.state),
+    ...(spendHistory === undefined ? {} : { spendHistory }),
   };
   return { r, computed, status, fresh: guards.fresh };
 }
@@ -145,6 +146,7 @@ export async function commitStatus(
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     let { policy } = run;
     try {
+      adoptStored(logger, policy, window, deps.history, run.now);
       const previous = policy.status;
       const { r, computed, status, fresh } = nextStatus(run, health, window, deps.history);
       if (!sameOwnedStatus(status, previous)) {
@@ -159,7 +161,9 @@ export async function commitStatus(
         metrics.apiWrites.inc({ verb: 'patch', resource: 'costpolicies/status' });
         // Counted now: the next rounds judge this activity from the window.
         window.commit(r.activity);
+        window.stored = status.guards?.window;
         deps.history.add(name, r.hourly, run.now);
+        deps.history.markStored(name, status.spendHistory);
         await recordCrossings(deps.events, policy, previous, status);
         await recordTrips(deps, policy, fresh);
         if (r.state.closing.length > 0) {

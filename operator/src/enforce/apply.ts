@@ -4,9 +4,9 @@
 import type { AppsV1Api, BatchV1Api, V1ObjectMeta } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { isConflict, isNotFound } from '@agentmeter/kube-client';
-import type { EventRecorder } from '../runtime/index.ts';
+import type { EventInput, EventRecorder } from '../runtime/index.ts';
 import { mergePatchOptions } from '../runtime/index.ts';
-import { SESSION_ID, SUSPENDED_LABEL, planEnforcement, workloadKey } from './plan.ts';
+import { SESSION_ID, SUSPENDED_LABEL, planEnforcement, reasonOf, workloadKey } from './plan.ts';
 
 /** The OpenTelemetry alias the agent also accepts for a pod's session. */
 const SESSION_ID_ALIAS = 'resource.opentelemetry.io/session.id';
@@ -51,6 +51,32 @@ function toWorkload(kind: WorkloadKind, obj: Raw): Workload {
     annotations: m.annotations ?? {},
     ...(obj.spec?.replicas === undefined ? {} : { replicas: obj.spec.replicas }),
     ...(obj.spec?.suspend === undefined ? {} : { suspend: obj.spec.suspend }),
+  };
+}
+
+/** The Event on a suspended or restored workload, naming the budget or guard behind it. */
+export function enforcementEvent(action: Action): EventInput {
+  const { workload: w } = action;
+  const suspend = action.type === 'suspend';
+  const what = `${w.kind} ${w.namespace}/${w.name}`;
+  const by = reasonOf(action.reason);
+  if (by.kind === 'guard') {
+    return {
+      type: suspend ? 'Warning' : 'Normal',
+      reason: suspend ? 'GuardSuspended' : 'GuardRestored',
+      action: suspend ? 'Suspend' : 'Restore',
+      note: suspend
+        ? `${what} suspended: guard ${by.name} of policy ${by.policy} tripped on its session`
+        : `${what} restored: guard ${by.name} of policy ${by.policy} no longer holds its session`,
+    };
+  }
+  return {
+    type: suspend ? 'Warning' : 'Normal',
+    reason: suspend ? 'BudgetSuspended' : 'BudgetRestored',
+    action: suspend ? 'Suspend' : 'Restore',
+    note: suspend
+      ? `${what} suspended: budget ${action.reason} is exceeded`
+      : `${what} restored: budget ${action.reason} no longer exceeded`,
   };
 }
 
@@ -178,7 +204,6 @@ export class Enforcer {
       if (isConflict(err) || isNotFound(err)) return false;
       throw err;
     }
-    const suspend = action.type === 'suspend';
     this.#logger.info(
       { workload: workloadKey(w), action: action.type, by: action.reason },
       'enforcement',
@@ -190,14 +215,7 @@ export class Enforcer {
         name: w.name,
         namespace: w.namespace,
       },
-      {
-        type: suspend ? 'Warning' : 'Normal',
-        reason: suspend ? 'BudgetSuspended' : 'BudgetRestored',
-        action: suspend ? 'Suspend' : 'Restore',
-        note: suspend
-          ? `${w.kind} ${w.namespace}/${w.name} suspended: budget ${action.reason} is exceeded`
-          : `${w.kind} ${w.namespace}/${w.name} restored: budget ${action.reason} no longer exceeded`,
-      },
+      enforcementEvent(action),
     );
     return true;
   }

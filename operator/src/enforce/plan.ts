@@ -10,6 +10,24 @@ export const ENFORCEMENT = 'agentmeter.dev/enforcement';
 export const SUSPENDED_LABEL = 'agentmeter.dev/suspended';
 export const SESSION_ID = 'agentmeter.dev/session-id';
 
+/** A guard's part of a SUSPENDED_BY value: budget names are DNS labels, so never hold it. */
+const GUARD_MARK = 'guard:';
+
+/** The SUSPENDED_BY value of a tripped guard; a budget's is "policy/budget". */
+export function guardReason(policy: string, guard: string): string {
+  return `${policy}/${GUARD_MARK}${guard}`;
+}
+
+/** What a SUSPENDED_BY value names, for Events: a guard or a budget of a policy. */
+export function reasonOf(by: string): { kind: 'guard' | 'budget'; policy: string; name: string } {
+  const i = by.indexOf('/');
+  const policy = by.slice(0, i);
+  const rest = by.slice(i + 1);
+  return rest.startsWith(GUARD_MARK)
+    ? { kind: 'guard', policy, name: rest.slice(GUARD_MARK.length) }
+    : { kind: 'budget', policy, name: rest };
+}
+
 export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'Job' | 'CronJob';
 export const WORKLOAD_KINDS: readonly WorkloadKind[] = [
   'Deployment',

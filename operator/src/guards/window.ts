@@ -17,6 +17,15 @@ export function entryKey(node: string, seq: bigint): string {
 
 export class ActivityWindow {
   readonly #byEntry = new Map<string, readonly SessionActivity[]>();
+  /** The stored form (status.guards.window) this window was last written as or read from. */
+  stored: string | undefined;
+
+  /** Holds exactly what a policy's status stored (read after a restart or failover). */
+  restore(entries: readonly EntryActivity[], stored: string | undefined): void {
+    this.#byEntry.clear();
+    this.commit(entries);
+    this.stored = stored;
+  }
 
   /** Keeps the activity of entries a committed status now counts. */
   commit(entries: readonly EntryActivity[]): void {
@@ -28,6 +37,16 @@ export class ActivityWindow {
     for (const [key, records] of this.#byEntry) {
       if (records.every((r) => r.atMs < sinceMs)) this.#byEntry.delete(key);
     }
+  }
+
+  /** The entries the window holds once `pending` is committed and what ends before `sinceMs`
+   * is pruned: what the status stores with this round's cursors. */
+  after(pending: readonly EntryActivity[], sinceMs: number): EntryActivity[] {
+    const all = new Map(this.#byEntry);
+    for (const e of pending) all.set(e.entry, e.records);
+    return [...all]
+      .filter(([, records]) => records.some((r) => r.atMs >= sinceMs))
+      .map(([entry, records]) => ({ entry, records }));
   }
 
   /** The committed records with `pending` (this round's, not yet committed) over them, each
