@@ -39,7 +39,6 @@ export async function whenCgroupEmptied(
     if (count === undefined) return 'vanished';
     if (count === 0) return 'emptied';
     if (Date.now() >= deadline) return 'timeout';
-    // Unref'd: a wait in progress never holds up the agent's exit.
-    await new Promise((done) => setTimeout(done, pollMs).unref());
+    await new Promise((done) => setTimeout(done, pollMs));
   }
 }
