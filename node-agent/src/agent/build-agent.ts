@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { RestClient, loadRestConfig } from '@agentmeter/kube-client';
 import { TickBatcher } from '../batches/tick-batcher.ts';
-import { detectLayout, readNetNs, whenCgroupEmptied, type CgroupLayout } from '../cgroup/index.ts';
+import { detectLayout, readNetNs, type CgroupLayout } from '../cgroup/index.ts';
 import type { AgentConfig } from '../config.ts';
 import { createAckRouter } from '../http/ack.ts';
 import { operatorAccess } from '../http/auth.ts';
@@ -188,17 +188,11 @@ async function compose(
         if (heapCap.check()) metrics.heapCapCollected();
       }),
   });
-  // A pod that goes away gets a final sample once its last process (the sandbox's, or a deleted
-  // pod's containers after their grace period) has exited, before the kubelet removes its cgroup:
-  // then the counters hold all of its usage.
-  pods.onPodGone((uid, meta) => {
-    const dir = sampler.podCgroupDir(uid);
-    const emptied = dir === undefined ? Promise.resolve() : whenCgroupEmptied(dir);
-    void emptied
-      .then(() => ticks.tickNow('pod-gone'))
-      .then((ran) => {
-        if (ran) metrics.podGone(meta.namespace, meta.name);
-      });
+  // A pod that goes away gets a final sample now, before the kubelet removes its cgroup.
+  pods.onPodGone((_uid, meta) => {
+    void ticks.tickNow('pod-gone').then((ran) => {
+      if (ran) metrics.podGone(meta.namespace, meta.name);
+    });
   });
 
   // Caller checks ask the apiserver (TokenReview, SubjectAccessReview), bounded per source and

@@ -1,7 +1,5 @@
 export type { BlockDevicesOptions, DeviceKind } from './devices.ts';
 export { BlockDevices } from './devices.ts';
-export type { EmptiedOptions, EmptiedOutcome } from './emptied.ts';
-export { whenCgroupEmptied } from './emptied.ts';
 export type { CgroupReadErrorCode, CgroupResource } from './errors.ts';
 export { CgroupLayoutError, CgroupParseError, CgroupReadError } from './errors.ts';
 export type {

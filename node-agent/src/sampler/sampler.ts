@@ -2,7 +2,6 @@
 // readings to pod metadata, computes usage with the pure tick function, appends the batch to the
 // ledger (one fsynced write), and only then publishes metrics. Errors are counted and logged;
 // a tick that fails leaves the baselines untouched, so the next tick counts its usage.
-import path from 'node:path';
 import type { TimeRange } from '@agentmeter/crds';
 import type { Logger } from 'pino';
 import {
@@ -79,8 +78,6 @@ export class Sampler {
   /** The kubepods roots the lister was built for, newline-joined; '' when none were found. */
   #roots = '';
   #hierarchyRoot = '';
-  /** Absolute directory of each pod cgroup (by cgroup UID) as last discovered. */
-  #podDirs = new Map<string, string>();
   readonly #logged = new Map<string, number>();
 
   constructor(opts: SamplerOptions) {
@@ -200,9 +197,6 @@ export class Sampler {
     const { layout, pods, ledger, metrics } = this.#opts;
     const discovery = await this.#discover();
     this.#countErrors(discovery.errors);
-    this.#podDirs = new Map(
-      discovery.pods.map((p) => [p.uid, path.join(this.#hierarchyRoot, p.relPath)]),
-    );
 
     // Only pods whose metadata is known are measured; the others keep their baseline, so their
     // usage is counted in full once the pod watch delivers them (never dropped, never guessed).
@@ -291,11 +285,6 @@ export class Sampler {
         'out-of-band tick measured',
       );
     }
-  }
-
-  /** The pod's cgroup directory as the last tick found it (by the UID in its cgroup path). */
-  podCgroupDir(cgroupUid: string): string | undefined {
-    return this.#podDirs.get(cgroupUid);
   }
 
   /** Ticks this process measured. */
