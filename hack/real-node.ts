@@ -6,6 +6,8 @@
 //
 //   node hack/real-node.ts up [--keep] [--dir DIR]   start; without --keep, Ctrl-C stops it
 //   node hack/real-node.ts down                      stop a node left up with --keep
+//   node hack/real-node.ts restart [--down-ms N]     power-cut the recorded node (daemons and
+//                                                    pods) and start it on the same state dir
 //
 // Only one node may run on a machine: the whole node holds flock(2) on LOCK_PATH (see
 // real-node/lock.ts). Needs root. Binaries come from hack/build-control-plane.sh and
@@ -56,6 +58,7 @@ import {
   type NodeRecord,
 } from './real-node/lock.ts';
 import { makeNodePki } from './real-node/pki.ts';
+import { restartRecordedNode } from './real-node/restart.ts';
 import { describeHolders, teardownNode } from './real-node/teardown.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -225,6 +228,14 @@ async function until(
 async function acquireLock(log: (line: string) => void): Promise<HeldLock> {
   const lock = await tryLock();
   const record = await readRecord();
+  const restarting = record?.restarter !== undefined && (await isAlive(record.restarter));
+  if (lock && restarting) {
+    // The recorded node is down for a restart (real-node/restart.ts) and is coming back.
+    lock.release();
+    throw new RealNodeError(
+      `another real node holds ${LOCK_PATH} (it is being restarted by process ${record.restarter?.pid})`,
+    );
+  }
   if (lock) {
     if (record) {
       log(`cleaning up after an earlier node in ${record.dir} (its processes are gone)`);
@@ -696,7 +707,16 @@ async function main(): Promise<void> {
     process.stdout.write('node stopped; the host is as it was\n');
     return;
   }
-  throw new RealNodeError('usage: node hack/real-node.ts up [--keep] [--dir DIR] | down');
+  if (command === 'restart') {
+    const downFlag = rest.indexOf('--down-ms');
+    const downMs = downFlag >= 0 ? Number(rest[downFlag + 1]) : 0;
+    await restartRecordedNode({ downMs });
+    process.stdout.write('node restarted on its state directory\n');
+    return;
+  }
+  throw new RealNodeError(
+    'usage: node hack/real-node.ts up [--keep] [--dir DIR] | down | restart [--down-ms N]',
+  );
 }
 
 if (process.argv[1] && resolve(process.argv[1]).endsWith(join('hack', 'real-node.ts'))) {

@@ -15,6 +15,12 @@ export interface ChartRelease {
 /** The images the chart runs; hack/build-images.sh builds them under these names. */
 export const CHART_IMAGES = ['node-agent', 'operator'] as const;
 
+/**
+ * The agent's tick in the test install (`agent.tick`): short, so that the suites that wait for
+ * the agent to settle (the fault suites above all) wait seconds, not tens of seconds.
+ */
+export const TEST_TICK_MS = 2_000;
+
 /** The `--set` values that point the chart at the imported local images. */
 export function localImageValues(): string[] {
   const values: string[] = [];
@@ -51,6 +57,8 @@ export async function installChart(
       namespace,
       '--create-namespace',
       ...localImageValues(),
+      '--set',
+      `agent.tick=${TEST_TICK_MS / 1000}s`,
       ...(options.extraArgs ?? []),
       '--wait',
       '--timeout',

@@ -34,6 +34,8 @@ export interface NodeRecord {
   readonly containerdSocket: string;
   readonly binaries: { readonly kubeProxy: string; readonly crictl: string };
   readonly processes: readonly NodeProcess[];
+  /** A process restarting the whole node (restart.ts): while it runs the node is not an orphan. */
+  readonly restarter?: { readonly pid: number; readonly startTime: string };
 }
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined if it is gone. */

@@ -105,19 +105,39 @@ async function daemonLockHolders(): Promise<number[]> {
   return out;
 }
 
-async function killLeftoverProcesses(record: NodeRecord, log: Log): Promise<void> {
+async function killUntilGone(find: () => Promise<number[]>, what: string, log: Log): Promise<void> {
   for (let round = 0; round < 50; round++) {
-    const pids = [
-      ...(await processesUnder(record.dir)),
-      ...(await podProcesses()),
-      ...(await daemonLockHolders()),
-    ];
+    const pids = await find();
     if (pids.length === 0) return;
-    if (round === 0) log(`killing ${pids.length} leftover processes (shims, containers)`);
+    if (round === 0) log(`killing ${pids.length} ${what}`);
     kill(pids);
     await sleep(200);
   }
-  throw new Error(`processes of the node survive SIGKILL: ${(await podProcesses()).join(' ')}`);
+  throw new Error(`processes of the node survive SIGKILL: ${(await find()).join(' ')}`);
+}
+
+async function killLeftoverProcesses(record: NodeRecord, log: Log): Promise<void> {
+  await killUntilGone(
+    async () => [
+      ...(await processesUnder(record.dir)),
+      ...(await podProcesses()),
+      ...(await daemonLockHolders()),
+    ],
+    'leftover processes (shims, containers)',
+    log,
+  );
+}
+
+/**
+ * SIGKILLs what runs the node's pods: the shims and every process in a kubepods cgroup, as a
+ * power cut would. Their cgroups, mounts and the state directory stay.
+ */
+export async function killNodeWorkloads(record: NodeRecord, log: Log): Promise<void> {
+  await killUntilGone(
+    async () => [...(await processesUnder(record.dir)), ...(await podProcesses())],
+    'shims and pod processes',
+    log,
+  );
 }
 
 /** A KUBE-/CNI- chain (kube-proxy, the kubelet, portmap) that the host did not have before. */

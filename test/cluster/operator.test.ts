@@ -6,15 +6,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cursorSeq } from '../../hack/demo/spend.ts';
 import { waitFor } from '../support/wait.ts';
 import { apply, chartRelease, kubectlJson, kubectlOk, realNode } from './support/cluster.ts';
-import { createNamespace, deleteNamespace, listPods, waitForPodPhase } from './support/pods.ts';
+import {
+  busyboxContainer,
+  createNamespace,
+  deleteNamespace,
+  listPods,
+  waitForPodPhase,
+} from './support/pods.ts';
+import {
+  applyNamespacePolicy,
+  POLICY_LABEL,
+  type PolicyStatus,
+} from './support/policies.ts';
 import { agentLedgerAccess, pullLedger } from './support/views.ts';
-
-interface PolicyStatus {
-  status?: {
-    budgets?: { name: string; spent: string }[];
-    collection?: { cursors?: string };
-  };
-}
 
 describe('the operator on the real node', () => {
   let namespace = '';
@@ -22,7 +26,7 @@ describe('the operator on the real node', () => {
 
   beforeAll(async () => {
     namespace = await createNamespace('operator');
-    await kubectlOk(['label', 'namespace', namespace, `agentmeter-test=${policy}`]);
+    await kubectlOk(['label', 'namespace', namespace, `${POLICY_LABEL}=${policy}`]);
   });
 
   afterAll(async () => {
@@ -41,19 +45,11 @@ describe('the operator on the real node', () => {
   });
 
   it("shows a CostPolicy's spend equal to the ledgers' sum to the nano-unit", async () => {
-    await apply([
-      {
-        apiVersion: 'agentmeter.dev/v1alpha1',
-        kind: 'CostPolicy',
-        metadata: { name: policy },
-        spec: {
-          selector: { namespaceSelector: { matchLabels: { 'agentmeter-test': policy } } },
-          currency: 'USD',
-          rates: { cpuCoreHour: '0.05', memoryGiBHour: '0.01', networkGiB: '0.02' },
-          budgets: [{ name: 'all', amount: '1000', period: 'Monthly', action: 'Notify' }],
-        },
-      },
-    ]);
+    await applyNamespacePolicy(policy, {
+      cpuCoreHour: '0.05',
+      memoryGiBHour: '0.01',
+      networkGiB: '0.02',
+    });
     const access = await agentLedgerAccess();
     // Priced only once the agent has the policy: wait for its first priced entry before work.
     await apply([
@@ -64,12 +60,7 @@ describe('the operator on the real node', () => {
         spec: {
           restartPolicy: 'Never',
           containers: [
-            {
-              name: 'work',
-              image: realNode().images.busybox ?? 'agentmeter.local/busybox:dev',
-              imagePullPolicy: 'Never',
-              command: ['sh', '-c', 'i=0; while [ $i -lt 800000 ]; do i=$((i+1)); done'],
-            },
+            busyboxContainer('work', 'i=0; while [ $i -lt 800000 ]; do i=$((i+1)); done'),
           ],
         },
       },

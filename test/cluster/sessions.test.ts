@@ -14,8 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.ts';
 import { apply, chartRelease, kubectlJson, kubectlOk, realNode } from './support/cluster.ts';
 import {
+  busyboxContainer,
   createNamespace,
   deleteNamespace,
+  listPods,
   podCgroupCounters,
   waitForPodPhase,
   type PodStatus,
@@ -72,7 +74,6 @@ describe('sessions on the real node', () => {
   });
 
   it('charges a Job annotated in its pod template to its session, all of it', async () => {
-    const image = realNode().images.busybox ?? 'agentmeter.local/busybox:dev';
     await apply([
       {
         apiVersion: 'batch/v1',
@@ -84,14 +85,9 @@ describe('sessions on the real node', () => {
             metadata: { annotations: { [SESSION_ANNOTATION]: 'run-1' } },
             spec: {
               restartPolicy: 'Never',
+              // A fixed amount of work, a few seconds of CPU.
               containers: [
-                {
-                  name: 'work',
-                  image,
-                  imagePullPolicy: 'Never',
-                  // A fixed amount of work, a few seconds of CPU.
-                  command: ['sh', '-c', 'i=0; while [ $i -lt 1500000 ]; do i=$((i+1)); done'],
-                },
+                busyboxContainer('work', 'i=0; while [ $i -lt 1500000 ]; do i=$((i+1)); done'),
               ],
             },
           },
@@ -100,15 +96,7 @@ describe('sessions on the real node', () => {
     ]);
     let pod: PodStatus | undefined;
     await waitFor('the Job pod', async () => {
-      const list = await kubectlJson<{ items: PodStatus[] }>([
-        'get',
-        'pods',
-        '-n',
-        namespace,
-        '-l',
-        'job-name=run-1',
-      ]);
-      pod = list.items[0];
+      [pod] = await listPods(namespace, 'job-name=run-1');
       return pod !== undefined;
     });
     const name = pod?.metadata.name ?? '';

@@ -1,13 +1,17 @@
-// Runs each project's files in vitest's usual order, except that the cluster project's teardown
-// suite comes last: it stops the node every other cluster suite uses.
+// Runs each project's files in vitest's usual order, except that two cluster suites come last:
+// the whole-node restart (every other suite has the node as it first started), then the teardown
+// suite, which stops the node every other cluster suite uses.
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
-const isLast = (spec: TestSpecification): boolean =>
-  spec.moduleId.endsWith('/test/cluster/teardown.test.ts');
+const LAST = ['/test/cluster/node-restart.test.ts', '/test/cluster/teardown.test.ts'];
+
+const rank = (spec: TestSpecification): number =>
+  LAST.findIndex((suffix) => spec.moduleId.endsWith(suffix));
 
 export class ClusterTeardownLastSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);
-    return [...sorted.filter((f) => !isLast(f)), ...sorted.filter(isLast)];
+    const last = LAST.flatMap((_, i) => sorted.filter((f) => rank(f) === i));
+    return [...sorted.filter((f) => rank(f) < 0), ...last];
   }
 }

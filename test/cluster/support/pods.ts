@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CGROUP_ROOT, kubeletPaths, type Qos } from '../../support/cgroups.ts';
 import { waitFor } from '../../support/wait.ts';
-import { kubectl, kubectlJson, kubectlOk } from './cluster.ts';
+import { kubectl, kubectlJson, kubectlOk, realNode } from './cluster.ts';
 
 export interface PodStatus {
   metadata: { name: string; namespace: string; uid: string; labels?: Record<string, string> };
@@ -93,6 +93,17 @@ export function execInPod(
     '--',
     ...command,
   ]);
+}
+
+/** A container of the node's busybox image running `script` with sh, never pulled. */
+export function busyboxContainer(name: string, script: string, extra: object = {}): object {
+  return {
+    name,
+    image: realNode().images.busybox ?? 'agentmeter.local/busybox:dev',
+    imagePullPolicy: 'Never',
+    command: ['sh', '-c', script],
+    ...extra,
+  };
 }
 
 /** A throw-away namespace for one suite; delete it with deleteNamespace in afterAll. */

@@ -1,0 +1,141 @@
+// The operator's leader pod deleted while it collects: the standby takes the Lease within the
+// lease duration (plus one retry period, the interval at which a candidate looks), and the
+// CostPolicy's budget equals the ledger's priced total to the nano-unit, with the burner's CPU
+// equal to its cgroup's counter.
+import { parseMoney, type LedgerEntry, type PodUsageEntry } from '@agentmeter/crds';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../support/wait.ts';
+import { chartRelease, kubectlJson, kubectlOk, realNode } from './support/cluster.ts';
+import { reportFigures, settleAndCompare, startBurner, thaw } from './support/faults.ts';
+import { createNamespace, deleteNamespace, listPods, type PodStatus } from './support/pods.ts';
+import {
+  applyNamespacePolicy,
+  policyCursorSeq,
+  POLICY_LABEL,
+  type PolicyStatus,
+} from './support/policies.ts';
+import { agentLedgerAccess, pullLedger } from './support/views.ts';
+
+interface Lease {
+  spec: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    acquireTime?: string;
+    renewTime?: string;
+    leaseTransitions?: number;
+  };
+}
+
+/** The chart's operator.leaderElection.retryPeriod, in µs. */
+const RETRY_PERIOD_US = 2_000_000n;
+
+/** RFC 3339 MicroTime as µs since the epoch, exactly. */
+function micros(time: string | undefined): bigint {
+  const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?Z$/.exec(time ?? '');
+  if (!match) throw new Error(`not a MicroTime: ${time}`);
+  const [, whole = '', fraction = ''] = match;
+  return BigInt(Date.parse(`${whole}Z`)) * 1000n + BigInt(fraction.padEnd(6, '0'));
+}
+
+describe('operator failover on the real node', () => {
+  let namespace = '';
+  let burner: PodStatus | undefined;
+  const policy = `failover-${Math.random().toString(36).slice(2, 8)}`;
+
+  beforeAll(async () => {
+    namespace = await createNamespace('failover');
+    await kubectlOk(['label', 'namespace', namespace, `${POLICY_LABEL}=${policy}`]);
+  });
+
+  afterAll(async () => {
+    if (burner) await thaw(burner);
+    await kubectlOk(['delete', 'costpolicy', policy, '--ignore-not-found']);
+    if (namespace) await deleteNamespace(namespace);
+  });
+
+  it('hands the lease over within its duration; budgets equal the ledgers exactly', async () => {
+    const { namespace: system, release } = chartRelease();
+    const node = realNode().nodeName;
+    await applyNamespacePolicy(policy, { cpuCoreHour: '0.05', memoryGiBHour: '0.01' });
+    burner = await startBurner(namespace, 'burn-failover');
+    const priced = (entries: readonly LedgerEntry[]): PodUsageEntry[] =>
+      entries.filter(
+        (e): e is PodUsageEntry =>
+          e.kind === 'pod-usage' && e.cost?.policy.name === policy && e.pod.namespace === namespace,
+      );
+    // Mid-round: the leader has collected some of the burner's priced usage and goes on.
+    await waitFor(
+      'the leader to collect priced usage of the burner',
+      async () => {
+        const status = await kubectlJson<PolicyStatus>(['get', 'costpolicy', policy]);
+        const spent = status.status?.budgets?.find((b) => b.name === 'all')?.spent;
+        return spent !== undefined && parseMoney(spent) > 0n;
+      },
+      180_000,
+    );
+    const lease = `${release}-operator`;
+    const before = await kubectlJson<Lease>(['get', 'lease', lease, '-n', system]);
+    const leader = before.spec.holderIdentity ?? '';
+    const replicas = await listPods(system, 'app.kubernetes.io/component=operator');
+    expect(replicas.map((p) => p.metadata.name)).toContain(leader);
+    // The pod and its process are gone at once, without releasing the lease.
+    await kubectlOk(['delete', 'pod', leader, '-n', system, '--grace-period=0', '--force']);
+
+    let after: Lease = before;
+    await waitFor(
+      'another replica to hold the lease',
+      async () => {
+        after = await kubectlJson<Lease>(['get', 'lease', lease, '-n', system]);
+        const holder = after.spec.holderIdentity ?? '';
+        return holder !== '' && holder !== leader;
+      },
+      120_000,
+    );
+    const durationUs = BigInt(before.spec.leaseDurationSeconds ?? 0) * 1_000_000n;
+    // Its last renewal as the successor found it: the lease read before the deletion, or a
+    // later renewal the successor took over from.
+    const lastRenewUs = micros(before.spec.renewTime);
+    const takeoverUs = micros(after.spec.acquireTime) - lastRenewUs;
+    process.stdout.write(
+      `operator failover: ${leader} -> ${after.spec.holderIdentity}; acquired ${takeoverUs} µs after the old leader's last renewal seen (lease ${durationUs} µs)\n`,
+    );
+    expect(takeoverUs).toBeLessThanOrEqual(durationUs + RETRY_PERIOD_US);
+
+    const figures = await settleAndCompare('operator leader deleted', burner);
+    expect(figures.problems).toEqual([]);
+    expect(figures.measuredNs).toBe(figures.expectedNs);
+
+    // Every priced entry up to the new leader's cursor is in the budget once, to the nano-unit.
+    const target = BigInt(figures.ledger.at(-1)?.seq ?? '0');
+    let status: PolicyStatus = {};
+    await waitFor(
+      'the new leader to collect past the settled ledger',
+      async () => {
+        status = await kubectlJson<PolicyStatus>(['get', 'costpolicy', policy]);
+        return (policyCursorSeq(status, node) ?? 0n) >= target;
+      },
+      180_000,
+    );
+    const cursor = policyCursorSeq(status, node) ?? 0n;
+    const entries = (await pullLedger(await agentLedgerAccess())).filter(
+      (e) => BigInt(e.seq) <= cursor,
+    );
+    const ledgerNano = priced(entries).reduce((s, e) => s + BigInt(e.cost?.totalNano ?? '0'), 0n);
+    const spentNano = parseMoney(
+      status.status?.budgets?.find((b) => b.name === 'all')?.spent ?? '',
+    );
+    await reportFigures(
+      {
+        fault: 'operator leader deleted (budget)',
+        unit: 'nano-USD',
+        expectedNs: ledgerNano,
+        measuredNs: spentNano,
+        entries: priced(entries).length,
+        problems: [],
+      },
+      'priced ledger sum (expected), CostPolicy budget spent (measured)',
+    );
+    expect(ledgerNano).toBeGreaterThan(0n);
+    expect(spentNano).toBe(ledgerNano);
+  });
+});
