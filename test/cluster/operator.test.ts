@@ -13,11 +13,7 @@ import {
   listPods,
   waitForPodPhase,
 } from './support/pods.ts';
-import {
-  applyNamespacePolicy,
-  POLICY_LABEL,
-  type PolicyStatus,
-} from './support/policies.ts';
+import { applyNamespacePolicy, POLICY_LABEL, type PolicyStatus } from './support/policies.ts';
 import { agentLedgerAccess, pullLedger } from './support/views.ts';
 
 describe('the operator on the real node', () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { usageFromWire, type LedgerEntry, type PodUsageEntry } from '@agentmeter/crds';
 import { waitFor } from '../../support/wait.ts';
 import { apply } from './cluster.ts';
-export { TEST_TICK_MS } from './chart.ts';
+export { TEST_TICK_MS } from '../../../hack/real-node/chart.ts';
 import {
   busyboxContainer,
   getPod,
