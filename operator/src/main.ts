@@ -27,6 +27,7 @@ import { ConfigError, configUsage, parseConfig } from './config.ts';
 import { CostPolicyController } from './controller/costpolicy.ts';
 import { Enforcer } from './enforce/apply.ts';
 import { OperatorMetrics } from './metrics.ts';
+import { openStore } from './store/open.ts';
 import {
   Controller,
   EventRecorder,
@@ -95,7 +96,14 @@ async function main(): Promise<void> {
         config.agentService,
         config.agentPort,
       );
+  // Both replicas open the store (a standby serves reads); only the leader's rounds write.
+  const store = await openStore(config.store);
+  logger.info(
+    { store: config.store.engine, version: await store.engine.version() },
+    'accounting store open',
+  );
   const reconciler = new CostPolicyController({
+    store,
     custom: kc.makeApiClient(CustomObjectsApi),
     agentApi: httpAgentApi({ token: tokenFromFile(config.ledgerTokenFile) }),
     discover,
@@ -231,6 +239,7 @@ async function main(): Promise<void> {
     await elector?.stop();
     server.closeIdleConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await store.close();
     logger.info('stopped');
     process.exit(0);
   };

@@ -41,6 +41,7 @@ import {
   writeTokenFiles,
   type PlaneAccess,
 } from '../support/operator-process.ts';
+import { startTestStore, storedSpend, type TestStore } from '../support/store-engine.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const SYSTEM = `am-opf-${RUN}`;
@@ -57,6 +58,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 describe('operator faults', () => {
   let plane: ControlPlane;
   let dir: string;
+  let store: TestStore;
   let core: CoreV1Api;
   let custom: CustomObjectsApi;
   let discovery: DiscoveryV1Api;
@@ -105,6 +107,7 @@ describe('operator faults', () => {
       ledgerTokenFile: files.tokenFile,
       agentService: chart.agentService,
       agentPort: port,
+      store: store.args,
       leaseName: chart.leaseName,
       hosts: Object.fromEntries(NODES.map((n, i) => [agentHostName(n), HOSTS[i] as string])),
     });
@@ -155,11 +158,20 @@ describe('operator faults', () => {
       ]),
     );
     expect(ns).toEqual(sums.byNamespace);
+    // The store itself, read in one snapshot, agrees with the ledgers up to its own cursors.
+    const stored = await storedSpend(await store.open(), POLICY, [
+      { name: 'total', periodStart: total?.periodStart ?? '' },
+      { name: 'per-namespace', periodStart: total?.periodStart ?? '' },
+    ]);
+    const atStore = ledgerSums(await ledgers(), POLICY, stored.upTo);
+    expect(stored.byBudget.get('total')).toEqual(new Map([['*', atStore.total]]));
+    expect(stored.byBudget.get('per-namespace')).toEqual(atStore.byNamespace);
     return p;
   };
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'agentmeter-opf-'));
+    store = await startTestStore(dir);
     plane = await startControlPlane({ log: () => undefined });
     await new Promise<void>((done, fail) =>
       execFile(
@@ -248,6 +260,7 @@ describe('operator faults', () => {
     for (const g of groups) await g.remove();
     await removePrefix(PREFIX);
     await plane?.stop();
+    await store?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 

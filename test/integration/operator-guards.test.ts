@@ -35,6 +35,7 @@ import {
   serviceAccountToken,
   writeTokenFiles,
 } from '../support/operator-process.ts';
+import { startTestStore, type TestStore } from '../support/store-engine.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const SYSTEM = `am-gd-${RUN}`;
@@ -74,6 +75,7 @@ describe('runaway-session guards in the operator round', () => {
   const groups: TestPodCgroup[] = [];
   const burners = new Map<string, { kill(signal: NodeJS.Signals): boolean }>();
   let dir: string;
+  let store: TestStore;
 
   const marked = async (id: string): Promise<boolean> => {
     // Reading a mark needs a caller allowed to read the session: the admin token here.
@@ -86,6 +88,7 @@ describe('runaway-session guards in the operator round', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'agentmeter-gd-'));
+    store = await startTestStore(dir);
     const plane = controlPlane();
     const access = {
       server: plane.server,
@@ -142,6 +145,7 @@ describe('runaway-session guards in the operator round', () => {
       ledgerTokenFile: files.tokenFile,
       agentService: chart.agentService,
       agentPort: port,
+      store: store.args,
       hosts: { [agentHostName(NODE)]: HOST },
       leaseName: chart.leaseName,
     });
@@ -174,6 +178,7 @@ describe('runaway-session guards in the operator round', () => {
     const name = `${RELEASE}-agentmeter-operator`;
     await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
     await rbac.deleteClusterRole({ name }).catch(() => undefined);
+    await store?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 

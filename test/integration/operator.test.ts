@@ -42,6 +42,7 @@ import {
   writeTokenFiles,
   type PlaneAccess,
 } from '../support/operator-process.ts';
+import { startTestStore, storedSpend, type TestStore } from '../support/store-engine.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const SYSTEM = `am-op-${RUN}`;
@@ -90,6 +91,7 @@ describe('operator against real agents and a real apiserver', () => {
   const groups: TestPodCgroup[] = [];
   const burners: { kill(signal: NodeJS.Signals): boolean }[] = [];
   let dir: string;
+  let store: TestStore;
   let clockFile: string;
   let periodStart: Date;
 
@@ -102,6 +104,7 @@ describe('operator against real agents and a real apiserver', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'agentmeter-op-'));
+    store = await startTestStore(dir);
     const plane = controlPlane();
     const access: PlaneAccess = {
       server: plane.server,
@@ -223,6 +226,7 @@ describe('operator against real agents and a real apiserver', () => {
         ledgerTokenFile: files.tokenFile,
         agentService: chart.agentService,
         agentPort: port,
+        store: store.args,
         hosts: Object.fromEntries(NODES.map((n, i) => [agentHostName(n), HOSTS[i] as string])),
         leaseName: chart.leaseName,
         clockFile,
@@ -262,6 +266,7 @@ describe('operator against real agents and a real apiserver', () => {
     const name = `${RELEASE}-agentmeter-operator`;
     await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
     await rbac.deleteClusterRole({ name }).catch(() => undefined);
+    await store?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -297,6 +302,17 @@ describe('operator against real agents and a real apiserver', () => {
     );
     expect(sessionSpend).toEqual(sums.bySession);
     expect(sessionSpend.size).toBe(TENANTS.length);
+    // The store, read in one snapshot, agrees with the ledgers up to its own cursors.
+    const periodStart = byName.get('total')?.periodStart ?? '';
+    const stored = await storedSpend(
+      await store.open(),
+      POLICY,
+      ['total', 'per-namespace', 'per-session'].map((name) => ({ name, periodStart })),
+    );
+    const atStore = ledgerSums(await ledgers(), POLICY, stored.upTo);
+    expect(stored.byBudget.get('total')).toEqual(new Map([['*', atStore.total]]));
+    expect(stored.byBudget.get('per-namespace')).toEqual(atStore.byNamespace);
+    expect(stored.byBudget.get('per-session')).toEqual(atStore.bySession);
     const ready = p.status?.conditions?.find((c) => c.type === 'Ready');
     expect(ready?.status).toBe('True');
     expect(p.status?.conditions?.find((c) => c.type === 'LedgerVerified')?.status).toBe('True');

@@ -23,6 +23,8 @@ export interface OperatorOptions {
   /** EndpointSlice discovery: the agents' Service and port. */
   readonly agentService: string;
   readonly agentPort: number;
+  /** The store's flags (test/support/store-engine.ts); every replica of a suite shares one. */
+  readonly store: readonly string[];
   readonly leaseName?: string;
   readonly interval?: string;
   readonly clockFile?: string;
@@ -90,6 +92,7 @@ export class OperatorProcess {
       '--lease-duration=3s',
       '--renew-deadline=2s',
       '--retry-period=400ms',
+      ...o.store,
       ...(o.leaseName ? [`--lease-name=${o.leaseName}`] : []),
       ...(o.clockFile ? [`--clock-file=${o.clockFile}`] : []),
       ...(o.extraArgs ?? []),

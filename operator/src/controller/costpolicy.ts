@@ -2,9 +2,10 @@
 // reconcile, error policy, status and metrics here; each step is its own module.
 //
 // A round: discover agents → pull each agent's ledger once, from the lowest cursor any policy
-// holds for it, folding each verified page into every policy (pull-ledgers) → per policy, commit
-// accumulators + cursors, guard trips (guard-round) and forecasts from the hourly book in one
-// guarded /status patch (status-commit, status-build) → acknowledge to each agent the lowest
+// holds for it in the store, folding each verified page into every policy (pull-ledgers) → per
+// policy, commit cursors + sums + session totals + rollups to the store in one transaction, then
+// a bounded status (budgets from the store's sums, guard trips, forecasts from the hourly book)
+// in one guarded /status patch (status-commit, status-build) → acknowledge to each agent the lowest
 // cursor over all policies (acknowledge) → enforce Suspend budgets and guards, marking tripped
 // sessions on every agent (enforcement, session-marks) → once per closed hour, the spend
 // detectors (anomaly-watch). A chain that stops verifying is told once (chain-failures).
@@ -17,6 +18,7 @@ import type { Agent, Discover } from '../collect/agents.ts';
 import type { AgentApi } from '../collect/client.ts';
 import type { ChainFailure, PullOptions } from '../collect/pull.ts';
 import type { Enforcer } from '../enforce/apply.ts';
+import type { AccountingStore } from '../store/accounting.ts';
 import { HourlyBook } from '../anomaly/hourly-book.ts';
 import { ActivityWindow } from '../guards/window.ts';
 import type { OperatorMetrics } from '../metrics.ts';
@@ -26,7 +28,7 @@ import { ChainFailureEvents } from './chain-failures.ts';
 import { suspensions } from './enforcement.ts';
 import { mapLimit } from './map-limit.ts';
 import { listPolicies, policyRef, type CustomApi } from './policies.ts';
-import { preparePolicy, storedCursors, type PolicyRun, type RoundPositions } from './policy-run.ts';
+import { preparePolicy, type PolicyRun, type RoundPositions } from './policy-run.ts';
 import { pullAgent, readInfo, repull, type AgentPull, type PullDeps } from './pull-ledgers.ts';
 import { SessionMarks } from './session-marks.ts';
 import { outageNote, type Health, type Outage } from './status-build.ts';
@@ -38,6 +40,8 @@ export interface CostPolicyControllerOptions {
   readonly custom: CustomApi;
   readonly agentApi: AgentApi;
   readonly discover: Discover;
+  /** Where the accounting lives: cursors, sums, session totals, rollups. */
+  readonly store: AccountingStore;
   readonly enforcer?: Enforcer;
   readonly events: EventRecorder;
   readonly metrics: OperatorMetrics;
@@ -101,7 +105,7 @@ export class CostPolicyController {
       const info = infos[i];
       if (info) anchors.set(a.node, info.anchor.seq);
     });
-    const positions: RoundPositions = { anchors, shared: new Map() };
+    const positions: RoundPositions = { anchors };
     const prepare = (p: CostPolicy) => preparePolicy(this.#o, p, positions);
     let writes = 0;
     let reports = 0;
@@ -172,9 +176,10 @@ export class CostPolicyController {
       this.#recovered = undefined;
     }
 
-    // A policy whose commit failed holds on to what its status stores.
-    const counted: LedgerPosition[][] = policies.map((p, i) => [
-      ...(outcomes[i]?.cursors ?? storedCursors(p, positions.shared)),
+    // A policy whose commit failed holds on to what the store held when its round began; one
+    // that could not even be prepared holds everything (nothing is acknowledged).
+    const counted: LedgerPosition[][] = policies.map((_, i) => [
+      ...(outcomes[i]?.cursors ?? runs[i]?.from ?? []),
     ]);
     await acknowledge(this.#pullDeps, ok, counted);
     await this.#enforce(

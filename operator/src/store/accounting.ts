@@ -90,11 +90,22 @@ export interface CallRecord {
   readonly tags: Tags;
 }
 
+/** A budget's sums of one period that start again from zero (its period, scope or time zone
+ * changed while the period's start stayed the same). */
+export interface BudgetReset {
+  readonly budget: string;
+  readonly periodStartNs: bigint;
+}
+
 /** Everything one collection round adds for one policy. */
 export interface RoundCommit {
   readonly policy: string;
   readonly atNs: bigint;
   readonly cursors: readonly CursorMove[];
+  /** The fold's state without its sums (budgets/state.ts encoding); undefined: unchanged. */
+  readonly state?: string;
+  /** Applied before `budgets`. */
+  readonly resets?: readonly BudgetReset[];
   readonly budgets: readonly BudgetDelta[];
   readonly sessions: readonly SessionDelta[];
   readonly rollups: readonly RollupDelta[];
@@ -114,6 +125,34 @@ export interface BudgetSummary {
   readonly totalNano: bigint;
   /** Highest spend first; ties by key. */
   readonly top: readonly Ranked[];
+}
+
+/** Where a policy's collection stands: the fold's state (without sums) and the cursors. */
+export interface PolicyPoint {
+  /** '' when the store has none (a new policy, or a store that was lost). */
+  readonly state: string;
+  readonly cursors: Map<string, LedgerPoint>;
+}
+
+/** A budget status asks about: its open period and its amount. */
+export interface BudgetQuery {
+  readonly budget: string;
+  readonly periodStartNs: bigint;
+  readonly limitNano: bigint;
+  /** How many scope keys at or over the limit to list (Suspend budgets act on each). */
+  readonly listReached: number;
+}
+
+export interface BudgetSnapshot extends BudgetSummary {
+  readonly budget: string;
+  /** Keys at or over the limit, highest first, at most `listReached`. */
+  readonly reached: readonly Ranked[];
+}
+
+/** What one committed moment of a policy holds: cursors and budgets read together. */
+export interface PolicySnapshot {
+  readonly cursors: Map<string, LedgerPoint>;
+  readonly budgets: readonly BudgetSnapshot[];
 }
 
 export interface SessionRecord {
@@ -273,6 +312,75 @@ function sessionRecord(
   };
 }
 
+async function readCursors(db: SqlRunner, policy: string): Promise<Map<string, LedgerPoint>> {
+  const rows = await db.query<{ node: string; seq: unknown; hash: string }>(
+    'SELECT node, seq, hash FROM ledger_cursors WHERE policy = $1 ORDER BY node',
+    [policy],
+  );
+  return new Map(rows.map((r) => [r.node, { seq: int(r.seq), hash: r.hash }]));
+}
+
+/**
+ * Every transaction that writes or reads a policy's round takes its policy_state row first
+ * (creating it empty if need be): on PostgreSQL the row lock makes them take turns, so what one
+ * reads after it is one committed round; SQLite's BEGIN IMMEDIATE already admits one writer.
+ */
+function lockPolicy(tx: SqlRunner, policy: string): Promise<number> {
+  return writeState(tx, policy, undefined, 0n);
+}
+
+function writeState(
+  tx: SqlRunner,
+  policy: string,
+  state: string | undefined,
+  atNs: bigint,
+): Promise<number> {
+  return state === undefined
+    ? tx.run(
+        `INSERT INTO policy_state (policy, state, updated_ns) VALUES ($1, '', $2)
+         ON CONFLICT (policy) DO UPDATE SET updated_ns = policy_state.updated_ns`,
+        [policy, atNs],
+      )
+    : tx.run(
+        `INSERT INTO policy_state (policy, state, updated_ns) VALUES ($1, $2, $3)
+         ON CONFLICT (policy) DO UPDATE SET state = excluded.state, updated_ns = excluded.updated_ns`,
+        [policy, state, atNs],
+      );
+}
+
+/**
+ * What status needs of a budget: the number of scope keys, how many reached `limitNano`, the
+ * total and the top `n` keys. Bounded work whatever the number of keys (an index on spend).
+ */
+async function summarise(
+  db: SqlRunner,
+  policy: string,
+  budget: string,
+  periodStartNs: bigint,
+  limitNano: bigint,
+  n: number,
+): Promise<BudgetSummary> {
+  const params = [policy, budget, periodStartNs];
+  const [agg] = await db.query<{ n: unknown; reached: unknown; total: unknown }>(
+    `SELECT count(*) AS n, sum(CASE WHEN spend_nano >= $4 THEN 1 ELSE 0 END) AS reached,
+       sum(spend_nano) AS total
+     FROM budget_sums WHERE policy = $1 AND budget = $2 AND period_start_ns = $3`,
+    [...params, limitNano],
+  );
+  const top = await db.query<{ scope_key: string; spend_nano: unknown }>(
+    `SELECT scope_key, spend_nano FROM budget_sums
+     WHERE policy = $1 AND budget = $2 AND period_start_ns = $3
+     ORDER BY spend_nano DESC, scope_key LIMIT $4`,
+    [...params, n],
+  );
+  return {
+    count: Number(int(agg?.n)),
+    reachedLimit: Number(int(agg?.reached)),
+    totalNano: int(agg?.total),
+    top: top.map((r) => ({ key: r.scope_key, nano: int(r.spend_nano) })),
+  };
+}
+
 export class AccountingStore {
   /** Canonical tag JSON → tag_sets.id; ids never change once assigned. */
   private readonly tagSetIds = new Map<string, bigint>();
@@ -288,12 +396,51 @@ export class AccountingStore {
     return migrate(this.engine);
   }
 
-  async cursors(policy: string): Promise<Map<string, LedgerPoint>> {
-    const rows = await this.engine.query<{ node: string; seq: unknown; hash: string }>(
-      'SELECT node, seq, hash FROM ledger_cursors WHERE policy = $1 ORDER BY node',
-      [policy],
-    );
-    return new Map(rows.map((r) => [r.node, { seq: int(r.seq), hash: r.hash }]));
+  cursors(policy: string, db: SqlRunner = this.engine): Promise<Map<string, LedgerPoint>> {
+    return readCursors(db, policy);
+  }
+
+  /** The fold's state and the cursors of `policy`, as one committed round left them. */
+  async point(policy: string): Promise<PolicyPoint> {
+    return this.engine.transaction(async (tx) => {
+      await lockPolicy(tx, policy);
+      const [row] = await tx.query<{ state: string }>(
+        'SELECT state FROM policy_state WHERE policy = $1',
+        [policy],
+      );
+      return { state: row?.state ?? '', cursors: await readCursors(tx, policy) };
+    });
+  }
+
+  /** Cursors and budget summaries of `policy` read in one transaction, so status shows a
+   * moment the store really held: spend is exactly what the cursors cover. */
+  async snapshot(
+    policy: string,
+    budgets: readonly BudgetQuery[],
+    top: number,
+  ): Promise<PolicySnapshot> {
+    return this.engine.transaction(async (tx) => {
+      await lockPolicy(tx, policy);
+      const out: BudgetSnapshot[] = [];
+      for (const b of budgets) {
+        const summary = await summarise(tx, policy, b.budget, b.periodStartNs, b.limitNano, top);
+        const reached =
+          b.listReached > 0 && summary.reachedLimit > 0
+            ? await tx.query<{ scope_key: string; spend_nano: unknown }>(
+                `SELECT scope_key, spend_nano FROM budget_sums
+                 WHERE policy = $1 AND budget = $2 AND period_start_ns = $3 AND spend_nano >= $4
+                 ORDER BY spend_nano DESC, scope_key LIMIT $5`,
+                [policy, b.budget, b.periodStartNs, b.limitNano, b.listReached],
+              )
+            : [];
+        out.push({
+          ...summary,
+          budget: b.budget,
+          reached: reached.map((r) => ({ key: r.scope_key, nano: int(r.spend_nano) })),
+        });
+      }
+      return { cursors: await readCursors(tx, policy), budgets: out };
+    });
   }
 
   /**
@@ -303,7 +450,14 @@ export class AccountingStore {
   async commit(round: RoundCommit): Promise<void> {
     const created = new Map<string, bigint>();
     await this.engine.transaction(async (tx) => {
+      await writeState(tx, round.policy, round.state, round.atNs);
       for (const c of round.cursors) await this.moveCursor(tx, round.policy, round.atNs, c);
+      for (const r of round.resets ?? []) {
+        await tx.run(
+          'DELETE FROM budget_sums WHERE policy = $1 AND budget = $2 AND period_start_ns = $3',
+          [round.policy, r.budget, r.periodStartNs],
+        );
+      }
       await this.addBudgets(tx, round.policy, round.budgets);
       await this.addSessions(tx, round.policy, round.sessions);
       await this.addRollups(tx, round.policy, round.rollups, created);
@@ -533,32 +687,14 @@ export class AccountingStore {
    * What status needs of a budget: the number of scope keys, how many reached `limitNano`, the
    * total and the top `n` keys. Bounded work whatever the number of keys (an index on spend).
    */
-  async budgetSummary(
+  budgetSummary(
     policy: string,
     budget: string,
     periodStartNs: bigint,
     limitNano: bigint,
     n: number,
   ): Promise<BudgetSummary> {
-    const params = [policy, budget, periodStartNs];
-    const [agg] = await this.engine.query<{ n: unknown; reached: unknown; total: unknown }>(
-      `SELECT count(*) AS n, sum(CASE WHEN spend_nano >= $4 THEN 1 ELSE 0 END) AS reached,
-         sum(spend_nano) AS total
-       FROM budget_sums WHERE policy = $1 AND budget = $2 AND period_start_ns = $3`,
-      [...params, limitNano],
-    );
-    const top = await this.engine.query<{ scope_key: string; spend_nano: unknown }>(
-      `SELECT scope_key, spend_nano FROM budget_sums
-       WHERE policy = $1 AND budget = $2 AND period_start_ns = $3
-       ORDER BY spend_nano DESC, scope_key LIMIT $4`,
-      [...params, n],
-    );
-    return {
-      count: Number(int(agg?.n)),
-      reachedLimit: Number(int(agg?.reached)),
-      totalNano: int(agg?.total),
-      top: top.map((r) => ({ key: r.scope_key, nano: int(r.spend_nano) })),
-    };
+    return summarise(this.engine, policy, budget, periodStartNs, limitNano, n);
   }
 
   async session(
