@@ -1,5 +1,5 @@
 // Installs charts/agentmeter on the real node as a user would: `helm install`, unchanged but for
-// the locally built images (pull policy Never), then waits for the agent DaemonSet and the
+// the locally built images (pull policy Never) and the store's volume, then waits for the agent DaemonSet and the
 // operator Deployment to be ready.
 import { join } from 'node:path';
 import type { RealNodeInfo } from '../../../hack/real-node.ts';
@@ -45,6 +45,9 @@ export async function installChart(
       namespace,
       '--create-namespace',
       ...localImageValues(),
+      // The real node has no volume provisioner: the embedded store lives in an emptyDir.
+      '--set',
+      'store.embedded.persistence.enabled=false',
       ...(options.extraArgs ?? []),
       '--wait',
       '--timeout',
