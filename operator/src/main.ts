@@ -104,6 +104,7 @@ async function main(): Promise<void> {
   );
   const reconciler = new CostPolicyController({
     store,
+    retention: config.retention,
     custom: kc.makeApiClient(CustomObjectsApi),
     agentApi: httpAgentApi({ token: tokenFromFile(config.ledgerTokenFile) }),
     discover,

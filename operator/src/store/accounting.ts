@@ -221,6 +221,19 @@ export function retentionAt(nowMs: number, days: RetentionDays = DEFAULT_RETENTI
   };
 }
 
+/** The tables of the store, as the size metric names them. */
+export const STORE_TABLES = [
+  'ledger_cursors',
+  'policy_state',
+  'budget_sums',
+  'session_totals',
+  'calls',
+  'daily_rollups',
+  'tag_sets',
+  'tag_set_members',
+] as const;
+export type StoreTable = (typeof STORE_TABLES)[number];
+
 export class CursorConflictError extends Error {
   override readonly name = 'CursorConflictError';
 }
@@ -796,6 +809,16 @@ export class AccountingStore {
 
   sizeBytes(): Promise<bigint> {
     return this.engine.sizeBytes();
+  }
+
+  /** Rows per table. Exact counts: a scan each, so the upkeep asks once in a while. */
+  async rows(): Promise<Map<StoreTable, bigint>> {
+    const out = new Map<StoreTable, bigint>();
+    for (const table of STORE_TABLES) {
+      const [row] = await this.engine.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${table}`);
+      out.set(table, int(row?.n));
+    }
+    return out;
   }
 
   close(): Promise<void> {
