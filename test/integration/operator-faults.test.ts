@@ -42,6 +42,7 @@ import {
   type PlaneAccess,
 } from '../support/operator-process.ts';
 import { startTestStore, storedSpend, type TestStore } from '../support/store-engine.ts';
+import { STORE_TABLES } from '../../operator/src/store/accounting.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const SYSTEM = `am-opf-${RUN}`;
@@ -431,5 +432,37 @@ describe('operator faults', () => {
     expect(after.status?.conditions?.find((k) => k.type === 'AgentsReachable')?.status).toBe(
       'True',
     );
+  });
+
+  it('rebuilds a lost store from the ledgers and says what it could not rebuild', async () => {
+    for (const op of operators) await op.kill9();
+    // The store is lost: every row gone (schema kept, as a fresh volume or database would be
+    // after the operator migrates it).
+    const db = await store.open();
+    await db.engine.transaction(async (tx) => {
+      for (const table of STORE_TABLES) await tx.run(`DELETE FROM ${table}`);
+    });
+    await startOperator();
+    const p = await eventually(
+      'the StoreRebuilt condition',
+      async () => {
+        const x = await policy();
+        return x.status?.conditions?.some((c) => c.type === 'StoreRebuilt') ? x : undefined;
+      },
+      60_000,
+    );
+    const rebuilt = p.status?.conditions?.find((c) => c.type === 'StoreRebuilt');
+    // B's agent is gone for good: what was counted from it cannot come back, and says so.
+    expect(rebuilt?.reason).toBe('Incomplete');
+    expect(rebuilt?.message).toContain(`${NODES[1]}: its agent does not answer`);
+    const note = await eventually('the StoreRebuilt Event', async () => {
+      const list = await eventsApi.listEventForAllNamespaces();
+      return list.items.find((e) => e.reason === 'StoreRebuilt' && e.regarding?.name === POLICY)
+        ?.note;
+    });
+    expect(note).toBe(rebuilt?.message);
+    // What the live agents' ledgers hold is counted again, exactly once; B is not in it.
+    const x = await expectExact([0]);
+    expect(policyCursors(x).has(NODES[1])).toBe(false);
   });
 });

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CostPolicyStatus } from '@agentmeter/crds';
 import { FakeApiServer } from '../runtime/fake-apiserver.ts';
 import { StateDecodeError } from '../budgets/state.ts';
-import { preparePolicy } from './policy-run.ts';
+import { preparePolicy, rebuildOf } from './policy-run.ts';
 import { controllerDeps, costPolicy, memoryStore, POLICY_PATH } from './test-support.ts';
 
 let server: FakeApiServer;
@@ -71,5 +71,43 @@ describe('preparePolicy', () => {
       status: 'False',
       reason: 'StateCorrupt',
     });
+  });
+});
+
+describe('rebuildOf', () => {
+  const now = Date.parse('2026-05-10T12:00:00Z');
+  const counted = costPolicy('p', {
+    status: { collection: { cursors: `n1 5 ${H}\nn2 9 ${H}\nn3 3 ${H}` } },
+  });
+  counted.spec.budgets = [
+    { name: 'day', amount: '1', period: 'Daily' },
+    { name: 'month', amount: '9', period: 'Monthly' },
+  ];
+  const empty = { state: '', cursors: new Map() };
+
+  it('names what the ledgers cannot give back and counts from the open periods', () => {
+    const r = rebuildOf(
+      counted,
+      empty,
+      new Map([
+        ['n1', 0n],
+        ['n2', 4n],
+      ]),
+      now,
+    );
+    expect(r?.countFromMs).toBe(Date.parse('2026-05-01T00:00:00Z'));
+    expect(r?.notRebuilt).toEqual([
+      'n2: entries 1-4 were compacted by the agent; their spend in the open period is not rebuilt',
+      'n3: its agent does not answer; it is rebuilt when it does',
+    ]);
+  });
+
+  it('is no rebuild when the store holds the policy, or the status never counted', () => {
+    const anchors = new Map([['n1', 0n]]);
+    expect(rebuildOf(counted, { state: 'v1.x', cursors: new Map() }, anchors, now)).toBeUndefined();
+    expect(
+      rebuildOf(counted, { state: '', cursors: new Map([['n1', {}]]) }, anchors, now),
+    ).toBeUndefined();
+    expect(rebuildOf(costPolicy('p'), empty, anchors, now)).toBeUndefined();
   });
 });

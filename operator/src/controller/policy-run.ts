@@ -5,6 +5,8 @@ import type { CostPolicy, LedgerPosition } from '@agentmeter/crds';
 import type { Clock, Condition } from '../runtime/index.ts';
 import { mergePatchOptions } from '../runtime/index.ts';
 import { PolicyFold, type PolicyView } from '../budgets/accumulate.ts';
+import { decodeCursors } from '../budgets/cursors.ts';
+import { periodAt } from '../budgets/periods.ts';
 import { decodeState, StateDecodeError, type PolicyState } from '../budgets/state.ts';
 import { compileGuards, lookbackMs, type CompiledGuard } from '../guards/compile.ts';
 import type { AccountingStore } from '../store/accounting.ts';
@@ -28,6 +30,18 @@ export interface PolicyRun {
   readonly from: readonly LedgerPosition[];
   /** Session totals and rollups of what the fold counts. */
   readonly recorder: RoundRecorder;
+  /** Entries measured before this are not counted (see policy_state.count_from_ms). */
+  readonly countFromMs: number;
+  /** Set when the store held nothing of a policy whose status shows it counted before. */
+  readonly rebuild?: Rebuild;
+}
+
+/** A store found empty for a policy that had counted: what the ledgers let it rebuild. */
+export interface Rebuild {
+  /** The open periods' earliest start: closed periods are in their CostReports already. */
+  readonly countFromMs: number;
+  /** Per node the status named, what is not rebuilt (empty: everything is). */
+  readonly notRebuilt: readonly string[];
 }
 
 export interface PrepareDeps extends ReportWriterDeps {
@@ -42,6 +56,44 @@ export interface RoundPositions {
 
 function ms(timestamp: string | undefined): number {
   return timestamp === undefined ? 0 : Date.parse(timestamp);
+}
+
+/** The cursors the policy's status last showed; none when it shows none or they are unreadable. */
+function statusCursors(policy: CostPolicy): LedgerPosition[] {
+  try {
+    return decodeCursors(policy.status?.collection?.cursors);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Whether the store lost what `policy` counted (it holds nothing of it while the status shows
+ * cursors), and if so what the agents' ledgers cannot give back: entries an agent compacted
+ * (up to its anchor), and every entry of an agent that does not answer now.
+ */
+export function rebuildOf(
+  policy: CostPolicy,
+  held: { readonly state: string; readonly cursors: ReadonlyMap<string, unknown> },
+  anchors: ReadonlyMap<string, bigint>,
+  nowMs: number,
+): Rebuild | undefined {
+  if (held.state !== '' || held.cursors.size > 0) return undefined;
+  const counted = statusCursors(policy);
+  if (counted.length === 0) return undefined;
+  const starts = (policy.spec.budgets ?? []).map(
+    (b) => periodAt(nowMs, b.period, b.timeZone).start,
+  );
+  const notRebuilt = counted.flatMap((c) => {
+    const anchor = anchors.get(c.node);
+    if (anchor === undefined)
+      return [`${c.node}: its agent does not answer; it is rebuilt when it does`];
+    if (anchor === 0n) return [];
+    return [
+      `${c.node}: entries 1-${anchor} were compacted by the agent; their spend in the open period is not rebuilt`,
+    ];
+  });
+  return { countFromMs: starts.length > 0 ? Math.min(...starts) : nowMs, notRebuilt };
 }
 
 export async function preparePolicy(
@@ -71,6 +123,8 @@ export async function preparePolicy(
     throw err;
   }
   const from = [...point.cursors].map(([node, c]) => ({ node, ...c }));
+  const rebuild = rebuildOf(policy, point, positions.anchors, now);
+  const countFromMs = rebuild?.countFromMs ?? point.countFromMs;
   let reports = 0;
   if (committed.closing.length > 0) {
     reports = await writeReports(deps, policy, committed.closing);
@@ -83,7 +137,12 @@ export async function preparePolicy(
     identity: {
       name,
       currency: policy.spec.currency,
-      createdMs: ms(policy.metadata.creationTimestamp),
+      // An entry counts from a second before createdMs (clock skew at creation); a rebuild's
+      // floor is exact, so the period before it is not counted again.
+      createdMs: Math.max(
+        ms(policy.metadata.creationTimestamp),
+        countFromMs > 0 ? countFromMs + 1000 : 0,
+      ),
       rates: policy.spec.rates,
     },
     generation: policy.metadata.generation ?? 1,
@@ -102,6 +161,8 @@ export async function preparePolicy(
     stateText: point.state,
     from,
     recorder,
+    countFromMs,
+    ...(rebuild ? { rebuild } : {}),
     fold: new PolicyFold(committed, cursors, view, now, recorder.record),
   };
 }

@@ -134,6 +134,42 @@ describe('commitStatus', () => {
     expect(r.outcome.cursors).toEqual([{ node: 'n1', seq: 1n, hash: entries[0]?.hash }]);
   });
 
+  it('rebuilds a lost store from the ledgers: open period only, a StoreRebuilt condition and Event', async () => {
+    const entries = chainOf('n1', [
+      podBody({ namespace: 'ns-1', nano: 500n, atMs: Date.parse('2026-05-09T23:00:00Z') }, 0),
+      podBody({ namespace: 'ns-1', nano: 40n, atMs: Date.parse('2026-05-10T11:00:00Z') }, 1),
+    ]);
+    const page = indexPage('n1', { node: 'n1', seq: 0n, hash: entries[0]?.prev ?? '' }, entries);
+    const { deps, commit } = await setup();
+    // The status says n1 was counted up to 2 and n2 up to 7; the store is empty, n2 is gone.
+    const policy = costPolicy('p', {
+      status: { collection: { cursors: `n1 2 ${'b'.repeat(64)}\nn2 7 ${'c'.repeat(64)}` } },
+    });
+    policy.spec.budgets = [{ name: 'all', amount: '1', period: 'Daily' }];
+    const run = await preparePolicy(deps, policy, { anchors: new Map([['n1', 0n]]) });
+    run.fold.add(page);
+    let sent: CostPolicyStatus | undefined;
+    server.expect({
+      method: 'PATCH',
+      path: STATUS,
+      check: (req) => (sent = (req.body as { status: CostPolicyStatus }).status),
+      reply: accept('2'),
+    });
+    await commitStatus(commit, run, healthy);
+    // Yesterday's entry belongs to a closed period (its CostReport): not counted again.
+    const start = BigInt(Date.parse('2026-05-10T00:00:00Z')) * 1_000_000n;
+    expect(await commit.store.spend('p', 'all', start, '*')).toBe(40n);
+    expect((await commit.store.point('p')).countFromMs).toBe(Date.parse('2026-05-10T00:00:00Z'));
+    const c = sent?.conditions?.find((x) => x.type === 'StoreRebuilt');
+    expect(c).toMatchObject({ status: 'True', reason: 'Incomplete' });
+    expect(c?.message).toContain('not rebuilt: n2: its agent does not answer');
+    const events = deps.events.recorded.filter((e) => e.input.reason === 'StoreRebuilt');
+    expect(events).toHaveLength(1);
+    expect(events[0]?.input.note).toBe(c?.message);
+    // The next round finds the store holding the policy: no second rebuild.
+    expect((await commit.prepare(costPolicy('p', { status: sent }))).rebuild).toBeUndefined();
+  });
+
   it(`gives up with a ReconcileError after ${MAX_ATTEMPTS} status conflicts`, async () => {
     const { commit, repulled } = await setup();
     const run = await commit.prepare(costPolicy('p'));

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { isConflict } from '@agentmeter/kube-client';
 import { parseMoney } from '@agentmeter/crds';
 import type { CostPolicy, CostPolicyStatus, LedgerPosition, TrippedGuard } from '@agentmeter/crds';
-import { mergePatchOptions, type EventRecorder } from '../runtime/index.ts';
+import { mergePatchOptions, type ConditionUpdate, type EventRecorder } from '../runtime/index.ts';
 import { periodAt, rfc3339 } from '../budgets/periods.ts';
 import type { ReduceResult } from '../budgets/accumulate.ts';
 import { encodeCursors } from '../budgets/cursors.ts';
@@ -27,8 +27,8 @@ import { CursorConflictError, type AccountingStore } from '../store/accounting.t
 import { budgetDeltas, budgetResets, cursorMoves, withoutSums } from '../store/round.ts';
 import { guardRound, guardsField } from './guard-round.ts';
 import { getPolicy, POLICY_API, policyRef, slim, type CustomApi } from './policies.ts';
-import type { PolicyRun } from './policy-run.ts';
-import { buildStatus, sameOwnedStatus, type Health } from './status-build.ts';
+import type { PolicyRun, Rebuild } from './policy-run.ts';
+import { buildStatus, list, sameOwnedStatus, type Health } from './status-build.ts';
 
 export const MAX_ATTEMPTS = 6;
 /** Keys over a Suspend budget's amount acted on per round; the rest wait for a later round. */
@@ -76,6 +76,8 @@ function ms(timestamp: string | undefined): number {
 
 interface Counted {
   readonly run: PolicyRun;
+  /** The rebuild this round committed, when the store had lost the policy. */
+  readonly rebuild: Rebuild | undefined;
   readonly r: ReduceResult;
   /** Whether any commit of this round counted an entry. */
   readonly counted: boolean;
@@ -88,6 +90,7 @@ async function commitToStore(deps: CommitDeps, first: PolicyRun): Promise<Counte
   let run = first;
   let reports = 0;
   let counted = false;
+  let rebuild: Rebuild | undefined;
   const name = run.policy.metadata.name ?? '';
   const window = deps.guardWindow(name);
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -98,6 +101,7 @@ async function commitToStore(deps: CommitDeps, first: PolicyRun): Promise<Counte
     if (moves.length > 0 || deltas.length > 0 || state !== run.stateText) {
       const round = run.recorder.commit(name, BigInt(run.now) * MS, deltas, moves, {
         state,
+        countFromMs: run.countFromMs,
         resets: budgetResets(run.committed, r.state),
       });
       try {
@@ -114,8 +118,9 @@ async function commitToStore(deps: CommitDeps, first: PolicyRun): Promise<Counte
       window.commit(r.activity);
       deps.history.add(name, r.hourly, run.now);
       counted ||= r.counted > 0;
+      rebuild ??= run.rebuild;
     }
-    if (r.state.closing.length === 0) return { run, r, counted, reports };
+    if (r.state.closing.length === 0) return { run, r, counted, rebuild, reports };
     run = await deps.prepare(run.policy);
     reports += run.reports;
   }
@@ -183,12 +188,37 @@ async function nextStatus(
   });
   const cursors = [...snapshot.cursors].map(([node, p]) => ({ node, ...p }));
   const status: CostPolicyStatus = {
-    ...buildStatus(policy, computed, health, mismatches, now),
+    ...buildStatus(
+      policy,
+      computed,
+      health,
+      mismatches,
+      now,
+      c.rebuild ? [rebuilt(c.rebuild)] : [],
+    ),
     ...guardsField(policy, run.guards, guards.status),
     lastCollectionTime: lastCollection,
     collection: { cursors: encodeCursors(cursors) },
   };
   return { computed, status, cursors, fresh: guards.fresh };
+}
+
+/** The StoreRebuilt condition: the store was found empty and refilled from the ledgers. */
+function rebuilt(r: Rebuild): ConditionUpdate {
+  const from = `the store held nothing of this policy; rebuilt from the agents' ledgers, counting entries measured from ${rfc3339(r.countFromMs)} (earlier periods are in their CostReports)`;
+  return r.notRebuilt.length === 0
+    ? {
+        type: 'StoreRebuilt',
+        status: 'True',
+        reason: 'Complete',
+        message: `${from}; nothing is missing`,
+      }
+    : {
+        type: 'StoreRebuilt',
+        status: 'True',
+        reason: 'Incomplete',
+        message: `${from}; not rebuilt: ${list(r.notRebuilt)}`,
+      };
 }
 
 /** Names each newly tripped guard in an Event on the policy. */
@@ -230,6 +260,16 @@ export async function commitStatus(
   const { custom, metrics, logger } = deps;
   const counted = await commitToStore(deps, first);
   const { run, r } = counted;
+  if (counted.rebuild !== undefined) {
+    const c = rebuilt(counted.rebuild);
+    deps.logger.warn({ policy: run.policy.metadata.name, reason: c.reason }, c.message);
+    await deps.events.record(policyRef(run.policy), {
+      type: 'Warning',
+      reason: 'StoreRebuilt',
+      action: 'Collect',
+      note: c.message,
+    });
+  }
   let writes = 0;
   let { policy } = run;
   const name = policy.metadata.name ?? '';

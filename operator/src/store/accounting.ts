@@ -104,6 +104,8 @@ export interface RoundCommit {
   readonly cursors: readonly CursorMove[];
   /** The fold's state without its sums (budgets/state.ts encoding); undefined: unchanged. */
   readonly state?: string;
+  /** With `state`: entries measured before this (ms) are not counted (see policy_state). */
+  readonly countFromMs?: number;
   /** Applied before `budgets`. */
   readonly resets?: readonly BudgetReset[];
   readonly budgets: readonly BudgetDelta[];
@@ -131,6 +133,8 @@ export interface BudgetSummary {
 export interface PolicyPoint {
   /** '' when the store has none (a new policy, or a store that was lost). */
   readonly state: string;
+  /** Entries measured before this are not counted; 0 unless the store was rebuilt. */
+  readonly countFromMs: number;
   readonly cursors: Map<string, LedgerPoint>;
 }
 
@@ -221,7 +225,8 @@ export function retentionAt(nowMs: number, days: RetentionDays = DEFAULT_RETENTI
   };
 }
 
-/** The tables of the store, as the size metric names them. */
+/** The tables of the store, as the size metric names them; those that refer to a tag set come
+ * before tag_sets. */
 export const STORE_TABLES = [
   'ledger_cursors',
   'policy_state',
@@ -229,8 +234,8 @@ export const STORE_TABLES = [
   'session_totals',
   'calls',
   'daily_rollups',
-  'tag_sets',
   'tag_set_members',
+  'tag_sets',
 ] as const;
 export type StoreTable = (typeof STORE_TABLES)[number];
 
@@ -339,25 +344,27 @@ async function readCursors(db: SqlRunner, policy: string): Promise<Map<string, L
  * reads after it is one committed round; SQLite's BEGIN IMMEDIATE already admits one writer.
  */
 function lockPolicy(tx: SqlRunner, policy: string): Promise<number> {
-  return writeState(tx, policy, undefined, 0n);
+  return writeState(tx, policy, 0n);
 }
 
 function writeState(
   tx: SqlRunner,
   policy: string,
-  state: string | undefined,
   atNs: bigint,
+  state?: string,
+  countFromMs = 0,
 ): Promise<number> {
   return state === undefined
     ? tx.run(
-        `INSERT INTO policy_state (policy, state, updated_ns) VALUES ($1, '', $2)
+        `INSERT INTO policy_state (policy, state, count_from_ms, updated_ns) VALUES ($1, '', 0, $2)
          ON CONFLICT (policy) DO UPDATE SET updated_ns = policy_state.updated_ns`,
         [policy, atNs],
       )
     : tx.run(
-        `INSERT INTO policy_state (policy, state, updated_ns) VALUES ($1, $2, $3)
-         ON CONFLICT (policy) DO UPDATE SET state = excluded.state, updated_ns = excluded.updated_ns`,
-        [policy, state, atNs],
+        `INSERT INTO policy_state (policy, state, count_from_ms, updated_ns) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (policy) DO UPDATE SET state = excluded.state,
+           count_from_ms = excluded.count_from_ms, updated_ns = excluded.updated_ns`,
+        [policy, state, countFromMs, atNs],
       );
 }
 
@@ -417,11 +424,15 @@ export class AccountingStore {
   async point(policy: string): Promise<PolicyPoint> {
     return this.engine.transaction(async (tx) => {
       await lockPolicy(tx, policy);
-      const [row] = await tx.query<{ state: string }>(
-        'SELECT state FROM policy_state WHERE policy = $1',
+      const [row] = await tx.query<{ state: string; count_from_ms: unknown }>(
+        'SELECT state, count_from_ms FROM policy_state WHERE policy = $1',
         [policy],
       );
-      return { state: row?.state ?? '', cursors: await readCursors(tx, policy) };
+      return {
+        state: row?.state ?? '',
+        countFromMs: Number(int(row?.count_from_ms)),
+        cursors: await readCursors(tx, policy),
+      };
     });
   }
 
@@ -463,7 +474,7 @@ export class AccountingStore {
   async commit(round: RoundCommit): Promise<void> {
     const created = new Map<string, bigint>();
     await this.engine.transaction(async (tx) => {
-      await writeState(tx, round.policy, round.state, round.atNs);
+      await writeState(tx, round.policy, round.atNs, round.state, round.countFromMs);
       for (const c of round.cursors) await this.moveCursor(tx, round.policy, round.atNs, c);
       for (const r of round.resets ?? []) {
         await tx.run(

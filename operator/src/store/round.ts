@@ -127,7 +127,7 @@ export class RoundRecorder {
     atNs: bigint,
     budgets: readonly BudgetDelta[],
     cursors: readonly CursorMove[],
-    more: Pick<RoundCommit, 'state' | 'resets'> = {},
+    more: Pick<RoundCommit, 'state' | 'countFromMs' | 'resets'> = {},
   ): RoundCommit {
     return {
       policy,

@@ -173,10 +173,14 @@ function v2(t: Types): string {
 -- awaiting their CostReports (operator/src/budgets/state.ts's encoding, budget sums left out:
 -- they are budget_sums). Written in the round's transaction with the cursors; every round's
 -- transaction writes this row first, so rounds of one policy take turns on it.
+-- count_from_ms: entries measured before it are not counted. A store rebuilt from the agents'
+-- ledgers after it was lost sets it to the open period's start, so closed periods (their
+-- CostReports exist) are not counted a second time into the open one.
 CREATE TABLE policy_state (
-  policy      ${t.text} NOT NULL PRIMARY KEY,
-  state       ${t.text} NOT NULL,
-  updated_ns  ${t.int}  NOT NULL
+  policy         ${t.text} NOT NULL PRIMARY KEY,
+  state          ${t.text} NOT NULL,
+  count_from_ms  ${t.int}  NOT NULL,
+  updated_ns     ${t.int}  NOT NULL
 )${t.keyedTable};
 `;
 }
