@@ -593,6 +593,8 @@ async function main(): Promise<number> {
       `--agent-port=${agentPort}`,
       `--ledger-token-file=${tokenFile}`,
       '--interval=5s',
+      // The embedded store, in the demo's own directory (removed with it).
+      `--store-path=${join(dir, 'store.db')}`,
     ],
     join(dir, 'operator.log'),
   );

@@ -19,6 +19,7 @@ import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { COST_POLICY_GVK } from '@agentmeter/crds';
 import { Informer, RestClient, loadRestConfig } from '@agentmeter/kube-client';
+import { TokenReviewer } from '@agentmeter/kube-client/access';
 import { loadKubeConfig } from '@agentmeter/kube-client/kubeconfig';
 import { fileClock } from './clock-file.ts';
 import { endpointSliceDiscovery, podDiscovery } from './collect/agents.ts';
@@ -28,6 +29,7 @@ import { CostPolicyController } from './controller/costpolicy.ts';
 import { Enforcer } from './enforce/apply.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { openStore } from './store/open.ts';
+import { sessionTokenAccess, sessionsRouter } from './http/sessions-api.ts';
 import {
   Controller,
   EventRecorder,
@@ -199,6 +201,9 @@ async function main(): Promise<void> {
   app.get('/metrics', async (_req, res) => {
     res.type(registry.contentType).send(await registry.metrics());
   });
+  // Every replica answers session reads from the store; callers are checked per namespace.
+  const reviewer = new TokenReviewer({ client: rest, logger: logger.child({ component: 'auth' }) });
+  app.use(sessionsRouter(store, sessionTokenAccess(reviewer)));
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
   });

@@ -12,7 +12,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEDGER_ACCESS } from '../../node-agent/src/http/auth.ts';
-import { SESSION_ACCESS } from '../../node-agent/src/http/session-access.ts';
+import { SESSION_ACCESS } from '@agentmeter/kube-client/access';
 import { entrypoint, nodeEntrypoint } from '../support/dockerfile.ts';
 import { applyCrds, controlPlane, kubectl, type CommandResult } from '../support/kube.ts';
 
@@ -693,6 +693,8 @@ describe('against the real apiserver', () => {
     ['patch', 'statefulsets.apps', '--subresource=scale', '-n', 'team-a'],
     ['patch', 'jobs.batch', '-n', 'team-a'],
     ['patch', 'cronjobs.batch', '-n', 'team-a'],
+    ['create', 'tokenreviews.authentication.k8s.io'],
+    ['create', 'subjectaccessreviews.authorization.k8s.io'],
   ];
   const operatorDenied = (lease: string): string[][] => [
     ['get', 'secrets', '-A'],

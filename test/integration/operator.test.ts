@@ -319,6 +319,53 @@ describe('operator against real agents and a real apiserver', () => {
     expect(p.status?.conditions?.find((c) => c.type === 'BudgetExceeded')?.status).toBe('True');
   });
 
+  it('answers GET /v1/sessions/{ns}/{id} from the store to a tenant of that namespace only', async () => {
+    const [a, b] = TENANTS;
+    // A ServiceAccount of tenant A that may get sessions.agentmeter.dev in A, and nowhere else.
+    await core.createNamespacedServiceAccount({
+      namespace: a.ns,
+      body: { metadata: { name: 'reader' } },
+    });
+    await rbac.createNamespacedRole({
+      namespace: a.ns,
+      body: {
+        metadata: { name: 'session-reader' },
+        rules: [{ apiGroups: ['agentmeter.dev'], resources: ['sessions'], verbs: ['get'] }],
+      },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace: a.ns,
+      body: {
+        metadata: { name: 'session-reader' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'session-reader' },
+        subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: a.ns }],
+      },
+    });
+    const token = await serviceAccountToken(core, a.ns, 'reader');
+    const get = (ns: string, id: string, auth?: string) =>
+      fetch(`${(operators[0] as OperatorProcess).url}/v1/sessions/${ns}/${id}`, {
+        headers: auth === undefined ? {} : { authorization: `Bearer ${auth}` },
+      });
+    const own = await get(a.ns, a.session, token);
+    expect(own.status).toBe(200);
+    const body = (await own.json()) as {
+      namespace: string;
+      id: string;
+      policies: { policy: string; cost: { total: string } }[];
+    };
+    expect(body).toMatchObject({ namespace: a.ns, id: a.session });
+    const mine = body.policies.find((p) => p.policy === POLICY);
+    const stored = await (await store.open()).session(POLICY, a.ns, a.session);
+    expect(moneyNano(mine?.cost.total)).toBe(stored?.totalNano);
+    expect(stored?.totalNano).toBeGreaterThan(0n);
+    // Another tenant's session: refused, whether it exists or not; no token: 401.
+    expect((await get(b.ns, b.session, token)).status).toBe(403);
+    expect((await get(b.ns, 'no-such-session', token)).status).toBe(403);
+    expect((await get(a.ns, a.session)).status).toBe(401);
+    expect((await get(a.ns, a.session, 'not-a-token')).status).toBe(401);
+    expect((await get(a.ns, 'no-such-session', token)).status).toBe(404);
+  });
+
   it('fires each threshold Event exactly once', async () => {
     // Several more rounds pass with nothing new; no crossing is announced again.
     const before = await policy();

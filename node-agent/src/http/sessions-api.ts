@@ -4,7 +4,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import { formatMoney, usageToWire } from '@agentmeter/crds';
 import type { SessionBook, SessionRecord } from './session-book.ts';
 import { isValidSessionId } from '../sessions/index.ts';
-import { requireAccess, type Authorize } from './access.ts';
+import { requireAccess, type Authorize } from '@agentmeter/kube-client/access';
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 

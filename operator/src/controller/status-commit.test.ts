@@ -52,6 +52,18 @@ function accept(rv: string) {
 
 const conflict = statusReply(409, 'Conflict', 'the object has been modified');
 
+/** A status patch accepted at `rv`, keeping the status it carried. */
+function captured(rv: string) {
+  const seen: { status?: CostPolicyStatus } = {};
+  const expectation = {
+    method: 'PATCH',
+    path: STATUS,
+    check: (req: SeenRequest) => (seen.status = (req.body as { status: CostPolicyStatus }).status),
+    reply: accept(rv),
+  };
+  return { seen, expectation };
+}
+
 describe('commitStatus', () => {
   it('writes one merge patch guarded by the resourceVersion it read', async () => {
     const { commit } = await setup();
@@ -148,14 +160,10 @@ describe('commitStatus', () => {
     policy.spec.budgets = [{ name: 'all', amount: '1', period: 'Daily' }];
     const run = await preparePolicy(deps, policy, { anchors: new Map([['n1', 0n]]) });
     run.fold.add(page);
-    let sent: CostPolicyStatus | undefined;
-    server.expect({
-      method: 'PATCH',
-      path: STATUS,
-      check: (req) => (sent = (req.body as { status: CostPolicyStatus }).status),
-      reply: accept('2'),
-    });
+    const { seen, expectation } = captured('2');
+    server.expect(expectation);
     await commitStatus(commit, run, healthy);
+    const sent = seen.status;
     // Yesterday's entry belongs to a closed period (its CostReport): not counted again.
     const start = BigInt(Date.parse('2026-05-10T00:00:00Z')) * 1_000_000n;
     expect(await commit.store.spend('p', 'all', start, '*')).toBe(40n);
@@ -276,15 +284,11 @@ describe('commitStatus', () => {
           ],
         },
       };
-      let sent: CostPolicyStatus | undefined;
-      server.expect({
-        method: 'PATCH',
-        path: STATUS,
-        check: (req) => (sent = (req.body as { status: CostPolicyStatus }).status),
-        reply: accept('2'),
-      });
+      const { seen, expectation } = captured('2');
+      server.expect(expectation);
       const run = await commit.prepare(guarded(held, { 'agentmeter.dev/clear-guards': 'x1' }));
       const r = await commitStatus(commit, run, healthy);
+      const sent = seen.status;
       expect(sent?.guards).toEqual({
         tripped: [],
         cleared: 'x1',

@@ -707,10 +707,7 @@ export class AccountingStore {
     return int(row?.spend_nano);
   }
 
-  /**
-   * What status needs of a budget: the number of scope keys, how many reached `limitNano`, the
-   * total and the top `n` keys. Bounded work whatever the number of keys (an index on spend).
-   */
+  /** One budget's summary for status (see summarise). */
   budgetSummary(
     policy: string,
     budget: string,
@@ -733,6 +730,19 @@ export class AccountingStore {
     );
     if (row === undefined || int(row.days) === 0n) return undefined;
     return sessionRecord(namespace, sessionId, row);
+  }
+
+  /** One session under every policy that counted it (the operator's session API). */
+  async sessionPolicies(
+    namespace: string,
+    sessionId: string,
+  ): Promise<{ policy: string; session: SessionRecord }[]> {
+    const rows = await this.engine.query<{ policy: string }>(
+      `SELECT policy, ${SESSION_SUMS} FROM session_totals
+       WHERE namespace = $1 AND session_id = $2 GROUP BY policy ORDER BY policy`,
+      [namespace, sessionId],
+    );
+    return rows.map((r) => ({ policy: r.policy, session: sessionRecord(namespace, sessionId, r) }));
   }
 
   /** The `n` costliest sessions whose spend falls in the day range, optionally of one namespace. */

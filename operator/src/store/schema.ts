@@ -182,6 +182,9 @@ CREATE TABLE policy_state (
   count_from_ms  ${t.int}  NOT NULL,
   updated_ns     ${t.int}  NOT NULL
 )${t.keyedTable};
+
+-- The operator's session API asks by namespace and id across policies.
+CREATE INDEX session_totals_session ON session_totals (namespace, session_id);
 `;
 }
 
