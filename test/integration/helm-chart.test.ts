@@ -710,7 +710,6 @@ describe('against the real apiserver', () => {
     ['update', 'leases.coordination.k8s.io/someone-elses-lease', '-n', ns],
     ['list', 'endpointslices.discovery.k8s.io', '-n', 'default'],
     ['create', 'serviceaccounts', '--subresource=token', '-n', ns],
-    ['create', 'tokenreviews.authentication.k8s.io'],
     ['create', 'events', '-n', 'team-a'],
   ];
 
