@@ -15,6 +15,9 @@ export default defineConfig({
             'test/support/**/*.test.ts',
           ],
           environment: 'node',
+          // Property and crash tests run for seconds; on a busy 2-core CI machine vitest's 5 s
+          // default would fail them on load alone (tests never assert on wall-clock time).
+          testTimeout: 60_000,
         },
       },
       {

@@ -11,6 +11,7 @@ import {
   CONDITION,
   CURRENCY,
   DNS_LABEL_PATTERN,
+  API_HOST_RATE_PATTERN,
   LABEL_SELECTOR,
   MONEY,
   MONEY_INPUT,
@@ -93,10 +94,69 @@ const TIME_ZONE = {
   ],
 } as const satisfies SchemaNode;
 
+/** Per-million token prices of a model, or of its long-context tier. */
+const TOKEN_PRICES = {
+  inputPerMillion: {
+    ...MONEY_INPUT,
+    description:
+      'Price of one million input (prompt) tokens that were neither read from nor written to the cache.',
+  },
+  outputPerMillion: {
+    ...MONEY_INPUT,
+    description: 'Price of one million output (completion) tokens, reasoning tokens included.',
+  },
+  cacheReadPerMillion: {
+    ...MONEY_INPUT,
+    description:
+      'Price of one million input tokens read from the prompt cache. Defaults to inputPerMillion.',
+  },
+  cacheCreationPerMillion: {
+    ...MONEY_INPUT,
+    description:
+      'Price of one million input tokens written to the prompt cache. Defaults to inputPerMillion.',
+  },
+} as const satisfies Record<string, SchemaNode>;
+
+export const MAX_CALL_RATES = 128;
+
+/** A tool name as a span reports it: printable ASCII, trimmed; "*" for every other tool. */
+const TOOL_NAME = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 128,
+  'x-kubernetes-validations': [
+    {
+      rule: "self.matches('^[!-~]([ -~]*[!-~])?$')",
+      message: 'tool name must be printable ASCII without leading or trailing spaces',
+    },
+  ],
+} as const satisfies SchemaNode;
+
+/** A DNS name, or `*.` and a DNS name for its subdomains: never a URL, a port or a bare `*`. */
+const API_HOST = {
+  type: 'string',
+  description:
+    'A host name such as api.stripe.com, or "*." and a domain for every host under it (not the domain itself).',
+  minLength: 1,
+  maxLength: 253,
+  'x-kubernetes-validations': [
+    {
+      rule: "self != '*'",
+      message:
+        'host must not be a bare "*": only hosts a policy prices are API calls; write "*." and a domain',
+    },
+    {
+      rule: `self.matches('${API_HOST_RATE_PATTERN}')`,
+      message:
+        'host must be a lower-case DNS name such as api.stripe.com, or "*." and one such as *.example.com; no scheme, port, path or query',
+    },
+  ],
+} as const satisfies SchemaNode;
+
 const rates = {
   type: 'object',
   description:
-    'Prices of resources and tokens, as decimal strings in spec.currency. A rate that is left out costs nothing.',
+    'Prices of resources, tokens, tool calls and API calls, as decimal strings in spec.currency. A rate that is left out costs nothing.',
   properties: {
     cpuCoreHour: { ...MONEY_INPUT, description: 'Price of one CPU core used for one hour.' },
     memoryGiBHour: { ...MONEY_INPUT, description: 'Price of one GiB of memory held for one hour.' },
@@ -139,7 +199,7 @@ const rates = {
     tokens: {
       type: 'array',
       description:
-        'Prices per million tokens by model, matched against gen_ai.request.model. The model "*" prices every model not listed.',
+        'Prices per million tokens by model, matched against gen_ai.response.model (else gen_ai.request.model). The model "*" prices every model not listed.',
       maxItems: 128,
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['model'],
@@ -148,23 +208,66 @@ const rates = {
         required: ['model', 'inputPerMillion', 'outputPerMillion'],
         properties: {
           model: MODEL_NAME,
-          inputPerMillion: {
-            ...MONEY_INPUT,
-            description: 'Price of one million input (prompt) tokens.',
+          ...TOKEN_PRICES,
+          longContext: {
+            type: 'object',
+            description:
+              'Prices for long prompts: every token of a call whose input (cached tokens included) is above aboveInputTokens is priced at these rates instead.',
+            required: ['aboveInputTokens', 'inputPerMillion', 'outputPerMillion'],
+            properties: {
+              aboveInputTokens: {
+                type: 'integer',
+                format: 'int64',
+                description: 'Input tokens of one call above which these rates apply.',
+                maximum: Number.MAX_SAFE_INTEGER,
+                'x-kubernetes-validations': [
+                  { rule: 'self > 0', message: 'aboveInputTokens must be greater than zero' },
+                ],
+              },
+              ...TOKEN_PRICES,
+            },
           },
-          outputPerMillion: {
-            ...MONEY_INPUT,
-            description: 'Price of one million output (completion) tokens.',
-          },
+        },
+      },
+    },
+    tools: {
+      type: 'array',
+      description:
+        'Prices per tool call by tool name (gen_ai.tool.name, or the MCP tool). The name "*" prices every tool not listed.',
+      maxItems: MAX_CALL_RATES,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+      items: {
+        type: 'object',
+        required: ['name', 'perCall'],
+        properties: {
+          name: TOOL_NAME,
+          perCall: { ...MONEY_INPUT, description: 'Price of one call of the tool.' },
+        },
+      },
+    },
+    apis: {
+      type: 'array',
+      description:
+        'Prices per HTTP request by host. An HTTP client span to a host listed here is an API call; requests to other hosts are not recorded as calls.',
+      maxItems: MAX_CALL_RATES,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['host'],
+      items: {
+        type: 'object',
+        required: ['host', 'perCall'],
+        properties: {
+          host: API_HOST,
+          perCall: { ...MONEY_INPUT, description: 'Price of one request to the host.' },
         },
       },
     },
   },
   'x-kubernetes-validations': [
     {
-      rule: 'has(self.cpuCoreHour) || has(self.memoryGiBHour) || has(self.gpuHour) || has(self.ioGiB) || has(self.networkGiB) || (has(self.tokens) && size(self.tokens) > 0)',
+      rule: 'has(self.cpuCoreHour) || has(self.memoryGiBHour) || has(self.gpuHour) || has(self.ioGiB) || has(self.networkGiB) || (has(self.tokens) && size(self.tokens) > 0) || (has(self.tools) && size(self.tools) > 0) || (has(self.apis) && size(self.apis) > 0)',
       message:
-        'rates must set at least one of cpuCoreHour, memoryGiBHour, gpuHour, ioGiB, networkGiB or tokens',
+        'rates must set at least one of cpuCoreHour, memoryGiBHour, gpuHour, ioGiB, networkGiB, tokens, tools or apis',
     },
   ],
 } as const satisfies SchemaNode;

@@ -32,11 +32,39 @@ export interface GpuRates {
   models?: GpuModelRate[];
 }
 
-export interface TokenRate {
+export interface TokenPrices {
+  /** Input tokens neither read from nor written to the cache. */
+  inputPerMillion: Money;
+  /** Reasoning tokens are part of output. */
+  outputPerMillion: Money;
+  /** Defaults to inputPerMillion (never silently free). */
+  cacheReadPerMillion?: Money;
+  /** Defaults to inputPerMillion. */
+  cacheCreationPerMillion?: Money;
+}
+
+/** Prices of every token of a call whose input (cached included) is above aboveInputTokens. */
+export interface LongContextRate extends TokenPrices {
+  /** Greater than zero. */
+  aboveInputTokens: number;
+}
+
+export interface TokenRate extends TokenPrices {
   /** A model name, or "*" for every model not listed. */
   model: string;
-  inputPerMillion: Money;
-  outputPerMillion: Money;
+  longContext?: LongContextRate;
+}
+
+export interface ToolRate {
+  /** A tool name, or "*" for every tool not listed. */
+  name: string;
+  perCall: Money;
+}
+
+export interface ApiRate {
+  /** A DNS name, or "*." and a DNS name for every host under it; never a bare "*". */
+  host: string;
+  perCall: Money;
 }
 
 /** Omitted rates cost nothing; at least one must be set. */
@@ -47,6 +75,8 @@ export interface Rates {
   ioGiB?: Money;
   networkGiB?: Money;
   tokens?: TokenRate[];
+  tools?: ToolRate[];
+  apis?: ApiRate[];
 }
 
 export interface Budget {

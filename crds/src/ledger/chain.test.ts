@@ -54,7 +54,11 @@ describe('sealEntry and verifyChain', () => {
       return entry;
     });
     const check = verifyChain(entries, { seq: 0n, hash: GENESIS_PREV });
-    expect(check).toEqual({ ok: true, head: { seq: 5n, hash: prev }, complete: true });
+    expect(check).toEqual({
+      ok: true,
+      head: { seq: BigInt(entries.length), hash: prev },
+      complete: true,
+    });
     for (const entry of entries) {
       expect(decodeEntry(encodeEntry(entry))).toEqual(entry);
       expect(hashEntry(entry)).toBe(entry.hash);

@@ -1,7 +1,14 @@
 import { sealEntry } from './chain.ts';
 import { GENESIS_PREV } from './types.ts';
 import { usageToWire, zeroUsage } from './usage.ts';
-import type { LedgerBody, LedgerDraft, LedgerEntry, PodUsageBody } from './types.ts';
+import type {
+  CallRecord,
+  CallsBody,
+  LedgerBody,
+  LedgerDraft,
+  LedgerEntry,
+  PodUsageBody,
+} from './types.ts';
 
 /** Test data builders shared by the ledger tests (not exported from the package). */
 
@@ -93,7 +100,80 @@ export function sampleBodies(): LedgerBody[] {
       event: 'agent-start',
       detail: { version: '0.1.0' },
     },
+    callsBody(),
   ];
+}
+
+const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+
+/** A model call priced by the "*" rate: 10,000 input tokens of which 8,000 read from cache. */
+export function modelCall(overrides: Partial<CallRecord> = {}): CallRecord {
+  return {
+    traceId: TRACE,
+    spanId: '00f067aa0ba902b7',
+    parentSpanId: 'a3ce929d0e0e4736',
+    start: '1700000000100000000',
+    end: '1700000000900000000',
+    kind: 'model',
+    operation: 'chat',
+    provider: 'anthropic',
+    model: 'claude-sonnet-4',
+    tool: null,
+    apiHost: null,
+    tokens: {
+      input: '10000',
+      output: '500',
+      cacheRead: '8000',
+      cacheCreation: '0',
+      reasoning: '0',
+    },
+    errorType: null,
+    costNano: '15900000',
+    rate: '*',
+    unpriced: null,
+    ...overrides,
+  };
+}
+
+/** One tick's calls of a session: a priced model call, an unpriced tool call and an API call. */
+export function callsBody(overrides: Partial<CallsBody> = {}): CallsBody {
+  return {
+    kind: 'calls',
+    time: { start: '1700000000000000000', end: '1700000001000000000' },
+    tick: 't1',
+    session: { namespace: 'agents', id: 's-1' },
+    pod: { uid: 'u1', namespace: 'agents', name: 'p1' },
+    calls: [
+      modelCall(),
+      {
+        ...modelCall({ spanId: '00f067aa0ba902b8', kind: 'tool', operation: 'execute_tool' }),
+        provider: null,
+        model: null,
+        tool: { name: 'web_search', type: 'function', callId: 'call_1' },
+        tokens: null,
+        costNano: null,
+        rate: null,
+        unpriced: 'no-tool-rate',
+      },
+      {
+        ...modelCall({ spanId: '00f067aa0ba902b9', kind: 'api', operation: 'http' }),
+        provider: null,
+        model: null,
+        apiHost: 'api.stripe.com',
+        tokens: null,
+        errorType: '503',
+        costNano: '2000000',
+        rate: 'api.stripe.com',
+      },
+    ],
+    cost: {
+      currency: 'USD',
+      policy: { name: 'default', generation: '3' },
+      totalNano: '17900000',
+    },
+    priced: true,
+    ...overrides,
+  };
 }
 
 export function draft(body: LedgerBody): LedgerDraft {

@@ -12,10 +12,30 @@ export type { BatchPosition, ChainFailureReason, ChainVerification, SealedEntry 
 export { LedgerFormatError } from './errors.ts';
 export type { LedgerFormatReason } from './errors.ts';
 export { conservationViolation, parseEntry } from './parse.ts';
+export {
+  API_HOST_PATTERN,
+  CALL_WORD_PATTERN,
+  SPAN_ID_PATTERN,
+  TRACE_ID_PATTERN,
+} from './parse-calls.ts';
+export { FIELD_MAX_LENGTH, MAX_CALLS_PER_ENTRY } from './limits.ts';
 export { SEQ_PATTERN, parseSeq, positionToWire } from './position.ts';
-export { GENESIS_PREV, LEDGER_FORMAT_VERSION, MARKER_EVENTS, POD_QOS_CLASSES } from './types.ts';
+export {
+  CALL_KINDS,
+  GENESIS_PREV,
+  LEDGER_FORMAT_VERSION,
+  MARKER_EVENTS,
+  POD_QOS_CLASSES,
+  UNPRICED_REASONS,
+} from './types.ts';
 export type {
   BatchRef,
+  CallKind,
+  CallRecord,
+  CallTokens,
+  CallTool,
+  CallsBody,
+  CallsEntry,
   ChainHead,
   CheckpointBody,
   CheckpointCgroup,
@@ -47,6 +67,7 @@ export type {
   TokenCost,
   TokensBody,
   TokensEntry,
+  UnpricedReason,
   UsageShare,
   WireLedgerPosition,
   WorkloadRef,

@@ -19,7 +19,27 @@ export const FIELD_MAX_LENGTH = {
   gpuModel: 256,
   cgroupKey: 4096,
   markerDetail: 4096,
+  /** Call records: gen_ai.operation.name, gen_ai.provider.name, model names. */
+  callOperation: 64,
+  callProvider: 128,
+  callModel: 256,
+  /** Tool name and gen_ai.tool.call.id. */
+  toolName: 256,
+  toolType: 64,
+  toolCallId: 256,
+  /** A DNS name. */
+  apiHost: 253,
+  errorType: 256,
+  /** A rate key: a model, '*', a tool name or a host pattern (`*.` + a DNS name). */
+  callRate: 256,
   /** Any other string: flags among them. */
   default: 1024,
   currency: 3,
 } as const;
+
+/**
+ * The most call records one `calls` entry may hold: keeps one ledger line (about 600 bytes a
+ * call) within a few MiB. A writer with more calls for one (tick, pod, session) writes several
+ * entries.
+ */
+export const MAX_CALLS_PER_ENTRY = 4096;

@@ -16,6 +16,7 @@ import {
   string,
 } from './fields.ts';
 import type { JsonObject } from './fields.ts';
+import { parseCallRecords } from './parse-calls.ts';
 import { MARKER_EVENTS, POD_QOS_CLASSES } from './types.ts';
 import type {
   CheckpointCgroup,
@@ -36,6 +37,7 @@ const BODY_OPTIONAL: Readonly<Record<LedgerBody['kind'], readonly string[]>> = {
   'pod-usage': ['gpu'],
   'node-usage': ['gpuUnattributed'],
   tokens: [],
+  calls: [],
   checkpoint: [],
   marker: [],
 };
@@ -44,6 +46,7 @@ const BODY_FIELDS: Readonly<Record<LedgerBody['kind'], readonly string[]>> = {
   'pod-usage': ['tick', 'pod', 'usage', 'shares', 'cost', 'priced', 'flags'],
   'node-usage': ['tick', 'nodeTotal', 'pods', 'nonPod', 'podEntries'],
   tokens: ['tick', 'session', 'pod', 'models', 'cost', 'priced'],
+  calls: ['tick', 'session', 'pod', 'calls', 'cost', 'priced'],
   checkpoint: ['tick', 'cgroups'],
   marker: ['event', 'detail'],
 };
@@ -61,6 +64,7 @@ const ENTRY_FIELDS: Readonly<
   'pod-usage': entryFields('pod-usage'),
   'node-usage': entryFields('node-usage'),
   tokens: entryFields('tokens'),
+  calls: entryFields('calls'),
   checkpoint: entryFields('checkpoint'),
   marker: entryFields('marker'),
 };
@@ -133,6 +137,9 @@ function parseObject(obj: JsonObject): LedgerEntry {
       break;
     case 'tokens':
       parseTokens(obj);
+      break;
+    case 'calls':
+      parseCalls(obj);
       break;
     case 'checkpoint':
       parseCheckpoint(obj);
@@ -294,7 +301,8 @@ function parseNodeUsage(obj: JsonObject): void {
   checkDecimal(obj.podEntries, '$.podEntries');
 }
 
-function parseTokens(obj: JsonObject): void {
+/** The tick, session and pod of a tokens or calls entry. */
+function spanSource(obj: JsonObject): void {
   string(obj.tick, '$.tick', MAX.tick);
   sessionOrNull(obj.session, '$.session');
   const pod = object(obj.pod, '$.pod');
@@ -302,6 +310,27 @@ function parseTokens(obj: JsonObject): void {
   string(pod.uid, '$.pod.uid', MAX.podUid);
   string(pod.namespace, '$.pod.namespace', MAX.name);
   string(pod.name, '$.pod.name', MAX.name);
+}
+
+function tokenCost(obj: JsonObject): void {
+  if (obj.cost !== null) {
+    const cost = object(obj.cost, '$.cost');
+    keys(cost, '$.cost', ['currency', 'policy', 'totalNano']);
+    currency(cost.currency, '$.cost.currency');
+    policy(cost.policy, '$.cost.policy');
+    checkDecimal(cost.totalNano, '$.cost.totalNano');
+  }
+  pricedMatchesCost(obj);
+}
+
+function parseCalls(obj: JsonObject): void {
+  spanSource(obj);
+  tokenCost(obj);
+  parseCallRecords(obj.calls, '$.calls', obj.cost !== null);
+}
+
+function parseTokens(obj: JsonObject): void {
+  spanSource(obj);
   const models = array(obj.models, '$.models').map((value, i): ModelTokens => {
     const path = `$.models[${i}]`;
     const item = object(value, path);
@@ -314,14 +343,7 @@ function parseTokens(obj: JsonObject): void {
   if (new Set(models.map((m) => m.model)).size !== models.length) {
     throw new LedgerFormatError('$.models', 'invalid-value', 'duplicate model');
   }
-  if (obj.cost !== null) {
-    const cost = object(obj.cost, '$.cost');
-    keys(cost, '$.cost', ['currency', 'policy', 'totalNano']);
-    currency(cost.currency, '$.cost.currency');
-    policy(cost.policy, '$.cost.policy');
-    checkDecimal(cost.totalNano, '$.cost.totalNano');
-  }
-  pricedMatchesCost(obj);
+  tokenCost(obj);
 }
 
 function parseCheckpoint(obj: JsonObject): void {
@@ -362,7 +384,8 @@ function parseMarker(obj: JsonObject): void {
 
 /**
  * Invariant 1 as checkable from one entry: a pod entry's shares sum to its usage, and a node
- * entry's pods plus nonPod equal its total. Returns why it fails, or null.
+ * entry's pods plus nonPod equal its total, and a calls entry's call costs sum to its cost.
+ * Returns why it fails, or null.
  */
 export function conservationViolation(entry: LedgerEntry): string | null {
   if (entry.kind === 'pod-usage') {
@@ -381,6 +404,12 @@ export function conservationViolation(entry: LedgerEntry): string | null {
   if (entry.kind === 'node-usage') {
     const sum = addUsage(usageFromWire(entry.pods), usageFromWire(entry.nonPod));
     return usageEquals(sum, usageFromWire(entry.nodeTotal)) ? null : 'pods + nonPod != nodeTotal';
+  }
+  if (entry.kind === 'calls' && entry.cost !== null) {
+    const sum = entry.calls.reduce((total, call) => total + BigInt(call.costNano ?? '0'), 0n);
+    return sum === BigInt(entry.cost.totalNano)
+      ? null
+      : "calls' costs do not sum to cost.totalNano";
   }
   return null;
 }

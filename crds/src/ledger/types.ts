@@ -172,6 +172,81 @@ export interface TokensBody extends BodyBase {
   readonly priced: boolean;
 }
 
+/** What a leaf call is: a model (LLM) call, a tool call, or a priced external API call. */
+export type CallKind = 'model' | 'tool' | 'api';
+export const CALL_KINDS: readonly CallKind[] = ['model', 'tool', 'api'];
+
+/** Token counts of one model call, decimal strings; every field present ("0" when absent). */
+export interface CallTokens {
+  /** Includes cached tokens (OTel GenAI semantic conventions). */
+  readonly input: string;
+  /** Includes reasoning tokens. */
+  readonly output: string;
+  readonly cacheRead: string;
+  readonly cacheCreation: string;
+  readonly reasoning: string;
+}
+
+export interface CallTool {
+  readonly name: string;
+  readonly type: string | null;
+  /** gen_ai.tool.call.id, when the span carries one. */
+  readonly callId: string | null;
+}
+
+/** Why a call has no cost; a call is never silently free. */
+export type UnpricedReason = 'no-policy' | 'no-model-rate' | 'no-tool-rate' | 'no-api-rate';
+export const UNPRICED_REASONS: readonly UnpricedReason[] = [
+  'no-policy',
+  'no-model-rate',
+  'no-tool-rate',
+  'no-api-rate',
+];
+
+/** One leaf call (never a wrapper span such as invoke_agent), without prompt or response text. */
+export interface CallRecord {
+  /** 32 lower-case hex digits. */
+  readonly traceId: string;
+  /** 16 lower-case hex digits. */
+  readonly spanId: string;
+  readonly parentSpanId: string | null;
+  /** Unix ns. */
+  readonly start: string;
+  readonly end: string;
+  readonly kind: CallKind;
+  /** gen_ai.operation.name, 'tools/call' (MCP) or 'http' (API). */
+  readonly operation: string;
+  readonly provider: string | null;
+  readonly model: string | null;
+  readonly tool: CallTool | null;
+  /** Host only: no scheme, port, path, query or credentials. */
+  readonly apiHost: string | null;
+  /** Model calls only. */
+  readonly tokens: CallTokens | null;
+  readonly errorType: string | null;
+  /** Integer nano-units of the entry's currency; null = unpriced (see `unpriced`). */
+  readonly costNano: string | null;
+  /** The rate key that priced it: the model, '*', the tool name or the host pattern. */
+  readonly rate: string | null;
+  readonly unpriced: UnpricedReason | null;
+}
+
+/**
+ * One tick's new leaf calls of one pod and session (or of the pod's spans without a session),
+ * so the envelope is shared by many calls.
+ */
+export interface CallsBody extends BodyBase {
+  readonly kind: 'calls';
+  readonly tick: string;
+  /** null: calls of spans without a session, still charged to the pod's namespace. */
+  readonly session: SessionRef | null;
+  readonly pod: { readonly uid: string; readonly namespace: string; readonly name: string };
+  readonly calls: readonly CallRecord[];
+  /** totalNano = Σ costNano of the priced calls; null when no policy priced the calls. */
+  readonly cost: TokenCost | null;
+  readonly priced: boolean;
+}
+
 /** Cumulative counters of one cgroup (or of the node itself, podUid null) as last read. */
 export interface CheckpointCgroup {
   /** Cgroup identity: pod uid plus cgroup inode, so a recreated cgroup is a new key. */
@@ -208,7 +283,8 @@ export interface MarkerBody extends BodyBase {
   readonly detail: Readonly<Record<string, string>>;
 }
 
-export type LedgerBody = PodUsageBody | NodeUsageBody | TokensBody | CheckpointBody | MarkerBody;
+export type LedgerBody =
+  PodUsageBody | NodeUsageBody | TokensBody | CallsBody | CheckpointBody | MarkerBody;
 export type LedgerKind = LedgerBody['kind'];
 
 /** What a writer hands to sealEntry: everything but v, seq, prev, batch and hash. */
@@ -217,10 +293,11 @@ export type LedgerDraft = EntryIdentity & LedgerBody;
 export type PodUsageEntry = EntryEnvelope & PodUsageBody;
 export type NodeUsageEntry = EntryEnvelope & NodeUsageBody;
 export type TokensEntry = EntryEnvelope & TokensBody;
+export type CallsEntry = EntryEnvelope & CallsBody;
 export type CheckpointEntry = EntryEnvelope & CheckpointBody;
 export type MarkerEntry = EntryEnvelope & MarkerBody;
 export type LedgerEntry =
-  PodUsageEntry | NodeUsageEntry | TokensEntry | CheckpointEntry | MarkerEntry;
+  PodUsageEntry | NodeUsageEntry | TokensEntry | CallsEntry | CheckpointEntry | MarkerEntry;
 
 /** The last entry of a verified chain (or seq 0 / GENESIS_PREV for an empty one). */
 export interface ChainHead {

@@ -37,13 +37,25 @@ describe('compilePolicy', () => {
       ioGiBNano: 0n,
       networkGiBNano: 8_000_000n,
       tokens: new Map(),
+      tools: new Map(),
+      apis: { exact: new Map(), subdomains: new Map() },
     });
     const platform = samples.get('platform-default');
     expect(platform?.priority).toBe(0);
     expect(platform?.rates.gpuHour).toBeNull();
     expect(platform?.rates.tokens).toEqual(
       new Map([
-        ['*', { inputPerMillionNano: 3_000_000_000n, outputPerMillionNano: 15_000_000_000n }],
+        [
+          '*',
+          {
+            inputPerMillionNano: 3_000_000_000n,
+            outputPerMillionNano: 15_000_000_000n,
+            // Cache rates default to the input rate: never silently free.
+            cacheReadPerMillionNano: 3_000_000_000n,
+            cacheCreationPerMillionNano: 3_000_000_000n,
+            longContext: null,
+          },
+        ],
       ]),
     );
   });

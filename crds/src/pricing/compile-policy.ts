@@ -1,6 +1,7 @@
-import type { CostPolicySpec, GpuBasis } from '../costpolicy/types.ts';
+import type { CostPolicySpec, GpuBasis, TokenPrices } from '../costpolicy/types.ts';
 import { isCurrencyCode } from '../money/currencies.ts';
 import { parseMoney } from '../money/parse-decimal.ts';
+import { API_HOST_RATE_PATTERN } from '../schema/common.ts';
 import type { LabelSelector } from '../schema/common-types.ts';
 import { PolicyCompileError } from './errors.ts';
 
@@ -18,9 +19,30 @@ export interface CompiledGpuRates {
   readonly models: ReadonlyMap<string, bigint>;
 }
 
-export interface CompiledTokenRate {
+/** Per-million token prices; cache rates default to the input rate (never silently free). */
+export interface CompiledTokenPrices {
   readonly inputPerMillionNano: bigint;
   readonly outputPerMillionNano: bigint;
+  readonly cacheReadPerMillionNano: bigint;
+  readonly cacheCreationPerMillionNano: bigint;
+}
+
+export interface CompiledLongContext extends CompiledTokenPrices {
+  /** A call whose effective input is above this is priced at this tier; > 0. */
+  readonly aboveInputTokens: bigint;
+}
+
+export interface CompiledTokenRate extends CompiledTokenPrices {
+  readonly longContext: CompiledLongContext | null;
+}
+
+/**
+ * Per-call API prices by host: exact hosts, and `*.domain` patterns keyed by the domain (a
+ * pattern matches every host strictly under its domain).
+ */
+export interface CompiledApiRates {
+  readonly exact: ReadonlyMap<string, bigint>;
+  readonly subdomains: ReadonlyMap<string, bigint>;
 }
 
 /** Every rate in nano-units of the policy's currency; an omitted rate is 0n (it costs nothing). */
@@ -33,6 +55,9 @@ export interface CompiledRates {
   readonly networkGiBNano: bigint;
   /** Model → rates; the key "*" prices every model not listed. */
   readonly tokens: ReadonlyMap<string, CompiledTokenRate>;
+  /** Tool name → price per call; the key "*" prices every tool not listed. */
+  readonly tools: ReadonlyMap<string, bigint>;
+  readonly apis: CompiledApiRates;
 }
 
 /** A policy parsed once when the watch delivers it, so pricing never re-parses strings. */
@@ -47,7 +72,7 @@ const MAX_PRIORITY = 1000;
 
 /**
  * Parses and checks every rate of a policy. Throws PolicyCompileError (with the field path) for
- * an unparsable rate, a duplicate model, an unknown currency, a priority out of range or a
+ * an unparsable rate, a duplicate model, tool or host, a malformed API host, an unknown currency, a priority out of range or a
  * malformed selector requirement — all things the CRD schema already refuses.
  */
 export function compilePolicy(
@@ -98,14 +123,56 @@ export function compilePolicy(
     };
   }
 
+  const tokenPrices = (entry: TokenPrices, path: string): CompiledTokenPrices => {
+    const input = money(entry.inputPerMillion, `${path}.inputPerMillion`);
+    const optional = (value: string | undefined, field: string): bigint =>
+      value === undefined ? input : money(value, `${path}.${field}`);
+    return {
+      inputPerMillionNano: input,
+      outputPerMillionNano: money(entry.outputPerMillion, `${path}.outputPerMillion`),
+      cacheReadPerMillionNano: optional(entry.cacheReadPerMillion, 'cacheReadPerMillion'),
+      cacheCreationPerMillionNano: optional(
+        entry.cacheCreationPerMillion,
+        'cacheCreationPerMillion',
+      ),
+    };
+  };
+
   const tokens = new Map<string, CompiledTokenRate>();
   (rates.tokens ?? []).forEach((entry, i) => {
     const path = `spec.rates.tokens[${i}]`;
     if (tokens.has(entry.model)) fail(path, 'duplicate-model', `model ${entry.model} repeated`);
-    tokens.set(entry.model, {
-      inputPerMillionNano: money(entry.inputPerMillion, `${path}.inputPerMillion`),
-      outputPerMillionNano: money(entry.outputPerMillion, `${path}.outputPerMillion`),
-    });
+    let longContext: CompiledLongContext | null = null;
+    if (entry.longContext !== undefined) {
+      const at = `${path}.longContext`;
+      const above = entry.longContext.aboveInputTokens;
+      if (!Number.isSafeInteger(above) || above <= 0) {
+        fail(`${at}.aboveInputTokens`, 'invalid-rate', 'must be an integer greater than zero');
+      }
+      longContext = { ...tokenPrices(entry.longContext, at), aboveInputTokens: BigInt(above) };
+    }
+    tokens.set(entry.model, { ...tokenPrices(entry, path), longContext });
+  });
+
+  const tools = new Map<string, bigint>();
+  (rates.tools ?? []).forEach((entry, i) => {
+    const path = `spec.rates.tools[${i}]`;
+    if (tools.has(entry.name)) fail(path, 'duplicate-tool', `tool ${entry.name} repeated`);
+    tools.set(entry.name, money(entry.perCall, `${path}.perCall`));
+  });
+
+  const exact = new Map<string, bigint>();
+  const subdomains = new Map<string, bigint>();
+  (rates.apis ?? []).forEach((entry, i) => {
+    const path = `spec.rates.apis[${i}]`;
+    if (!API_RATE_HOST.test(entry.host)) {
+      fail(`${path}.host`, 'invalid-host', `${entry.host} is not a DNS name or "*." and one`);
+    }
+    const wildcard = entry.host.startsWith(SUBDOMAINS);
+    const target = wildcard ? subdomains : exact;
+    const key = wildcard ? entry.host.slice(SUBDOMAINS.length) : entry.host;
+    if (target.has(key)) fail(path, 'duplicate-host', `host ${entry.host} repeated`);
+    target.set(key, money(entry.perCall, `${path}.perCall`));
   });
 
   return {
@@ -121,9 +188,15 @@ export function compilePolicy(
       ioGiBNano: money(rates.ioGiB, 'spec.rates.ioGiB'),
       networkGiBNano: money(rates.networkGiB, 'spec.rates.networkGiB'),
       tokens,
+      tools,
+      apis: { exact, subdomains },
     },
   };
 }
+
+/** The prefix of a host pattern that matches every host under a domain. */
+export const SUBDOMAINS = '*.';
+const API_RATE_HOST = new RegExp(API_HOST_RATE_PATTERN);
 
 const OPERATORS: ReadonlySet<string> = new Set(['In', 'NotIn', 'Exists', 'DoesNotExist']);
 

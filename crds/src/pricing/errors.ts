@@ -1,7 +1,14 @@
 import { preview } from '../money/errors.ts';
 
 export type PolicyCompileReason =
-  'invalid-rate' | 'duplicate-model' | 'unknown-currency' | 'invalid-priority' | 'invalid-selector';
+  | 'invalid-rate'
+  | 'duplicate-model'
+  | 'duplicate-tool'
+  | 'duplicate-host'
+  | 'invalid-host'
+  | 'unknown-currency'
+  | 'invalid-priority'
+  | 'invalid-selector';
 
 /**
  * A CostPolicy the agent cannot price with. The apiserver's schema refuses all of these, so one

@@ -1,8 +1,11 @@
-export { compilePolicy } from './compile-policy.ts';
+export { SUBDOMAINS, compilePolicy } from './compile-policy.ts';
 export type {
+  CompiledApiRates,
   CompiledGpuRates,
+  CompiledLongContext,
   CompiledPolicy,
   CompiledRates,
+  CompiledTokenPrices,
   CompiledTokenRate,
   PolicySnapshot,
 } from './compile-policy.ts';
@@ -12,6 +15,8 @@ export { apportion } from './largest-remainder.ts';
 export type { ApportionWeight } from './largest-remainder.ts';
 export { priceShares } from './price-shares.ts';
 export type { SessionPrice, SessionUsage, SharesPrice } from './price-shares.ts';
+export { ANY_TOOL, matchApiHost, priceCall } from './price-call.ts';
+export type { CallPrice, CallTokenCounts, CallUsage } from './price-call.ts';
 export { ANY_MODEL, priceTokens } from './price-tokens.ts';
 export type { TokenPrice } from './price-tokens.ts';
 export {

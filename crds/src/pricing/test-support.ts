@@ -69,6 +69,8 @@ export const ratesArb: fc.Arbitrary<CompiledRates> = fc.record({
   ioGiBNano: rate,
   networkGiBNano: rate,
   tokens: fc.constant(new Map()),
+  tools: fc.constant(new Map()),
+  apis: fc.constant({ exact: new Map(), subdomains: new Map() }),
 });
 
 export const gpuModelArb: fc.Arbitrary<string | undefined> = fc.constantFrom(

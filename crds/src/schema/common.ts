@@ -63,6 +63,8 @@ export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 /** A DNS-1123 subdomain, as used for node names. */
 export const DNS_SUBDOMAIN_PATTERN =
   '^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+/** A CostPolicy API host: a DNS subdomain, or `*.` and one for every host under it. */
+export const API_HOST_RATE_PATTERN = `^([*][.])?${DNS_SUBDOMAIN_PATTERN.slice(1)}`;
 
 /** A label key: an optional DNS-subdomain prefix and `/`, then a name of up to 63 characters. */
 export const LABEL_KEY_PATTERN =
