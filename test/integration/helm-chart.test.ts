@@ -206,33 +206,30 @@ describe('helm lint and template', () => {
     expect(res.stdout).toContain('Additional property replica is not allowed');
   });
 
-  it('refuses several operator replicas without leader election', async () => {
-    const res = await helm([
-      'template',
-      'x',
-      chartDir,
-      '--kube-version',
-      KUBE_VERSION,
-      ...['--set', 'store.mode=postgres', '--set', 'store.postgres.existingSecret=pg'],
-      '--set',
-      'operator.leaderElection.enabled=false',
-    ]);
+  /** `helm template` with `sets`, which the chart must refuse naming `reason`. */
+  async function expectRefused(sets: readonly string[], reason: string): Promise<void> {
+    const args = sets.flatMap((v) => ['--set', v]);
+    const res = await helm(['template', 'x', chartDir, '--kube-version', KUBE_VERSION, ...args]);
     expect(res.code).not.toBe(0);
-    expect(res.stderr).toContain('needs operator.leaderElection.enabled');
+    expect(res.stderr).toContain(reason);
+  }
+
+  it('refuses several operator replicas without leader election', async () => {
+    await expectRefused(
+      [
+        'store.mode=postgres',
+        'store.postgres.existingSecret=pg',
+        'operator.leaderElection.enabled=false',
+      ],
+      'needs operator.leaderElection.enabled',
+    );
   });
 
   it('refuses store.mode postgres without the Secret that holds the URL', async () => {
-    const res = await helm([
-      'template',
-      'x',
-      chartDir,
-      '--kube-version',
-      KUBE_VERSION,
-      '--set',
-      'store.mode=postgres',
-    ]);
-    expect(res.code).not.toBe(0);
-    expect(res.stderr).toContain('store.mode postgres needs store.postgres.existingSecret');
+    await expectRefused(
+      ['store.mode=postgres'],
+      'store.mode postgres needs store.postgres.existingSecret',
+    );
   });
 
   it('store.mode embedded (default): one replica recreated on a PVC, the store file on it', async () => {
