@@ -439,7 +439,7 @@ describe('operator against real agents and a real apiserver', () => {
     expect(out.code, out.stderr).toBe(0);
     const lines = out.stdout.trim().split('\n');
     expect(lines[0]).toBe(
-      'policy,period,periodStart,periodEnd,namespace,currency,total,cpu,memory,gpu,io,network,tokens,inputTokens,outputTokens,sessions',
+      'policy,period,periodStart,periodEnd,namespace,currency,total,cpu,memory,gpu,io,network,tokens,tools,apis,inputTokens,outputTokens,sessions',
     );
     const { start, end } = report.spec.period;
     // One report per budget of the period, each listing every namespace.
@@ -447,7 +447,7 @@ describe('operator against real agents and a real apiserver', () => {
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(
         ([ns, n]) =>
-          `${POLICY},closed,${start},${end},${ns},USD,${formatMoney(n)},${formatMoney(n)},0,0,0,0,0,0,0,${sums.sessionsByNamespace.get(ns)?.size ?? 0}`,
+          `${POLICY},closed,${start},${end},${ns},USD,${formatMoney(n)},${formatMoney(n)},0,0,0,0,0,0,0,0,0,${sums.sessionsByNamespace.get(ns)?.size ?? 0}`,
       );
     expect(lines.slice(1)).toEqual([...expected, ...expected, ...expected]);
     expect(expected).toHaveLength(TENANTS.length);
