@@ -37,6 +37,24 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'integration-postgres',
+          // The operator suites (exactly once across two replicas, kill -9 failover and
+          // restarts, outages) again with the operators' store on PostgreSQL; `integration` runs
+          // them on the embedded store (test/support/store-engine.ts).
+          include: [
+            'test/integration/operator.test.ts',
+            'test/integration/operator-faults.test.ts',
+          ],
+          env: { AGENTMETER_TEST_STORE: 'postgres' },
+          environment: 'node',
+          globalSetup: ['test/setup/control-plane.ts', 'test/setup/bundles.ts'],
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
           name: 'cluster',
           include: ['test/cluster/**/*.test.ts'],
           environment: 'node',

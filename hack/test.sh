@@ -45,6 +45,8 @@ echo "[test] helm"
 bash hack/ensure-helm.sh >/dev/null
 echo "[test] integration suites (real kube-apiserver, etcd, cgroups, Prometheus, PostgreSQL)"
 npx vitest run --project integration
+echo "[test] operator suites again on the PostgreSQL store"
+npx vitest run --project integration-postgres
 echo "[test] cluster suites (real kubelet, containerd, runc, CNI, CoreDNS; the chart installed)"
 [ "$(id -u)" -eq 0 ] || { echo "[test] the cluster suites need root (a real kubelet, cgroups, iptables); run as root" >&2; exit 1; }
 bash hack/build-node.sh >/dev/null

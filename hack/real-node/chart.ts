@@ -1,6 +1,7 @@
 // Installs charts/agentmeter on the real node as a user would: `helm install`, unchanged but for
-// the locally built images (pull policy Never), then waits for the agent DaemonSet and the
-// operator Deployment to be ready. The cluster suites' global setup and the demo both use it.
+// the locally built images (pull policy Never) and the store's volume, then waits for the agent
+// DaemonSet and the operator Deployment to be ready. The cluster suites' global setup and the demo
+// both use it.
 import { join } from 'node:path';
 import type { RealNodeInfo } from '../real-node.ts';
 import { run } from '../lib/processes.ts';
@@ -59,6 +60,9 @@ export async function installChart(
       ...localImageValues(),
       '--set',
       `agent.tick=${TEST_TICK_MS / 1000}s`,
+      // The real node has no volume provisioner: the embedded store lives in an emptyDir.
+      '--set',
+      'store.embedded.persistence.enabled=false',
       ...(options.extraArgs ?? []),
       '--wait',
       '--timeout',

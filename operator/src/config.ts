@@ -2,6 +2,8 @@
 // so a bad Deployment spec fails at start-up naming the setting. Env names match the chart.
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { StoreOpenError, storeConfigFromEnv, type StoreConfig } from './store/open.ts';
+import type { RetentionDays } from './store/accounting.ts';
 
 export interface OperatorConfig {
   readonly kubeconfig?: string;
@@ -24,6 +26,10 @@ export interface OperatorConfig {
   /** TEST SEAM: see clock-file.ts. */
   readonly clockFile?: string;
   readonly shutdownTimeoutMs: number;
+  /** The embedded file, or PostgreSQL when a URL is given. */
+  readonly store: StoreConfig;
+  /** Whole days each kind of row is kept. */
+  readonly retention: RetentionDays;
 }
 
 export class ConfigError extends Error {
@@ -60,14 +66,36 @@ const SETTINGS = {
     env: ['AGENTMETER_SHUTDOWN_TIMEOUT'],
     default: '20s',
   },
+  storeUrl: { flag: 'store-url', env: ['AGENTMETER_STORE_URL'] },
+  storePath: {
+    flag: 'store-path',
+    env: ['AGENTMETER_STORE_PATH'],
+    default: '/var/lib/agentmeter/store.db',
+  },
+  retentionCalls: {
+    flag: 'retention-calls',
+    env: ['AGENTMETER_RETENTION_CALLS'],
+    default: '30d',
+  },
+  retentionSessions: {
+    flag: 'retention-sessions',
+    env: ['AGENTMETER_RETENTION_SESSIONS'],
+    default: '90d',
+  },
+  retentionRollups: {
+    flag: 'retention-rollups',
+    env: ['AGENTMETER_RETENTION_ROLLUPS'],
+    default: '800d',
+  },
 } as const;
 
 type Key = keyof typeof SETTINGS;
 
 export function parseDurationMs(text: string): number | undefined {
-  const m = /^(\d+)(ms|s|m|h)$/.exec(text.trim());
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
   if (!m) return undefined;
-  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  const unit = m[2] as 'ms' | 's' | 'm' | 'h' | 'd';
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit];
   return Number(m[1]) * factor;
 }
 
@@ -124,6 +152,25 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Op
   const kubeconfig = str('kubeconfig');
   const agentSelector = str('agentSelector');
   const clockFile = str('clockFile');
+  const days = (key: Key): number => {
+    const { source, value = '' } = raw(key);
+    const m = /^(\d+)d$/.exec(value.trim());
+    if (!m || Number(m[1]) < 1)
+      throw new ConfigError(
+        `${source}: invalid retention ${JSON.stringify(value)}: expected whole days, e.g. 30d`,
+      );
+    return Number(m[1]);
+  };
+  let store: StoreConfig;
+  try {
+    store = storeConfigFromEnv({
+      AGENTMETER_STORE_URL: str('storeUrl'),
+      AGENTMETER_STORE_PATH: str('storePath'),
+    });
+  } catch (err) {
+    if (err instanceof StoreOpenError) throw new ConfigError(`--store-url: ${err.message}`);
+    throw err;
+  }
   return {
     ...(kubeconfig ? { kubeconfig } : {}),
     listen: { host: (lm[1] as string).replace(/^\[(.*)\]$/, '$1'), port },
@@ -142,5 +189,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Op
     intervalMs: duration('interval'),
     ...(clockFile ? { clockFile } : {}),
     shutdownTimeoutMs: duration('shutdownTimeout'),
+    store,
+    retention: {
+      calls: days('retentionCalls'),
+      sessions: days('retentionSessions'),
+      rollups: days('retentionRollups'),
+    },
   };
 }

@@ -19,6 +19,7 @@ import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { COST_POLICY_GVK } from '@agentmeter/crds';
 import { Informer, RestClient, loadRestConfig } from '@agentmeter/kube-client';
+import { TokenReviewer } from '@agentmeter/kube-client/access';
 import { loadKubeConfig } from '@agentmeter/kube-client/kubeconfig';
 import { fileClock } from './clock-file.ts';
 import { endpointSliceDiscovery, podDiscovery } from './collect/agents.ts';
@@ -27,6 +28,8 @@ import { ConfigError, configUsage, parseConfig } from './config.ts';
 import { CostPolicyController } from './controller/costpolicy.ts';
 import { Enforcer } from './enforce/apply.ts';
 import { OperatorMetrics } from './metrics.ts';
+import { openStore } from './store/open.ts';
+import { sessionTokenAccess, sessionsRouter } from './http/sessions-api.ts';
 import {
   Controller,
   EventRecorder,
@@ -95,7 +98,15 @@ async function main(): Promise<void> {
         config.agentService,
         config.agentPort,
       );
+  // Both replicas open the store (a standby serves reads); only the leader's rounds write.
+  const store = await openStore(config.store);
+  logger.info(
+    { store: config.store.engine, version: await store.engine.version() },
+    'accounting store open',
+  );
   const reconciler = new CostPolicyController({
+    store,
+    retention: config.retention,
     custom: kc.makeApiClient(CustomObjectsApi),
     agentApi: httpAgentApi({ token: tokenFromFile(config.ledgerTokenFile) }),
     discover,
@@ -190,6 +201,9 @@ async function main(): Promise<void> {
   app.get('/metrics', async (_req, res) => {
     res.type(registry.contentType).send(await registry.metrics());
   });
+  // Every replica answers session reads from the store; callers are checked per namespace.
+  const reviewer = new TokenReviewer({ client: rest, logger: logger.child({ component: 'auth' }) });
+  app.use(sessionsRouter(store, sessionTokenAccess(reviewer)));
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
   });
@@ -231,6 +245,7 @@ async function main(): Promise<void> {
     await elector?.stop();
     server.closeIdleConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await store.close();
     logger.info('stopped');
     process.exit(0);
   };

@@ -33,6 +33,9 @@ export class OperatorMetrics {
   readonly agents: Gauge<'state'>;
   readonly guardTrips: Counter<'policy' | 'guard'>;
   readonly anomalies: Gauge<'policy' | 'dimension' | 'window_hours'>;
+  readonly storeBytes: Gauge;
+  readonly storeRows: Gauge<'table'>;
+  readonly storePruned: Counter<'table'>;
   readonly #anomalySeries = new Map<string, Labels[]>();
   readonly #series = new Map<
     string,
@@ -123,6 +126,23 @@ export class OperatorMetrics {
       name: 'agentmeter_spend_anomalies',
       help: 'Spend anomalies active in the last closed hour, by policy, dimension (namespace, tag, model, session) and window in hours; keys are never labels',
       labelNames: ['policy', 'dimension', 'window_hours'],
+      registers,
+    });
+    this.storeBytes = new Gauge({
+      name: 'agentmeter_store_bytes',
+      help: 'Bytes the accounting store takes on disk (its database only), as of the last upkeep',
+      registers,
+    });
+    this.storeRows = new Gauge({
+      name: 'agentmeter_store_rows',
+      help: 'Rows in each table of the accounting store, as of the last upkeep',
+      labelNames: ['table'],
+      registers,
+    });
+    this.storePruned = new Counter({
+      name: 'agentmeter_store_pruned_rows_total',
+      help: 'Rows the store upkeep deleted as past their retention, by table',
+      labelNames: ['table'],
       registers,
     });
   }

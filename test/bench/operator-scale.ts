@@ -26,6 +26,7 @@ import type { Agent } from '../../operator/src/collect/agents.ts';
 import { httpAgentApi } from '../../operator/src/collect/client.ts';
 import { CostPolicyController } from '../../operator/src/controller/costpolicy.ts';
 import { OperatorMetrics } from '../../operator/src/metrics.ts';
+import { openStore } from '../../operator/src/store/open.ts';
 import { EventRecorder, systemClock } from '../../operator/src/runtime/index.ts';
 import { bundle, distDir } from '../../hack/build-dist.ts';
 import { startControlPlane } from '../../hack/control-plane.ts';
@@ -90,6 +91,7 @@ async function serveAgents(): Promise<void> {
 async function main(): Promise<void> {
   const plane = await startControlPlane({ log: () => undefined });
   let child: ReturnType<typeof spawn> | undefined;
+  const storeDir = await mkdtemp(join(os.tmpdir(), 'agentmeter-bench-store-'));
   try {
     await new Promise<void>((done, fail) => {
       const k = spawn(plane.binaries.kubectl, [
@@ -144,7 +146,9 @@ async function main(): Promise<void> {
     // Status patch bodies as sent: their size is what the apiserver decodes, validates and stores.
     let statusBytes = 0;
     const patchStatus = custom.patchClusterCustomObjectStatus.bind(custom);
+    const store = await openStore({ engine: 'sqlite', path: join(storeDir, 'store.db') });
     const controller = new CostPolicyController({
+      store,
       custom: {
         listClusterCustomObject: custom.listClusterCustomObject.bind(custom),
         getClusterCustomObject: custom.getClusterCustomObject.bind(custom),
@@ -231,6 +235,7 @@ async function main(): Promise<void> {
       await new Promise((r) => child?.once('exit', r));
     }
     await plane.stop();
+    await rm(storeDir, { recursive: true, force: true });
   }
 }
 

@@ -12,7 +12,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEDGER_ACCESS } from '../../node-agent/src/http/auth.ts';
-import { SESSION_ACCESS } from '../../node-agent/src/http/session-access.ts';
+import { SESSION_ACCESS } from '@agentmeter/kube-client/access';
 import { entrypoint, nodeEntrypoint } from '../support/dockerfile.ts';
 import { applyCrds, controlPlane, kubectl, type CommandResult } from '../support/kube.ts';
 
@@ -192,11 +192,96 @@ describe('helm lint and template', () => {
     expect(res.stdout).toContain('Additional property replica is not allowed');
   });
 
-  it('refuses several operator replicas without leader election', async () => {
-    const set = ['--set', 'operator.leaderElection.enabled=false'];
-    const res = await helm(['template', 'x', chartDir, '--kube-version', KUBE_VERSION, ...set]);
+  /** `helm template` with `sets`, which the chart must refuse naming `reason`. */
+  async function expectRefused(sets: readonly string[], reason: string): Promise<void> {
+    const args = sets.flatMap((v) => ['--set', v]);
+    const res = await helm(['template', 'x', chartDir, '--kube-version', KUBE_VERSION, ...args]);
     expect(res.code).not.toBe(0);
-    expect(res.stderr).toContain('needs operator.leaderElection.enabled');
+    expect(res.stderr).toContain(reason);
+  }
+
+  it('refuses several operator replicas without leader election', async () => {
+    await expectRefused(
+      [
+        'store.mode=postgres',
+        'store.postgres.existingSecret=pg',
+        'operator.leaderElection.enabled=false',
+      ],
+      'needs operator.leaderElection.enabled',
+    );
+  });
+
+  it('refuses store.mode postgres without the Secret that holds the URL', async () => {
+    await expectRefused(
+      ['store.mode=postgres'],
+      'store.mode postgres needs store.postgres.existingSecret',
+    );
+  });
+
+  it('store.mode embedded (default): one replica recreated on a PVC, the store file on it', async () => {
+    const { docs } = await render('emb', 'agentmeter', undefined, {
+      set: ['operator.replicas=3'],
+    });
+    const deploy = one(docs, 'Deployment');
+    expect(deploy.spec?.replicas).toBe(1);
+    expect(deploy.spec?.strategy).toEqual({ type: 'Recreate' });
+    const op = podSpec(deploy);
+    const oc = op.containers[0] as Container;
+    const env = Object.fromEntries(oc.env.map((e) => [e.name, e.value]));
+    expect(env).toMatchObject({
+      AGENTMETER_STORE_PATH: '/var/lib/agentmeter/store/store.db',
+      AGENTMETER_RETENTION_CALLS: '30d',
+      AGENTMETER_RETENTION_SESSIONS: '90d',
+      AGENTMETER_RETENTION_ROLLUPS: '800d',
+    });
+    expect(env.AGENTMETER_STORE_URL).toBeUndefined();
+    expect(oc.volumeMounts.find((m) => m.name === 'store')?.mountPath).toBe(
+      '/var/lib/agentmeter/store',
+    );
+    const pvc = one(docs, 'PersistentVolumeClaim');
+    expect(op.volumes.find((v) => v.name === 'store')).toEqual({
+      name: 'store',
+      persistentVolumeClaim: { claimName: pvc.metadata.name },
+    });
+    expect(pvc.spec).toMatchObject({
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: '5Gi' } },
+    });
+    expect(op.securityContext).toMatchObject({ fsGroup: 65532 });
+    // One replica: a PodDisruptionBudget would only block node drains.
+    expect(docs.filter((d) => d.kind === 'PodDisruptionBudget')).toEqual([]);
+
+    const scratch = await render('emb', 'agentmeter', undefined, {
+      set: ['store.embedded.persistence.enabled=false'],
+    });
+    expect(scratch.docs.filter((d) => d.kind === 'PersistentVolumeClaim')).toEqual([]);
+    expect(
+      podSpec(one(scratch.docs, 'Deployment')).volumes.find((v) => v.name === 'store'),
+    ).toEqual({ name: 'store', emptyDir: {} });
+  });
+
+  it('store.mode postgres: leader-elected replicas, the URL from the Secret, no volume', async () => {
+    const { docs } = await render('pg', 'agentmeter', undefined, {
+      set: [
+        'store.mode=postgres',
+        'store.postgres.existingSecret=agentmeter-pg',
+        'store.postgres.secretKey=dsn',
+      ],
+    });
+    const deploy = one(docs, 'Deployment');
+    expect(deploy.spec?.replicas).toBe(2);
+    expect(deploy.spec?.strategy).toBeUndefined();
+    const oc = podSpec(deploy).containers[0] as Container;
+    const url = oc.env.find((e) => e.name === 'AGENTMETER_STORE_URL');
+    expect(url).toEqual({
+      name: 'AGENTMETER_STORE_URL',
+      valueFrom: { secretKeyRef: { name: 'agentmeter-pg', key: 'dsn' } },
+    });
+    expect(oc.env.find((e) => e.name === 'AGENTMETER_STORE_PATH')).toBeUndefined();
+    expect(oc.env.find((e) => e.name === 'AGENTMETER_LEADER_ELECTION')?.value).toBe('true');
+    expect(oc.volumeMounts.find((m) => m.name === 'store')).toBeUndefined();
+    expect(docs.filter((d) => d.kind === 'PersistentVolumeClaim')).toEqual([]);
+    expect(one(docs, 'PodDisruptionBudget').spec).toMatchObject({ minAvailable: 1 });
   });
 
   it.each(valuesFiles.map((f) => [label(f), f]))(
@@ -301,7 +386,7 @@ describe('helm lint and template', () => {
     expect(env.AGENTMETER_GPU).toBe('off');
 
     const deploy = one(docs, 'Deployment');
-    expect(deploy.spec?.replicas).toBe(2);
+    expect(deploy.spec?.replicas).toBe(1);
     const op = podSpec(deploy);
     expect(op.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
     const oc = op.containers[0] as Container;
@@ -316,7 +401,6 @@ describe('helm lint and template', () => {
     });
     const tokenVolume = op.volumes.find((v) => v.name === 'ledger-token');
     expect(JSON.stringify(tokenVolume)).toContain('"audience":"agentmeter"');
-    expect(one(docs, 'PodDisruptionBudget').spec).toMatchObject({ minAvailable: 1 });
 
     const otlp = one(docs, 'Service', '-otlp');
     expect(otlp.spec).toMatchObject({ internalTrafficPolicy: 'Local' });
@@ -592,6 +676,8 @@ describe('against the real apiserver', () => {
     ['patch', 'statefulsets.apps', '--subresource=scale', '-n', 'team-a'],
     ['patch', 'jobs.batch', '-n', 'team-a'],
     ['patch', 'cronjobs.batch', '-n', 'team-a'],
+    ['create', 'tokenreviews.authentication.k8s.io'],
+    ['create', 'subjectaccessreviews.authorization.k8s.io'],
   ];
   const operatorDenied = (lease: string): string[][] => [
     ['get', 'secrets', '-A'],
@@ -607,7 +693,6 @@ describe('against the real apiserver', () => {
     ['update', 'leases.coordination.k8s.io/someone-elses-lease', '-n', ns],
     ['list', 'endpointslices.discovery.k8s.io', '-n', 'default'],
     ['create', 'serviceaccounts', '--subresource=token', '-n', ns],
-    ['create', 'tokenreviews.authentication.k8s.io'],
     ['create', 'events', '-n', 'team-a'],
   ];
 

@@ -18,7 +18,7 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SESSION_ACCESS } from '../../node-agent/src/http/session-access.ts';
+import { SESSION_ACCESS } from '@agentmeter/kube-client/access';
 import { AgentProcess, metricValue } from '../support/agent-process.ts';
 import { adminKubeConfig, controlPlane } from '../support/kube.ts';
 import { serviceAccountToken } from '../support/operator-process.ts';

@@ -19,6 +19,8 @@ import { kubeApis } from '../support/kube-apis.ts';
 import { ledgerSums, moneyNano, policyCursors } from '../support/ledger-sums.ts';
 import { InstalledOperator, type OperatorProcess } from '../support/operator-process.ts';
 import { eventually } from '../support/wait.ts';
+import { startTestStore, storedSpend, type TestStore } from '../support/store-engine.ts';
+import { STORE_TABLES } from '../../operator/src/store/accounting.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const SYSTEM = `am-opf-${RUN}`;
@@ -35,6 +37,7 @@ describe('operator faults', () => {
   let dir: string;
   let k: ReturnType<typeof kubeApis>;
   let installed: InstalledOperator;
+  let store: TestStore;
   let port: number;
   const agents: AgentProcess[] = [];
   const stateDirs: string[] = [];
@@ -67,6 +70,7 @@ describe('operator faults', () => {
       identity: `opf-${++operatorCount}`,
       agentPort: port,
       agents: Object.fromEntries(NODES.map((n, i) => [n, HOSTS[i] as string])),
+      store: store.args,
     });
     operators.push(op);
     await op.waitStarted();
@@ -115,11 +119,20 @@ describe('operator faults', () => {
       ]),
     );
     expect(ns).toEqual(sums.byNamespace);
+    // The store itself, read in one snapshot, agrees with the ledgers up to its own cursors.
+    const stored = await storedSpend(await store.open(), POLICY, [
+      { name: 'total', periodStart: total?.periodStart ?? '' },
+      { name: 'per-namespace', periodStart: total?.periodStart ?? '' },
+    ]);
+    const atStore = ledgerSums(await ledgers(), POLICY, stored.upTo);
+    expect(stored.byBudget.get('total')).toEqual(new Map([['*', atStore.total]]));
+    expect(stored.byBudget.get('per-namespace')).toEqual(atStore.byNamespace);
     return p;
   };
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'agentmeter-opf-'));
+    store = await startTestStore(dir);
     plane = await startControlPlane({ log: () => undefined });
     await new Promise<void>((done, fail) =>
       execFile(
@@ -183,6 +196,7 @@ describe('operator faults', () => {
     for (const g of groups) await g.remove();
     await removePrefix(PREFIX);
     await plane?.stop();
+    await store?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -353,5 +367,37 @@ describe('operator faults', () => {
     expect(after.status?.conditions?.find((k) => k.type === 'AgentsReachable')?.status).toBe(
       'True',
     );
+  });
+
+  it('rebuilds a lost store from the ledgers and says what it could not rebuild', async () => {
+    for (const op of operators) await op.kill9();
+    // The store is lost: every row gone (schema kept, as a fresh volume or database would be
+    // after the operator migrates it).
+    const db = await store.open();
+    await db.engine.transaction(async (tx) => {
+      for (const table of STORE_TABLES) await tx.run(`DELETE FROM ${table}`);
+    });
+    await startOperator();
+    const p = await eventually(
+      'the StoreRebuilt condition',
+      async () => {
+        const x = await policy();
+        return x.status?.conditions?.some((c) => c.type === 'StoreRebuilt') ? x : undefined;
+      },
+      60_000,
+    );
+    const rebuilt = p.status?.conditions?.find((c) => c.type === 'StoreRebuilt');
+    // B's agent is gone for good: what was counted from it cannot come back, and says so.
+    expect(rebuilt?.reason).toBe('Incomplete');
+    expect(rebuilt?.message).toContain(`${NODES[1]}: its agent does not answer`);
+    const note = await eventually('the StoreRebuilt Event', async () => {
+      const list = await k.events.listEventForAllNamespaces();
+      return list.items.find((e) => e.reason === 'StoreRebuilt' && e.regarding?.name === POLICY)
+        ?.note;
+    });
+    expect(note).toBe(rebuilt?.message);
+    // What the live agents' ledgers hold is counted again, exactly once; B is not in it.
+    const x = await expectExact([0]);
+    expect(policyCursors(x).has(NODES[1])).toBe(false);
   });
 });

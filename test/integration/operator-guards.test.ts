@@ -24,6 +24,7 @@ import { controlPlane } from '../support/kube.ts';
 import { ledgerSums, policyCursors } from '../support/ledger-sums.ts';
 import { InstalledOperator, type OperatorProcess } from '../support/operator-process.ts';
 import { eventually } from '../support/wait.ts';
+import { startTestStore, type TestStore } from '../support/store-engine.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const SYSTEM = `am-gd-${RUN}`;
@@ -60,6 +61,7 @@ describe('runaway-session guards in the operator round', () => {
     (await eventsApi.listNamespacedEvent({ namespace: NS })).items.filter(
       (e) => e.regarding?.kind === 'Job' && e.regarding.name === 'looper',
     );
+  let store: TestStore;
 
   const marked = async (id: string): Promise<boolean> => {
     // Reading a mark needs a caller allowed to read the session: the admin token here.
@@ -72,6 +74,7 @@ describe('runaway-session guards in the operator round', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'agentmeter-gd-'));
+    store = await startTestStore(dir);
     const plane = controlPlane();
     const install = await InstalledOperator.install(core, plane, RELEASE, SYSTEM, dir);
     installed = install;
@@ -104,7 +107,13 @@ describe('runaway-session guards in the operator round', () => {
     await install.publish(discovery, NODE, port);
     startOperator = async (identity, clockFile) => {
       const agents = { [NODE]: HOST };
-      const o = await install.startReplica({ identity, agentPort: port, agents, clockFile });
+      const o = await install.startReplica({
+        identity,
+        agentPort: port,
+        agents,
+        store: store.args,
+        clockFile,
+      });
       await o.waitStarted();
       return o;
     };
@@ -149,6 +158,7 @@ describe('runaway-session guards in the operator round', () => {
     await deleteCostPolicy(custom, POLICY);
     for (const ns of [SYSTEM, NS]) await core.deleteNamespace({ name: ns }).catch(() => undefined);
     await installed?.removeClusterRbac(rbac);
+    await store?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 

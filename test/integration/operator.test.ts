@@ -18,8 +18,13 @@ import { removePrefix, type TestPodCgroup } from '../support/cgroups.ts';
 import { kubeApis } from '../support/kube-apis.ts';
 import { controlPlane } from '../support/kube.ts';
 import { ledgerSums, moneyNano, policyCursors } from '../support/ledger-sums.ts';
-import { InstalledOperator, type OperatorProcess } from '../support/operator-process.ts';
+import {
+  InstalledOperator,
+  serviceAccountToken,
+  type OperatorProcess,
+} from '../support/operator-process.ts';
 import { eventually } from '../support/wait.ts';
+import { startTestStore, storedSpend, type TestStore } from '../support/store-engine.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const SYSTEM = `am-op-${RUN}`;
@@ -55,6 +60,7 @@ describe('operator against real agents and a real apiserver', () => {
   const burners: { kill(signal: NodeJS.Signals): boolean }[] = [];
   let dir: string;
   let installed: InstalledOperator | undefined;
+  let store: TestStore;
   let clockFile: string;
   let periodStart: Date;
 
@@ -67,6 +73,7 @@ describe('operator against real agents and a real apiserver', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'agentmeter-op-'));
+    store = await startTestStore(dir);
     const plane = controlPlane();
     installed = await InstalledOperator.install(core, plane, RELEASE, SYSTEM, dir);
 
@@ -171,6 +178,7 @@ describe('operator against real agents and a real apiserver', () => {
         identity,
         agentPort: port,
         agents: Object.fromEntries(NODES.map((n, i) => [n, HOSTS[i] as string])),
+        store: store.args,
         clockFile,
       });
       operators.push(op);
@@ -204,6 +212,7 @@ describe('operator against real agents and a real apiserver', () => {
     for (const ns of [SYSTEM, ...TENANTS.map((t) => t.ns)])
       await core.deleteNamespace({ name: ns }).catch(() => undefined);
     await installed?.removeClusterRbac(rbac);
+    await store?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -239,10 +248,68 @@ describe('operator against real agents and a real apiserver', () => {
     );
     expect(sessionSpend).toEqual(sums.bySession);
     expect(sessionSpend.size).toBe(TENANTS.length);
+    // The store, read in one snapshot, agrees with the ledgers up to its own cursors.
+    const periodStart = byName.get('total')?.periodStart ?? '';
+    const stored = await storedSpend(
+      await store.open(),
+      POLICY,
+      ['total', 'per-namespace', 'per-session'].map((name) => ({ name, periodStart })),
+    );
+    const atStore = ledgerSums(await ledgers(), POLICY, stored.upTo);
+    expect(stored.byBudget.get('total')).toEqual(new Map([['*', atStore.total]]));
+    expect(stored.byBudget.get('per-namespace')).toEqual(atStore.byNamespace);
+    expect(stored.byBudget.get('per-session')).toEqual(atStore.bySession);
     const ready = p.status?.conditions?.find((c) => c.type === 'Ready');
     expect(ready?.status).toBe('True');
     expect(p.status?.conditions?.find((c) => c.type === 'LedgerVerified')?.status).toBe('True');
     expect(p.status?.conditions?.find((c) => c.type === 'BudgetExceeded')?.status).toBe('True');
+  });
+
+  it('answers GET /v1/sessions/{ns}/{id} from the store to a tenant of that namespace only', async () => {
+    const [a, b] = TENANTS;
+    // A ServiceAccount of tenant A that may get sessions.agentmeter.dev in A, and nowhere else.
+    await core.createNamespacedServiceAccount({
+      namespace: a.ns,
+      body: { metadata: { name: 'reader' } },
+    });
+    await rbac.createNamespacedRole({
+      namespace: a.ns,
+      body: {
+        metadata: { name: 'session-reader' },
+        rules: [{ apiGroups: ['agentmeter.dev'], resources: ['sessions'], verbs: ['get'] }],
+      },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace: a.ns,
+      body: {
+        metadata: { name: 'session-reader' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'session-reader' },
+        subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: a.ns }],
+      },
+    });
+    const token = await serviceAccountToken(core, a.ns, 'reader');
+    const get = (ns: string, id: string, auth?: string) =>
+      fetch(`${(operators[0] as OperatorProcess).url}/v1/sessions/${ns}/${id}`, {
+        headers: auth === undefined ? {} : { authorization: `Bearer ${auth}` },
+      });
+    const own = await get(a.ns, a.session, token);
+    expect(own.status).toBe(200);
+    const body = (await own.json()) as {
+      namespace: string;
+      id: string;
+      policies: { policy: string; cost: { total: string } }[];
+    };
+    expect(body).toMatchObject({ namespace: a.ns, id: a.session });
+    const mine = body.policies.find((p) => p.policy === POLICY);
+    const stored = await (await store.open()).session(POLICY, a.ns, a.session);
+    expect(moneyNano(mine?.cost.total)).toBe(stored?.totalNano);
+    expect(stored?.totalNano).toBeGreaterThan(0n);
+    // Another tenant's session: refused, whether it exists or not; no token: 401.
+    expect((await get(b.ns, b.session, token)).status).toBe(403);
+    expect((await get(b.ns, 'no-such-session', token)).status).toBe(403);
+    expect((await get(a.ns, a.session)).status).toBe(401);
+    expect((await get(a.ns, a.session, 'not-a-token')).status).toBe(401);
+    expect((await get(a.ns, 'no-such-session', token)).status).toBe(404);
   });
 
   it('fires each threshold Event exactly once', async () => {

@@ -346,6 +346,7 @@ describe('Prometheus end to end', () => {
         `--agent-port=${agentPort}`,
         `--ledger-token-file=${tokenFile}`,
         '--interval=2s',
+        `--store-path=${join(work, 'store.db')}`,
       ],
       { cwd: image.dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...image.env } },
     );

@@ -21,6 +21,8 @@ export interface OperatorOptions {
   /** EndpointSlice discovery: the agents' Service and port. */
   readonly agentService: string;
   readonly agentPort: number;
+  /** The store's flags (test/support/store-engine.ts); every replica of a suite shares one. */
+  readonly store: readonly string[];
   readonly leaseName?: string;
   readonly interval?: string;
   readonly clockFile?: string;
@@ -83,6 +85,7 @@ export class OperatorProcess extends LoggedChild {
       '--lease-duration=3s',
       '--renew-deadline=2s',
       '--retry-period=400ms',
+      ...o.store,
       ...(o.leaseName ? [`--lease-name=${o.leaseName}`] : []),
       ...(o.clockFile ? [`--clock-file=${o.clockFile}`] : []),
       ...(o.extraArgs ?? []),
@@ -293,6 +296,8 @@ export class InstalledOperator {
     readonly identity: string;
     readonly agentPort: number;
     readonly agents: Readonly<Record<string, string>>;
+    /** The store's flags (test/support/store-engine.ts); every replica of a suite shares one. */
+    readonly store: readonly string[];
     readonly clockFile?: string | undefined;
   }): Promise<OperatorProcess> {
     return OperatorProcess.start({
@@ -302,6 +307,7 @@ export class InstalledOperator {
       ledgerTokenFile: this.files.tokenFile,
       agentService: this.chart.agentService,
       agentPort: o.agentPort,
+      store: o.store,
       leaseName: this.chart.leaseName,
       hosts: Object.fromEntries(Object.entries(o.agents).map(([n, ip]) => [agentHostName(n), ip])),
       ...(o.clockFile === undefined ? {} : { clockFile: o.clockFile }),

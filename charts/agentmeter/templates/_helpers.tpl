@@ -22,6 +22,16 @@
 {{- printf "%s-operator" (include "agentmeter.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* The operator's replicas: one on the embedded store (one file, one writer), else the value. */}}
+{{- define "agentmeter.operator.replicas" -}}
+{{- if eq .Values.store.mode "embedded" }}1{{ else }}{{ .Values.operator.replicas }}{{ end }}
+{{- end }}
+
+{{/* The embedded store's claim: an existing one or the chart's. */}}
+{{- define "agentmeter.store.claimName" -}}
+{{- .Values.store.embedded.persistence.existingClaim | default (printf "%s-store" (include "agentmeter.operator.fullname" .) | trunc 63 | trimSuffix "-") }}
+{{- end }}
+
 {{- define "agentmeter.agent.fullname" -}}
 {{- printf "%s-agent" (include "agentmeter.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}

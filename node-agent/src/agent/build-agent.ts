@@ -16,7 +16,7 @@ import { createAckRouter } from '../http/ack.ts';
 import { operatorAccess } from '../http/auth.ts';
 import { createApp, createMetricsApp, listen } from '../http/server.ts';
 import { sessionReaderAccess } from '../http/session-access.ts';
-import { TokenReviewer } from '../http/token-review.ts';
+import { TokenReviewer } from '@agentmeter/kube-client/access';
 import { SessionBook } from '../http/session-book.ts';
 import { sessionsRouter } from '../http/sessions-api.ts';
 import { createSessionsBudgetRouter, OverBudgetSessions } from '../http/sessions-budget.ts';

@@ -3,7 +3,7 @@
 // new cursor: the anchor (oldest verifiable point) and the head.
 import { Router, json } from 'express';
 import { parseSeq } from '@agentmeter/crds';
-import { requireAccess, type Authorize } from './access.ts';
+import { requireAccess, type Authorize } from '@agentmeter/kube-client/access';
 
 export interface AckStore {
   acknowledge(seq: bigint): Promise<unknown>;

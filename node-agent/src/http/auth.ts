@@ -4,8 +4,7 @@
 // only in the operator's ClusterRole, so only the operator's ServiceAccount passes.
 import type { Request } from 'express';
 import { normaliseAddress } from '../sessions/identity.ts';
-import { AccessRefused, bearerToken, type Authorize } from './access.ts';
-import type { TokenReviewer } from './token-review.ts';
+import { tokenUser, type Authorize, type TokenReviewer } from '@agentmeter/kube-client/access';
 
 export const LEDGER_ACCESS = { group: 'agentmeter.dev', resource: 'ledgers', verb: 'get' } as const;
 
@@ -14,16 +13,9 @@ export function sourceAddress(req: Request): string {
   return normaliseAddress(req.socket.remoteAddress ?? '');
 }
 
-/** The user behind the request's bearer token; 401 without one or when the apiserver refuses it. */
-export async function tokenUser(reviewer: TokenReviewer, req: Request) {
-  const token = bearerToken(req);
-  if (token === undefined) throw new AccessRefused(401, 'a bearer token is required');
-  const user = await reviewer.authenticate(token, sourceAddress(req));
-  if (user === null) throw new AccessRefused(401, 'the bearer token was not accepted');
-  return user;
-}
-
 export function operatorAccess(reviewer: TokenReviewer): Authorize {
-  return async (req) =>
-    reviewer.allows(await tokenUser(reviewer, req), LEDGER_ACCESS, sourceAddress(req));
+  return async (req) => {
+    const source = sourceAddress(req);
+    return reviewer.allows(await tokenUser(reviewer, req, source), LEDGER_ACCESS, source);
+  };
 }

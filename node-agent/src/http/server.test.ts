@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Usage } from '@agentmeter/crds';
 import { AgentMetrics } from '../metrics/agent-metrics.ts';
-import { AccessRefused } from './access.ts';
+import { AccessRefused } from '@agentmeter/kube-client/access';
 import { LEDGER_MAX_LIMIT, createApp, createMetricsApp, listen } from './server.ts';
 import type { AppOptions, LedgerReader, Listening } from './server.ts';
 

@@ -10,7 +10,7 @@ import type { Express, NextFunction, Request, RequestHandler, Response, Router }
 import { parseSeq } from '@agentmeter/crds';
 import type { InformerLogger } from '@agentmeter/kube-client';
 import type { AgentMetrics } from '../metrics/agent-metrics.ts';
-import { requireAccess, type Authorize } from './access.ts';
+import { requireAccess, type Authorize } from '@agentmeter/kube-client/access';
 
 /** What the ledger store offers the pull API. Entries are parsed ledger entries (JSON objects
  * whose `seq` is a decimal string), in ascending seq order, all with seq > `after`. */

@@ -5,15 +5,15 @@
 // session-reader ClusterRole, bound per namespace; the operator has it cluster-wide).
 // Any session route takes this as middleware: router.get(path, requireAccess(reader), handler).
 import { identifySource, type PodDirectory } from '../sessions/identity.ts';
-import { AccessRefused, bearerToken, type Authorize } from './access.ts';
-import { sourceAddress, tokenUser } from './auth.ts';
-import type { TokenReviewer } from './token-review.ts';
-
-export const SESSION_ACCESS = {
-  group: 'agentmeter.dev',
-  resource: 'sessions',
-  verb: 'get',
-} as const;
+import {
+  AccessRefused,
+  bearerToken,
+  SESSION_ACCESS,
+  tokenUser,
+  type Authorize,
+  type TokenReviewer,
+} from '@agentmeter/kube-client/access';
+import { sourceAddress } from './auth.ts';
 
 export interface SessionReaderOptions {
   readonly pods: Pick<PodDirectory, 'podsByIp'>;
@@ -33,7 +33,8 @@ export function sessionReaderAccess(options: SessionReaderOptions): Authorize {
         `sessions of ${namespace} are for its pods on this node, or a bearer token allowed to get sessions.agentmeter.dev in ${namespace}`,
       );
     }
-    const user = await tokenUser(reviewer, req);
-    return reviewer.allows(user, { ...SESSION_ACCESS, namespace }, sourceAddress(req));
+    const address = sourceAddress(req);
+    const user = await tokenUser(reviewer, req, address);
+    return reviewer.allows(user, { ...SESSION_ACCESS, namespace }, address);
   };
 }

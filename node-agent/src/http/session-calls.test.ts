@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseMoney, zeroUsage } from '@agentmeter/crds';
+import type { TokenReviewer } from '@agentmeter/kube-client/access';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TickBatch } from '../batches/tick-batcher.ts';
@@ -18,7 +19,6 @@ import { listen } from './server.ts';
 import { SessionBook } from './session-book.ts';
 import { sessionReaderAccess } from './session-access.ts';
 import { sessionsRouter } from './sessions-api.ts';
-import type { TokenReviewer } from './token-review.ts';
 
 const meta: PodMeta = {
   uid: 'uid-a',

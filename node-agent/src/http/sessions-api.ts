@@ -6,7 +6,7 @@ import { formatMoney, usageToWire, type LedgerEntry } from '@agentmeter/crds';
 import { sessionCalls, sessionCallsView } from './session-calls.ts';
 import type { CallSums, SessionBook, SessionRecord } from './session-book.ts';
 import { isValidSessionId } from '../sessions/index.ts';
-import { requireAccess, type Authorize } from './access.ts';
+import { requireAccess, type Authorize } from '@agentmeter/kube-client/access';
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 

@@ -3,7 +3,7 @@
 // itself; the operator clears the mark when the period rolls over or the budget is raised.
 import { Router } from 'express';
 import type { Request, Response } from 'express';
-import { requireAccess, type Authorize } from './access.ts';
+import { requireAccess, type Authorize } from '@agentmeter/kube-client/access';
 import { validSessionPath } from './sessions-api.ts';
 
 export class OverBudgetSessions {

@@ -5,7 +5,6 @@
 // same guard window and forecasts from the same weeks, and no entry is in either twice.
 import type { Logger } from 'pino';
 import type { CostPolicy } from '@agentmeter/crds';
-import type { ReduceResult } from '../budgets/accumulate.ts';
 import type { HourlyBook } from '../anomaly/hourly-book.ts';
 import { decodeHistory, encodeHistory } from '../anomaly/history-state.ts';
 import { lookbackMs, type CompiledGuard } from '../guards/compile.ts';
@@ -43,26 +42,27 @@ export function adoptStored(
   }
 }
 
-/** status.guards.window for a write that counts `r`: unchanged when the round added no
- * activity, empty without guards. */
+/** status.guards.window for a status written after the round's commits (their activity is in
+ * `window` already): unchanged when they counted nothing, empty without guards. */
 export function windowToStore(
   guards: readonly CompiledGuard[],
   window: ActivityWindow,
-  r: Pick<ReduceResult, 'activity'>,
+  counted: boolean,
   nowMs: number,
 ): string {
   if (guards.length === 0) return '';
-  if (r.activity.length === 0 && window.stored !== undefined) return window.stored;
-  return encodeWindow(window.after(r.activity, nowMs - 2 * lookbackMs(guards))).text;
+  if (!counted && window.stored !== undefined) return window.stored;
+  return encodeWindow(window.after([], nowMs - 2 * lookbackMs(guards))).text;
 }
 
-/** status.spendHistory for a write that counts `r`: unchanged when the round counted nothing. */
+/** status.spendHistory for a status written after the round's commits (their spend is in `book`
+ * already): unchanged when they counted nothing. */
 export function historyToStore(
   name: string,
   book: HourlyBook,
-  r: Pick<ReduceResult, 'counted' | 'hourly'>,
+  counted: boolean,
   nowMs: number,
 ): string | undefined {
-  if (r.counted === 0) return book.stored(name);
-  return encodeHistory(book.view(name, r.hourly, nowMs)).text;
+  if (!counted) return book.stored(name);
+  return encodeHistory(book.view(name, new Map(), nowMs)).text;
 }

@@ -2,12 +2,13 @@
 // reconcile, error policy, status and metrics here; each step is its own module.
 //
 // A round: discover agents → pull each agent's ledger once, from the lowest cursor any policy
-// holds for it, folding each verified page into every policy (pull-ledgers) → per policy, commit
-// accumulators + cursors, guard trips (guard-round) and forecasts from the hourly book in one
-// guarded /status patch (status-commit, status-build) → acknowledge to each agent the lowest
+// holds for it in the store, folding each verified page into every policy (pull-ledgers) → per
+// policy, commit cursors + sums + session totals + rollups to the store in one transaction, then
+// a bounded status (budgets from the store's sums, guard trips, forecasts from the hourly book)
+// in one guarded /status patch (status-commit, status-build) → acknowledge to each agent the lowest
 // cursor over all policies (acknowledge) → enforce Suspend budgets and guards, marking tripped
 // sessions on every agent (enforcement, session-marks) → once per closed hour, the spend
-// detectors (anomaly-watch). A chain that stops verifying is told once (chain-failures).
+// detectors (anomaly-watch) → hourly, the store's retention and size metrics (store-upkeep). A chain that stops verifying is told once (chain-failures).
 // Closed periods become CostReports before the status that drops them is written (policy-run,
 // report-writer), so a crash anywhere repeats work, never counts.
 import type { Logger } from 'pino';
@@ -17,6 +18,7 @@ import type { Agent, Discover } from '../collect/agents.ts';
 import type { AgentApi } from '../collect/client.ts';
 import type { ChainFailure, PullOptions } from '../collect/pull.ts';
 import type { Enforcer } from '../enforce/apply.ts';
+import type { AccountingStore, RetentionDays } from '../store/accounting.ts';
 import { HourlyBook } from '../anomaly/hourly-book.ts';
 import { ActivityWindow } from '../guards/window.ts';
 import type { OperatorMetrics } from '../metrics.ts';
@@ -26,9 +28,10 @@ import { ChainFailureEvents } from './chain-failures.ts';
 import { suspensions } from './enforcement.ts';
 import { mapLimit } from './map-limit.ts';
 import { listPolicies, policyRef, type CustomApi } from './policies.ts';
-import { preparePolicy, storedCursors, type PolicyRun, type RoundPositions } from './policy-run.ts';
+import { preparePolicy, type PolicyRun, type RoundPositions } from './policy-run.ts';
 import { pullAgent, readInfo, repull, type AgentPull, type PullDeps } from './pull-ledgers.ts';
 import { SessionMarks } from './session-marks.ts';
+import { StoreUpkeep } from './store-upkeep.ts';
 import { outageNote, type Health, type Outage } from './status-build.ts';
 import { commitStatus, ReconcileError, type PolicyOutcome } from './status-commit.ts';
 
@@ -38,6 +41,10 @@ export interface CostPolicyControllerOptions {
   readonly custom: CustomApi;
   readonly agentApi: AgentApi;
   readonly discover: Discover;
+  /** Where the accounting lives: cursors, sums, session totals, rollups. */
+  readonly store: AccountingStore;
+  /** How long the store keeps each kind of row (default DEFAULT_RETENTION). */
+  readonly retention?: RetentionDays;
   readonly enforcer?: Enforcer;
   readonly events: EventRecorder;
   readonly metrics: OperatorMetrics;
@@ -71,6 +78,7 @@ export class CostPolicyController {
   /** Hourly spend per stream of each policy, for forecasts and the anomaly detectors. */
   readonly #history = new HourlyBook();
   readonly #anomalies: AnomalyWatch;
+  readonly #upkeep: StoreUpkeep;
   /** An apiserver outage in progress, and one that ended but is not yet on every policy. */
   #outage: { since: number; failedRounds: number } | undefined;
   #recovered: Outage | undefined;
@@ -83,6 +91,7 @@ export class CostPolicyController {
     this.#marks = new SessionMarks({ ...options, concurrency });
     this.#chains = new ChainFailureEvents(options.events);
     this.#anomalies = new AnomalyWatch({ ...options, history: this.#history });
+    this.#upkeep = new StoreUpkeep(options);
   }
 
   /** One full round. Throws only when the apiserver cannot be reached at all (error policy: the
@@ -101,7 +110,7 @@ export class CostPolicyController {
       const info = infos[i];
       if (info) anchors.set(a.node, info.anchor.seq);
     });
-    const positions: RoundPositions = { anchors, shared: new Map() };
+    const positions: RoundPositions = { anchors };
     const prepare = (p: CostPolicy) => preparePolicy(this.#o, p, positions);
     let writes = 0;
     let reports = 0;
@@ -172,9 +181,10 @@ export class CostPolicyController {
       this.#recovered = undefined;
     }
 
-    // A policy whose commit failed holds on to what its status stores.
-    const counted: LedgerPosition[][] = policies.map((p, i) => [
-      ...(outcomes[i]?.cursors ?? storedCursors(p, positions.shared)),
+    // A policy whose commit failed holds on to what the store held when its round began; one
+    // that could not even be prepared holds everything (nothing is acknowledged).
+    const counted: LedgerPosition[][] = policies.map((_, i) => [
+      ...(outcomes[i]?.cursors ?? runs[i]?.from ?? []),
     ]);
     await acknowledge(this.#pullDeps, ok, counted);
     await this.#enforce(
@@ -182,6 +192,7 @@ export class CostPolicyController {
       agents,
     );
     await this.#detect(policies);
+    await this.#upkeep.maybeRun();
     const live = new Set(policies.map((p) => p.metadata.name ?? ''));
     for (const name of metrics.policies()) if (!live.has(name)) metrics.forgetPolicy(name);
     for (const name of this.#windows.keys()) if (!live.has(name)) this.#windows.delete(name);

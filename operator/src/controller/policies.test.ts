@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeApiServer } from '../runtime/fake-apiserver.ts';
 import { listPolicies, policyRef } from './policies.ts';
-import { controllerDeps, costPolicy, POLICY_PATH } from './test-support.ts';
+import { controllerDeps, memoryStore, costPolicy, POLICY_PATH } from './test-support.ts';
 
 let server: FakeApiServer;
 beforeAll(async () => {
@@ -31,7 +31,7 @@ describe('listPolicies', () => {
         reply: { body: { items: [costPolicy('b')], metadata: { continue: '' } } },
       },
     );
-    const policies = await listPolicies(controllerDeps(server).custom);
+    const policies = await listPolicies(controllerDeps(server, await memoryStore()).custom);
     expect(policies.map((p) => p.metadata.name)).toEqual(['a', 'b']);
     expect(policies[0]?.metadata).not.toHaveProperty('managedFields');
   });

@@ -2,8 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CostPolicyStatus } from '@agentmeter/crds';
 import { FakeApiServer } from '../runtime/fake-apiserver.ts';
 import { StateDecodeError } from '../budgets/state.ts';
-import { preparePolicy, storedCursors } from './policy-run.ts';
-import { controllerDeps, costPolicy, POLICY_PATH } from './test-support.ts';
+import { preparePolicy, rebuildOf } from './policy-run.ts';
+import { controllerDeps, costPolicy, memoryStore, POLICY_PATH } from './test-support.ts';
 
 let server: FakeApiServer;
 beforeAll(async () => {
@@ -13,20 +13,45 @@ afterEach(() => server.verify());
 afterAll(() => server.close());
 
 const H = 'a'.repeat(64);
-const cursors = `n1 5 ${H}\nn2 9 ${H}`;
+const point = (seq: bigint) => ({ seq, hash: H });
 
 describe('preparePolicy', () => {
-  it('starts from the stored cursors, dropping one the agent compacted past', async () => {
-    const policy = costPolicy('p', { status: { collection: { cursors } } });
-    const positions = { anchors: new Map([['n1', 7n]]), shared: new Map() };
-    const run = await preparePolicy(controllerDeps(server), policy, positions);
+  it('starts from the store’s cursors, dropping one the agent compacted past', async () => {
+    const store = await memoryStore();
+    await store.commit({
+      policy: 'p',
+      atNs: 1n,
+      cursors: [
+        { node: 'n1', from: null, to: point(5n) },
+        { node: 'n2', from: null, to: point(9n) },
+      ],
+      budgets: [],
+      sessions: [],
+      rollups: [],
+      calls: [],
+    });
+    const positions = { anchors: new Map([['n1', 7n]]) };
+    const run = await preparePolicy(controllerDeps(server, store), costPolicy('p'), positions);
     expect(run.fold.cursor('n1')).toBeUndefined();
     expect(run.fold.cursor('n2')).toEqual({ node: 'n2', seq: 9n, hash: H });
+    // The commit moves cursors from where the store had them, the compacted one included.
+    expect(run.from.map((c) => c.node)).toEqual(['n1', 'n2']);
     expect(run.reports).toBe(0);
   });
 
-  it('refuses a corrupt state and says so on the Ready condition', async () => {
-    const policy = costPolicy('p', { status: { accumulatorState: 'v1.not-base64!' } });
+  it('refuses a corrupt stored state and says so on the Ready condition', async () => {
+    const store = await memoryStore();
+    await store.commit({
+      policy: 'p',
+      atNs: 1n,
+      state: 'v1.not-base64!',
+      cursors: [],
+      budgets: [],
+      sessions: [],
+      rollups: [],
+      calls: [],
+    });
+    const policy = costPolicy('p');
     let status: CostPolicyStatus | undefined;
     server.expect({
       method: 'PATCH',
@@ -37,8 +62,8 @@ describe('preparePolicy', () => {
       },
       reply: { body: policy },
     });
-    const positions = { anchors: new Map(), shared: new Map() };
-    await expect(preparePolicy(controllerDeps(server), policy, positions)).rejects.toThrow(
+    const positions = { anchors: new Map() };
+    await expect(preparePolicy(controllerDeps(server, store), policy, positions)).rejects.toThrow(
       StateDecodeError,
     );
     expect(status?.conditions?.[0]).toMatchObject({
@@ -49,13 +74,40 @@ describe('preparePolicy', () => {
   });
 });
 
-describe('storedCursors', () => {
-  it('reads the cursors, and none from an unreadable list', () => {
+describe('rebuildOf', () => {
+  const now = Date.parse('2026-05-10T12:00:00Z');
+  const counted = costPolicy('p', {
+    status: { collection: { cursors: `n1 5 ${H}\nn2 9 ${H}\nn3 3 ${H}` } },
+  });
+  counted.spec.budgets = [
+    { name: 'day', amount: '1', period: 'Daily' },
+    { name: 'month', amount: '9', period: 'Monthly' },
+  ];
+  const empty = { state: '', cursors: new Map() };
+
+  it('names what the ledgers cannot give back and counts from the open periods', () => {
+    const r = rebuildOf(
+      counted,
+      empty,
+      new Map([
+        ['n1', 0n],
+        ['n2', 4n],
+      ]),
+      now,
+    );
+    expect(r?.countFromMs).toBe(Date.parse('2026-05-01T00:00:00Z'));
+    expect(r?.notRebuilt).toEqual([
+      'n2: entries 1-4 were compacted by the agent; their spend in the open period is not rebuilt',
+      'n3: its agent does not answer; it is rebuilt when it does',
+    ]);
+  });
+
+  it('is no rebuild when the store holds the policy, or the status never counted', () => {
+    const anchors = new Map([['n1', 0n]]);
+    expect(rebuildOf(counted, { state: 'v1.x', cursors: new Map() }, anchors, now)).toBeUndefined();
     expect(
-      storedCursors(costPolicy('p', { status: { collection: { cursors } } }), new Map()),
-    ).toHaveLength(2);
-    expect(
-      storedCursors(costPolicy('p', { status: { collection: { cursors: 'garbage' } } }), new Map()),
-    ).toEqual([]);
+      rebuildOf(counted, { state: '', cursors: new Map([['n1', {}]]) }, anchors, now),
+    ).toBeUndefined();
+    expect(rebuildOf(costPolicy('p'), empty, anchors, now)).toBeUndefined();
   });
 });

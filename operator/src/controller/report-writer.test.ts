@@ -4,7 +4,7 @@ import { FakeApiServer, statusReply, type SeenRequest } from '../runtime/fake-ap
 import { newNamespaceAccum, type ClosedPeriod } from '../budgets/state.ts';
 import { buildReports } from '../reports/build.ts';
 import { writeReports } from './report-writer.ts';
-import { controllerDeps, costPolicy, REPORT_PATH } from './test-support.ts';
+import { controllerDeps, memoryStore, costPolicy, REPORT_PATH } from './test-support.ts';
 
 let server: FakeApiServer;
 beforeAll(async () => {
@@ -29,7 +29,7 @@ function closedMay(): ClosedPeriod {
 
 describe('writeReports', () => {
   it('creates the reports of a closed period and records that it closed', async () => {
-    const deps = controllerDeps(server);
+    const deps = controllerDeps(server, await memoryStore());
     let created: CostReport | undefined;
     server.expect({
       method: 'POST',
@@ -52,7 +52,7 @@ describe('writeReports', () => {
     });
     const name = expected?.metadata.name ?? '';
     const exists = statusReply(409, 'AlreadyExists', `costreports "${name}" already exists`);
-    const deps = controllerDeps(server);
+    const deps = controllerDeps(server, await memoryStore());
     server.expect(
       { method: 'POST', path: REPORT_PATH, reply: exists },
       { method: 'GET', path: `${REPORT_PATH}/${name}`, reply: { body: expected } },
@@ -78,7 +78,7 @@ describe('writeReports', () => {
       reply: statusReply(403, 'Forbidden', 'costreports is forbidden'),
     });
     await expect(
-      writeReports(controllerDeps(server), costPolicy('p'), [closedMay()]),
+      writeReports(controllerDeps(server, await memoryStore()), costPolicy('p'), [closedMay()]),
     ).rejects.toThrow(/forbidden|403/);
   });
 });

@@ -25,7 +25,7 @@ export function outageNote(o: Outage): string {
 }
 
 /** A list for a condition message, cut after ten items so the status stays small. */
-function list(xs: readonly string[]): string {
+export function list(xs: readonly string[]): string {
   return xs.length > 10
     ? `${xs.slice(0, 10).join(', ')} and ${xs.length - 10} more`
     : xs.join(', ');
@@ -128,10 +128,11 @@ export function buildStatus(
   health: Health,
   mismatches: readonly string[],
   now: number,
+  extra: readonly ConditionUpdate[] = [],
 ): CostPolicyStatus {
   const generation = policy.metadata.generation ?? 1;
   const held = (policy.status?.conditions ?? []) as Condition[];
-  const updates = roundConditions(computed, health, mismatches, held);
+  const updates = [...roundConditions(computed, health, mismatches, held), ...extra];
   return {
     observedGeneration: generation,
     conditions: applyConditions(held, updates, generation, new Date(now)),

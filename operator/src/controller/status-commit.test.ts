@@ -1,5 +1,6 @@
-// The status commit against a scripted apiserver (controller-rs fixtures.rs style): what is sent,
-// in what order, and what a 409 Conflict leads to.
+// The round's commit to a real embedded store and its status to a scripted apiserver
+// (controller-rs fixtures.rs style): what is sent, in what order, what a 409 Conflict leads to,
+// and what a cursor another round moved first leads to.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CostPolicy, CostPolicyStatus } from '@agentmeter/crds';
 import { FakeApiServer, statusReply, type SeenRequest } from '../runtime/fake-apiserver.ts';
@@ -11,7 +12,8 @@ import { decodeWindow } from '../guards/window-state.ts';
 import { preparePolicy, type PolicyRun } from './policy-run.ts';
 import { commitStatus, MAX_ATTEMPTS, ReconcileError } from './status-commit.ts';
 import type { Health } from './status-build.ts';
-import { controllerDeps, costPolicy, POLICY_PATH } from './test-support.ts';
+import type { AccountingStore } from '../store/accounting.ts';
+import { controllerDeps, costPolicy, memoryStore, POLICY_PATH } from './test-support.ts';
 
 const healthy: Health = { unreachable: [], refused: [] };
 const STATUS = `${POLICY_PATH}/p/status`;
@@ -23,9 +25,10 @@ beforeAll(async () => {
 afterEach(() => server.verify());
 afterAll(() => server.close());
 
-function setup(pulled: (run: PolicyRun) => void = () => undefined) {
-  const deps = controllerDeps(server);
-  const positions = { anchors: new Map<string, bigint>(), shared: new Map() };
+/** A controller on `store` (a fresh embedded one unless given: another process's shares it). */
+async function setup(pulled: (run: PolicyRun) => void = () => undefined, store?: AccountingStore) {
+  const deps = controllerDeps(server, store ?? (await memoryStore()));
+  const positions = { anchors: new Map<string, bigint>() };
   const repulled: PolicyRun[] = [];
   const window = new ActivityWindow();
   const commit = {
@@ -66,7 +69,7 @@ function capturePatch(rv: string): () => CostPolicyStatus | undefined {
 
 describe('commitStatus', () => {
   it('writes one merge patch guarded by the resourceVersion it read', async () => {
-    const { commit } = setup();
+    const { commit } = await setup();
     const run = await commit.prepare(costPolicy('p'));
     let sent: SeenRequest | undefined;
     server.expect({
@@ -82,12 +85,14 @@ describe('commitStatus', () => {
     expect(body.metadata.resourceVersion).toBe('1');
     expect(body.status.observedGeneration).toBe(1);
     expect(body.status.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
-    expect(body.status.accumulatorState).toMatch(/^v1\./);
+    // The state lives in the store; a status from before the store loses its copy.
+    expect(body.status.accumulatorState).toBeNull();
+    expect((await commit.store.point('p')).state).toMatch(/^v1\./);
     expect(r.outcome.policy.metadata.resourceVersion).toBe('2');
   });
 
   it('sends nothing when the stored status already says the same', async () => {
-    const { commit } = setup();
+    const { commit } = await setup();
     server.expect({ method: 'PATCH', path: STATUS, reply: accept('2') });
     const first = await commitStatus(commit, await commit.prepare(costPolicy('p')), healthy);
     const again = await commitStatus(commit, await commit.prepare(first.outcome.policy), healthy);
@@ -95,8 +100,8 @@ describe('commitStatus', () => {
     expect(server.seen.at(-1)?.method).toBe('PATCH');
   });
 
-  it('on a conflict re-reads the policy, pulls again and writes over the new version', async () => {
-    const { commit, repulled } = setup();
+  it('on a status conflict re-reads the policy and writes over the new version, counting nothing again', async () => {
+    const { commit, repulled } = await setup();
     const run = await commit.prepare(costPolicy('p'));
     const fresh = costPolicy('p');
     fresh.metadata.resourceVersion = '7';
@@ -115,12 +120,67 @@ describe('commitStatus', () => {
     );
     const r = await commitStatus(commit, run, healthy);
     expect(r.writes).toBe(1);
-    expect(repulled).toHaveLength(1);
-    expect(repulled[0]?.policy.metadata.resourceVersion).toBe('7');
+    expect(repulled).toHaveLength(0);
   });
 
-  it(`gives up with a ReconcileError after ${MAX_ATTEMPTS} conflicts`, async () => {
-    const { commit, repulled } = setup();
+  it('on a store cursor conflict prepares again from the store and pulls again: counted once', async () => {
+    const entries = chainOf('n1', [
+      podBody({ namespace: 'ns-1', nano: 700n, atMs: Date.parse('2026-05-10T11:00:00Z') }),
+    ]);
+    const page = indexPage('n1', { node: 'n1', seq: 0n, hash: entries[0]?.prev ?? '' }, entries);
+    const { commit, repulled } = await setup((run) => run.fold.add(page));
+    const policy = costPolicy('p');
+    policy.spec.budgets = [{ name: 'all', amount: '1', period: 'Daily' }];
+    // Two rounds from the same stored point (a deposed leader and the new one).
+    const stale = await commit.prepare(policy);
+    const leader = await commit.prepare(policy);
+    stale.fold.add(page);
+    leader.fold.add(page);
+    server.expect({ method: 'PATCH', path: STATUS, reply: accept('2') });
+    await commitStatus(commit, leader, healthy);
+    server.expect(
+      { method: 'GET', path: `${POLICY_PATH}/p`, reply: { body: policy } },
+      { method: 'PATCH', path: STATUS, reply: accept('3') },
+    );
+    const r = await commitStatus(commit, stale, healthy);
+    expect(repulled).toHaveLength(1);
+    const start = BigInt(Date.parse('2026-05-10T00:00:00Z')) * 1_000_000n;
+    expect(await commit.store.spend('p', 'all', start, '*')).toBe(700n);
+    expect(r.outcome.cursors).toEqual([{ node: 'n1', seq: 1n, hash: entries[0]?.hash }]);
+  });
+
+  it('rebuilds a lost store from the ledgers: open period only, a StoreRebuilt condition and Event', async () => {
+    const entries = chainOf('n1', [
+      podBody({ namespace: 'ns-1', nano: 500n, atMs: Date.parse('2026-05-09T23:00:00Z') }, 0),
+      podBody({ namespace: 'ns-1', nano: 40n, atMs: Date.parse('2026-05-10T11:00:00Z') }, 1),
+    ]);
+    const page = indexPage('n1', { node: 'n1', seq: 0n, hash: entries[0]?.prev ?? '' }, entries);
+    const { deps, commit } = await setup();
+    // The status says n1 was counted up to 2 and n2 up to 7; the store is empty, n2 is gone.
+    const policy = costPolicy('p', {
+      status: { collection: { cursors: `n1 2 ${'b'.repeat(64)}\nn2 7 ${'c'.repeat(64)}` } },
+    });
+    policy.spec.budgets = [{ name: 'all', amount: '1', period: 'Daily' }];
+    const run = await preparePolicy(deps, policy, { anchors: new Map([['n1', 0n]]) });
+    run.fold.add(page);
+    const sent = capturePatch('2');
+    await commitStatus(commit, run, healthy);
+    // Yesterday's entry belongs to a closed period (its CostReport): not counted again.
+    const start = BigInt(Date.parse('2026-05-10T00:00:00Z')) * 1_000_000n;
+    expect(await commit.store.spend('p', 'all', start, '*')).toBe(40n);
+    expect((await commit.store.point('p')).countFromMs).toBe(Date.parse('2026-05-10T00:00:00Z'));
+    const c = sent()?.conditions?.find((x) => x.type === 'StoreRebuilt');
+    expect(c).toMatchObject({ status: 'True', reason: 'Incomplete' });
+    expect(c?.message).toContain('not rebuilt: n2: its agent does not answer');
+    const events = deps.events.recorded.filter((e) => e.input.reason === 'StoreRebuilt');
+    expect(events).toHaveLength(1);
+    expect(events[0]?.input.note).toBe(c?.message);
+    // The next round finds the store holding the policy: no second rebuild.
+    expect((await commit.prepare(costPolicy('p', { status: sent() }))).rebuild).toBeUndefined();
+  });
+
+  it(`gives up with a ReconcileError after ${MAX_ATTEMPTS} status conflicts`, async () => {
+    const { commit, repulled } = await setup();
     const run = await commit.prepare(costPolicy('p'));
     for (let i = 0; i < MAX_ATTEMPTS; i++)
       server.expect(
@@ -128,11 +188,11 @@ describe('commitStatus', () => {
         { method: 'GET', path: `${POLICY_PATH}/p`, reply: { body: costPolicy('p') } },
       );
     await expect(commitStatus(commit, run, healthy)).rejects.toThrow(ReconcileError);
-    expect(repulled).toHaveLength(MAX_ATTEMPTS);
+    expect(repulled).toHaveLength(0);
   });
 
   it('passes any other failure through without retrying', async () => {
-    const { commit } = setup();
+    const { commit } = await setup();
     const run = await commit.prepare(costPolicy('p'));
     server.expect({
       method: 'PATCH',
@@ -162,8 +222,8 @@ describe('commitStatus', () => {
       return p;
     };
 
-    it('trips a session once, with an Event naming the guard, also after a conflict re-run', async () => {
-      const { deps, commit, repulled, window } = setup((run) => run.fold.add(page));
+    it('trips a session once, with an Event naming the guard, also after a status conflict', async () => {
+      const { deps, commit, window } = await setup((run) => run.fold.add(page));
       const run = await commit.prepare(guarded());
       run.fold.add(page);
       let sent: CostPolicyStatus | undefined;
@@ -178,7 +238,6 @@ describe('commitStatus', () => {
         },
       );
       const r = await commitStatus(commit, run, healthy);
-      expect(repulled).toHaveLength(1);
       expect(sent?.guards?.tripped).toEqual([
         {
           guard: 'burn',
@@ -203,7 +262,7 @@ describe('commitStatus', () => {
     });
 
     it('clears the tripped set on a new clear-guards value and forgives the activity before it', async () => {
-      const { deps, commit, window } = setup();
+      const { deps, commit, window } = await setup();
       window.commit([
         {
           entry: 'n1/1',
@@ -238,22 +297,23 @@ describe('commitStatus', () => {
       expect(deps.events.recorded.filter((e) => e.input.reason === 'GuardTripped')).toEqual([]);
     });
 
-    /** A first operator counts the first two ticks (0.6, under the limit) and stores its status. */
-    async function firstLeader(): Promise<CostPolicyStatus> {
-      const { commit } = setup();
+    /** A first operator counts the first two ticks (0.6, under the limit) and stores its status;
+     * the store it committed to is the one the next leader finds. */
+    async function firstLeader(): Promise<{ stored: CostPolicyStatus; store: AccountingStore }> {
+      const { commit } = await setup();
       const run = await commit.prepare(guarded());
       run.fold.add(indexPage('n1', page.after, entries.slice(0, 2)));
       const sent = capturePatch('2');
       const r = await commitStatus(commit, run, healthy);
       expect(r.outcome.tripped).toEqual([]);
-      return sent() as CostPolicyStatus;
+      return { stored: sent() as CostPolicyStatus, store: commit.store };
     }
 
     it('a new leader judges the window and forecasts from the history the last one stored', async () => {
-      const stored = await firstLeader();
+      const { stored, store } = await firstLeader();
       expect(decodeWindow(stored.guards?.window).map((e) => e.entry)).toEqual(['n1/2', 'n1/1']);
       // A fresh process: empty window and book, the policy as the apiserver holds it.
-      const { commit, window } = setup();
+      const { commit, window } = await setup(undefined, store);
       const run = await commit.prepare(guarded(stored));
       run.fold.add(page);
       server.expect({ method: 'PATCH', path: STATUS, reply: accept('3') });
@@ -268,8 +328,8 @@ describe('commitStatus', () => {
     });
 
     it('without the stored window a new leader would miss the trip', async () => {
-      const stored = await firstLeader();
-      const { commit } = setup();
+      const { stored, store } = await firstLeader();
+      const { commit } = await setup(undefined, store);
       const run = await commit.prepare(
         guarded({ ...stored, guards: { ...stored.guards, window: '' } }),
       );

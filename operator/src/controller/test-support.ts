@@ -8,6 +8,8 @@ import type { EventInput, ObjectRef } from '../runtime/index.ts';
 import type { FakeApiServer } from '../runtime/fake-apiserver.ts';
 import { FakeClock } from '../runtime/fake-clock.ts';
 import { OperatorMetrics } from '../metrics.ts';
+import { AccountingStore } from '../store/accounting.ts';
+import { SqliteEngine } from '../store/sqlite-engine.ts';
 
 export const POLICY_PATH = '/apis/agentmeter.dev/v1alpha1/costpolicies';
 export const REPORT_PATH = '/apis/agentmeter.dev/v1alpha1/costreports';
@@ -36,10 +38,18 @@ export function recordingEvents() {
   };
 }
 
-/** The collaborators every part takes, on the fake apiserver. */
-export function controllerDeps(server: FakeApiServer) {
+/** A real embedded store in memory, migrated. */
+export async function memoryStore(): Promise<AccountingStore> {
+  const store = new AccountingStore(new SqliteEngine({ path: ':memory:' }));
+  await store.migrate();
+  return store;
+}
+
+/** The collaborators every part takes, on the fake apiserver and `store`. */
+export function controllerDeps(server: FakeApiServer, store: AccountingStore) {
   return {
     custom: server.kubeConfig().makeApiClient(CustomObjectsApi),
+    store,
     events: recordingEvents(),
     metrics: new OperatorMetrics(new Registry()),
     logger: pino({ level: 'silent' }),

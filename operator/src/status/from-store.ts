@@ -6,9 +6,9 @@
 import { parseMoney } from '@agentmeter/crds';
 import type { Budget, BudgetStatus } from '@agentmeter/crds';
 import type { ConditionUpdate } from '../runtime/index.ts';
-import type { BudgetSummary } from '../store/accounting.ts';
+import type { BudgetSummary, Ranked } from '../store/accounting.ts';
 import { budgetStatus } from './compute.ts';
-import type { BudgetFigures } from './compute.ts';
+import type { BudgetFigures, ComputedBudgets, SpendHistory } from './compute.ts';
 
 export const STATUS_TOP_SCOPES = 10;
 
@@ -19,6 +19,9 @@ export interface StoredBudget {
   readonly end: number;
   /** From AccountingStore.budgetSummary with the budget's amount and STATUS_TOP_SCOPES. */
   readonly summary: BudgetSummary;
+  /** Every key at or over the amount that enforcement acts on (a Suspend budget's); when
+   * absent, those among the top keys. */
+  readonly reached?: readonly Ranked[];
 }
 
 export function storedBudgetFigures(b: StoredBudget): BudgetFigures {
@@ -35,17 +38,35 @@ export function storedBudgetFigures(b: StoredBudget): BudgetFigures {
     totalNano: b.summary.totalNano,
     maxKey: nearest?.[0],
     maxNano: nearest?.[1] ?? 0n,
-    exceeded: sorted.filter(([, nano]) => nano >= amountNano).map(([key]) => key),
+    exceeded:
+      b.reached?.map((r) => r.key) ??
+      sorted.filter(([, nano]) => nano >= amountNano).map(([key]) => key),
     sorted,
   };
 }
 
-export function storedBudgetStatus(b: StoredBudget, nowMs: number): BudgetStatus {
+export function storedBudgetStatus(
+  b: StoredBudget,
+  nowMs: number,
+  history?: SpendHistory,
+): BudgetStatus {
   return {
-    ...budgetStatus(storedBudgetFigures(b), nowMs),
+    ...budgetStatus(storedBudgetFigures(b), nowMs, history),
     scopeKeys: b.summary.count,
     scopeKeysExceeded: b.summary.reachedLimit,
   };
+}
+
+/** Every budget's figures and status, as the reconcile's status and enforcement take them. */
+export function storedBudgets(
+  stored: readonly StoredBudget[],
+  nowMs: number,
+  history?: SpendHistory,
+): ComputedBudgets {
+  const figures = stored.map(storedBudgetFigures);
+  const budgets = stored.map((b) => storedBudgetStatus(b, nowMs, history));
+  const top = budgets.reduce((m, b) => Math.max(m, b.utilizationPercent ?? 0), -1);
+  return { figures, budgets, topBudgetUtilization: top < 0 ? undefined : `${top}%` };
 }
 
 /** "ns/s1" or "ns/s1 and 1,234 more": one key named per budget, the rest counted. */

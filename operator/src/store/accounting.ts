@@ -90,11 +90,24 @@ export interface CallRecord {
   readonly tags: Tags;
 }
 
+/** A budget's sums of one period that start again from zero (its period, scope or time zone
+ * changed while the period's start stayed the same). */
+export interface BudgetReset {
+  readonly budget: string;
+  readonly periodStartNs: bigint;
+}
+
 /** Everything one collection round adds for one policy. */
 export interface RoundCommit {
   readonly policy: string;
   readonly atNs: bigint;
   readonly cursors: readonly CursorMove[];
+  /** The fold's state without its sums (budgets/state.ts encoding); undefined: unchanged. */
+  readonly state?: string;
+  /** With `state`: entries measured before this (ms) are not counted (see policy_state). */
+  readonly countFromMs?: number;
+  /** Applied before `budgets`. */
+  readonly resets?: readonly BudgetReset[];
   readonly budgets: readonly BudgetDelta[];
   readonly sessions: readonly SessionDelta[];
   readonly rollups: readonly RollupDelta[];
@@ -114,6 +127,36 @@ export interface BudgetSummary {
   readonly totalNano: bigint;
   /** Highest spend first; ties by key. */
   readonly top: readonly Ranked[];
+}
+
+/** Where a policy's collection stands: the fold's state (without sums) and the cursors. */
+export interface PolicyPoint {
+  /** '' when the store has none (a new policy, or a store that was lost). */
+  readonly state: string;
+  /** Entries measured before this are not counted; 0 unless the store was rebuilt. */
+  readonly countFromMs: number;
+  readonly cursors: Map<string, LedgerPoint>;
+}
+
+/** A budget status asks about: its open period and its amount. */
+export interface BudgetQuery {
+  readonly budget: string;
+  readonly periodStartNs: bigint;
+  readonly limitNano: bigint;
+  /** How many scope keys at or over the limit to list (Suspend budgets act on each). */
+  readonly listReached: number;
+}
+
+export interface BudgetSnapshot extends BudgetSummary {
+  readonly budget: string;
+  /** Keys at or over the limit, highest first, at most `listReached`. */
+  readonly reached: readonly Ranked[];
+}
+
+/** What one committed moment of a policy holds: cursors and budgets read together. */
+export interface PolicySnapshot {
+  readonly cursors: Map<string, LedgerPoint>;
+  readonly budgets: readonly BudgetSnapshot[];
 }
 
 export interface SessionRecord {
@@ -182,6 +225,20 @@ export function retentionAt(nowMs: number, days: RetentionDays = DEFAULT_RETENTI
     rollupsBeforeDay: today - days.rollups,
   };
 }
+
+/** The tables of the store, as the size metric names them; those that refer to a tag set come
+ * before tag_sets. */
+export const STORE_TABLES = [
+  'ledger_cursors',
+  'policy_state',
+  'budget_sums',
+  'session_totals',
+  'calls',
+  'daily_rollups',
+  'tag_set_members',
+  'tag_sets',
+] as const;
+export type StoreTable = (typeof STORE_TABLES)[number];
 
 export class CursorConflictError extends Error {
   override readonly name = 'CursorConflictError';
@@ -310,6 +367,77 @@ function sessionRecord(
   };
 }
 
+async function readCursors(db: SqlRunner, policy: string): Promise<Map<string, LedgerPoint>> {
+  const rows = await db.query<{ node: string; seq: unknown; hash: string }>(
+    'SELECT node, seq, hash FROM ledger_cursors WHERE policy = $1 ORDER BY node',
+    [policy],
+  );
+  return new Map(rows.map((r) => [r.node, { seq: int(r.seq), hash: r.hash }]));
+}
+
+/**
+ * Every transaction that writes or reads a policy's round takes its policy_state row first
+ * (creating it empty if need be): on PostgreSQL the row lock makes them take turns, so what one
+ * reads after it is one committed round; SQLite's BEGIN IMMEDIATE already admits one writer.
+ */
+function lockPolicy(tx: SqlRunner, policy: string): Promise<number> {
+  return writeState(tx, policy, 0n);
+}
+
+function writeState(
+  tx: SqlRunner,
+  policy: string,
+  atNs: bigint,
+  state?: string,
+  countFromMs = 0,
+): Promise<number> {
+  return state === undefined
+    ? tx.run(
+        `INSERT INTO policy_state (policy, state, count_from_ms, updated_ns) VALUES ($1, '', 0, $2)
+         ON CONFLICT (policy) DO UPDATE SET updated_ns = policy_state.updated_ns`,
+        [policy, atNs],
+      )
+    : tx.run(
+        `INSERT INTO policy_state (policy, state, count_from_ms, updated_ns) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (policy) DO UPDATE SET state = excluded.state,
+           count_from_ms = excluded.count_from_ms, updated_ns = excluded.updated_ns`,
+        [policy, state, countFromMs, atNs],
+      );
+}
+
+/**
+ * What status needs of a budget: the number of scope keys, how many reached `limitNano`, the
+ * total and the top `n` keys. Bounded work whatever the number of keys (an index on spend).
+ */
+async function summarise(
+  db: SqlRunner,
+  policy: string,
+  budget: string,
+  periodStartNs: bigint,
+  limitNano: bigint,
+  n: number,
+): Promise<BudgetSummary> {
+  const params = [policy, budget, periodStartNs];
+  const [agg] = await db.query<{ n: unknown; reached: unknown; total: unknown }>(
+    `SELECT count(*) AS n, sum(CASE WHEN spend_nano >= $4 THEN 1 ELSE 0 END) AS reached,
+       sum(spend_nano) AS total
+     FROM budget_sums WHERE policy = $1 AND budget = $2 AND period_start_ns = $3`,
+    [...params, limitNano],
+  );
+  const top = await db.query<{ scope_key: string; spend_nano: unknown }>(
+    `SELECT scope_key, spend_nano FROM budget_sums
+     WHERE policy = $1 AND budget = $2 AND period_start_ns = $3
+     ORDER BY spend_nano DESC, scope_key LIMIT $4`,
+    [...params, n],
+  );
+  return {
+    count: Number(int(agg?.n)),
+    reachedLimit: Number(int(agg?.reached)),
+    totalNano: int(agg?.total),
+    top: top.map((r) => ({ key: r.scope_key, nano: int(r.spend_nano) })),
+  };
+}
+
 export class AccountingStore {
   /** Canonical tag JSON → tag_sets.id; ids never change once assigned. */
   private readonly tagSetIds = new Map<string, bigint>();
@@ -325,12 +453,55 @@ export class AccountingStore {
     return migrate(this.engine);
   }
 
-  async cursors(policy: string): Promise<Map<string, LedgerPoint>> {
-    const rows = await this.engine.query<{ node: string; seq: unknown; hash: string }>(
-      'SELECT node, seq, hash FROM ledger_cursors WHERE policy = $1 ORDER BY node',
-      [policy],
-    );
-    return new Map(rows.map((r) => [r.node, { seq: int(r.seq), hash: r.hash }]));
+  cursors(policy: string, db: SqlRunner = this.engine): Promise<Map<string, LedgerPoint>> {
+    return readCursors(db, policy);
+  }
+
+  /** The fold's state and the cursors of `policy`, as one committed round left them. */
+  async point(policy: string): Promise<PolicyPoint> {
+    return this.engine.transaction(async (tx) => {
+      await lockPolicy(tx, policy);
+      const [row] = await tx.query<{ state: string; count_from_ms: unknown }>(
+        'SELECT state, count_from_ms FROM policy_state WHERE policy = $1',
+        [policy],
+      );
+      return {
+        state: row?.state ?? '',
+        countFromMs: Number(int(row?.count_from_ms)),
+        cursors: await readCursors(tx, policy),
+      };
+    });
+  }
+
+  /** Cursors and budget summaries of `policy` read in one transaction, so status shows a
+   * moment the store really held: spend is exactly what the cursors cover. */
+  async snapshot(
+    policy: string,
+    budgets: readonly BudgetQuery[],
+    top: number,
+  ): Promise<PolicySnapshot> {
+    return this.engine.transaction(async (tx) => {
+      await lockPolicy(tx, policy);
+      const out: BudgetSnapshot[] = [];
+      for (const b of budgets) {
+        const summary = await summarise(tx, policy, b.budget, b.periodStartNs, b.limitNano, top);
+        const reached =
+          b.listReached > 0 && summary.reachedLimit > 0
+            ? await tx.query<{ scope_key: string; spend_nano: unknown }>(
+                `SELECT scope_key, spend_nano FROM budget_sums
+                 WHERE policy = $1 AND budget = $2 AND period_start_ns = $3 AND spend_nano >= $4
+                 ORDER BY spend_nano DESC, scope_key LIMIT $5`,
+                [policy, b.budget, b.periodStartNs, b.limitNano, b.listReached],
+              )
+            : [];
+        out.push({
+          ...summary,
+          budget: b.budget,
+          reached: reached.map((r) => ({ key: r.scope_key, nano: int(r.spend_nano) })),
+        });
+      }
+      return { cursors: await readCursors(tx, policy), budgets: out };
+    });
   }
 
   /**
@@ -340,7 +511,14 @@ export class AccountingStore {
   async commit(round: RoundCommit): Promise<void> {
     const created = new Map<string, bigint>();
     await this.engine.transaction(async (tx) => {
+      await writeState(tx, round.policy, round.atNs, round.state, round.countFromMs);
       for (const c of round.cursors) await this.moveCursor(tx, round.policy, round.atNs, c);
+      for (const r of round.resets ?? []) {
+        await tx.run(
+          'DELETE FROM budget_sums WHERE policy = $1 AND budget = $2 AND period_start_ns = $3',
+          [round.policy, r.budget, r.periodStartNs],
+        );
+      }
       await this.addBudgets(tx, round.policy, round.budgets);
       await this.addSessions(tx, round.policy, round.sessions);
       await this.addRollups(tx, round.policy, round.rollups, created);
@@ -566,36 +744,15 @@ export class AccountingStore {
     return int(row?.spend_nano);
   }
 
-  /**
-   * What status needs of a budget: the number of scope keys, how many reached `limitNano`, the
-   * total and the top `n` keys. Bounded work whatever the number of keys (an index on spend).
-   */
-  async budgetSummary(
+  /** One budget's summary for status (see summarise). */
+  budgetSummary(
     policy: string,
     budget: string,
     periodStartNs: bigint,
     limitNano: bigint,
     n: number,
   ): Promise<BudgetSummary> {
-    const params = [policy, budget, periodStartNs];
-    const [agg] = await this.engine.query<{ n: unknown; reached: unknown; total: unknown }>(
-      `SELECT count(*) AS n, sum(CASE WHEN spend_nano >= $4 THEN 1 ELSE 0 END) AS reached,
-         sum(spend_nano) AS total
-       FROM budget_sums WHERE policy = $1 AND budget = $2 AND period_start_ns = $3`,
-      [...params, limitNano],
-    );
-    const top = await this.engine.query<{ scope_key: string; spend_nano: unknown }>(
-      `SELECT scope_key, spend_nano FROM budget_sums
-       WHERE policy = $1 AND budget = $2 AND period_start_ns = $3
-       ORDER BY spend_nano DESC, scope_key LIMIT $4`,
-      [...params, n],
-    );
-    return {
-      count: Number(int(agg?.n)),
-      reachedLimit: Number(int(agg?.reached)),
-      totalNano: int(agg?.total),
-      top: top.map((r) => ({ key: r.scope_key, nano: int(r.spend_nano) })),
-    };
+    return summarise(this.engine, policy, budget, periodStartNs, limitNano, n);
   }
 
   async session(
@@ -626,6 +783,19 @@ export class AccountingStore {
       [policy, namespace, sessionId, limit],
     );
     return rows.map(callFromRow);
+  }
+
+  /** One session under every policy that counted it (the operator's session API). */
+  async sessionPolicies(
+    namespace: string,
+    sessionId: string,
+  ): Promise<{ policy: string; session: SessionRecord }[]> {
+    const rows = await this.engine.query<{ policy: string }>(
+      `SELECT policy, ${SESSION_SUMS} FROM session_totals
+       WHERE namespace = $1 AND session_id = $2 GROUP BY policy ORDER BY policy`,
+      [namespace, sessionId],
+    );
+    return rows.map((r) => ({ policy: r.policy, session: sessionRecord(namespace, sessionId, r) }));
   }
 
   /** The `n` costliest sessions whose spend falls in the day range, optionally of one namespace. */
@@ -713,6 +883,16 @@ export class AccountingStore {
 
   sizeBytes(): Promise<bigint> {
     return this.engine.sizeBytes();
+  }
+
+  /** Rows per table. Exact counts: a scan each, so the upkeep asks once in a while. */
+  async rows(): Promise<Map<StoreTable, bigint>> {
+    const out = new Map<StoreTable, bigint>();
+    for (const table of STORE_TABLES) {
+      const [row] = await this.engine.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${table}`);
+      out.set(table, int(row?.n));
+    }
+    return out;
   }
 
   close(): Promise<void> {

@@ -4,10 +4,11 @@
 // exactly), and the session totals and daily rollups from the contributions it counted. Pure.
 import type { CallsEntry, LedgerPosition } from '@agentmeter/crds';
 import type { Contribution } from '../budgets/contribution.ts';
-import type { PolicyState } from '../budgets/state.ts';
+import type { BudgetAccum, PolicyState } from '../budgets/state.ts';
 import { addRollups, addSessions, mergeInto, rollupKey, sessionKey } from './accounting.ts';
 import type {
   BudgetDelta,
+  BudgetReset,
   CallRecord,
   CursorMove,
   RollupDelta,
@@ -18,20 +19,44 @@ import type {
 const DAY_MS = 86_400_000;
 const MS = 1_000_000n;
 
+function continues(before: PolicyState, name: string, b: BudgetAccum): boolean {
+  const old = before.budgets.get(name);
+  return old !== undefined && old.spec === b.spec && old.start === b.start;
+}
+
 /** Per-budget sum changes from `before` to `after`; a budget in a new period starts from 0. */
 export function budgetDeltas(before: PolicyState, after: PolicyState): BudgetDelta[] {
   const out: BudgetDelta[] = [];
   for (const [name, b] of after.budgets) {
     const old = before.budgets.get(name);
-    const continues = old !== undefined && old.spec === b.spec && old.start === b.start;
+    const same = continues(before, name, b);
     for (const [scopeKey, nano] of b.sums) {
-      const delta = nano - (continues ? (old.sums.get(scopeKey) ?? 0n) : 0n);
+      const delta = nano - (same ? (old?.sums.get(scopeKey) ?? 0n) : 0n);
       if (delta !== 0n) {
         out.push({ budget: name, periodStartNs: BigInt(b.start) * MS, scopeKey, nano: delta });
       }
     }
   }
   return out;
+}
+
+/**
+ * Budgets whose sums in `after` do not continue `before`'s (new, re-added, or period, time zone
+ * or scope changed): the store's rows of that period are replaced, not added to.
+ */
+export function budgetResets(before: PolicyState, after: PolicyState): BudgetReset[] {
+  return [...after.budgets]
+    .filter(([name, b]) => !continues(before, name, b))
+    .map(([budget, b]) => ({ budget, periodStartNs: BigInt(b.start) * MS }));
+}
+
+/** The fold's state as the store keeps it: budget periods without their sums (budget_sums
+ * holds those), so the state does not grow with the number of scope keys. */
+export function withoutSums(state: PolicyState): PolicyState {
+  return {
+    ...state,
+    budgets: new Map([...state.budgets].map(([k, b]) => [k, { ...b, sums: new Map() }])),
+  };
 }
 
 /** Cursor moves from the positions a round started at to the ones it finished at. */
@@ -190,12 +215,14 @@ export class RoundRecorder {
     atNs: bigint,
     budgets: readonly BudgetDelta[],
     cursors: readonly CursorMove[],
+    more: Pick<RoundCommit, 'state' | 'countFromMs' | 'resets'> = {},
   ): RoundCommit {
     return {
       policy,
       atNs,
       cursors,
       budgets,
+      ...more,
       sessions: [...this.#sessions.values()],
       rollups: [...this.#rollups.values()],
       calls: this.#calls,

@@ -166,6 +166,28 @@ CREATE TABLE daily_rollups (
 `;
 }
 
+function v2(t: Types): string {
+  return `
+-- Per policy, what the exactly-once fold carries from round to round besides the sums: each
+-- budget's open period, the open periods' per-namespace report figures and the closed periods
+-- awaiting their CostReports (operator/src/budgets/state.ts's encoding, budget sums left out:
+-- they are budget_sums). Written in the round's transaction with the cursors; every round's
+-- transaction writes this row first, so rounds of one policy take turns on it.
+-- count_from_ms: entries measured before it are not counted. A store rebuilt from the agents'
+-- ledgers after it was lost sets it to the open period's start, so closed periods (their
+-- CostReports exist) are not counted a second time into the open one.
+CREATE TABLE policy_state (
+  policy         ${t.text} NOT NULL PRIMARY KEY,
+  state          ${t.text} NOT NULL,
+  count_from_ms  ${t.int}  NOT NULL,
+  updated_ns     ${t.int}  NOT NULL
+)${t.keyedTable};
+
+-- The operator's session API asks by namespace and id across policies.
+CREATE INDEX session_totals_session ON session_totals (namespace, session_id);
+`;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -173,4 +195,5 @@ export const MIGRATIONS: readonly Migration[] = [
     postgres: v1(POSTGRES),
     sqlite: v1(SQLITE),
   },
+  { version: 2, name: 'policy-state', postgres: v2(POSTGRES), sqlite: v2(SQLITE) },
 ];

@@ -7,8 +7,10 @@
 //   (which go to a separate negative cache) can evict an answer that passed.
 import { createHash } from 'node:crypto';
 import type { V1SubjectAccessReview, V1TokenReview } from '@kubernetes/client-node';
-import type { InformerLogger, RestClient } from '@agentmeter/kube-client';
-import { AccessRefused } from './access.ts';
+import type { Request } from 'express';
+import type { InformerLogger } from '../informer.ts';
+import type { RestClient } from '../rest-client.ts';
+import { AccessRefused, bearerToken } from './access.ts';
 import { RateBuckets, type BucketRate } from './rate-bucket.ts';
 import { TtlCache } from './ttl-cache.ts';
 
@@ -183,4 +185,18 @@ export class TokenReviewer {
     );
     return sar.status?.allowed === true && sar.status.denied !== true;
   }
+}
+
+/** The user behind the request's bearer token; 401 without one or when the apiserver refuses it.
+ * `source` is the caller's address, the key of the per-source review bound. */
+export async function tokenUser(
+  reviewer: TokenReviewer,
+  req: Request,
+  source: string,
+): Promise<ReviewedUser> {
+  const token = bearerToken(req);
+  if (token === undefined) throw new AccessRefused(401, 'a bearer token is required');
+  const user = await reviewer.authenticate(token, source);
+  if (user === null) throw new AccessRefused(401, 'the bearer token was not accepted');
+  return user;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RestClient } from '@agentmeter/kube-client';
+import type { RestClient } from '../rest-client.ts';
 import { AccessRefused } from './access.ts';
 import { TokenReviewer } from './token-review.ts';
 
