@@ -21,8 +21,9 @@ npm_ci() {
   fi
 }
 npm_ci .
-# The test workload app is its own package (it stands for a user's app), typechecked and tested here.
+# The test workload apps are their own packages (each stands for a user's app), typechecked and tested here.
 npm_ci test/apps/agent-app
+npm_ci test/apps/openai-app
 
 echo "[test] control plane binaries"
 bash hack/build-control-plane.sh >/dev/null
