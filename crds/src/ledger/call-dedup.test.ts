@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { callKeys, callsToWrite, seenFromLedger } from './call-dedup.ts';
+import { callKeys, callsToWrite, recordIdentity, seenFromLedger } from './call-dedup.ts';
 import { sealEntry } from './chain.ts';
 import { callsBody, draft, modelCall } from './fixtures.ts';
 import { GENESIS_PREV } from './types.ts';
@@ -25,7 +25,7 @@ describe('callsToWrite', () => {
 
   it("keeps tenants apart: another namespace's copied ids do not suppress a call", () => {
     const a = tool('00000000000000a1', 'call-1');
-    const seen = new Set(callKeys('tenant-a', a));
+    const seen = new Set(callKeys(recordIdentity('tenant-a', a)));
     expect(callsToWrite(seen, 'tenant-b', [a]).write).toEqual([a]);
   });
 

@@ -1,5 +1,12 @@
-export { callKeys, callsToWrite, seenFromLedger } from './call-dedup.ts';
-export type { CallsToWrite } from './call-dedup.ts';
+export {
+  callKeys,
+  callsToWrite,
+  isDuplicateCall,
+  ledgerCalls,
+  recordIdentity,
+  seenFromLedger,
+} from './call-dedup.ts';
+export type { CallIdentity, CallsToWrite, SeenCallKeys } from './call-dedup.ts';
 export { canonicalize } from './canonical.ts';
 export { canonicalSplitFast } from './canonical-fast-path.ts';
 export {

@@ -1,22 +1,19 @@
-// Exactly once: a call is claimed by its (namespace, trace id, span id), and by its
-// (namespace, gen_ai.tool.call.id) when it has one, so a retried export, a span sent twice, or a
-// tool call seen both as `execute_tool` and as its MCP `tools/call` counts once. Keys live in
-// buckets by the span's END time, not its arrival: a duplicate carries the same end time, so it
-// finds its original as long as that is inside the window, and a call ending before the window
-// is refused (the exporter is told) rather than counted without the check. Keys are scoped by
-// namespace so one tenant cannot suppress another's calls with copied ids.
+// Exactly once, by the rule of @agentmeter/crds (callKeys, isDuplicateCall): a call is claimed
+// by its (namespace, trace id, span id), and by its (namespace, gen_ai.tool.call.id) when it has
+// one, so a retried export, a span sent twice, or a tool call seen both as `execute_tool` and as
+// its MCP `tools/call` counts once. This is the rule's storage for the agent: 64-bit fingerprints
+// of the keys in buckets by the span's END time, not its arrival. A duplicate carries the same
+// end time, so it finds its original as long as that is inside the window, and a call ending
+// before the window is refused (the exporter is told) rather than counted without the check.
 //
 // Durable across restarts without a file of its own: the ledger is the record of what was
 // counted (write first), and at start the set is rebuilt from the calls entries of the window
 // (markWritten). A crash between the write and the mark therefore loses no mark.
 import { hash } from 'node:crypto';
+import { callKeys, isDuplicateCall, type CallIdentity as KeyedCall } from '@agentmeter/crds';
 import { FingerprintSet } from './fingerprint-set.ts';
 
-export interface CallIdentity {
-  readonly namespace: string;
-  readonly traceId: string;
-  readonly spanId: string;
-  readonly callId: string | null;
+export interface CallIdentity extends KeyedCall {
   readonly endNs: bigint;
 }
 
@@ -25,20 +22,20 @@ export type Claim = 'new' | 'duplicate' | 'stale';
 /** Buckets per window: expiry frees memory in steps of a sixtieth of it. */
 const BUCKETS = 60n;
 
-function fingerprint(key: string): [number, number] {
+/** A key as stored: its 64-bit fingerprint, and for a span key the bucket of the span's end. */
+interface StoredKey {
+  readonly hi: number;
+  readonly lo: number;
+  /** A duplicate span ends at the same instant, so its key is looked up in that bucket only. */
+  readonly bucket: number | null;
+}
+
+function stored(key: string, bucket: number | null): StoredKey {
   const digest = hash('sha256', key, 'buffer');
   const hi = digest.readUInt32LE(0);
   const lo = digest.readUInt32LE(4);
   // 0/0 marks an empty slot; a digest starting with 64 zero bits is remapped.
-  return hi === 0 && lo === 0 ? [0, 1] : [hi, lo];
-}
-
-function spanKey(c: CallIdentity): string {
-  return `s\n${c.namespace}\n${c.traceId}${c.spanId}`;
-}
-
-function callIdKey(namespace: string, callId: string): string {
-  return `c\n${namespace}\n${callId}`;
+  return hi === 0 && lo === 0 ? { hi: 0, lo: 1, bucket } : { hi, lo, bucket };
 }
 
 export class CallDedupe {
@@ -47,6 +44,14 @@ export class CallDedupe {
   /** By bucket index (end time / bucket width): a number, cheaper to hash than a bigint. */
   readonly #buckets = new Map<number, FingerprintSet>();
   #oldest = -1;
+  /** The seen keys of the whole window, as the shared rule reads them. */
+  readonly #seen = {
+    has: ({ hi, lo, bucket }: StoredKey): boolean => {
+      if (bucket !== null) return this.#buckets.get(bucket)?.has(hi, lo) === true;
+      for (const b of this.#buckets.values()) if (b.has(hi, lo)) return true;
+      return false;
+    },
+  };
 
   constructor(options: { windowNs: bigint }) {
     if (options.windowNs < BUCKETS) throw new RangeError('dedupe window too short');
@@ -59,30 +64,30 @@ export class CallDedupe {
     this.expire(nowNs);
     if (call.endNs < nowNs - this.windowNs) return 'stale';
     const index = Number(call.endNs / this.#bucketNs);
-    const span = fingerprint(spanKey(call));
-    if (this.#buckets.get(index)?.has(span[0], span[1]) === true) return 'duplicate';
-    const id = call.callId === null ? null : fingerprint(callIdKey(call.namespace, call.callId));
-    if (id !== null) {
-      for (const b of this.#buckets.values()) if (b.has(id[0], id[1])) return 'duplicate';
-    }
-    this.#mark(index, span, id);
+    const keys = this.#keys(call, index);
+    if (isDuplicateCall(this.#seen, keys)) return 'duplicate';
+    this.#mark(index, keys);
     return 'new';
   }
 
   /** Marks a call already in the ledger (the rebuild at start), without checks. */
   markWritten(call: CallIdentity): void {
-    const id = call.callId === null ? null : fingerprint(callIdKey(call.namespace, call.callId));
-    this.#mark(Number(call.endNs / this.#bucketNs), fingerprint(spanKey(call)), id);
+    const index = Number(call.endNs / this.#bucketNs);
+    this.#mark(index, this.#keys(call, index));
   }
 
-  #mark(index: number, span: [number, number], id: [number, number] | null): void {
+  /** The rule's keys (the span's first), stored in the bucket of the span's end. */
+  #keys(call: CallIdentity, index: number): StoredKey[] {
+    return callKeys(call).map((key, i) => stored(key, i === 0 ? index : null));
+  }
+
+  #mark(index: number, keys: readonly StoredKey[]): void {
     let bucket = this.#buckets.get(index);
     if (bucket === undefined) {
       bucket = new FingerprintSet();
       this.#buckets.set(index, bucket);
     }
-    bucket.add(span[0], span[1]);
-    if (id !== null) bucket.add(id[0], id[1]);
+    for (const { hi, lo } of keys) bucket.add(hi, lo);
   }
 
   /** Drops the buckets that ended before the window. */

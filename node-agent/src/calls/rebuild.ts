@@ -1,7 +1,7 @@
 // At start, the dedupe set is rebuilt from the calls entries the ledger already holds: the
 // ledger is written first and is the mark, so a crash between writing a call and remembering it
 // loses nothing, and a retry after a restart is still recognised.
-import type { LedgerEntry } from '@agentmeter/crds';
+import { ledgerCalls, type LedgerEntry } from '@agentmeter/crds';
 import type { CallDedupe } from './dedupe.ts';
 
 export interface LedgerReader {
@@ -26,20 +26,10 @@ export async function rebuildDedupe(
   let marked = 0;
   while (after < head) {
     const entries = await ledger.readAfter(after, READ_ENTRIES);
-    for (const entry of entries) {
-      if (entry.kind !== 'calls') continue;
-      for (const call of entry.calls) {
-        const endNs = BigInt(call.end);
-        if (endNs < since) continue;
-        dedupe.markWritten({
-          namespace: entry.pod.namespace,
-          traceId: call.traceId,
-          spanId: call.spanId,
-          callId: call.tool?.callId ?? null,
-          endNs,
-        });
-        marked++;
-      }
+    for (const call of ledgerCalls(entries)) {
+      if (call.endNs < since) continue;
+      dedupe.markWritten(call);
+      marked++;
     }
     const last = entries.at(-1);
     if (last === undefined) break;
