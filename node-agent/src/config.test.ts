@@ -61,6 +61,7 @@ describe('parseConfig', () => {
       otlpListen: { host: '0.0.0.0', port: 4318 },
       otlpMaxBodyBytes: 8 * 1024 * 1024,
       sessionWatermarkTicks: 2,
+      callDedupeWindowMs: 30 * 60_000,
       trustedProxies: [],
       gpu: 'auto',
       nvidiaSmi: 'nvidia-smi',
@@ -80,6 +81,15 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it('takes the call dedupe window as a duration, from the flag or the environment', () => {
+    expect(parseConfig([...good, '--call-dedupe-window=2h'], env).callDedupeWindowMs).toBe(
+      2 * 3_600_000,
+    );
+    expect(
+      parseConfig(good, { ...env, AGENTMETER_CALL_DEDUPE_WINDOW: '1m' }).callDedupeWindowMs,
+    ).toBe(60_000);
+  });
+
   it('takes a heap cap in bytes, or 0 for none', () => {
     expect(parseConfig([...good, '--heap-cap=4Mi'], env).heapCapBytes).toBe(4 * 1024 * 1024);
     expect(parseConfig(good, { ...env, AGENTMETER_HEAP_CAP: '0' }).heapCapBytes).toBe(0);
@@ -88,6 +98,12 @@ describe('parseConfig', () => {
   it.each([
     ['--session-watermark-ticks=31', /--session-watermark-ticks: invalid value "31"/],
     ['--session-watermark-ticks=-1', /--session-watermark-ticks: invalid value "-1"/],
+    [
+      '--call-dedupe-window=30s',
+      /--call-dedupe-window: invalid value "30s": expected a duration from 1m to 6h/,
+    ],
+    ['--call-dedupe-window=7h', /--call-dedupe-window: invalid value "7h"/],
+    ['--call-dedupe-window=half an hour', /--call-dedupe-window: invalid value "half an hour"/],
     [
       '--trusted-proxies=10.0.0.0/33',
       /--trusted-proxies: invalid value "10.0.0.0\/33": expected comma-separated CIDRs/,
@@ -105,6 +121,14 @@ describe('parseConfig', () => {
     ['--dcgm-url=ftp://x', /--dcgm-url: invalid value "ftp:\/\/x"/],
   ])('refuses %s', (flag, message) => {
     expect(() => parseConfig([...good, flag], env)).toThrow(message);
+  });
+
+  it('refuses a call dedupe window longer than the ledger retention (the rebuild reads it)', () => {
+    expect(() =>
+      parseConfig([...good, '--call-dedupe-window=2h', '--ledger-retention=1h'], env),
+    ).toThrow(
+      /--call-dedupe-window: invalid value "2h": expected at most the ledger retention \(1h\)/,
+    );
   });
 
   it('reads environment variables, AGENTMETER_NODE_NAME over NODE_NAME', () => {

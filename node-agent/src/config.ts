@@ -44,6 +44,9 @@ export interface AgentConfig {
   readonly otlpMaxBodyBytes: number;
   /** Ticks a measured tick waits for late spans before it is split and written. */
   readonly sessionWatermarkTicks: number;
+  /** How long, by span end time, a call is remembered for exactly-once counting; calls that
+   * ended earlier are refused as stale. At most the ledger retention (the rebuild reads it). */
+  readonly callDedupeWindowMs: number;
   /** CIDRs (admin-listed proxies) whose spans may claim a pod by `k8s.pod.uid`; from any
    * other address that is not a live pod of this node, spans are refused. Empty by default. */
   readonly trustedProxies: readonly Cidr[];
@@ -136,6 +139,11 @@ const SETTINGS = {
     env: ['AGENTMETER_SESSION_WATERMARK_TICKS'],
     default: '2',
   },
+  callDedupeWindow: {
+    flag: 'call-dedupe-window',
+    env: ['AGENTMETER_CALL_DEDUPE_WINDOW'],
+    default: '30m',
+  },
   trustedProxies: { flag: 'trusted-proxies', env: ['AGENTMETER_TRUSTED_PROXIES'], default: '' },
   gpu: { flag: 'gpu', env: ['AGENTMETER_GPU'], default: 'auto' },
   nvidiaSmi: { flag: 'nvidia-smi', env: ['AGENTMETER_NVIDIA_SMI'], default: 'nvidia-smi' },
@@ -215,6 +223,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ag
   const otlpListen = read(SETTINGS.otlpListen);
   const otlpMaxBody = read(SETTINGS.otlpMaxBody);
   const watermark = read(SETTINGS.sessionWatermark);
+  const dedupeWindow = read(SETTINGS.callDedupeWindow);
   const trusted = read(SETTINGS.trustedProxies);
   const metricsListen = read(SETTINGS.metricsListen);
   const healthListen = read(SETTINGS.healthListen);
@@ -253,6 +262,17 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ag
     throw new ConfigError(audience.source, audience.value, 'a token audience such as agentmeter');
   }
 
+  const ledgerRetentionMs = durationIn(retention, HOUR, 366 * DAY, '1h to 366d');
+  const callDedupeWindowMs = durationIn(dedupeWindow, MINUTE, 6 * HOUR, '1m to 6h');
+  if (callDedupeWindowMs > ledgerRetentionMs) {
+    // After a restart the window is rebuilt from the ledger's calls entries: they must be there.
+    throw new ConfigError(
+      dedupeWindow.source,
+      dedupeWindow.value,
+      `at most the ledger retention (${retention.value ?? ''})`,
+    );
+  }
+
   const level = logLevel.value as LogLevel;
   if (!LOG_LEVELS.includes(level)) {
     throw new ConfigError(logLevel.source, logLevel.value, `one of ${LOG_LEVELS.join(', ')}`);
@@ -269,12 +289,13 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ag
     procRoot: directory(procRoot, false),
     sysRoot: directory(sysRoot, false),
     ledgerSegmentBytes: byteSize(segment, MI, 1024 * MI, '1Mi to 1Gi'),
-    ledgerRetentionMs: durationIn(retention, HOUR, 366 * DAY, '1h to 366d'),
+    ledgerRetentionMs,
     logLevel: level,
     shutdownTimeoutMs: durationIn(shutdown, SECOND, 5 * MINUTE, '1s to 5m'),
     otlpListen: parseListen(otlpListen.source, otlpListen.value ?? ''),
     otlpMaxBodyBytes: byteSize(otlpMaxBody, 1024, 64 * MI, '1Ki to 64Mi'),
     sessionWatermarkTicks: Number(watermark.value),
+    callDedupeWindowMs,
     trustedProxies: parseCidrs(trusted.source, trusted.value ?? ''),
     gpu: gpu.value,
     nvidiaSmi: nvidiaSmi.value ?? 'nvidia-smi',

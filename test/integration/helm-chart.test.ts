@@ -489,6 +489,23 @@ describe('helm lint and template', () => {
     expect(none.map((e) => e.name)).not.toContain('AGENTMETER_TRUSTED_PROXIES');
   });
 
+  it('agent.callDedupeWindow reaches the agent (30m by default); the schema refuses a non-duration', async () => {
+    const envOf = (docs: Manifest[]) =>
+      (podSpec(one(docs, 'DaemonSet')).containers[0] as Container).env;
+    const { docs } = await render('dd', 'agentmeter', undefined);
+    expect(envOf(docs)).toContainEqual({ name: 'AGENTMETER_CALL_DEDUPE_WINDOW', value: '30m' });
+    const longer = await render('dd', 'agentmeter', undefined, {
+      set: ['agent.callDedupeWindow=2h'],
+    });
+    expect(envOf(longer.docs)).toContainEqual({
+      name: 'AGENTMETER_CALL_DEDUPE_WINDOW',
+      value: '2h',
+    });
+    const res = await lint('--set', 'agent.callDedupeWindow=half an hour');
+    expect(res.code).not.toBe(0);
+    expect(res.stdout).toContain('agent.callDedupeWindow');
+  });
+
   it('GPU values: PodResources mounted read-only, the RuntimeClass and nvidia-smi path set', async () => {
     const { docs } = await render('gpu', 'agentmeter', 'ci/gpu-values.yaml');
     const agent = podSpec(one(docs, 'DaemonSet'));

@@ -12,7 +12,6 @@ import { otlpRouter } from '../otlp/receiver.ts';
 import type { PodMeta } from '../pods/pod-meta.ts';
 import type { PodWatch } from '../pods/pod-watch.ts';
 import {
-  DEFAULT_CALL_DEDUPE_WINDOW_NS,
   SessionIngest,
   Settlement,
   sessionFromAnnotations,
@@ -62,7 +61,7 @@ export function wireSessions(options: {
   // The batcher holds ticks for the watermark itself; the settlement splits when it is asked.
   const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
   const calls = new CallCollector();
-  const dedupe = new CallDedupe({ windowNs: DEFAULT_CALL_DEDUPE_WINDOW_NS });
+  const dedupe = new CallDedupe({ windowNs: BigInt(config.callDedupeWindowMs) * 1_000_000n });
   const directory: PodDirectory = {
     podsByIp: (ip) => pods.byIp(ip).map(identity),
     podByUid: (uid) => {

@@ -8,7 +8,7 @@ export {
   trustedSources,
 } from './identity.ts';
 export type { PodDirectory, PodIdentity, SourceIdentity, SpanIdentity } from './identity.ts';
-export { DEFAULT_CALL_DEDUPE_WINDOW_NS, SessionIngest, unattributedKeyString } from './ingest.ts';
+export { SessionIngest, unattributedKeyString } from './ingest.ts';
 export type { IngestCounters, SessionIngestOptions } from './ingest.ts';
 export { DEFAULT_RESOLVER_CONFIG, SESSION_ID_ATTRIBUTE, SessionResolver } from './resolve.ts';
 export type {

@@ -40,8 +40,9 @@ export interface IngestCounters {
   badHeaders: number;
 }
 
-/** How long the dedupe set remembers a call, by its end time (see calls/dedupe.ts). */
-export const DEFAULT_CALL_DEDUPE_WINDOW_NS = 30n * 60n * 1_000_000_000n;
+/** How long the dedupe set remembers a call, by its end time (see calls/dedupe.ts), when the
+ * caller gives no set; the agent passes its own, sized by --call-dedupe-window. */
+const DEFAULT_CALL_DEDUPE_WINDOW_NS = 30n * 60n * 1_000_000_000n;
 
 const TOKEN_REJECTIONS: Readonly<Record<TokenCountProblem, SpanRejectReason>> = {
   negative: 'token_count_negative',
