@@ -8,12 +8,13 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess } from '../support/agent-process.ts';
 import { adminKubeConfig, controlPlane } from '../support/kube.ts';
 import { startFlood, startProber } from '../support/otlp-flood.ts';
+import { createRunningPod } from '../support/running-pod.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const NODE = `flood-node-${RUN}`;
@@ -38,21 +39,12 @@ describe('health under an OTLP flood', () => {
   beforeAll(async () => {
     stateDir = await mkdtemp(join(tmpdir(), 'agentmeter-flood-'));
     await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
-    await core.createNamespacedPod({
+    await createRunningPod(core, {
       namespace: NAMESPACE,
-      body: {
-        metadata: { name: 'runtime' },
-        spec: { nodeName: NODE, containers: [{ name: 'main', image: 'example.invalid/a:1' }] },
-      },
+      name: 'runtime',
+      nodeName: NODE,
+      ip: POD_IP,
     });
-    await core.patchNamespacedPodStatus(
-      {
-        name: 'runtime',
-        namespace: NAMESPACE,
-        body: { status: { phase: 'Running', podIP: POD_IP, podIPs: [{ ip: POD_IP }] } },
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
     agent = await AgentProcess.start({
       nodeName: NODE,
       kubeconfig: controlPlane().kubeconfig,

@@ -13,12 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import {
   compilePolicy,
   priceCall,
@@ -30,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess } from '../support/agent-process.ts';
 import { createCostPolicy, deleteCostPolicy } from '../support/cost-policy.ts';
 import { adminKubeConfig, controlPlane } from '../support/kube.ts';
+import { createRunningPod } from '../support/running-pod.ts';
 import { waitFor } from '../support/wait.ts';
 
 const RUN = randomBytes(3).toString('hex');
@@ -203,22 +199,12 @@ describe('the openai client with the OTel OpenAI instrumentation: every call rec
       body: { metadata: { name: NAMESPACE, labels: { 'agentmeter.dev/test-run': RUN } } },
     });
     await createCostPolicy(custom, POLICY, SPEC);
-    const pod = await core.createNamespacedPod({
+    podUid = await createRunningPod(core, {
       namespace: NAMESPACE,
-      body: {
-        metadata: { name: 'openai-app' },
-        spec: { nodeName: NODE, containers: [{ name: 'app', image: 'example.invalid/app:1' }] },
-      },
+      name: 'openai-app',
+      nodeName: NODE,
+      ip: POD_IP,
     });
-    podUid = pod.metadata?.uid ?? '';
-    await core.patchNamespacedPodStatus(
-      {
-        name: 'openai-app',
-        namespace: NAMESPACE,
-        body: { status: { phase: 'Running', podIP: POD_IP, podIPs: [{ ip: POD_IP }] } },
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
     agent = await AgentProcess.start({
       nodeName: NODE,
       kubeconfig: controlPlane().kubeconfig,
