@@ -39,11 +39,12 @@ export default defineConfig({
         test: {
           name: 'integration-postgres',
           // The operator suites (exactly once across two replicas, kill -9 failover and
-          // restarts, outages) again with the operators' store on PostgreSQL; `integration` runs
-          // them on the embedded store (test/support/store-engine.ts).
+          // restarts, outages, guards) again with the operators' store on PostgreSQL;
+          // `integration` runs them on the embedded store (test/support/store-engine.ts).
           include: [
             'test/integration/operator.test.ts',
             'test/integration/operator-faults.test.ts',
+            'test/integration/operator-guards.test.ts',
           ],
           env: { AGENTMETER_TEST_STORE: 'postgres' },
           environment: 'node',

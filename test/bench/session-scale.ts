@@ -5,8 +5,10 @@
 // Per engine it prints:
 // - bulk load: the month generated inside the engine chunk by chunk (calls, then session totals,
 //   budget sums and rollups from them, one transaction per chunk), calls per second;
-// - ingest through AccountingStore.commit (what a collection round runs) on top of the full
-//   month: calls per second and a round's p50/p99;
+// - ingest through the operator's own round on top of the full month (session-scale/wired-round.ts:
+//   sealed calls entries from NODES agents, preparePolicy's PolicyFold, commitStatus's store
+//   transaction and status build; the status patch is captured, not sent): calls per second, a
+//   round's p50/p99, the fold state the store carries and the status patch's size;
 // - status: AccountingStore.budgetSummary → storedBudgetStatus/Conditions, its JSON size and time;
 // - session lookup p50/p99 (AccountingStore.session), top 100 sessions of the month
 //   (topSessions, and from the budget's sums), chargeback by tag and by namespace;
@@ -22,24 +24,15 @@ import {
   storedBudgetStatus,
   STATUS_TOP_SCOPES,
 } from '../../operator/src/status/from-store.ts';
-import type {
-  AccountingStore,
-  BudgetDelta,
-  CallRecord,
-  RollupDelta,
-  RoundCommit,
-  SessionDelta,
-} from '../../operator/src/store/accounting.ts';
+import type { AccountingStore } from '../../operator/src/store/accounting.ts';
 import { int } from '../../operator/src/store/engine.ts';
 import { openStore } from '../../operator/src/store/open.ts';
 import { isEngineChild, machine, runEngineChild } from './engine-child.ts';
 import { timeLookups } from './store/lookups.ts';
-import { modelCallRecord } from '../support/call-record.ts';
 import { serverPssBytes, startCluster } from '../support/postgres.ts';
 import {
   BUDGET,
   CALLS_PER_SESSION,
-  DAY_NS,
   DAYS,
   FIRST_DAY,
   MONTH_START_NS,
@@ -49,8 +42,8 @@ import {
   loadChunk,
   namespaceOf,
   sessionIdOf,
-  tagSets,
 } from './session-scale/month-sql.ts';
+import { monthPolicy, NODES, seedMonthState, WiredRound } from './session-scale/wired-round.ts';
 
 const FULL_SESSIONS = 1_000_000;
 const MiB = 1024 * 1024;
@@ -76,95 +69,6 @@ async function timed3<T>(work: () => Promise<T>): Promise<{ ms: number[]; result
     times.push(round1(ms(t)));
   }
   return { ms: times, result: result as T };
-}
-
-/** A collection round of new sessions, with the deltas a round derives from its entries. */
-function roundOf(k: number, sessions: number, seq: bigint): RoundCommit {
-  const tagList = tagSets();
-  const calls: CallRecord[] = [];
-  const out: { budgets: BudgetDelta[]; sessions: SessionDelta[]; rollups: RollupDelta[] } = {
-    budgets: [],
-    sessions: [],
-    rollups: [],
-  };
-  const day = FIRST_DAY + DAYS - 1;
-  for (let i = 0; i < SESSIONS_PER_ROUND; i++) {
-    const s = sessions + k * SESSIONS_PER_ROUND + i;
-    const ns = namespaceOf(s);
-    const id = sessionIdOf(s);
-    const tags = tagList[(s % NAMESPACES) * 4 + (Math.floor(s / 7) % 4)] ?? {};
-    const startNs = BigInt(day) * DAY_NS + BigInt(i) * 1_000_000_000n;
-    for (let j = 0; j < CALLS_PER_SESSION; j++) {
-      const c = s * CALLS_PER_SESSION + j;
-      calls.push(
-        modelCallRecord({
-          traceId: s.toString(16).padStart(32, '0'),
-          spanId: c.toString(16).padStart(16, '0'),
-          startNs: startNs + BigInt(j) * 45_000_000_000n,
-          endNs: startNs + BigInt(j) * 45_000_000_000n + 1_000_000_000n,
-          namespace: ns,
-          sessionId: id,
-          pod: `${ns}-runtime-${s % 8}`,
-          inputTokens: 1000n,
-          outputTokens: 100n,
-          costNano: 2_250_000n,
-          policyGeneration: 3n,
-          tags,
-        }),
-      );
-    }
-    const n = BigInt(CALLS_PER_SESSION);
-    const tokens = 2_250_000n * n;
-    const infra = 1_000_000n * n;
-    out.budgets.push({
-      budget: BUDGET,
-      periodStartNs: MONTH_START_NS,
-      scopeKey: `${ns}/${id}`,
-      nano: tokens + infra,
-    });
-    out.sessions.push({
-      namespace: ns,
-      sessionId: id,
-      day,
-      infraNano: infra,
-      tokensNano: tokens,
-      toolsNano: 0n,
-      apisNano: 0n,
-      calls: n,
-      unpricedCalls: 0n,
-      inputTokens: 1000n * n,
-      outputTokens: 100n * n,
-      firstNs: startNs,
-      lastNs: startNs + (n - 1n) * 45_000_000_000n + 1_000_000_000n,
-    });
-    const base = { day, namespace: ns, tags, inputTokens: 0n, outputTokens: 0n };
-    out.rollups.push(
-      {
-        ...base,
-        kind: 'model',
-        item: 'gpt-5',
-        costNano: tokens,
-        calls: n,
-        inputTokens: 1000n * n,
-        outputTokens: 100n * n,
-      },
-      { ...base, kind: 'infra', item: '', costNano: infra, calls: 0n },
-    );
-  }
-  const hash = (x: bigint): string => x.toString(16).padStart(64, '0');
-  return {
-    policy: POLICY,
-    atNs: BigInt(Date.now()) * 1_000_000n,
-    cursors: [
-      {
-        node: 'node-000',
-        from: k === 0 ? null : { seq, hash: hash(seq) },
-        to: { seq: seq + 1n, hash: hash(seq + 1n) },
-      },
-    ],
-    ...out,
-    calls,
-  };
 }
 
 /** Every table's sum for the policy, and the rollups' sum within the month's days. */
@@ -233,21 +137,35 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
   }
   log(`loaded ${calls} calls in ${round1(loadS)} s, analyze ${round1(analyzeS)} s`);
 
-  // Ingest through the operator's commit on top of the full month (ROUNDS_FROM: rounds an
-  // earlier run on this store committed already).
+  // Ingest through the operator's own round on top of the full month: real sealed calls entries
+  // on NODES nodes, folded by preparePolicy's PolicyFold and committed by commitStatus (store
+  // transaction, then the status from the store). The state the month's rounds leave in the
+  // store (the report accumulator's session sets) is seeded first, as the operator carries it.
+  const policy = monthPolicy(BUDGET_AMOUNT);
+  const nowMs = Number(MONTH_START_NS / 1_000_000n) + (DAYS - 0.5) * 86_400_000;
+  t = performance.now();
+  const stateBytes = loaded ? 0 : await seedMonthState(store, policy, sessions, nowMs);
+  const seedS = ms(t) / 1000;
+  log(`seeded the month's fold state: ${stateBytes} bytes in ${round1(seedS)} s`);
+  const wired = new WiredRound(store, policy, nowMs);
   const rounds = Number(process.env.ROUNDS ?? 50);
-  const roundsFrom = Number(process.env.ROUNDS_FROM ?? 0);
   const roundMs: number[] = [];
   let roundCalls = 0;
-  for (let k = roundsFrom; k < roundsFrom + rounds; k++) {
-    const r = roundOf(k, sessions, BigInt(k));
+  let rssPeakRounds = rssMiB();
+  for (let k = 0; k < rounds; k++) {
     t = performance.now();
-    await store.commit(r);
+    const r = await wired.run(sessions + k * SESSIONS_PER_ROUND, SESSIONS_PER_ROUND);
     roundMs.push(ms(t));
-    roundCalls += r.calls.length;
+    roundCalls += r.calls;
+    rssPeakRounds = Math.max(rssPeakRounds, rssMiB());
+    if (k % 10 === 0) log(`round ${k}: ${round1(roundMs.at(-1) ?? NaN)} ms rss ${rssMiB()} MiB`);
   }
   const roundS = roundMs.reduce((a, b) => a + b, 0) / 1000;
   roundMs.sort((a, b) => a - b);
+  const [stateRow] = await store.engine.query<{ n: unknown }>(
+    'SELECT length(state) AS n FROM policy_state WHERE policy = $1',
+    [POLICY],
+  );
 
   // Status of the Session budget, as the reconcile would compute it.
   const amountNano = parseMoney(BUDGET_AMOUNT);
@@ -330,9 +248,16 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
       chunks,
       analyzeSeconds: round1(analyzeS),
     },
-    commitPath: {
+    wiredRound: {
       rounds,
+      nodes: NODES,
       callsPerRound: SESSIONS_PER_ROUND * CALLS_PER_SESSION,
+      seededStateBytes: stateBytes,
+      seedSeconds: round1(seedS),
+      stateBytesAfter: Number(int(stateRow?.n)),
+      statusPatchBytes: wired.lastStatusBytes,
+      statusPatchFieldBytes: wired.lastStatusFields,
+      rssPeakMiB: rssPeakRounds,
       callsPerSecond: Math.round(roundCalls / roundS),
       roundMs: {
         p50: round1(quantile(roundMs, 0.5)),
@@ -341,7 +266,7 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
       },
     },
     status: {
-      bytes: statusBytes,
+      fromBudgetSummaryBytes: statusBytes,
       ms: status.ms,
       scopeKeys: status.result.budgets[0]?.scopeKeys,
       scopeKeysExceeded: status.result.budgets[0]?.scopeKeysExceeded,

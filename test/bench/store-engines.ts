@@ -230,6 +230,7 @@ async function measure(engine: string): Promise<Record<string, unknown>> {
       callsBeforeNs: MONTH_START_NS + DAY_NS,
       sessionsBeforeDay: 0,
       rollupsBeforeDay: 0,
+      budgetSumsBeforeNs: 0n,
     })
   ).calls;
   const retentionMs = ms(t);

@@ -350,16 +350,33 @@ describe.each(engines)('accounting store on %s', (engine, config) => {
         callsBeforeNs: BigInt(DAY + 1) * DAY_NS,
         sessionsBeforeDay: DAY - 59,
         rollupsBeforeDay: DAY - 769,
+        budgetSumsBeforeNs: BigInt(DAY - 59) * DAY_NS,
       });
       const deleted = await s.retain({ ...retentionAt(at), sessionsBeforeDay: DAY - 30 });
-      expect(deleted).toEqual({ calls: 1, sessions: 1, rollups: 0 });
+      expect(deleted).toEqual({ calls: 1, sessions: 1, rollups: 0, budgetSums: 0 });
       expect(await s.retain({ ...retentionAt(at), rollupsBeforeDay: DAY - 365 })).toEqual({
         calls: 0,
         sessions: 0,
         rollups: 1,
+        budgetSums: 0,
       });
       expect(await s.session('p', 'k', 'old')).toBeUndefined();
       expect((await s.session('p', 'k', 'new'))?.totalNano).toBe(5n);
+
+      // Budget sums go with the per-session days, but a period that may still be open (one
+      // that started 33 days ago or less) keeps its sums whatever the session retention.
+      const short = { calls: 30, sessions: 7, rollups: 800 };
+      expect(retentionAt((DAY + 32) * 86_400_000, short).budgetSumsBeforeNs).toBe(
+        BigInt(DAY - 1) * DAY_NS,
+      );
+      expect(await s.retain(retentionAt((DAY + 32) * 86_400_000, short))).toMatchObject({
+        budgetSums: 0,
+      });
+      expect(await s.spend('p', 'per-session', PERIOD, 'k/old')).toBe(5n);
+      expect(await s.retain(retentionAt((DAY + 34) * 86_400_000, short))).toMatchObject({
+        budgetSums: 2,
+      });
+      expect(await s.spend('p', 'per-session', PERIOD, 'k/old')).toBe(0n);
     } finally {
       await s.close();
     }

@@ -1,5 +1,5 @@
 // `agentmeter report` (also the kubectl plugin `kubectl agentmeter report`): current periods
-// from CostPolicy status, closed periods from CostReports, per namespace or per session.
+// from the operator's store, closed periods from CostReports, per namespace or per session.
 import { CustomObjectsApi, EventsV1Api } from '@kubernetes/client-node';
 import { COST_POLICY_GVK, COST_REPORT_GVK, formatMoney } from '@agentmeter/crds';
 import { loadKubeConfig } from '@agentmeter/kube-client/kubeconfig';
@@ -15,9 +15,13 @@ import { formatStoreReport, parseBreakdown } from './store-report.ts';
 import type { StoreReportFormat } from './store-report.ts';
 import { parseStoreArgs, storeQuery, withStore, type Command } from './store-source.ts';
 import { UsageError } from './usage-error.ts';
+import type { AccountingStore } from '../store/accounting.ts';
+
+const MS = 1_000_000n;
 
 export const USAGE = `Usage: agentmeter report [--policy NAME] [--period current|closed|all]
                          [--format table|csv|json] [--sessions] [--kubeconfig PATH]
+                         [--store PATH|postgres://URL]
        agentmeter report --anomalies [--policy NAME] [--format table|csv|json]
                          [--kubeconfig PATH]
        agentmeter report --by namespace|tag:NAME|model|tool|api --policy NAME
@@ -33,17 +37,25 @@ AGENTMETER_STORE_PATH as the operator reads them.`;
 
 export { UsageError };
 
-/** Rows of the open periods of a policy, from its status (exact, as the operator counted). */
-export function currentRows(policy: CostPolicy, sessions: boolean): ReportRow[] {
-  const state = decodeState(policy.status?.accumulatorState);
+/**
+ * Rows of the open periods of a policy, from the operator's store (exact, as the operator
+ * counted): per namespace from the fold's report accumulators, or with `sessions` every session's
+ * spend in the open period of the policy's first Session-scope budget.
+ */
+export async function currentRows(
+  store: AccountingStore,
+  policy: CostPolicy,
+  sessions: boolean,
+): Promise<ReportRow[]> {
   const name = policy.metadata.name ?? '';
+  const state = decodeState(await store.state(name));
   const currency = policy.spec.currency;
   const rows: ReportRow[] = [];
   if (sessions) {
     for (const budget of policy.spec.budgets ?? []) {
       const b = state.budgets.get(budget.name);
       if ((budget.scope ?? 'Policy') !== 'Session' || b === undefined) continue;
-      for (const [key, nano] of [...b.sums].sort()) {
+      for (const { key, nano } of await store.budgetSums(name, budget.name, BigInt(b.start) * MS)) {
         const i = key.indexOf('/');
         rows.push({
           policy: name,
@@ -163,7 +175,11 @@ export const runReport: Command = async (argv, out, nowMs = Date.now()) => {
   }
   const rows: ReportRow[] = [];
   if (values.period !== 'closed') {
-    for (const p of await listPolicies()) rows.push(...currentRows(p, values.sessions));
+    // The open periods live in the operator's store (--store, or the operator's environment).
+    const policies = await listPolicies();
+    await withStore(values.store, async (s) => {
+      for (const p of policies) rows.push(...(await currentRows(s, p, values.sessions)));
+    });
   }
   if (values.period !== 'current' && !values.sessions) {
     const list = (await api.listClusterCustomObject({

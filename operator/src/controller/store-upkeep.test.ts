@@ -76,7 +76,13 @@ describe('StoreUpkeep', () => {
       policy: 'p',
       atNs: 1n,
       cursors: [],
-      budgets: [],
+      // A budget period 40 days ago is past; one 20 days ago may still be open (a month).
+      budgets: [TODAY - 40, TODAY - 20].map((day) => ({
+        budget: 'b',
+        periodStartNs: BigInt(day) * BigInt(DAY_MS) * 1_000_000n,
+        scopeKey: 'ns/s',
+        nano: 1n,
+      })),
       sessions: [session('old', TODAY - 6), session('new', TODAY - 1)],
       rollups: [rollup(TODAY - 400), rollup(TODAY - 1)],
       calls: [call('a1', TODAY - 31), call('a2', TODAY - 29)],
@@ -95,6 +101,10 @@ describe('StoreUpkeep', () => {
     expect(
       await value(metrics, 'agentmeter_store_pruned_rows_total', { table: 'session_totals' }),
     ).toBe(1);
+    expect(
+      await value(metrics, 'agentmeter_store_pruned_rows_total', { table: 'budget_sums' }),
+    ).toBe(1);
+    expect(await value(metrics, 'agentmeter_store_rows', { table: 'budget_sums' })).toBe(1);
     expect(await value(metrics, 'agentmeter_store_rows', { table: 'calls' })).toBe(1);
     expect(await value(metrics, 'agentmeter_store_rows', { table: 'session_totals' })).toBe(1);
     expect(await value(metrics, 'agentmeter_store_rows', { table: 'daily_rollups' })).toBe(2);

@@ -1,6 +1,7 @@
 // The store's upkeep, run after a round at most once per interval: rows past their retention
-// are deleted (call rows first, per-session days later, daily rollups much later), then the
-// store's size and rows per table are exported. A failure is logged and tried next time.
+// are deleted (call rows first, per-session days and past periods' budget sums later, daily
+// rollups much later), then the store's size and rows per table are exported. A failure is
+// logged and tried next time.
 import type { Logger } from 'pino';
 import type { Clock } from '../runtime/index.ts';
 import type { OperatorMetrics } from '../metrics.ts';
@@ -40,9 +41,10 @@ export class StoreUpkeep {
       metrics.storePruned.inc({ table: 'calls' }, pruned.calls);
       metrics.storePruned.inc({ table: 'session_totals' }, pruned.sessions);
       metrics.storePruned.inc({ table: 'daily_rollups' }, pruned.rollups);
+      metrics.storePruned.inc({ table: 'budget_sums' }, pruned.budgetSums);
       metrics.storeBytes.set(Number(await store.sizeBytes()));
       for (const [table, n] of await store.rows()) metrics.storeRows.set({ table }, Number(n));
-      if (pruned.calls + pruned.sessions + pruned.rollups > 0)
+      if (pruned.calls + pruned.sessions + pruned.rollups + pruned.budgetSums > 0)
         logger.info({ pruned }, 'store rows past their retention deleted');
     } catch (err) {
       logger.error({ err: (err as Error).message }, 'store upkeep failed; tried again later');

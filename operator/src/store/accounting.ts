@@ -203,6 +203,17 @@ export interface Retention {
   /** Session totals and rollups of days before these are deleted. */
   readonly sessionsBeforeDay: number;
   readonly rollupsBeforeDay: number;
+  /** Budget sums of periods that started before this are deleted (past periods: status,
+   * enforcement and `report --sessions` read the open ones; CostReports hold the closed). */
+  readonly budgetSumsBeforeNs: bigint;
+}
+
+/** Rows `retain` deleted, per table. */
+export interface Pruned {
+  readonly calls: number;
+  readonly sessions: number;
+  readonly rollups: number;
+  readonly budgetSums: number;
 }
 
 export interface RetentionDays {
@@ -216,13 +227,20 @@ export const DEFAULT_RETENTION: RetentionDays = { calls: 30, sessions: 90, rollu
 
 const DAY_MS = 86_400_000;
 
-/** The cut-offs of `days` at `nowMs`: what is older than that many whole UTC days goes. */
+/** A budget period (Monthly at most, in any time zone) starts fewer days than this before any
+ * instant inside it, so sums of periods that started earlier belong to past periods. */
+export const OPEN_PERIOD_MAX_DAYS = 33;
+
+/** The cut-offs of `days` at `nowMs`: what is older than that many whole UTC days goes. Budget
+ * sums go with the per-session days, but never those of a period that may still be open. */
 export function retentionAt(nowMs: number, days: RetentionDays = DEFAULT_RETENTION): Retention {
   const today = Math.floor(nowMs / DAY_MS);
+  const dayNs = BigInt(DAY_MS) * 1_000_000n;
   return {
-    callsBeforeNs: BigInt(today - days.calls) * BigInt(DAY_MS) * 1_000_000n,
+    callsBeforeNs: BigInt(today - days.calls) * dayNs,
     sessionsBeforeDay: today - days.sessions,
     rollupsBeforeDay: today - days.rollups,
+    budgetSumsBeforeNs: BigInt(today - Math.max(days.sessions, OPEN_PERIOD_MAX_DAYS)) * dayNs,
   };
 }
 
@@ -744,6 +762,25 @@ export class AccountingStore {
     return int(row?.spend_nano);
   }
 
+  /** The fold's state as the last committed round left it ('' if none); a read, no lock. */
+  async state(policy: string): Promise<string> {
+    const [row] = await this.engine.query<{ state: string }>(
+      'SELECT state FROM policy_state WHERE policy = $1',
+      [policy],
+    );
+    return row?.state ?? '';
+  }
+
+  /** Every scope key's spend in one budget period, by key (the report's session list). */
+  async budgetSums(policy: string, budget: string, periodStartNs: bigint): Promise<Ranked[]> {
+    const rows = await this.engine.query<{ scope_key: string; spend_nano: unknown }>(
+      `SELECT scope_key, spend_nano FROM budget_sums
+       WHERE policy = $1 AND budget = $2 AND period_start_ns = $3 ORDER BY scope_key`,
+      [policy, budget, periodStartNs],
+    );
+    return rows.map((r) => ({ key: r.scope_key, nano: int(r.spend_nano) }));
+  }
+
   /** One budget's summary for status (see summarise). */
   budgetSummary(
     policy: string,
@@ -873,11 +910,14 @@ export class AccountingStore {
   }
 
   /** Deletes what has passed its retention; returns the rows deleted per table. */
-  async retain(r: Retention): Promise<{ calls: number; sessions: number; rollups: number }> {
+  async retain(r: Retention): Promise<Pruned> {
     return this.engine.transaction(async (tx) => ({
       calls: await tx.run('DELETE FROM calls WHERE start_ns < $1', [r.callsBeforeNs]),
       sessions: await tx.run('DELETE FROM session_totals WHERE day < $1', [r.sessionsBeforeDay]),
       rollups: await tx.run('DELETE FROM daily_rollups WHERE day < $1', [r.rollupsBeforeDay]),
+      budgetSums: await tx.run('DELETE FROM budget_sums WHERE period_start_ns < $1', [
+        r.budgetSumsBeforeNs,
+      ]),
     }));
   }
 
