@@ -14,7 +14,7 @@ import {
 } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { cursorSeq, ledgerSpendNano } from '../../hack/demo/spend.ts';
+import { cursorSeq, ledgerSpendNano, spendPolicy } from '../../hack/demo/spend.ts';
 import { installChart } from '../../hack/real-node/chart.ts';
 import { waitFor } from '../support/wait.ts';
 import {
@@ -40,6 +40,8 @@ const AGENT = 'app.kubernetes.io/component=agent';
 const OPERATOR = 'app.kubernetes.io/component=operator';
 
 interface PolicyStatus {
+  metadata: { name: string; creationTimestamp: string };
+  spec: { currency: string };
   status?: { budgets?: { name: string; spent: string }[]; collection?: { cursors?: string } };
 }
 
@@ -77,7 +79,7 @@ describe('helm upgrade, uninstall and reinstall on the real node', () => {
    */
   async function spendMatchesLedger(): Promise<{ spent: bigint; seq: bigint }> {
     const target = lastSeq(await wholeLedger());
-    let status: PolicyStatus = {};
+    let status: PolicyStatus | undefined;
     await waitFor(
       `the operator to collect to seq ${target}`,
       async () => {
@@ -86,9 +88,10 @@ describe('helm upgrade, uninstall and reinstall on the real node', () => {
       },
       240_000,
     );
+    if (status === undefined) throw new Error(`CostPolicy ${policy} was not read`);
     const seq = cursorSeq(status.status?.collection?.cursors, realNode().nodeName) ?? 0n;
     const spent = parseMoney(status.status?.budgets?.find((b) => b.name === 'all')?.spent ?? '0');
-    expect(spent).toBe(ledgerSpendNano(await wholeLedger(), policy, seq));
+    expect(spent).toBe(ledgerSpendNano(await wholeLedger(), spendPolicy(status), seq));
     return { spent, seq };
   }
 
