@@ -8,7 +8,7 @@ import type { RealNodeInfo } from '../real-node.ts';
 import type { ChartRelease } from '../real-node/chart.ts';
 import { pullLedger } from '../lib/ledger-api.ts';
 import { runChecked } from '../lib/processes.ts';
-import { cursorSeq, ledgerSpendNano } from './spend.ts';
+import { cursorSeq, ledgerSpendNano, spendPolicy } from './spend.ts';
 import { render, sessionCostNano, sumByLabel, type SessionView, type Snapshot } from './table.ts';
 import {
   agentRuntimePod,
@@ -369,11 +369,12 @@ async function totalSpend(
     policy = await kube.json<CostPolicy>(['get', 'costpolicy', POLICY]);
     return (cursorSeq(policy.status?.collection?.cursors, node.nodeName) ?? 0n) >= target;
   });
-  const seq = cursorSeq(policy?.status?.collection?.cursors, node.nodeName) ?? 0n;
-  const spent = policy?.status?.budgets?.find((b) => b.name === TOTAL_BUDGET)?.spent ?? '0';
+  if (policy === undefined) throw new Error(`CostPolicy ${POLICY} vanished`);
+  const seq = cursorSeq(policy.status?.collection?.cursors, node.nodeName) ?? 0n;
+  const spent = policy.status?.budgets?.find((b) => b.name === TOTAL_BUDGET)?.spent ?? '0';
   return {
     statusNano: parseMoney(spent),
-    ledgerNano: ledgerSpendNano(await pullLedger(ledger), POLICY, seq),
+    ledgerNano: ledgerSpendNano(await pullLedger(ledger), spendPolicy(policy), seq),
     seq,
   };
 }
@@ -443,7 +444,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   out(
     `Total spend under ${POLICY} (every demo pod, sessions and unattributed, and every token):\n` +
       `  operator, CostPolicy status budget "${TOTAL_BUDGET}":  ${formatMoney(total.statusNano)} ${CURRENCY}\n` +
-      `  agent ledger, priced entries to seq ${total.seq}:  ${formatMoney(total.ledgerNano)} ${CURRENCY}\n` +
+      `  agent ledger, the policy's entries to seq ${total.seq}:  ${formatMoney(total.ledgerNano)} ${CURRENCY}\n` +
       `  of which the sessions above (as charged so far): ${money4(sessionsNano)} ${CURRENCY}\n\n`,
   );
   const zero = zeroCostSessions(final);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { sealEntry } from '../../crds/src/ledger/chain.ts';
 import { draft, podUsage } from '../../crds/src/ledger/fixtures.ts';
 import { GENESIS_PREV, type LedgerBody, type LedgerEntry } from '../../crds/src/ledger/types.ts';
-import { cursorSeq, ledgerSpendNano } from './spend.ts';
+import { cursorSeq, ledgerSpendNano, spendPolicy } from './spend.ts';
 
 const policy = (name: string) => ({ name, generation: '1' });
 
@@ -44,11 +44,33 @@ describe('the demo total', () => {
     priced(5, 'demo', '3'),
   ]);
 
+  /** The entries' ticks end at 1700000001 s or later; these policies predate them. */
+  const demo = { name: 'demo', currency: 'USD', createdMs: 1_699_999_000_000 };
+  const other = { ...demo, name: 'other' };
+
   it("sums the policy's pod and token costs up to the cursor, exactly", () => {
-    expect(ledgerSpendNano(entries, 'demo', 5n)).toBe(1000000011n);
-    expect(ledgerSpendNano(entries, 'demo', 4n)).toBe(1000000008n);
-    expect(ledgerSpendNano(entries, 'other', 5n)).toBe(500n);
-    expect(ledgerSpendNano(entries, 'demo', 0n)).toBe(0n);
+    expect(ledgerSpendNano(entries, demo, 5n)).toBe(1000000011n);
+    expect(ledgerSpendNano(entries, demo, 4n)).toBe(1000000008n);
+    expect(ledgerSpendNano(entries, other, 5n)).toBe(500n);
+    expect(ledgerSpendNano(entries, demo, 0n)).toBe(0n);
+  });
+
+  it('leaves out what an earlier policy of the same name or another currency priced, as the operator does', () => {
+    // Created after every entry was measured: none of them is this policy's spend.
+    expect(ledgerSpendNano(entries, { ...demo, createdMs: 1_800_000_000_000 }, 5n)).toBe(0n);
+    expect(ledgerSpendNano(entries, { ...demo, currency: 'EUR' }, 5n)).toBe(0n);
+  });
+
+  it("identifies a policy by its object's name, currency and creationTimestamp", () => {
+    const p = spendPolicy({
+      metadata: { name: 'demo', creationTimestamp: '2026-12-07T18:25:53Z' },
+      spec: { currency: 'USD' },
+    });
+    expect(p).toEqual({
+      name: 'demo',
+      currency: 'USD',
+      createdMs: Date.UTC(2026, 11, 7, 18, 25, 53),
+    });
   });
 
   it("reads the node's cursor from status.collection.cursors", () => {

@@ -28,6 +28,8 @@ type PolicyObject = CostPolicy & KubernetesObject;
 
 interface Retained {
   readonly policy: CompiledPolicy;
+  /** The object compiled: a policy deleted and created again has the same name and generation. */
+  readonly uid: string;
   supersededAt: number | undefined;
 }
 
@@ -73,6 +75,7 @@ export class PolicyPricer implements Pricer {
         kind,
         metadata: {
           name: metadata?.name,
+          uid: metadata?.uid,
           generation: metadata?.generation,
           resourceVersion: metadata?.resourceVersion,
         },
@@ -121,13 +124,20 @@ export class PolicyPricer implements Pricer {
     const current: CompiledPolicy[] = [];
     for (const obj of this.#policies.list()) {
       const name = obj.metadata?.name ?? '';
+      const uid = obj.metadata?.uid ?? '';
       const generation = BigInt(obj.metadata?.generation ?? 0);
       const key = `${name}@${generation}`;
       live.add(key);
       let retained = this.#compiled.get(key);
-      if (retained === undefined) {
+      // A policy created again under an earlier one's name starts at that one's generation:
+      // its spec replaces the earlier one's (whose entries end before it was created).
+      if (retained === undefined || retained.uid !== uid) {
         try {
-          retained = { policy: compilePolicy(name, generation, obj.spec), supersededAt: undefined };
+          retained = {
+            policy: compilePolicy(name, generation, obj.spec),
+            uid,
+            supersededAt: undefined,
+          };
           this.#compiled.set(key, retained);
           this.#log.info(
             { policy: name, generation: generation.toString() },

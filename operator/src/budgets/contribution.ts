@@ -90,7 +90,7 @@ function entryTimeMs(endNs: string): number {
 export function pricedBy(
   cost: { readonly currency: string; readonly policy: { readonly name: string } } | null,
   endNs: string,
-  policy: PolicyIdentity,
+  policy: Pick<PolicyIdentity, 'name' | 'currency' | 'createdMs'>,
 ): boolean {
   return (
     cost !== null &&

@@ -39,6 +39,33 @@ describe('preparePolicy', () => {
     expect(run.reports).toBe(0);
   });
 
+  it('drops what the store counted for an earlier CostPolicy of the same name', async () => {
+    const store = await memoryStore();
+    const earlier = {
+      policy: 'p',
+      atNs: 1n,
+      state: '',
+      uid: 'uid-deleted',
+      cursors: [{ node: 'n1', from: null, to: point(5n) }],
+      budgets: [{ budget: 'all', periodStartNs: 0n, scopeKey: '', nano: 700n }],
+      sessions: [],
+      rollups: [],
+      calls: [],
+    };
+    await store.commit(earlier);
+    const positions = { anchors: new Map<string, bigint>() };
+    // The object now named p (uid-p) is another policy: it starts afresh.
+    const run = await preparePolicy(controllerDeps(server, store), costPolicy('p'), positions);
+    expect(run.fold.cursor('n1')).toBeUndefined();
+    expect(run.from).toEqual([]);
+    expect(await store.spend('p', 'all', 0n, '')).toBe(0n);
+    // The same object finds its own rows again.
+    await store.commit({ ...earlier, uid: 'uid-p' });
+    const again = await preparePolicy(controllerDeps(server, store), costPolicy('p'), positions);
+    expect(again.fold.cursor('n1')).toEqual({ node: 'n1', seq: 5n, hash: H });
+    expect(await store.spend('p', 'all', 0n, '')).toBe(700n);
+  });
+
   it('refuses a corrupt stored state and says so on the Ready condition', async () => {
     const store = await memoryStore();
     await store.commit({

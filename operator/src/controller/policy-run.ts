@@ -103,7 +103,14 @@ export async function preparePolicy(
 ): Promise<PolicyRun> {
   const now = deps.clock.date().getTime();
   const name = policy.metadata.name ?? '';
-  const point = await deps.store.point(name);
+  let point = await deps.store.point(name);
+  const uid = policy.metadata.uid ?? '';
+  if (point.uid !== '' && uid !== '' && point.uid !== uid) {
+    // A CostPolicy deleted and created again under this name: what the store counted was the
+    // earlier object's (its spend, its cursors), not this one's, which starts afresh.
+    await deps.store.forget(name);
+    point = await deps.store.point(name);
+  }
   let committed;
   try {
     committed = decodeState(point.state);

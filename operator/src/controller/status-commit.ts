@@ -108,6 +108,7 @@ async function commitToStore(deps: CommitDeps, first: PolicyRun): Promise<Counte
       const round = run.recorder.commit(name, BigInt(run.now) * MS, deltas, moves, {
         state,
         countFromMs: run.countFromMs,
+        uid: run.policy.metadata.uid ?? '',
         resets: budgetResets(run.committed, r.state),
       });
       try {

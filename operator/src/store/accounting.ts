@@ -106,6 +106,8 @@ export interface RoundCommit {
   readonly state?: string;
   /** With `state`: entries measured before this (ms) are not counted (see policy_state). */
   readonly countFromMs?: number;
+  /** With `state`: the uid of the CostPolicy object counted for (see policy_state.policy_uid). */
+  readonly uid?: string;
   /** Applied before `budgets`. */
   readonly resets?: readonly BudgetReset[];
   readonly budgets: readonly BudgetDelta[];
@@ -135,6 +137,8 @@ export interface PolicyPoint {
   readonly state: string;
   /** Entries measured before this are not counted; 0 unless the store was rebuilt. */
   readonly countFromMs: number;
+  /** The uid of the CostPolicy object these rows were counted for; '' when not recorded. */
+  readonly uid: string;
   readonly cursors: Map<string, LedgerPoint>;
 }
 
@@ -408,6 +412,7 @@ function writeState(
   atNs: bigint,
   state?: string,
   countFromMs = 0,
+  uid = '',
 ): Promise<number> {
   return state === undefined
     ? tx.run(
@@ -416,10 +421,12 @@ function writeState(
         [policy, atNs],
       )
     : tx.run(
-        `INSERT INTO policy_state (policy, state, count_from_ms, updated_ns) VALUES ($1, $2, $3, $4)
+        `INSERT INTO policy_state (policy, state, count_from_ms, updated_ns, policy_uid)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (policy) DO UPDATE SET state = excluded.state,
-           count_from_ms = excluded.count_from_ms, updated_ns = excluded.updated_ns`,
-        [policy, state, countFromMs, atNs],
+           count_from_ms = excluded.count_from_ms, updated_ns = excluded.updated_ns,
+           policy_uid = excluded.policy_uid`,
+        [policy, state, countFromMs, atNs, uid],
       );
 }
 
@@ -479,15 +486,30 @@ export class AccountingStore {
   async point(policy: string): Promise<PolicyPoint> {
     return this.engine.transaction(async (tx) => {
       await lockPolicy(tx, policy);
-      const [row] = await tx.query<{ state: string; count_from_ms: unknown }>(
-        'SELECT state, count_from_ms FROM policy_state WHERE policy = $1',
+      const [row] = await tx.query<{ state: string; count_from_ms: unknown; policy_uid: string }>(
+        'SELECT state, count_from_ms, policy_uid FROM policy_state WHERE policy = $1',
         [policy],
       );
       return {
         state: row?.state ?? '',
         countFromMs: Number(int(row?.count_from_ms)),
+        uid: row?.policy_uid ?? '',
         cursors: await readCursors(tx, policy),
       };
+    });
+  }
+
+  /**
+   * Drops what the store counted for an earlier policy of this name: its state, cursors and
+   * budget sums, so the policy now of that name starts afresh. Its calls, session totals and
+   * rollups stay: they are the history of spend under the name.
+   */
+  async forget(policy: string): Promise<void> {
+    await this.engine.transaction(async (tx) => {
+      await lockPolicy(tx, policy);
+      await tx.run('DELETE FROM ledger_cursors WHERE policy = $1', [policy]);
+      await tx.run('DELETE FROM budget_sums WHERE policy = $1', [policy]);
+      await tx.run('DELETE FROM policy_state WHERE policy = $1', [policy]);
     });
   }
 
@@ -529,7 +551,7 @@ export class AccountingStore {
   async commit(round: RoundCommit): Promise<void> {
     const created = new Map<string, bigint>();
     await this.engine.transaction(async (tx) => {
-      await writeState(tx, round.policy, round.atNs, round.state, round.countFromMs);
+      await writeState(tx, round.policy, round.atNs, round.state, round.countFromMs, round.uid);
       for (const c of round.cursors) await this.moveCursor(tx, round.policy, round.atNs, c);
       for (const r of round.resets ?? []) {
         await tx.run(

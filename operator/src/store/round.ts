@@ -215,7 +215,7 @@ export class RoundRecorder {
     atNs: bigint,
     budgets: readonly BudgetDelta[],
     cursors: readonly CursorMove[],
-    more: Pick<RoundCommit, 'state' | 'countFromMs' | 'resets'> = {},
+    more: Pick<RoundCommit, 'state' | 'countFromMs' | 'uid' | 'resets'> = {},
   ): RoundCommit {
     return {
       policy,

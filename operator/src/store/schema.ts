@@ -188,6 +188,15 @@ CREATE INDEX session_totals_session ON session_totals (namespace, session_id);
 `;
 }
 
+function v3(t: Types): string {
+  return `
+-- policy_uid: the uid of the CostPolicy object the policy's rows were counted for ('' for rows
+-- written before this version). A CostPolicy deleted and created again under the same name is a
+-- new policy: the operator drops the earlier one's cursors, sums and state when the uid differs.
+ALTER TABLE policy_state ADD COLUMN policy_uid ${t.text} NOT NULL DEFAULT '';
+`;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -196,4 +205,5 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: v1(SQLITE),
   },
   { version: 2, name: 'policy-state', postgres: v2(POSTGRES), sqlite: v2(SQLITE) },
+  { version: 3, name: 'policy-uid', postgres: v3(POSTGRES), sqlite: v3(SQLITE) },
 ];

@@ -13,6 +13,7 @@ import {
   listPods,
   podCgroupCounters,
   podCgroupDir,
+  singleContainerPod,
   waitForPodPhase,
   type PodStatus,
 } from './pods.ts';
@@ -23,22 +24,16 @@ const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 /** A busy loop limited to 100m (Guaranteed): steady CPU that leaves the 2 cores to the node. */
 export async function startBurner(namespace: string, name: string): Promise<PodStatus> {
   await apply([
-    {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name, namespace },
-      spec: {
-        terminationGracePeriodSeconds: 1,
-        containers: [
-          busyboxContainer('burn', 'while :; do :; done', {
-            resources: {
-              requests: { cpu: '100m', memory: '16Mi' },
-              limits: { cpu: '100m', memory: '16Mi' },
-            },
-          }),
-        ],
-      },
-    },
+    singleContainerPod(
+      name,
+      namespace,
+      busyboxContainer('burn', 'while :; do :; done', {
+        resources: {
+          requests: { cpu: '100m', memory: '16Mi' },
+          limits: { cpu: '100m', memory: '16Mi' },
+        },
+      }),
+    ),
   ]);
   return waitForPodPhase(namespace, name, ['Running']);
 }

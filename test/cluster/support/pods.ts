@@ -106,6 +106,16 @@ export function busyboxContainer(name: string, script: string, extra: object = {
   };
 }
 
+/** A bare pod of one container that stops at once when deleted. */
+export function singleContainerPod(name: string, namespace: string, container: object): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace },
+    spec: { terminationGracePeriodSeconds: 1, containers: [container] },
+  };
+}
+
 /** A throw-away namespace for one suite; delete it with deleteNamespace in afterAll. */
 export async function createNamespace(prefix: string): Promise<string> {
   const name = `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
