@@ -30,6 +30,7 @@ function agentRegistry(): Registry {
       unverified: 0,
       exclusiveConflicts: 0,
       duplicateCalls: 0,
+      argsHashIgnored: new Map(),
       badHeaders: 0,
     }),
     lateSpans: () => 0,

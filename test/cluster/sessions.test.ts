@@ -12,7 +12,7 @@ import {
 } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.ts';
-import { apply, chartRelease, kubectlJson, kubectlOk, realNode } from './support/cluster.ts';
+import { apply, kubectlOk, otlpServiceEndpoint, realNode } from './support/cluster.ts';
 import {
   busyboxContainer,
   createNamespace,
@@ -130,13 +130,7 @@ describe('sessions on the real node', () => {
   });
 
   it("charges the OTel SDK app's sessions, exported to the node-local OTLP Service by name", async () => {
-    const chart = chartRelease();
-    const services = await kubectlJson<{
-      items: { metadata: { name: string }; spec: { internalTrafficPolicy?: string } }[];
-    }>(['get', 'services', '-n', chart.namespace]);
-    const otlp = services.items.find((s) => s.spec.internalTrafficPolicy === 'Local');
-    if (!otlp) throw new Error('the chart made no node-local OTLP Service');
-    const endpoint = `http://${otlp.metadata.name}.${chart.namespace}.svc.${realNode().clusterDomain}:4318`;
+    const endpoint = await otlpServiceEndpoint();
     // No k8s.pod.uid resource attribute: the agent can only charge the spans if it sees the
     // pod's own IP as their source, after kube-proxy's DNAT to the agent.
     await apply([

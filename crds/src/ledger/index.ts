@@ -23,6 +23,7 @@ export type { LedgerFormatReason } from './errors.ts';
 export { conservationViolation, parseEntry } from './parse.ts';
 export {
   API_HOST_PATTERN,
+  ARGS_HASH_PATTERN,
   CALL_WORD_PATTERN,
   SPAN_ID_PATTERN,
   TRACE_ID_PATTERN,

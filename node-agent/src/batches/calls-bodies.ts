@@ -6,6 +6,7 @@ import {
   type CallPrice,
   type CallRecord,
   type CallsBody,
+  type CallTool,
   type CallUsage,
   type SessionRef,
   type TimeRange,
@@ -27,6 +28,12 @@ function byStart(a: CallDraft, b: CallDraft): number {
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
+// A tool without an argument hash leaves the key out, as entries of agents before hashing did.
+function toolRecord(tool: NonNullable<CallDraft['tool']>): CallTool {
+  const { argsHash, ...rest } = tool;
+  return argsHash === null ? rest : tool;
+}
+
 export function callRecord(call: CallDraft, price: CallPrice): CallRecord {
   const t = call.tokens;
   return {
@@ -39,7 +46,7 @@ export function callRecord(call: CallDraft, price: CallPrice): CallRecord {
     operation: call.operation,
     provider: call.provider,
     model: call.model,
-    tool: call.tool,
+    tool: call.tool === null ? null : toolRecord(call.tool),
     apiHost: call.apiHost,
     tokens:
       t === null

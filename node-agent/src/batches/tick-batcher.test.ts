@@ -178,7 +178,7 @@ describe('TickBatcher', () => {
         provider: null,
         model: null,
         tokens: null,
-        tool: { name: 'web_search', type: 'function', callId: 'c1' },
+        tool: { name: 'web_search', type: 'function', callId: 'c1', argsHash: null },
       }),
     );
     calls.add(
@@ -190,7 +190,7 @@ describe('TickBatcher', () => {
         provider: null,
         model: null,
         tokens: null,
-        tool: { name: 'calculator', type: null, callId: null },
+        tool: { name: 'calculator', type: null, callId: null, argsHash: null },
       }),
     );
     calls.add(pod, 'agents/', draft(4, { model: 'other-model' }));

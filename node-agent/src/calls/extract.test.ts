@@ -152,9 +152,47 @@ describe('extractCall', () => {
     expect(mcp.kind === 'call' && mcp.call).toMatchObject({
       kind: 'tool',
       operation: 'tools/call',
-      tool: { name: 'unknown', type: null, callId: null },
+      tool: { name: 'unknown', type: null, callId: null, argsHash: null },
       errorType: 'status-error',
     });
+  });
+
+  it("keeps a tool call's argument hash, never its arguments, and says why one was ignored", () => {
+    const hashed = extractCall(
+      span({
+        'gen_ai.operation.name': 'execute_tool',
+        'gen_ai.tool.name': 'web_search',
+        'gen_ai.tool.call.arguments': '{"q":"secret"}',
+      }),
+      stripe,
+    );
+    expect(hashed).toMatchObject({
+      kind: 'call',
+      call: { tool: { name: 'web_search', argsHash: expect.stringMatching(/^[0-9a-f]{64}$/) } },
+    });
+    expect(hashed).not.toHaveProperty('argsHashProblem');
+    expect(
+      JSON.stringify(hashed, (_, v: unknown) => (typeof v === 'bigint' ? `${v}` : v)),
+    ).not.toContain('secret');
+    const malformed = extractCall(
+      span({
+        'mcp.method.name': 'tools/call',
+        'gen_ai.tool.name': 'fetch',
+        'agentmeter.tool.arguments_hash': 'AB'.repeat(32),
+      }),
+      stripe,
+    );
+    expect(malformed).toMatchObject({
+      kind: 'call',
+      call: { tool: { name: 'fetch', argsHash: null } },
+      argsHashProblem: 'hash_malformed',
+    });
+    // Only tool calls carry a hash: a model span's arguments attribute is not read.
+    const model = extractCall(
+      span({ 'gen_ai.usage.input_tokens': 1n, 'agentmeter.tool.arguments_hash': 'x' }),
+      stripe,
+    );
+    expect(model).not.toHaveProperty('argsHashProblem');
   });
 
   it('keeps only the host of an HTTP client span to a priced host, never its URL', () => {

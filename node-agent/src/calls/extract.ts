@@ -1,11 +1,12 @@
 // Span → leaf call. A model call is a GenAI inference span (or any span with token usage), a
 // tool call an `execute_tool` or MCP `tools/call` span, an API call an HTTP client span to a host
 // a policy prices. Wrapper spans (invoke_agent, …) aggregate their children and are never
-// calls, so nothing is counted twice. Only ids, names, counts and the host are kept: never
-// prompt or response text, URLs or query strings.
+// calls, so nothing is counted twice. Only ids, names, counts, the host and a tool's argument
+// hash are kept: never prompt or response text, tool arguments, URLs or query strings.
 import type { CallKind, CallTokenCounts } from '@agentmeter/crds';
 import type { Attributes, AttrValue, SpanRecord } from '../otlp/types.ts';
 import { SPAN_KIND_CLIENT, STATUS_CODE_ERROR } from '../otlp/types.ts';
+import { argsHash, type ArgsHashProblem } from './args-hash.ts';
 import { tokenCount, type TokenCountProblem } from './token-count.ts';
 
 export const MODEL_OPERATIONS: ReadonlySet<string> = new Set([
@@ -73,6 +74,8 @@ export interface CallDraft {
     readonly name: string;
     readonly type: string | null;
     readonly callId: string | null;
+    /** sha256 of the arguments (see args-hash.ts), null when the span carries none. */
+    readonly argsHash: string | null;
   } | null;
   readonly apiHost: string | null;
   readonly tokens: CallTokenCounts | null;
@@ -81,7 +84,12 @@ export interface CallDraft {
 
 export type CallExtraction =
   | { readonly kind: 'none' }
-  | { readonly kind: 'call'; readonly call: CallDraft }
+  | {
+      readonly kind: 'call';
+      readonly call: CallDraft;
+      /** A tool span's hash or arguments that were unusable: the call has no argsHash. */
+      readonly argsHashProblem?: ArgsHashProblem;
+    }
   | { readonly kind: 'invalid'; readonly problem: TokenCountProblem; readonly key: string };
 
 /** The pattern a policy prices `host` by, or null: then an HTTP client span is no call. */
@@ -154,7 +162,7 @@ function draft(
     CallDraft,
     'traceId' | 'spanId' | 'parentSpanId' | 'startNs' | 'endNs' | 'errorType'
   >,
-): CallExtraction {
+): { readonly kind: 'call'; readonly call: CallDraft } {
   return {
     kind: 'call',
     call: {
@@ -196,7 +204,8 @@ export function extractCall(span: SpanRecord, apiHost: ApiHostMatcher): CallExtr
   }
   const mcp = attributes.get(MCP_METHOD_KEY) === MCP_TOOL_METHOD;
   if (operation === TOOL_OPERATION || mcp) {
-    return draft(span, {
+    const hashed = argsHash(attributes);
+    const call = draft(span, {
       kind: 'tool',
       operation: operation === TOOL_OPERATION ? TOOL_OPERATION : MCP_TOOL_METHOD,
       provider,
@@ -205,10 +214,12 @@ export function extractCall(span: SpanRecord, apiHost: ApiHostMatcher): CallExtr
         name: text(attributes, [TOOL_NAME_KEY], MAX.tool) ?? UNKNOWN_TOOL,
         type: text(attributes, [TOOL_TYPE_KEY], MAX.toolType),
         callId: text(attributes, [TOOL_CALL_ID_KEY], MAX.tool),
+        argsHash: hashed.argsHash,
       },
       apiHost: null,
       tokens: null,
     });
+    return hashed.problem === null ? call : { ...call, argsHashProblem: hashed.problem };
   }
   if (span.kind !== SPAN_KIND_CLIENT || text(attributes, HTTP_METHOD_KEYS, 64) === null) {
     return { kind: 'none' };

@@ -1,3 +1,5 @@
+export { ARGS_HASH_PROBLEMS, argsHash } from './args-hash.ts';
+export type { ArgsHashProblem } from './args-hash.ts';
 export { CallCollector, DEFAULT_MAX_PENDING_CALLS } from './collector.ts';
 export type { CallGroup, CallPod } from './collector.ts';
 export { CallDedupe } from './dedupe.ts';

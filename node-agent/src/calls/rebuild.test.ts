@@ -33,7 +33,7 @@ function tool(n: number, endNs: bigint): CallDraft {
     operation: 'execute_tool',
     provider: null,
     model: null,
-    tool: { name: 'web_search', type: null, callId: `call-${n}` },
+    tool: { name: 'web_search', type: null, callId: `call-${n}`, argsHash: null },
     apiHost: null,
     tokens: null,
     errorType: null,

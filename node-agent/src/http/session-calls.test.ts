@@ -86,7 +86,7 @@ beforeAll(async () => {
       model: null,
       provider: null,
       tokens: null,
-      tool: { name: 'web_search', type: null, callId: 'c' },
+      tool: { name: 'web_search', type: null, callId: 'c', argsHash: null },
     }),
     draft(3, 2),
     draft(4, 1, {
@@ -95,7 +95,7 @@ beforeAll(async () => {
       model: null,
       provider: null,
       tokens: null,
-      tool: { name: 'shell', type: null, callId: null },
+      tool: { name: 'shell', type: null, callId: null, argsHash: null },
     }),
   ];
   const { bodies, records } = callsBodies('1', time, meta, session, calls, {

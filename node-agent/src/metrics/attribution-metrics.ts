@@ -145,6 +145,16 @@ export class AttributionMetrics {
         this.inc(ingestCounters().duplicateCalls);
       },
     });
+    new Counter({
+      name: 'agentmeter_tool_args_hash_ignored_total',
+      help: 'Tool spans whose agentmeter.tool.arguments_hash was not a lower-case hex sha256 (hash_malformed) or whose gen_ai.tool.call.arguments was not a string (arguments_not_a_string); the call is counted without that hash.',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [reason, n] of ingestCounters().argsHashIgnored) this.inc({ reason }, n);
+      },
+    });
     new Gauge({
       name: 'agentmeter_call_dedupe_keys',
       help: 'Keys in the call dedupe set (span ids and tool call ids of calls in its window).',

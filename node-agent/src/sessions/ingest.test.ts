@@ -366,4 +366,41 @@ describe('SessionIngest', () => {
     expect(late.rejected).toBe(1);
     expect(late.reasons[0]).toMatch(/^stale_call: 1, the call ended before the dedupe window/);
   });
+
+  it('records the argument hash of tool calls and counts ignored hashes by reason', () => {
+    const ingest = new SessionIngest({
+      pods: directory([podA]),
+      settlement: new Settlement<{ cpuNs: bigint }>(),
+      clock: () => T + 2000n,
+    });
+    const tool = (spanId: string, extra: Record<string, AttrValue>) =>
+      span(
+        {
+          'session.id': 's',
+          'gen_ai.operation.name': 'execute_tool',
+          'gen_ai.tool.name': 'x',
+          ...extra,
+        },
+        { spanId },
+      );
+    const sent = 'cd'.repeat(32);
+    ingest.accept({ remoteAddress: '10.0.0.1', headers: {} }, [
+      tool('1'.repeat(16), { 'agentmeter.tool.arguments_hash': sent }),
+      tool('2'.repeat(16), { 'agentmeter.tool.arguments_hash': 'not-a-hash' }),
+      tool('3'.repeat(16), { 'gen_ai.tool.call.arguments': new Map([['q', 'x']]) }),
+      tool('4'.repeat(16), { 'agentmeter.tool.arguments_hash': 'NOPE' }),
+    ]);
+    expect(ingest.calls.drain()[0]?.calls.map((c) => c.tool?.argsHash)).toEqual([
+      sent,
+      null,
+      null,
+      null,
+    ]);
+    expect(ingest.counters.argsHashIgnored).toEqual(
+      new Map([
+        ['hash_malformed', 2],
+        ['arguments_not_a_string', 1],
+      ]),
+    );
+  });
 });

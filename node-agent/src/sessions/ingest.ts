@@ -6,6 +6,7 @@ import {
   CallDedupe,
   extractCall,
   type ApiHostMatcher,
+  type ArgsHashProblem,
   type CallDraft,
   type CallPod,
   type TokenCountProblem,
@@ -37,6 +38,8 @@ export interface IngestCounters {
   exclusiveConflicts: number;
   /** Calls whose span (or tool call id) was already counted: retries and duplicates. */
   duplicateCalls: number;
+  /** Tool spans whose argument hash or arguments were unusable; the call is kept, unhashed. */
+  argsHashIgnored: Map<ArgsHashProblem, number>;
   badHeaders: number;
 }
 
@@ -89,6 +92,7 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
     unverified: 0,
     exclusiveConflicts: 0,
     duplicateCalls: 0,
+    argsHashIgnored: new Map(),
     badHeaders: 0,
   };
   readonly #clock: () => bigint;
@@ -172,6 +176,11 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
     if (extracted.kind === 'none') return null;
     if (extracted.kind === 'invalid') return TOKEN_REJECTIONS[extracted.problem];
     if (extracted.call.endNs < nowNs - this.dedupe.windowNs) return 'stale_call';
+    const ignored = extracted.argsHashProblem;
+    if (ignored !== undefined) {
+      const counts = this.counters.argsHashIgnored;
+      counts.set(ignored, (counts.get(ignored) ?? 0) + 1);
+    }
     return extracted.call;
   }
 

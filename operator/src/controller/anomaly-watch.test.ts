@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { addHourly, HourlyBook, type HourlyAdds } from '../anomaly/hourly-book.ts';
 import { HOUR_MS, WEEK_HOURS } from '../anomaly/hourly-series.ts';
 import { OperatorMetrics } from '../metrics.ts';
-import { AnomalyWatch } from './anomaly-watch.ts';
+import type { EventInput } from '../runtime/index.ts';
+import { AnomalyWatch, anomalyEventName } from './anomaly-watch.ts';
 import { costPolicy, recordingEvents } from './test-support.ts';
 
 const USD = 1_000_000_000n;
@@ -50,6 +51,46 @@ describe('anomaly watch', () => {
     const text = await metrics.registry.getSingleMetricAsString('agentmeter_spend_anomalies');
     expect(text).toContain(
       'agentmeter_spend_anomalies{policy="p",dimension="namespace",window_hours="1"} 1',
+    );
+  });
+
+  it('raises no Event twice across a failover, in the same hour or the next', async () => {
+    const { book: history, spikeHourMs } = book(40n * USD);
+    // The apiserver's side: an Event of a name that exists is not created again.
+    const stored = new Map<string, EventInput>();
+    const events = {
+      record: async (_ref: unknown, input: EventInput) => {
+        if (input.name === undefined) throw new Error('a SpendAnomaly Event without a fixed name');
+        if (!stored.has(input.name)) stored.set(input.name, input);
+      },
+    };
+    const leader = () =>
+      new AnomalyWatch({ history, events, metrics: new OperatorMetrics(new Registry()) });
+    const policy = costPolicy('p');
+    const closed = spikeHourMs + HOUR_MS + 60_000;
+    expect(await leader().check([policy], closed)).toHaveLength(2);
+    expect(stored.size).toBe(2);
+    // A new leader later in the same hour judges the hour again and names the same Events.
+    expect(await leader().check([policy], closed + 30 * 60_000)).toHaveLength(2);
+    expect(stored.size).toBe(2);
+    // In the next hour the 24-hour finding goes on: a new leader knows it from the hour before.
+    const next = closed + HOUR_MS;
+    const old = leader();
+    await old.check([policy], closed);
+    expect(await old.check([policy], next)).toEqual([]);
+    expect(await leader().check([policy], next)).toEqual([]);
+    expect(stored.size).toBe(2);
+    const hour = Math.floor(spikeHourMs / HOUR_MS);
+    expect([...stored.keys()].sort()).toEqual(
+      ['namespace/1/ns-a', 'namespace/24/ns-a'].map((f) => anomalyEventName('p', f, hour)).sort(),
+    );
+  });
+
+  it('names Events as DNS subdomains, whatever the policy name', () => {
+    const name = anomalyEventName(`${'a'.repeat(226)}-b`, 'namespace/1/x', 1);
+    expect(name).toMatch(/^a{226}\.anomaly\.[0-9a-f]{17}$/);
+    expect(anomalyEventName('p', 'namespace/1/x', 1)).not.toBe(
+      anomalyEventName('p', 'namespace/1/x', 2),
     );
   });
 

@@ -1,7 +1,12 @@
 // The spend detectors in the operator round: once per closed hour, each policy's namespace
 // streams are judged against their weekly rhythm (anomaly/detect-streams), each finding that
 // was not active the hour before raises one SpendAnomaly Event on the policy, and the gauge
-// counts the active findings by dimension and window (never by key).
+// counts the active findings by dimension and window (never by key). The Events are idempotent
+// across replicas: one that has not judged a policy yet (a new leader after a failover) judges
+// the hour before from the carried history instead of taking every finding as new, and each
+// Event's name is fixed by policy, finding and hour, so one raised by the old leader in the
+// same hour is not raised again.
+import { createHash } from 'node:crypto';
 import type { CostPolicy } from '@agentmeter/crds';
 import type { EventRecorder } from '../runtime/index.ts';
 import { detectStreams, DEFAULT_STREAM_DETECTOR } from '../anomaly/detect-streams.ts';
@@ -14,7 +19,7 @@ import {
   type Finding,
 } from '../anomaly/findings.ts';
 import type { SpendHistorySource } from '../anomaly/hourly-book.ts';
-import { hourOf, WEEK_HOURS, type HourlySeries } from '../anomaly/hourly-series.ts';
+import { HOUR_MS, hourOf, WEEK_HOURS, type HourlySeries } from '../anomaly/hourly-series.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { policyRef } from './policies.ts';
 
@@ -41,6 +46,14 @@ export function judgeHour(history: SpendHistorySource, policy: string, nowMs: nu
   return detectStreams(streams, lastHour).map(fromStreamVerdict);
 }
 
+/** The one SpendAnomaly Event of `finding` raised for `hour` under `policy`. */
+export function anomalyEventName(policy: string, finding: string, hour: number): string {
+  const digest = createHash('sha256').update(`${policy}\n${finding}\n${hour}`).digest('hex');
+  // A CostPolicy name is a DNS subdomain of at most 253; the suffix is 26 characters.
+  const head = policy.slice(0, 253 - 26).replace(/[-.]+$/, '');
+  return `${head}.anomaly.${digest.slice(0, 17)}`;
+}
+
 export class AnomalyWatch {
   readonly #deps: AnomalyWatchDeps;
   /** Per policy: the last hour judged and the findings active then. */
@@ -59,9 +72,16 @@ export class AnomalyWatch {
       const last = this.#judged.get(name);
       if (last?.hour === hour) continue;
       const findings = judgeHour(this.#deps.history, name, nowMs);
-      const fresh = newFindings(last?.active ?? new Set(), findings);
+      const before =
+        last?.hour === hour - 1
+          ? last.active
+          : new Set(judgeHour(this.#deps.history, name, nowMs - HOUR_MS).map(findingId));
+      const fresh = newFindings(before, findings);
       for (const f of fresh) {
-        await this.#deps.events.record(policyRef(p), anomalyEvent(f, p.spec.currency));
+        await this.#deps.events.record(policyRef(p), {
+          ...anomalyEvent(f, p.spec.currency),
+          name: anomalyEventName(name, findingId(f), hour),
+        });
       }
       this.#deps.metrics.setAnomalies(name, findingCounts(findings));
       this.#judged.set(name, { hour, active: new Set(findings.map(findingId)) });

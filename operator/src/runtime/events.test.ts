@@ -21,6 +21,9 @@ class FakeEvents implements EventsApi {
   async createNamespacedEvent(param: EventsV1ApiCreateNamespacedEventRequest) {
     if (this.failCreate) throw new ApiException(500, 'boom', '', {});
     const name = param.body.metadata?.name ?? '';
+    if (this.events.has(`${param.namespace}/${name}`)) {
+      throw new ApiException(409, 'already exists', '', {});
+    }
     const stored = JSON.parse(JSON.stringify(param.body)) as EventsV1Event;
     this.events.set(`${param.namespace}/${name}`, stored);
     return stored;
@@ -99,7 +102,12 @@ describe('EventRecorder', () => {
     await clock.advance(61_000);
     await recorder.record(policy, warning);
     expect(api.events.size).toBe(2);
-    expect(await outcomes(registry)).toEqual({ created: 2, series_updated: 2, failed: 0 });
+    expect(await outcomes(registry)).toEqual({
+      created: 2,
+      series_updated: 2,
+      already_exists: 0,
+      failed: 0,
+    });
   });
 
   it('keeps different notes, objects and namespaces apart', async () => {
@@ -123,6 +131,24 @@ describe('EventRecorder', () => {
     await recorder.record(policy, warning);
     expect(api.events.size).toBe(1);
     expect([...api.events.values()][0]?.series).toBeUndefined();
+  });
+
+  it('creates an Event of a fixed name once, whichever replica records it', async () => {
+    const first = setup();
+    const otherRegistry = new Registry();
+    const other = new EventRecorder({
+      api: first.api,
+      clock: first.clock,
+      logger,
+      registry: otherRegistry,
+      reportingInstance: 'operator-1',
+    });
+    const named = { ...warning, reason: 'SpendAnomaly', name: 'team-a.anomaly.0123456789abcdef0' };
+    await first.recorder.record(policy, named);
+    await other.record(policy, named);
+    expect([...first.api.events.keys()]).toEqual(['default/team-a.anomaly.0123456789abcdef0']);
+    expect(await outcomes(first.registry)).toMatchObject({ created: 1, failed: 0 });
+    expect(await outcomes(otherRegistry)).toMatchObject({ already_exists: 1, failed: 0 });
   });
 
   it('logs and counts failures instead of throwing', async () => {

@@ -1,7 +1,9 @@
 // An events.k8s.io/v1 event recorder. Repeats of the same event within a window become a
 // series count on the existing Event (as client-go's recorder aggregates them) instead of new
-// objects. Recording is best effort: it never throws into the reconcile that called it.
-import { isNotFound } from '@agentmeter/kube-client';
+// objects. Recording is best effort: it never throws into the reconcile that called it. An event
+// given a fixed name exists once: a create that finds it (a repeat by another replica, say a new
+// leader after a failover) records nothing more.
+import { isConflict, isNotFound } from '@agentmeter/kube-client';
 import {
   V1MicroTime,
   type EventsV1Api,
@@ -34,6 +36,8 @@ export interface EventInput {
   /** Human-readable detail; cut to the API's 1024-byte limit. */
   note: string;
   related?: ObjectRef;
+  /** A deterministic name for an event that must exist at most once (a DNS subdomain). */
+  name?: string;
 }
 
 export interface EventRecorderOptions {
@@ -76,7 +80,7 @@ interface SeriesState {
   chain: Promise<void>;
 }
 
-type Outcome = 'created' | 'series_updated' | 'failed';
+type Outcome = 'created' | 'series_updated' | 'already_exists' | 'failed';
 
 export class EventRecorder {
   readonly #api: EventsApi;
@@ -105,12 +109,12 @@ export class EventRecorder {
       () =>
         new Counter({
           name: 'agentmeter_operator_events_total',
-          help: 'Kubernetes Events recorded by outcome: created, series_updated or failed',
+          help: 'Kubernetes Events recorded by outcome: created, series_updated, already_exists (an Event of that fixed name was there) or failed',
           labelNames: ['outcome'] as const,
           registers: [registry],
         }),
     );
-    for (const outcome of ['created', 'series_updated', 'failed'] as const) {
+    for (const outcome of ['created', 'series_updated', 'already_exists', 'failed'] as const) {
       this.#events.inc({ outcome }, 0);
     }
   }
@@ -158,8 +162,7 @@ export class EventRecorder {
         this.#count('series_updated');
         return;
       }
-      await this.#create(state, regarding, input, now);
-      this.#count('created');
+      this.#count(await this.#create(state, regarding, input, now));
     } catch (err) {
       this.#count('failed');
       this.#logger.warn({ err, ...fields, namespace: state.namespace }, 'recording event failed');
@@ -192,12 +195,13 @@ export class EventRecorder {
     regarding: ObjectRef,
     input: EventInput,
     now: number,
-  ): Promise<void> {
+  ): Promise<'created' | 'already_exists'> {
     const eventTime = new V1MicroTime(this.#clock.date());
+    const name = input.name ?? this.#eventName(regarding.name, eventTime);
     const body: EventsV1Event = {
       apiVersion: 'events.k8s.io/v1',
       kind: 'Event',
-      metadata: { name: this.#eventName(regarding.name, eventTime), namespace: state.namespace },
+      metadata: { name, namespace: state.namespace },
       eventTime,
       reportingController: this.#controller,
       reportingInstance: this.#instance,
@@ -208,10 +212,18 @@ export class EventRecorder {
       regarding: reference(regarding),
       ...(input.related ? { related: reference(input.related) } : {}),
     };
-    const created = await this.#api.createNamespacedEvent({ namespace: state.namespace, body });
-    state.name = created.metadata?.name;
+    let outcome: 'created' | 'already_exists' = 'created';
+    try {
+      const created = await this.#api.createNamespacedEvent({ namespace: state.namespace, body });
+      state.name = created.metadata?.name;
+    } catch (err) {
+      if (input.name === undefined || !isConflict(err)) throw err;
+      state.name = input.name;
+      outcome = 'already_exists';
+    }
     state.count = 1;
     state.lastObserved = now;
+    return outcome;
   }
 
   /**

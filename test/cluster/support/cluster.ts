@@ -57,3 +57,14 @@ export function helm(args: readonly string[], options: RunOptions = {}): Promise
   const node = realNode();
   return run(chartRelease().helm, ['--kubeconfig', node.kubeconfig, ...args], options);
 }
+
+/** The chart's node-local OTLP Service (internalTrafficPolicy Local) by its cluster DNS name. */
+export async function otlpServiceEndpoint(): Promise<string> {
+  const chart = chartRelease();
+  const services = await kubectlJson<{
+    items: { metadata: { name: string }; spec: { internalTrafficPolicy?: string } }[];
+  }>(['get', 'services', '-n', chart.namespace]);
+  const otlp = services.items.find((s) => s.spec.internalTrafficPolicy === 'Local');
+  if (!otlp) throw new Error('the chart made no node-local OTLP Service');
+  return `http://${otlp.metadata.name}.${chart.namespace}.svc.${realNode().clusterDomain}:4318`;
+}

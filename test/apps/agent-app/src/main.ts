@@ -7,17 +7,10 @@
 //   HOST                  listen address (default 0.0.0.0: inside a pod, the pod's own addresses)
 //   AGENT_APP_MODEL       model its chat spans name (default gpt-4o-mini)
 // SIGTERM or SIGINT stops the server and shuts the provider down, which exports every span.
+// `node src/loop-main.ts` runs the looping agent instead (loop.ts).
 import { trace } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { createAppServer } from './server.ts';
-
-const log = (fields: Record<string, unknown>): void => {
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
-};
+import { log, startTracing } from './telemetry.ts';
 
 const port = Number(process.env.PORT ?? '8080');
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -25,15 +18,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 
-// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (a pod can pass k8s.pod.uid there from the
-// downward API) override the default service name.
-const provider = new NodeTracerProvider({
-  resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: 'agent-app' }).merge(
-    detectResources({ detectors: [envDetector] }),
-  ),
-  spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
-});
-provider.register();
+const provider = startTracing();
 
 const server = createAppServer({
   tracer: trace.getTracer('agent-app'),
