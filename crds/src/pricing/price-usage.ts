@@ -15,15 +15,8 @@ import {
 import { priceNano } from '../units/price.ts';
 import type { CompiledRates } from './compile-policy.ts';
 
-export type PricedResource = 'cpu' | 'memory' | 'gpu' | 'io' | 'network';
-
-export const PRICED_RESOURCES: readonly PricedResource[] = [
-  'cpu',
-  'memory',
-  'gpu',
-  'io',
-  'network',
-];
+export const PRICED_RESOURCES = ['cpu', 'memory', 'gpu', 'io', 'network'] as const;
+export type PricedResource = (typeof PRICED_RESOURCES)[number];
 
 export interface UsagePrice {
   /** Σ byResource, nano-units of the policy's currency. */
