@@ -40,6 +40,18 @@ export interface IngestCounters {
   badHeaders: number;
 }
 
+/** Counters of an ingest that has seen nothing yet. */
+export function zeroIngestCounters(): IngestCounters {
+  return {
+    accepted: 0,
+    rejected: new Map(),
+    unverified: 0,
+    exclusiveConflicts: 0,
+    duplicateCalls: 0,
+    badHeaders: 0,
+  };
+}
+
 /** How long the dedupe set remembers a call, by its end time (see calls/dedupe.ts). */
 export const DEFAULT_CALL_DEDUPE_WINDOW_NS = 30n * 60n * 1_000_000_000n;
 
@@ -82,14 +94,7 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
   readonly dedupe: CallDedupe;
   readonly resolver: SessionResolver;
   readonly trustedSource: (remoteAddress: string) => boolean;
-  readonly counters: IngestCounters = {
-    accepted: 0,
-    rejected: new Map(),
-    unverified: 0,
-    exclusiveConflicts: 0,
-    duplicateCalls: 0,
-    badHeaders: 0,
-  };
+  readonly counters: IngestCounters = zeroIngestCounters();
   readonly #clock: () => bigint;
   readonly #apiHosts: (podUid: string) => ApiHostMatcher;
   /** Claimed calls of spans still waiting for their session. */
