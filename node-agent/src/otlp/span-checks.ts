@@ -1,11 +1,5 @@
 // Checks shared by the JSON and protobuf decoders, so both refuse exactly the same spans.
-import type {
-  AttrValue,
-  DecodeLimits,
-  DecodeResult,
-  SpanRecord,
-  SpanRejectReason,
-} from './types.ts';
+import type { AttrValue, DecodeLimits, DecodeResult, SpanRejectReason } from './types.ts';
 import { countReject } from './types.ts';
 
 const TRACE_ID_RE = /^[0-9a-f]{32}$/;
