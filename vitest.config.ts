@@ -1,6 +1,19 @@
 import { defineConfig } from 'vitest/config';
 import { ClusterTeardownLastSequencer } from './test/setup/sequencer.ts';
 
+/** What the control-plane projects (`integration`, `integration-postgres`) share. */
+const CONTROL_PLANE_SUITES = {
+  environment: 'node',
+  // One shared control plane per run: built (or reused from the cache) and started once; the
+  // agent and operator bundles the suites run, built once.
+  globalSetup: ['test/setup/control-plane.ts', 'test/setup/bundles.ts'],
+  // Suites share real cgroups and one apiserver; running files one at a time keeps the CPU
+  // measurements of one suite free of another suite's load on these 2-core machines.
+  fileParallelism: false,
+  testTimeout: 180_000,
+  hookTimeout: 180_000,
+};
+
 export default defineConfig({
   test: {
     sequence: { sequencer: ClusterTeardownLastSequencer },
@@ -24,15 +37,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          environment: 'node',
-          // One shared control plane per run: built (or reused from the cache) and started once;
-          // the agent and operator bundles the suites run, built once.
-          globalSetup: ['test/setup/control-plane.ts', 'test/setup/bundles.ts'],
-          // Suites share real cgroups and one apiserver; running files one at a time keeps the
-          // CPU measurements of one suite free of another suite's load on these 2-core machines.
-          fileParallelism: false,
-          testTimeout: 180_000,
-          hookTimeout: 180_000,
+          ...CONTROL_PLANE_SUITES,
         },
       },
       {
@@ -47,11 +52,7 @@ export default defineConfig({
             'test/integration/operator-guards.test.ts',
           ],
           env: { AGENTMETER_TEST_STORE: 'postgres' },
-          environment: 'node',
-          globalSetup: ['test/setup/control-plane.ts', 'test/setup/bundles.ts'],
-          fileParallelism: false,
-          testTimeout: 180_000,
-          hookTimeout: 180_000,
+          ...CONTROL_PLANE_SUITES,
         },
       },
       {

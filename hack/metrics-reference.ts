@@ -7,6 +7,7 @@ import { AttributionMetrics } from '../node-agent/src/metrics/attribution-metric
 import { GpuMetrics } from '../node-agent/src/gpu/metrics.ts';
 import { AgentMetrics } from '../node-agent/src/metrics/agent-metrics.ts';
 import { RefusalMetrics } from '../node-agent/src/metrics/refusal-metrics.ts';
+import { zeroIngestCounters } from '../node-agent/src/sessions/ingest.ts';
 import type { TotalsFamily } from '../node-agent/src/metrics/totals-exposition.ts';
 import { NAMESPACE_FAMILIES, POD_FAMILIES } from '../node-agent/src/metrics/totals-exposition.ts';
 import { OperatorMetrics } from '../operator/src/metrics.ts';
@@ -24,15 +25,7 @@ function agentRegistry(): Registry {
   // extend() hands out the agent's exposition registries; the first is the Prometheus-format one.
   agent.extend((r) => (registry ??= r as Registry));
   const attribution = new AttributionMetrics({
-    ingest: () => ({
-      accepted: 0,
-      rejected: new Map(),
-      unverified: 0,
-      exclusiveConflicts: 0,
-      duplicateCalls: 0,
-      argsHashIgnored: new Map(),
-      badHeaders: 0,
-    }),
+    ingest: zeroIngestCounters,
     lateSpans: () => 0,
     activeSessions: () => new Map(),
     pricedModels: () => new Set(),

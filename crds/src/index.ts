@@ -17,3 +17,4 @@ export type * from './costpolicy/types.ts';
 export { COST_REPORT_GVK } from './costreport/crd.ts';
 export type * from './costreport/types.ts';
 export * from './pricing/index.ts';
+export { ReasonError } from './reason-error.ts';

@@ -80,8 +80,8 @@ describe('the fake GPU device plugin', () => {
       stream.once('error', fail);
     });
     expect(first.devices).toEqual([
-      { ID: 'GPU-a', health: 'Healthy', topology: null },
-      { ID: 'GPU-b', health: 'Healthy', topology: null },
+      { ID: 'GPU-a', health: 'Healthy' },
+      { ID: 'GPU-b', health: 'Healthy' },
     ]);
     const answer = await new Promise<{ containerResponses: { envs: Record<string, string> }[] }>(
       (ok, fail) =>

@@ -51,8 +51,8 @@ export interface SessionRef {
   readonly id: string;
 }
 
-export type PodQos = 'Guaranteed' | 'Burstable' | 'BestEffort';
-export const POD_QOS_CLASSES: readonly PodQos[] = ['Guaranteed', 'Burstable', 'BestEffort'];
+export const POD_QOS_CLASSES = ['Guaranteed', 'Burstable', 'BestEffort'] as const;
+export type PodQos = (typeof POD_QOS_CLASSES)[number];
 
 export interface WorkloadRef {
   readonly kind: string;
@@ -179,8 +179,8 @@ export interface TokensBody extends BodyBase {
 }
 
 /** What a leaf call is: a model (LLM) call, a tool call, or a priced external API call. */
-export type CallKind = 'model' | 'tool' | 'api';
-export const CALL_KINDS: readonly CallKind[] = ['model', 'tool', 'api'];
+export const CALL_KINDS = ['model', 'tool', 'api'] as const;
+export type CallKind = (typeof CALL_KINDS)[number];
 
 /** Token counts of one model call, decimal strings; every field present ("0" when absent). */
 export interface CallTokens {
@@ -206,13 +206,13 @@ export interface CallTool {
 }
 
 /** Why a call has no cost; a call is never silently free. */
-export type UnpricedReason = 'no-policy' | 'no-model-rate' | 'no-tool-rate' | 'no-api-rate';
-export const UNPRICED_REASONS: readonly UnpricedReason[] = [
+export const UNPRICED_REASONS = [
   'no-policy',
   'no-model-rate',
   'no-tool-rate',
   'no-api-rate',
-];
+] as const;
+export type UnpricedReason = (typeof UNPRICED_REASONS)[number];
 
 /** One leaf call (never a wrapper span such as invoke_agent), without prompt or response text. */
 export interface CallRecord {
@@ -277,15 +277,14 @@ export interface CheckpointBody extends BodyBase {
   readonly cgroups: readonly CheckpointCgroup[];
 }
 
-export type MarkerEvent =
-  'agent-start' | 'torn-tail-repaired' | 'counter-reset' | 'gap' | 'unacked-dropped';
-export const MARKER_EVENTS: readonly MarkerEvent[] = [
+export const MARKER_EVENTS = [
   'agent-start',
   'torn-tail-repaired',
   'counter-reset',
   'gap',
   'unacked-dropped',
-];
+] as const;
+export type MarkerEvent = (typeof MARKER_EVENTS)[number];
 
 /** An auditable event of the ledger or the agent itself; carries no usage. */
 export interface MarkerBody extends BodyBase {

@@ -1,4 +1,4 @@
-import { ArithmeticRangeError } from '../money/errors.ts';
+import { nonNegative } from '../money/errors.ts';
 import { checkDecimal, decimal, keys, object } from './fields.ts';
 
 /** Usage of one pod, one share or one node over a tick, in integer units (invariant 4). */
@@ -113,9 +113,7 @@ export function usageToWire(usage: Usage): WireUsage {
   for (const key of WIRE_ORDER) {
     const value = usage[key];
     if (value === undefined) continue;
-    // A negative usage means a counter reset was turned into a negative delta (invariant 3).
-    if (value < 0n) throw new ArithmeticRangeError(key, value, 'non-negative');
-    out[key] = value.toString();
+    out[key] = nonNegative(key, value).toString();
   }
   return out as WireUsage;
 }

@@ -49,3 +49,12 @@ export class ArithmeticRangeError extends RangeError {
     this.value = value;
   }
 }
+
+/**
+ * `value`, or an ArithmeticRangeError naming `operand` when it is negative. Usage, token counts
+ * and rates never are: a negative one means a counter reset was turned into a negative delta.
+ */
+export function nonNegative(operand: string, value: bigint): bigint {
+  if (value < 0n) throw new ArithmeticRangeError(operand, value, 'non-negative');
+  return value;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CostPolicySpec } from '../costpolicy/types.ts';
+import type { CostPolicySpec, GpuModelRate, Rates } from '../costpolicy/types.ts';
 import { MoneyParseError } from '../money/errors.ts';
 import { compilePolicy } from './compile-policy.ts';
 import { PolicyCompileError } from './errors.ts';
@@ -14,6 +14,15 @@ function compileError(spec: CostPolicySpec): PolicyCompileError {
   }
   throw new Error('expected a PolicyCompileError');
 }
+
+const usd = (rates: Rates): CostPolicySpec => ({ currency: 'USD', rates });
+const gpuModels = (...models: GpuModelRate[]): CostPolicySpec =>
+  usd({ gpuHour: { default: '1', models } });
+/** The same entry twice, the second with other prices: a repeated list key. */
+const repeated = <T extends object>(entry: T, change: Partial<T>): T[] => [
+  entry,
+  { ...entry, ...change },
+];
 
 describe('compilePolicy', () => {
   it('parses every rate of the samples into nano-units once', () => {
@@ -106,181 +115,118 @@ describe('compilePolicy', () => {
   });
 
   it('defaults the GPU basis to Allocation and priority to 0', () => {
-    const p = compilePolicy('p', 3n, { currency: 'USD', rates: { gpuHour: { default: '1' } } });
+    const p = compilePolicy('p', 3n, usd({ gpuHour: { default: '1' } }));
     expect(p.rates.gpuHour?.basis).toBe('Allocation');
     expect(p.priority).toBe(0);
     expect(p.rates.cpuCoreHourNano).toBe(0n);
   });
 
   it.each<[string, CostPolicySpec, string, PolicyCompileError['reason']]>([
-    [
-      'an unparsable rate',
-      { currency: 'USD', rates: { cpuCoreHour: '1.2.3' } },
-      'spec.rates.cpuCoreHour',
-      'invalid-rate',
-    ],
-    [
-      'a negative rate',
-      { currency: 'USD', rates: { ioGiB: '-1' } },
-      'spec.rates.ioGiB',
-      'invalid-rate',
-    ],
+    ['an unparsable rate', usd({ cpuCoreHour: '1.2.3' }), 'spec.rates.cpuCoreHour', 'invalid-rate'],
+    ['a negative rate', usd({ ioGiB: '-1' }), 'spec.rates.ioGiB', 'invalid-rate'],
     [
       'an exponent',
-      { currency: 'USD', rates: { gpuHour: { default: '1e3' } } },
+      usd({ gpuHour: { default: '1e3' } }),
       'spec.rates.gpuHour.default',
       'invalid-rate',
     ],
     [
       'a bad GPU model rate',
-      {
-        currency: 'USD',
-        rates: {
-          gpuHour: {
-            default: '1',
-            models: [
-              { model: 'a', rate: '1' },
-              { model: 'b', rate: 'x' },
-            ],
-          },
-        },
-      },
+      gpuModels({ model: 'a', rate: '1' }, { model: 'b', rate: 'x' }),
       'spec.rates.gpuHour.models[1].rate',
       'invalid-rate',
     ],
     [
       'too many fraction digits in a token rate',
-      {
-        currency: 'USD',
-        rates: { tokens: [{ model: 'm', inputPerMillion: '0.0000000001', outputPerMillion: '1' }] },
-      },
+      usd({ tokens: [{ model: 'm', inputPerMillion: '0.0000000001', outputPerMillion: '1' }] }),
       'spec.rates.tokens[0].inputPerMillion',
       'invalid-rate',
     ],
     [
       'a bad cache-read rate',
-      {
-        currency: 'USD',
-        rates: {
-          tokens: [
-            { model: 'm', inputPerMillion: '1', outputPerMillion: '1', cacheReadPerMillion: '-1' },
-          ],
-        },
-      },
+      usd({
+        tokens: [
+          { model: 'm', inputPerMillion: '1', outputPerMillion: '1', cacheReadPerMillion: '-1' },
+        ],
+      }),
       'spec.rates.tokens[0].cacheReadPerMillion',
       'invalid-rate',
     ],
     [
       'a long-context threshold of zero',
-      {
-        currency: 'USD',
-        rates: {
-          tokens: [
-            {
-              model: 'm',
-              inputPerMillion: '1',
-              outputPerMillion: '1',
-              longContext: { aboveInputTokens: 0, inputPerMillion: '2', outputPerMillion: '2' },
-            },
-          ],
-        },
-      },
+      usd({
+        tokens: [
+          {
+            model: 'm',
+            inputPerMillion: '1',
+            outputPerMillion: '1',
+            longContext: { aboveInputTokens: 0, inputPerMillion: '2', outputPerMillion: '2' },
+          },
+        ],
+      }),
       'spec.rates.tokens[0].longContext.aboveInputTokens',
       'invalid-rate',
     ],
     [
       'a bad long-context cache-creation rate',
-      {
-        currency: 'USD',
-        rates: {
-          tokens: [
-            {
-              model: 'm',
-              inputPerMillion: '1',
-              outputPerMillion: '1',
-              longContext: {
-                aboveInputTokens: 10,
-                inputPerMillion: '2',
-                outputPerMillion: '2',
-                cacheCreationPerMillion: '1,5',
-              },
+      usd({
+        tokens: [
+          {
+            model: 'm',
+            inputPerMillion: '1',
+            outputPerMillion: '1',
+            longContext: {
+              aboveInputTokens: 10,
+              inputPerMillion: '2',
+              outputPerMillion: '2',
+              cacheCreationPerMillion: '1,5',
             },
-          ],
-        },
-      },
+          },
+        ],
+      }),
       'spec.rates.tokens[0].longContext.cacheCreationPerMillion',
       'invalid-rate',
     ],
     [
       'a repeated tool',
-      {
-        currency: 'USD',
-        rates: {
-          tools: [
-            { name: 'web_search', perCall: '1' },
-            { name: 'web_search', perCall: '2' },
-          ],
-        },
-      },
+      usd({ tools: repeated({ name: 'web_search', perCall: '1' }, { perCall: '2' }) }),
       'spec.rates.tools[1]',
       'duplicate-tool',
     ],
     [
       'a bad tool price',
-      { currency: 'USD', rates: { tools: [{ name: 't', perCall: '0.1.2' }] } },
+      usd({ tools: [{ name: 't', perCall: '0.1.2' }] }),
       'spec.rates.tools[0].perCall',
       'invalid-rate',
     ],
     [
       'a repeated API host pattern',
-      {
-        currency: 'USD',
-        rates: {
-          apis: [
-            { host: '*.example.com', perCall: '1' },
-            { host: '*.example.com', perCall: '2' },
-          ],
-        },
-      },
+      usd({ apis: repeated({ host: '*.example.com', perCall: '1' }, { perCall: '2' }) }),
       'spec.rates.apis[1]',
       'duplicate-host',
     ],
     ...['*', 'https://api.example.com', 'api.example.com:443', 'API.example.com', 'a.*.com'].map(
       (host): [string, CostPolicySpec, string, PolicyCompileError['reason']] => [
         `the API host ${host}`,
-        { currency: 'USD', rates: { apis: [{ host, perCall: '1' }] } },
+        usd({ apis: [{ host, perCall: '1' }] }),
         'spec.rates.apis[0].host',
         'invalid-host',
       ],
     ),
     [
       'a repeated token model',
-      {
-        currency: 'USD',
-        rates: {
-          tokens: [
-            { model: '*', inputPerMillion: '1', outputPerMillion: '1' },
-            { model: '*', inputPerMillion: '2', outputPerMillion: '2' },
-          ],
-        },
-      },
+      usd({
+        tokens: repeated(
+          { model: '*', inputPerMillion: '1', outputPerMillion: '1' },
+          { inputPerMillion: '2', outputPerMillion: '2' },
+        ),
+      }),
       'spec.rates.tokens[1]',
       'duplicate-model',
     ],
     [
       'a repeated GPU model',
-      {
-        currency: 'USD',
-        rates: {
-          gpuHour: {
-            default: '1',
-            models: [
-              { model: 'a', rate: '1' },
-              { model: 'a', rate: '2' },
-            ],
-          },
-        },
-      },
+      gpuModels(...repeated({ model: 'a', rate: '1' }, { rate: '2' })),
       'spec.rates.gpuHour.models[1]',
       'duplicate-model',
     ],
@@ -336,7 +282,7 @@ describe('compilePolicy', () => {
   });
 
   it('keeps the money parse error as the cause', () => {
-    const err = compileError({ currency: 'USD', rates: { cpuCoreHour: '01' } });
+    const err = compileError(usd({ cpuCoreHour: '01' }));
     expect(err.cause).toBeInstanceOf(MoneyParseError);
     expect((err.cause as MoneyParseError).reason).toBe('leading-zero');
   });

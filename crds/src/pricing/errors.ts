@@ -1,4 +1,5 @@
 import { preview } from '../money/errors.ts';
+import { ReasonError } from '../reason-error.ts';
 
 export type PolicyCompileReason =
   | 'invalid-rate'
@@ -44,25 +45,21 @@ export class PolicyCompileError extends Error {
 export type PricingReason = 'shares-mismatch' | 'duplicate-session';
 
 /** Shares that break invariant 1 (they must partition the pod's usage, one per session). */
-export class PricingError extends Error {
+export class PricingError extends ReasonError<PricingReason> {
   override readonly name = 'PricingError';
-  readonly reason: PricingReason;
 
   constructor(reason: PricingReason, detail: string) {
-    super(`pricing: ${reason}: ${detail}`);
-    this.reason = reason;
+    super('pricing', reason, detail);
   }
 }
 
 export type ApportionReason =
   'negative-total' | 'negative-weight' | 'duplicate-key' | 'weights-not-whole' | 'zero-weights';
 
-export class ApportionError extends Error {
+export class ApportionError extends ReasonError<ApportionReason> {
   override readonly name = 'ApportionError';
-  readonly reason: ApportionReason;
 
   constructor(reason: ApportionReason, detail: string) {
-    super(`apportion: ${reason}: ${detail}`);
-    this.reason = reason;
+    super('apportion', reason, detail);
   }
 }

@@ -17,37 +17,29 @@ function reasonOf(run: () => unknown): string {
 }
 
 describe('apportion', () => {
-  it('gives leftover units to the largest remainders', () => {
+  it.each<[string, bigint, Record<string, bigint>, bigint, Record<string, bigint>]>([
     // 10 × (5/10, 3/10, 2/10) exact; 7 × … = 3.5, 2.1, 1.4 → 3+1, 2, 1.
-    expect(apportion(7n, [w('a', 5n), w('b', 3n), w('c', 2n)], 10n)).toEqual(
-      new Map([
-        ['a', 4n],
-        ['b', 2n],
-        ['c', 1n],
-      ]),
-    );
-  });
-
-  it('settles equal remainders by the key that sorts first', () => {
-    expect(apportion(2n, [w('c', 1n), w('b', 1n), w('a', 1n)], 3n)).toEqual(
-      new Map([
-        ['c', 0n],
-        ['b', 1n],
-        ['a', 1n],
-      ]),
-    );
-    expect(apportion(1n, [w('ns/x', 1n), w('', 1n)], 2n).get('')).toBe(1n);
-  });
-
-  it('gives zero to zero weights and everything to a sole weight', () => {
-    expect(apportion(5n, [w('a', 0n), w('b', 9n)], 9n)).toEqual(
-      new Map([
-        ['a', 0n],
-        ['b', 5n],
-      ]),
-    );
-    expect(apportion(0n, [], 0n)).toEqual(new Map());
-    expect(apportion(0n, [w('a', 0n)], 0n)).toEqual(new Map([['a', 0n]]));
+    [
+      'gives leftover units to the largest remainders',
+      7n,
+      { a: 5n, b: 3n, c: 2n },
+      10n,
+      { a: 4n, b: 2n, c: 1n },
+    ],
+    [
+      'settles equal remainders by the key that sorts first',
+      2n,
+      { c: 1n, b: 1n, a: 1n },
+      3n,
+      { c: 0n, b: 1n, a: 1n },
+    ],
+    ['sorts the empty key first', 1n, { 'ns/x': 1n, '': 1n }, 2n, { 'ns/x': 0n, '': 1n }],
+    ['gives zero to a zero weight', 5n, { a: 0n, b: 9n }, 9n, { a: 0n, b: 5n }],
+    ['apportions nothing over no weights', 0n, {}, 0n, {}],
+    ['gives a sole zero weight zero', 0n, { a: 0n }, 0n, { a: 0n }],
+  ])('%s', (_name, total, weights, whole, shares) => {
+    const given = Object.entries(weights).map(([key, numerator]) => w(key, numerator));
+    expect(Object.fromEntries(apportion(total, given, whole))).toEqual(shares);
   });
 
   it.each<[string, () => unknown, string]>([

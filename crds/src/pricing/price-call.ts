@@ -1,5 +1,5 @@
 import type { CallKind, UnpricedReason } from '../ledger/types.ts';
-import { ArithmeticRangeError } from '../money/errors.ts';
+import { nonNegative } from '../money/errors.ts';
 import { divRoundHalfEven } from '../money/half-even.ts';
 import { TOKENS_PER_MILLION } from '../units/constants.ts';
 import { SUBDOMAINS } from './compile-policy.ts';
@@ -100,7 +100,7 @@ function priceModelCall(rates: CompiledRates, call: CallUsage): CallPrice {
   const tokens = call.tokens;
   if (tokens === null) return { costNano: 0n, rate, unpriced: null };
   for (const [field, value] of Object.entries(tokens) as [string, bigint][]) {
-    if (value < 0n) throw new ArithmeticRangeError(`tokens.${field}`, value, 'non-negative');
+    nonNegative(`tokens.${field}`, value);
   }
   const cached = tokens.cacheRead + tokens.cacheCreation;
   const effectiveInput = tokens.input > cached ? tokens.input : cached;

@@ -14,33 +14,33 @@ function ratesOf(name: string): CompiledRates {
 }
 
 describe('priceTokens', () => {
-  it('prices listed models per million (agent-platform-sessions)', () => {
-    const rates = ratesOf('agent-platform-sessions');
-    // 1,234,567 × 3.00/M + 89,012 × 15.00/M = 3.703701 + 1.33518 = 5.038881 USD.
-    expect(priceTokens(rates, 'claude-sonnet-4-5', 1_234_567n, 89_012n)).toEqual({
-      totalNano: 5_038_881_000n,
-      rate: 'claude-sonnet-4-5',
-    });
-    expect(priceTokens(rates, 'gpt-4o', 1_000_000n, 1_000_000n).totalNano).toBe(12_500_000_000n);
-    expect(priceTokens(rates, 'meta-llama/Llama-3.1-8B-Instruct', 1n, 0n).totalNano).toBe(180n);
-  });
-
-  it('leaves a model the policy does not price at zero, with no rate', () => {
-    const rates = ratesOf('agent-platform-sessions');
-    expect(priceTokens(rates, 'claude-opus-4', 10n ** 9n, 10n ** 9n)).toEqual({
-      totalNano: 0n,
-      rate: null,
-    });
-    expect(priceTokens(ratesOf('ml-research-gpu'), 'gpt-4o', 5n, 5n).rate).toBeNull();
-  });
-
-  it('prices any unlisted model with "*" (platform-default)', () => {
-    const rates = ratesOf('platform-default');
-    expect(priceTokens(rates, 'some-model', 1_000_000n, 1_000_000n)).toEqual({
-      totalNano: 18_000_000_000n,
-      rate: '*',
-    });
-    expect(priceTokens(rates, 'x', 1n, 1n).totalNano).toBe(18_000n);
+  it.each<[string, string, bigint, bigint, bigint, string | null]>([
+    // Listed models, per million: 1,234,567 × 3.00/M + 89,012 × 15.00/M = 3.703701 + 1.33518.
+    [
+      'agent-platform-sessions',
+      'claude-sonnet-4-5',
+      1_234_567n,
+      89_012n,
+      5_038_881_000n,
+      'claude-sonnet-4-5',
+    ],
+    ['agent-platform-sessions', 'gpt-4o', 1_000_000n, 1_000_000n, 12_500_000_000n, 'gpt-4o'],
+    [
+      'agent-platform-sessions',
+      'meta-llama/Llama-3.1-8B-Instruct',
+      1n,
+      0n,
+      180n,
+      'meta-llama/Llama-3.1-8B-Instruct',
+    ],
+    // A model the policy does not price: zero, with no rate.
+    ['agent-platform-sessions', 'claude-opus-4', 10n ** 9n, 10n ** 9n, 0n, null],
+    ['ml-research-gpu', 'gpt-4o', 5n, 5n, 0n, null],
+    // Any unlisted model, by "*".
+    ['platform-default', 'some-model', 1_000_000n, 1_000_000n, 18_000_000_000n, '*'],
+    ['platform-default', 'x', 1n, 1n, 18_000n, '*'],
+  ])('%s prices %s (%s in, %s out)', (sample, model, input, output, totalNano, rate) => {
+    expect(priceTokens(ratesOf(sample), model, input, output)).toEqual({ totalNano, rate });
   });
 
   it('prefers the listed model over "*"', () => {

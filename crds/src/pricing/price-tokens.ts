@@ -1,4 +1,4 @@
-import { ArithmeticRangeError } from '../money/errors.ts';
+import { nonNegative } from '../money/errors.ts';
 import { divRoundHalfEven } from '../money/half-even.ts';
 import { TOKENS_PER_MILLION } from '../units/constants.ts';
 import type { CompiledRates } from './compile-policy.ts';
@@ -23,9 +23,8 @@ export function priceTokens(
   inputTokens: bigint,
   outputTokens: bigint,
 ): TokenPrice {
-  if (inputTokens < 0n) throw new ArithmeticRangeError('inputTokens', inputTokens, 'non-negative');
-  if (outputTokens < 0n)
-    throw new ArithmeticRangeError('outputTokens', outputTokens, 'non-negative');
+  nonNegative('inputTokens', inputTokens);
+  nonNegative('outputTokens', outputTokens);
   const rate = rates.tokens.has(model) ? model : rates.tokens.has(ANY_MODEL) ? ANY_MODEL : null;
   const entry = rate === null ? undefined : rates.tokens.get(rate);
   if (entry === undefined) return { totalNano: 0n, rate: null };

@@ -5,7 +5,7 @@
  * five rounded amounts. Nothing else rounds before display.
  */
 import type { Usage } from '../ledger/usage.ts';
-import { ArithmeticRangeError } from '../money/errors.ts';
+import { nonNegative } from '../money/errors.ts';
 import {
   BYTES_PER_GIB,
   CPU_NANOSECONDS_PER_CORE_HOUR,
@@ -15,15 +15,8 @@ import {
 import { priceNano } from '../units/price.ts';
 import type { CompiledRates } from './compile-policy.ts';
 
-export type PricedResource = 'cpu' | 'memory' | 'gpu' | 'io' | 'network';
-
-export const PRICED_RESOURCES: readonly PricedResource[] = [
-  'cpu',
-  'memory',
-  'gpu',
-  'io',
-  'network',
-];
+export const PRICED_RESOURCES = ['cpu', 'memory', 'gpu', 'io', 'network'] as const;
+export type PricedResource = (typeof PRICED_RESOURCES)[number];
 
 export interface UsagePrice {
   /** Σ byResource, nano-units of the policy's currency. */
@@ -36,12 +29,6 @@ interface Term {
   readonly rateNano: bigint;
   /** Usage units per rate unit, e.g. CPU_NANOSECONDS_PER_CORE_HOUR. */
   readonly perUnit: bigint;
-}
-
-function nonNegative(name: string, value: bigint): bigint {
-  // A negative usage means a counter reset was turned into a negative delta (invariant 3).
-  if (value < 0n) throw new ArithmeticRangeError(name, value, 'non-negative');
-  return value;
 }
 
 function terms(

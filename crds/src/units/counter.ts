@@ -1,4 +1,4 @@
-import { ArithmeticRangeError } from '../money/errors.ts';
+import { nonNegative } from '../money/errors.ts';
 import { CounterParseError } from './errors.ts';
 
 /** Kernel counters (cgroup cpu.stat, io.stat, GPU usage) are unsigned 64-bit. */
@@ -39,6 +39,5 @@ export function parseCounter(input: string, options: ParseCounterOptions = {}): 
 
 /** Formats a non-negative BigInt as the decimal string parseCounter reads back. */
 export function formatCounter(value: bigint): string {
-  if (value < 0n) throw new ArithmeticRangeError('counter', value, 'non-negative');
-  return value.toString();
+  return nonNegative('counter', value).toString();
 }

@@ -1,4 +1,4 @@
-import { ArithmeticRangeError } from '../money/errors.ts';
+import { ArithmeticRangeError, nonNegative } from '../money/errors.ts';
 import { mulDivRoundHalfEven } from '../money/half-even.ts';
 
 /**
@@ -11,10 +11,8 @@ export function priceNano(
   rateNanoPerUnit: bigint,
   quantityPerUnit: bigint,
 ): bigint {
-  // Usage and rates are never negative; a negative here means a counter reset was mishandled.
-  if (quantity < 0n) throw new ArithmeticRangeError('quantity', quantity, 'non-negative');
-  if (rateNanoPerUnit < 0n)
-    throw new ArithmeticRangeError('rateNanoPerUnit', rateNanoPerUnit, 'non-negative');
+  nonNegative('quantity', quantity);
+  nonNegative('rateNanoPerUnit', rateNanoPerUnit);
   if (quantityPerUnit <= 0n)
     throw new ArithmeticRangeError('quantityPerUnit', quantityPerUnit, 'positive');
   return mulDivRoundHalfEven(quantity, rateNanoPerUnit, quantityPerUnit);

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { PodMeta } from '../pods/pod-meta.ts';
 import { CallCollector, type CallDraft } from '../calls/index.ts';
 import { Settlement } from '../sessions/index.ts';
+import { modelCallDraft } from '../../../test/support/call-draft.ts';
 import { testPricer } from './test-pricer.ts';
 import { TickBatcher, type MeasuredTick } from './tick-batcher.ts';
 
@@ -44,24 +45,14 @@ const { pricer, ref } = testPricer({
 
 const T0 = 1_000_000_000n;
 
-function draft(n: number, over: Partial<CallDraft> = {}): CallDraft {
-  return {
-    traceId: 'a'.repeat(32),
-    spanId: n.toString(16).padStart(16, '0'),
-    parentSpanId: null,
+const draft = (n: number, over: Partial<CallDraft> = {}): CallDraft =>
+  modelCallDraft(n, {
     startNs: T0 + BigInt(n),
     endNs: T0 + BigInt(n) + 10n,
-    kind: 'model',
-    operation: 'chat',
-    provider: 'openai',
     model: 'm',
-    tool: null,
-    apiHost: null,
     tokens: { input: 10_000n, output: 500n, cacheRead: 8_000n, cacheCreation: 0n, reasoning: 100n },
-    errorType: null,
     ...over,
-  };
-}
+  });
 
 const pod = { uid: meta.uid, namespace: meta.namespace, name: meta.name };
 

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CgroupLayoutError, CgroupParseError } from './errors.ts';
+import { forEachLine } from './parse.ts';
 
 export type V1Controller = 'cpu' | 'cpuacct' | 'memory' | 'blkio' | 'pids';
 
@@ -54,25 +55,22 @@ export async function detectLayout(opts: DetectLayoutOptions): Promise<CgroupLay
 /** Parses the cgroup and cgroup2 lines of a mountinfo file (proc(5)); other lines are skipped. */
 export function parseCgroupMounts(content: string, file: string): CgroupMount[] {
   const out: CgroupMount[] = [];
-  const lines = content.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const text = lines[i] as string;
-    if (text === '') continue;
+  forEachLine(content, (text, line) => {
     const fields = text.split(' ');
     // Optional fields (shared:N, master:N) sit between field 6 and the "-" separator.
     const sep = fields.indexOf('-', 6);
     if (sep === -1 || fields.length < sep + 4) {
-      throw new CgroupParseError(file, i + 1, 'expected mountinfo fields around " - "');
+      throw new CgroupParseError(file, line, 'expected mountinfo fields around " - "');
     }
     const fsType = fields[sep + 1];
-    if (fsType !== 'cgroup' && fsType !== 'cgroup2') continue;
+    if (fsType !== 'cgroup' && fsType !== 'cgroup2') return;
     out.push({
       root: unescapeMountPath(fields[3] as string),
       mountPoint: unescapeMountPath(fields[4] as string),
       fsType,
       superOptions: (fields[sep + 3] as string).split(','),
     });
-  }
+  });
   return out;
 }
 

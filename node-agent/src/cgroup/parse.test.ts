@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { CgroupParseError } from './errors.ts';
 import {
   flatKeyScanner,
+  forEachLine,
   parseBlkioServiceBytes,
   parseCgroupProcs,
   parseCpuacctStat,
@@ -28,6 +29,20 @@ function parseError(fn: () => unknown): CgroupParseError {
   }
   throw new Error('expected a CgroupParseError');
 }
+
+describe('forEachLine', () => {
+  it('visits non-empty lines with their 1-based numbers, after the header lines it skips', () => {
+    const seen: [string, number][] = [];
+    const visit = (text: string, line: number): number => seen.push([text, line]);
+    forEachLine('a\n\nb\n', visit);
+    forEachLine('head\nunits\nc\n', visit, 2);
+    expect(seen).toEqual([
+      ['a', 1],
+      ['b', 3],
+      ['c', 3],
+    ]);
+  });
+});
 
 describe('parseSingleValue', () => {
   it('reads u64 values beyond 2^53 exactly', () => {

@@ -7,6 +7,22 @@ const DIGITS = /^\d+$/;
 const DEVICE = /^\d+:\d+$/;
 const SPACE = 0x20;
 
+/**
+ * Calls `each` with every non-empty line of a file and its 1-based number (for errors), after
+ * the first `skip` lines (a header).
+ */
+export function forEachLine(
+  content: string,
+  each: (text: string, line: number) => void,
+  skip = 0,
+): void {
+  const lines = content.split('\n');
+  for (let i = skip; i < lines.length; i++) {
+    const text = lines[i] as string;
+    if (text !== '') each(text, i + 1);
+  }
+}
+
 /** Parses an unsigned decimal counter, refusing signs, spaces, hex and exponents. */
 export function parseCounter(text: string, file: string, line: number): bigint {
   if (!DIGITS.test(text))
@@ -31,16 +47,13 @@ export function parseSingleValue(content: string, file: string): bigint {
  */
 export function parseFlatKeyed(content: string, file: string): Map<string, bigint> {
   const out = new Map<string, bigint>();
-  const lines = content.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const text = lines[i] as string;
-    if (text === '') continue;
+  forEachLine(content, (text, line) => {
     const sp = text.indexOf(' ');
     if (sp <= 0 || text.indexOf(' ', sp + 1) !== -1) {
-      throw new CgroupParseError(file, i + 1, `expected "key value": ${quote(text)}`);
+      throw new CgroupParseError(file, line, `expected "key value": ${quote(text)}`);
     }
-    out.set(text.slice(0, sp), parseCounter(text.slice(sp + 1), file, i + 1));
-  }
+    out.set(text.slice(0, sp), parseCounter(text.slice(sp + 1), file, line));
+  });
   return out;
 }
 
@@ -105,27 +118,23 @@ export interface DeviceBytes {
  */
 export function parseIoStat(content: string, file: string): DeviceBytes[] {
   const out: DeviceBytes[] = [];
-  const lines = content.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const text = lines[i] as string;
-    if (text === '') continue;
+  forEachLine(content, (text, line) => {
     const fields = text.split(' ');
     const device = fields[0] as string;
-    if (!DEVICE.test(device))
-      throw new CgroupParseError(file, i + 1, `bad device ${quote(device)}`);
+    if (!DEVICE.test(device)) throw new CgroupParseError(file, line, `bad device ${quote(device)}`);
     let readBytes = 0n;
     let writeBytes = 0n;
     for (let f = 1; f < fields.length; f++) {
       const field = fields[f] as string;
       if (field === '') continue;
       const eq = field.indexOf('=');
-      if (eq <= 0) throw new CgroupParseError(file, i + 1, `expected key=value: ${quote(field)}`);
+      if (eq <= 0) throw new CgroupParseError(file, line, `expected key=value: ${quote(field)}`);
       const key = field.slice(0, eq);
-      if (key === 'rbytes') readBytes = parseCounter(field.slice(eq + 1), file, i + 1);
-      else if (key === 'wbytes') writeBytes = parseCounter(field.slice(eq + 1), file, i + 1);
+      if (key === 'rbytes') readBytes = parseCounter(field.slice(eq + 1), file, line);
+      else if (key === 'wbytes') writeBytes = parseCounter(field.slice(eq + 1), file, line);
     }
     out.push({ device, readBytes, writeBytes });
-  }
+  });
   return out;
 }
 
@@ -137,20 +146,17 @@ const BLKIO_OPS = new Set(['Read', 'Write', 'Sync', 'Async', 'Discard', 'Total']
  */
 export function parseBlkioServiceBytes(content: string, file: string): DeviceBytes[] {
   const byDevice = new Map<string, DeviceBytes>();
-  const lines = content.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const text = lines[i] as string;
-    if (text === '') continue;
+  forEachLine(content, (text, line) => {
     const fields = text.split(' ');
     if (fields.length === 2 && fields[0] === 'Total') {
-      parseCounter(fields[1] as string, file, i + 1);
-      continue;
+      parseCounter(fields[1] as string, file, line);
+      return;
     }
     const [device, op, value] = fields;
     if (fields.length !== 3 || !DEVICE.test(device as string) || !BLKIO_OPS.has(op as string)) {
-      throw new CgroupParseError(file, i + 1, `expected "MAJ:MIN Op value": ${quote(text)}`);
+      throw new CgroupParseError(file, line, `expected "MAJ:MIN Op value": ${quote(text)}`);
     }
-    const n = parseCounter(value as string, file, i + 1);
+    const n = parseCounter(value as string, file, line);
     let entry = byDevice.get(device as string);
     if (!entry) {
       entry = { device: device as string, readBytes: 0n, writeBytes: 0n };
@@ -158,7 +164,7 @@ export function parseBlkioServiceBytes(content: string, file: string): DeviceByt
     }
     if (op === 'Read') entry.readBytes = n;
     else if (op === 'Write') entry.writeBytes = n;
-  }
+  });
   return [...byDevice.values()];
 }
 
@@ -175,41 +181,42 @@ export interface InterfaceBytes {
  */
 export function parseNetDev(content: string, file: string): InterfaceBytes[] {
   const out: InterfaceBytes[] = [];
-  const lines = content.split('\n');
-  if (lines.length < 2 || !(lines[0] as string).startsWith('Inter-')) {
+  if (!content.startsWith('Inter-') || !content.includes('\n')) {
     throw new CgroupParseError(file, 1, 'missing net/dev header');
   }
-  for (let i = 2; i < lines.length; i++) {
-    const text = lines[i] as string;
-    if (text === '') continue;
-    const colon = text.indexOf(':');
-    if (colon <= 0) throw new CgroupParseError(file, i + 1, `expected "iface: counters"`);
-    const iface = text.slice(0, colon).trim();
-    // Space-separated fields counted in place (read every tick per pod): only the two byte
-    // counters become strings.
-    let fields = 0;
-    let rx = '';
-    let tx = '';
-    for (let at = colon + 1; at < text.length;) {
-      if (text.charCodeAt(at) === SPACE) {
-        at++;
-        continue;
+  forEachLine(
+    content,
+    (text, line) => {
+      const colon = text.indexOf(':');
+      if (colon <= 0) throw new CgroupParseError(file, line, `expected "iface: counters"`);
+      const iface = text.slice(0, colon).trim();
+      // Space-separated fields counted in place (read every tick per pod): only the two byte
+      // counters become strings.
+      let fields = 0;
+      let rx = '';
+      let tx = '';
+      for (let at = colon + 1; at < text.length;) {
+        if (text.charCodeAt(at) === SPACE) {
+          at++;
+          continue;
+        }
+        let end = text.indexOf(' ', at);
+        if (end === -1) end = text.length;
+        if (fields === 0) rx = text.slice(at, end);
+        else if (fields === 8) tx = text.slice(at, end);
+        fields++;
+        at = end;
       }
-      let end = text.indexOf(' ', at);
-      if (end === -1) end = text.length;
-      if (fields === 0) rx = text.slice(at, end);
-      else if (fields === 8) tx = text.slice(at, end);
-      fields++;
-      at = end;
-    }
-    if (fields !== 16) {
-      throw new CgroupParseError(file, i + 1, `expected 16 counters, got ${fields}`);
-    }
-    const rxBytes = parseCounter(rx, file, i + 1);
-    const txBytes = parseCounter(tx, file, i + 1);
-    if (iface === 'lo') continue;
-    out.push({ iface, rxBytes, txBytes });
-  }
+      if (fields !== 16) {
+        throw new CgroupParseError(file, line, `expected 16 counters, got ${fields}`);
+      }
+      const rxBytes = parseCounter(rx, file, line);
+      const txBytes = parseCounter(tx, file, line);
+      if (iface === 'lo') return;
+      out.push({ iface, rxBytes, txBytes });
+    },
+    2,
+  );
   return out;
 }
 
@@ -229,23 +236,17 @@ export function parseProcStatStarttime(content: string, file: string): bigint {
 
 /** `cgroup.procs`: one PID per line, appended to `out` (a new array by default). */
 export function parseCgroupProcs(content: string, file: string, out: number[] = []): number[] {
-  const lines = content.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const text = lines[i] as string;
-    if (text === '') continue;
-    if (!DIGITS.test(text)) throw new CgroupParseError(file, i + 1, `bad pid ${quote(text)}`);
+  forEachLine(content, (text, line) => {
+    if (!DIGITS.test(text)) throw new CgroupParseError(file, line, `bad pid ${quote(text)}`);
     out.push(Number(text));
-  }
+  });
   return out;
 }
 
 /** `/proc/meminfo`: `Key:   N kB` lines, returned in bytes; lines without a unit are counts. */
 export function parseMeminfo(content: string, file: string): Map<string, bigint> {
   const out = new Map<string, bigint>();
-  const lines = content.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const text = lines[i] as string;
-    if (text === '') continue;
+  forEachLine(content, (text, line) => {
     const colon = text.indexOf(':');
     const fields = text
       .slice(colon + 1)
@@ -257,11 +258,11 @@ export function parseMeminfo(content: string, file: string): Map<string, bigint>
       fields.length > 2 ||
       (fields.length === 2 && fields[1] !== 'kB')
     ) {
-      throw new CgroupParseError(file, i + 1, `expected "Key: N [kB]": ${quote(text)}`);
+      throw new CgroupParseError(file, line, `expected "Key: N [kB]": ${quote(text)}`);
     }
-    const n = parseCounter(fields[0] as string, file, i + 1);
+    const n = parseCounter(fields[0] as string, file, line);
     out.set(text.slice(0, colon), fields.length === 2 ? n * 1024n : n);
-  }
+  });
   return out;
 }
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { CgroupReadError } from './errors.ts';
 import { CgroupParseError, toReadError } from './errors.ts';
 import type { QosClass } from './kubepods.ts';
-import { parseProcStatStarttime } from './parse.ts';
+import { forEachLine, parseProcStatStarttime } from './parse.ts';
 import { readText } from './resources.ts';
 
 export interface ProcCgroupLine {
@@ -33,15 +33,12 @@ export type PidResolution =
 /** `hierarchy-ID:controller-list:cgroup-path`; the path may itself contain colons. */
 export function parseProcCgroup(content: string, file: string): ProcCgroupLine[] {
   const out: ProcCgroupLine[] = [];
-  const lines = content.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const text = lines[i] as string;
-    if (text === '') continue;
+  forEachLine(content, (text, line) => {
     const c1 = text.indexOf(':');
     const c2 = text.indexOf(':', c1 + 1);
     const id = text.slice(0, c1);
     if (c1 <= 0 || c2 === -1 || !/^\d+$/.test(id) || text[c2 + 1] !== '/') {
-      throw new CgroupParseError(file, i + 1, `expected "id:controllers:/path"`);
+      throw new CgroupParseError(file, line, `expected "id:controllers:/path"`);
     }
     const controllers = text.slice(c1 + 1, c2);
     out.push({
@@ -49,7 +46,7 @@ export function parseProcCgroup(content: string, file: string): ProcCgroupLine[]
       controllers: controllers === '' ? [] : controllers.split(','),
       path: text.slice(c2 + 1),
     });
-  }
+  });
   return out;
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { zeroUsage, type CallRecord } from '@agentmeter/crds';
+import { modelCall } from '../../../crds/src/ledger/fixtures.ts';
 import type { TickBatch } from '../batches/tick-batcher.ts';
 import type { PodMeta } from '../pods/pod-meta.ts';
 import { SessionBook } from './session-book.ts';
@@ -27,27 +28,17 @@ function batch(cpuNs: bigint, costNano: bigint): TickBatch {
   };
 }
 
-function call(n: number, over: Partial<CallRecord>): CallRecord {
-  return {
-    traceId: 'a'.repeat(32),
+/** A priced gpt-5 call of the test pod's session; `over` gives what differs. */
+const call = (n: number, over: Partial<CallRecord>): CallRecord =>
+  modelCall({
     spanId: n.toString(16).padStart(16, '0'),
     parentSpanId: null,
-    start: '1',
-    end: '2',
-    kind: 'model',
-    operation: 'chat',
-    provider: 'openai',
     model: 'gpt-5',
-    tool: null,
-    apiHost: null,
     tokens: { input: '1000', output: '100', cacheRead: '800', cacheCreation: '0', reasoning: '10' },
-    errorType: null,
     costNano: '7',
     rate: 'gpt-5',
-    unpriced: null,
     ...over,
-  };
-}
+  });
 
 describe('SessionBook', () => {
   it('sums written batches and says up to which ledger seq', () => {

@@ -10,6 +10,7 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TickBatch } from '../batches/tick-batcher.ts';
 import { callsBodies } from '../batches/calls-bodies.ts';
+import { modelCallDraft, spanIdOf } from '../../../test/support/call-draft.ts';
 import type { CallDraft } from '../calls/index.ts';
 import { readSeqs } from '../ledger/read-seqs.ts';
 import { LedgerStore } from '../ledger/segment-store.ts';
@@ -36,25 +37,14 @@ const session = { namespace: 'team-a', id: 's1' };
 const ref = { policy: { name: 'p', generation: '1' }, currency: 'USD' };
 const T = 1_700_000_000_000_000_000n;
 
-function draft(n: number, parent: number | null, over: Partial<CallDraft> = {}): CallDraft {
-  const id = (k: number) => k.toString(16).padStart(16, '0');
-  return {
-    traceId: 'a'.repeat(32),
-    spanId: id(n),
-    parentSpanId: parent === null ? null : id(parent),
+const draft = (n: number, parent: number | null, over: Partial<CallDraft> = {}): CallDraft =>
+  modelCallDraft(n, {
+    parentSpanId: parent === null ? null : spanIdOf(parent),
     startNs: T + BigInt(n),
     endNs: T + BigInt(n) + 100n,
-    kind: 'model',
-    operation: 'chat',
-    provider: 'openai',
-    model: 'gpt-5',
-    tool: null,
-    apiHost: null,
     tokens: { input: 100n, output: 10n, cacheRead: 0n, cacheCreation: 0n, reasoning: 0n },
-    errorType: null,
     ...over,
-  };
-}
+  });
 
 const price =
   (costs: Record<string, bigint | null>) =>

@@ -253,7 +253,7 @@ function decodeSpan(
   const o = object(v, path);
   const traceId = hexId(o.traceId, `${path}.traceId`);
   const spanId = hexId(o.spanId, `${path}.spanId`);
-  const parentRaw = hexId(o.parentSpanId, `${path}.parentSpanId`);
+  const parentSpanId = hexId(o.parentSpanId, `${path}.parentSpanId`);
   const name = str(o.name, `${path}.name`);
   const kind = int32(o.kind, `${path}.kind`);
   const startNs = u64(o.startTimeUnixNano, `${path}.startTimeUnixNano`);
@@ -271,22 +271,11 @@ function decodeSpan(
     countReject(result.rejected, 'attribute_limit');
     return;
   }
-  // A malformed id is data of the right type: it refuses the span, not the payload.
-  const parentSpanId = parentRaw === '' ? undefined : parentRaw;
   acceptSpan(
     result,
-    {
-      traceId,
-      spanId,
-      parentSpanId,
-      name: name,
-      kind: kind,
-      startNs,
-      endNs,
-      attributes: attrs,
-      ...(statusCode === 0 ? {} : { statusCode }),
-      resourceAttributes,
-    },
+    { traceId, spanId, parentSpanId, name, kind, startNs, endNs, statusCode },
+    attrs,
+    resourceAttributes,
     limits,
     options.nowNs,
   );

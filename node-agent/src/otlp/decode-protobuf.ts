@@ -177,30 +177,17 @@ function decodeSpan(
     countReject(result.rejected, 'attribute_limit');
     return;
   }
-  const traceId = hex(s.traceId);
-  const spanId = hex(s.spanId);
-  const parentHex = hex(s.parentSpanId);
-  const parentSpanId = parentHex === '' ? undefined : parentHex;
-  const startNs = unsigned64(s.startTimeUnixNano);
-  const endNs = unsigned64(s.endTimeUnixNano);
-  const statusCode = s.status?.code ?? 0;
-  acceptSpan(
-    result,
-    {
-      traceId,
-      spanId,
-      parentSpanId,
-      name: s.name,
-      kind: s.kind,
-      startNs,
-      endNs,
-      attributes: attrs,
-      ...(statusCode === 0 ? {} : { statusCode }),
-      resourceAttributes,
-    },
-    limits,
-    options.nowNs,
-  );
+  const wire = {
+    traceId: hex(s.traceId),
+    spanId: hex(s.spanId),
+    parentSpanId: hex(s.parentSpanId),
+    name: s.name,
+    kind: s.kind,
+    startNs: unsigned64(s.startTimeUnixNano),
+    endNs: unsigned64(s.endTimeUnixNano),
+    statusCode: s.status?.code ?? 0,
+  };
+  acceptSpan(result, wire, attrs, resourceAttributes, limits, options.nowNs);
 }
 
 // ---------------------------------------------------------------------------------------------

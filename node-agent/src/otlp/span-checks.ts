@@ -1,11 +1,5 @@
 // Checks shared by the JSON and protobuf decoders, so both refuse exactly the same spans.
-import type {
-  AttrValue,
-  DecodeLimits,
-  DecodeResult,
-  SpanRecord,
-  SpanRejectReason,
-} from './types.ts';
+import type { AttrValue, DecodeLimits, DecodeResult, SpanRejectReason } from './types.ts';
 import { countReject } from './types.ts';
 
 const TRACE_ID_RE = /^[0-9a-f]{32}$/;
@@ -71,25 +65,48 @@ export function spanRejectReason(
 
 export type AttrMap = Map<string, AttrValue>;
 
+/** A span's own fields as either decoder reads them: '' for no parent, 0 for an unset status. */
+export interface WireSpan {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId: string;
+  readonly name: string;
+  readonly kind: number;
+  readonly startNs: bigint;
+  readonly endNs: bigint;
+  readonly statusCode: number;
+}
+
 /**
  * Keeps a decoded span, or counts why it is refused. Both encodings end here, so a span is
- * judged the same way whichever wire form it came in.
+ * judged and recorded the same way whichever wire form it came in.
  */
 export function acceptSpan(
   result: DecodeResult,
-  span: SpanRecord,
+  span: WireSpan,
+  attributes: AttrMap,
+  resourceAttributes: AttrMap,
   limits: DecodeLimits,
   nowNs: bigint | undefined,
 ): void {
-  const reason = spanRejectReason(
-    span.traceId,
-    span.spanId,
-    span.parentSpanId,
-    span.startNs,
-    span.endNs,
-    limits,
-    nowNs,
-  );
-  if (reason !== null) countReject(result.rejected, reason);
-  else result.spans.push(span);
+  const { traceId, spanId, startNs, endNs, statusCode } = span;
+  const parentSpanId = span.parentSpanId === '' ? undefined : span.parentSpanId;
+  // A malformed id is data of the right type: it refuses the span, not the payload.
+  const reason = spanRejectReason(traceId, spanId, parentSpanId, startNs, endNs, limits, nowNs);
+  if (reason !== null) {
+    countReject(result.rejected, reason);
+    return;
+  }
+  result.spans.push({
+    traceId,
+    spanId,
+    parentSpanId,
+    name: span.name,
+    kind: span.kind,
+    startNs,
+    endNs,
+    attributes,
+    ...(statusCode === 0 ? {} : { statusCode }),
+    resourceAttributes,
+  });
 }

@@ -43,6 +43,19 @@ export interface IngestCounters {
   badHeaders: number;
 }
 
+/** Counters of an ingest that has seen nothing yet. */
+export function zeroIngestCounters(): IngestCounters {
+  return {
+    accepted: 0,
+    rejected: new Map(),
+    unverified: 0,
+    exclusiveConflicts: 0,
+    duplicateCalls: 0,
+    argsHashIgnored: new Map(),
+    badHeaders: 0,
+  };
+}
+
 /** How long the dedupe set remembers a call, by its end time (see calls/dedupe.ts), when the
  * caller gives no set; the agent passes its own, sized by --call-dedupe-window. */
 const DEFAULT_CALL_DEDUPE_WINDOW_NS = 30n * 60n * 1_000_000_000n;
@@ -86,15 +99,7 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
   readonly dedupe: CallDedupe;
   readonly resolver: SessionResolver;
   readonly trustedSource: (remoteAddress: string) => boolean;
-  readonly counters: IngestCounters = {
-    accepted: 0,
-    rejected: new Map(),
-    unverified: 0,
-    exclusiveConflicts: 0,
-    duplicateCalls: 0,
-    argsHashIgnored: new Map(),
-    badHeaders: 0,
-  };
+  readonly counters: IngestCounters = zeroIngestCounters();
   readonly #clock: () => bigint;
   readonly #apiHosts: (podUid: string) => ApiHostMatcher;
   /** Claimed calls of spans still waiting for their session. */

@@ -1,6 +1,7 @@
 // The conserving split of one pod's usage over one tick: concurrency-weighted
 // active time, an attributable pool proportional to busy time, integer largest-remainder
 // apportionment, and an `unattributed` remainder so shares + unattributed = usage exactly.
+import { ReasonError } from '@agentmeter/crds';
 import { clipIntervals, unionIntervals } from './activity.ts';
 import type { Interval } from './activity.ts';
 import type { SessionKeyString } from './session-id.ts';
@@ -47,13 +48,11 @@ export interface SplitResult<U> {
 
 export type SplitErrorReason = 'empty-window' | 'negative-usage' | 'overlapping-exclusive';
 
-export class SplitError extends Error {
+export class SplitError extends ReasonError<SplitErrorReason> {
   override readonly name = 'SplitError';
-  readonly reason: SplitErrorReason;
 
   constructor(reason: SplitErrorReason, detail: string) {
-    super(`split: ${reason}: ${detail}`);
-    this.reason = reason;
+    super('split', reason, detail);
   }
 }
 

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { formatMoney, parseMoney } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelCallRecord } from '../../../test/support/call-record.ts';
+import { seedStore } from '../../../test/support/seed-store.ts';
 import type { CallRecord } from '../store/accounting.ts';
-import { openStore } from '../store/open.ts';
 import { runSession } from './session.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -50,7 +50,6 @@ const tool = (name: string) => ({
 });
 
 beforeAll(async () => {
-  const store = await openStore({ engine: 'sqlite', path });
   const calls = [
     call(1, null, { cacheReadTokens: 8_000n }),
     call(2, 1, { ...tool('web_search'), costNano: 10_000_000n }),
@@ -69,11 +68,7 @@ beforeAll(async () => {
     // Another session's call: not listed.
     call(6, null, { sessionId: 's2' }),
   ];
-  await store.commit({
-    policy: 'p',
-    atNs: 1n,
-    cursors: [{ node: 'n1', from: null, to: { seq: 1n, hash: 'a'.repeat(64) } }],
-    budgets: [],
+  await seedStore(path, {
     sessions: [
       {
         namespace: 'team-a',
@@ -91,10 +86,8 @@ beforeAll(async () => {
         lastNs: T + 100n,
       },
     ],
-    rollups: [],
     calls,
   });
-  await store.close();
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

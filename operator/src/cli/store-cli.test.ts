@@ -6,7 +6,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RollupDelta, SessionDelta } from '../store/accounting.ts';
-import { openStore } from '../store/open.ts';
+import { seedStore } from '../../../test/support/seed-store.ts';
 import { runReport } from './report.ts';
 import { runSessions } from './sessions.ts';
 import { UsageError } from './usage-error.ts';
@@ -59,12 +59,7 @@ function session(namespace: string, id: string, day: number, tokens: bigint): Se
 }
 
 beforeAll(async () => {
-  const store = await openStore({ engine: 'sqlite', path });
-  await store.commit({
-    policy: 'p',
-    atNs: 1n,
-    cursors: [{ node: 'n1', from: null, to: { seq: 1n, hash: 'a'.repeat(64) } }],
-    budgets: [],
+  await seedStore(path, {
     sessions: [
       session('team-a', 's1', NOV_1, 5_000_000_000n),
       session('team-a', 's2', NOV_1 + 1, 7n),
@@ -78,9 +73,7 @@ beforeAll(async () => {
       rollup(NOV_1 + 29, 'team-b', undefined, 'model', 'gpt-5', 500_000_000n, 1n),
       rollup(NOV_1 + 30, 'team-b', 'blue', 'model', 'gpt-5', 1n, 1n),
     ],
-    calls: [],
   });
-  await store.close();
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

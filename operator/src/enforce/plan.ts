@@ -28,13 +28,8 @@ export function reasonOf(by: string): { kind: 'guard' | 'budget'; policy: string
     : { kind: 'budget', policy, name: rest };
 }
 
-export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'Job' | 'CronJob';
-export const WORKLOAD_KINDS: readonly WorkloadKind[] = [
-  'Deployment',
-  'StatefulSet',
-  'Job',
-  'CronJob',
-];
+export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'Job', 'CronJob'] as const;
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
 
 export interface Workload {
   readonly kind: WorkloadKind;

@@ -27,11 +27,10 @@ export interface BudgetDelta {
   readonly nano: bigint;
 }
 
-export interface SessionDelta {
+/** A session's spend by kind, its calls and tokens, and when its activity began and ended. */
+export interface SessionSums {
   readonly namespace: string;
   readonly sessionId: string;
-  /** Unix day (UTC) the spend falls on. */
-  readonly day: number;
   readonly infraNano: bigint;
   readonly tokensNano: bigint;
   readonly toolsNano: bigint;
@@ -42,6 +41,12 @@ export interface SessionDelta {
   readonly outputTokens: bigint;
   readonly firstNs: bigint;
   readonly lastNs: bigint;
+}
+
+/** What one round adds to a session's row of one day. */
+export interface SessionDelta extends SessionSums {
+  /** Unix day (UTC) the spend falls on. */
+  readonly day: number;
 }
 
 export type RollupKind = 'infra' | 'model' | 'tool' | 'api';
@@ -163,20 +168,9 @@ export interface PolicySnapshot {
   readonly budgets: readonly BudgetSnapshot[];
 }
 
-export interface SessionRecord {
-  readonly namespace: string;
-  readonly sessionId: string;
-  readonly infraNano: bigint;
-  readonly tokensNano: bigint;
-  readonly toolsNano: bigint;
-  readonly apisNano: bigint;
+/** A session's totals summed over its days (all of them, or those in a range), as read back. */
+export interface SessionRecord extends SessionSums {
   readonly totalNano: bigint;
-  readonly calls: bigint;
-  readonly unpricedCalls: bigint;
-  readonly inputTokens: bigint;
-  readonly outputTokens: bigint;
-  readonly firstNs: bigint;
-  readonly lastNs: bigint;
 }
 
 export interface DayRange {
