@@ -21,12 +21,16 @@ import { agentLedgerAccess, pullLedger } from './views.ts';
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 /** A busy loop limited to 100m (Guaranteed): steady CPU that leaves the 2 cores to the node. */
-export async function startBurner(namespace: string, name: string): Promise<PodStatus> {
+export async function startBurner(
+  namespace: string,
+  name: string,
+  annotations: Readonly<Record<string, string>> = {},
+): Promise<PodStatus> {
   await apply([
     {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name, namespace },
+      metadata: { name, namespace, annotations },
       spec: {
         terminationGracePeriodSeconds: 1,
         containers: [
