@@ -246,6 +246,7 @@ describe('CostReports across operator failovers on the real node', () => {
     const inReport = priced(entries).filter((e) => BigInt(e.seq) <= BigInt(head.seq));
     const expected = ledgerTotals(inReport);
     expect([...expected.keys()].sort()).toEqual([...namespaces].sort());
+    // The figures are compared softly: each is printed and compared even after one differs.
     for (const row of report.spec.namespaces) {
       const want = expected.get(row.namespace);
       const got = totalsOfReport(row.cost, row.sessions, row.tokens.input + row.tokens.output);
@@ -260,7 +261,7 @@ describe('CostReports across operator failovers on the real node', () => {
         },
         `priced ledger to seq ${head.seq} (expected), CostReport ${report.metadata.name} (measured)`,
       );
-      expect(got).toEqual(want);
+      expect.soft(got).toEqual(want);
       const columns = Object.entries(row.cost).filter(([k]) => k !== 'total');
       expect(columns.reduce((s, [, v]) => s + parseMoney(v), 0n)).toBe(got.totalNano);
     }
@@ -278,7 +279,7 @@ describe('CostReports across operator failovers on the real node', () => {
       `priced ledger to seq ${head.seq} (expected), CostReport ${report.metadata.name} (measured)`,
     );
     expect(ledgerNano).toBeGreaterThan(0n);
-    expect(reportNano).toBe(ledgerNano);
+    expect.soft(reportNano).toBe(ledgerNano);
     expect(report.spec.totals.sessions).toBe(1);
 
     // What the leader counts after the close (measured before the operator's clock moved, so
@@ -312,7 +313,7 @@ describe('CostReports across operator failovers on the real node', () => {
       `priced ledger seq ${head.seq}-${cursor} (expected), CostPolicy budget spent (measured)`,
     );
     expect(afterNano).toBeGreaterThan(0n);
-    expect(spentNano).toBe(afterNano);
+    expect.soft(spentNano).toBe(afterNano);
 
     // The leader that wrote the report goes; its successor leaves the report as it is.
     const second = await deleteOperatorLeader();
