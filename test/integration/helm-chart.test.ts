@@ -284,6 +284,34 @@ describe('helm lint and template', () => {
     expect(one(docs, 'PodDisruptionBudget').spec).toMatchObject({ minAvailable: 1 });
   });
 
+  it('operator.testClock (test only): off by default; set, the clock file is the ConfigMap key', async () => {
+    const clockEnv = (docs: Manifest[]) =>
+      (podSpec(one(docs, 'Deployment')).containers[0] as Container).env.find(
+        (e) => e.name === 'AGENTMETER_CLOCK_FILE',
+      );
+    for (const file of valuesFiles) {
+      const { docs, text } = await render('clk', 'agentmeter', file);
+      expect(clockEnv(docs), label(file)).toBeUndefined();
+      expect(text).not.toContain('test-clock');
+    }
+    const { docs } = await render('clk', 'agentmeter', undefined, {
+      set: ['operator.testClock.configMap=suite-clock'],
+    });
+    expect(clockEnv(docs)?.value).toBe('/etc/agentmeter/test-clock/now');
+    const op = podSpec(one(docs, 'Deployment'));
+    const oc = op.containers[0] as Container;
+    expect(oc.volumeMounts.find((m) => m.name === 'test-clock')).toEqual({
+      name: 'test-clock',
+      mountPath: '/etc/agentmeter/test-clock',
+      readOnly: true,
+    });
+    // Whole, not by subPath: the kubelet carries a changed ConfigMap into the pod.
+    expect(op.volumes.find((v) => v.name === 'test-clock')).toEqual({
+      name: 'test-clock',
+      configMap: { name: 'suite-clock', items: [{ key: 'now', path: 'now' }] },
+    });
+  });
+
   it.each(valuesFiles.map((f) => [label(f), f]))(
     'monitoring objects only when the Prometheus Operator API is served: %s',
     async (_, file) => {

@@ -22,7 +22,11 @@ import { agentLedgerAccess, pullLedger } from './views.ts';
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 /** A busy loop limited to 100m (Guaranteed): steady CPU that leaves the 2 cores to the node. */
-export async function startBurner(namespace: string, name: string): Promise<PodStatus> {
+export async function startBurner(
+  namespace: string,
+  name: string,
+  annotations: Readonly<Record<string, string>> = {},
+): Promise<PodStatus> {
   await apply([
     singleContainerPod(
       name,
@@ -33,6 +37,7 @@ export async function startBurner(namespace: string, name: string): Promise<PodS
           limits: { cpu: '100m', memory: '16Mi' },
         },
       }),
+      annotations,
     ),
   ]);
   return waitForPodPhase(namespace, name, ['Running']);

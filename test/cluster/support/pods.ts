@@ -107,11 +107,16 @@ export function busyboxContainer(name: string, script: string, extra: object = {
 }
 
 /** A bare pod of one container that stops at once when deleted. */
-export function singleContainerPod(name: string, namespace: string, container: object): object {
+export function singleContainerPod(
+  name: string,
+  namespace: string,
+  container: object,
+  annotations: Readonly<Record<string, string>> = {},
+): object {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, namespace },
+    metadata: { name, namespace, annotations },
     spec: { terminationGracePeriodSeconds: 1, containers: [container] },
   };
 }

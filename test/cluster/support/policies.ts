@@ -13,10 +13,23 @@ export interface PolicyStatus {
 /** The label a namespace carries to be priced by the policy `name`. */
 export const POLICY_LABEL = 'agentmeter-test';
 
-/** Applies a CostPolicy `name` with `rates` and one monthly Notify budget, `all`. */
+/** A Notify budget of a CostPolicy's spec. */
+export interface TestBudget {
+  readonly name: string;
+  readonly amount: string;
+  readonly period: 'Daily' | 'Weekly' | 'Monthly';
+  readonly timeZone?: string;
+  readonly action: 'Notify';
+}
+
+/** Applies a CostPolicy `name` with `rates` and `budgets` (one monthly budget, `all`, unless
+ * given). */
 export async function applyNamespacePolicy(
   name: string,
   rates: Record<string, string>,
+  budgets: readonly TestBudget[] = [
+    { name: 'all', amount: '1000', period: 'Monthly', action: 'Notify' },
+  ],
 ): Promise<void> {
   await apply([
     {
@@ -27,7 +40,7 @@ export async function applyNamespacePolicy(
         selector: { namespaceSelector: { matchLabels: { [POLICY_LABEL]: name } } },
         currency: 'USD',
         rates,
-        budgets: [{ name: 'all', amount: '1000', period: 'Monthly', action: 'Notify' }],
+        budgets,
       },
     },
   ]);
