@@ -45,11 +45,7 @@ export type StandIn =
 export const PROGRAMS: readonly Program[] = [
   {
     name: 'agent',
-    // The health listener's worker thread is loaded by file name (runtime/health-server.ts).
-    entryPoints: {
-      main: 'node-agent/src/main.ts',
-      'health-worker': 'node-agent/src/runtime/health-worker.ts',
-    },
+    entryPoints: { main: 'node-agent/src/main.ts' },
     // Each measured with the agent's flags as heap in use after a full GC, beside express and
     // prom-client loaded whole.
     leftOut: [

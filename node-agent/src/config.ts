@@ -26,7 +26,7 @@ export interface AgentConfig {
   readonly listen: ListenAddress;
   /** /metrics on its own port, so a NetworkPolicy can admit Prometheus there and nothing else. */
   readonly metricsListen: ListenAddress;
-  /** /healthz and /readyz, answered by a thread of their own (runtime/health-server.ts). */
+  /** /healthz and /readyz, on a listener of their own (runtime/health-server.ts). */
   readonly healthListen: ListenAddress;
   /** Explicit kubeconfig; absent means KUBECONFIG or in-cluster (see loadKubeConfig). */
   readonly kubeconfig?: string;

@@ -49,7 +49,7 @@ export interface AgentParts {
   readonly api: { listen(): Promise<Listening> };
   /** /metrics, on a port of its own. */
   readonly metricsServer: { listen(): Promise<Listening> };
-  /** /healthz and /readyz, on a port and a thread of their own. */
+  /** /healthz and /readyz, on a port of their own. */
   readonly health: { listen(): Promise<Listening> };
   /** The OTLP/HTTP receiver. */
   readonly otlp: { listen(): Promise<Listening> };

@@ -13,6 +13,7 @@ import {
 } from './span-checks.ts';
 import type { AttrMap } from './span-checks.ts';
 import type { AttrValue, DecodeOptions, DecodeResult } from './types.ts';
+import { runSteps, STEP_SPANS } from './steps.ts';
 import { countReject, DEFAULT_DECODE_LIMITS, OtlpDecodeError } from './types.ts';
 import type { DecodeLimits } from './types.ts';
 
@@ -203,13 +204,32 @@ export function parseOtlpJson(text: string): Json {
 }
 
 export function decodeJsonRequest(text: string, options: DecodeOptions = {}): DecodeResult {
-  return decodeJsonValue(parseOtlpJson(text), options);
+  return runSteps(decodeJsonRequestSteps(text, options));
+}
+
+/** {@link decodeJsonRequest} in steps for the receiver's turns: the parse, then STEP_SPANS spans
+ * a step. */
+export function* decodeJsonRequestSteps(
+  text: string,
+  options: DecodeOptions = {},
+): Generator<void, DecodeResult, void> {
+  const body = parseOtlpJson(text);
+  yield;
+  return yield* decodeJsonValueSteps(body, options);
 }
 
 /** Decodes an already parsed OTLP/JSON ExportTraceServiceRequest. */
 export function decodeJsonValue(body: Json, options: DecodeOptions = {}): DecodeResult {
+  return runSteps(decodeJsonValueSteps(body, options));
+}
+
+function* decodeJsonValueSteps(
+  body: Json,
+  options: DecodeOptions,
+): Generator<void, DecodeResult, void> {
   const limits = options.limits ?? DEFAULT_DECODE_LIMITS;
   const result: DecodeResult = { spans: [], rejected: new Map() };
+  let decoded = 0;
   const resourceSpans = list(object(body, '$').resourceSpans, '$.resourceSpans');
   for (let r = 0; r < resourceSpans.length; r++) {
     const rPath = `$.resourceSpans[${r}]`;
@@ -236,6 +256,7 @@ export function decodeJsonValue(body: Json, options: DecodeOptions = {}): Decode
       }
       for (let i = 0; i < spans.length; i++) {
         decodeSpan(spans[i], `${sPath}.spans[${i}]`, resourceAttributes, limits, options, result);
+        if (++decoded % STEP_SPANS === 0) yield;
       }
     }
   }

@@ -12,6 +12,7 @@ import {
 } from './span-checks.ts';
 import type { AttrMap } from './span-checks.ts';
 import type { AttrValue, DecodeLimits, DecodeOptions, DecodeResult } from './types.ts';
+import { runSteps, STEP_SPANS } from './steps.ts';
 import { countReject, DEFAULT_DECODE_LIMITS, OtlpDecodeError } from './types.ts';
 
 const PROTO_DIR = fileURLToPath(new URL('./proto/', import.meta.url));
@@ -132,6 +133,15 @@ function attributes(kvs: readonly PbKeyValue[], limits: DecodeLimits): AttrMap {
 }
 
 export function decodeProtobufRequest(body: Uint8Array, options: DecodeOptions = {}): DecodeResult {
+  return runSteps(decodeProtobufRequestSteps(body, options));
+}
+
+/** {@link decodeProtobufRequest} in steps for the receiver's turns: the wire decode, then
+ * STEP_SPANS spans a step. */
+export function* decodeProtobufRequestSteps(
+  body: Uint8Array,
+  options: DecodeOptions = {},
+): Generator<void, DecodeResult, void> {
   const limits = options.limits ?? DEFAULT_DECODE_LIMITS;
   let message: PbRequest;
   try {
@@ -141,7 +151,9 @@ export function decodeProtobufRequest(body: Uint8Array, options: DecodeOptions =
     const reason = err instanceof Error ? err.message : String(err);
     throw new OtlpDecodeError('protobuf', 'ExportTraceServiceRequest', reason, { cause: err });
   }
+  yield;
   const result: DecodeResult = { spans: [], rejected: new Map() };
+  let decoded = 0;
   for (const rs of message.resourceSpans) {
     let resourceAttributes: AttrMap | null;
     try {
@@ -155,7 +167,10 @@ export function decodeProtobufRequest(body: Uint8Array, options: DecodeOptions =
         countReject(result.rejected, 'attribute_limit', ss.spans.length);
         continue;
       }
-      for (const span of ss.spans) decodeSpan(span, resourceAttributes, limits, options, result);
+      for (const span of ss.spans) {
+        decodeSpan(span, resourceAttributes, limits, options, result);
+        if (++decoded % STEP_SPANS === 0) yield;
+      }
     }
   }
   return result;

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { decodeJsonRequest, decodeJsonValue } from './decode-json.ts';
-import { decodeProtobufRequest, encodeExportRequest } from './decode-protobuf.ts';
+import { decodeJsonRequest, decodeJsonRequestSteps, decodeJsonValue } from './decode-json.ts';
+import {
+  decodeProtobufRequest,
+  decodeProtobufRequestSteps,
+  encodeExportRequest,
+} from './decode-protobuf.ts';
+import { STEP_SPANS } from './steps.ts';
 import { makeTraceBatch } from './test-payloads.ts';
 import { DEFAULT_DECODE_LIMITS, OtlpDecodeError } from './types.ts';
 
@@ -191,5 +196,22 @@ describe('OTLP/protobuf specifics', () => {
       OtlpDecodeError,
     );
     expect(decodeProtobufRequest(new Uint8Array()).spans).toEqual([]);
+  });
+});
+
+describe('OTLP decoding in steps', () => {
+  it('yields after the parse and every STEP_SPANS spans, and ends with the same result', () => {
+    const req = makeTraceBatch({ spans: 2 * STEP_SPANS + 1 });
+    const text = JSON.stringify(req);
+    for (const steps of [
+      decodeJsonRequestSteps(text),
+      decodeProtobufRequestSteps(encodeExportRequest(req)),
+    ]) {
+      let yields = 0;
+      let step = steps.next();
+      for (; step.done !== true; step = steps.next()) yields++;
+      expect(yields).toBe(3);
+      expect(step.value).toEqual(decodeJsonRequest(text));
+    }
   });
 });

@@ -284,7 +284,8 @@ beforeAll(async () => {
     settlement: new Settlement<{ cpuNs: bigint }>(),
     clock: () => 1_760_000_000_000_000_000n,
   });
-  rx = await startTestReceiver({ sink: ingest, maxBodyBytes: MAX_BODY });
+  // Every request in flight at once is answered, not refused: load shedding is tested apart.
+  rx = await startTestReceiver({ sink: ingest, maxBodyBytes: MAX_BODY, maxInFlight: CONCURRENCY });
 });
 afterAll(() => rx.close());
 

@@ -18,8 +18,9 @@ import type { SpanRecord } from './types.ts';
 const received: { source: SpanSource; spans: SpanRecord[] }[] = [];
 let overloaded = false;
 const sink: SpanSink = {
-  accept(source, spans) {
+  *acceptSteps(source, spans) {
     if (overloaded) throw new SinkOverloadedError('queue full');
+    yield;
     received.push({ source, spans });
     const rejected = spans.filter((s) => s.attributes.get('reject') === true).length;
     return { rejected, reasons: rejected > 0 ? [`spoofed_pod: ${rejected}`] : [] };
@@ -129,14 +130,23 @@ describe('OTLP/HTTP receiver', () => {
     overloaded = true;
     const r = await post(json, { 'content-type': 'application/json' });
     overloaded = false;
-    expect([r.status, r.headers.get('retry-after')]).toEqual([429, '1']);
+    // The refused request's connection is closed, so its body is not read.
+    expect([r.status, r.headers.get('retry-after'), r.headers.get('connection')]).toEqual([
+      429,
+      '1',
+      'close',
+    ]);
     const busy = await startTestReceiver({ sink, maxInFlight: 0, retryAfterSeconds: 3 });
     const b = await fetch(busy.url, {
       method: 'POST',
       body: proto,
       headers: { 'content-type': 'application/x-protobuf' },
     });
-    expect([b.status, b.headers.get('retry-after')]).toEqual([429, '3']);
+    expect([b.status, b.headers.get('retry-after'), b.headers.get('connection')]).toEqual([
+      429,
+      '3',
+      'close',
+    ]);
     await busy.close();
   });
 

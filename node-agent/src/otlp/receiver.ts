@@ -3,14 +3,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import { Router } from 'express';
-import { decodeJsonRequest } from './decode-json.ts';
+import { decodeJsonRequestSteps } from './decode-json.ts';
+import type { Steps } from './steps.ts';
 import { TurnQueue } from './turns.ts';
-import type { DecodeLimits, SpanRecord, SpanRejectReason } from './types.ts';
+import type { DecodeLimits, DecodeResult, SpanRecord, SpanRejectReason } from './types.ts';
 import { DEFAULT_DECODE_LIMITS, OtlpDecodeError } from './types.ts';
 
 export const OTLP_TRACES_PATH = '/v1/traces';
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
-export const DEFAULT_MAX_IN_FLIGHT = 64;
+export const DEFAULT_MAX_IN_FLIGHT = 8;
 
 /** The request as the sink sees it: where it came from and its W3C headers. */
 export interface SpanSource {
@@ -25,7 +26,9 @@ export interface SinkResult {
 }
 
 export interface SpanSink {
-  accept(source: SpanSource, spans: SpanRecord[]): SinkResult;
+  /** Takes the spans in steps (steps.ts) of a few milliseconds each. The first step throws
+   * SinkOverloadedError, before anything is taken, when the sink cannot take more now. */
+  acceptSteps(source: SpanSource, spans: SpanRecord[]): Steps<SinkResult>;
 }
 
 /** A sink that cannot take more now; answered with 429 and Retry-After. */
@@ -220,7 +223,13 @@ export function createOtlpHandler(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
-  const retryAfter = String(options.retryAfterSeconds ?? 1);
+  // A refused request's connection is closed once answered: the body not yet sent stays unsent,
+  // instead of being read and dropped, which under a flood took the event loop from everything
+  // else (PERFORMANCE.md, the health listener).
+  const refusalHeaders = {
+    'Retry-After': String(options.retryAfterSeconds ?? 1),
+    Connection: 'close',
+  };
   const limits = options.limits ?? DEFAULT_DECODE_LIMITS;
   const clock = options.clock ?? wallClockNs;
   let inFlight = 0;
@@ -281,42 +290,36 @@ export function createOtlpHandler(
     }
     const decodeOptions = { limits, nowNs: clock() };
     const codec = encoding === 'protobuf' ? await protobuf() : undefined;
-    let decoded;
-    try {
-      decoded = await turns.run(() =>
-        codec === undefined
-          ? decodeJsonRequest(body.toString('utf8'), decodeOptions)
-          : codec.decodeProtobufRequest(body, decodeOptions),
-      );
-    } catch (err) {
-      if (!(err instanceof OtlpDecodeError)) throw err;
-      refused('malformed');
-      await sendStatus(res, 400, encoding, RPC_INVALID_ARGUMENT, err.message.slice(0, 512));
-      return;
-    }
     const traceparent = headerString(req.headers.traceparent, ',');
     const baggage = headerString(req.headers.baggage, ',');
+    const source: SpanSource = {
+      remoteAddress: req.socket.remoteAddress ?? '',
+      headers: {
+        ...(traceparent === undefined ? {} : { traceparent }),
+        ...(baggage === undefined ? {} : { baggage }),
+      },
+    };
+    // Decoded and taken in one job, so one request's spans are held at a time, not every
+    // queued request's.
+    function* decodeAndTake(): Steps<[DecodeResult, SinkResult]> {
+      const decoded = yield* codec === undefined
+        ? decodeJsonRequestSteps(body.toString('utf8'), decodeOptions)
+        : codec.decodeProtobufRequestSteps(body, decodeOptions);
+      return [decoded, yield* options.sink.acceptSteps(source, decoded.spans)];
+    }
+    let decoded: DecodeResult;
     let result: SinkResult;
     try {
-      const spans = decoded.spans;
-      result = await turns.run(() =>
-        options.sink.accept(
-          {
-            remoteAddress: req.socket.remoteAddress ?? '',
-            headers: {
-              ...(traceparent === undefined ? {} : { traceparent }),
-              ...(baggage === undefined ? {} : { baggage }),
-            },
-          },
-          spans,
-        ),
-      );
+      [decoded, result] = await turns.run(decodeAndTake());
     } catch (err) {
+      if (err instanceof OtlpDecodeError) {
+        refused('malformed');
+        await sendStatus(res, 400, encoding, RPC_INVALID_ARGUMENT, err.message.slice(0, 512));
+        return;
+      }
       if (!(err instanceof SinkOverloadedError)) throw err;
       refused('overloaded');
-      await sendStatus(res, 429, encoding, RPC_RESOURCE_EXHAUSTED, err.message, {
-        'Retry-After': retryAfter,
-      });
+      await sendStatus(res, 429, encoding, RPC_RESOURCE_EXHAUSTED, err.message, refusalHeaders);
       return;
     }
     if (decoded.rejected.size > 0) options.onDecodeRejected?.(decoded.rejected);
@@ -359,9 +362,14 @@ export function createOtlpHandler(
     if (inFlight >= maxInFlight) {
       refused('overloaded');
       req.resume();
-      sendStatus(res, 429, encoding, RPC_RESOURCE_EXHAUSTED, 'too many requests in flight', {
-        'Retry-After': retryAfter,
-      }).catch((err: unknown) => {
+      sendStatus(
+        res,
+        429,
+        encoding,
+        RPC_RESOURCE_EXHAUSTED,
+        'too many requests in flight',
+        refusalHeaders,
+      ).catch((err: unknown) => {
         options.onError?.(err);
         res.destroy();
       });

@@ -1,4 +1,8 @@
 import { execFile, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { liveness, readiness } from './health-state.ts';
 import { listenHealth, type HealthListening } from './health-server.ts';
@@ -8,7 +12,7 @@ afterEach(async () => {
   while (open.length) await open.pop()?.close();
 });
 
-describe('health listener (worker thread)', () => {
+describe('health listener', () => {
   it('reports ready only when every check passes, saying which failed; a throwing check fails', async () => {
     const state = { synced: false };
     const health = await listenHealth({
@@ -37,7 +41,7 @@ describe('health listener (worker thread)', () => {
     expect((await fetch(`${base}/nope`)).status).toBe(404);
   });
 
-  it('answers while the main thread is blocked, and says the loop stalled', async () => {
+  it('answers a probe that came during a stall once the loop is free, and says it stalled', async () => {
     const health = await listenHealth({
       host: '127.0.0.1',
       port: 0,
@@ -49,31 +53,43 @@ describe('health listener (worker thread)', () => {
     open.push(health);
     const base = `http://127.0.0.1:${health.port}`;
     await expect.poll(async () => (await fetch(`${base}/readyz`)).status).toBe(200);
-    // A child process probes while this thread spins: only the worker can answer.
-    const probe = `fetch('${base}/readyz').then(async (r) => console.log(r.status, JSON.stringify(await r.text())))`;
+    // A child process probes while this thread spins; the answer comes when the spin ends. The
+    // child marks when its request is sent, and the spin lasts past the readiness limit after it.
+    const sent = join(await mkdtemp(join(tmpdir(), 'agentmeter-health-')), 'sent');
+    const probe =
+      `const req = require('node:http').get('${base}/readyz', (r) => { let b = ''; ` +
+      `r.on('data', (d) => (b += d)).on('end', () => console.log(r.statusCode, JSON.stringify(b))); }); ` +
+      `req.on('finish', () => require('node:fs').writeFileSync(${JSON.stringify(sent)}, ''));`;
     const answered = new Promise<string>((resolve) =>
-      execFile(process.execPath, ['-e', `setTimeout(() => ${probe}, 2000)`], (_e, out) =>
-        resolve(out),
-      ),
+      execFile(process.execPath, ['-e', probe], (_e, out) => resolve(out)),
     );
-    // Blocked well past the readiness limit: the worker still answers, and says so.
-    const until = Date.now() + 6000;
-    while (Date.now() < until) spawnSync('true');
+    let until = Date.now() + 20_000;
+    while (Date.now() < until) {
+      if (until - Date.now() > 1500 && existsSync(sent)) until = Date.now() + 1500;
+      spawnSync('true');
+    }
+    await rm(dirname(sent), { recursive: true, force: true });
     expect(await answered).toMatch(/^503 .*event-loop failed/);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    // Beating on time again, it is ready again.
+    await expect.poll(async () => (await fetch(`${base}/readyz`)).status).toBe(200);
   }, 30_000);
 });
 
 describe('health verdicts', () => {
-  it('liveness fails only once the heartbeat is older than the limit', () => {
-    expect(liveness(10_000, 5_000, 5_000)).toEqual({ status: 200, body: 'ok\n' });
-    expect(liveness(10_001, 5_000, 5_000).status).toBe(503);
+  it('liveness fails only once the loop has stalled longer than the limit', () => {
+    expect(liveness(5_000, 5_000)).toEqual({ status: 200, body: 'ok\n' });
+    expect(liveness(5_001, 5_000)).toEqual({
+      status: 503,
+      body: 'event loop stalled for 5001 ms (limit 5000 ms)\n',
+    });
   });
 
   it('readiness lists every check and the event loop', () => {
-    expect(readiness(['a', 'b'], 0b01, 100, 100, 50)).toEqual({
+    expect(readiness(['a', 'b'], 0b01, 50, 50)).toEqual({
       status: 503,
       body: '[+]a ok\n[-]b failed\n[+]event-loop ok\nreadyz check failed\n',
     });
-    expect(readiness(['a'], 0b1, 200, 100, 50).body).toContain('[-]event-loop failed');
+    expect(readiness(['a'], 0b1, 51, 50).body).toContain('[-]event-loop failed');
   });
 });

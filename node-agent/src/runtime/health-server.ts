@@ -1,19 +1,22 @@
-// /healthz and /readyz on a listener of their own, answered by a worker thread (health-worker.ts)
-// from a heartbeat the main thread writes every `heartbeatMs` together with its readiness checks.
-// Probes are answered within their timeout however busy the main event loop is (measured in the
-// README, Benchmarks: health-under-flood), and say so when that loop has stalled.
-import { Worker } from 'node:worker_threads';
-import { checkBits, HEALTH_STATE_SLOTS } from './health-state.ts';
-import type { HealthWorkerData } from './health-worker.ts';
+// /healthz and /readyz on a listener of their own, answered on the main thread. A heartbeat timer
+// records how late each beat came; a probe answered after the event loop stalled says so (503)
+// until the loop beats on time again. Under an OTLP flood a probe waits for a turn or two of the
+// loop, not for the flood: the receiver decodes and ingests in 50 ms turns of small steps and
+// does not read the bodies of requests it refuses (otlp/turns.ts, otlp/receiver.ts; measured in
+// PERFORMANCE.md and the README, Benchmarks: health-under-flood). A worker thread answered them
+// before; its V8 isolate cost ~14 MiB of RSS, more than the agent's budget had left.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { checkBits, liveness, readiness } from './health-state.ts';
 
 export interface HealthServerOptions {
   readonly host: string;
   readonly port: number;
-  /** Named readiness checks (agent/readiness.ts), evaluated on the main thread. */
+  /** Named readiness checks (agent/readiness.ts), evaluated when /readyz is asked. */
   readonly checks: Readonly<Record<string, () => boolean>>;
-  /** /healthz fails once the main thread has not beaten for this long; default 10 s. */
+  /** /healthz fails once the event loop has stalled this long; default 10 s. */
   readonly livenessStaleMs?: number;
-  /** /readyz fails once the main thread has not beaten for this long; default 5 s. */
+  /** /readyz fails once the event loop has stalled this long; default 5 s. */
   readonly readinessStaleMs?: number;
   readonly heartbeatMs?: number;
 }
@@ -24,56 +27,63 @@ export interface HealthListening {
   close(): Promise<void>;
 }
 
-/** The worker script beside this module: TypeScript from the sources, JavaScript in the bundle
- * (hack/build-dist.ts builds it as its own entry point next to main.js). */
-function workerUrl(): URL {
-  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-  return new URL(`./health-worker.${ext}`, import.meta.url);
-}
-
 export async function listenHealth(options: HealthServerOptions): Promise<HealthListening> {
-  const shared = new SharedArrayBuffer(HEALTH_STATE_SLOTS * BigInt64Array.BYTES_PER_ELEMENT);
-  const state = new BigInt64Array(shared);
   const names = Object.keys(options.checks);
   const checks = Object.values(options.checks);
-  const beat = (): void => {
-    Atomics.store(state, 1, BigInt(checkBits(checks)));
-    Atomics.store(state, 0, BigInt(Date.now()));
+  const heartbeatMs = options.heartbeatMs ?? 250;
+  const livenessStaleMs = options.livenessStaleMs ?? 10_000;
+  const readinessStaleMs = options.readinessStaleMs ?? 5_000;
+  let lastBeat = Date.now();
+  let lastGap = 0;
+  const timer = setInterval(() => {
+    const now = Date.now();
+    lastGap = now - lastBeat;
+    lastBeat = now;
+  }, heartbeatMs);
+  timer.unref();
+
+  // The longer of the last beat's gap and the time since it: after a stall the timer's phase runs
+  // before the probe is read, so the gap is what still shows the stall.
+  const stalledMs = (now: number): number => Math.max(lastGap, now - lastBeat);
+  const answer = (path: string): { status: number; body: string } => {
+    const now = Date.now();
+    if (path === '/healthz') return liveness(stalledMs(now), livenessStaleMs);
+    if (path === '/readyz')
+      return readiness(names, checkBits(checks), stalledMs(now), readinessStaleMs);
+    return { status: 404, body: 'not found\n' };
   };
-  beat();
-  const data: HealthWorkerData = {
-    host: options.host,
-    port: options.port,
-    checks: names,
-    shared,
-    livenessStaleMs: options.livenessStaleMs ?? 10_000,
-    readinessStaleMs: options.readinessStaleMs ?? 5_000,
-  };
-  const worker = new Worker(workerUrl(), { workerData: data });
-  const address = await new Promise<{ host: string; port: number }>((resolve, reject) => {
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`health worker exited with ${code}`)));
-    worker.once('message', (m: { host?: string; port?: number; error?: string }) => {
-      if (m.error !== undefined || m.host === undefined || m.port === undefined)
-        reject(
-          new Error(
-            `health listener on ${options.host}:${options.port}: ${m.error ?? 'no address'}`,
-          ),
-        );
-      else resolve({ host: m.host, port: m.port });
-    });
-  }).catch(async (err: unknown) => {
-    await worker.terminate();
+
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const verdict = req.method === 'GET' || req.method === 'HEAD' ? answer(path) : null;
+    req.resume();
+    if (verdict === null) {
+      res
+        .writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' })
+        .end('method not allowed\n');
+      return;
+    }
+    res
+      .writeHead(verdict.status, { 'Content-Type': 'text/plain; charset=utf-8' })
+      .end(verdict.body);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) =>
+      reject(new Error(`health listener on ${options.host}:${options.port}: ${err.message}`)),
+    );
+    server.listen(options.port, options.host, resolve);
+  }).catch((err: unknown) => {
+    clearInterval(timer);
     throw err;
   });
-  worker.removeAllListeners('exit');
-  const timer = setInterval(beat, options.heartbeatMs ?? 250);
-  timer.unref();
+  const address = server.address() as AddressInfo;
   return {
-    ...address,
+    host: address.address,
+    port: address.port,
     close: async () => {
       clearInterval(timer);
-      await worker.terminate();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }

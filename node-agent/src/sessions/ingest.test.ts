@@ -11,6 +11,7 @@ import { SESSION_ANNOTATION } from './session-id.ts';
 import { Settlement } from './settlement.ts';
 import { CallCollector, CallDedupe, type CallGroup } from '../calls/index.ts';
 import { SinkOverloadedError } from '../otlp/receiver.ts';
+import { STEP_SPANS } from '../otlp/steps.ts';
 import { SPAN_KIND_CLIENT } from '../otlp/types.ts';
 
 const podA: PodIdentity = {
@@ -328,6 +329,33 @@ describe('SessionIngest', () => {
       ['uid-a', 'team-a/s', 1],
       ['uid-b', 'team-b/s', 1],
     ]);
+  });
+
+  it('takes a large request in steps of STEP_SPANS spans, refusing a full collector before any', () => {
+    const make = (maxPending: number) =>
+      new SessionIngest({
+        pods: directory([podA]),
+        settlement: new Settlement<{ cpuNs: bigint }>(),
+        calls: new CallCollector({ maxPending }),
+        clock: () => T,
+      });
+    const from = { remoteAddress: '10.0.0.1', headers: {} };
+    const spans = decodeJsonValue(
+      makeTraceBatch({ spans: 2 * STEP_SPANS + 1, startNs: T, podUid: 'uid-a' }),
+    ).spans;
+    const stepped = make(10_000);
+    const steps = stepped.acceptSteps(from, spans);
+    let yields = 0;
+    let step = steps.next();
+    for (; step.done !== true; step = steps.next()) yields++;
+    expect(yields).toBe(2);
+    const whole = make(10_000);
+    expect(step.value).toEqual(whole.accept(from, spans));
+    expect(stepped.counters).toEqual(whole.counters);
+    expect(stepped.calls.pending).toBe(whole.calls.pending);
+    const full = make(0);
+    expect(() => full.acceptSteps(from, spans).next()).toThrow(SinkOverloadedError);
+    expect(full.counters.accepted).toBe(0);
   });
 
   it('dedupes on the tool call id, refuses stale calls, and pushes back when full', () => {

@@ -13,6 +13,7 @@ import {
 } from '../calls/index.ts';
 import { SinkOverloadedError } from '../otlp/receiver.ts';
 import type { SinkResult, SpanSink, SpanSource } from '../otlp/receiver.ts';
+import { runSteps, STEP_SPANS } from '../otlp/steps.ts';
 import type { SpanRecord, SpanRejectReason } from '../otlp/types.ts';
 import { IDENTITY_REFUSALS, identifySource, POD_UID_ATTRIBUTE, spanIdentity } from './identity.ts';
 import type { PodDirectory, PodIdentity } from './identity.ts';
@@ -117,6 +118,12 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
   }
 
   accept(source: SpanSource, spans: SpanRecord[]): SinkResult {
+    return runSteps(this.acceptSteps(source, spans));
+  }
+
+  /** {@link accept} in steps of STEP_SPANS spans for the receiver's turns. A tick may run
+   * between two steps, as between two requests: each span is taken whole within one step. */
+  *acceptSteps(source: SpanSource, spans: SpanRecord[]): Generator<void, SinkResult, void> {
     // Nothing of the request is claimed yet, so the exporter's retry loses nothing.
     if (this.calls.full) throw new SinkOverloadedError('too many calls waiting for the next tick');
     const nowNs = this.#clock();
@@ -126,7 +133,8 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
     const rejected = new Map<SpanRejectReason, number>();
     const reject = (reason: SpanRejectReason) =>
       rejected.set(reason, (rejected.get(reason) ?? 0) + 1);
-    for (const span of spans) {
+    for (const [i, span] of spans.entries()) {
+      if (i > 0 && i % STEP_SPANS === 0) yield;
       const claim = span.resourceAttributes.get(POD_UID_ATTRIBUTE);
       const who = spanIdentity(
         identity,
