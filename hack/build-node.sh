@@ -50,9 +50,6 @@ apt_ensure() {
 # list and remove the nf_tables tables that iptables-nft creates.
 if wanted kubelet || wanted kube-proxy; then apt_ensure iptables conntrack nftables; fi
 
-# upstream_key MODULE@VERSION TAGS LDFLAGS CGO: the cache key of a build from an upstream module.
-upstream_key() { printf '%s|%s|%s|cgo=%s|%s' "$@" "$(go env GOVERSION)" | sha256sum | cut -c1-12; }
-
 emit() { printf '%s %s\n' "$1" "$2"; }
 
 # --- Kubernetes node components from the wrapper module (the same cache dir as kube-apiserver) ---

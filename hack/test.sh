@@ -2,7 +2,8 @@
 # The README's test command: from a fresh machine to a passing run of the unit, integration and
 # cluster suites. Provisions Node 24, installs the locked dependencies, builds (or reuses) the real
 # kube-apiserver and etcd and the image tarballs, type-checks, lints, then runs the vitest projects.
-# The cluster project builds (or reuses) the real node's binaries itself, and needs root.
+# The cluster project builds (or reuses) the real node's binaries itself, and needs root; upstream
+# Prometheus for its service-discovery suite is built (or reused) before it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -51,4 +52,7 @@ npx vitest run --project integration-postgres
 echo "[test] cluster suites (real kubelet, containerd, runc, CNI, CoreDNS; the chart installed)"
 [ "$(id -u)" -eq 0 ] || { echo "[test] the cluster suites need root (a real kubelet, cgroups, iptables); run as root" >&2; exit 1; }
 bash hack/build-node.sh >/dev/null
+# Debian's Prometheus has no Kubernetes service discovery; the cluster suite that scrapes the
+# chart's pods through it runs upstream's, built from its Go module.
+bash hack/build-prometheus.sh >/dev/null
 npx vitest run --project cluster

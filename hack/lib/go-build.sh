@@ -22,6 +22,9 @@ export GOTOOLCHAIN=local GOWORK=off
 # A key for a wrapper module: its go.mod, go.sum and Go sources.
 module_key() { (cd "$1" && cat go.mod go.sum $(find . -name '*.go' | sort)) | sha256sum | cut -c1-12; }
 
+# upstream_key MODULE@VERSION TAGS LDFLAGS CGO: the cache key of a build from an upstream module.
+upstream_key() { printf '%s|%s|%s|cgo=%s|%s' "$@" "$(go env GOVERSION)" | sha256sum | cut -c1-12; }
+
 # The -ldflags that stamp a Kubernetes binary with its version, as upstream hack/lib/version.sh does.
 k8s_ldflags() {
   local minor="${K8S_VERSION#v1.}" ld="-s -w" p
@@ -44,7 +47,9 @@ go_build() {
   mkdir -p "$(dirname "$out")"
   local tmp="$out.tmp.$$" started=$SECONDS count=0 line status
   log "$name: building (a cold build takes minutes on 2 cores)"
-  (cd "$dir" && go mod download) || die "$name: downloading modules failed (is the Go module proxy reachable?)"
+  # Only the modules this package needs with these tags: a module's go.mod lists every optional
+  # part's dependencies too (Prometheus's cloud discoveries, for one).
+  (cd "$dir" && go list -deps -tags "$tags" "$pkg" >/dev/null) || die "$name: downloading modules failed (is the Go module proxy reachable?)"
   set +e
   (cd "$dir" && go build -v -p 2 -buildvcs=false -trimpath -tags "$tags" -ldflags "$ldflags" -o "$tmp" "$pkg" 2>&1) |
     while IFS= read -r line; do

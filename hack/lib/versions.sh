@@ -11,3 +11,8 @@ RUNC_VERSION=v1.5.3
 CNI_PLUGINS_VERSION=v1.10.0
 CRICTL_VERSION=v1.37.0
 COREDNS_VERSION=v1.15.0
+
+# Upstream Prometheus for the cluster suite's Kubernetes service discovery (hack/build-prometheus.sh);
+# Prometheus 3.x is published on the Go module proxy as v0.3xx.y.
+PROMETHEUS_VERSION=3.16.0
+PROMETHEUS_MODULE_VERSION=v0.316.0

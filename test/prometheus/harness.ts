@@ -1,5 +1,6 @@
-// Shared by the Prometheus suites: the chart's rules rendered by Helm, promtool, Debian's
-// Prometheus as a child process on loopback, and the dashboards' queries.
+// Shared by the Prometheus suites: the chart's rules rendered by Helm, promtool, Prometheus as a
+// child process on loopback (Debian's, or upstream's built with Kubernetes service discovery),
+// and the dashboards' queries.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -36,6 +37,17 @@ export function requirePrometheus(): void {
   for (const bin of [PROMETHEUS, PROMTOOL]) {
     if (!existsSync(bin)) throw new Error(`${bin} is missing: run bash hack/ensure-prometheus.sh`);
   }
+}
+
+/**
+ * Upstream Prometheus with Kubernetes service discovery, which Debian's package leaves out: built
+ * (or reused from the cache) by hack/build-prometheus.sh, whose failure is thrown with its output.
+ */
+export async function upstreamPrometheus(): Promise<string> {
+  const res = await run('bash', ['hack/build-prometheus.sh']);
+  const path = /^prometheus (\S+)$/m.exec(res.stdout)?.[1];
+  if (res.code !== 0 || !path) throw new Error(`hack/build-prometheus.sh failed:\n${res.stderr}`);
+  return path;
 }
 
 /**
@@ -86,7 +98,19 @@ export interface ScrapeTarget {
   readonly target: string;
 }
 
-/** Debian's Prometheus on a loopback port, scraping `targets` every second. */
+/** An active target as Prometheus reports it (GET /api/v1/targets). */
+export interface ActiveTarget {
+  readonly labels: Record<string, string>;
+  readonly discoveredLabels: Record<string, string>;
+  readonly scrapeUrl: string;
+  readonly health: string;
+  readonly lastError: string;
+}
+
+/**
+ * Prometheus (`binary`, Debian's by default) on a loopback port, scraping `targets` every second,
+ * and any `scrapeConfigs` (Prometheus scrape_config objects, e.g. with kubernetes_sd_configs).
+ */
 export class PrometheusServer {
   readonly url: string;
   readonly logs: string[] = [];
@@ -104,22 +128,27 @@ export class PrometheusServer {
   static async start(options: {
     dir: string;
     targets: readonly ScrapeTarget[];
+    scrapeConfigs?: readonly object[];
     ruleFile?: string;
+    binary?: string;
   }): Promise<PrometheusServer> {
     const config = {
       global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
       ...(options.ruleFile ? { rule_files: [options.ruleFile] } : {}),
-      scrape_configs: options.targets.map((t) => ({
-        job_name: t.job,
-        static_configs: [{ targets: [t.target] }],
-      })),
+      scrape_configs: [
+        ...options.targets.map((t) => ({
+          job_name: t.job,
+          static_configs: [{ targets: [t.target] }],
+        })),
+        ...(options.scrapeConfigs ?? []),
+      ],
     };
     const configFile = join(options.dir, 'prometheus.yml');
     await writeFile(configFile, stringify(config));
     await mkdir(join(options.dir, 'data'), { recursive: true });
     const port = await freePort('127.0.0.1');
     const child = spawn(
-      PROMETHEUS,
+      options.binary ?? PROMETHEUS,
       [
         `--config.file=${configFile}`,
         `--storage.tsdb.path=${join(options.dir, 'data')}`,
@@ -163,6 +192,12 @@ export class PrometheusServer {
     if (data.resultType === 'scalar')
       return [{ metric: {}, value: data.result as [number, string] }];
     return data.result as Sample[];
+  }
+
+  async targets(): Promise<ActiveTarget[]> {
+    const res = await fetch(`${this.url}/api/v1/targets?state=active`);
+    const body = (await res.json()) as { data: { activeTargets: ActiveTarget[] } };
+    return body.data.activeTargets;
   }
 
   async rules(): Promise<{ name: string; health: string; lastError?: string; type: string }[]> {
