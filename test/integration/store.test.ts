@@ -111,6 +111,7 @@ function round(
       { budget: 'per-session', periodStartNs: PERIOD, scopeKey: `${ns}/${id}`, nano },
     ],
     sessions: [sessionDelta(ns, id, DAY, nano, 0n)],
+    periodSessions: [{ spec: 'Monthly/UTC', periodStartNs: PERIOD, namespace: ns, sessionId: id }],
     rollups: [{ ...rollup(ns, tags, nano), kind: 'infra', item: '', calls: 0n }],
     calls,
   };
@@ -260,7 +261,7 @@ describe.each(engines)('accounting store on %s', (engine, config) => {
 
   it('refuses a round whose cursor moved, and writes none of it', async () => {
     await store.commit(round('c1', null, 5, 'x', 'y', 100n));
-    const stale = round('c1', 4, 9, 'x', 'y', 50n);
+    const stale = round('c1', 4, 9, 'x', 'z', 50n);
     await expect(store.commit(stale)).rejects.toBeInstanceOf(CursorConflictError);
     // The same round twice (a retry after an unknown outcome) counts once.
     const next = round('c1', 5, 9, 'x', 'y', 50n);
@@ -273,6 +274,14 @@ describe.each(engines)('accounting store on %s', (engine, config) => {
     expect((await store.cursors('p')).get('c1')).toEqual({ seq: 9n, hash: hash(9) });
     expect(await store.spend('p', 'per-session', PERIOD, 'x/y')).toBe(150n);
     expect((await store.session('p', 'x', 'y'))?.totalNano).toBe(150n);
+    // The period's sessions: y once though two rounds counted it; the refused round's z not.
+    expect(await store.periodSessionCounts('p', 'Monthly/UTC', PERIOD)).toEqual(
+      new Map([['x', 1]]),
+    );
+    expect(await store.periodSessionCounts('p', 'Weekly/UTC', PERIOD)).toEqual(new Map());
+    // A policy deleted and created again under the name counts its periods' sessions afresh.
+    await store.forget('p');
+    expect(await store.periodSessionCounts('p', 'Monthly/UTC', PERIOD)).toEqual(new Map());
   });
 
   it('refuses a round that repeats a stored call, and forgets the tag sets it created', async () => {
@@ -353,12 +362,19 @@ describe.each(engines)('accounting store on %s', (engine, config) => {
         budgetSumsBeforeNs: BigInt(DAY - 59) * DAY_NS,
       });
       const deleted = await s.retain({ ...retentionAt(at), sessionsBeforeDay: DAY - 30 });
-      expect(deleted).toEqual({ calls: 1, sessions: 1, rollups: 0, budgetSums: 0 });
+      expect(deleted).toEqual({
+        calls: 1,
+        sessions: 1,
+        rollups: 0,
+        budgetSums: 0,
+        periodSessions: 0,
+      });
       expect(await s.retain({ ...retentionAt(at), rollupsBeforeDay: DAY - 365 })).toEqual({
         calls: 0,
         sessions: 0,
         rollups: 1,
         budgetSums: 0,
+        periodSessions: 0,
       });
       expect(await s.session('p', 'k', 'old')).toBeUndefined();
       expect((await s.session('p', 'k', 'new'))?.totalNano).toBe(5n);
@@ -375,6 +391,7 @@ describe.each(engines)('accounting store on %s', (engine, config) => {
       expect(await s.spend('p', 'per-session', PERIOD, 'k/old')).toBe(5n);
       expect(await s.retain(retentionAt((DAY + 34) * 86_400_000, short))).toMatchObject({
         budgetSums: 2,
+        periodSessions: 1,
       });
       expect(await s.spend('p', 'per-session', PERIOD, 'k/old')).toBe(0n);
     } finally {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Budget, LedgerEntry } from '@agentmeter/crds';
-import { reducePolicy } from './accumulate.ts';
+import { PolicyFold, reducePolicy } from './accumulate.ts';
 import type { NodeChain } from './accumulate.ts';
 import { decodeState, emptyState, encodeState } from './state.ts';
 import { gzipSync } from 'node:zlib';
@@ -100,6 +100,44 @@ describe('reducePolicy', () => {
     // The monthly budget keeps counting across the day boundary.
     expect(r.state.budgets.get('all')?.sums.get('*')).toBe(103n);
   });
+
+  it('records each session once per report period it was counted into, outside the state', () => {
+    const twice = chainOf('a', [
+      podBody({ namespace: 'n1', nano: 100n, atMs: T0, session: 's1' }),
+      podBody({ namespace: 'n1', nano: 5n, atMs: T0 + 1000, session: 's1' }),
+    ]);
+    const first = reducePolicy(emptyState(), [], [chain('a', twice)], view, T0);
+    const opened = (r: typeof first, spec: string) => r.state.reports.get(spec)?.start;
+    const specs = ['Daily/Europe/Berlin', 'Monthly/UTC', 'Weekly/UTC'];
+    expect(first.periodSessions.sort((x, y) => (x.spec < y.spec ? -1 : 1))).toEqual(
+      specs.map((spec) => ({ spec, start: opened(first, spec), key: 'n1/s1' })),
+    );
+    // The session sets are not part of the state the store carries from round to round.
+    expect(decodeState(encodeState(first.state)).carried).toBeUndefined();
+
+    // The day closes: an entry of s2 after the day's end is counted into the new day's period.
+    const nextDay = Date.parse('2026-05-11T12:00:00Z');
+    const tail = chainOf(
+      'a',
+      [podBody({ namespace: 'n1', nano: 3n, atMs: nextDay - 1000, session: 's2' })],
+      twice[1],
+    );
+    const r = reducePolicy(
+      first.state,
+      first.cursors,
+      [chain('a', tail, { node: 'a', seq: 2n, hash: twice[1]?.hash ?? '' })],
+      view,
+      nextDay,
+    );
+    const daily = r.periodSessions.find((x) => x.spec === 'Daily/Europe/Berlin');
+    const closed = r.state.closing.find((c) => c.spec === 'Daily/Europe/Berlin');
+    expect(daily).toEqual({
+      spec: 'Daily/Europe/Berlin',
+      start: opened(r, daily?.spec ?? ''),
+      key: 'n1/s2',
+    });
+    expect(daily?.start).not.toBe(closed?.start);
+  });
 });
 
 describe('reducePolicy: calls entries', () => {
@@ -169,7 +207,12 @@ describe('reducePolicy: calls entries', () => {
       tools: 0n,
       apis: 0n,
     });
-    expect([ns?.input, ns?.output, [...(ns?.sessions ?? [])]]).toEqual([1n, 2n, ['n1/s1']]);
+    expect([ns?.input, ns?.output]).toEqual([1n, 2n]);
+    // Its session set is carried to the next round's fold, which hands it to the store.
+    expect(decodeState(text).carried).toEqual([{ spec: 'Monthly/UTC', start: T0, key: 'n1/s1' }]);
+    const next = new PolicyFold(decodeState(text), [], view, T0).finish();
+    expect(next.periodSessions).toEqual([{ spec: 'Monthly/UTC', start: T0, key: 'n1/s1' }]);
+    expect(decodeState(encodeState(next.state)).carried).toBeUndefined();
   });
 });
 

@@ -12,7 +12,13 @@ import { contributionOf } from './contribution.ts';
 import type { Contribution, PolicyIdentity } from './contribution.ts';
 import { periodAt, periodSpecKey } from './periods.ts';
 import { cloneState, newNamespaceAccum } from './state.ts';
-import type { BudgetAccum, ClosedPeriod, PolicyState, ReportAccum } from './state.ts';
+import type {
+  BudgetAccum,
+  CarriedSession,
+  ClosedPeriod,
+  PolicyState,
+  ReportAccum,
+} from './state.ts';
 
 /** Verified entries of one agent: entries[0] follows `anchor` directly. */
 export interface NodeChain {
@@ -50,6 +56,9 @@ export interface ReduceResult {
   readonly activity: EntryActivity[];
   /** Spend counted, per stream (policy total, namespace, session) and hour. */
   readonly hourly: HourlyAdds;
+  /** The sessions counted into each report period (for the store's period_sessions), once
+   * each, with those an earlier version's state carried. */
+  readonly periodSessions: CarriedSession[];
 }
 
 export function budgetSpec(budget: Budget): string {
@@ -71,7 +80,6 @@ function addTo(
   }
   ns.input += c.inputTokens;
   ns.output += c.outputTokens;
-  for (const s of c.sessions) ns.sessions.add(s.key);
   for (const [budget, b] of budgets) {
     const add = (key: string, nano: bigint): void => {
       b.sums.set(key, (b.sums.get(key) ?? 0n) + nano);
@@ -164,6 +172,7 @@ export class PolicyFold {
   readonly #mismatched = new Map<string, CursorMismatch>();
   readonly #activity: EntryActivity[] = [];
   readonly #hourly: HourlyAdds = new Map();
+  readonly #periodSessions = new Map<string, CarriedSession>();
   readonly #observe: ((c: Contribution) => void) | undefined;
   #consumed = 0;
   #counted = 0;
@@ -178,8 +187,10 @@ export class PolicyFold {
     observe?: (c: Contribution) => void,
   ) {
     this.#observe = observe;
-    const state = cloneState(committed);
+    const { carried = [], ...rest } = cloneState(committed);
+    const state: PolicyState = rest;
     this.#state = state;
+    for (const s of carried) this.#periodSession(s);
     this.#cursors = new Map(cursors.map((c) => [c.node, c]));
     this.#policy = policy;
     // Group budgets by period spec; each group shares one ReportAccum and its boundaries.
@@ -291,7 +302,14 @@ export class PolicyFold {
       const p = t.ending !== undefined && c.timeMs < t.ending.report.end ? t.ending : t.open;
       if (c.timeMs < p.report.start) this.#late++;
       addTo(p.report, p.accums, c);
+      for (const s of c.sessions) {
+        this.#periodSession({ spec: t.spec, start: p.report.start, key: s.key });
+      }
     }
+  }
+
+  #periodSession(s: CarriedSession): void {
+    this.#periodSessions.set(`${s.spec}\n${s.start}\n${s.key}`, s);
   }
 
   finish(): ReduceResult {
@@ -319,6 +337,7 @@ export class PolicyFold {
       mismatches: [...this.#mismatched.values()],
       activity: this.#activity,
       hourly: this.#hourly,
+      periodSessions: [...this.#periodSessions.values()],
     };
   }
 }

@@ -4,7 +4,7 @@
 //
 // Why one compressed string rather than status.accumulators[]: at 10,000 namespaces a
 // Namespace-scope budget alone is 10,000 list items, and reports need per-namespace totals by
-// resource and the session set too; as JSON objects that passes etcd's 1.5 MiB limit. The
+// resource too; as JSON objects that passes etcd's 1.5 MiB limit. The
 // encoding below stores each key once in a dictionary and compresses the rows (see the size
 // test, "accumulator state size", in accumulate.test.ts).
 import { parseSeq } from '@agentmeter/crds';
@@ -26,8 +26,16 @@ export interface NamespaceAccum {
   readonly cost: Breakdown;
   input: bigint;
   output: bigint;
-  /** Session keys ("namespace/id") that incurred cost in this period. */
-  readonly sessions: Set<string>;
+}
+
+/** A session that incurred cost in a report period. The store keeps these (period_sessions),
+ * not the state: the state is read and written whole every round. */
+export interface CarriedSession {
+  /** Period spec key (period/timeZone) and start (ms). */
+  readonly spec: string;
+  readonly start: number;
+  /** "namespace/id". */
+  readonly key: string;
 }
 
 export interface ReportAccum {
@@ -51,6 +59,8 @@ export interface PolicyState {
   /** Per period spec: what the CostReports of that period will hold. */
   readonly reports: Map<string, ReportAccum>;
   readonly closing: ClosedPeriod[];
+  /** Session sets a state of an earlier version held; the next round moves them to the store. */
+  readonly carried?: readonly CarriedSession[];
 }
 
 export class StateDecodeError extends Error {
@@ -62,29 +72,27 @@ export function emptyState(): PolicyState {
 }
 
 export function newNamespaceAccum(): NamespaceAccum {
-  return { cost: zeroBreakdown(), input: 0n, output: 0n, sessions: new Set() };
+  return { cost: zeroBreakdown(), input: 0n, output: 0n };
 }
 
 export function cloneState(state: PolicyState): PolicyState {
   const cloneNs = (m: Map<string, NamespaceAccum>): Map<string, NamespaceAccum> =>
-    new Map(
-      [...m].map(([k, v]) => [
-        k,
-        { cost: { ...v.cost }, input: v.input, output: v.output, sessions: new Set(v.sessions) },
-      ]),
-    );
+    new Map([...m].map(([k, v]) => [k, { cost: { ...v.cost }, input: v.input, output: v.output }]));
   return {
     budgets: new Map([...state.budgets].map(([k, b]) => [k, { ...b, sums: new Map(b.sums) }])),
     reports: new Map(
       [...state.reports].map(([k, r]) => [k, { ...r, namespaces: cloneNs(r.namespaces) }]),
     ),
     closing: state.closing.map((c) => ({ ...c, namespaces: cloneNs(c.namespaces) })),
+    ...(state.carried ? { carried: [...state.carried] } : {}),
   };
 }
 
 // Wire rows. Amounts are base-36 strings: shorter than decimal, still exact BigInt.
 // A namespace row is [id, ...ROW_RESOURCES, input, output, sessions, ...ADDED_RESOURCES]: the
 // resources priced since calls came are appended, so a state written before reads as theirs 0.
+// The sessions column is written empty since the sets moved to the store; one a state of an
+// earlier version holds is decoded into `carried`. `carried` itself is never encoded.
 type NsRow = [number, ...string[]];
 const ROW_RESOURCES = ['cpu', 'memory', 'gpu', 'io', 'network', 'tokens'] as const;
 const ADDED_RESOURCES = ['tools', 'apis'] as const;
@@ -116,10 +124,7 @@ export function encodeState(state: PolicyState): string {
         ...ROW_RESOURCES.map((r) => b36(a.cost[r])),
         b36(a.input),
         b36(a.output),
-        [...a.sessions]
-          .sort()
-          .map((s) => id(s).toString(36))
-          .join(','),
+        '',
         ...ADDED_RESOURCES.map((r) => b36(a.cost[r])),
       ];
     });
@@ -159,7 +164,8 @@ export function decodeState(text: string | undefined): PolicyState {
   const wire = unpack(text, 'accumulator state', StateDecodeError) as Wire;
   if (wire.v !== 1) throw new StateDecodeError(`unsupported accumulator state v${String(wire.v)}`);
   const word = wordsOf(wire.d, StateDecodeError);
-  const nsMap = (rows: NsRow[]): Map<string, NamespaceAccum> => {
+  const carried: CarriedSession[] = [];
+  const nsMap = (spec: string, start: number, rows: NsRow[]): Map<string, NamespaceAccum> => {
     const m = new Map<string, NamespaceAccum>();
     for (const [nsId, ...cols] of rows) {
       const cost = zeroBreakdown();
@@ -167,18 +173,19 @@ export function decodeState(text: string | undefined): PolicyState {
       ROW_RESOURCES.forEach((r, i) => (cost[r] = fromB36(cols[i] ?? '')));
       ADDED_RESOURCES.forEach((r, i) => (cost[r] = fromB36(cols[n + 3 + i] ?? '0')));
       const sessionsCol = cols[n + 2] ?? '';
+      if (sessionsCol !== '') {
+        for (const s of sessionsCol.split(','))
+          carried.push({ spec, start, key: word(parseInt(s, 36)) });
+      }
       m.set(word(nsId), {
         cost,
         input: fromB36(cols[n] ?? ''),
         output: fromB36(cols[n + 1] ?? ''),
-        sessions: new Set(
-          sessionsCol === '' ? [] : sessionsCol.split(',').map((s) => word(parseInt(s, 36))),
-        ),
       });
     }
     return m;
   };
-  return {
+  const state: PolicyState = {
     budgets: new Map(
       wire.b.map(([name, spec, start, end, sums]) => [
         name,
@@ -186,7 +193,10 @@ export function decodeState(text: string | undefined): PolicyState {
       ]),
     ),
     reports: new Map(
-      wire.r.map(([spec, start, end, rows]) => [spec, { start, end, namespaces: nsMap(rows) }]),
+      wire.r.map(([spec, start, end, rows]) => [
+        spec,
+        { start, end, namespaces: nsMap(spec, start, rows) },
+      ]),
     ),
     closing: wire.c.map(([spec, budgets, start, end, generation, heads, rows]) => ({
       spec,
@@ -195,7 +205,8 @@ export function decodeState(text: string | undefined): PolicyState {
       end,
       generation,
       heads: heads.map(([node, seq, hash]) => ({ node, seq: seqOf(seq), hash })),
-      namespaces: nsMap(rows),
+      namespaces: nsMap(spec, start, rows),
     })),
   };
+  return carried.length > 0 ? { ...state, carried } : state;
 }

@@ -12,7 +12,13 @@ import { rfc3339 } from '../budgets/periods.ts';
 import { encodeState, emptyState } from '../budgets/state.ts';
 import { budgets, callsBody, chainOf, view } from '../budgets/test-ledger.ts';
 import { openStore } from '../store/open.ts';
-import { budgetDeltas, cursorMoves, RoundRecorder, withoutSums } from '../store/round.ts';
+import {
+  budgetDeltas,
+  cursorMoves,
+  periodSessionRows,
+  RoundRecorder,
+  withoutSums,
+} from '../store/round.ts';
 import { currentRows } from './report.ts';
 
 const T0 = Date.parse('2026-12-02T10:00:00Z');
@@ -49,6 +55,7 @@ describe('report of the open periods from the store', () => {
         {
           state: encodeState(withoutSums(r.state)),
           countFromMs: 0,
+          periodSessions: periodSessionRows(r.periodSessions),
         },
       ),
     );

@@ -72,7 +72,8 @@ export async function currentRows(
     }
     return rows;
   }
-  for (const accum of state.reports.values()) {
+  for (const [spec, accum] of state.reports) {
+    const sessions = await store.periodSessionCounts(name, spec, BigInt(accum.start) * MS);
     for (const [ns, a] of [...accum.namespaces].sort(([x], [y]) => (x < y ? -1 : 1))) {
       rows.push({
         policy: name,
@@ -92,7 +93,7 @@ export async function currentRows(
         apis: formatMoney(a.cost.apis),
         inputTokens: Number(a.input),
         outputTokens: Number(a.output),
-        sessions: a.sessions.size,
+        sessions: sessions.get(ns) ?? 0,
       });
     }
   }

@@ -29,7 +29,30 @@ function closedMay(): ClosedPeriod {
 
 describe('writeReports', () => {
   it('creates the reports of a closed period and records that it closed', async () => {
-    const deps = controllerDeps(server, await memoryStore());
+    const store = await memoryStore();
+    const may = closedMay();
+    const session = (spec: string, namespace: string, sessionId: string) => ({
+      spec,
+      periodStartNs: BigInt(may.start) * 1_000_000n,
+      namespace,
+      sessionId,
+    });
+    await store.commit({
+      policy: 'p',
+      atNs: 1n,
+      cursors: [],
+      budgets: [],
+      sessions: [],
+      // Two sessions of ns-1 in this period; one of another period spec is not counted.
+      periodSessions: [
+        session('Monthly/UTC', 'ns-1', 's1'),
+        session('Monthly/UTC', 'ns-1', 's2'),
+        session('Weekly/UTC', 'ns-1', 's3'),
+      ],
+      rollups: [],
+      calls: [],
+    });
+    const deps = controllerDeps(server, store);
     let created: CostReport | undefined;
     server.expect({
       method: 'POST',
@@ -37,8 +60,10 @@ describe('writeReports', () => {
       check: (req) => (created = req.body as CostReport),
       reply: (req: SeenRequest) => ({ status: 201, body: req.body }),
     });
-    expect(await writeReports(deps, costPolicy('p'), [closedMay()])).toBe(1);
+    expect(await writeReports(deps, costPolicy('p'), [may])).toBe(1);
     expect(created?.spec).toMatchObject({ policy: { name: 'p', budget: 'b' }, currency: 'USD' });
+    expect(created?.spec.totals.sessions).toBe(2);
+    expect(created?.spec.namespaces.map((n) => n.sessions)).toEqual([2]);
     expect(deps.events.recorded.map((e) => e.input.reason)).toEqual(['PeriodClosed']);
   });
 
@@ -47,6 +72,7 @@ describe('writeReports', () => {
       policy: 'p',
       currency: 'USD',
       closed: closedMay(),
+      sessions: new Map(),
       timeZone: 'UTC',
       budget: 'b',
     });

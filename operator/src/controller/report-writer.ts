@@ -10,6 +10,7 @@ import { rfc3339 } from '../budgets/periods.ts';
 import type { ClosedPeriod } from '../budgets/state.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { buildReports } from '../reports/build.ts';
+import type { AccountingStore } from '../store/accounting.ts';
 import { policyRef, type CustomApi } from './policies.ts';
 
 export interface ReportWriterDeps {
@@ -17,10 +18,12 @@ export interface ReportWriterDeps {
   readonly events: Pick<EventRecorder, 'record'>;
   readonly metrics: Pick<OperatorMetrics, 'apiWrites'>;
   readonly logger: Logger;
+  readonly store: Pick<AccountingStore, 'periodSessionCounts'>;
 }
 
 const { group, version, plural } = COST_REPORT_GVK;
 const REPORT_API = { group, version, plural } as const;
+const MS = 1_000_000n;
 
 /** Creates the CostReports of `closing`; returns how many were created. */
 export async function writeReports(
@@ -28,18 +31,20 @@ export async function writeReports(
   policy: CostPolicy,
   closing: readonly ClosedPeriod[],
 ): Promise<number> {
-  const { custom, events, metrics, logger } = deps;
+  const { custom, events, metrics, logger, store } = deps;
   const name = policy.metadata.name ?? '';
   let created = 0;
   for (const closed of closing) {
     const timeZone = closed.spec.slice(closed.spec.indexOf('/') + 1);
     const budgets = closed.budgets.length > 0 ? closed.budgets : [undefined];
     const written: string[] = [];
+    const sessions = await store.periodSessionCounts(name, closed.spec, BigInt(closed.start) * MS);
     for (const budget of budgets) {
       const reports = buildReports({
         policy: name,
         currency: policy.spec.currency,
         closed,
+        sessions,
         timeZone,
         ...(budget ? { budget } : {}),
       });

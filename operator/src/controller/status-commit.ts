@@ -26,7 +26,13 @@ import type { OperatorMetrics } from '../metrics.ts';
 import { newCrossings, type BudgetFigures } from '../status/compute.ts';
 import { STATUS_TOP_SCOPES, storedBudgets } from '../status/from-store.ts';
 import { CursorConflictError, type AccountingStore } from '../store/accounting.ts';
-import { budgetDeltas, budgetResets, cursorMoves, withoutSums } from '../store/round.ts';
+import {
+  budgetDeltas,
+  budgetResets,
+  cursorMoves,
+  periodSessionRows,
+  withoutSums,
+} from '../store/round.ts';
 import { adoptStored, historyToStore, windowToStore } from './carried-state.ts';
 import { guardRound, guardsField } from './guard-round.ts';
 import { getPolicy, POLICY_API, policyRef, slim, type CustomApi } from './policies.ts';
@@ -110,6 +116,7 @@ async function commitToStore(deps: CommitDeps, first: PolicyRun): Promise<Counte
         countFromMs: run.countFromMs,
         uid: run.policy.metadata.uid ?? '',
         resets: budgetResets(run.committed, r.state),
+        periodSessions: periodSessionRows(r.periodSessions),
       });
       try {
         await deps.store.commit(round);

@@ -84,6 +84,12 @@ describe('StoreUpkeep', () => {
         nano: 1n,
       })),
       sessions: [session('old', TODAY - 6), session('new', TODAY - 1)],
+      periodSessions: [TODAY - 40, TODAY - 20].map((day) => ({
+        spec: 'Monthly/UTC',
+        periodStartNs: BigInt(day) * BigInt(DAY_MS) * 1_000_000n,
+        namespace: 'ns',
+        sessionId: 's',
+      })),
       rollups: [rollup(TODAY - 400), rollup(TODAY - 1)],
       calls: [call('a1', TODAY - 31), call('a2', TODAY - 29)],
     });
@@ -105,6 +111,10 @@ describe('StoreUpkeep', () => {
       await value(metrics, 'agentmeter_store_pruned_rows_total', { table: 'budget_sums' }),
     ).toBe(1);
     expect(await value(metrics, 'agentmeter_store_rows', { table: 'budget_sums' })).toBe(1);
+    expect(
+      await value(metrics, 'agentmeter_store_pruned_rows_total', { table: 'period_sessions' }),
+    ).toBe(1);
+    expect(await value(metrics, 'agentmeter_store_rows', { table: 'period_sessions' })).toBe(1);
     expect(await value(metrics, 'agentmeter_store_rows', { table: 'calls' })).toBe(1);
     expect(await value(metrics, 'agentmeter_store_rows', { table: 'session_totals' })).toBe(1);
     expect(await value(metrics, 'agentmeter_store_rows', { table: 'daily_rollups' })).toBe(2);

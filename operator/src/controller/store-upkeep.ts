@@ -42,9 +42,10 @@ export class StoreUpkeep {
       metrics.storePruned.inc({ table: 'session_totals' }, pruned.sessions);
       metrics.storePruned.inc({ table: 'daily_rollups' }, pruned.rollups);
       metrics.storePruned.inc({ table: 'budget_sums' }, pruned.budgetSums);
+      metrics.storePruned.inc({ table: 'period_sessions' }, pruned.periodSessions);
       metrics.storeBytes.set(Number(await store.sizeBytes()));
       for (const [table, n] of await store.rows()) metrics.storeRows.set({ table }, Number(n));
-      if (pruned.calls + pruned.sessions + pruned.rollups + pruned.budgetSums > 0)
+      if (Object.values(pruned).some((n) => n > 0))
         logger.info({ pruned }, 'store rows past their retention deleted');
     } catch (err) {
       logger.error({ err: (err as Error).message }, 'store upkeep failed; tried again later');

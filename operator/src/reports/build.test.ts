@@ -11,7 +11,6 @@ function closed(n: number): ClosedPeriod {
     a.cost.cpu = BigInt(i * 1000 + 1);
     a.cost.tokens = 7n;
     a.input = 10n;
-    a.sessions.add(`ns-${i}/s`);
     namespaces.set(`ns-${i.toString().padStart(5, '0')}`, a);
   }
   const heads = Array.from({ length: 500 }, (_, i) => ({
@@ -37,6 +36,10 @@ describe('buildReports', () => {
       budget: 'b',
       currency: 'USD',
       closed: closed(2),
+      sessions: new Map([
+        ['ns-00000', 3],
+        ['ns-00001', 1],
+      ]),
     });
     expect(rest).toEqual([]);
     expect(r?.metadata.name).toBe('team-b-20260501-0');
@@ -45,7 +48,8 @@ describe('buildReports', () => {
       cpu: formatMoney(1002n),
       tokens: formatMoney(14n),
     });
-    expect(r?.spec.totals.sessions).toBe(2);
+    expect(r?.spec.totals.sessions).toBe(4);
+    expect(r?.spec.namespaces.map((n) => n.sessions)).toEqual([3, 1]);
     expect(r?.spec.policy).toEqual({ name: 'team', generation: 3, budget: 'b' });
   });
   it('shards 10,000 namespaces under 1 MiB each, covering every namespace once', () => {
@@ -54,6 +58,7 @@ describe('buildReports', () => {
       budget: 'b',
       currency: 'USD',
       closed: closed(10_000),
+      sessions: new Map(),
     });
     expect(reports.length).toBeGreaterThanOrEqual(10);
     let sum = 0n;

@@ -19,6 +19,8 @@ export interface ReportInput {
   readonly policy: string;
   readonly currency: string;
   readonly closed: ClosedPeriod;
+  /** Per namespace, the sessions that incurred cost in the period (the store counts them). */
+  readonly sessions: ReadonlyMap<string, number>;
   /** Budget the report is named after; absent for a period whose budgets were all removed. */
   readonly budget?: string;
   /** Time zone of the period, for the date in the name. */
@@ -41,12 +43,12 @@ function breakdown(cost: Breakdown): CostBreakdown {
   };
 }
 
-function namespaceTotals(namespace: string, a: NamespaceAccum): NamespaceTotals {
+function namespaceTotals(namespace: string, a: NamespaceAccum, sessions: number): NamespaceTotals {
   return {
     namespace,
     cost: breakdown(a.cost),
     tokens: { input: Number(a.input), output: Number(a.output) },
-    sessions: a.sessions.size,
+    sessions,
   };
 }
 
@@ -74,8 +76,9 @@ export function buildReports(input: ReportInput): CostReport[] {
     for (const r of RESOURCES) sum[r] += a.cost[r];
     input_ += a.input;
     output += a.output;
-    sessions += a.sessions.size;
-    rows.push(namespaceTotals(ns, a));
+    const n = input.sessions.get(ns) ?? 0;
+    sessions += n;
+    rows.push(namespaceTotals(ns, a, n));
   }
   const totals: ReportTotals = {
     cost: breakdown(sum),

@@ -49,6 +49,15 @@ export interface SessionDelta extends SessionSums {
   readonly day: number;
 }
 
+/** A session that incurred cost in a report period (what CostReports count). */
+export interface PeriodSession {
+  /** The period's spec key (period/timeZone). */
+  readonly spec: string;
+  readonly periodStartNs: bigint;
+  readonly namespace: string;
+  readonly sessionId: string;
+}
+
 export type RollupKind = 'infra' | 'model' | 'tool' | 'api';
 
 export interface RollupDelta {
@@ -117,6 +126,8 @@ export interface RoundCommit {
   readonly resets?: readonly BudgetReset[];
   readonly budgets: readonly BudgetDelta[];
   readonly sessions: readonly SessionDelta[];
+  /** Sessions the round counted into each period; rows already held are kept as they are. */
+  readonly periodSessions?: readonly PeriodSession[];
   readonly rollups: readonly RollupDelta[];
   readonly calls: readonly CallRecord[];
 }
@@ -212,6 +223,7 @@ export interface Pruned {
   readonly sessions: number;
   readonly rollups: number;
   readonly budgetSums: number;
+  readonly periodSessions: number;
 }
 
 export interface RetentionDays {
@@ -248,6 +260,7 @@ export const STORE_TABLES = [
   'ledger_cursors',
   'policy_state',
   'budget_sums',
+  'period_sessions',
   'session_totals',
   'calls',
   'daily_rollups',
@@ -494,15 +507,16 @@ export class AccountingStore {
   }
 
   /**
-   * Drops what the store counted for an earlier policy of this name: its state, cursors and
-   * budget sums, so the policy now of that name starts afresh. Its calls, session totals and
-   * rollups stay: they are the history of spend under the name.
+   * Drops what the store counted for an earlier policy of this name: its state, cursors,
+   * budget sums and report periods' sessions, so the policy now of that name starts afresh. Its
+   * calls, session totals and rollups stay: they are the history of spend under the name.
    */
   async forget(policy: string): Promise<void> {
     await this.engine.transaction(async (tx) => {
       await lockPolicy(tx, policy);
       await tx.run('DELETE FROM ledger_cursors WHERE policy = $1', [policy]);
       await tx.run('DELETE FROM budget_sums WHERE policy = $1', [policy]);
+      await tx.run('DELETE FROM period_sessions WHERE policy = $1', [policy]);
       await tx.run('DELETE FROM policy_state WHERE policy = $1', [policy]);
     });
   }
@@ -555,6 +569,18 @@ export class AccountingStore {
       }
       await this.addBudgets(tx, round.policy, round.budgets);
       await this.addSessions(tx, round.policy, round.sessions);
+      await tx.insertMany(
+        'INSERT INTO period_sessions (policy, period_spec, period_start_ns, namespace, session_id)',
+        5,
+        'ON CONFLICT DO NOTHING',
+        (round.periodSessions ?? []).map((p) => [
+          round.policy,
+          p.spec,
+          p.periodStartNs,
+          p.namespace,
+          p.sessionId,
+        ]),
+      );
       await this.addRollups(tx, round.policy, round.rollups, created);
       await this.addCalls(tx, round.policy, round.calls, created);
     });
@@ -925,6 +951,20 @@ export class AccountingStore {
     }));
   }
 
+  /** Per namespace, how many sessions incurred cost in one report period of `policy`. */
+  async periodSessionCounts(
+    policy: string,
+    spec: string,
+    periodStartNs: bigint,
+  ): Promise<Map<string, number>> {
+    const rows = await this.engine.query<{ namespace: string; n: unknown }>(
+      `SELECT namespace, count(*) AS n FROM period_sessions
+       WHERE policy = $1 AND period_spec = $2 AND period_start_ns = $3 GROUP BY namespace`,
+      [policy, spec, periodStartNs],
+    );
+    return new Map(rows.map((r) => [r.namespace, Number(int(r.n))]));
+  }
+
   /** Deletes what has passed its retention; returns the rows deleted per table. */
   async retain(r: Retention): Promise<Pruned> {
     return this.engine.transaction(async (tx) => ({
@@ -932,6 +972,9 @@ export class AccountingStore {
       sessions: await tx.run('DELETE FROM session_totals WHERE day < $1', [r.sessionsBeforeDay]),
       rollups: await tx.run('DELETE FROM daily_rollups WHERE day < $1', [r.rollupsBeforeDay]),
       budgetSums: await tx.run('DELETE FROM budget_sums WHERE period_start_ns < $1', [
+        r.budgetSumsBeforeNs,
+      ]),
+      periodSessions: await tx.run('DELETE FROM period_sessions WHERE period_start_ns < $1', [
         r.budgetSumsBeforeNs,
       ]),
     }));

@@ -4,13 +4,14 @@
 // exactly), and the session totals and daily rollups from the contributions it counted. Pure.
 import type { CallsEntry, LedgerPosition } from '@agentmeter/crds';
 import type { Contribution } from '../budgets/contribution.ts';
-import type { BudgetAccum, PolicyState } from '../budgets/state.ts';
+import type { BudgetAccum, CarriedSession, PolicyState } from '../budgets/state.ts';
 import { addRollups, addSessions, mergeInto, rollupKey, sessionKey } from './accounting.ts';
 import type {
   BudgetDelta,
   BudgetReset,
   CallRecord,
   CursorMove,
+  PeriodSession,
   RollupDelta,
   RoundCommit,
   SessionDelta,
@@ -57,6 +58,19 @@ export function withoutSums(state: PolicyState): PolicyState {
     ...state,
     budgets: new Map([...state.budgets].map(([k, b]) => [k, { ...b, sums: new Map() }])),
   };
+}
+
+/** The store's rows of the sessions a fold counted into each report period. */
+export function periodSessionRows(sessions: readonly CarriedSession[]): PeriodSession[] {
+  return sessions.map((s) => {
+    const slash = s.key.indexOf('/');
+    return {
+      spec: s.spec,
+      periodStartNs: BigInt(s.start) * MS,
+      namespace: s.key.slice(0, slash),
+      sessionId: s.key.slice(slash + 1),
+    };
+  });
 }
 
 /** Cursor moves from the positions a round started at to the ones it finished at. */
@@ -215,7 +229,7 @@ export class RoundRecorder {
     atNs: bigint,
     budgets: readonly BudgetDelta[],
     cursors: readonly CursorMove[],
-    more: Pick<RoundCommit, 'state' | 'countFromMs' | 'uid' | 'resets'> = {},
+    more: Pick<RoundCommit, 'state' | 'countFromMs' | 'uid' | 'resets' | 'periodSessions'> = {},
   ): RoundCommit {
     return {
       policy,

@@ -197,6 +197,23 @@ ALTER TABLE policy_state ADD COLUMN policy_uid ${t.text} NOT NULL DEFAULT '';
 `;
 }
 
+function v4(t: Types): string {
+  return `
+-- The sessions that incurred cost in each report period (spec: period/timeZone, start in unix
+-- ns) per namespace: what a CostReport counts. Kept here rather than in policy_state, which
+-- every round reads and writes whole, so that state stays small whatever the number of
+-- sessions. Rows are added with ON CONFLICT DO NOTHING in the round's transaction.
+CREATE TABLE period_sessions (
+  policy           ${t.text} NOT NULL,
+  period_spec      ${t.text} NOT NULL,
+  period_start_ns  ${t.int}  NOT NULL,
+  namespace        ${t.text} NOT NULL,
+  session_id       ${t.text} NOT NULL,
+  PRIMARY KEY (policy, period_spec, period_start_ns, namespace, session_id)
+)${t.keyedTable};
+`;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -206,4 +223,5 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   { version: 2, name: 'policy-state', postgres: v2(POSTGRES), sqlite: v2(SQLITE) },
   { version: 3, name: 'policy-uid', postgres: v3(POSTGRES), sqlite: v3(SQLITE) },
+  { version: 4, name: 'period-sessions', postgres: v4(POSTGRES), sqlite: v4(SQLITE) },
 ];

@@ -218,9 +218,10 @@ export class WiredRound {
 
 /**
  * The fold state a month of rounds over the bulk-loaded sessions [0, sessions) leaves in the
- * store, committed before the first wired round: the budget's open period, and each namespace's
- * costs and session set in the period's report accumulator (the CostReports' figures), which
- * policy_state carries from round to round. Returns the encoded state's size in bytes.
+ * store, committed before the first wired round: the budget's open period and each namespace's
+ * costs in the period's report accumulator, which policy_state carries from round to round, and
+ * the period's sessions in period_sessions (the CostReports' session counts). Returns the
+ * encoded state's size in bytes.
  */
 export async function seedMonthState(
   store: AccountingStore,
@@ -243,15 +244,18 @@ export async function seedMonthState(
     a.cost.tokens = int(row.tokens);
     namespaces.set(row.namespace, a);
   }
-  for (let s = 0; s < sessions; s++) {
-    const ns = namespaceOf(s);
-    namespaces.get(ns)?.sessions.add(`${ns}/${sessionIdOf(s)}`);
-  }
+  const spec = periodSpecKey(budget.period, budget.timeZone);
+  const periodSessions = Array.from({ length: sessions }, (_, s) => ({
+    spec,
+    periodStartNs: BigInt(period.start) * 1_000_000n,
+    namespace: namespaceOf(s),
+    sessionId: sessionIdOf(s),
+  }));
   const state = encodeState({
     budgets: new Map([
       [budget.name, { spec: budgetSpec(budget), ...period, sums: new Map<string, bigint>() }],
     ]),
-    reports: new Map([[periodSpecKey(budget.period, budget.timeZone), { ...period, namespaces }]]),
+    reports: new Map([[spec, { ...period, namespaces }]]),
     closing: [],
   });
   await store.commit({
@@ -262,6 +266,7 @@ export async function seedMonthState(
     countFromMs: 0,
     budgets: [],
     sessions: [],
+    periodSessions,
     rollups: [],
     calls: [],
   });
