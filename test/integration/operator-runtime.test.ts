@@ -233,7 +233,34 @@ describe('event recorder', () => {
     const byOutcome = Object.fromEntries(
       (counts?.values ?? []).map((v) => [v.labels.outcome, v.value]),
     );
-    expect(byOutcome).toEqual({ created: 2, series_updated: 2, failed: 0 });
+    expect(byOutcome).toEqual({ created: 2, series_updated: 2, already_exists: 0, failed: 0 });
+  });
+
+  it('creates an Event of a fixed name once: a second recorder (a new leader) finds it and adds nothing', async () => {
+    const policy = `fixed-${Date.now()}`;
+    const regarding = { apiVersion: 'agentmeter.dev/v1alpha1', kind: 'CostPolicy', name: policy };
+    const input = {
+      type: 'Warning' as const,
+      reason: 'SpendAnomaly',
+      action: 'Detect',
+      note: 'team-a spent 9.00 USD in an hour',
+      name: `${policy}.spend-anomaly.team-a`,
+    };
+    const first = new Registry();
+    const second = new Registry();
+    await recorder(first).record(regarding, input);
+    await recorder(second).record(regarding, input);
+    const found = await eventsAbout('default', policy);
+    expect(found.map((e) => e.metadata?.name)).toEqual([input.name]);
+    expect(found[0]?.series).toBeUndefined();
+    const outcomes = async (r: Registry) =>
+      Object.fromEntries(
+        ((await r.getSingleMetric('agentmeter_operator_events_total')?.get())?.values ?? []).map(
+          (v) => [v.labels.outcome, v.value],
+        ),
+      );
+    expect(await outcomes(first)).toMatchObject({ created: 1, already_exists: 0 });
+    expect(await outcomes(second)).toMatchObject({ created: 0, already_exists: 1 });
   });
 
   it('puts events about namespaced objects in their namespace, and counts failures without throwing', async () => {
