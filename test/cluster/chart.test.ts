@@ -6,7 +6,11 @@ import { chartRelease, helm, kubectlJson } from './support/cluster.ts';
 import { execInPod, listPods, type PodStatus } from './support/pods.ts';
 
 interface Workload {
-  spec: { replicas?: number; template: { spec: { serviceAccountName: string } } };
+  spec: {
+    replicas?: number;
+    strategy?: { type?: string };
+    template: { spec: { serviceAccountName: string } };
+  };
   status: {
     desiredNumberScheduled?: number;
     numberReady?: number;
@@ -66,12 +70,15 @@ describe('helm install charts/agentmeter on the real node', () => {
     expect(pods.map((p) => p.status.phase)).toEqual(['Running']);
   });
 
-  it('runs two operator replicas, exactly one of them leading', async () => {
+  // The test install keeps the store embedded (one SQLite file, one writer), so the chart runs
+  // one operator, replaced by Recreate, never two side by side; it still holds the Lease.
+  it('runs one operator on the embedded store, replaced by Recreate, holding the Lease', async () => {
     const { namespace } = chartRelease();
     const deployments = await workloads('deployments', OPERATOR);
     expect(deployments).toHaveLength(1);
-    expect(deployments[0]?.spec.replicas).toBe(2);
-    expect(deployments[0]?.status.readyReplicas).toBe(2);
+    expect(deployments[0]?.spec.replicas).toBe(1);
+    expect(deployments[0]?.spec.strategy?.type).toBe('Recreate');
+    expect(deployments[0]?.status.readyReplicas).toBe(1);
     const pods = (await listPods(namespace, OPERATOR)).map((p) => p.metadata.name);
     const leases = await kubectlJson<{ items: { spec: { holderIdentity?: string } }[] }>([
       'get',
