@@ -8,12 +8,12 @@ import { waitFor } from '../support/wait.ts';
 import { kubectlJson, kubectlOk, realNode } from './support/cluster.ts';
 import { reportFigures, settleAndCompare, startBurner, thaw } from './support/faults.ts';
 import { deleteOperatorLeader, RETRY_PERIOD_US } from './support/operator-leader.ts';
-import { createNamespace, deleteNamespace, type PodStatus } from './support/pods.ts';
+import { deleteNamespace, type PodStatus } from './support/pods.ts';
 import {
   applyNamespacePolicy,
   policyCursorSeq,
-  POLICY_LABEL,
   type PolicyStatus,
+  createPolicyNamespace,
 } from './support/policies.ts';
 import { agentLedgerAccess, pullLedger } from './support/views.ts';
 
@@ -23,8 +23,7 @@ describe('operator failover on the real node', () => {
   const policy = `failover-${Math.random().toString(36).slice(2, 8)}`;
 
   beforeAll(async () => {
-    namespace = await createNamespace('failover');
-    await kubectlOk(['label', 'namespace', namespace, `${POLICY_LABEL}=${policy}`]);
+    namespace = await createPolicyNamespace('failover', policy);
   });
 
   afterAll(async () => {

@@ -12,7 +12,8 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess } from '../support/agent-process.ts';
-import { adminKubeConfig, controlPlane } from '../support/kube.ts';
+import { adminKubeConfig } from '../support/kube.ts';
+import { startPlaneAgent } from '../support/plane-agent.ts';
 import { startFlood, startProber } from '../support/otlp-flood.ts';
 import { createRunningPod } from '../support/running-pod.ts';
 
@@ -45,14 +46,12 @@ describe('health under an OTLP flood', () => {
       nodeName: NODE,
       ip: POD_IP,
     });
-    agent = await AgentProcess.start({
+    agent = await startPlaneAgent({
       nodeName: NODE,
-      kubeconfig: controlPlane().kubeconfig,
       stateDir,
       host: AGENT_HOST,
       extraArgs: ['--log-level=warn'],
     });
-    await agent.waitReady();
   });
 
   afterAll(async () => {

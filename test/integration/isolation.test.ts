@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SESSION_ACCESS } from '@agentmeter/kube-client/access';
 import { AgentProcess, metricValue } from '../support/agent-process.ts';
 import { adminKubeConfig, controlPlane } from '../support/kube.ts';
+import { startPlaneAgent } from '../support/plane-agent.ts';
 import { serviceAccountToken } from '../support/operator-process.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -169,15 +170,12 @@ describe('tenant isolation on the real agent and apiserver', () => {
     readerToken = await serviceAccountToken(core, TENANT_B, 'reader');
     outsiderToken = await serviceAccountToken(core, TENANT_B, 'outsider');
 
-    agent = await AgentProcess.start({
+    agent = await startPlaneAgent({
       nodeName: NODE,
-      kubeconfig: controlPlane().kubeconfig,
       stateDir,
       host: AGENT_HOST,
-      token: controlPlane().admin.token,
       extraArgs: [`--trusted-proxies=${PROXY_IP}/32`],
     });
-    await agent.waitReady();
     // Tenant A's runtime reports its session from its own address.
     const own = await postSpans(agent, POD_A_IP, exportBody('a-1'));
     expect(own.status, own.body).toBe(200);

@@ -24,7 +24,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess } from '../support/agent-process.ts';
 import { createCostPolicy, deleteCostPolicy } from '../support/cost-policy.ts';
-import { adminKubeConfig, controlPlane } from '../support/kube.ts';
+import { adminKubeConfig } from '../support/kube.ts';
+import { startPlaneAgent } from '../support/plane-agent.ts';
 import { createRunningPod } from '../support/running-pod.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -205,15 +206,12 @@ describe('the openai client with the OTel OpenAI instrumentation: every call rec
       nodeName: NODE,
       ip: POD_IP,
     });
-    agent = await AgentProcess.start({
+    agent = await startPlaneAgent({
       nodeName: NODE,
-      kubeconfig: controlPlane().kubeconfig,
       stateDir,
       host: AGENT_HOST,
       tick: '1s',
-      token: controlPlane().admin.token,
     });
-    await agent.waitReady();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : 0;

@@ -38,6 +38,7 @@ import {
   type TestPodCgroup,
 } from '../support/cgroups.ts';
 import { adminKubeConfig, controlPlane } from '../support/kube.ts';
+import { startPlaneAgent } from '../support/plane-agent.ts';
 import { largestRemainder, roundHalfEven } from '../support/reference-apportion.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -341,15 +342,12 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
     await createPod('other', OTHER_IP);
     await createPod('exclusive', null, { 'agentmeter.dev/session-id': 'batch-42' });
 
-    agent = await AgentProcess.start({
+    agent = await startPlaneAgent({
       nodeName: NODE,
-      kubeconfig: controlPlane().kubeconfig,
       stateDir,
       host: AGENT_HOST,
       tick: '1s',
-      token: controlPlane().admin.token,
     });
-    await agent.waitReady();
 
     for (const name of ['shared', 'exclusive']) {
       const cgroup = await createPodCgroup({ uid: uids.get(name) ?? '', prefix: PREFIX });

@@ -289,17 +289,29 @@ const SESSION_SUMS = `sum(infra_nano) AS infra, sum(tokens_nano) AS tokens,
 
 export const sessionKey = (d: SessionDelta): string => `${d.namespace}\n${d.sessionId}\n${d.day}`;
 
+/** The keys of `T` whose values are bigint. */
+type BigintKey<T> = { [K in keyof T]: T[K] extends bigint ? K : never }[keyof T];
+
+/** `a` with each of `keys` summed with `b`'s; every other field is `a`'s. */
+function withSums<T extends object>(a: T, b: T, keys: readonly BigintKey<T>[]): T {
+  const sums = Object.fromEntries(keys.map((k) => [k, (a[k] as bigint) + (b[k] as bigint)]));
+  return { ...a, ...sums };
+}
+
+const SESSION_SUMMED = [
+  'infraNano',
+  'tokensNano',
+  'toolsNano',
+  'apisNano',
+  'calls',
+  'unpricedCalls',
+  'inputTokens',
+  'outputTokens',
+] as const;
+
 export function addSessions(a: SessionDelta, b: SessionDelta): SessionDelta {
   return {
-    ...a,
-    infraNano: a.infraNano + b.infraNano,
-    tokensNano: a.tokensNano + b.tokensNano,
-    toolsNano: a.toolsNano + b.toolsNano,
-    apisNano: a.apisNano + b.apisNano,
-    calls: a.calls + b.calls,
-    unpricedCalls: a.unpricedCalls + b.unpricedCalls,
-    inputTokens: a.inputTokens + b.inputTokens,
-    outputTokens: a.outputTokens + b.outputTokens,
+    ...withSums(a, b, SESSION_SUMMED),
     firstNs: a.firstNs < b.firstNs ? a.firstNs : b.firstNs,
     lastNs: a.lastNs > b.lastNs ? a.lastNs : b.lastNs,
   };
@@ -309,13 +321,7 @@ export const rollupKey = (d: RollupDelta): string =>
   `${d.day}\n${d.namespace}\n${canonicalTags(d.tags)}\n${d.kind}\n${d.item}`;
 
 export function addRollups(a: RollupDelta, b: RollupDelta): RollupDelta {
-  return {
-    ...a,
-    costNano: a.costNano + b.costNano,
-    calls: a.calls + b.calls,
-    inputTokens: a.inputTokens + b.inputTokens,
-    outputTokens: a.outputTokens + b.outputTokens,
-  };
+  return withSums(a, b, ['costNano', 'calls', 'inputTokens', 'outputTokens']);
 }
 
 /** Adds `delta` into `map` under `key`, or stores it. Each key is written once per commit. */
