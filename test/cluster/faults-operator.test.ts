@@ -5,15 +5,16 @@
 import { parseMoney, type LedgerEntry, type PodUsageEntry } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.ts';
-import { kubectlJson, kubectlOk, realNode } from './support/cluster.ts';
+import { kubectlJson, realNode } from './support/cluster.ts';
 import { reportFigures, settleAndCompare, startBurner, thaw } from './support/faults.ts';
 import { deleteOperatorLeader, RETRY_PERIOD_US } from './support/operator-leader.ts';
-import { deleteNamespace, type PodStatus } from './support/pods.ts';
+import { type PodStatus } from './support/pods.ts';
 import {
   applyNamespacePolicy,
   policyCursorSeq,
   type PolicyStatus,
   createPolicyNamespace,
+  deletePolicyNamespace,
 } from './support/policies.ts';
 import { agentLedgerAccess, pullLedger } from './support/views.ts';
 
@@ -28,8 +29,7 @@ describe('operator failover on the real node', () => {
 
   afterAll(async () => {
     if (burner) await thaw(burner);
-    await kubectlOk(['delete', 'costpolicy', policy, '--ignore-not-found']);
-    if (namespace) await deleteNamespace(namespace);
+    await deletePolicyNamespace(policy, namespace);
   });
 
   it('hands the lease over within its duration; budgets equal the ledgers exactly', async () => {

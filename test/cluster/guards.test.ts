@@ -17,8 +17,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.ts';
 import { apply, kubectlJson, kubectlOk, otlpServiceEndpoint, realNode } from './support/cluster.ts';
 import { ledgerSettledPast } from './support/faults.ts';
-import { deleteNamespace, listPods, waitForPodPhase } from './support/pods.ts';
-import { namespacePolicy, policyCursorSeq, createPolicyNamespace } from './support/policies.ts';
+import { listPods, waitForPodPhase } from './support/pods.ts';
+import {
+  namespacePolicy,
+  policyCursorSeq,
+  createPolicyNamespace,
+  deletePolicyNamespace,
+} from './support/policies.ts';
 import { agentLedgerAccess, pullLedger } from './support/views.ts';
 
 const SESSION = 'loop-1';
@@ -69,8 +74,7 @@ describe('the runaway-session guard on the real node', () => {
   });
 
   afterAll(async () => {
-    await kubectlOk(['delete', 'costpolicy', policy, '--ignore-not-found']);
-    if (namespace) await deleteNamespace(namespace);
+    await deletePolicyNamespace(policy, namespace);
   });
 
   it('stops an app looping on one tool with the same arguments; budgets equal the ledger', async () => {

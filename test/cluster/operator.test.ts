@@ -5,12 +5,13 @@ import { parseMoney, type LedgerEntry, type PodUsageEntry } from '@agentmeter/cr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cursorSeq } from '../../hack/demo/spend.ts';
 import { waitFor } from '../support/wait.ts';
-import { apply, chartRelease, kubectlJson, kubectlOk, realNode } from './support/cluster.ts';
-import { busyboxContainer, deleteNamespace, listPods, waitForPodPhase } from './support/pods.ts';
+import { apply, chartRelease, kubectlJson, realNode } from './support/cluster.ts';
+import { busyboxContainer, listPods, waitForPodPhase } from './support/pods.ts';
 import {
   applyNamespacePolicy,
   type PolicyStatus,
   createPolicyNamespace,
+  deletePolicyNamespace,
 } from './support/policies.ts';
 import { agentLedgerAccess, pullLedger } from './support/views.ts';
 
@@ -23,8 +24,7 @@ describe('the operator on the real node', () => {
   });
 
   afterAll(async () => {
-    await kubectlOk(['delete', 'costpolicy', policy, '--ignore-not-found']);
-    if (namespace) await deleteNamespace(namespace);
+    await deletePolicyNamespace(policy, namespace);
   });
 
   it('finds the agent through its EndpointSlices', async () => {

@@ -1,7 +1,7 @@
 // CostPolicies for the cluster suites: one that prices the pods of the namespaces labelled for
 // it, and the operator's collection cursor as its status shows it.
 import { apply, kubectlOk } from './cluster.ts';
-import { createNamespace } from './pods.ts';
+import { createNamespace, deleteNamespace } from './pods.ts';
 import { cursorSeq } from '../../../hack/demo/spend.ts';
 
 export interface PolicyStatus {
@@ -19,6 +19,12 @@ export async function createPolicyNamespace(prefix: string, policy: string): Pro
   const namespace = await createNamespace(prefix);
   await kubectlOk(['label', 'namespace', namespace, `${POLICY_LABEL}=${policy}`]);
   return namespace;
+}
+
+/** Deletes the policy `policy` if it is there, and `namespace` if one was made. */
+export async function deletePolicyNamespace(policy: string, namespace: string): Promise<void> {
+  await kubectlOk(['delete', 'costpolicy', policy, '--ignore-not-found']);
+  if (namespace) await deleteNamespace(namespace);
 }
 
 /** A Notify budget of a CostPolicy's spec. */
