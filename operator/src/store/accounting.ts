@@ -443,17 +443,22 @@ function writeState(
       );
 }
 
+/** Which budget period `summarise` reads, the limit it counts against, and how many top keys. */
+type SummaryArgs = [
+  policy: string,
+  budget: string,
+  periodStartNs: bigint,
+  limitNano: bigint,
+  n: number,
+];
+
 /**
  * What status needs of a budget: the number of scope keys, how many reached `limitNano`, the
  * total and the top `n` keys. Bounded work whatever the number of keys (an index on spend).
  */
 async function summarise(
   db: SqlRunner,
-  policy: string,
-  budget: string,
-  periodStartNs: bigint,
-  limitNano: bigint,
-  n: number,
+  ...[policy, budget, periodStartNs, limitNano, n]: SummaryArgs
 ): Promise<BudgetSummary> {
   const params = [policy, budget, periodStartNs];
   const [agg] = await db.query<{ n: unknown; reached: unknown; total: unknown }>(
@@ -830,14 +835,8 @@ export class AccountingStore {
   }
 
   /** One budget's summary for status (see summarise). */
-  budgetSummary(
-    policy: string,
-    budget: string,
-    periodStartNs: bigint,
-    limitNano: bigint,
-    n: number,
-  ): Promise<BudgetSummary> {
-    return summarise(this.engine, policy, budget, periodStartNs, limitNano, n);
+  budgetSummary(...args: SummaryArgs): Promise<BudgetSummary> {
+    return summarise(this.engine, ...args);
   }
 
   async session(

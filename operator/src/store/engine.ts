@@ -15,13 +15,16 @@ export interface SqlRunner {
    * `head VALUES (...), (...) tail` for every row, in as few statements as the engine likes;
    * returns the rows changed. Every row has `width` values.
    */
-  insertMany(
-    head: string,
-    width: number,
-    tail: string,
-    rows: readonly (readonly SqlValue[])[],
-  ): Promise<number>;
+  insertMany(...args: InsertManyArgs): Promise<number>;
 }
+
+/** What `SqlRunner.insertMany` takes: the statement around the rows, their width, the rows. */
+export type InsertManyArgs = [
+  head: string,
+  width: number,
+  tail: string,
+  rows: readonly (readonly SqlValue[])[],
+];
 
 export type Dialect = 'postgres' | 'sqlite';
 

@@ -1,7 +1,7 @@
 // The server engine: PostgreSQL through `pg`, for two operator replicas and for scale. A small
 // pool: a collection round holds one connection for its transaction while API reads use others.
 import pg from 'pg';
-import type { Row, SqlEngine, SqlRunner, SqlValue } from './engine.ts';
+import type { InsertManyArgs, Row, SqlEngine, SqlRunner, SqlValue } from './engine.ts';
 import { StoreQueryError } from './engine.ts';
 
 export interface PostgresOptions {
@@ -61,12 +61,7 @@ export class PostgresRunner implements SqlRunner {
     }
   }
 
-  async insertMany(
-    head: string,
-    width: number,
-    tail: string,
-    rows: readonly (readonly SqlValue[])[],
-  ): Promise<number> {
+  async insertMany(...[head, width, tail, rows]: InsertManyArgs): Promise<number> {
     // Multi-row VALUES: one round trip per chunk instead of one per row.
     const perStatement = Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(MAX_PARAMS / width));
     let changed = 0;

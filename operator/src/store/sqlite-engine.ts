@@ -4,7 +4,7 @@
 // transaction takes its turn through one queue.
 import { DatabaseSync } from 'node:sqlite';
 import type { SQLInputValue, StatementSync } from 'node:sqlite';
-import type { Row, SqlEngine, SqlRunner, SqlValue } from './engine.ts';
+import type { InsertManyArgs, Row, SqlEngine, SqlRunner, SqlValue } from './engine.ts';
 import { StoreQueryError } from './engine.ts';
 
 export interface SqliteOptions {
@@ -62,12 +62,7 @@ class SqliteRunner implements SqlRunner {
     this.guard(script, () => this.db.exec(script));
   }
 
-  async insertMany(
-    head: string,
-    width: number,
-    tail: string,
-    rows: readonly (readonly SqlValue[])[],
-  ): Promise<number> {
+  async insertMany(...[head, width, tail, rows]: InsertManyArgs): Promise<number> {
     // In process a prepared statement per row costs no round trip: the simplest fast form.
     const values = Array.from({ length: width }, (_, i) => `$${i + 1}`).join(', ');
     const sql = `${head} VALUES (${values}) ${tail}`;
