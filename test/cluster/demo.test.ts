@@ -18,13 +18,8 @@ import {
   kubectlOk,
   realNode,
 } from './support/cluster.ts';
-import {
-  busyboxContainer,
-  createNamespace,
-  deleteNamespace,
-  singleContainerPod,
-} from './support/pods.ts';
-import { POLICY_LABEL } from './support/policies.ts';
+import { busyboxContainer, deleteNamespace, singleContainerPod } from './support/pods.ts';
+import { namespacePolicy, createPolicyNamespace } from './support/policies.ts';
 import { agentLedgerAccess, pullLedger } from './support/views.ts';
 
 const POLICY = 'demo-chargeback';
@@ -52,20 +47,12 @@ describe('the demo on the real node, after the other suites', () => {
   beforeAll(async () => {
     // An earlier policy of the demo's name with the same budget, pricing a burner, counted by
     // the operator, then deleted with its namespace once the agent settled past the burner.
-    earlier = await createNamespace('demo-earlier');
-    await kubectlOk(['label', 'namespace', earlier, `${POLICY_LABEL}=${POLICY}`]);
+    earlier = await createPolicyNamespace('demo-earlier', POLICY);
     await apply([
-      {
-        apiVersion: 'agentmeter.dev/v1alpha1',
-        kind: 'CostPolicy',
-        metadata: { name: POLICY },
-        spec: {
-          selector: { namespaceSelector: { matchLabels: { [POLICY_LABEL]: POLICY } } },
-          currency: 'USD',
-          rates: { cpuCoreHour: '36' },
-          budgets: [{ name: TOTAL, amount: '1000', period: 'Monthly', action: 'Notify' }],
-        },
-      },
+      namespacePolicy(POLICY, {
+        rates: { cpuCoreHour: '36' },
+        budgets: [{ name: TOTAL, amount: '1000', period: 'Monthly', action: 'Notify' }],
+      }),
       singleContainerPod(
         'burner',
         earlier,

@@ -5,15 +5,16 @@
 import { parseMoney, type LedgerEntry, type PodUsageEntry } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.ts';
-import { kubectlJson, kubectlOk, realNode } from './support/cluster.ts';
+import { kubectlJson, realNode } from './support/cluster.ts';
 import { reportFigures, settleAndCompare, startBurner, thaw } from './support/faults.ts';
 import { deleteOperatorLeader, RETRY_PERIOD_US } from './support/operator-leader.ts';
-import { createNamespace, deleteNamespace, type PodStatus } from './support/pods.ts';
+import { type PodStatus } from './support/pods.ts';
 import {
   applyNamespacePolicy,
   policyCursorSeq,
-  POLICY_LABEL,
   type PolicyStatus,
+  createPolicyNamespace,
+  deletePolicyNamespace,
 } from './support/policies.ts';
 import { agentLedgerAccess, pullLedger } from './support/views.ts';
 
@@ -23,14 +24,12 @@ describe('operator failover on the real node', () => {
   const policy = `failover-${Math.random().toString(36).slice(2, 8)}`;
 
   beforeAll(async () => {
-    namespace = await createNamespace('failover');
-    await kubectlOk(['label', 'namespace', namespace, `${POLICY_LABEL}=${policy}`]);
+    namespace = await createPolicyNamespace('failover', policy);
   });
 
   afterAll(async () => {
     if (burner) await thaw(burner);
-    await kubectlOk(['delete', 'costpolicy', policy, '--ignore-not-found']);
-    if (namespace) await deleteNamespace(namespace);
+    await deletePolicyNamespace(policy, namespace);
   });
 
   it('hands the lease over within its duration; budgets equal the ledgers exactly', async () => {

@@ -17,8 +17,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.ts';
 import { apply, kubectlJson, kubectlOk, otlpServiceEndpoint, realNode } from './support/cluster.ts';
 import { ledgerSettledPast } from './support/faults.ts';
-import { createNamespace, deleteNamespace, listPods, waitForPodPhase } from './support/pods.ts';
-import { policyCursorSeq, POLICY_LABEL } from './support/policies.ts';
+import { listPods, waitForPodPhase } from './support/pods.ts';
+import {
+  namespacePolicy,
+  policyCursorSeq,
+  createPolicyNamespace,
+  deletePolicyNamespace,
+} from './support/policies.ts';
 import { agentLedgerAccess, pullLedger } from './support/views.ts';
 
 const SESSION = 'loop-1';
@@ -65,38 +70,29 @@ describe('the runaway-session guard on the real node', () => {
   const policy = `guard-${Math.random().toString(36).slice(2, 8)}`;
 
   beforeAll(async () => {
-    namespace = await createNamespace('runaway');
-    await kubectlOk(['label', 'namespace', namespace, `${POLICY_LABEL}=${policy}`]);
+    namespace = await createPolicyNamespace('runaway', policy);
   });
 
   afterAll(async () => {
-    await kubectlOk(['delete', 'costpolicy', policy, '--ignore-not-found']);
-    if (namespace) await deleteNamespace(namespace);
+    await deletePolicyNamespace(policy, namespace);
   });
 
   it('stops an app looping on one tool with the same arguments; budgets equal the ledger', async () => {
     const key = `${namespace}/${SESSION}`;
     await apply([
-      {
-        apiVersion: 'agentmeter.dev/v1alpha1',
-        kind: 'CostPolicy',
-        metadata: { name: policy },
-        spec: {
-          selector: { namespaceSelector: { matchLabels: { [POLICY_LABEL]: policy } } },
-          currency: 'USD',
-          rates: {
-            cpuCoreHour: '0.05',
-            memoryGiBHour: '0.01',
-            tokens: [{ model: 'gpt-4o-mini', inputPerMillion: '0.15', outputPerMillion: '0.6' }],
-            tools: [{ name: 'web_search', perCall: '0.01' }],
-          },
-          budgets: [
-            { name: 'all', amount: '1000', period: 'Monthly', action: 'Notify' },
-            { name: 'per-session', amount: '1000', period: 'Monthly', scope: 'Session' },
-          ],
-          guards: [{ name: GUARD, repeatedToolCall: { count: REPEATS, windowSeconds: 300 } }],
+      namespacePolicy(policy, {
+        rates: {
+          cpuCoreHour: '0.05',
+          memoryGiBHour: '0.01',
+          tokens: [{ model: 'gpt-4o-mini', inputPerMillion: '0.15', outputPerMillion: '0.6' }],
+          tools: [{ name: 'web_search', perCall: '0.01' }],
         },
-      },
+        budgets: [
+          { name: 'all', amount: '1000', period: 'Monthly', action: 'Notify' },
+          { name: 'per-session', amount: '1000', period: 'Monthly', scope: 'Session' },
+        ],
+        guards: [{ name: GUARD, repeatedToolCall: { count: REPEATS, windowSeconds: 300 } }],
+      }),
     ]);
     const endpoint = await otlpServiceEndpoint();
     await apply([

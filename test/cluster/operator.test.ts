@@ -5,15 +5,14 @@ import { parseMoney, type LedgerEntry, type PodUsageEntry } from '@agentmeter/cr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cursorSeq } from '../../hack/demo/spend.ts';
 import { waitFor } from '../support/wait.ts';
-import { apply, chartRelease, kubectlJson, kubectlOk, realNode } from './support/cluster.ts';
+import { apply, chartRelease, kubectlJson, realNode } from './support/cluster.ts';
+import { busyboxContainer, listPods, waitForPodPhase } from './support/pods.ts';
 import {
-  busyboxContainer,
-  createNamespace,
-  deleteNamespace,
-  listPods,
-  waitForPodPhase,
-} from './support/pods.ts';
-import { applyNamespacePolicy, POLICY_LABEL, type PolicyStatus } from './support/policies.ts';
+  applyNamespacePolicy,
+  type PolicyStatus,
+  createPolicyNamespace,
+  deletePolicyNamespace,
+} from './support/policies.ts';
 import { agentLedgerAccess, pullLedger } from './support/views.ts';
 
 describe('the operator on the real node', () => {
@@ -21,13 +20,11 @@ describe('the operator on the real node', () => {
   const policy = `cluster-${Math.random().toString(36).slice(2, 8)}`;
 
   beforeAll(async () => {
-    namespace = await createNamespace('operator');
-    await kubectlOk(['label', 'namespace', namespace, `${POLICY_LABEL}=${policy}`]);
+    namespace = await createPolicyNamespace('operator', policy);
   });
 
   afterAll(async () => {
-    await kubectlOk(['delete', 'costpolicy', policy, '--ignore-not-found']);
-    if (namespace) await deleteNamespace(namespace);
+    await deletePolicyNamespace(policy, namespace);
   });
 
   it('finds the agent through its EndpointSlices', async () => {

@@ -40,7 +40,7 @@ import {
   singleContainerPod,
   waitForPodPhase,
 } from './support/pods.ts';
-import { POLICY_LABEL } from './support/policies.ts';
+import { namespacePolicy, createPolicyNamespace } from './support/policies.ts';
 import { scaledSample } from './support/views.ts';
 
 const RBAC_NAME = 'agentmeter-test-prometheus';
@@ -79,49 +79,41 @@ describe('Prometheus on the real node (Kubernetes pod service discovery)', () =>
     const node = realNode();
     const { release, namespace: system } = chartRelease();
 
-    namespace = await createNamespace('prom');
-    await kubectlOk(['label', 'namespace', namespace, `${POLICY_LABEL}=${policy}`]);
+    namespace = await createPolicyNamespace('prom', policy);
     // GPU metering first: upgrading the agent restarts it, before the namespace has any usage.
     plugin = await startGpuPlugin();
     await apply([gpuPod('trainer', namespace)]);
     driverDir = await enableGpuMetering(await waitForPodPhase(namespace, 'trainer', ['Running']));
 
     await apply([
-      {
-        apiVersion: 'agentmeter.dev/v1alpha1',
-        kind: 'CostPolicy',
-        metadata: { name: policy },
-        spec: {
-          selector: { namespaceSelector: { matchLabels: { [POLICY_LABEL]: policy } } },
-          currency: 'USD',
-          rates: {
-            cpuCoreHour: '36',
-            memoryGiBHour: '1',
-            networkGiB: '1',
-            ioGiB: '1',
-            gpuHour: { default: '3.60', basis: 'Allocation' },
-            tokens: [{ model: '*', inputPerMillion: '3', outputPerMillion: '15' }],
-          },
-          budgets: [
-            // Exceeded at once, so the budget alert fires.
-            { name: 'total', amount: '0.000001', period: 'Monthly', action: 'Notify' },
-            {
-              name: 'per-namespace',
-              amount: '100',
-              period: 'Daily',
-              scope: 'Namespace',
-              action: 'Notify',
-            },
-            {
-              name: 'per-session',
-              amount: '100',
-              period: 'Daily',
-              scope: 'Session',
-              action: 'Notify',
-            },
-          ],
+      namespacePolicy(policy, {
+        rates: {
+          cpuCoreHour: '36',
+          memoryGiBHour: '1',
+          networkGiB: '1',
+          ioGiB: '1',
+          gpuHour: { default: '3.60', basis: 'Allocation' },
+          tokens: [{ model: '*', inputPerMillion: '3', outputPerMillion: '15' }],
         },
-      },
+        budgets: [
+          // Exceeded at once, so the budget alert fires.
+          { name: 'total', amount: '0.000001', period: 'Monthly', action: 'Notify' },
+          {
+            name: 'per-namespace',
+            amount: '100',
+            period: 'Daily',
+            scope: 'Namespace',
+            action: 'Notify',
+          },
+          {
+            name: 'per-session',
+            amount: '100',
+            period: 'Daily',
+            scope: 'Session',
+            action: 'Notify',
+          },
+        ],
+      }),
       singleContainerPod(
         'burner',
         namespace,

@@ -17,22 +17,9 @@ import { parseAllDocuments } from 'yaml';
 import { cursorSeq, ledgerSpendNano, spendPolicy } from '../../hack/demo/spend.ts';
 import { installChart } from '../../hack/real-node/chart.ts';
 import { waitFor } from '../support/wait.ts';
-import {
-  apply,
-  chartRelease,
-  helm,
-  kubectl,
-  kubectlJson,
-  kubectlOk,
-  realNode,
-} from './support/cluster.ts';
-import {
-  createNamespace,
-  deleteNamespace,
-  listPods,
-  waitForPodPhase,
-  waitForRollout,
-} from './support/pods.ts';
+import { apply, chartRelease, helm, kubectl, kubectlJson, realNode } from './support/cluster.ts';
+import { deleteNamespace, listPods, waitForPodPhase, waitForRollout } from './support/pods.ts';
+import { createPolicyNamespace } from './support/policies.ts';
 import { agentLedgerAccess, pullLedger } from './support/views.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -126,8 +113,7 @@ describe('helm upgrade, uninstall and reinstall on the real node', () => {
   }
 
   beforeAll(async () => {
-    namespace = await createNamespace('lifecycle');
-    await kubectlOk(['label', 'namespace', namespace, `agentmeter-test=${policy}`]);
+    namespace = await createPolicyNamespace('lifecycle', policy);
     await apply([
       {
         apiVersion: 'agentmeter.dev/v1alpha1',
