@@ -34,7 +34,9 @@ export function ledgerSums(
       if (e.kind !== 'pod-usage' || e.cost === null || e.cost.policy.name !== policy) continue;
       const nano = BigInt(e.cost.totalNano);
       sums.total += nano;
-      add(sums.byNamespace, e.pod.namespace, nano);
+      // The store keeps no row for a scope that spent nothing, so neither the status nor the store
+      // lists it: a pod whose entries so far cost 0 (its first tick, on a busy machine) adds none.
+      if (nano !== 0n) add(sums.byNamespace, e.pod.namespace, nano);
       for (const s of e.cost.bySession ?? []) {
         if (s.session === null) continue;
         const key = `${s.session.namespace}/${s.session.id}`;
