@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The README's test command: from a fresh machine to a passing run of the unit, integration and
 # cluster suites. Provisions Node 24, installs the locked dependencies, builds (or reuses) the real
-# kube-apiserver and etcd and the image tarballs, type-checks, lints, then runs the vitest projects:
-# unit, integration and integration-postgres one after another, and beside them the cluster chain,
-# which builds (or reuses) the real node's binaries and upstream Prometheus and runs the cluster
-# project. The cluster suites need root.
+# kube-apiserver and etcd and the image tarballs, then runs two chains side by side. One
+# type-checks, lints and runs the vitest projects unit, integration and integration-postgres; the
+# other (the cluster chain) builds (or reuses) the real node's binaries and upstream Prometheus and
+# runs the cluster project, which needs root.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -29,12 +29,6 @@ npm_ci test/apps/openai-app
 
 echo "[test] control plane binaries"
 bash hack/build-control-plane.sh >/dev/null
-
-echo "[test] typecheck"
-npx tsc -p tsconfig.json
-echo "[test] lint"
-npx eslint .
-npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
 
 echo "[test] images (no engine: Debian packages, npm, Go module proxy)"
 bash hack/build-images.sh >/dev/null
@@ -67,10 +61,16 @@ cluster_chain() {
 ( cluster_chain ) > >(sed -u 's/^/[cluster] /') 2>&1 &
 cluster_pid=$!
 
-# A failure here still waits for the cluster chain, whose last suite takes the real node down.
+# The cluster chain is the longer one, so everything that does not gate it runs here. A failure
+# here still waits for the cluster chain, whose last suite takes the real node down.
 local_rc=0
 {
-  echo "[test] unit suites" &&
+  echo "[test] typecheck" &&
+    npx tsc -p tsconfig.json &&
+    echo "[test] lint" &&
+    npx eslint . &&
+    { npx prettier --check . >/dev/null || { npx prettier --check . && false; }; } &&
+    echo "[test] unit suites" &&
     npx vitest run --project unit &&
     echo "[test] integration suites (real kube-apiserver, etcd, cgroups, Prometheus, PostgreSQL)" &&
     npx vitest run --project integration &&
