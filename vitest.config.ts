@@ -5,8 +5,12 @@ import { ClusterTeardownLastSequencer } from './test/setup/sequencer.ts';
 const CONTROL_PLANE_SUITES = {
   environment: 'node',
   // One shared control plane per run: built (or reused from the cache) and started once; the
-  // agent and operator bundles the suites run, built once.
-  globalSetup: ['test/setup/control-plane.ts', 'test/setup/bundles.ts'],
+  // agent and operator bundles the suites run, built once. Killed runs' cgroups are swept first.
+  globalSetup: [
+    'test/setup/stale-cgroups.ts',
+    'test/setup/control-plane.ts',
+    'test/setup/bundles.ts',
+  ],
   // Suites share real cgroups and one apiserver; running files one at a time keeps the CPU
   // measurements of one suite free of another suite's load on these 2-core machines.
   fileParallelism: false,

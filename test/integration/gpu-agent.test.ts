@@ -25,7 +25,7 @@ import {
   scenarioDir,
 } from '../../node-agent/src/gpu/test-helpers.ts';
 import { AgentProcess, metricValue } from '../support/agent-process.ts';
-import { createPodCgroup, removePrefix } from '../support/cgroups.ts';
+import { createPodCgroup, removePrefix, testCgroupPrefix } from '../support/cgroups.ts';
 import type { FakePod } from '../support/fake-kubelet-podresources.ts';
 import { FakeKubelet } from '../support/fake-kubelet-podresources.ts';
 import { adminKubeConfig, controlPlane } from '../support/kube.ts';
@@ -33,7 +33,7 @@ import { largestRemainder, roundHalfEven } from '../support/reference-apportion.
 import { waitFor } from '../support/wait.ts';
 
 const RUN = randomBytes(3).toString('hex');
-const PREFIX = `agentmeter-gpu-${RUN}`;
+const PREFIX = testCgroupPrefix('gpu');
 const A10G = [
   'GPU-d41f6a2e-7b3c-4e59-a0c8-19f2b7e6d305',
   'GPU-6b9c0e17-2f8d-4a3b-9c5e-8e1d4f7a2b60',

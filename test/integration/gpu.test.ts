@@ -25,11 +25,12 @@ import {
 import { podGpuUsage } from '../../node-agent/src/gpu/usage.ts';
 import type { FakePod } from '../support/fake-kubelet-podresources.ts';
 import { FakeKubelet } from '../support/fake-kubelet-podresources.ts';
+import { testCgroupPrefix } from '../support/cgroups.ts';
 
 // Under a prefix of its own, as a kubelet with --cgroup-root makes it: a real kubelet on this host
 // (the cluster suites run beside this project) removes pod cgroups it does not know from its
 // top-level `kubepods`.
-const PIDS_ROOT = path.join('/sys/fs/cgroup/pids', `agentmeter-it-gpu-${process.pid}`);
+const PIDS_ROOT = path.join('/sys/fs/cgroup/pids', testCgroupPrefix('it-gpu'));
 const S = 1_000_000_000n;
 const NS = 'agents';
 

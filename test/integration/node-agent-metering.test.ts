@@ -24,13 +24,14 @@ import {
   createPodCgroup,
   freeze,
   removePrefix,
+  testCgroupPrefix,
   type TestPodCgroup,
 } from '../support/cgroups.ts';
 import { adminKubeConfig, controlPlane, deleteTestNamespace } from '../support/kube.ts';
 import { waitFor } from '../support/wait.ts';
 
 export const NODE = hostname().toLowerCase();
-const PREFIX = `agentmeter-it-${randomBytes(3).toString('hex')}`;
+const PREFIX = testCgroupPrefix('it');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;

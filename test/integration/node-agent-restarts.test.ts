@@ -14,11 +14,17 @@ import {
 } from '@agentmeter/crds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess } from '../support/agent-process.ts';
-import { createPodCgroup, freeze, removePrefix, type TestPodCgroup } from '../support/cgroups.ts';
+import {
+  createPodCgroup,
+  freeze,
+  removePrefix,
+  testCgroupPrefix,
+  type TestPodCgroup,
+} from '../support/cgroups.ts';
 import { adminKubeConfig, controlPlane, deleteTestNamespace } from '../support/kube.ts';
 
 const NODE = hostname().toLowerCase();
-const PREFIX = `agentmeter-kill-${randomBytes(3).toString('hex')}`;
+const PREFIX = testCgroupPrefix('kill');
 const KILLS = 20;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

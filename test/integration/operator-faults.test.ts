@@ -14,7 +14,7 @@ import { startControlPlane, type ControlPlane } from '../../hack/control-plane.t
 import { LedgerStore } from '../../node-agent/src/ledger/index.ts';
 import { AgentProcess, freePort } from '../support/agent-process.ts';
 import { startBurnerPod } from '../support/burner-pod.ts';
-import { removePrefix, type TestPodCgroup } from '../support/cgroups.ts';
+import { removePrefix, testCgroupPrefix, type TestPodCgroup } from '../support/cgroups.ts';
 import { kubeApis } from '../support/kube-apis.ts';
 import { ledgerSums, moneyNano, policyCursors } from '../support/ledger-sums.ts';
 import { InstalledOperator, type OperatorProcess } from '../support/operator-process.ts';
@@ -25,7 +25,7 @@ import { STORE_TABLES } from '../../operator/src/store/accounting.ts';
 const RUN = randomBytes(3).toString('hex');
 const SYSTEM = `am-opf-${RUN}`;
 const RELEASE = `opf${RUN}`;
-const PREFIX = `agentmeter-opf-${RUN}`;
+const PREFIX = testCgroupPrefix('opf');
 const POLICY = `opf-${RUN}`;
 const NODES = [`opf-a-${RUN}`, `opf-b-${RUN}`, `opf-c-${RUN}`] as const;
 const HOSTS = ['127.0.0.21', '127.0.0.22', '127.0.0.23'] as const;

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCostPolicy, deleteCostPolicy, getCostPolicy } from '../support/cost-policy.ts';
 import { AgentProcess, freePort } from '../support/agent-process.ts';
 import { startBurnerPod } from '../support/burner-pod.ts';
-import { removePrefix, type TestPodCgroup } from '../support/cgroups.ts';
+import { removePrefix, testCgroupPrefix, type TestPodCgroup } from '../support/cgroups.ts';
 import { kubeApis } from '../support/kube-apis.ts';
 import { controlPlane } from '../support/kube.ts';
 import { ledgerSums, moneyNano, policyCursors } from '../support/ledger-sums.ts';
@@ -29,7 +29,7 @@ import { startTestStore, storedSpend, type TestStore } from '../support/store-en
 const RUN = randomBytes(3).toString('hex');
 const SYSTEM = `am-op-${RUN}`;
 const RELEASE = `op${RUN}`;
-const PREFIX = `agentmeter-op-${RUN}`;
+const PREFIX = testCgroupPrefix('op');
 const POLICY = `op-it-${RUN}`;
 const NODES = [`op-node-a-${RUN}`, `op-node-b-${RUN}`] as const;
 const HOSTS = ['127.0.0.11', '127.0.0.12'] as const;

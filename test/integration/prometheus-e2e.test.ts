@@ -27,14 +27,19 @@ import {
   type DashboardTarget,
 } from '../prometheus/harness.ts';
 import { AgentProcess, freePort, metricValue } from '../support/agent-process.ts';
-import { createPodCgroup, removePrefix, type TestPodCgroup } from '../support/cgroups.ts';
+import {
+  createPodCgroup,
+  removePrefix,
+  testCgroupPrefix,
+  type TestPodCgroup,
+} from '../support/cgroups.ts';
 import { FakeKubelet } from '../support/fake-kubelet-podresources.ts';
 import { adminKubeConfig, controlPlane } from '../support/kube.ts';
 import { shipped } from '../support/shipped.ts';
 
 const NODE = hostname().toLowerCase();
 const ID = randomBytes(3).toString('hex');
-const PREFIX = `agentmeter-prom-${ID}`;
+const PREFIX = testCgroupPrefix('prom');
 const AGENT_HOST = '127.0.0.81';
 const OPERATOR_HOST = '127.0.0.82';
 /** The workload pod's IP: OTLP requests leave from it, so the agent verifies their pod. */

@@ -34,8 +34,9 @@ import { AgentProcess } from '../support/agent-process.ts';
 import {
   createPodCgroup,
   removePrefix,
-  writeControl,
+  testCgroupPrefix,
   type TestPodCgroup,
+  writeControl,
 } from '../support/cgroups.ts';
 import { adminKubeConfig, controlPlane } from '../support/kube.ts';
 import { startPlaneAgent } from '../support/plane-agent.ts';
@@ -44,7 +45,7 @@ import { waitFor } from '../support/wait.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const NODE = `sessions-node-${RUN}`;
-const PREFIX = `agentmeter-sess-${RUN}`;
+const PREFIX = testCgroupPrefix('sess');
 const NAMESPACE = `sessions-${RUN}`;
 const POLICY = `sessions-e2e-${RUN}`;
 const AGENT_HOST = '127.0.0.60';

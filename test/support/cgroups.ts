@@ -33,6 +33,14 @@ function randomHex(length: number): string {
   return out.slice(0, length);
 }
 
+/**
+ * A top-level cgroup name for one test run: `agentmeter-<tag>-p<pid>-<hex>`. The pid lets the
+ * next run's sweep (test/setup/stale-cgroups.ts) tell a killed run's leftovers from a live one's.
+ */
+export function testCgroupPrefix(tag: string): string {
+  return `agentmeter-${tag}-p${process.pid}-${randomHex(6)}`;
+}
+
 /** The pod and container directories relative to a controller root, as the kubelet names them. */
 export function kubeletPaths(spec: PodCgroupSpec): { pod: string; container: string } {
   const qos = spec.qos ?? 'Burstable';

@@ -1,0 +1,76 @@
+// Vitest global setup: removes the cgroups of earlier test runs that were killed before their
+// own cleanup ran (a signal, a CI timeout). Only names from testCgroupPrefix() whose pid is gone
+// are touched, so runs in other checkouts that are still going keep theirs.
+import { readFile, readdir, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CGROUP_ROOT } from '../support/cgroups.ts';
+
+const STALE = /^agentmeter-[a-z0-9-]+-p(\d+)-[0-9a-f]+$/;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function subdirs(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isDirectory()).map((e) => join(dir, e.name));
+}
+
+/** Every directory of the tree, deepest first. */
+async function deepestFirst(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const child of await subdirs(dir)) out.push(...(await deepestFirst(child)));
+  out.push(dir);
+  return out;
+}
+
+async function removeTree(dir: string): Promise<void> {
+  for (const d of await deepestFirst(dir)) {
+    const procs = await readFile(join(d, 'cgroup.procs'), 'utf8').catch(() => '');
+    for (const pid of procs.split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await rmdir(d);
+        break;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') break;
+        // EBUSY while the kernel reaps the tasks just killed.
+        if (attempt === 100)
+          throw new Error(`cannot remove stale test cgroup ${d}: ${code}`, { cause: error });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  }
+}
+
+/** Removes every stale test cgroup under `root`; returns the directories removed. */
+export async function sweepStaleCgroups(root = CGROUP_ROOT): Promise<string[]> {
+  const removed: string[] = [];
+  for (const hierarchy of await subdirs(root)) {
+    for (const dir of await subdirs(hierarchy)) {
+      const pid = STALE.exec(dir.slice(hierarchy.length + 1))?.[1];
+      if (pid === undefined || alive(Number(pid))) continue;
+      await removeTree(dir);
+      removed.push(dir);
+    }
+  }
+  return removed;
+}
+
+export async function setup(): Promise<void> {
+  for (const dir of await sweepStaleCgroups()) {
+    process.stderr.write(`${JSON.stringify({ msg: 'removed a killed test run’s cgroup', dir })}\n`);
+  }
+}
