@@ -7,14 +7,20 @@
 // each round, AGENTMETER_BENCH_ROUNDS, default 1). Variants are separated by ';', each
 // `LABEL=SCRIPT [NODE-FLAG ...]`: SCRIPT is a bundle's main.js, or '-' for this checkout's; flags
 // given replace the image's. E.g. 'image=-;default-compilers=- --max-semi-space-size=1 --expose-gc'.
+// Calls: AGENTMETER_BENCH_CALLS_PER_SECOND (default 0) has one pod export that many model-call
+// spans a second over OTLP/protobuf during each measured phase, from the pod's own address, in
+// one request a second (as an SDK's batch processor sends them); each span is a new call.
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { Agent as HttpAgent, request } from 'node:http';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { buildProgram, distDir, program } from '../../hack/build-dist.ts';
 import { startControlPlane } from '../../hack/control-plane.ts';
+import { encodeExportRequest } from '../../node-agent/src/otlp/decode-protobuf.ts';
+import { makeTraceBatch } from '../../node-agent/src/otlp/test-payloads.ts';
 import { AgentProcess } from '../support/agent-process.ts';
 import { createPodCgroup, removePrefix, type TestPodCgroup } from '../support/cgroups.ts';
 import { imageEnv, nodeEntrypoint } from '../support/dockerfile.ts';
@@ -30,6 +36,67 @@ const CLK_TCK = 100n;
 const GOLDEN_FRACTION = (Math.sqrt(5) - 1) / 2;
 const ROUNDS = Number(process.env.AGENTMETER_BENCH_ROUNDS ?? '1');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const CALLS_PER_SECOND = Number(process.env.AGENTMETER_BENCH_CALLS_PER_SECOND ?? '0');
+/** The address of the pod that exports calls (any 127/8 address is local on Linux). */
+const CALLS_POD_IP = '127.0.0.10';
+
+/** What the agent answered to the calls feeder. */
+interface FeedStats {
+  spans: number;
+  byStatus: Map<number, number>;
+}
+
+/** Sends CALLS_PER_SECOND model-call spans a second from the calls pod until stop(). */
+function feedCalls(otlpUrl: string, podUid: string): { stop(): Promise<FeedStats> } {
+  const url = new URL('/v1/traces', otlpUrl);
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+  const stats: FeedStats = { spans: 0, byStatus: new Map() };
+  let seed = Math.floor(Math.random() * 1e6) * 1000;
+  const send = async (): Promise<void> => {
+    const body = Buffer.from(
+      encodeExportRequest(
+        makeTraceBatch({
+          spans: CALLS_PER_SECOND,
+          seed: ++seed,
+          sessions: 20,
+          startNs: BigInt(Date.now() - 2000) * 1_000_000n,
+          podUid,
+        }),
+      ),
+    );
+    const status = await new Promise<number>((resolve) => {
+      const req = request(
+        url,
+        {
+          method: 'POST',
+          agent,
+          localAddress: CALLS_POD_IP,
+          headers: { 'content-type': 'application/x-protobuf', 'content-length': body.length },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', () => resolve(0));
+      req.end(body);
+    });
+    stats.spans += CALLS_PER_SECOND;
+    stats.byStatus.set(status, (stats.byStatus.get(status) ?? 0) + 1);
+  };
+  let sending = Promise.resolve();
+  const timer = setInterval(() => {
+    sending = sending.then(send);
+  }, 1000);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await sending;
+      agent.destroy();
+      return stats;
+    },
+  };
+}
 
 async function cpuTicks(pid: number): Promise<bigint> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
@@ -124,6 +191,7 @@ interface PhaseResult {
   metricsMs: { first: number; p50: number; p99: number; duringTickMax: number };
   tickMeanMs: number;
   referenceMs: [number, number];
+  feed: FeedStats | null;
 }
 
 async function phase(
@@ -131,6 +199,7 @@ async function phase(
   variant: Variant,
   kubeconfig: string,
   token: string,
+  callsPodUid: string,
 ): Promise<PhaseResult> {
   const tickMs = Number(/^(\d+)s$/.exec(tick)?.[1] ?? Number.NaN) * 1000;
   if (!Number.isSafeInteger(tickMs)) throw new Error(`tick must be whole seconds, got ${tick}`);
@@ -158,6 +227,7 @@ async function phase(
     // Let start-up (pod watch list, first ticks) settle before measuring steady state.
     await sleep(Math.min(15_000, PHASE_SECONDS * 250));
     const referenceBefore = referenceWorkloadMs();
+    const feeder = CALLS_PER_SECOND > 0 ? feedCalls(agent.otlpUrl, callsPodUid) : null;
     const startTicks = await cpuTicks(pid);
     const startNs = process.hrtime.bigint();
     const renderMs: number[] = [];
@@ -189,11 +259,13 @@ async function phase(
     }
     const usedTicks = (await cpuTicks(pid)) - startTicks;
     const elapsedNs = process.hrtime.bigint() - startNs;
+    const feed = feeder === null ? null : await feeder.stop();
     // CPU seconds / wall seconds, as a percentage of one core, with two decimals.
     const basisPoints = (usedTicks * 1_000_000_000n * 10_000n) / (CLK_TCK * elapsedNs);
     const peak = await peakRssKiB(pid);
     const referenceAfter = referenceWorkloadMs();
     return {
+      feed,
       referenceMs: [referenceBefore, referenceAfter],
       cpuPercent: `${basisPoints / 100n}.${String(basisPoints % 100n).padStart(2, '0')}`,
       peakRssMiB: (peak / 1024).toFixed(1),
@@ -225,6 +297,7 @@ async function main(): Promise<void> {
     const core = kc.makeApiClient(CoreV1Api);
     const namespaces = ['bench-a', 'bench-b', 'bench-c', 'bench-d', 'bench-e'];
     for (const name of namespaces) await core.createNamespace({ body: { metadata: { name } } });
+    let callsPodUid = '';
     for (let i = 0; i < PODS; i++) {
       const namespace = namespaces[i % namespaces.length] as string;
       const pod = await core.createNamespacedPod({
@@ -241,13 +314,26 @@ async function main(): Promise<void> {
       });
       groups.push(group);
       sleepers.push(group.run('sleep', ['3600']));
+      if (i === 0) {
+        // The pod that exports calls: its address is what the agent checks spans against.
+        callsPodUid = pod.metadata?.uid ?? '';
+        await core.replaceNamespacedPodStatus({
+          namespace,
+          name: 'pod-0',
+          body: {
+            metadata: { name: 'pod-0', namespace },
+            status: { phase: 'Running', podIP: CALLS_POD_IP, podIPs: [{ ip: CALLS_POD_IP }] },
+          },
+        });
+      }
     }
     const measured = variants();
     process.stdout.write(
       `machine: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores, Node ${process.version}, Linux ${release()}, load ${loadavg()
         .map((l) => l.toFixed(1))
         .join(' ')}\n` +
-        `pods: ${PODS} with live processes, ${PHASE_SECONDS} s measured per tick setting, ${ROUNDS} round(s)\n` +
+        `pods: ${PODS} with live processes, ${PHASE_SECONDS} s measured per tick setting, ${ROUNDS} round(s), ` +
+        `${CALLS_PER_SECOND} OTLP model calls a second from one pod\n` +
         `agent env: ${Object.entries(imageEnv('node-agent/Dockerfile'))
           .map(([k, v]) => `${k}=${v}`)
           .join(' ')} (node-agent/Dockerfile)\n` +
@@ -259,7 +345,7 @@ async function main(): Promise<void> {
         // The order rotates each round, so no variant always follows the same one.
         const order = measured.map((_, i) => measured[(i + round) % measured.length] as Variant);
         for (const variant of order) {
-          const r = await phase(tick, variant, plane.kubeconfig, plane.admin.token);
+          const r = await phase(tick, variant, plane.kubeconfig, plane.admin.token, callsPodUid);
           const key = `${tick.padStart(3)} ${variant.label}`;
           results.set(key, [...(results.get(key) ?? []), r]);
           process.stdout.write(
@@ -268,7 +354,11 @@ async function main(): Promise<void> {
               `(landing in a tick's first 100 ms: max ${r.metricsMs.duringTickMax.toFixed(1)} ms; ` +
               `first scrape after start ${r.metricsMs.first.toFixed(1)} ms), ` +
               `tick wall time mean ${r.tickMeanMs.toFixed(1)} ms ` +
-              `(reference workload ${r.referenceMs[0]}/${r.referenceMs[1]} ms before/after)\n`,
+              `(reference workload ${r.referenceMs[0]}/${r.referenceMs[1]} ms before/after)` +
+              (r.feed === null
+                ? ''
+                : `; calls fed ${r.feed.spans}, answers ${[...r.feed.byStatus].map(([s, n]) => `${s}=${n}`).join(' ')}`) +
+              '\n',
           );
         }
       }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash as oneShotHash } from 'node:crypto';
 import { canonicalSplit, canonicalize } from './canonical.ts';
 import { canonicalSplitFast } from './canonical-fast-path.ts';
 import { LedgerFormatError } from './errors.ts';
@@ -67,14 +67,9 @@ export function sealEntryLine(
   const fast = canonicalSplitFast(unsealed);
   const [before, after] = fast ?? canonicalSplit(unsealed, 'hash');
   const comma = before !== '' && after !== '' ? ',' : '';
-  // Hashed in pieces: joining them first costs more (a 250-cgroup checkpoint is ~80 KB).
-  const hash = createHash('sha256')
-    .update('{')
-    .update(before)
-    .update(comma)
-    .update(after)
-    .update('}')
-    .digest('hex');
+  // One call into the hash: a calls entry of a few calls is a few KB, and five updates cost
+  // more than the hash itself (PERFORMANCE.md, the OTLP ingest path).
+  const hash = oneShotHash('sha256', `{${before}${comma}${after}}`);
   unsealed.hash = hash;
   // The fast path has checked everything parseEntry checks.
   const entry = fast === undefined ? parseEntry(unsealed) : (unsealed as unknown as LedgerEntry);

@@ -99,9 +99,11 @@ function priceModelCall(rates: CompiledRates, call: CallUsage): CallPrice {
   if (rate === null || entry === undefined) return unpriced('no-model-rate');
   const tokens = call.tokens;
   if (tokens === null) return { costNano: 0n, rate, unpriced: null };
-  for (const [field, value] of Object.entries(tokens) as [string, bigint][]) {
-    nonNegative(`tokens.${field}`, value);
-  }
+  nonNegative('tokens.input', tokens.input);
+  nonNegative('tokens.output', tokens.output);
+  nonNegative('tokens.cacheRead', tokens.cacheRead);
+  nonNegative('tokens.cacheCreation', tokens.cacheCreation);
+  nonNegative('tokens.reasoning', tokens.reasoning);
   const cached = tokens.cacheRead + tokens.cacheCreation;
   const effectiveInput = tokens.input > cached ? tokens.input : cached;
   const tier: CompiledTokenPrices =

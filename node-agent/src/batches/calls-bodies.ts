@@ -21,11 +21,11 @@ export interface CallPricing {
 
 const NO_POLICY: CallPrice = { costNano: null, rate: null, unpriced: 'no-policy' };
 
+/** By start, then trace id and span id (fixed-width hex, so the order of their concatenation). */
 function byStart(a: CallDraft, b: CallDraft): number {
   if (a.startNs !== b.startNs) return a.startNs < b.startNs ? -1 : 1;
-  const ka = a.traceId + a.spanId;
-  const kb = b.traceId + b.spanId;
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
+  if (a.traceId !== b.traceId) return a.traceId < b.traceId ? -1 : 1;
+  return a.spanId < b.spanId ? -1 : a.spanId > b.spanId ? 1 : 0;
 }
 
 // A tool without an argument hash leaves the key out, as entries of agents before hashing did.

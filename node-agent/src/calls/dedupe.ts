@@ -30,10 +30,23 @@ interface StoredKey {
   readonly bucket: number | null;
 }
 
+/** Bytes `at`..`at + 3` of a latin1 string (one char per byte), little-endian. */
+function uint32LE(bytes: string, at: number): number {
+  return (
+    (bytes.charCodeAt(at) |
+      (bytes.charCodeAt(at + 1) << 8) |
+      (bytes.charCodeAt(at + 2) << 16) |
+      (bytes.charCodeAt(at + 3) << 24)) >>>
+    0
+  );
+}
+
 function stored(key: string, bucket: number | null): StoredKey {
-  const digest = hash('sha256', key, 'buffer');
-  const hi = digest.readUInt32LE(0);
-  const lo = digest.readUInt32LE(4);
+  // The digest as a latin1 ('binary') string, not a Buffer: a Buffer's backing store cost
+  // three times the hash itself (PERFORMANCE.md, the OTLP ingest path).
+  const digest = hash('sha256', key, 'binary');
+  const hi = uint32LE(digest, 0);
+  const lo = uint32LE(digest, 4);
   // 0/0 marks an empty slot; a digest starting with 64 zero bits is remapped.
   return hi === 0 && lo === 0 ? { hi: 0, lo: 1, bucket } : { hi, lo, bucket };
 }
