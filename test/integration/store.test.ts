@@ -1,6 +1,7 @@
 // The accounting store on both engines: node:sqlite in a temp file, and Debian's PostgreSQL
 // server started for this suite (test/support/postgres.ts). Every case runs on each.
 import { modelCallRecord } from '../support/call-record.ts';
+import { sessionDelta } from '../support/session-delta.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -30,30 +31,6 @@ const DAY = 20_400; // a unix day
 const DAY_NS = 86_400_000_000_000n;
 const PERIOD = BigInt(DAY) * DAY_NS;
 const hash = (n: number): string => n.toString(16).padStart(64, '0');
-
-function sessionDelta(
-  ns: string,
-  id: string,
-  day: number,
-  infra: bigint,
-  tokens: bigint,
-): SessionDelta {
-  return {
-    namespace: ns,
-    sessionId: id,
-    day,
-    infraNano: infra,
-    tokensNano: tokens,
-    toolsNano: 0n,
-    apisNano: 0n,
-    calls: tokens > 0n ? 1n : 0n,
-    unpricedCalls: 0n,
-    inputTokens: 10n,
-    outputTokens: 5n,
-    firstNs: BigInt(day) * DAY_NS + 1n,
-    lastNs: BigInt(day) * DAY_NS + 2n,
-  };
-}
 
 function call(n: number, ns: string, session: string, tags: Record<string, string>): CallRecord {
   return modelCallRecord({

@@ -11,6 +11,7 @@ import type { RoundCommit, SessionDelta } from './accounting.ts';
 import { migrate } from './migrate.ts';
 import { MIGRATIONS } from './schema.ts';
 import { SqliteEngine } from './sqlite-engine.ts';
+import { sessionDelta } from '../../../test/support/session-delta.ts';
 
 const DAY_MS = 86_400_000;
 /** 2026-11-01 and 2026-12-01 as unix days. */
@@ -20,24 +21,8 @@ const dir = mkdtempSync(join(os.tmpdir(), 'agentmeter-accounting-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 
-function delta(ns: string, id: string, day: number, infra: bigint, tokens = 0n): SessionDelta {
-  const atNs = BigInt(day * DAY_MS) * 1_000_000n;
-  return {
-    namespace: ns,
-    sessionId: id,
-    day,
-    infraNano: infra,
-    tokensNano: tokens,
-    toolsNano: 0n,
-    apisNano: 0n,
-    calls: 1n,
-    unpricedCalls: 0n,
-    inputTokens: 0n,
-    outputTokens: 0n,
-    firstNs: atNs,
-    lastNs: atNs,
-  };
-}
+const delta = (ns: string, id: string, day: number, infra: bigint, tokens = 0n): SessionDelta =>
+  sessionDelta(ns, id, day, infra, tokens);
 
 const commit = (sessions: SessionDelta[]): RoundCommit => ({
   policy: 'p',
@@ -125,7 +110,7 @@ describe('the top sessions of a calendar month', () => {
       const s29 = (await november(store, 100)).find((r) => r[1] === 's29');
       expect(s29?.[2]).toBe(BigInt((29 * 7919) % 1000) + 1n);
       const full = await store.topSessions('p', { fromDay: NOV, toDay: DEC }, 1);
-      expect(full[0]).toMatchObject({ calls: 2n, sessionId: 's1' });
+      expect(full[0]).toMatchObject({ calls: 1n, inputTokens: 20n, sessionId: 's1' });
       const december = await store.topSessions('p', { fromDay: DEC, toDay: DEC + 31 }, 10);
       expect(december.map((r) => [r.sessionId, r.totalNano])).toEqual([
         ['s29', 5000n],
