@@ -2,6 +2,7 @@
 // V8 flags, so the RSS a child reports is that engine's alone. The child is the same script with
 // BENCH_ROLE=engine; it prints its figures as the last line of its stdout.
 import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { nodeEntrypoint } from '../support/dockerfile.ts';
 
@@ -23,6 +24,24 @@ export function machine(): Record<string, unknown> {
     loadAverage: os.loadavg().map((x) => round(x, 2)),
   };
 }
+
+const MiB = 1024 * 1024;
+
+/**
+ * The peak RSS of this process within a phase: `start` resets the kernel's high-water mark
+ * (VmHWM, by writing 5 to /proc/self/clear_refs), `peakMiB` reads it. Exact, unlike sampling,
+ * which misses what a synchronous statement allocates between two samples.
+ */
+export const phaseRss = {
+  start(): void {
+    writeFileSync('/proc/self/clear_refs', '5');
+  },
+  peakMiB(): number {
+    const kib = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    if (kib === undefined) throw new Error('no VmHWM in /proc/self/status');
+    return round((Number(kib) * 1024) / MiB, 1);
+  },
+};
 
 /** Runs this script as the child for `engine` and returns the figures it printed. */
 export async function runEngineChild(

@@ -1,12 +1,14 @@
 // The accounting store on both engines: node:sqlite in a temp file, and Debian's PostgreSQL
 // server started for this suite (test/support/postgres.ts). Every case runs on each.
 import { modelCallRecord } from '../support/call-record.ts';
+import { sessionDelta } from '../support/session-delta.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AccountingStore,
+  calendarMonth,
   CursorConflictError,
   DuplicateCallError,
   retentionAt,
@@ -29,30 +31,6 @@ const DAY = 20_400; // a unix day
 const DAY_NS = 86_400_000_000_000n;
 const PERIOD = BigInt(DAY) * DAY_NS;
 const hash = (n: number): string => n.toString(16).padStart(64, '0');
-
-function sessionDelta(
-  ns: string,
-  id: string,
-  day: number,
-  infra: bigint,
-  tokens: bigint,
-): SessionDelta {
-  return {
-    namespace: ns,
-    sessionId: id,
-    day,
-    infraNano: infra,
-    tokensNano: tokens,
-    toolsNano: 0n,
-    apisNano: 0n,
-    calls: tokens > 0n ? 1n : 0n,
-    unpricedCalls: 0n,
-    inputTokens: 10n,
-    outputTokens: 5n,
-    firstNs: BigInt(day) * DAY_NS + 1n,
-    lastNs: BigInt(day) * DAY_NS + 2n,
-  };
-}
 
 function call(n: number, ns: string, session: string, tags: Record<string, string>): CallRecord {
   return modelCallRecord({
@@ -259,6 +237,93 @@ describe.each(engines)('accounting store on %s', (engine, config) => {
     expect(await store.dailyBreakdown('p', days, { by: 'tool' })).toEqual([]);
   });
 
+  it('answers the top sessions of a calendar month from the month totals, as the days sum', async () => {
+    const s = await openStore(await config());
+    const nov = calendarMonth(DAY);
+    const sessions = (deltas: SessionDelta[]): RoundCommit => ({
+      policy: 'm',
+      atNs: 1n,
+      cursors: [],
+      budgets: [],
+      sessions: deltas,
+      rollups: [],
+      calls: [],
+    });
+    const top = async (n: number, ns?: string) =>
+      (await s.topSessions('m', nov, n, ns)).map((r) => [r.namespace, r.sessionId, r.totalNano]);
+    try {
+      // A session that began in October, one that runs into December, and a second round.
+      await s.commit(
+        sessions([
+          sessionDelta('a', 's1', nov.fromDay - 1, 9000n, 0n),
+          sessionDelta('a', 's1', nov.fromDay, 100n, 0n),
+          sessionDelta('b', 's2', nov.toDay - 1, 300n, 0n),
+          sessionDelta('b', 's2', nov.toDay, 9000n, 0n),
+          sessionDelta('b', 's3', DAY, 200n, 50n),
+        ]),
+      );
+      await s.commit(sessions([sessionDelta('a', 's1', DAY, 500n, 0n)]));
+      expect(await top(10)).toEqual([
+        ['a', 's1', 600n],
+        ['b', 's2', 300n],
+        ['b', 's3', 250n],
+      ]);
+      expect((await s.topSessions('m', nov, 1, 'b'))[0]).toMatchObject({
+        sessionId: 's2',
+        infraNano: 300n,
+        firstNs: BigInt(nov.toDay - 1) * DAY_NS + 1n,
+      });
+      // Retention that took November's first day leaves the month to the days that remain.
+      const pruned = await s.retain({ ...retentionAt(0), sessionsBeforeDay: nov.fromDay + 1 });
+      expect(pruned).toMatchObject({ sessions: 2, sessionMonths: 3 + 1 });
+      expect(await top(10)).toEqual([
+        ['a', 's1', 500n],
+        ['b', 's2', 300n],
+        ['b', 's3', 250n],
+      ]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('fills the month totals from the session days when it migrates to version 5', async () => {
+    const cfg = await config();
+    const s = await openStore(cfg);
+    await s.engine.exec('DROP TABLE session_months');
+    await s.engine.run('DELETE FROM schema_migrations WHERE version = 5');
+    try {
+      const nov = calendarMonth(DAY);
+      for (const [id, day, nano] of [
+        ['s1', nov.fromDay - 1, 9000n],
+        ['s1', DAY, 100n],
+        ['s2', nov.toDay - 1, 300n],
+        ['s2', nov.toDay, 7n],
+      ] as const) {
+        await s.engine.run(
+          `INSERT INTO session_totals (policy, namespace, session_id, day, infra_nano, total_nano,
+             tokens_nano, tools_nano, apis_nano, calls, unpriced_calls, input_tokens,
+             output_tokens, first_ns, last_ns)
+           VALUES ('m', 'a', $1, $2, $3, $3, 0, 0, 0, 0, 0, 0, 0, 0, 0)`,
+          [id, day, nano],
+        );
+      }
+      expect(await s.migrate()).toEqual([5]);
+      const months = await s.engine.query<{ month_day: unknown; session_id: string; t: unknown }>(
+        `SELECT month_day, session_id, total_nano AS t FROM session_months
+         ORDER BY month_day, session_id`,
+      );
+      expect(months.map((r) => [Number(r.month_day), r.session_id, BigInt(String(r.t))])).toEqual([
+        [calendarMonth(nov.fromDay - 1).fromDay, 's1', 9000n],
+        [nov.fromDay, 's1', 100n],
+        [nov.fromDay, 's2', 300n],
+        [nov.toDay, 's2', 7n],
+      ]);
+      expect((await s.topSessions('m', nov, 5)).map((r) => r.totalNano)).toEqual([300n, 100n]);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('refuses a round whose cursor moved, and writes none of it', async () => {
     await store.commit(round('c1', null, 5, 'x', 'y', 100n));
     const stale = round('c1', 4, 9, 'x', 'z', 50n);
@@ -368,6 +433,7 @@ describe.each(engines)('accounting store on %s', (engine, config) => {
         rollups: 0,
         budgetSums: 0,
         periodSessions: 0,
+        sessionMonths: 1,
       });
       expect(await s.retain({ ...retentionAt(at), rollupsBeforeDay: DAY - 365 })).toEqual({
         calls: 0,
@@ -375,6 +441,7 @@ describe.each(engines)('accounting store on %s', (engine, config) => {
         rollups: 1,
         budgetSums: 0,
         periodSessions: 0,
+        sessionMonths: 0,
       });
       expect(await s.session('p', 'k', 'old')).toBeUndefined();
       expect((await s.session('p', 'k', 'new'))?.totalNano).toBe(5n);

@@ -1,6 +1,6 @@
 // The `--period` of the store-backed commands as a range of UTC days: the current or the last
 // calendar month, or FROM..TO (ISO dates, TO excluded, like every period end in agentmeter).
-import type { DayRange } from '../store/accounting.ts';
+import { calendarMonth, type DayRange } from '../store/accounting.ts';
 import { UsageError } from './usage-error.ts';
 
 const DAY_MS = 86_400_000;
@@ -41,7 +41,4 @@ export function dayStart(unixDay: number): string {
 }
 
 /** The calendar month a unix day falls in. */
-export function monthOf(unixDay: number): DayRange {
-  const d = new Date(unixDay * DAY_MS);
-  return month(d.getUTCFullYear(), d.getUTCMonth());
-}
+export const monthOf = calendarMonth;

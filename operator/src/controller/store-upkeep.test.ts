@@ -115,6 +115,11 @@ describe('StoreUpkeep', () => {
       await value(metrics, 'agentmeter_store_pruned_rows_total', { table: 'period_sessions' }),
     ).toBe(1);
     expect(await value(metrics, 'agentmeter_store_rows', { table: 'period_sessions' })).toBe(1);
+    // December's month totals go whole once its first day passed the per-session cut-off.
+    expect(
+      await value(metrics, 'agentmeter_store_pruned_rows_total', { table: 'session_months' }),
+    ).toBe(2);
+    expect(await value(metrics, 'agentmeter_store_rows', { table: 'session_months' })).toBe(0);
     expect(await value(metrics, 'agentmeter_store_rows', { table: 'calls' })).toBe(1);
     expect(await value(metrics, 'agentmeter_store_rows', { table: 'session_totals' })).toBe(1);
     expect(await value(metrics, 'agentmeter_store_rows', { table: 'daily_rollups' })).toBe(2);

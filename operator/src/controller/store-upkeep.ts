@@ -43,6 +43,7 @@ export class StoreUpkeep {
       metrics.storePruned.inc({ table: 'daily_rollups' }, pruned.rollups);
       metrics.storePruned.inc({ table: 'budget_sums' }, pruned.budgetSums);
       metrics.storePruned.inc({ table: 'period_sessions' }, pruned.periodSessions);
+      metrics.storePruned.inc({ table: 'session_months' }, pruned.sessionMonths);
       metrics.storeBytes.set(Number(await store.sizeBytes()));
       for (const [table, n] of await store.rows()) metrics.storeRows.set({ table }, Number(n));
       if (Object.values(pruned).some((n) => n > 0))

@@ -224,6 +224,7 @@ export interface Pruned {
   readonly rollups: number;
   readonly budgetSums: number;
   readonly periodSessions: number;
+  readonly sessionMonths: number;
 }
 
 export interface RetentionDays {
@@ -262,6 +263,7 @@ export const STORE_TABLES = [
   'budget_sums',
   'period_sessions',
   'session_totals',
+  'session_months',
   'calls',
   'daily_rollups',
   'tag_set_members',
@@ -287,7 +289,58 @@ const SESSION_SUMS = `sum(infra_nano) AS infra, sum(tokens_nano) AS tokens,
   sum(unpriced_calls) AS unpriced, sum(input_tokens) AS input, sum(output_tokens) AS output,
   min(first_ns) AS first, max(last_ns) AS last`;
 
+/** topSessions of a calendar month: $1 policy, $2 and $3 the month's days, $4 a namespace or
+ * '', $5 how many. The month's top from session_months' index, then those sessions' days
+ * (CROSS JOIN: SQLite keeps the top as the outer loop; left to itself it scanned every session
+ * of the policy and looked each up in the top). */
+export const TOP_SESSIONS_OF_MONTH = `SELECT t.namespace, t.session_id, ${SESSION_SUMS}
+  FROM (SELECT namespace, session_id FROM session_months
+        WHERE policy = $1 AND month_day = $2 AND ($4 = '' OR namespace = $4)
+        ORDER BY total_nano DESC, namespace, session_id LIMIT $5) AS m
+  CROSS JOIN session_totals t
+  WHERE t.policy = $1 AND t.namespace = m.namespace AND t.session_id = m.session_id
+    AND t.day >= $2 AND t.day < $3
+  GROUP BY t.namespace, t.session_id
+  ORDER BY sum(t.total_nano) DESC, t.namespace, t.session_id`;
+
+/** topSessions of any other day range (same parameters): every session of the range summed. */
+export const TOP_SESSIONS_OF_DAYS = `SELECT namespace, session_id, ${SESSION_SUMS} FROM session_totals
+  WHERE policy = $1 AND day >= $2 AND day < $3 AND ($4 = '' OR namespace = $4)
+  GROUP BY namespace, session_id ORDER BY sum(total_nano) DESC, namespace, session_id
+  LIMIT $5`;
+
 export const sessionKey = (d: SessionDelta): string => `${d.namespace}\n${d.sessionId}\n${d.day}`;
+
+/** The calendar month (UTC) unix day `day` falls in, as unix days. */
+export function calendarMonth(day: number): DayRange {
+  const d = new Date(day * DAY_MS);
+  return {
+    fromDay: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) / DAY_MS,
+    toDay: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) / DAY_MS,
+  };
+}
+
+/** Each session's total per calendar month of `deltas`, keyed by month, namespace and id. */
+export function sessionMonths(
+  deltas: Iterable<SessionDelta>,
+): { monthDay: number; namespace: string; sessionId: string; totalNano: bigint }[] {
+  const out = new Map<
+    string,
+    { monthDay: number; namespace: string; sessionId: string; totalNano: bigint }
+  >();
+  for (const d of deltas) {
+    const monthDay = calendarMonth(d.day).fromDay;
+    const total = d.infraNano + d.tokensNano + d.toolsNano + d.apisNano;
+    const key = `${monthDay}\n${d.namespace}\n${d.sessionId}`;
+    const have = out.get(key);
+    if (have === undefined) {
+      out.set(key, { monthDay, namespace: d.namespace, sessionId: d.sessionId, totalNano: total });
+    } else {
+      have.totalNano += total;
+    }
+  }
+  return [...out.values()];
+}
 
 /** The keys of `T` whose values are bigint. */
 type BigintKey<T> = { [K in keyof T]: T[K] extends bigint ? K : never }[keyof T];
@@ -685,6 +738,19 @@ export class AccountingStore {
         d.lastNs,
       ]),
     );
+    await tx.insertMany(
+      'INSERT INTO session_months (policy, month_day, namespace, session_id, total_nano)',
+      5,
+      `ON CONFLICT (policy, month_day, namespace, session_id) DO UPDATE SET
+         total_nano = session_months.total_nano + excluded.total_nano`,
+      sessionMonths(merged.values()).map((m) => [
+        policy,
+        m.monthDay,
+        m.namespace,
+        m.sessionId,
+        m.totalNano,
+      ]),
+    );
   }
 
   /** The id of a tag set, created with its members the first time it is seen. */
@@ -882,7 +948,11 @@ export class AccountingStore {
     return rows.map((r) => ({ policy: r.policy, session: sessionRecord(namespace, sessionId, r) }));
   }
 
-  /** The `n` costliest sessions whose spend falls in the day range, optionally of one namespace. */
+  /**
+   * The `n` costliest sessions whose spend falls in the day range, optionally of one namespace.
+   * A calendar month that retention left whole reads the top of session_months' index and sums
+   * only those sessions' days; any other range sums and sorts every session of the range.
+   */
   async topSessions(
     policy: string,
     range: DayRange,
@@ -890,13 +960,21 @@ export class AccountingStore {
     namespace?: string,
   ): Promise<SessionRecord[]> {
     const rows = await this.engine.query<{ namespace: string; session_id: string }>(
-      `SELECT namespace, session_id, ${SESSION_SUMS} FROM session_totals
-       WHERE policy = $1 AND day >= $2 AND day < $3 AND ($4 = '' OR namespace = $4)
-       GROUP BY namespace, session_id ORDER BY sum(total_nano) DESC, namespace, session_id
-       LIMIT $5`,
+      (await this.wholeMonth(policy, range)) ? TOP_SESSIONS_OF_MONTH : TOP_SESSIONS_OF_DAYS,
       [policy, range.fromDay, range.toDay, namespace ?? '', n],
     );
     return rows.map((r) => sessionRecord(r.namespace, r.session_id, r));
+  }
+
+  /** Whether `range` is one calendar month whose session_months rows retention kept. */
+  private async wholeMonth(policy: string, range: DayRange): Promise<boolean> {
+    const month = calendarMonth(range.fromDay);
+    if (month.fromDay !== range.fromDay || month.toDay !== range.toDay) return false;
+    const rows = await this.engine.query(
+      'SELECT 1 AS held FROM session_months WHERE policy = $1 AND month_day = $2 LIMIT 1',
+      [policy, range.fromDay],
+    );
+    return rows.length > 0;
   }
 
   /** Spend in the day range grouped by namespace or by one allocation tag. */
@@ -981,6 +1059,10 @@ export class AccountingStore {
       ]),
       periodSessions: await tx.run('DELETE FROM period_sessions WHERE period_start_ns < $1', [
         r.budgetSumsBeforeNs,
+      ]),
+      // A month goes whole once its first day is past: a month still held keeps all its days.
+      sessionMonths: await tx.run('DELETE FROM session_months WHERE month_day < $1', [
+        r.sessionsBeforeDay,
       ]),
     }));
   }

@@ -214,6 +214,36 @@ CREATE TABLE period_sessions (
 `;
 }
 
+/** The unix day (UTC) starting the calendar month of unix day `day`, per engine. */
+const MONTH_OF_DAY = {
+  postgres: (day: string): string =>
+    `(extract(epoch FROM date_trunc('month', to_timestamp(${day} * 86400) AT TIME ZONE 'UTC')) / 86400)::bigint`,
+  sqlite: (day: string): string =>
+    `unixepoch(${day} * 86400, 'unixepoch', 'start of month') / 86400`,
+};
+
+function v5(t: Types, monthOf: (day: string) => string): string {
+  return `
+-- Each session's total per calendar month (UTC): "sessions --top" of a month reads the top rows
+-- of an index instead of summing and sorting every session's days. Kept equal to the sum of the
+-- month's session_totals rows: written in the same statement batch of the round, and deleted
+-- by retention a whole month at a time (a month with rows here has all its days there).
+CREATE TABLE session_months (
+  policy      ${t.text} NOT NULL,
+  month_day   ${t.int}  NOT NULL,
+  namespace   ${t.text} NOT NULL,
+  session_id  ${t.text} NOT NULL,
+  total_nano  ${t.int}  NOT NULL,
+  PRIMARY KEY (policy, month_day, namespace, session_id)
+)${t.keyedTable};
+CREATE INDEX session_months_top
+  ON session_months (policy, month_day, total_nano DESC, namespace, session_id);
+INSERT INTO session_months (policy, month_day, namespace, session_id, total_nano)
+  SELECT policy, ${monthOf('day')}, namespace, session_id, sum(total_nano)
+  FROM session_totals GROUP BY policy, ${monthOf('day')}, namespace, session_id;
+`;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -224,4 +254,10 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: 'policy-state', postgres: v2(POSTGRES), sqlite: v2(SQLITE) },
   { version: 3, name: 'policy-uid', postgres: v3(POSTGRES), sqlite: v3(SQLITE) },
   { version: 4, name: 'period-sessions', postgres: v4(POSTGRES), sqlite: v4(SQLITE) },
+  {
+    version: 5,
+    name: 'session-months',
+    postgres: v5(POSTGRES, MONTH_OF_DAY.postgres),
+    sqlite: v5(SQLITE, MONTH_OF_DAY.sqlite),
+  },
 ];

@@ -217,7 +217,7 @@ export class WiredRound {
 }
 
 /**
- * The fold state a month of rounds over the bulk-loaded sessions [0, sessions) leaves in the
+ * The fold state a month of rounds over the bulk-loaded sessions leaves in the
  * store, committed before the first wired round: the budget's open period and each namespace's
  * costs in the period's report accumulator, which policy_state carries from round to round, and
  * the period's sessions in period_sessions (the CostReports' session counts). Returns the
@@ -226,7 +226,6 @@ export class WiredRound {
 export async function seedMonthState(
   store: AccountingStore,
   policy: CostPolicy,
-  sessions: number,
   nowMs: number,
 ): Promise<number> {
   const budget = policy.spec.budgets?.[0];
@@ -245,12 +244,14 @@ export async function seedMonthState(
     namespaces.set(row.namespace, a);
   }
   const spec = periodSpecKey(budget.period, budget.timeZone);
-  const periodSessions = Array.from({ length: sessions }, (_, s) => ({
-    spec,
-    periodStartNs: BigInt(period.start) * 1_000_000n,
-    namespace: namespaceOf(s),
-    sessionId: sessionIdOf(s),
-  }));
+  // Every session of the month, as the rounds would have added them, in one statement: a list
+  // of a million sessions built here would be the bench's memory, not the operator's.
+  await store.engine.run(
+    `INSERT INTO period_sessions (policy, period_spec, period_start_ns, namespace, session_id)
+     SELECT DISTINCT policy, $2, CAST($3 AS bigint), namespace, session_id
+     FROM session_totals WHERE policy = $1`,
+    [POLICY, spec, BigInt(period.start) * 1_000_000n],
+  );
   const state = encodeState({
     budgets: new Map([
       [budget.name, { spec: budgetSpec(budget), ...period, sums: new Map<string, bigint>() }],
@@ -266,7 +267,6 @@ export async function seedMonthState(
     countFromMs: 0,
     budgets: [],
     sessions: [],
-    periodSessions,
     rollups: [],
     calls: [],
   });
