@@ -1,9 +1,9 @@
 // Vitest global setup: removes the cgroups of earlier test runs that were killed before their
 // own cleanup ran (a signal, a CI timeout). Only names from testCgroupPrefix() whose pid is gone
 // are touched, so runs in other checkouts that are still going keep theirs.
-import { readFile, readdir, rmdir } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CGROUP_ROOT } from '../support/cgroups.ts';
+import { CGROUP_ROOT, removeDir } from '../support/cgroups.ts';
 
 const STALE = /^agentmeter-[a-z0-9-]+-p(\d+)-[0-9a-f]+$/;
 
@@ -39,19 +39,7 @@ async function removeTree(dir: string): Promise<void> {
         // Gone already.
       }
     }
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await rmdir(d);
-        break;
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') break;
-        // EBUSY while the kernel reaps the tasks just killed.
-        if (attempt === 100)
-          throw new Error(`cannot remove stale test cgroup ${d}: ${code}`, { cause: error });
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    }
+    await removeDir(d);
   }
 }
 

@@ -153,7 +153,8 @@ export class TestPodCgroup {
   }
 }
 
-async function removeDir(dir: string): Promise<void> {
+/** Removes one empty cgroup, waiting out EBUSY while the kernel reaps its last tasks. */
+export async function removeDir(dir: string): Promise<void> {
   for (let attempt = 0; attempt < 100; attempt++) {
     try {
       await rmdir(dir);
