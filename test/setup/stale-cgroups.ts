@@ -1,9 +1,9 @@
 // Vitest global setup: removes the cgroups of earlier test runs that were killed before their
 // own cleanup ran (a signal, a CI timeout). Only names from testCgroupPrefix() whose pid is gone
 // are touched, so runs in other checkouts that are still going keep theirs.
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CGROUP_ROOT, removeDir } from '../support/cgroups.ts';
+import { CGROUP_ROOT, removeTree } from '../support/cgroups.ts';
 
 const STALE = /^agentmeter-[a-z0-9-]+-p(\d+)-[0-9a-f]+$/;
 
@@ -19,28 +19,6 @@ function alive(pid: number): boolean {
 async function subdirs(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
   return entries.filter((e) => e.isDirectory()).map((e) => join(dir, e.name));
-}
-
-/** Every directory of the tree, deepest first. */
-async function deepestFirst(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const child of await subdirs(dir)) out.push(...(await deepestFirst(child)));
-  out.push(dir);
-  return out;
-}
-
-async function removeTree(dir: string): Promise<void> {
-  for (const d of await deepestFirst(dir)) {
-    const procs = await readFile(join(d, 'cgroup.procs'), 'utf8').catch(() => '');
-    for (const pid of procs.split('\n').filter(Boolean)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        // Gone already.
-      }
-    }
-    await removeDir(d);
-  }
 }
 
 /** Removes every stale test cgroup under `root`; returns the directories removed. */

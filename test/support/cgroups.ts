@@ -154,7 +154,7 @@ export class TestPodCgroup {
 }
 
 /** Removes one empty cgroup, waiting out EBUSY while the kernel reaps its last tasks. */
-export async function removeDir(dir: string): Promise<void> {
+async function removeDir(dir: string): Promise<void> {
   for (let attempt = 0; attempt < 100; attempt++) {
     try {
       await rmdir(dir);
@@ -201,7 +201,8 @@ export async function removePrefix(prefix: string): Promise<void> {
   }
 }
 
-async function removeTree(dir: string): Promise<void> {
+/** Kills every process in a cgroup tree and removes it, deepest first. */
+export async function removeTree(dir: string): Promise<void> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
   for (const entry of entries) if (entry.isDirectory()) await removeTree(join(dir, entry.name));
   const procs = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
