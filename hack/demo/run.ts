@@ -277,6 +277,26 @@ async function stopWorkloads(kube: Kube, w: Workloads, log: (line: string) => vo
   ]);
 }
 
+/** The agent's view of one session; a 429 is waited out once, as its Retry-After asks. */
+async function sessionView(
+  access: Access,
+  namespace: string,
+  id: string,
+): Promise<{ view?: SessionView; refused?: string }> {
+  const url = `${access.agentUrl}/v1/sessions/${namespace}/${id}`;
+  const headers = { authorization: `Bearer ${access.sessionToken}` };
+  let res = await fetch(url, { headers }).catch((err: unknown) => err as Error);
+  if (!(res instanceof Error) && res.status === 429) {
+    const waitS = Math.min(Number(res.headers.get('retry-after') ?? '1') || 1, 10);
+    await new Promise((r) => setTimeout(r, waitS * 1000));
+    res = await fetch(url, { headers }).catch((err: unknown) => err as Error);
+  }
+  if (res instanceof Error) return { refused: `unreachable: ${res.message}` };
+  if (res.ok) return { view: (await res.json()) as SessionView };
+  if (res.status === 404) return {};
+  return { refused: `HTTP ${res.status}: ${(await res.text()).slice(0, 80)}` };
+}
+
 async function snapshot(
   kube: Kube,
   access: Access,
@@ -297,12 +317,7 @@ async function snapshot(
     ...w.batchSessions.map((id) => ({ namespace: NS.batch, id })),
   ];
   const views = await Promise.all(
-    sessions.map(async (s) => {
-      const res = await fetch(`${access.agentUrl}/v1/sessions/${s.namespace}/${s.id}`, {
-        headers: { authorization: `Bearer ${access.sessionToken}` },
-      }).catch(() => undefined);
-      return res?.ok ? { ...s, view: (await res.json()) as SessionView } : s;
-    }),
+    sessions.map(async (s) => ({ ...s, ...(await sessionView(access, s.namespace, s.id)) })),
   );
   const notes: string[] = [];
   for (const [id, s] of w.stats)

@@ -29,8 +29,9 @@ export interface Snapshot {
   elapsedS: number;
   currency: string;
   namespaces: NamespaceRow[];
-  /** Sessions the demo started, in order; `view` is absent until the agent has charged them. */
-  sessions: { namespace: string; id: string; view?: SessionView }[];
+  /** Sessions the demo started, in order; `view` is absent until the agent has charged them, and
+   * `refused` says why the agent answered neither the view nor 404 (e.g. "HTTP 403: ..."). */
+  sessions: { namespace: string; id: string; view?: SessionView; refused?: string }[];
   policy?: CostPolicy;
   /** Why there is no budget column, when there is none. */
   operatorNote?: string;
@@ -139,9 +140,9 @@ export function render(s: Snapshot): string {
   );
   out.push('');
   out.push('Per session (agent GET /v1/sessions/{namespace}/{id})');
-  const rows = s.sessions.map(({ namespace, id, view }) => {
+  const rows = s.sessions.map(({ namespace, id, view, refused }) => {
     if (view === undefined)
-      return [`${namespace}/${id}`, '-', '-', '-', '-', '-', 'not charged yet'];
+      return [`${namespace}/${id}`, '-', '-', '-', '-', '-', refused ?? 'not charged yet'];
     const cost = sessionCostNano(view, s.currency);
     const tokensIn = view.tokens.reduce((a, t) => a + BigInt(t.inputTokens), 0n);
     const tokensOut = view.tokens.reduce((a, t) => a + BigInt(t.outputTokens), 0n);

@@ -107,4 +107,31 @@ describe('TokenReviewer', () => {
     fail = false;
     expect(await reviewer.authenticate('good', 'a')).toMatchObject({ username: 'op' });
   });
+
+  it('shares one review among concurrent requests asking the same question', async () => {
+    let now = 0;
+    const { client, calls } = fakeApiserver();
+    // A per-source burst below the requests fired at once: were each to spend a review, the last
+    // would be refused with 429 when the cached answer expires.
+    const reviewer = new TokenReviewer({
+      client,
+      cacheTtlMs: 60_000,
+      perSource: { perSecond: 0.001, burst: 4 },
+      overall: { perSecond: 100, burst: 100 },
+      now: () => now,
+    });
+    const access = { group: 'agentmeter.dev', resource: 'sessions', verb: 'get', namespace: 'a' };
+    const ask = () =>
+      reviewer
+        .authenticate('good', '10.0.0.1')
+        .then((user) => (user === null ? false : reviewer.allows(user, access, '10.0.0.1')));
+    for (const round of [0, 1]) {
+      const answers = await Promise.all(Array.from({ length: 6 }, ask));
+      expect(answers).toEqual(Array.from({ length: 6 }, () => true));
+      expect(calls).toEqual(
+        Array.from({ length: round + 1 }, () => ['token:good', 'access']).flat(),
+      );
+      now += 61_000;
+    }
+  });
 });

@@ -4,7 +4,9 @@
 //   one overall bucket; past either, the caller gets AccessRefused(429) and nothing is asked;
 // - answers are cached per outcome: tokens and grants that passed in caches of their own, sized
 //   above what the overall bucket can fill in one TTL, so no flood of unknown or failing tokens
-//   (which go to a separate negative cache) can evict an answer that passed.
+//   (which go to a separate negative cache) can evict an answer that passed;
+// - concurrent requests with the same question share one review in flight, so a client that
+//   fires several requests at once when its answer expires spends one review, not one each.
 import { createHash } from 'node:crypto';
 import type { V1SubjectAccessReview, V1TokenReview } from '@kubernetes/client-node';
 import type { Request } from 'express';
@@ -67,6 +69,7 @@ export class TokenReviewer {
   readonly #failed: TtlCache<true>;
   readonly #granted: TtlCache<true>;
   readonly #refused: TtlCache<true>;
+  readonly #inFlight = new Map<string, Promise<unknown>>();
   readonly #options: TokenReviewerOptions;
 
   constructor(options: TokenReviewerOptions) {
@@ -99,12 +102,25 @@ export class TokenReviewer {
     this.#overall.spend(OVERALL_KEY);
   }
 
+  /** Joins the review of `key` already in flight, or starts `review` as that review. */
+  #shared<T>(key: string, review: () => Promise<T>): Promise<T> {
+    const pending = this.#inFlight.get(key);
+    if (pending !== undefined) return pending as Promise<T>;
+    const started = review().finally(() => this.#inFlight.delete(key));
+    this.#inFlight.set(key, started);
+    return started;
+  }
+
   /** The user a token belongs to, or null when the apiserver does not accept it for our audience. */
   async authenticate(token: string, source: string): Promise<ReviewedUser | null> {
     const key = hash(token);
     const known = this.#passed.get(key);
     if (known !== undefined) return known;
     if (this.#failed.get(key) !== undefined) return null;
+    return this.#shared(`token:${key}`, () => this.#reviewToken(token, key, source));
+  }
+
+  async #reviewToken(token: string, key: string, source: string): Promise<ReviewedUser | null> {
     this.#admit('token', source);
     let user: ReviewedUser | null;
     try {
@@ -126,6 +142,15 @@ export class TokenReviewer {
     const key = hash(JSON.stringify([user.username, user.uid ?? '', user.groups, access]));
     if (this.#granted.get(key) !== undefined) return true;
     if (this.#refused.get(key) !== undefined) return false;
+    return this.#shared(`access:${key}`, () => this.#reviewAccess(user, access, key, source));
+  }
+
+  async #reviewAccess(
+    user: ReviewedUser,
+    access: ResourceAccess,
+    key: string,
+    source: string,
+  ): Promise<boolean> {
     this.#admit('access', source);
     let allowed: boolean;
     try {
