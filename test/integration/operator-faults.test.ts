@@ -266,10 +266,15 @@ describe('operator faults', () => {
     const cond = p.status?.conditions?.find((k) => k.type === 'ApiserverReachable');
     expect(cond?.status).toBe('True');
     expect(cond?.message).toMatch(/unreachable from \S+ to \S+ \(\d+ rounds failed\)/);
-    const events = await k.events.listEventForAllNamespaces();
-    expect(
-      events.items.filter((e) => e.reason === 'ApiserverOutage' && e.regarding?.name === POLICY),
-    ).toHaveLength(1);
+    // The Event follows the status writes of the same round, so it may land a moment later.
+    const outageEvents = await eventually('the outage Event on the policy', async () => {
+      const events = await k.events.listEventForAllNamespaces();
+      const found = events.items.filter(
+        (e) => e.reason === 'ApiserverOutage' && e.regarding?.name === POLICY,
+      );
+      return found.length > 0 ? found : undefined;
+    });
+    expect(outageEvents).toHaveLength(1);
     expect(op.running).toBe(true);
     expect(await op.readyz()).toBe(200);
     await expectExact([0, 1]);
