@@ -10,7 +10,7 @@ import { getHeapStatistics } from 'node:v8';
 import { RestClient, loadRestConfig } from '@agentmeter/kube-client';
 import { TickBatcher } from '../batches/tick-batcher.ts';
 import { rebuildDedupe } from '../calls/index.ts';
-import { detectLayout, readNetNs, type CgroupLayout } from '../cgroup/index.ts';
+import { detectLayout, readHostNetNs, type CgroupLayout } from '../cgroup/index.ts';
 import type { AgentConfig } from '../config.ts';
 import { createAckRouter } from '../http/ack.ts';
 import { operatorAccess } from '../http/auth.ts';
@@ -54,18 +54,16 @@ async function bootId(procRoot: string): Promise<string | undefined> {
 
 /** Host network namespace, so host-network pods are not charged the node's NIC traffic. */
 async function hostNetNs(procRoot: string, log: Logger): Promise<string | null> {
-  for (const pid of [1, 'self'] as const) {
-    try {
-      return await readNetNs(procRoot, pid);
-    } catch {
-      // pid 1 may be unreadable without CAP_SYS_PTRACE; hostNetwork agents share it anyway.
-    }
+  const host = await readHostNetNs(procRoot);
+  if (host === null) {
+    log.warn(
+      { procRoot },
+      'cannot read the host network namespace; host-network pods may be charged node traffic',
+    );
+    return null;
   }
-  log.warn(
-    { procRoot },
-    'cannot read the host network namespace; host-network pods may be charged node traffic',
-  );
-  return null;
+  log.info({ netNs: host.netNs, from: host.from }, 'host network namespace');
+  return host.netNs;
 }
 
 export async function buildAgent(config: AgentConfig, log: Logger): Promise<Agent> {

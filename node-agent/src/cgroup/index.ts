@@ -21,6 +21,8 @@ export {
   isKubepodsRootName,
   listPods,
 } from './kubepods.ts';
+export type { HostNetNs } from './host-netns.ts';
+export { readHostNetNs } from './host-netns.ts';
 export type { CgroupLayout, DetectLayoutOptions, V1Controller } from './layout.ts';
 export { detectLayout } from './layout.ts';
 export type { NodeCounters, NodeTotalsOptions } from './node-totals.ts';

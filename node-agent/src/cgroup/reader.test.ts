@@ -207,6 +207,18 @@ describe('the process net counters are read through', () => {
     r.close();
   });
 
+  it("reads the pod's namespace, not the host's, when an exec's runc init is listed first", async () => {
+    const dir = await tempCopy('v2-cgroupfs-crio');
+    await rm(`${dir}/proc/7001`, { recursive: true });
+    // 6999 joined the container's cgroup but not yet its namespaces: it shows the host's.
+    await writeProcess(dir, 6999, 'net:[4026531840]', 11_000_000_000, 60_000_000);
+    await writeProcess(dir, 7001, 'net:[4026532555]', 5000, 6000);
+    await writeFile(`${dir}/${CRIO_CONTAINER}/cgroup.procs`, '6999\n7001\n');
+    const r = await reader(dir);
+    expect(r.read()).toMatchObject({ netPid: 7001, netNs: 'net:[4026532555]', netRxBytes: 5000n });
+    r.close();
+  });
+
   it('drops a kept PID that was recycled into another namespace, at its next check', async () => {
     const dir = await tempCopy('v2-cgroupfs-crio');
     const r = await reader(dir, 1);

@@ -353,12 +353,21 @@ function readNet(
     const reading = readNetThrough(state, kept.pid, kept.netNs, opts, errors);
     if (reading !== undefined) return reading;
   }
+  // A process in the host namespace is the pod's only if every one is (a host-network pod): an
+  // exec's runc init can sit in the container's cgroup before it joins the pod's namespaces.
+  let host: NetReading | undefined;
+  let hostNet: PodState['net'] = null;
   for (const pid of listPids()) {
     if (pid === kept?.pid) continue;
     const reading = readNetThrough(state, pid, undefined, opts, errors);
-    if (reading !== undefined) return reading;
+    if (reading === undefined) continue;
+    if (reading.skipped !== 'host-network') return reading;
+    host ??= reading;
+    hostNet ??= state.net;
+    state.net = null;
   }
-  return { rxBytes: null, txBytes: null, netNs: null, skipped: 'no-process', pid: null };
+  state.net = hostNet;
+  return host ?? { rxBytes: null, txBytes: null, netNs: null, skipped: 'no-process', pid: null };
 }
 
 /** Between checks: the kept namespace through the kept fd, without reading the link; undefined

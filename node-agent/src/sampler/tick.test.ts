@@ -85,6 +85,18 @@ describe('computeTick', () => {
     expect(back.pods[0]?.usage.cpuNs).toBe(250n);
   });
 
+  it('counts a pod namespace once across a tick that read only a host-namespace process', () => {
+    const net = (netNs: string, rx: bigint | null) =>
+      pod('a', 0n, { netNs, netRxBytes: rx, netTxBytes: rx });
+    const first = tick(empty, [net('net-a', 100n)], 0n, { coldStart: true });
+    const skipped = tick(first.baselines, [net('host', null)], 0n);
+    const back = tick(skipped.baselines, [net('net-a', 150n)], 0n);
+    expect(skipped.pods[0]?.usage.netRxBytes).toBe(0n);
+    expect(back.pods[0]?.usage.netRxBytes).toBe(50n);
+    expect(back.pods[0]?.usage.netTxBytes).toBe(50n);
+    expect(back.pods[0]?.flags).toEqual([]);
+  });
+
   it('integrates memory as the mean of consecutive readings', () => {
     const previous: SamplerBaselines = {
       pods: new Map([['a', { identity: 'ino-a', cpuNs: 0n, memoryWorkingSetBytes: 1000n }]]),

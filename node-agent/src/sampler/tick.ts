@@ -130,7 +130,16 @@ function cgroupUsage(
   }
 
   const netNs = 'netNs' in reading ? reading.netNs : null;
-  if (netNs !== null && netNs !== undefined) {
+  // A reading with no net counters (a process in the host namespace, skipped) is no evidence
+  // that the pod's namespace changed: its baseline is kept, or the pod's next reading would
+  // count the namespace's whole history again.
+  const netRead =
+    (reading as PodReading).netRxBytes !== null || (reading as PodReading).netTxBytes !== null;
+  if (
+    netNs !== null &&
+    netNs !== undefined &&
+    (netRead || !sameCgroup || previous.netNs === undefined)
+  ) {
     const sameNs = sameCgroup && previous.netNs === netNs;
     base.netNs = netNs;
     for (const key of NET_COUNTERS) {
