@@ -157,6 +157,46 @@ describe('TickBatcher', () => {
     ]);
   });
 
+  it("records the pod's tags as measured, an entry per tag set, on the writer's fast path", () => {
+    const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
+    const s = new TickBatcher({
+      settlement,
+      calls: new CallCollector(),
+      pricer,
+      podByUid: () => meta,
+      watermarkTicks: 0,
+      ticksPerBatch: 2,
+      releaseSpans: () => undefined,
+    });
+    const tagged = (n: bigint, team: string): MeasuredTick => {
+      const tick = measured(n, 1_000_000_000n);
+      return {
+        ...tick,
+        pods: tick.pods.map((p) => ({ ...p, pricing: { ...ref, tags: { team } } })),
+      };
+    };
+    expect(s.push(tagged(1n, 'red'))).toEqual([]);
+    const [batch] = s.push(tagged(2n, 'blue'));
+    const pods = batch?.bodies.filter((b) => b.kind === 'pod-usage') ?? [];
+    expect(pods.map((b) => [b.tags, b.usage.cpuNs])).toEqual([
+      [{ team: 'red' }, '1000000000'],
+      [{ team: 'blue' }, '1000000000'],
+    ]);
+    for (const body of pods) {
+      const unsealed = {
+        node: 'n',
+        agentId: 'a',
+        ...body,
+        v: 1,
+        seq: '1',
+        prev: GENESIS_PREV,
+        batch: { first: '1', size: '1' },
+        hash: undefined,
+      };
+      expect(canonicalSplitFast(unsealed)).toBeDefined();
+    }
+  });
+
   it('writes each call priced on its own, the entry total their exact sum, in a valid entry', () => {
     const { s, calls } = batcher(0);
     calls.add(pod, 'agents/x', draft(2));
