@@ -4,6 +4,7 @@ import {
   decodeEntry,
   sealEntryLine,
   zeroUsage,
+  type LedgerBody,
   type Usage,
 } from '@agentmeter/crds';
 import { describe, expect, it } from 'vitest';
@@ -71,7 +72,7 @@ function measured(n: bigint, cpuNs: bigint): MeasuredTick {
   };
 }
 
-function batcher(watermarkTicks: number) {
+function batcher(watermarkTicks: number, ticksPerBatch = 1) {
   const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
   const calls = new CallCollector();
   const s = new TickBatcher({
@@ -80,9 +81,25 @@ function batcher(watermarkTicks: number) {
     pricer,
     podByUid: () => meta,
     watermarkTicks,
+    ticksPerBatch,
     releaseSpans: () => undefined,
   });
   return { s, settlement, calls };
+}
+
+/** Whether the ledger writer seals the body on its fast path. */
+function onFastPath(body: LedgerBody): boolean {
+  const unsealed = {
+    node: 'n',
+    agentId: 'a',
+    ...body,
+    v: 1,
+    seq: '1',
+    prev: GENESIS_PREV,
+    batch: { first: '1', size: '1' },
+    hash: undefined,
+  };
+  return canonicalSplitFast(unsealed) !== undefined;
 }
 
 describe('TickBatcher', () => {
@@ -137,19 +154,7 @@ describe('TickBatcher', () => {
       },
     };
     const [batch] = s.push(withOwner);
-    const kinds = batch?.bodies.map((body) => {
-      const unsealed = {
-        node: 'n',
-        agentId: 'a',
-        ...body,
-        v: 1,
-        seq: '1',
-        prev: GENESIS_PREV,
-        batch: { first: '1', size: '1' },
-        hash: undefined,
-      };
-      return [body.kind, canonicalSplitFast(unsealed) !== undefined];
-    });
+    const kinds = batch?.bodies.map((body) => [body.kind, onFastPath(body)]);
     expect(kinds).toEqual([
       ['pod-usage', true],
       ['node-usage', false],
@@ -158,16 +163,7 @@ describe('TickBatcher', () => {
   });
 
   it("records the pod's tags as measured, an entry per tag set, on the writer's fast path", () => {
-    const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
-    const s = new TickBatcher({
-      settlement,
-      calls: new CallCollector(),
-      pricer,
-      podByUid: () => meta,
-      watermarkTicks: 0,
-      ticksPerBatch: 2,
-      releaseSpans: () => undefined,
-    });
+    const { s } = batcher(0, 2);
     const tagged = (n: bigint, team: string): MeasuredTick => {
       const tick = measured(n, 1_000_000_000n);
       return {
@@ -182,19 +178,7 @@ describe('TickBatcher', () => {
       [{ team: 'red' }, '1000000000'],
       [{ team: 'blue' }, '1000000000'],
     ]);
-    for (const body of pods) {
-      const unsealed = {
-        node: 'n',
-        agentId: 'a',
-        ...body,
-        v: 1,
-        seq: '1',
-        prev: GENESIS_PREV,
-        batch: { first: '1', size: '1' },
-        hash: undefined,
-      };
-      expect(canonicalSplitFast(unsealed)).toBeDefined();
-    }
+    expect(pods.map(onFastPath)).toEqual([true, true]);
   });
 
   it('writes each call priced on its own, the entry total their exact sum, in a valid entry', () => {
@@ -309,16 +293,7 @@ describe('TickBatcher', () => {
 
 describe('TickBatcher with a ledger interval of several ticks', () => {
   it('sums the settled ticks of an interval into one batch that still conserves', () => {
-    const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
-    const s = new TickBatcher({
-      settlement,
-      calls: new CallCollector(),
-      pricer,
-      podByUid: () => meta,
-      watermarkTicks: 0,
-      ticksPerBatch: 3,
-      releaseSpans: () => undefined,
-    });
+    const { s, settlement } = batcher(0, 3);
     settlement.recordSpan(meta.uid, 'agents/x', 1_000_000_000n, 2_000_000_000n);
     expect(s.push(measured(1n, 100n))).toEqual([]);
     expect(s.push(measured(2n, 200n))).toEqual([]);

@@ -16,6 +16,7 @@ import { SqliteEngine } from './sqlite-engine.ts';
 
 const T0 = Date.parse('2026-05-30T12:00:00Z');
 const DAY = 86_400_000;
+const DAY_OF_T0 = { fromDay: Math.floor(T0 / DAY), toDay: Math.floor(T0 / DAY) + 1 };
 const GENESIS = (node: string): LedgerPosition => ({ node, seq: 0n, hash: '0'.repeat(64) });
 const dir = mkdtempSync(join(os.tmpdir(), 'agentmeter-round-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -157,16 +158,14 @@ describe('rounds of the fold committed to the store', () => {
       inputTokens: 1000n,
       outputTokens: 20n,
     });
-    const day = Math.floor(T0 / DAY);
-    const range = { fromDay: day, toDay: day + 1 };
-    const byTool = await store.dailyBreakdown('p', range, { by: 'tool' });
+    const byTool = await store.dailyBreakdown('p', DAY_OF_T0, { by: 'tool' });
     expect(byTool.map((r) => [r.key, r.costNano, r.calls])).toEqual([
       ['calculator', 0n, 1n],
       ['web_search', 14n, 2n],
     ]);
-    const byModel = await store.dailyBreakdown('p', range, { by: 'model' });
+    const byModel = await store.dailyBreakdown('p', DAY_OF_T0, { by: 'model' });
     expect(byModel.map((r) => [r.key, r.costNano, r.calls])).toEqual([['gpt-4o', 40n, 1n]]);
-    const byApi = await store.dailyBreakdown('p', range, { by: 'api' });
+    const byApi = await store.dailyBreakdown('p', DAY_OF_T0, { by: 'api' });
     expect(byApi.map((r) => [r.key, r.costNano, r.calls])).toEqual([['api.stripe.com', 3n, 1n]]);
     await store.close();
   });
@@ -198,15 +197,13 @@ describe('rounds of the fold committed to the store', () => {
       [{ node: 'a', after: GENESIS('a'), entries }],
       T0 + 2000,
     );
-    const day = Math.floor(T0 / DAY);
-    const range = { fromDay: day, toDay: day + 1 };
-    const byTeam = await store.chargeback('p', range, { tag: 'team' });
+    const byTeam = await store.chargeback('p', DAY_OF_T0, { tag: 'team' });
     expect(byTeam.map((r) => [r.key, r.costNano, r.calls])).toEqual([
       ['red', 140n, 1n],
       ['blue', 50n, 0n],
       [null, 30n, 0n],
     ]);
-    const byAgent = await store.dailyBreakdown('p', range, { by: 'tag', tag: 'agent' });
+    const byAgent = await store.dailyBreakdown('p', DAY_OF_T0, { by: 'tag', tag: 'agent' });
     expect(byAgent.map((r) => [r.key, r.costNano])).toEqual([
       ['planner', 40n],
       [null, 180n],
