@@ -3,7 +3,7 @@
 // on entries of CALLS model, tool and API calls, and the bytes each call adds to the ledger.
 // Run under the agent image's flags:
 //   node --max-semi-space-size=1 --no-opt --no-maglev test/bench/calls-seal.ts
-// (CALLS=100 ENTRIES=200 by default).
+// (CALLS=100 ENTRIES=200 TAGS=0 by default; TAGS=N gives each entry N allocation tags).
 import { cpus, loadavg, release } from 'node:os';
 import {
   canonicalSplitFast,
@@ -17,6 +17,7 @@ import type { CallRecord } from '../../crds/src/ledger/types.ts';
 
 const CALLS = Number(process.env.CALLS ?? 100);
 const ENTRIES = Number(process.env.ENTRIES ?? 200);
+const TAGS = Number(process.env.TAGS ?? 0);
 
 const kinds = callsBody().calls;
 const calls: CallRecord[] = Array.from({ length: CALLS }, (_, i) => ({
@@ -24,10 +25,16 @@ const calls: CallRecord[] = Array.from({ length: CALLS }, (_, i) => ({
   spanId: (i + 1).toString(16).padStart(16, '0'),
 }));
 const total = calls.reduce((sum, c) => sum + BigInt(c.costNano ?? '0'), 0n);
-const body = callsBody({
-  calls,
-  cost: { currency: 'USD', policy: { name: 'default', generation: '3' }, totalNano: `${total}` },
-});
+const tags = Object.fromEntries(
+  Array.from({ length: TAGS }, (_, i) => [`tag-${String(i).padStart(2, '0')}`, `value-${i}`]),
+);
+const body = {
+  ...callsBody({
+    calls,
+    cost: { currency: 'USD', policy: { name: 'default', generation: '3' }, totalNano: `${total}` },
+  }),
+  ...(TAGS === 0 ? {} : { tags }),
+};
 const sealed = sealEntryLine(draft(body), GENESIS_PREV, 1n);
 const record: Record<string, unknown> = { ...sealed.entry, hash: undefined };
 if (canonicalSplitFast(record) === undefined) throw new Error('the fast path refused the entry');
@@ -48,7 +55,7 @@ console.log(
       .map((l) => l.toFixed(1))
       .join(' ')}`,
 );
-console.log(`entries of ${CALLS} calls, ${ENTRIES} entries per path`);
+console.log(`entries of ${CALLS} calls and ${TAGS} tags, ${ENTRIES} entries per path`);
 const fast = time('fast path (canonicalSplitFast)', () => canonicalSplitFast(record));
 const generic = time('generic path (canonicalSplit + parseEntry)', () => {
   canonicalSplit(record, 'hash');

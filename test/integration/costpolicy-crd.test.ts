@@ -13,6 +13,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COST_POLICY_GVK } from '../../crds/src/costpolicy/crd.ts';
 import type {
+  AllocationTag,
   Budget,
   CostPolicy,
   CostPolicyStatus,
@@ -78,6 +79,7 @@ interface Fixture {
   budget: Budget;
   namespaceLabels: Record<string, string>;
   podRequirement: LabelSelectorRequirement;
+  tags: AllocationTag[];
 }
 
 function fixture(name: string): Fixture {
@@ -124,6 +126,11 @@ function fixture(name: string): Fixture {
     thresholds: [80, 100],
     action: 'Suspend',
   };
+  const tags: AllocationTag[] = [
+    { name: 'team', namespaceLabel: 'example.com/team' },
+    { name: 'cost-center', podLabel: 'cost-center' },
+    { name: 'agent', spanAttribute: 'gen_ai.agent.name' },
+  ];
   const policy: CostPolicy = {
     apiVersion: 'agentmeter.dev/v1alpha1',
     kind: 'CostPolicy',
@@ -137,10 +144,12 @@ function fixture(name: string): Fixture {
       currency: 'USD',
       rates,
       budgets: [budget],
+      allocation: { tags },
     },
   };
   return {
     policy,
+    tags,
     rates,
     gpu,
     gpuModel,
@@ -460,6 +469,46 @@ const badPolicies: { name: string; breakIt: (f: Fixture) => void; message: strin
       'spec.selector.podSelector.matchExpressions[0].values[0]: Invalid value: "-agent-": must be a label value',
   },
   {
+    name: 'allocation tag with two sources',
+    breakIt: (f) => set(f.tags[0] as object, 'podLabel', 'team'),
+    message:
+      'spec.allocation.tags[0]: Invalid value: a tag sets exactly one of namespaceLabel, podLabel or spanAttribute',
+  },
+  {
+    name: 'allocation tag without a source',
+    breakIt: (f) => unset(f.tags[1] as object, 'podLabel'),
+    message: 'spec.allocation.tags[1]: Invalid value: a tag sets exactly one',
+  },
+  {
+    name: 'two allocation tags of one name',
+    breakIt: (f) => f.tags.push({ name: 'team', podLabel: 'team' }),
+    message: 'spec.allocation.tags[3]: Duplicate value',
+  },
+  {
+    name: 'malformed allocation tag name',
+    breakIt: (f) => ((f.tags[0] as AllocationTag).name = 'Team'),
+    message:
+      'spec.allocation.tags[0].name: Invalid value: "Team": tag name must be lowercase letters',
+  },
+  {
+    name: 'malformed allocation tag label key',
+    breakIt: (f) => ((f.tags[0] as AllocationTag).namespaceLabel = 'team name!'),
+    message:
+      'spec.allocation.tags[0].namespaceLabel: Invalid value: "team name!": must be a label key',
+  },
+  {
+    name: 'allocation tag span attribute with a space',
+    breakIt: (f) => ((f.tags[2] as AllocationTag).spanAttribute = 'agent name'),
+    message: 'spanAttribute must be printable ASCII without spaces',
+  },
+  {
+    name: 'too many allocation tags',
+    breakIt: (f) => {
+      for (let i = 0; i < 14; i++) f.tags.push({ name: `tag-${i}`, podLabel: `label-${i}` });
+    },
+    message: 'spec.allocation.tags: Too many: 17: must have at most 16 items',
+  },
+  {
     name: 'too many matchLabels',
     breakIt: (f) => {
       for (let i = 0; i < 32; i++) f.namespaceLabels[`label-${i}`] = 'x';
@@ -515,6 +564,18 @@ describe('CostPolicy CRD', () => {
       scope: 'Policy',
       action: 'Notify',
     });
+  });
+
+  it('accepts allocation tags from a namespace label, a pod label and a span attribute', async () => {
+    const { policy, tags } = fixture(uniqueName('tags'));
+    for (let i = 0; i < 13; i++) tags.push({ name: `tag-${i}.x_y`, podLabel: `example.com/l${i}` });
+    const stored = await createPolicy(policy);
+    expect(stored.spec.allocation?.tags).toHaveLength(16);
+    expect(stored.spec.allocation?.tags?.slice(0, 3)).toEqual([
+      { name: 'team', namespaceLabel: 'example.com/team' },
+      { name: 'cost-center', podLabel: 'cost-center' },
+      { name: 'agent', spanAttribute: 'gen_ai.agent.name' },
+    ]);
   });
 
   it('has at least 20 distinct bad-policy cases', () => {

@@ -35,10 +35,11 @@ const NODES = [`op-node-a-${RUN}`, `op-node-b-${RUN}`] as const;
 const HOSTS = ['127.0.0.11', '127.0.0.12'] as const;
 // Namespace → node of its burner pod.
 const TENANTS = [
-  { ns: `op-a-${RUN}`, node: 0, session: 'sess-a' },
-  { ns: `op-b-${RUN}`, node: 1, session: 'sess-b' },
-  { ns: `op-c-${RUN}`, node: 1, session: 'sess-c' },
+  { ns: `op-a-${RUN}`, node: 0, session: 'sess-a', team: 'red' },
+  { ns: `op-b-${RUN}`, node: 1, session: 'sess-b', team: 'red' },
+  { ns: `op-c-${RUN}`, node: 1, session: 'sess-c', team: 'blue' },
 ] as const;
+const TEAM_LABEL = 'example.com/team';
 const group = 'agentmeter.dev';
 const version = 'v1alpha1';
 
@@ -79,7 +80,7 @@ describe('operator against real agents and a real apiserver', () => {
 
     for (const t of TENANTS)
       await core.createNamespace({
-        body: { metadata: { name: t.ns, labels: { 'agentmeter-it': RUN } } },
+        body: { metadata: { name: t.ns, labels: { 'agentmeter-it': RUN, [TEAM_LABEL]: t.team } } },
       });
     // Only CPU is priced, at 3600 per core-hour: one unit per CPU-second, so budgets of a few
     // units are crossed within seconds by burners held to a fifth of a core.
@@ -88,6 +89,7 @@ describe('operator against real agents and a real apiserver', () => {
       selector: { namespaceSelector: { matchLabels: { 'agentmeter-it': RUN } } },
       currency: 'USD',
       rates: { cpuCoreHour: '3600' },
+      allocation: { tags: [{ name: 'team', namespaceLabel: TEAM_LABEL }] },
       budgets: [
         {
           name: 'total',
@@ -263,6 +265,38 @@ describe('operator against real agents and a real apiserver', () => {
     expect(ready?.status).toBe('True');
     expect(p.status?.conditions?.find((c) => c.type === 'LedgerVerified')?.status).toBe('True');
     expect(p.status?.conditions?.find((c) => c.type === 'BudgetExceeded')?.status).toBe('True');
+  });
+
+  it("keeps the team tag the agents recorded with each entry: the store's chargeback by tag", async () => {
+    const teamOf = new Map<string, string>(TENANTS.map((t) => [t.ns, t.team]));
+    for (const entries of (await ledgers()).values()) {
+      for (const e of entries) {
+        if (e.kind !== 'pod-usage' || e.cost?.policy.name !== POLICY) continue;
+        expect(e.tags).toEqual({ team: teamOf.get(e.pod.namespace) });
+      }
+    }
+    // The burners are stopped: the store's spend by team settles at its spend by namespace.
+    const accounting = await store.open();
+    const days = { fromDay: 0, toDay: 1_000_000 };
+    await eventually(
+      'chargeback by team to equal the namespaces of each team',
+      async () => {
+        const byNamespace = await accounting.chargeback(POLICY, days, { namespace: true });
+        const byTeam = await accounting.chargeback(POLICY, days, { tag: 'team' });
+        const expected = new Map<string | null, bigint>();
+        for (const r of byNamespace) {
+          const team = teamOf.get(r.key ?? '') ?? null;
+          expected.set(team, (expected.get(team) ?? 0n) + r.costNano);
+        }
+        return (
+          byTeam.length === expected.size &&
+          byTeam.every((r) => expected.get(r.key) === r.costNano) &&
+          (expected.get('red') ?? 0n) > 0n &&
+          (expected.get('blue') ?? 0n) > 0n
+        );
+      },
+      30_000,
+    );
   });
 
   it('answers GET /v1/sessions/{ns}/{id} from the store to a tenant of that namespace only', async () => {

@@ -80,6 +80,8 @@ interface SentSpan {
   readonly cacheRead?: bigint;
   /** Sends the input count as a double (`1234.0`), as some SDKs do. */
   readonly inputAsDouble?: boolean;
+  /** gen_ai.agent.name: the policy's span-attribute allocation tag. */
+  readonly agent?: string;
 }
 
 let idCounter = 0;
@@ -114,6 +116,7 @@ function exportRequest(spans: readonly SentSpan[], podUidClaim?: string): object
               endTimeUnixNano: s.end.toString(),
               attributes: [
                 attr('session.id', s.session),
+                ...(s.agent === undefined ? [] : [attr('gen_ai.agent.name', s.agent)]),
                 ...(s.model === undefined
                   ? []
                   : [
@@ -293,11 +296,12 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
     name: string,
     ip: string | null,
     annotations: Record<string, string> = {},
+    labels: Record<string, string> = {},
   ): Promise<void> {
     const pod = await core.createNamespacedPod({
       namespace: NAMESPACE,
       body: {
-        metadata: { name, annotations },
+        metadata: { name, annotations, labels },
         spec: { nodeName: NODE, containers: [{ name: 'main', image: 'example.invalid/app:1' }] },
       },
     });
@@ -318,7 +322,12 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
   beforeAll(async () => {
     stateDir = await mkdtemp(join(tmpdir(), 'agentmeter-sessions-'));
     await core.createNamespace({
-      body: { metadata: { name: NAMESPACE, labels: { 'agentmeter.dev/test-run': RUN } } },
+      body: {
+        metadata: {
+          name: NAMESPACE,
+          labels: { 'agentmeter.dev/test-run': RUN, 'example.com/team': 'red' },
+        },
+      },
     });
     await createCostPolicy(custom, POLICY, {
       // Highest priority: other suites' policies on the shared apiserver never win here.
@@ -338,8 +347,15 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
           { model: 'llama-3.1-8b', inputPerMillion: '0.0125', outputPerMillion: '0.1875' },
         ],
       },
+      allocation: {
+        tags: [
+          { name: 'team', namespaceLabel: 'example.com/team' },
+          { name: 'cost-center', podLabel: 'example.com/cost-center' },
+          { name: 'agent', spanAttribute: 'gen_ai.agent.name' },
+        ],
+      },
     });
-    await createPod('shared', SHARED_IP);
+    await createPod('shared', SHARED_IP, {}, { 'example.com/cost-center': 'cc-7' });
     await createPod('other', OTHER_IP);
     await createPod('exclusive', null, { 'agentmeter.dev/session-id': 'batch-42' });
 
@@ -371,6 +387,7 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
     const alpha: SentSpan[] = [
       {
         session: 'alpha',
+        agent: 'planner',
         start: at(0),
         end: at(2600, 123_457n),
         model: 'claude-sonnet-4-5',
@@ -380,6 +397,7 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
       },
       {
         session: 'alpha',
+        agent: 'critic',
         start: at(3000, 7n),
         end: at(3400),
         model: 'claude-sonnet-4-5',
@@ -392,6 +410,7 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
     const beta: SentSpan[] = [
       {
         session: 'beta',
+        agent: 'coder',
         start: at(800, 999n),
         end: at(1900),
         model: 'llama-3.1-8b',
@@ -401,6 +420,7 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
       },
       {
         session: 'beta',
+        agent: 'coder',
         start: at(1850),
         end: at(2250, 11n),
         model: 'llama-3.1-8b',
@@ -623,6 +643,39 @@ describe('sessions end to end: shared pod split, tokens, spoofing, exclusive pod
       JSON.stringify(a) < JSON.stringify(b) ? -1 : 1;
     // Each call once: the retried export of alpha added none.
     expect(got.sort(order)).toEqual(expected.sort(order));
+  });
+
+  it('records the allocation tags as measured: labels on usage and calls, span attributes on calls', () => {
+    const labels = { 'cost-center': 'cc-7', team: 'red' };
+    const shared = podEntries('shared').filter((e) => e.priced);
+    expect(shared.length).toBeGreaterThan(0);
+    for (const entry of shared) expect(entry.tags).toEqual(labels);
+    // The exclusive pod has no cost-center label: no value, no tag.
+    for (const entry of podEntries('exclusive').filter((e) => e.priced)) {
+      expect(entry.tags).toEqual({ team: 'red' });
+    }
+    // Each call's entry carries its span's agent; alpha's two agents got an entry each.
+    const agentOf = new Map(
+      sent
+        .filter((s) => s.model !== undefined)
+        .map((s) => [`${key(s.session)} ${s.input}`, s.agent]),
+    );
+    const seen: string[] = [];
+    for (const entry of callEntries()) {
+      for (const call of entry.calls) {
+        const agent = agentOf.get(`${sessionKey(entry.session)} ${call.tokens?.input}`);
+        expect(entry.tags).toEqual(agent === undefined ? labels : { agent, ...labels });
+        seen.push(`${sessionKey(entry.session)} ${agent ?? '-'}`);
+      }
+    }
+    expect(new Set(seen)).toEqual(
+      new Set([
+        key('alpha') + ' planner',
+        key('alpha') + ' critic',
+        key('beta') + ' coder',
+        key('gamma') + ' -',
+      ]),
+    );
   });
 
   it('spans from a source that is not the claimed pod are rejected and move no cost', () => {

@@ -12,12 +12,14 @@ import {
   CURRENCY,
   DNS_LABEL_PATTERN,
   API_HOST_RATE_PATTERN,
+  LABEL_KEY_INPUT,
   LABEL_SELECTOR,
   MONEY,
   MONEY_INPUT,
   MONEY_RULE,
   TIMESTAMP,
 } from '../schema/common.ts';
+import { FIELD_MAX_LENGTH, MAX_ENTRY_TAGS, TAG_NAME_PATTERN_SOURCE } from '../ledger/limits.ts';
 import type { SchemaNode } from '../schema/from-schema.ts';
 import { TIME_ZONES } from './time-zones.ts';
 
@@ -387,6 +389,72 @@ const guard = {
   ],
 } as const satisfies SchemaNode;
 
+/** Every tag may have a value in an entry, so the ledger's bound is the policy's. */
+export const MAX_ALLOCATION_TAGS = MAX_ENTRY_TAGS;
+export const SPAN_ATTRIBUTE_KEY_MAX_LENGTH = 128;
+
+const allocationTag = {
+  type: 'object',
+  description:
+    'A cost-center tag: its value for an entry is read, when the agent measures it, from exactly one source.',
+  required: ['name'],
+  properties: {
+    name: {
+      type: 'string',
+      description: 'Name of the tag, unique within the policy, e.g. team or cost-center.',
+      minLength: 1,
+      maxLength: FIELD_MAX_LENGTH.tagName,
+      'x-kubernetes-validations': [
+        {
+          rule: `self.matches('${TAG_NAME_PATTERN_SOURCE}')`,
+          message:
+            'tag name must be lowercase letters, digits, "-", "_" and ".", starting with a letter and ending with a letter or digit',
+        },
+      ],
+    },
+    namespaceLabel: {
+      ...LABEL_KEY_INPUT,
+      description: "The value of this label of the pod's namespace.",
+    },
+    podLabel: { ...LABEL_KEY_INPUT, description: 'The value of this label of the pod.' },
+    spanAttribute: {
+      type: 'string',
+      description:
+        'The value of this attribute of the span a call came from (its resource attribute when the span has none), e.g. gen_ai.agent.name. Applies to calls; infrastructure usage has no span.',
+      minLength: 1,
+      maxLength: SPAN_ATTRIBUTE_KEY_MAX_LENGTH,
+      'x-kubernetes-validations': [
+        {
+          rule: "self.matches('^[!-~]+$')",
+          message: 'spanAttribute must be printable ASCII without spaces',
+        },
+      ],
+    },
+  },
+  'x-kubernetes-validations': [
+    {
+      rule: '(has(self.namespaceLabel) ? 1 : 0) + (has(self.podLabel) ? 1 : 0) + (has(self.spanAttribute) ? 1 : 0) == 1',
+      message: 'a tag sets exactly one of namespaceLabel, podLabel or spanAttribute',
+    },
+  ],
+} as const satisfies SchemaNode;
+
+const allocation = {
+  type: 'object',
+  description:
+    'Cost centers: tags the agent records in every entry it prices with this policy, with their values at measurement time, so reports group by them (agentmeter report --by tag:NAME).',
+  properties: {
+    tags: {
+      type: 'array',
+      description: `Allocation tags (at most ${MAX_ALLOCATION_TAGS}), each with a unique name.`,
+      maxItems: MAX_ALLOCATION_TAGS,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+      items: allocationTag,
+    },
+  },
+} as const satisfies SchemaNode;
+
 export const costPolicySpecSchema = {
   type: 'object',
   description: 'Rates and budgets for the pods selected by the policy.',
@@ -431,6 +499,7 @@ export const costPolicySpecSchema = {
       'x-kubernetes-list-map-keys': ['name'],
       items: guard,
     },
+    allocation,
   },
   'x-kubernetes-validations': [
     {

@@ -115,6 +115,20 @@ export interface Guard {
   action?: GuardAction;
 }
 
+/** A cost-center tag; exactly one of namespaceLabel, podLabel and spanAttribute is set. */
+export interface AllocationTag {
+  /** Lowercase letters, digits, "-", "_" and "."; unique within the policy. */
+  name: string;
+  namespaceLabel?: string;
+  podLabel?: string;
+  spanAttribute?: string;
+}
+
+export interface Allocation {
+  /** At most MAX_ALLOCATION_TAGS. */
+  tags?: AllocationTag[];
+}
+
 export interface CostPolicySpec {
   selector?: CostPolicySelector;
   /** 0 to 1000, default 0; the highest wins, ties go to the name that sorts first. */
@@ -124,6 +138,7 @@ export interface CostPolicySpec {
   rates: Rates;
   budgets?: Budget[];
   guards?: Guard[];
+  allocation?: Allocation;
 }
 
 export interface ScopeSpend {

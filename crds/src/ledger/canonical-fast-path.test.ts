@@ -4,7 +4,7 @@ import { canonicalSplit } from './canonical.ts';
 import { canonicalSplitFast } from './canonical-fast-path.ts';
 import { sealEntryLine } from './chain.ts';
 import { callsBody as callsBody_, draft, podUsage, sampleBodies } from './fixtures.ts';
-import { FIELD_MAX_LENGTH } from './limits.ts';
+import { FIELD_MAX_LENGTH, MAX_ENTRY_TAGS } from './limits.ts';
 import { parseEntry } from './parse.ts';
 import { GENESIS_PREV } from './types.ts';
 import { REQUIRED_USAGE_KEYS } from './usage.ts';
@@ -69,6 +69,23 @@ const envelope = fc
     if (e.bootId !== undefined) out.bootId = e.bootId;
     return out;
   });
+
+/** Allocation tags, sorted by name as the agent writes them; absent in most entries. */
+const tags = fc.option(
+  fc
+    .uniqueArray(fc.constantFrom('a', 'cost-center', 'gen_ai.agent.name', 'team', 'z9'), {
+      minLength: 1,
+      maxLength: 5,
+    })
+    .chain((names) =>
+      fc
+        .tuple(...names.map(() => anyText(256)))
+        .map((values) => Object.fromEntries(names.sort().map((name, i) => [name, values[i]]))),
+    ),
+  { nil: undefined },
+);
+const withTags = (body: fc.Arbitrary<Json>): fc.Arbitrary<Json> =>
+  fc.tuple(body, tags).map(([b, t]) => (t === undefined ? b : { ...b, tags: t }));
 
 const podUsageBody = fc
   .record({
@@ -263,7 +280,18 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     op: fc.constant('add' as const),
     pick,
     // 'zz!' sorts after every counter name, so only the name check can refuse it.
-    key: fc.constantFrom('gpu', 'extra', 'hash', 'bootId', 'workload', 'v', '0', 'zz!'),
+    key: fc.constantFrom(
+      'gpu',
+      'extra',
+      'hash',
+      'bootId',
+      'workload',
+      'v',
+      '0',
+      'zz!',
+      'tags',
+      'Team',
+    ),
     value: fc.oneof(decimal, oddValue),
   }),
 );
@@ -303,7 +331,7 @@ function agrees(record: Json): boolean {
 }
 
 const entry = fc
-  .tuple(envelope, fc.oneof(podUsageBody, checkpointBody, callsBody))
+  .tuple(envelope, fc.oneof(withTags(podUsageBody), checkpointBody, withTags(callsBody)))
   .map(([e, b]) => ({
     ...b,
     ...e,
@@ -315,11 +343,15 @@ describe('canonicalSplitFast', () => {
       fc.property(entry, fc.boolean(), (record, reverse) => {
         const input = reverse ? (reversed(record) as Json) : record;
         // Checkpoint counters out of order are left to the generic path, which sorts them.
-        const unsortedCounters =
+        // So are tags out of order.
+        const unsorted =
           reverse &&
-          record.kind === 'checkpoint' &&
-          (record.cgroups as { counters: Json }[]).some((c) => Object.keys(c.counters).length > 1);
-        expect(agrees(input)).toBe(!unsortedCounters);
+          ((record.kind === 'checkpoint' &&
+            (record.cgroups as { counters: Json }[]).some(
+              (c) => Object.keys(c.counters).length > 1,
+            )) ||
+            (record.tags !== undefined && Object.keys(record.tags as Json).length > 1));
+        expect(agrees(input)).toBe(!unsorted);
       }),
       { numRuns: 400 },
     );
@@ -384,6 +416,26 @@ describe('canonicalSplitFast', () => {
     }
   });
 
+  it('refuses the tags parseEntry refuses, and leaves unsorted ones to the generic path', () => {
+    const valid: Json = {
+      ...sealEntryLine(draft({ ...callsBody_(), tags: { a: '1', team: 'red' } }), GENESIS_PREV, 1n)
+        .entry,
+      hash: undefined,
+    };
+    expect(agrees(valid)).toBe(true);
+    const tooMany = Object.fromEntries(
+      Array.from({ length: MAX_ENTRY_TAGS + 1 }, (_, i) => [`t${i}`, 'v']),
+    );
+    for (const tags of [{}, { Team: 'red' }, { team: '' }, { team: 1 }, { '-a': 'x' }, tooMany]) {
+      const record = { ...valid, tags };
+      expect(canonicalSplitFast(record), JSON.stringify(tags)).toBeUndefined();
+      expect(() => parseEntry({ ...record, hash: 'f'.repeat(64) })).toThrow();
+    }
+    const unsorted = { ...valid, tags: { team: 'red', a: '1' } };
+    expect(canonicalSplitFast(unsorted)).toBeUndefined();
+    expect(() => parseEntry({ ...unsorted, hash: 'f'.repeat(64) })).not.toThrow();
+  });
+
   it('leaves other kinds and GPU rows to the generic path', () => {
     const gpuPod = podUsage(2, {
       gpu: [{ model: 'NVIDIA A100-SXM4-40GB', allocatedUs: '7', activeUs: '3' }],
@@ -425,6 +477,7 @@ describe('canonicalSplitFast', () => {
       },
       priced: true,
       flags: ['a'],
+      tags: { team: 'red' },
       hash: undefined,
     };
     const checkpoint: Json = {
@@ -471,6 +524,7 @@ describe('canonicalSplitFast', () => {
       [pod, 'shares.0.session.id', 'sessionId'],
       [pod, 'cost.policy.name', 'name'],
       [pod, 'flags.0', 'default'],
+      [pod, 'tags.team', 'tagValue'],
       [checkpoint, 'cgroups.0.key', 'cgroupKey'],
       [checkpoint, 'cgroups.0.podUid', 'podUid'],
     ];

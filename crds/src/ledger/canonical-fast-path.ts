@@ -1,5 +1,5 @@
 import { isCurrencyCode } from '../money/currencies.ts';
-import { FIELD_MAX_LENGTH as MAX, MAX_CALLS_PER_ENTRY } from './limits.ts';
+import { FIELD_MAX_LENGTH as MAX, MAX_CALLS_PER_ENTRY, MAX_ENTRY_TAGS } from './limits.ts';
 import {
   API_HOST_PATTERN,
   ARGS_HASH_PATTERN,
@@ -8,7 +8,13 @@ import {
   SPAN_ID_PATTERN,
   TRACE_ID_PATTERN,
 } from './parse-calls.ts';
-import { FLAG_PATTERN, HASH_PATTERN, NAME_KEY_PATTERN, isDecimalText } from './fields.ts';
+import {
+  FLAG_PATTERN,
+  HASH_PATTERN,
+  NAME_KEY_PATTERN,
+  TAG_NAME_PATTERN,
+  isDecimalText,
+} from './fields.ts';
 import { POD_QOS_CLASSES } from './types.ts';
 import type { PodQos } from './types.ts';
 import { REQUIRED_USAGE_KEYS, USAGE_KEYS } from './usage.ts';
@@ -92,6 +98,7 @@ function podUsage(record: Fields, e: Envelope): [string, string] | undefined {
   const pod = podJson(own(record, 'pod'));
   const priced = own(record, 'priced');
   const shares = sharesJson(own(record, 'shares'));
+  const tags = optionalTags(own(record, 'tags'));
   const tick = text(own(record, 'tick'), MAX.tick);
   const usage = usageJson(own(record, 'usage'));
   if (
@@ -100,17 +107,19 @@ function podUsage(record: Fields, e: Envelope): [string, string] | undefined {
     pod === undefined ||
     priced !== (costValue !== null) ||
     shares === undefined ||
+    tags === undefined ||
     tick === undefined ||
     usage === undefined ||
-    // cost, flags, pod, priced, shares, tick, usage: a GPU pod's `gpu` takes the generic path.
-    Object.keys(record).length !== e.members + 7
+    // cost, flags, pod, priced, shares, tick, usage (and tags): a GPU pod's `gpu` takes the
+    // generic path.
+    Object.keys(record).length !== e.members + 7 + tags.members
   ) {
     return undefined;
   }
   return [
     `${e.head},"cost":${cost},"flags":${flags}`,
     `"kind":"pod-usage","node":${e.node},"pod":${pod},"prev":"${e.prev}","priced":${String(priced)},` +
-      `"seq":"${e.seq}","shares":${shares},"tick":${tick},"time":${e.time},"usage":${usage},"v":1`,
+      `"seq":"${e.seq}","shares":${shares}${tags.json},"tick":${tick},"time":${e.time},"usage":${usage},"v":1`,
   ];
 }
 
@@ -134,6 +143,7 @@ function calls(record: Fields, e: Envelope): [string, string] | undefined {
   const list = callListJson(own(record, 'calls'), costValue !== null);
   const pod = spanPodJson(own(record, 'pod'));
   const session = sessionJson(own(record, 'session'));
+  const tags = optionalTags(own(record, 'tags'));
   const tick = text(own(record, 'tick'), MAX.tick);
   if (
     cost === undefined ||
@@ -141,16 +151,17 @@ function calls(record: Fields, e: Envelope): [string, string] | undefined {
     pod === undefined ||
     priced !== (costValue !== null) ||
     session === undefined ||
+    tags === undefined ||
     tick === undefined ||
-    // calls, cost, pod, priced, session, tick.
-    Object.keys(record).length !== e.members + 6
+    // calls, cost, pod, priced, session, tick (and tags).
+    Object.keys(record).length !== e.members + 6 + tags.members
   ) {
     return undefined;
   }
   return [
     `${e.head},"calls":${list},"cost":${cost}`,
     `"kind":"calls","node":${e.node},"pod":${pod},"prev":"${e.prev}","priced":${String(priced)},` +
-      `"seq":"${e.seq}","session":${session.json},"tick":${tick},"time":${e.time},"v":1`,
+      `"seq":"${e.seq}","session":${session.json}${tags.json},"tick":${tick},"time":${e.time},"v":1`,
   ];
 }
 
@@ -402,6 +413,30 @@ function countersJson(value: unknown): string | undefined {
     out += `${i === 0 ? '' : ','}"${name}":"${item}"`;
   }
   return `{${out}}`;
+}
+
+/**
+ * The `,"tags":{…}` member and its count (nothing and 0 when absent): 1..MAX_ENTRY_TAGS tags in
+ * strictly increasing name order (otherwise undefined, and the generic path sorts them).
+ */
+function optionalTags(value: unknown): { json: string; members: number } | undefined {
+  if (value === undefined) return { json: '', members: 0 };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const tags = value as Fields;
+  const names = Object.keys(tags);
+  if (names.length === 0 || names.length > MAX_ENTRY_TAGS) return undefined;
+  let out = '';
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    if (i > 0 && (names[i - 1] as string) >= name) return undefined;
+    const json = text(tags[name], MAX.tagValue);
+    if (name.length > MAX.tagName || !TAG_NAME_PATTERN.test(name) || json === undefined) {
+      return undefined;
+    }
+    // Tag names are lowercase letters, digits and `-_.`: nothing to escape.
+    out += `${i === 0 ? '' : ','}"${name}":${json}`;
+  }
+  return { json: `,"tags":{${out}}`, members: 1 };
 }
 
 /** The pod of a tokens or calls entry: uid, namespace and name only. */

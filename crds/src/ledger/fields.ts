@@ -1,7 +1,7 @@
 import { CounterParseError } from '../units/errors.ts';
 import { U64_MAX, parseCounter } from '../units/counter.ts';
 import { LedgerFormatError, describeValue } from './errors.ts';
-import { FIELD_MAX_LENGTH as MAX } from './limits.ts';
+import { FIELD_MAX_LENGTH as MAX, TAG_NAME_PATTERN_SOURCE } from './limits.ts';
 
 /** Strict field readers shared by parseEntry and the wire converters; each names the JSON path. */
 
@@ -125,3 +125,5 @@ export const HASH_PATTERN = /^[0-9a-f]{64}$/;
 export const FLAG_PATTERN = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 /** Names of checkpoint counters and marker details. */
 export const NAME_KEY_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
+/** Allocation tag names (CostPolicy spec.allocation.tags). */
+export const TAG_NAME_PATTERN = new RegExp(TAG_NAME_PATTERN_SOURCE);

@@ -28,7 +28,12 @@ export {
   SPAN_ID_PATTERN,
   TRACE_ID_PATTERN,
 } from './parse-calls.ts';
-export { FIELD_MAX_LENGTH, MAX_CALLS_PER_ENTRY } from './limits.ts';
+export {
+  FIELD_MAX_LENGTH,
+  MAX_CALLS_PER_ENTRY,
+  MAX_ENTRY_TAGS,
+  TAG_NAME_PATTERN_SOURCE,
+} from './limits.ts';
 export { SEQ_PATTERN, parseSeq, positionToWire } from './position.ts';
 export {
   CALL_KINDS,
@@ -52,6 +57,7 @@ export type {
   CheckpointEntry,
   EntryEnvelope,
   EntryIdentity,
+  EntryTags,
   GpuDeviceUsage,
   GpuModelUsage,
   LedgerBody,

@@ -32,6 +32,9 @@ export const FIELD_MAX_LENGTH = {
   errorType: 256,
   /** A rate key: a model, '*', a tool name or a host pattern (`*.` + a DNS name). */
   callRate: 256,
+  /** Allocation tags (CostPolicy spec.allocation.tags): a name, and the value recorded. */
+  tagName: 63,
+  tagValue: 256,
   /** Any other string: flags among them. */
   default: 1024,
   currency: 3,
@@ -43,3 +46,10 @@ export const FIELD_MAX_LENGTH = {
  * entries.
  */
 export const MAX_CALLS_PER_ENTRY = 4096;
+
+/** The most allocation tags one entry may carry (CostPolicy spec.allocation.tags' bound). */
+export const MAX_ENTRY_TAGS = 16;
+
+/** An allocation tag's name, as the CostPolicy CRD checks it: it starts with a letter, because
+ * canonical JSON refuses integer-like member names (their order in an object is not insertion). */
+export const TAG_NAME_PATTERN_SOURCE = '^[a-z]([-_.a-z0-9]*[a-z0-9])?$';

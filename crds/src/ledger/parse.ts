@@ -1,11 +1,12 @@
 import { isCurrencyCode } from '../money/currencies.ts';
-import { FIELD_MAX_LENGTH as MAX } from './limits.ts';
+import { FIELD_MAX_LENGTH as MAX, MAX_ENTRY_TAGS } from './limits.ts';
 import { parseSeq } from './position.ts';
 import { LedgerFormatError, describeValue } from './errors.ts';
 import {
   FLAG_PATTERN,
   HASH_PATTERN,
   NAME_KEY_PATTERN,
+  TAG_NAME_PATTERN,
   array,
   boolean,
   checkDecimal,
@@ -34,10 +35,10 @@ import type { WireUsage } from './usage.ts';
 const ENVELOPE_REQUIRED = ['v', 'seq', 'prev', 'batch', 'hash', 'node', 'agentId', 'time', 'kind'];
 const ENVELOPE_OPTIONAL = ['bootId'];
 const BODY_OPTIONAL: Readonly<Record<LedgerBody['kind'], readonly string[]>> = {
-  'pod-usage': ['gpu'],
+  'pod-usage': ['gpu', 'tags'],
   'node-usage': ['gpuUnattributed'],
-  tokens: [],
-  calls: [],
+  tokens: ['tags'],
+  calls: ['tags'],
   checkpoint: [],
   marker: [],
 };
@@ -128,6 +129,7 @@ function parseObject(obj: JsonObject): LedgerEntry {
     throw new LedgerFormatError('$.time', 'invalid-value', 'start is after end');
   }
 
+  if (obj.tags !== undefined) entryTags(obj.tags);
   switch (kind) {
     case 'pod-usage':
       parsePodUsage(obj);
@@ -149,6 +151,25 @@ function parseObject(obj: JsonObject): LedgerEntry {
       break;
   }
   return obj as unknown as LedgerEntry;
+}
+
+/** 1..MAX_ENTRY_TAGS tags: a writer leaves the member out when it has none. */
+function entryTags(value: unknown): void {
+  const tags = object(value, '$.tags');
+  const names = Object.keys(tags);
+  if (names.length === 0 || names.length > MAX_ENTRY_TAGS) {
+    throw new LedgerFormatError('$.tags', 'invalid-value', `1..${MAX_ENTRY_TAGS} tags`);
+  }
+  for (const name of names) {
+    if (name.length > MAX.tagName || !TAG_NAME_PATTERN.test(name)) {
+      throw new LedgerFormatError(
+        '$.tags',
+        'invalid-value',
+        `${describeValue(name)} is not a tag name`,
+      );
+    }
+    string(tags[name], `$.tags.${name}`, MAX.tagValue);
+  }
 }
 
 function wireUsage(value: unknown, path: string): WireUsage {

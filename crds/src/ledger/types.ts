@@ -98,6 +98,13 @@ interface BodyBase {
   readonly time: TimeRange;
 }
 
+/**
+ * Allocation tag name → value, as the agent read them when it measured the entry (the pricing
+ * policy's spec.allocation.tags). A tag without a value at the time is left out, and so is the
+ * whole member when no tag has one (and in entries written before agents recorded tags).
+ */
+export type EntryTags = Readonly<Record<string, string>>;
+
 /** GPU time on one device model (or MIG profile), so CostPolicy per-model rates can price it. */
 export interface GpuModelUsage {
   readonly model: string;
@@ -130,6 +137,8 @@ export interface PodUsageBody extends BodyBase {
   readonly flags: readonly string[];
   /** Per-model split of `usage.gpuAllocatedUs`/`gpuActiveUs`; present on GPU pods only. */
   readonly gpu?: readonly GpuModelUsage[];
+  /** The namespace- and pod-label tags of the pricing policy. */
+  readonly tags?: EntryTags;
 }
 
 /** The node over one tick, so node conservation is checkable from the ledger alone. */
@@ -176,6 +185,7 @@ export interface TokensBody extends BodyBase {
   readonly models: readonly ModelTokens[];
   readonly cost: TokenCost | null;
   readonly priced: boolean;
+  readonly tags?: EntryTags;
 }
 
 /** What a leaf call is: a model (LLM) call, a tool call, or a priced external API call. */
@@ -256,6 +266,8 @@ export interface CallsBody extends BodyBase {
   /** totalNano = Σ costNano of the priced calls; null when no policy priced the calls. */
   readonly cost: TokenCost | null;
   readonly priced: boolean;
+  /** The pricing policy's tags; span-attribute tags are the same for every call of the entry. */
+  readonly tags?: EntryTags;
 }
 
 /** Cumulative counters of one cgroup (or of the node itself, podUid null) as last read. */

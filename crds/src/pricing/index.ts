@@ -30,3 +30,5 @@ export { policySelects, selectPolicy } from './select-policy.ts';
 export type { PodIdentity } from './select-policy.ts';
 export { matchesLabelSelector } from './selector.ts';
 export type { Labels } from './selector.ts';
+export { labelTags, mergeTags, sortedTags, spanTags, tagValue } from './allocation-tags.ts';
+export type { SpanTag } from './allocation-tags.ts';

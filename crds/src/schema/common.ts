@@ -87,6 +87,15 @@ const LABEL_VALUE = {
   ],
 } as const satisfies SchemaNode;
 
+/** A label key people write. */
+export const LABEL_KEY_INPUT = {
+  type: 'string',
+  maxLength: LABEL_KEY_MAX_LENGTH,
+  'x-kubernetes-validations': [
+    { rule: `self.matches('${LABEL_KEY_PATTERN}')`, message: LABEL_KEY_MESSAGE },
+  ],
+} as const satisfies SchemaNode;
+
 /** metav1.LabelSelector, bounded so CEL rules over it stay cheap. */
 export const LABEL_SELECTOR = {
   type: 'object',
@@ -112,13 +121,7 @@ export const LABEL_SELECTOR = {
         type: 'object',
         required: ['key', 'operator'],
         properties: {
-          key: {
-            type: 'string',
-            maxLength: LABEL_KEY_MAX_LENGTH,
-            'x-kubernetes-validations': [
-              { rule: `self.matches('${LABEL_KEY_PATTERN}')`, message: LABEL_KEY_MESSAGE },
-            ],
-          },
+          key: LABEL_KEY_INPUT,
           operator: { type: 'string', enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] },
           values: {
             type: 'array',

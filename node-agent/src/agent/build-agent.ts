@@ -134,6 +134,7 @@ async function compose(
     log: componentLogger(log, 'otlp'),
     refusals,
     apiHostFor: (meta, host) => pricer.apiHostFor(meta, host),
+    spanTagsFor: (meta) => pricer.spanTagsFor(meta),
   });
   // Before any span is received: a retry of a call written before a restart stays a duplicate.
   const rebuilt = await rebuildDedupe(ledger, sessions.dedupe, wallNs());

@@ -3,7 +3,7 @@
 // gives the whole pod to one session from the moment it is seen (from its birth when the pod was
 // created with it), never before.
 import express, { type Express } from 'express';
-import type { Usage } from '@agentmeter/crds';
+import type { SpanTag, Usage } from '@agentmeter/crds';
 import { CallCollector, CallDedupe } from '../calls/index.ts';
 import type { AgentConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -56,8 +56,10 @@ export function wireSessions(options: {
   readonly refusals: RefusalMetrics;
   /** The host pattern the pod's policy prices `host` by, or null. */
   readonly apiHostFor: (meta: PodMeta, host: string) => string | null;
+  /** The span-attribute allocation tags of the pod's policy; none when left out. */
+  readonly spanTagsFor?: (meta: PodMeta) => readonly SpanTag[];
 }): Sessions {
-  const { config, pods, clock, log, refusals, apiHostFor } = options;
+  const { config, pods, clock, log, refusals, apiHostFor, spanTagsFor } = options;
   // The batcher holds ticks for the watermark itself; the settlement splits when it is asked.
   const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
   const calls = new CallCollector();
@@ -77,6 +79,10 @@ export function wireSessions(options: {
     apiHosts: (uid) => {
       const meta = pods.byUid(uid);
       return (host) => (meta === undefined ? null : apiHostFor(meta, host));
+    },
+    spanTags: (uid) => {
+      const meta = pods.byUid(uid);
+      return meta === undefined || spanTagsFor === undefined ? [] : spanTagsFor(meta);
     },
     clock,
     trustedSource: trustedSources(config.trustedProxies),

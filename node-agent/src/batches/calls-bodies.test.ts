@@ -40,3 +40,57 @@ describe('callsBodies', () => {
     expect(JSON.stringify(bodies)).toContain(`"argsHash":"${HASH}"`);
   });
 });
+
+describe('callsBodies allocation tags', () => {
+  const pricing = {
+    ref: {
+      policy: { name: 'p', generation: '3' },
+      currency: 'USD',
+      tags: { team: 'red' },
+    },
+    price: () => ({ costNano: 5n, rate: 'search', unpriced: null }),
+  };
+  const tagged = (spanId: string, agent: string | undefined): CallDraft => ({
+    ...toolCall(spanId, null),
+    ...(agent === undefined ? {} : { spanTags: { agent } }),
+  });
+
+  it("writes one entry per span-tag set, each with the policy's label tags, totals per entry", () => {
+    const { records, bodies } = callsBodies(
+      '1',
+      { start: '0', end: '1' },
+      { uid: 'u', namespace: 'ns', name: 'p' },
+      { namespace: 'ns', id: 's' },
+      [
+        tagged('1'.repeat(16), 'planner'),
+        tagged('2'.repeat(16), 'coder'),
+        tagged('3'.repeat(16), 'planner'),
+        tagged('4'.repeat(16), undefined),
+      ],
+      pricing,
+    );
+    expect(records).toHaveLength(4);
+    expect(bodies.map((b) => [b.tags, b.calls.map((c) => c.spanId[0]), b.cost?.totalNano])).toEqual(
+      [
+        [{ agent: 'planner', team: 'red' }, ['1', '3'], '10'],
+        [{ agent: 'coder', team: 'red' }, ['2'], '5'],
+        [{ team: 'red' }, ['4'], '5'],
+      ],
+    );
+    // Name order, as the ledger writer's fast path expects.
+    expect(Object.keys(bodies[0]?.tags ?? {})).toEqual(['agent', 'team']);
+  });
+
+  it('records no tags for calls no policy priced', () => {
+    const { bodies } = callsBodies(
+      '1',
+      { start: '0', end: '1' },
+      { uid: 'u', namespace: 'ns', name: 'p' },
+      null,
+      [tagged('1'.repeat(16), 'planner')],
+      null,
+    );
+    expect(bodies).toHaveLength(1);
+    expect(bodies[0]).not.toHaveProperty('tags');
+  });
+});

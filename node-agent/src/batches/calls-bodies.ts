@@ -3,11 +3,13 @@
 // call with no rate is recorded unpriced with the reason: never silently free.
 import {
   MAX_CALLS_PER_ENTRY,
+  mergeTags,
   type CallPrice,
   type CallRecord,
   type CallsBody,
   type CallTool,
   type CallUsage,
+  type EntryTags,
   type SessionRef,
   type TimeRange,
 } from '@agentmeter/crds';
@@ -75,7 +77,11 @@ export function callUsage(call: CallDraft): CallUsage {
   };
 }
 
-/** The group's priced records, in start order, and its entries of at most MAX_CALLS_PER_ENTRY. */
+/**
+ * The group's priced records, in start order, and its entries of at most MAX_CALLS_PER_ENTRY.
+ * Calls whose span-attribute tags differ go to different entries, so each entry's tags are true
+ * of all its calls; an unpriced group records no tags (tags are a policy's).
+ */
 export function callsBodies(
   tick: string,
   time: TimeRange,
@@ -84,31 +90,46 @@ export function callsBodies(
   drafts: readonly CallDraft[],
   pricing: CallPricing | null,
 ): { records: CallRecord[]; bodies: CallsBody[] } {
-  const records = [...drafts]
-    .sort(byStart)
-    .map((d) => callRecord(d, pricing === null ? NO_POLICY : pricing.price(callUsage(d))));
+  const sorted = [...drafts].sort(byStart);
+  const records = sorted.map((d) =>
+    callRecord(d, pricing === null ? NO_POLICY : pricing.price(callUsage(d))),
+  );
+  const byTags = new Map<string, { tags: EntryTags | undefined; calls: CallRecord[] }>();
+  sorted.forEach((draft, i) => {
+    const tags = pricing === null ? undefined : mergeTags(pricing.ref.tags, draft.spanTags);
+    const key = JSON.stringify(tags ?? {});
+    let group = byTags.get(key);
+    if (group === undefined) {
+      group = { tags, calls: [] };
+      byTags.set(key, group);
+    }
+    group.calls.push(records[i] as CallRecord);
+  });
   const bodies: CallsBody[] = [];
-  for (let i = 0; i < records.length; i += MAX_CALLS_PER_ENTRY) {
-    const calls = records.slice(i, i + MAX_CALLS_PER_ENTRY);
-    let totalNano = 0n;
-    for (const c of calls) if (c.costNano !== null) totalNano += BigInt(c.costNano);
-    bodies.push({
-      kind: 'calls',
-      tick,
-      time,
-      session,
-      pod: { uid: pod.uid, namespace: pod.namespace, name: pod.name },
-      calls,
-      cost:
-        pricing === null
-          ? null
-          : {
-              currency: pricing.ref.currency,
-              policy: pricing.ref.policy,
-              totalNano: totalNano.toString(),
-            },
-      priced: pricing !== null,
-    });
+  for (const group of byTags.values()) {
+    for (let i = 0; i < group.calls.length; i += MAX_CALLS_PER_ENTRY) {
+      const calls = group.calls.slice(i, i + MAX_CALLS_PER_ENTRY);
+      let totalNano = 0n;
+      for (const c of calls) if (c.costNano !== null) totalNano += BigInt(c.costNano);
+      bodies.push({
+        kind: 'calls',
+        tick,
+        time,
+        session,
+        pod: { uid: pod.uid, namespace: pod.namespace, name: pod.name },
+        calls,
+        cost:
+          pricing === null
+            ? null
+            : {
+                currency: pricing.ref.currency,
+                policy: pricing.ref.policy,
+                totalNano: totalNano.toString(),
+              },
+        priced: pricing !== null,
+        ...(group.tags === undefined ? {} : { tags: group.tags }),
+      });
+    }
   }
   return { records, bodies };
 }

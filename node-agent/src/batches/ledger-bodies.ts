@@ -2,6 +2,7 @@
 // node-usage entry, and the checkpoint that closes the batch (invariant 3).
 import {
   usageToWire,
+  type EntryTags,
   type GpuDeviceUsage,
   type GpuModelUsage,
   type LedgerBody,
@@ -27,6 +28,8 @@ export interface PodEntryInput {
   readonly flags: readonly string[];
   /** Per-model rows of the pod's GPU time (GPU pods only). */
   readonly gpu?: readonly GpuModelUsage[];
+  /** The pricing policy's label tags as they were when the usage was measured. */
+  readonly tags?: EntryTags | undefined;
 }
 
 export function podUsageBody(tick: string, time: TimeRange, input: PodEntryInput): PodUsageBody {
@@ -51,6 +54,7 @@ export function podUsageBody(tick: string, time: TimeRange, input: PodEntryInput
     priced: cost !== null,
     flags: [...input.flags].sort(),
     ...(input.gpu === undefined || input.gpu.length === 0 ? {} : { gpu: input.gpu }),
+    ...(input.tags === undefined ? {} : { tags: input.tags }),
   };
 }
 

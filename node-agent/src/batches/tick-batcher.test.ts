@@ -4,6 +4,7 @@ import {
   decodeEntry,
   sealEntryLine,
   zeroUsage,
+  type LedgerBody,
   type Usage,
 } from '@agentmeter/crds';
 import { describe, expect, it } from 'vitest';
@@ -71,7 +72,7 @@ function measured(n: bigint, cpuNs: bigint): MeasuredTick {
   };
 }
 
-function batcher(watermarkTicks: number) {
+function batcher(watermarkTicks: number, ticksPerBatch = 1) {
   const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
   const calls = new CallCollector();
   const s = new TickBatcher({
@@ -80,9 +81,25 @@ function batcher(watermarkTicks: number) {
     pricer,
     podByUid: () => meta,
     watermarkTicks,
+    ticksPerBatch,
     releaseSpans: () => undefined,
   });
   return { s, settlement, calls };
+}
+
+/** Whether the ledger writer seals the body on its fast path. */
+function onFastPath(body: LedgerBody): boolean {
+  const unsealed = {
+    node: 'n',
+    agentId: 'a',
+    ...body,
+    v: 1,
+    seq: '1',
+    prev: GENESIS_PREV,
+    batch: { first: '1', size: '1' },
+    hash: undefined,
+  };
+  return canonicalSplitFast(unsealed) !== undefined;
 }
 
 describe('TickBatcher', () => {
@@ -137,24 +154,31 @@ describe('TickBatcher', () => {
       },
     };
     const [batch] = s.push(withOwner);
-    const kinds = batch?.bodies.map((body) => {
-      const unsealed = {
-        node: 'n',
-        agentId: 'a',
-        ...body,
-        v: 1,
-        seq: '1',
-        prev: GENESIS_PREV,
-        batch: { first: '1', size: '1' },
-        hash: undefined,
-      };
-      return [body.kind, canonicalSplitFast(unsealed) !== undefined];
-    });
+    const kinds = batch?.bodies.map((body) => [body.kind, onFastPath(body)]);
     expect(kinds).toEqual([
       ['pod-usage', true],
       ['node-usage', false],
       ['checkpoint', true],
     ]);
+  });
+
+  it("records the pod's tags as measured, an entry per tag set, on the writer's fast path", () => {
+    const { s } = batcher(0, 2);
+    const tagged = (n: bigint, team: string): MeasuredTick => {
+      const tick = measured(n, 1_000_000_000n);
+      return {
+        ...tick,
+        pods: tick.pods.map((p) => ({ ...p, pricing: { ...ref, tags: { team } } })),
+      };
+    };
+    expect(s.push(tagged(1n, 'red'))).toEqual([]);
+    const [batch] = s.push(tagged(2n, 'blue'));
+    const pods = batch?.bodies.filter((b) => b.kind === 'pod-usage') ?? [];
+    expect(pods.map((b) => [b.tags, b.usage.cpuNs])).toEqual([
+      [{ team: 'red' }, '1000000000'],
+      [{ team: 'blue' }, '1000000000'],
+    ]);
+    expect(pods.map(onFastPath)).toEqual([true, true]);
   });
 
   it('writes each call priced on its own, the entry total their exact sum, in a valid entry', () => {
@@ -269,16 +293,7 @@ describe('TickBatcher', () => {
 
 describe('TickBatcher with a ledger interval of several ticks', () => {
   it('sums the settled ticks of an interval into one batch that still conserves', () => {
-    const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
-    const s = new TickBatcher({
-      settlement,
-      calls: new CallCollector(),
-      pricer,
-      podByUid: () => meta,
-      watermarkTicks: 0,
-      ticksPerBatch: 3,
-      releaseSpans: () => undefined,
-    });
+    const { s, settlement } = batcher(0, 3);
     settlement.recordSpan(meta.uid, 'agents/x', 1_000_000_000n, 2_000_000_000n);
     expect(s.push(measured(1n, 100n))).toEqual([]);
     expect(s.push(measured(2n, 200n))).toEqual([]);

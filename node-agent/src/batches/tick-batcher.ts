@@ -9,6 +9,7 @@ import type {
   CallRecord,
   CallsBody,
   CallUsage,
+  EntryTags,
   GpuDeviceUsage,
   GpuModelUsage,
   LedgerBody,
@@ -35,6 +36,8 @@ export interface MeasuredPod extends PodEntryInput {
 export interface PricingRef {
   readonly policy: { readonly name: string; readonly generation: string };
   readonly currency: string;
+  /** The policy's namespace- and pod-label allocation tags, with their values when measured. */
+  readonly tags?: EntryTags;
 }
 
 export interface Pricer {
@@ -251,8 +254,9 @@ export class TickBatcher {
           ? this.#opts.settlement.pushTick({ podUid: pod.meta.uid, window, usage: pod.usage })
           : [];
       const split = settled[settled.length - 1];
-      // A pod priced by another policy generation mid-interval gets its own entry.
-      const key = `${pod.meta.uid} ${pod.pricing?.policy.name ?? ''}@${pod.pricing?.policy.generation ?? ''}`;
+      // A pod priced by another policy generation, or whose tags changed, mid-interval gets its
+      // own entry.
+      const key = `${pod.meta.uid} ${pod.pricing?.policy.name ?? ''}@${pod.pricing?.policy.generation ?? ''} ${JSON.stringify(pod.pricing?.tags ?? {})}`;
       let acc = group.pods.get(key);
       if (acc === undefined) {
         acc = { pod, usage: {}, flags: new Set(), gpu: undefined, shares: new Map() };
@@ -312,7 +316,7 @@ export class TickBatcher {
           currency: cost?.currency ?? null,
         });
       });
-      return { ...pod, shares: podShares, cost };
+      return { ...pod, shares: podShares, cost, tags: pod.pricing?.tags };
     });
     const calls: BatchCalls[] = [];
     const callBodies: CallsBody[] = [];

@@ -3,7 +3,8 @@
 // a policy prices. Wrapper spans (invoke_agent, …) aggregate their children and are never
 // calls, so nothing is counted twice. Only ids, names, counts, the host and a tool's argument
 // hash are kept: never prompt or response text, tool arguments, URLs or query strings.
-import type { CallKind, CallTokenCounts } from '@agentmeter/crds';
+import { sortedTags, tagValue } from '@agentmeter/crds';
+import type { CallKind, CallTokenCounts, EntryTags, SpanTag } from '@agentmeter/crds';
 import type { Attributes, AttrValue, SpanRecord } from '../otlp/types.ts';
 import { SPAN_KIND_CLIENT, STATUS_CODE_ERROR } from '../otlp/types.ts';
 import { argsHash, type ArgsHashProblem } from './args-hash.ts';
@@ -80,6 +81,8 @@ export interface CallDraft {
   readonly apiHost: string | null;
   readonly tokens: CallTokenCounts | null;
   readonly errorType: string | null;
+  /** Values of the pod's policy's span-attribute allocation tags, read from the span. */
+  readonly spanTags?: EntryTags;
 }
 
 export type CallExtraction =
@@ -235,4 +238,20 @@ export function extractCall(span: SpanRecord, apiHost: ApiHostMatcher): CallExtr
     apiHost: host,
     tokens: null,
   });
+}
+
+/**
+ * The values of span-attribute tags a span carries: its own attribute, else its resource's.
+ * Only string values are tags; undefined when the span carries none of them.
+ */
+export function spanTagValues(span: SpanRecord, tags: readonly SpanTag[]): EntryTags | undefined {
+  if (tags.length === 0) return undefined;
+  const out: [string, string][] = [];
+  for (const tag of tags) {
+    const value = tagValue(
+      span.attributes.get(tag.attribute) ?? span.resourceAttributes.get(tag.attribute),
+    );
+    if (value !== undefined) out.push([tag.name, value]);
+  }
+  return sortedTags(out);
 }

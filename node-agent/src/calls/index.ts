@@ -4,7 +4,7 @@ export { CallCollector, DEFAULT_MAX_PENDING_CALLS } from './collector.ts';
 export type { CallGroup, CallPod } from './collector.ts';
 export { CallDedupe } from './dedupe.ts';
 export type { CallIdentity, Claim } from './dedupe.ts';
-export { extractCall, normaliseHost, spanHost, TOKEN_KEYS } from './extract.ts';
+export { extractCall, normaliseHost, spanHost, spanTagValues, TOKEN_KEYS } from './extract.ts';
 export type { ApiHostMatcher, CallDraft, CallExtraction } from './extract.ts';
 export { MAX_TOKEN_COUNT, tokenCount } from './token-count.ts';
 export type { TokenCountProblem } from './token-count.ts';

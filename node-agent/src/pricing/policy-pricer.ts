@@ -4,16 +4,19 @@
 import {
   COST_POLICY_GVK,
   compilePolicy,
+  labelTags,
   matchApiHost,
   priceCall,
   priceShares,
   selectPolicy,
+  spanTags,
   type CallPrice,
   type CallUsage,
   type CompiledPolicy,
   type CostPolicy,
   type PodCost,
   type SessionRef,
+  type SpanTag,
   type Usage,
 } from '@agentmeter/crds';
 import { Informer, type RestClient } from '@agentmeter/kube-client';
@@ -170,9 +173,12 @@ export class PolicyPricer implements Pricer {
       nsLabels,
     );
     if (policy === null) return null;
+    // Read now, with the usage: a report shows the labels as they were when it was measured.
+    const tags = labelTags(policy.spec.allocation?.tags, meta.labels, nsLabels);
     return {
       policy: { name: policy.name, generation: policy.generation.toString() },
       currency: policy.currency,
+      ...(tags === undefined ? {} : { tags }),
     };
   }
 
@@ -211,6 +217,13 @@ export class PolicyPricer implements Pricer {
     const ref = this.policyFor(meta);
     const policy = ref === null ? undefined : this.#compiledFor(ref);
     return policy === undefined ? null : matchApiHost(policy.rates, host);
+  }
+
+  /** The span-attribute allocation tags of the pod's policy: read from each call's span. */
+  spanTagsFor(meta: PodMeta): SpanTag[] {
+    const ref = this.policyFor(meta);
+    const policy = ref === null ? undefined : this.#compiledFor(ref);
+    return spanTags(policy?.spec.allocation?.tags);
   }
 
   /** Token models some policy prices by name: the allowlist for the `model` metric label. */

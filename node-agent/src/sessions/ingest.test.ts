@@ -431,4 +431,34 @@ describe('SessionIngest', () => {
       ]),
     );
   });
+
+  it("records the pod's policy's span-attribute tags with each call, from the span or its resource", () => {
+    const asked: string[] = [];
+    const ingest = new SessionIngest({
+      pods: directory([podA]),
+      settlement: new Settlement<{ cpuNs: bigint }>(),
+      clock: () => T + 2000n,
+      spanTags: (uid) => {
+        asked.push(uid);
+        return [
+          { name: 'agent', attribute: 'gen_ai.agent.name' },
+          { name: 'tenant', attribute: 'app.tenant' },
+        ];
+      },
+    });
+    const chat = (spanId: string, attrs: Record<string, AttrValue>) =>
+      span({ 'session.id': 's', 'gen_ai.usage.input_tokens': 1n, ...attrs }, { spanId });
+    ingest.accept({ remoteAddress: '10.0.0.1', headers: {} }, [
+      chat('1'.repeat(16), { 'gen_ai.agent.name': 'planner' }),
+      { ...chat('2'.repeat(16), {}), resourceAttributes: new Map([['app.tenant', 'acme']]) },
+      // Not a string, or too long for the ledger: no value rather than a cut one.
+      chat('3'.repeat(16), { 'gen_ai.agent.name': 7n, 'app.tenant': 'x'.repeat(257) }),
+    ]);
+    expect(ingest.calls.drain()[0]?.calls.map((c) => c.spanTags)).toEqual([
+      { agent: 'planner' },
+      { tenant: 'acme' },
+      undefined,
+    ]);
+    expect(asked.every((uid) => uid === 'uid-a')).toBe(true);
+  });
 });

@@ -5,12 +5,14 @@ import {
   CallCollector,
   CallDedupe,
   extractCall,
+  spanTagValues,
   type ApiHostMatcher,
   type ArgsHashProblem,
   type CallDraft,
   type CallPod,
   type TokenCountProblem,
 } from '../calls/index.ts';
+import type { SpanTag } from '@agentmeter/crds';
 import { SinkOverloadedError } from '../otlp/receiver.ts';
 import type { SinkResult, SpanSink, SpanSource } from '../otlp/receiver.ts';
 import { runSteps, STEP_SPANS } from '../otlp/steps.ts';
@@ -85,6 +87,8 @@ export interface SessionIngestOptions<U extends UsageVector<U>> {
   readonly dedupe?: CallDedupe;
   /** Hosts the policy of a pod prices: its HTTP client spans to them are API calls. */
   readonly apiHosts?: (podUid: string) => ApiHostMatcher;
+  /** The span-attribute allocation tags of a pod's policy, recorded with each of its calls. */
+  readonly spanTags?: (podUid: string) => readonly SpanTag[];
   readonly resolver?: SessionResolver;
   readonly clock: () => bigint;
   /** Sources (proxies the admin trusts) whose `k8s.pod.uid` claims are believed; none by default. */
@@ -103,6 +107,7 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
   readonly counters: IngestCounters = zeroIngestCounters();
   readonly #clock: () => bigint;
   readonly #apiHosts: (podUid: string) => ApiHostMatcher;
+  readonly #spanTags: (podUid: string) => readonly SpanTag[];
   /** Claimed calls of spans still waiting for their session. */
   readonly #drafts = new WeakMap<SpanRecord, { call: CallDraft; pod: CallPod }>();
 
@@ -112,6 +117,7 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
     this.calls = options.calls ?? new CallCollector();
     this.dedupe = options.dedupe ?? new CallDedupe({ windowNs: DEFAULT_CALL_DEDUPE_WINDOW_NS });
     this.#apiHosts = options.apiHosts ?? (() => NO_API_HOSTS);
+    this.#spanTags = options.spanTags ?? (() => []);
     this.resolver = options.resolver ?? new SessionResolver();
     this.trustedSource = options.trustedSource ?? (() => false);
     this.#clock = options.clock;
@@ -194,7 +200,8 @@ export class SessionIngest<U extends UsageVector<U>> implements SpanSink {
       const counts = this.counters.argsHashIgnored;
       counts.set(ignored, (counts.get(ignored) ?? 0) + 1);
     }
-    return extracted.call;
+    const spanTags = spanTagValues(span, this.#spanTags(podUid));
+    return spanTags === undefined ? extracted.call : { ...extracted.call, spanTags };
   }
 
   /** Counts the call once: a retry or duplicate of a claimed call is dropped here. */

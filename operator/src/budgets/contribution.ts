@@ -8,7 +8,7 @@ import {
   parseMoney,
   priceNano,
 } from '@agentmeter/crds';
-import type { CallsEntry, LedgerEntry, Rates, TokensEntry } from '@agentmeter/crds';
+import type { CallsEntry, EntryTags, LedgerEntry, Rates, TokensEntry } from '@agentmeter/crds';
 
 /** `tokens` is model calls (and the older per-tick tokens entries); `tools` and `apis` are
  * per-call prices of tool and API calls. */
@@ -42,6 +42,8 @@ export interface Contribution {
   readonly outputTokens: bigint;
   /** The calls entry this came from, for per-call records; null for other kinds. */
   readonly calls: CallsEntry | null;
+  /** The allocation tags the agent recorded in the entry; absent when it recorded none. */
+  readonly tags?: EntryTags;
 }
 
 export interface PolicyIdentity {
@@ -150,6 +152,7 @@ export function contributionOf(entry: LedgerEntry, policy: PolicyIdentity): Cont
     inputTokens: 0n,
     outputTokens: 0n,
     calls: null,
+    ...(entry.tags === undefined ? {} : { tags: entry.tags }),
   };
 }
 
@@ -197,5 +200,6 @@ function spanContribution(
     inputTokens,
     outputTokens,
     calls,
+    ...(entry.tags === undefined ? {} : { tags: entry.tags }),
   };
 }

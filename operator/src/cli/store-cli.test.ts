@@ -187,6 +187,8 @@ describe('agentmeter report --by (store)', () => {
 
   it('refuses bad arguments with a usage error', async () => {
     await expect(run(runReport, '--by pod --policy p')).rejects.toThrow(UsageError);
+    await expect(run(runReport, '--by tag: --policy p')).rejects.toThrow(/allocation tag/);
+    await expect(run(runReport, '--by tag:Team --policy p')).rejects.toThrow(/allocation tag/);
     await expect(run(runReport, '--by model')).rejects.toThrow(/--policy/);
     await expect(
       run(runReport, '--by model --policy p --period 2026-13-01..2026-12-01'),

@@ -1,6 +1,6 @@
 // `agentmeter report --by namespace|tag:NAME|model|tool|api`: spend of a policy in a period from
 // the store, per group, as a table, CSV, JSON or FinOps FOCUS CSV.
-import { formatMoney, formatMoneyForDisplay } from '@agentmeter/crds';
+import { formatMoney, formatMoneyForDisplay, TAG_NAME_PATTERN_SOURCE } from '@agentmeter/crds';
 import type { Breakdown, DailyRow, DayRange } from '../store/accounting.ts';
 import { FOCUS_COLUMNS, focusRecords } from './focus.ts';
 import { renderCsv, renderTable } from './format.ts';
@@ -21,9 +21,19 @@ export function parseBreakdown(text: string): Breakdown {
   if (text === 'namespace' || text === 'model' || text === 'tool' || text === 'api') {
     return { by: text };
   }
-  if (text.startsWith('tag:') && text.length > 4) return { by: 'tag', tag: text.slice(4) };
+  if (text.startsWith('tag:')) {
+    const tag = text.slice(4);
+    if (!TAG_NAME.test(tag)) {
+      throw new UsageError(
+        `--by tag:NAME needs the name of a CostPolicy allocation tag (lowercase letters, digits, "-", "_" and ".", starting with a letter), not "${tag}"`,
+      );
+    }
+    return { by: 'tag', tag };
+  }
   throw new UsageError(`--by must be namespace, tag:NAME, model, tool or api, not "${text}"`);
 }
+
+const TAG_NAME = new RegExp(TAG_NAME_PATTERN_SOURCE);
 
 interface GroupTotal {
   readonly key: string | null;

@@ -16,6 +16,7 @@ import { SqliteEngine } from './sqlite-engine.ts';
 
 const T0 = Date.parse('2026-05-30T12:00:00Z');
 const DAY = 86_400_000;
+const DAY_OF_T0 = { fromDay: Math.floor(T0 / DAY), toDay: Math.floor(T0 / DAY) + 1 };
 const GENESIS = (node: string): LedgerPosition => ({ node, seq: 0n, hash: '0'.repeat(64) });
 const dir = mkdtempSync(join(os.tmpdir(), 'agentmeter-round-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -157,17 +158,58 @@ describe('rounds of the fold committed to the store', () => {
       inputTokens: 1000n,
       outputTokens: 20n,
     });
-    const day = Math.floor(T0 / DAY);
-    const range = { fromDay: day, toDay: day + 1 };
-    const byTool = await store.dailyBreakdown('p', range, { by: 'tool' });
+    const byTool = await store.dailyBreakdown('p', DAY_OF_T0, { by: 'tool' });
     expect(byTool.map((r) => [r.key, r.costNano, r.calls])).toEqual([
       ['calculator', 0n, 1n],
       ['web_search', 14n, 2n],
     ]);
-    const byModel = await store.dailyBreakdown('p', range, { by: 'model' });
+    const byModel = await store.dailyBreakdown('p', DAY_OF_T0, { by: 'model' });
     expect(byModel.map((r) => [r.key, r.costNano, r.calls])).toEqual([['gpt-4o', 40n, 1n]]);
-    const byApi = await store.dailyBreakdown('p', range, { by: 'api' });
+    const byApi = await store.dailyBreakdown('p', DAY_OF_T0, { by: 'api' });
     expect(byApi.map((r) => [r.key, r.costNano, r.calls])).toEqual([['api.stripe.com', 3n, 1n]]);
+    await store.close();
+  });
+
+  it('keeps the tags the agent recorded with each entry: chargeback by any tag, untagged apart', async () => {
+    const store = new AccountingStore(new SqliteEngine({ path: join(dir, 'tags.db') }));
+    await store.migrate();
+    const entries = chainOf('a', [
+      {
+        ...podBody({ namespace: 'n1', nano: 100n, atMs: T0, session: 's1' }),
+        tags: { team: 'red' },
+      },
+      // The same pod a tick later, after its team label changed: the report shows both.
+      {
+        ...podBody({ namespace: 'n1', nano: 50n, atMs: T0 + 1000, session: 's1' }, 1),
+        tags: { team: 'blue' },
+      },
+      podBody({ namespace: 'n2', nano: 30n, atMs: T0 }, 2),
+      {
+        ...callsEntryBody({ namespace: 'n1', atMs: T0, session: 's1' }, [
+          leafCall({ kind: 'model', nano: 40n, item: 'gpt-4o', input: 10n, output: 2n }, 0, T0),
+        ]),
+        tags: { agent: 'planner', team: 'red' },
+      },
+    ]);
+    await round(
+      store,
+      { state: emptyState(), cursors: [] },
+      [{ node: 'a', after: GENESIS('a'), entries }],
+      T0 + 2000,
+    );
+    const byTeam = await store.chargeback('p', DAY_OF_T0, { tag: 'team' });
+    expect(byTeam.map((r) => [r.key, r.costNano, r.calls])).toEqual([
+      ['red', 140n, 1n],
+      ['blue', 50n, 0n],
+      [null, 30n, 0n],
+    ]);
+    const byAgent = await store.dailyBreakdown('p', DAY_OF_T0, { by: 'tag', tag: 'agent' });
+    expect(byAgent.map((r) => [r.key, r.costNano])).toEqual([
+      ['planner', 40n],
+      [null, 180n],
+    ]);
+    const [call] = await store.sessionCalls('p', 'n1', 's1', 10);
+    expect(call?.tags).toEqual({ agent: 'planner', team: 'red' });
     await store.close();
   });
 });

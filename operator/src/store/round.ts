@@ -15,9 +15,12 @@ import type {
   RollupDelta,
   RoundCommit,
   SessionDelta,
+  Tags,
 } from './accounting.ts';
 
 const DAY_MS = 86_400_000;
+/** Entries written before agents recorded allocation tags, or without a tag value. */
+const NO_TAGS: Tags = {};
 const MS = 1_000_000n;
 
 function continues(before: PolicyState, name: string, b: BudgetAccum): boolean {
@@ -127,11 +130,10 @@ export class RoundRecorder {
       };
       mergeInto(this.#sessions, sessionKey(d), d, addSessions);
     }
-    // Allocation tags arrive with the entries of issue 17's cost centers; until then none.
     const r: RollupDelta = {
       day,
       namespace: c.namespace,
-      tags: {},
+      tags: c.tags ?? NO_TAGS,
       kind: model ? 'model' : 'infra',
       item: '',
       costNano: c.totalNano,
@@ -161,7 +163,7 @@ export class RoundRecorder {
       const r: RollupDelta = {
         day,
         namespace: c.namespace,
-        tags: {},
+        tags: c.tags ?? NO_TAGS,
         kind: call.kind,
         item:
           (call.kind === 'tool'
@@ -201,7 +203,7 @@ export class RoundRecorder {
         costNano,
         unpricedReason: call.unpriced,
         policyGeneration: generation,
-        tags: {},
+        tags: c.tags ?? NO_TAGS,
       });
     }
     const session = entry.session;

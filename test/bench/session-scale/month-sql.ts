@@ -46,6 +46,13 @@ export function tagSets(): Tags[] {
   return out;
 }
 
+/** Session s's tags: the tag set the generator's SQL gives it (id - 1 indexes tagSets()). */
+export function tagsOf(s: number, sets: readonly Tags[] = tagSets()): Tags {
+  return sets[
+    (s % NAMESPACES) * AGENTS_PER_NAMESPACE + (Math.floor(s / 7) % AGENTS_PER_NAMESPACE)
+  ] as Tags;
+}
+
 /** Creates the tag sets (ids 1..200 on a fresh store) with their members. */
 export async function createTagSets(engine: SqlEngine): Promise<void> {
   await engine.transaction(async (tx) => {

@@ -37,6 +37,8 @@ import {
   namespaceOf,
   POLICY,
   sessionIdOf,
+  tagSets,
+  tagsOf,
 } from './month-sql.ts';
 
 export const NODES = 10;
@@ -58,6 +60,13 @@ export function monthPolicy(amount: string): CostPolicy {
       currency: 'USD',
       rates: { cpuCoreHour: '0.04' },
       budgets: [{ name: BUDGET, amount, period: 'Monthly', scope: 'Session' }],
+      allocation: {
+        tags: [
+          { name: 'team', namespaceLabel: 'example.com/team' },
+          { name: 'cost-center', podLabel: 'example.com/cost-center' },
+          { name: 'gen_ai.agent.name', spanAttribute: 'gen_ai.agent.name' },
+        ],
+      },
     },
   } as CostPolicy;
 }
@@ -75,6 +84,8 @@ function callOf(s: number, j: number, startNs: bigint): CallRecord {
   const call = leafCall(spec, s * CALLS_PER_SESSION + j, endMs);
   return { ...call, traceId: s.toString(16).padStart(32, '0'), provider: 'openai' };
 }
+
+const TAG_SETS = tagSets();
 
 /** Session s's calls entry: its CALLS_PER_SESSION model calls on the month's last day. */
 function sessionEntry(s: number, i: number): CallsBody {
@@ -95,6 +106,8 @@ function sessionEntry(s: number, i: number): CallsBody {
       totalNano: (CALL_NANO * BigInt(CALLS_PER_SESSION)).toString(),
     },
     priced: true,
+    // As the agents record them: the same tags the generated month gives the session.
+    tags: tagsOf(s, TAG_SETS),
   };
 }
 
