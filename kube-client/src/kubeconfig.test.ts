@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { HttpMethod, RequestContext } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { KubeConfigError, SERVICE_ACCOUNT_DIR } from './kubeconfig-source.ts';
 import { loadKubeConfig } from './kubeconfig.ts';
@@ -89,5 +90,34 @@ describe('loadKubeConfig', () => {
   ])('refuses %j', (options, message) => {
     expect(() => loadKubeConfig(options)).toThrow(KubeConfigError);
     expect(() => loadKubeConfig(options)).toThrow(message);
+  });
+
+  it('gives every request of a cluster and user the same connection pool', async () => {
+    const file = join(dir, 'tls');
+    writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}}]',
+        'users: [{name: u, user: {token: t}}, {name: v, user: {token: s}}]',
+        'contexts: [{name: cu, context: {cluster: c, user: u}}, {name: cv, context: {cluster: c, user: v}}]',
+        'current-context: cu',
+      ].join('\n'),
+    );
+    const kc = loadKubeConfig({ kubeconfig: file, env: {} });
+    const dispatcher = async () => {
+      const context = new RequestContext('https://127.0.0.1:6443/version', HttpMethod.GET);
+      await kc.applySecurityAuthentication(context);
+      return context.getDispatcher();
+    };
+    const first = await dispatcher();
+    expect(first).toBeDefined();
+    expect(await dispatcher()).toBe(first);
+    kc.setCurrentContext('cv');
+    const other = await dispatcher();
+    expect(other).toBeDefined();
+    expect(other).not.toBe(first);
+    expect(await dispatcher()).toBe(other);
   });
 });

@@ -2,20 +2,24 @@
 // served by the real agent HTTP app in a child process), 1,000 namespaces and 200 CostPolicies
 // on a real apiserver of its own, through the real collection + reconcile code
 // (CostPolicyController.round). Prints the time of a full round, the peak RSS of this process
-// (the operator side only: the agents live in the child) and the apiserver writes per round; a
-// second round with no new entries must write nothing.
+// (the operator side only: the agents live in the child), the operator process's CPU seconds per
+// round (user + system: less sensitive than the round time to other work on the machine), the
+// TLS connections it opened to the apiserver and the apiserver writes per round; a second round
+// with no new entries must write nothing.
 // Run: node test/bench/operator-scale.ts   (AGENTS=500 NAMESPACES=1000 POLICIES=200 TICKS=20)
 // The operator side runs as the image runs the operator: the bench bundles itself the way
 // hack/build-dist.ts bundles the operator (no TypeScript stripping at run time) and runs that
 // under the V8 flags of operator/Dockerfile's ENTRYPOINT, printed with the figures.
 // BENCH_NODE_FLAGS="..." replaces the image's flags, to compare settings.
 import { spawn } from 'node:child_process';
+import diagnostics from 'node:diagnostics_channel';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import express from 'express';
-import { CustomObjectsApi, EventsV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, EventsV1Api } from '@kubernetes/client-node';
+import { loadKubeConfig } from '@agentmeter/kube-client/kubeconfig';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { LedgerStore } from '../../node-agent/src/ledger/index.ts';
@@ -105,8 +109,8 @@ async function main(): Promise<void> {
       k.on('exit', (code) => (code === 0 ? done() : fail(new Error(`kubectl apply: ${code}`))));
     });
     await new Promise((r) => setTimeout(r, 2000)); // CRDs established
-    const kc = new KubeConfig();
-    kc.loadFromFile(plane.kubeconfig);
+    // The operator's own loading (main.ts), so its API clients reuse connections as the image's do.
+    const kc = loadKubeConfig({ kubeconfig: plane.kubeconfig });
     const custom = kc.makeApiClient(CustomObjectsApi);
     for (let i = 0; i < POLICIES; i++) {
       await custom.createClusterCustomObject({
@@ -171,10 +175,19 @@ async function main(): Promise<void> {
       logger,
       clock: systemClock,
     });
+    // TLS connections opened to the apiserver (the agents are plain HTTP): undici, which both
+    // fetch and client-node use, reports each connection it makes on this channel.
+    let apiserverConnections = 0;
+    diagnostics.subscribe('undici:client:connected', (message) => {
+      const { connectParams } = message as { connectParams: { protocol: string } };
+      if (connectParams.protocol === 'https:') apiserverConnections++;
+    });
     const writes = async (): Promise<number> =>
       (await metrics.apiWrites.get()).values.reduce((s, v) => s + v.value, 0);
     const rounds: {
       seconds: number;
+      cpuSeconds: number;
+      apiserverConnections: number;
       entries: number;
       writes: number;
       statusWrites: number;
@@ -183,11 +196,16 @@ async function main(): Promise<void> {
     for (let r = 0; r < 2; r++) {
       const w0 = await writes();
       statusBytes = 0;
+      apiserverConnections = 0;
       const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
       const summary = await controller.round();
       const seconds = (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(cpu0);
       rounds.push({
         seconds,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
+        apiserverConnections,
         entries: summary.entries,
         writes: (await writes()) - w0,
         statusWrites: summary.statusWrites,
@@ -212,12 +230,16 @@ async function main(): Promise<void> {
       entries: first.entries,
       firstRound: {
         seconds: Number(first.seconds.toFixed(2)),
+        operatorCpuSeconds: Number(first.cpuSeconds.toFixed(2)),
+        apiserverConnections: first.apiserverConnections,
         apiserverWrites: first.writes,
         statusWrites: first.statusWrites,
         statusKiBPerWrite: Math.round(first.statusBytes / Math.max(1, first.statusWrites) / 1024),
       },
       secondRoundNoNewEntries: {
         seconds: Number(second.seconds.toFixed(2)),
+        operatorCpuSeconds: Number(second.cpuSeconds.toFixed(2)),
+        apiserverConnections: second.apiserverConnections,
         apiserverWrites: second.writes,
         statusWrites: second.statusWrites,
       },
