@@ -56,8 +56,10 @@ export function wireSessions(options: {
   readonly refusals: RefusalMetrics;
   /** The host pattern the pod's policy prices `host` by, or null. */
   readonly apiHostFor: (meta: PodMeta, host: string) => string | null;
+  /** Called once each OTLP request has been answered. */
+  readonly afterRequest?: () => void;
 }): Sessions {
-  const { config, pods, clock, log, refusals, apiHostFor } = options;
+  const { config, pods, clock, log, refusals, apiHostFor, afterRequest } = options;
   // The batcher holds ticks for the watermark itself; the settlement splits when it is asked.
   const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
   const calls = new CallCollector();
@@ -96,6 +98,12 @@ export function wireSessions(options: {
   const otlpApp = express();
   otlpApp.disable('x-powered-by');
   otlpApp.use(refusals.countResponses('otlp'));
+  if (afterRequest !== undefined) {
+    otlpApp.use((_req, res, next) => {
+      res.once('finish', afterRequest);
+      next();
+    });
+  }
   otlpApp.use(
     otlpRouter({
       sink: ingest,

@@ -11,9 +11,9 @@ import type { AttrValue, DecodeLimits, DecodeResult } from './types.ts';
 import { STEP_SPANS } from './steps.ts';
 import { countReject } from './types.ts';
 
-/** Thrown inside, caught by decodeWireSteps: this input is for the general decoder. */
-class NotPlain {}
-const NOT_PLAIN = new NotPlain();
+/** Thrown inside, caught by decodeWireSteps: this input is for the general decoder. One
+ * instance, without a stack: giving up is not an error. */
+const NOT_PLAIN = Symbol('not plain');
 
 // Wire types.
 const VARINT = 0;
