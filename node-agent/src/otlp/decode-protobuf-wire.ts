@@ -161,7 +161,7 @@ function anyValue(w: Wire, end: number, depth: number, limits: DecodeLimits, r: 
       default: {
         const stop = w.len(end);
         value =
-          field === 5 ? list(w, stop, depth + 1, limits, r) : kvList(w, stop, depth + 1, r, limits);
+          field === 5 ? list(w, stop, depth + 1, limits, r) : kvList(w, stop, depth + 1, limits, r);
       }
     }
   }
@@ -193,7 +193,7 @@ function list(w: Wire, end: number, depth: number, limits: DecodeLimits, r: Attr
   return values;
 }
 
-function kvList(w: Wire, end: number, depth: number, r: AttrRead, limits: DecodeLimits): AttrMap {
+function kvList(w: Wire, end: number, depth: number, limits: DecodeLimits, r: AttrRead): AttrMap {
   if (depth > MAX_PLAIN_DEPTH) throw NOT_PLAIN;
   const inner: AttrRead = { map: new Map(), overLimit: false };
   const count = keyValues(w, end, depth, limits, inner);
