@@ -127,6 +127,19 @@ async function compose(
 
   const refusals = new RefusalMetrics();
   metrics.extend((registry) => refusals.register(registry));
+  const heapCap = new HeapCap({
+    capBytes: config.heapCapBytes,
+    gc: globalThis.gc,
+    heapUsed: () => getHeapStatistics().used_heap_size,
+  });
+  log.info({ capBytes: config.heapCapBytes, ...heapCap.state }, 'heap cap');
+  // Between ticks and between OTLP requests: a request of a few hundred spans allocates more
+  // than a tick at 250 pods (PERFORMANCE.md, "the heap cap after OTLP requests").
+  const capHeap = (): void => {
+    setImmediate(() => {
+      if (heapCap.check()) metrics.heapCapCollected();
+    });
+  };
   const sessions = wireSessions({
     config,
     pods,
@@ -135,6 +148,7 @@ async function compose(
     refusals,
     apiHostFor: (meta, host) => pricer.apiHostFor(meta, host),
     spanTagsFor: (meta) => pricer.spanTagsFor(meta),
+    afterRequest: capHeap,
   });
   // Before any span is received: a retry of a call written before a restart stays a duplicate.
   const rebuilt = await rebuildDedupe(ledger, sessions.dedupe, wallNs());
@@ -183,20 +197,11 @@ async function compose(
     },
   });
 
-  const heapCap = new HeapCap({
-    capBytes: config.heapCapBytes,
-    gc: globalThis.gc,
-    heapUsed: () => getHeapStatistics().used_heap_size,
-  });
-  log.info({ capBytes: config.heapCapBytes, ...heapCap.state }, 'heap cap');
   const ticks = new TickLoop({
     target: sampler,
     tickMs: config.tickMs,
     // After the callbacks the tick held back (scrapes, spans), so none waits for the collection.
-    afterTick: () =>
-      setImmediate(() => {
-        if (heapCap.check()) metrics.heapCapCollected();
-      }),
+    afterTick: capHeap,
   });
   // A pod that goes away gets a final sample now, before the kubelet removes its cgroup.
   pods.onPodGone((_uid, meta) => {

@@ -58,8 +58,10 @@ export function wireSessions(options: {
   readonly apiHostFor: (meta: PodMeta, host: string) => string | null;
   /** The span-attribute allocation tags of the pod's policy; none when left out. */
   readonly spanTagsFor?: (meta: PodMeta) => readonly SpanTag[];
+  /** Called once each OTLP request has been answered. */
+  readonly afterRequest?: () => void;
 }): Sessions {
-  const { config, pods, clock, log, refusals, apiHostFor, spanTagsFor } = options;
+  const { config, pods, clock, log, refusals, apiHostFor, spanTagsFor, afterRequest } = options;
   // The batcher holds ticks for the watermark itself; the settlement splits when it is asked.
   const settlement = new Settlement<Usage>({ watermarkTicks: 0 });
   const calls = new CallCollector();
@@ -102,6 +104,12 @@ export function wireSessions(options: {
   const otlpApp = express();
   otlpApp.disable('x-powered-by');
   otlpApp.use(refusals.countResponses('otlp'));
+  if (afterRequest !== undefined) {
+    otlpApp.use((_req, res, next) => {
+      res.once('finish', afterRequest);
+      next();
+    });
+  }
   otlpApp.use(
     otlpRouter({
       sink: ingest,

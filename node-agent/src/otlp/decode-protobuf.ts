@@ -11,6 +11,7 @@ import {
   acceptSpan,
 } from './span-checks.ts';
 import type { AttrMap } from './span-checks.ts';
+import { decodeWireSteps } from './decode-protobuf-wire.ts';
 import type { AttrValue, DecodeLimits, DecodeOptions, DecodeResult } from './types.ts';
 import { runSteps, STEP_SPANS } from './steps.ts';
 import { countReject, DEFAULT_DECODE_LIMITS, OtlpDecodeError } from './types.ts';
@@ -136,9 +137,20 @@ export function decodeProtobufRequest(body: Uint8Array, options: DecodeOptions =
   return runSteps(decodeProtobufRequestSteps(body, options));
 }
 
-/** {@link decodeProtobufRequest} in steps for the receiver's turns: the wire decode, then
- * STEP_SPANS spans a step. */
+/** {@link decodeProtobufRequest} in steps of STEP_SPANS spans for the receiver's turns: straight
+ * from the wire when the request has the plain shape exporters send (decode-protobuf-wire.ts),
+ * else through protobufjs. */
 export function* decodeProtobufRequestSteps(
+  body: Uint8Array,
+  options: DecodeOptions = {},
+): Generator<void, DecodeResult, void> {
+  const limits = options.limits ?? DEFAULT_DECODE_LIMITS;
+  const plain = yield* decodeWireSteps(body, limits, options.nowNs);
+  return plain ?? (yield* decodeGeneralSteps(body, options));
+}
+
+/** Through protobufjs: the whole message, then the spans. Any input, with its exact error. */
+export function* decodeGeneralSteps(
   body: Uint8Array,
   options: DecodeOptions = {},
 ): Generator<void, DecodeResult, void> {

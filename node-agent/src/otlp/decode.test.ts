@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeJsonRequest, decodeJsonRequestSteps, decodeJsonValue } from './decode-json.ts';
 import {
   decodeProtobufRequest,
+  decodeGeneralSteps,
   decodeProtobufRequestSteps,
   encodeExportRequest,
 } from './decode-protobuf.ts';
@@ -200,17 +201,20 @@ describe('OTLP/protobuf specifics', () => {
 });
 
 describe('OTLP decoding in steps', () => {
-  it('yields after the parse and every STEP_SPANS spans, and ends with the same result', () => {
+  it('yields every STEP_SPANS spans (and after a whole-message parse), with the same result', () => {
     const req = makeTraceBatch({ spans: 2 * STEP_SPANS + 1 });
     const text = JSON.stringify(req);
-    for (const steps of [
-      decodeJsonRequestSteps(text),
-      decodeProtobufRequestSteps(encodeExportRequest(req)),
-    ]) {
+    const body = encodeExportRequest(req);
+    for (const [steps, expected] of [
+      [decodeJsonRequestSteps(text), 3],
+      // Straight from the wire: no parse of the whole message first.
+      [decodeProtobufRequestSteps(body), 2],
+      [decodeGeneralSteps(body), 3],
+    ] as const) {
       let yields = 0;
       let step = steps.next();
       for (; step.done !== true; step = steps.next()) yields++;
-      expect(yields).toBe(3);
+      expect(yields).toBe(expected);
       expect(step.value).toEqual(decodeJsonRequest(text));
     }
   });

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import { Router } from 'express';
 import { decodeJsonRequestSteps } from './decode-json.ts';
+import { decodeWireSteps } from './decode-protobuf-wire.ts';
 import type { Steps } from './steps.ts';
 import { TurnQueue } from './turns.ts';
 import type { DecodeLimits, DecodeResult, SpanRecord, SpanRejectReason } from './types.ts';
@@ -152,9 +153,10 @@ function readBody(req: IncomingMessage, gzip: boolean, limit: number): Promise<B
 type ProtobufCodec = typeof import('./decode-protobuf.ts');
 let protobufCodec: Promise<ProtobufCodec> | undefined;
 
-/** protobufjs and the OTLP schema load with the first protobuf request: an agent whose
- * workloads send JSON, or no spans at all, never holds them (~4 MiB of RSS, measured with
- * test/bench/agent-overhead.ts). */
+/** protobufjs and the OTLP schema load with the first protobuf request the wire decoder leaves
+ * to them, or the first protobuf answer that is not a plain success: an agent whose workloads
+ * send plain requests, or JSON, or no spans at all, never holds them (~4 MiB of RSS, measured
+ * with test/bench/agent-overhead.ts). */
 function protobuf(): Promise<ProtobufCodec> {
   protobufCodec ??= import('./decode-protobuf.ts');
   return protobufCodec;
@@ -190,6 +192,12 @@ function sendPlain(
   res.end(message);
 }
 
+/** The answer to a request with nothing rejected: an empty ExportTraceServiceResponse. */
+const FULL_SUCCESS: Readonly<Record<Encoding, Buffer>> = {
+  json: Buffer.from('{}'),
+  protobuf: Buffer.alloc(0),
+};
+
 async function sendExportResponse(
   res: ServerResponse,
   encoding: Encoding,
@@ -199,18 +207,22 @@ async function sendExportResponse(
   const partial =
     rejected > 0 || errorMessage !== '' ? { rejectedSpans: BigInt(rejected), errorMessage } : null;
   const body =
-    encoding === 'json'
-      ? JSON.stringify(
-          partial === null
-            ? {}
-            : { partialSuccess: { rejectedSpans: String(rejected), errorMessage } },
-        )
-      : Buffer.from((await protobuf()).encodeExportResponseProtobuf(partial));
+    partial === null
+      ? FULL_SUCCESS[encoding]
+      : encoding === 'json'
+        ? Buffer.from(
+            JSON.stringify({ partialSuccess: { rejectedSpans: String(rejected), errorMessage } }),
+          )
+        : Buffer.from((await protobuf()).encodeExportResponseProtobuf(partial));
   res.writeHead(200, {
     'Content-Type': encoding === 'json' ? 'application/json' : 'application/x-protobuf',
-    'Content-Length': String(Buffer.byteLength(body)),
+    'Content-Length': String(body.length),
   });
   res.end(body);
+}
+
+function unreachable(): never {
+  throw new Error('the general protobuf decoder always decodes or throws');
 }
 
 function headerString(value: string | string[] | undefined, join: string): string | undefined {
@@ -289,7 +301,6 @@ export function createOtlpHandler(
       return;
     }
     const decodeOptions = { limits, nowNs: clock() };
-    const codec = encoding === 'protobuf' ? await protobuf() : undefined;
     const traceparent = headerString(req.headers.traceparent, ',');
     const baggage = headerString(req.headers.baggage, ',');
     const source: SpanSource = {
@@ -300,17 +311,27 @@ export function createOtlpHandler(
       },
     };
     // Decoded and taken in one job, so one request's spans are held at a time, not every
-    // queued request's.
-    function* decodeAndTake(): Steps<[DecodeResult, SinkResult]> {
-      const decoded = yield* codec === undefined
-        ? decodeJsonRequestSteps(body.toString('utf8'), decodeOptions)
-        : codec.decodeProtobufRequestSteps(body, decodeOptions);
+    // queued request's. Protobuf is read straight from the wire; protobufjs is loaded and
+    // decodes the request only when it is not of the plain shape (decode-protobuf-wire.ts).
+    function* decodeAndTake(
+      general: ProtobufCodec | undefined,
+    ): Steps<[DecodeResult, SinkResult] | undefined> {
+      const decoded =
+        encoding === 'json'
+          ? yield* decodeJsonRequestSteps(body.toString('utf8'), decodeOptions)
+          : general === undefined
+            ? yield* decodeWireSteps(body, limits, decodeOptions.nowNs)
+            : yield* general.decodeGeneralSteps(body, decodeOptions);
+      if (decoded === undefined) return undefined;
       return [decoded, yield* options.sink.acceptSteps(source, decoded.spans)];
     }
     let decoded: DecodeResult;
     let result: SinkResult;
     try {
-      [decoded, result] = await turns.run(decodeAndTake());
+      [decoded, result] =
+        (await turns.run(decodeAndTake(undefined))) ??
+        (await turns.run(decodeAndTake(await protobuf()))) ??
+        unreachable();
     } catch (err) {
       if (err instanceof OtlpDecodeError) {
         refused('malformed');
